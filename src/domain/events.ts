@@ -1,0 +1,405 @@
+import { z } from 'zod'
+
+// ---------- vocabulary ----------
+
+export const AuthorityLevel = z.enum(['observe', 'recommend', 'simulate', 'execute'])
+export type AuthorityLevel = z.infer<typeof AuthorityLevel>
+export const AUTHORITY_LADDER: readonly AuthorityLevel[] = AuthorityLevel.options
+
+export const ImpactClass = z.enum(['read', 'low', 'medium', 'high', 'critical'])
+export type ImpactClass = z.infer<typeof ImpactClass>
+
+/** The five checks before any high-impact action; which apply to which impact class is policy. */
+export const EvidenceCheck = z.enum(['scopedPermission', 'freshState', 'survival', 'rollback', 'lineage'])
+export type EvidenceCheck = z.infer<typeof EvidenceCheck>
+
+/** Every check a verdict lists: the always-on gates, then the five evidence checks. */
+export const CheckName = z.enum(['policy', 'inventory', 'authority', 'killSwitch', ...EvidenceCheck.options])
+export type CheckName = z.infer<typeof CheckName>
+
+export const KillSwitchScope = z.enum(['global', 'environment', 'tool', 'agent'])
+export type KillSwitchScope = z.infer<typeof KillSwitchScope>
+
+const name = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, 'letters, digits and . _ : @ / - only')
+export const Identifier = name
+export const Environment = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and - only')
+export const Timestamp = z.iso.datetime({ offset: false, precision: 3 })
+const Hash = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>')
+const Reason = z.string().min(1).max(2000)
+const Seconds = z.number().int().nonnegative()
+
+export const KillSwitchRef = z.object({
+  scope: KillSwitchScope,
+  /** null for the global switch; otherwise the environment, tool or agent it stops */
+  target: Identifier.nullable(),
+})
+export type KillSwitchRef = z.infer<typeof KillSwitchRef>
+
+export const TrackRecord = z.object({
+  windowStart: Timestamp,
+  windowEnd: Timestamp,
+  proposals: Seconds,
+  simulationsPassed: Seconds,
+  simulationSurvivalRate: z.number().min(0).max(1),
+  violations: Seconds,
+  failedExecutions: Seconds,
+})
+export type TrackRecord = z.infer<typeof TrackRecord>
+
+export const CheckResult = z.object({
+  check: CheckName,
+  status: z.enum(['pass', 'fail', 'not-required']),
+  reason: Reason,
+})
+export type CheckResult = z.infer<typeof CheckResult>
+
+export const ApprovalRequirement = z.object({
+  count: z.number().int().min(0).max(10),
+  roles: z.array(Identifier).min(1),
+})
+
+export const ImpactRequirements = z.object({
+  checks: z.array(EvidenceCheck),
+  approvals: ApprovalRequirement,
+})
+export type ImpactRequirements = z.infer<typeof ImpactRequirements>
+
+export const BranchKind = z.enum([
+  'baseline',
+  'dependency-down',
+  'concurrent-change',
+  'partial-failure',
+  'stale-read',
+  'rollback-failure',
+  'other-adversarial',
+])
+export type BranchKind = z.infer<typeof BranchKind>
+
+export const SimulationBranch = z.object({
+  name: Identifier,
+  kind: BranchKind,
+  counterfactual: z.string().min(1).max(2000),
+  outcome: z.enum(['survived', 'failed']),
+  detail: z.string().max(4000).optional(),
+})
+
+// ---------- the events, one schema each ----------
+
+const event = <T extends string, D extends z.ZodRawShape>(type: T, data: D) =>
+  z.object({ type: z.literal(type), data: z.object(data).strict() })
+
+export const AgentRegistered = event('AgentRegistered', {
+  agentId: Identifier,
+  owner: Identifier,
+  description: z.string().max(2000).default(''),
+})
+export const PromotionRequested = event('PromotionRequested', {
+  agentId: Identifier,
+  requestId: Identifier,
+  environment: Environment,
+  from: AuthorityLevel,
+  to: AuthorityLevel,
+  trackRecord: TrackRecord,
+})
+export const PromotionRefused = event('PromotionRefused', {
+  agentId: Identifier,
+  requestId: Identifier,
+  environment: Environment,
+  from: AuthorityLevel,
+  to: AuthorityLevel,
+  reason: Reason,
+})
+export const AgentPromoted = event('AgentPromoted', {
+  agentId: Identifier,
+  requestId: Identifier,
+  environment: Environment,
+  from: AuthorityLevel,
+  to: AuthorityLevel,
+  approvedBy: Identifier,
+})
+export const AgentDemoted = event('AgentDemoted', {
+  agentId: Identifier,
+  environment: Environment,
+  from: AuthorityLevel,
+  to: AuthorityLevel,
+  cause: z.enum(['violation', 'unrecovered-failure']),
+  proposalId: Identifier,
+  reason: Reason,
+})
+export const ToolActionRegistered = event('ToolActionRegistered', {
+  tool: Identifier,
+  action: Identifier,
+  impact: ImpactClass,
+  reversible: z.boolean(),
+  description: z.string().max(2000).default(''),
+})
+export const ScopeGranted = event('ScopeGranted', {
+  grantId: Identifier,
+  identity: Identifier,
+  tool: z.string().min(1).max(200),
+  action: z.string().min(1).max(200),
+  /** glob over resource names; '*' matches any run of characters */
+  resourcePattern: z.string().min(1).max(500),
+  environment: z.string().min(1).max(64),
+  /** an inherited grant (from a group or role) never satisfies high or critical */
+  via: z.enum(['direct', 'inherited']),
+})
+export const ScopeRevoked = event('ScopeRevoked', {
+  grantId: Identifier,
+  reason: Reason,
+})
+export const PolicyPublished = event('PolicyPublished', {
+  version: z.number().int().positive(),
+  owner: Identifier,
+  requirements: z.object({
+    read: ImpactRequirements,
+    low: ImpactRequirements,
+    medium: ImpactRequirements,
+    high: ImpactRequirements,
+    critical: ImpactRequirements,
+  }),
+  freshnessMaxAgeSeconds: Seconds,
+  minAdversarialBranches: z.number().int().min(0).max(100),
+  survivalThreshold: z.number().min(0).max(1),
+  rollbackTestMaxAgeSeconds: Seconds,
+  recoveryTimeObjectiveSeconds: Seconds,
+  verdictTtlSeconds: z.number().int().positive(),
+})
+export const KillSwitchEngaged = event('KillSwitchEngaged', {
+  ...KillSwitchRef.shape,
+  reason: Reason,
+})
+export const KillSwitchReleased = event('KillSwitchReleased', {
+  ...KillSwitchRef.shape,
+  reason: Reason,
+})
+export const StateObserved = event('StateObserved', {
+  environment: Environment,
+  resource: z.string().min(1).max(500),
+  version: z.string().min(1).max(200),
+  digest: z.string().min(1).max(200),
+  observedAt: Timestamp,
+})
+export const ProposalSubmitted = event('ProposalSubmitted', {
+  proposalId: Identifier,
+  agentId: Identifier,
+  executingIdentity: Identifier,
+  tool: Identifier,
+  action: Identifier,
+  resource: z.string().min(1).max(500),
+  environment: Environment,
+  plan: z.record(z.string(), z.unknown()),
+  /** computed by the ledger from the canonical JSON of the plan, never taken from the caller */
+  planHash: Hash,
+  expectedImpact: ImpactClass,
+  snapshot: z.object({ version: z.string().min(1).max(200) }),
+  description: z.string().max(4000).default(''),
+})
+export const SimulationRecorded = event('SimulationRecorded', {
+  proposalId: Identifier,
+  simulationId: Identifier,
+  planHash: Hash,
+  /** the principal that ran it: the agent itself, or a simulator */
+  simulatedBy: Identifier,
+  branches: z.array(SimulationBranch).min(1).max(1000),
+})
+export const RollbackTested = event('RollbackTested', {
+  proposalId: Identifier,
+  planHash: Hash,
+  playbook: z.string().min(1).max(20000),
+  testRunId: Identifier,
+  testedAt: Timestamp,
+  outcome: z.enum(['passed', 'failed']),
+  expectedRecoverySeconds: Seconds,
+  killSwitch: KillSwitchRef,
+})
+export const ApprovalGranted = event('ApprovalGranted', {
+  proposalId: Identifier,
+  planHash: Hash,
+  approver: Identifier,
+  role: Identifier,
+})
+export const VerdictIssued = event('VerdictIssued', {
+  verdictId: z.uuid(),
+  proposalId: Identifier,
+  /** 1, 2, 3, ... per proposal: at most one verdict per revision */
+  revision: z.number().int().positive(),
+  decision: z.enum(['allow', 'block']),
+  checks: z.array(CheckResult),
+  agentId: Identifier,
+  tool: Identifier,
+  action: Identifier,
+  resource: z.string(),
+  environment: Environment,
+  impact: ImpactClass,
+  planHash: Hash,
+  resourceVersion: z.string().nullable(),
+  policyVersion: z.number().int().positive().nullable(),
+  decidedAt: Timestamp,
+  expiresAt: Timestamp,
+  supersedes: z.uuid().nullable(),
+  /** the ledger event whose arrival led to this decision */
+  basedOnEventId: z.uuid(),
+  /** compact JWS (EdDSA) over the canonical JSON of every other field */
+  signature: z.string(),
+})
+export const VerdictRevoked = event('VerdictRevoked', {
+  verdictId: z.uuid(),
+  proposalId: Identifier,
+  reason: Reason,
+  killSwitch: KillSwitchRef.nullable(),
+})
+export const VerdictExpired = event('VerdictExpired', {
+  verdictId: z.uuid(),
+  proposalId: Identifier,
+  expiresAt: Timestamp,
+})
+export const ExecutionStarted = event('ExecutionStarted', {
+  proposalId: Identifier,
+  executionId: Identifier,
+  /** the allow verdict the executor cites; null when it cites none (a violation) */
+  verdictId: z.uuid().nullable(),
+  planHash: Hash,
+  executor: Identifier,
+})
+export const ExecutionSucceeded = event('ExecutionSucceeded', {
+  proposalId: Identifier,
+  executionId: Identifier,
+  resourceVersionAfter: z.string().min(1).max(200).nullable(),
+})
+export const ExecutionFailed = event('ExecutionFailed', {
+  proposalId: Identifier,
+  executionId: Identifier,
+  error: Reason,
+  resourceVersionAfter: z.string().min(1).max(200).nullable(),
+})
+export const ViolationRecorded = event('ViolationRecorded', {
+  proposalId: Identifier,
+  executionId: Identifier,
+  agentId: Identifier,
+  verdictId: z.uuid().nullable(),
+  kind: z.enum(['no-verdict', 'unknown-verdict', 'not-allowed', 'expired', 'revoked', 'superseded', 'mismatch']),
+  reason: Reason,
+})
+export const RecoveryDeadlinePassed = event('RecoveryDeadlinePassed', {
+  proposalId: Identifier,
+  executionId: Identifier,
+  failedAt: Timestamp,
+  deadline: Timestamp,
+})
+export const RollbackStarted = event('RollbackStarted', {
+  proposalId: Identifier,
+  rollbackId: Identifier,
+  executionId: Identifier,
+})
+export const RollbackCompleted = event('RollbackCompleted', {
+  proposalId: Identifier,
+  rollbackId: Identifier,
+  resourceVersionAfter: z.string().min(1).max(200).nullable(),
+})
+export const RollbackFailed = event('RollbackFailed', {
+  proposalId: Identifier,
+  rollbackId: Identifier,
+  error: Reason,
+})
+export const ProposalWithdrawn = event('ProposalWithdrawn', {
+  proposalId: Identifier,
+  reason: Reason,
+})
+
+export const DomainEvent = z.discriminatedUnion('type', [
+  AgentRegistered,
+  PromotionRequested,
+  PromotionRefused,
+  AgentPromoted,
+  AgentDemoted,
+  ToolActionRegistered,
+  ScopeGranted,
+  ScopeRevoked,
+  PolicyPublished,
+  KillSwitchEngaged,
+  KillSwitchReleased,
+  StateObserved,
+  ProposalSubmitted,
+  SimulationRecorded,
+  RollbackTested,
+  ApprovalGranted,
+  VerdictIssued,
+  VerdictRevoked,
+  VerdictExpired,
+  ExecutionStarted,
+  ExecutionSucceeded,
+  ExecutionFailed,
+  ViolationRecorded,
+  RecoveryDeadlinePassed,
+  RollbackStarted,
+  RollbackCompleted,
+  RollbackFailed,
+  ProposalWithdrawn,
+])
+export type DomainEvent = z.infer<typeof DomainEvent>
+export type EventType = DomainEvent['type']
+export type EventOf<T extends EventType> = Extract<DomainEvent, { type: T }>
+export type DataOf<T extends EventType> = EventOf<T>['data']
+export const EVENT_TYPES: readonly EventType[] = DomainEvent.options.map((o) => o.shape.type.value)
+
+/** Events that only the decision service writes; its own state applies them when it decides. */
+export const DECISION_OUTPUT_TYPES: ReadonlySet<EventType> = new Set([
+  'VerdictIssued',
+  'VerdictRevoked',
+  'ViolationRecorded',
+  'AgentDemoted',
+])
+
+// ---------- the envelope ----------
+
+export const EventMetadata = z.object({
+  /** the authenticated principal, never one named in a request body */
+  actor: Identifier,
+  correlationId: z.string().max(200).nullable(),
+  causationId: z.string().max(200).nullable(),
+  idempotencyKey: z.string().max(300).nullable(),
+})
+export type EventMetadata = z.infer<typeof EventMetadata>
+
+export const EnvelopeFields = z.object({
+  id: z.uuid(),
+  stream: z.string().min(1).max(600),
+  streamVersion: z.number().int().positive(),
+  position: z.number().int().positive(),
+  recordedAt: Timestamp,
+  metadata: EventMetadata,
+  prevHash: z.string().regex(/^[0-9a-f]{64}$/),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+})
+
+/** A ledger event: a domain event in its envelope. */
+export const Envelope = EnvelopeFields.extend({ type: z.string(), data: z.unknown() })
+export type LedgerEvent<E extends { type: string; data: unknown } = DomainEvent> = z.infer<
+  typeof EnvelopeFields
+> &
+  E
+
+/** Parses a stored envelope into a typed domain event, or throws with the zod issues. */
+export const parseDomainEvent = (stored: { type: string; data: unknown }): DomainEvent =>
+  DomainEvent.parse({ type: stored.type, data: stored.data })
+
+// ---------- stream names ----------
+
+export const streams = {
+  agent: (agentId: string) => `agent-${agentId}`,
+  tool: (tool: string, action: string) => `tool-${tool}.${action}`,
+  grant: (grantId: string) => `grant-${grantId}`,
+  policy: () => 'policy',
+  killSwitch: (ref: KillSwitchRef) => `killswitch-${ref.scope}${ref.target === null ? '' : `.${ref.target}`}`,
+  resource: (environment: string, resource: string) => `resource-${environment}.${resource}`,
+  proposal: (proposalId: string) => `proposal-${proposalId}`,
+} as const

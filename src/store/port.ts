@@ -1,0 +1,93 @@
+import type { EventMetadata } from '../domain/events.js'
+
+/** What a writer hands the ledger; the ledger adds id, position, version, time and hashes. */
+export interface NewEvent {
+  readonly type: string
+  readonly data: unknown
+  readonly metadata: Pick<EventMetadata, 'actor'> & Partial<Pick<EventMetadata, 'correlationId' | 'causationId'>>
+}
+
+/** A stored event in its envelope (DESIGN section 4). */
+export interface StoredEvent {
+  readonly id: string
+  readonly type: string
+  readonly stream: string
+  readonly streamVersion: number
+  readonly position: number
+  readonly recordedAt: string
+  readonly data: unknown
+  readonly metadata: EventMetadata
+  readonly prevHash: string
+  readonly hash: string
+}
+
+/** A number is the exact current version of the stream (0: the stream has no event yet). */
+export type ExpectedVersion = number | 'any' | 'no-stream'
+
+export interface StreamWrite {
+  readonly stream: string
+  readonly events: readonly NewEvent[]
+  readonly expectedVersion: ExpectedVersion
+}
+
+export interface AppendOptions {
+  /** A retried append with the same key returns the first result and appends nothing. */
+  readonly idempotencyKey?: string
+}
+
+export interface AppendResult {
+  /** the events as stored, in order */
+  readonly events: readonly StoredEvent[]
+  /** true when the idempotency key had been seen: nothing new was appended */
+  readonly duplicate: boolean
+}
+
+export class WrongExpectedVersionError extends Error {
+  override readonly name = 'WrongExpectedVersionError'
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedVersion,
+    readonly actual: number,
+  ) {
+    super(`stream ${stream} is at version ${actual}, expected ${String(expected)}`)
+  }
+}
+
+export class StoreClosedError extends Error {
+  override readonly name = 'StoreClosedError'
+  constructor() {
+    super('the event store is closed')
+  }
+}
+
+export interface LedgerHead {
+  readonly position: number
+  readonly hash: string
+}
+
+export interface Subscription {
+  /** stops delivery; resolves once the handler is no longer running */
+  close(): Promise<void>
+  /** resolves when the subscription stopped on its own (handler error) */
+  readonly done: Promise<void>
+}
+
+/** The ledger's port. Every adapter passes the same contract suite. */
+export interface EventStore {
+  append(stream: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion, options?: AppendOptions): Promise<AppendResult>
+  /** Appends to several streams in one transaction: all or nothing. */
+  appendMany(writes: readonly StreamWrite[], options?: AppendOptions): Promise<AppendResult>
+  readStream(stream: string, fromVersion?: number): Promise<StoredEvent[]>
+  /** Events with position strictly greater than `after`, in global order. */
+  readAll(after: number, limit?: number): Promise<StoredEvent[]>
+  head(): Promise<LedgerHead>
+  /**
+   * Delivers every event after `after`, in order, one batch at a time; the handler's promise is awaited
+   * before the next batch, so a consumer that saves its checkpoint in the handler never skips an event.
+   */
+  subscribe(after: number, handler: (batch: readonly StoredEvent[]) => Promise<void>): Subscription
+  close(): Promise<void>
+}
+
+/** The genesis link of the hash chain. */
+export const GENESIS_HASH = '0'.repeat(64)
