@@ -382,7 +382,10 @@ export const EnvelopeFields = z.object({
 })
 
 /** A ledger event: a domain event in its envelope. */
-export const Envelope = EnvelopeFields.extend({ type: z.string(), data: z.unknown() })
+export const Envelope = EnvelopeFields.extend({
+  type: z.enum(DomainEvent.options.map((o) => o.shape.type.value) as [EventType, ...EventType[]]),
+  data: z.record(z.string(), z.unknown()),
+})
 export type LedgerEvent<E extends { type: string; data: unknown } = DomainEvent> = z.infer<
   typeof EnvelopeFields
 > &

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { test } from 'node:test'
+import { EVENT_TYPES } from '../../src/domain/events.js'
+import { jsonSchemaFiles } from '../../src/domain/json-schemas.js'
+
+const root = fileURLToPath(new URL('../../schemas', import.meta.url))
+
+test('schemas/ holds exactly what the zod model generates (run `npm run schemas` after changing events)', () => {
+  const generated = jsonSchemaFiles()
+  const onDisk = ['envelope.json', ...readdirSync(join(root, 'events')).map((f) => `events/${f}`)].sort()
+  assert.deepEqual(onDisk, [...generated.keys()].sort())
+  for (const [name, text] of generated) {
+    assert.equal(readFileSync(join(root, name), 'utf8'), text, `schemas/${name} drifted from src/domain/events.ts`)
+  }
+})
+
+test('there is one JSON Schema per event type, and each pins its type name', () => {
+  const generated = jsonSchemaFiles()
+  for (const type of EVENT_TYPES) {
+    const schema = JSON.parse(generated.get(`events/${type}.json`) ?? 'null')
+    assert.equal(schema?.properties?.type?.const, type)
+    assert.equal(schema?.properties?.data?.additionalProperties, false, `${type} data must refuse unknown fields`)
+  }
+})
