@@ -395,6 +395,17 @@ export type LedgerEvent<E extends { type: string; data: unknown } = DomainEvent>
 export const parseDomainEvent = (stored: { type: string; data: unknown }): DomainEvent =>
   DomainEvent.parse({ type: stored.type, data: stored.data })
 
+/** Types a stored envelope; an event the model cannot read is an error that names its position, never skipped. */
+export const toLedgerEvent = (stored: z.infer<typeof EnvelopeFields> & { type: string; data: unknown }): LedgerEvent => {
+  const parsed = DomainEvent.safeParse({ type: stored.type, data: stored.data })
+  if (!parsed.success) {
+    throw new Error(
+      `ledger event at position ${stored.position} (${stored.type}) does not match the model: ${parsed.error.message}`,
+    )
+  }
+  return { ...stored, ...parsed.data } as LedgerEvent
+}
+
 // ---------- stream names ----------
 
 export const streams = {

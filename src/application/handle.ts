@@ -1,0 +1,41 @@
+import type { Decider } from '../domain/deciders/index.js'
+import { type DomainEvent, toLedgerEvent } from '../domain/events.js'
+import type { AppendResult, EventStore, NewEvent } from '../store/port.js'
+
+export interface CommandMetadata {
+  /** the authenticated principal */
+  readonly actor: string
+  readonly correlationId?: string | null
+  readonly causationId?: string | null
+  readonly idempotencyKey?: string
+}
+
+/** Loads a stream's state by folding its events through the decider's evolve. */
+export const loadState = async <C, S, E extends DomainEvent>(
+  store: EventStore,
+  decider: Decider<C, S, E>,
+  stream: string,
+): Promise<{ state: S; version: number }> => {
+  const stored = await store.readStream(stream)
+  const state = stored.reduce((s, e) => decider.evolve(s, toLedgerEvent(e) as unknown as E), decider.initialState())
+  return { state, version: stored.length }
+}
+
+/**
+ * Runs one command against one stream: load, decide, append at the version it was decided on, so a
+ * concurrent writer makes this append fail with WrongExpectedVersionError instead of deciding on stale state.
+ */
+export const handle = async <C, S, E extends DomainEvent>(
+  store: EventStore,
+  decider: Decider<C, S, E>,
+  stream: string,
+  command: C,
+  metadata: CommandMetadata,
+): Promise<AppendResult> => {
+  const { state, version } = await loadState(store, decider, stream)
+  const events = decider.decide(command, state)
+  if (events.length === 0) return { events: [], duplicate: false }
+  const { idempotencyKey, ...meta } = metadata
+  const toAppend: NewEvent[] = events.map((e) => ({ type: e.type, data: e.data, metadata: meta }))
+  return store.append(stream, toAppend, version, idempotencyKey === undefined ? {} : { idempotencyKey })
+}

@@ -1,0 +1,147 @@
+import type { KillSwitchRef } from '../domain/events.js'
+import { keys, type Ledgered, type ProposalDoc, type World } from './world.js'
+
+const sameSwitch = (a: KillSwitchRef, b: KillSwitchRef) => a.scope === b.scope && a.target === b.target
+const addSeconds = (iso: string, seconds: number) => new Date(Date.parse(iso) + seconds * 1000).toISOString()
+
+/**
+ * Folds one fact of the ledger into the decision service's world. The events the decision service
+ * itself writes are not facts to fold: it applies their effect when it decides (see decide.ts).
+ */
+export const applyFact = (world: World, event: Ledgered): void => {
+  switch (event.type) {
+    case 'AgentRegistered':
+      world.put('agent', keys.agent(event.data.agentId), { levels: {} })
+      return
+    case 'AgentPromoted': {
+      const agent = world.get('agent', keys.agent(event.data.agentId)) ?? { levels: {} }
+      world.put('agent', keys.agent(event.data.agentId), {
+        levels: { ...agent.levels, [event.data.environment]: event.data.to },
+      })
+      return
+    }
+    case 'ToolActionRegistered':
+      world.put('tool', keys.tool(event.data.tool, event.data.action), {
+        impact: event.data.impact,
+        reversible: event.data.reversible,
+      })
+      return
+    case 'ScopeGranted': {
+      const key = keys.grants(event.data.identity)
+      const grants = world.get('grants', key) ?? { active: {} }
+      world.put('grants', key, { active: { ...grants.active, [event.data.grantId]: event.data } })
+      world.put('grant', keys.grant(event.data.grantId), { identity: event.data.identity })
+      return
+    }
+    case 'ScopeRevoked': {
+      const identity = world.get('grant', keys.grant(event.data.grantId))?.identity
+      if (identity === undefined) return
+      const grants = world.get('grants', keys.grants(identity)) ?? { active: {} }
+      const { [event.data.grantId]: _revoked, ...active } = grants.active
+      world.put('grants', keys.grants(identity), { active })
+      return
+    }
+    case 'PolicyPublished':
+      world.put('policy', keys.policy(), event.data)
+      return
+    case 'KillSwitchEngaged': {
+      const engaged = world.killSwitches().filter((s) => !sameSwitch(s, event.data))
+      world.put('killSwitches', keys.killSwitches(), {
+        engaged: [...engaged, { scope: event.data.scope, target: event.data.target }],
+      })
+      return
+    }
+    case 'KillSwitchReleased':
+      world.put('killSwitches', keys.killSwitches(), {
+        engaged: world.killSwitches().filter((s) => !sameSwitch(s, event.data)),
+      })
+      return
+    case 'StateObserved': {
+      const key = keys.resource(event.data.environment, event.data.resource)
+      const resource = world.get('resource', key) ?? { observation: null, open: [] }
+      world.put('resource', key, { ...resource, observation: event.data })
+      return
+    }
+    case 'ProposalSubmitted': {
+      const { plan: _plan, description: _description, ...facts } = event.data
+      world.put('proposal', keys.proposal(facts.proposalId), {
+        facts,
+        phase: 'open',
+        simulations: [],
+        rollbackTests: [],
+        approvals: [],
+        verdict: null,
+        verdictIds: [],
+        execution: null,
+        demotedForFailure: false,
+      })
+      world.setOpen(facts.proposalId, facts, true)
+      return
+    }
+    case 'SimulationRecorded':
+      world.updateProposal(event.data.proposalId, (p) => ({ ...p, simulations: [...p.simulations, event.data] }))
+      return
+    case 'RollbackTested':
+      world.updateProposal(event.data.proposalId, (p) => ({ ...p, rollbackTests: [...p.rollbackTests, event.data] }))
+      return
+    case 'ApprovalGranted':
+      world.updateProposal(event.data.proposalId, (p) => ({ ...p, approvals: [...p.approvals, event.data] }))
+      return
+    case 'VerdictExpired':
+      world.updateProposal(event.data.proposalId, (p) =>
+        p.verdict?.verdictId === event.data.verdictId ? { ...p, verdict: { ...p.verdict, expired: true } } : p,
+      )
+      dropVerdictDeadline(world, event.data.proposalId)
+      return
+    case 'ExecutionStarted':
+      close(world, event.data.proposalId, 'executing', { executionId: event.data.executionId, failedAt: null })
+      return
+    case 'ExecutionSucceeded':
+      world.updateProposal(event.data.proposalId, (p) => ({ ...p, phase: 'succeeded' }))
+      return
+    case 'ExecutionFailed': {
+      const rto = world.policy()?.recoveryTimeObjectiveSeconds ?? 0
+      const { proposalId, executionId } = event.data
+      world.updateProposal(proposalId, (p) => ({ ...p, phase: 'failed', execution: { executionId, failedAt: event.recordedAt } }))
+      world.updateDeadlines((d) => ({
+        ...d,
+        recoveries: {
+          ...d.recoveries,
+          [proposalId]: { executionId, failedAt: event.recordedAt, deadline: addSeconds(event.recordedAt, rto) },
+        },
+      }))
+      return
+    }
+    case 'RollbackCompleted': {
+      const doc = world.proposal(event.data.proposalId)
+      if (doc?.phase === 'failed') {
+        world.updateProposal(event.data.proposalId, (p) => ({ ...p, phase: 'recovered' }))
+        world.updateDeadlines(({ recoveries: { [event.data.proposalId]: _done, ...recoveries }, verdicts }) => ({
+          verdicts,
+          recoveries,
+        }))
+      }
+      return
+    }
+    case 'ProposalWithdrawn':
+      close(world, event.data.proposalId, 'withdrawn', null)
+      return
+    default:
+      // promotion requests and refusals, rollback starts and failures, deadline notices: no state the rules read
+      return
+  }
+}
+
+/** A proposal leaves the open set once it executes or is withdrawn; its allow can no longer expire unused. */
+const close = (world: World, proposalId: string, phase: ProposalDoc['phase'], execution: ProposalDoc['execution']) => {
+  const doc = world.proposal(proposalId)
+  if (!doc) return
+  world.put('proposal', keys.proposal(proposalId), { ...doc, phase, execution: execution ?? doc.execution })
+  world.setOpen(proposalId, doc.facts, false)
+  dropVerdictDeadline(world, proposalId)
+}
+
+export const dropVerdictDeadline = (world: World, proposalId: string): void => {
+  if (!(proposalId in world.deadlines().verdicts)) return
+  world.updateDeadlines(({ verdicts: { [proposalId]: _gone, ...verdicts }, recoveries }) => ({ verdicts, recoveries }))
+}

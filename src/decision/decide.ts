@@ -1,0 +1,246 @@
+import { rungBelow } from '../domain/authority.js'
+import { canonicalize } from '../domain/canonical.js'
+import { evaluate } from '../domain/eligibility.js'
+import { DECISION_OUTPUT_TYPES, type DataOf, type KillSwitchRef, streams } from '../domain/events.js'
+import { uuidFromName } from '../domain/ids.js'
+import { applyFact, dropVerdictDeadline } from './apply.js'
+import { keys, type Ledgered, type ProposalDoc, type World } from './world.js'
+
+export type UnsignedVerdict = Omit<DataOf<'VerdictIssued'>, 'signature'>
+
+/** What the decision service appends in answer to one ledger event. */
+export type Output =
+  | { readonly stream: string; readonly type: 'VerdictIssued'; readonly data: UnsignedVerdict }
+  | { readonly stream: string; readonly type: 'VerdictRevoked'; readonly data: DataOf<'VerdictRevoked'> }
+  | { readonly stream: string; readonly type: 'ViolationRecorded'; readonly data: DataOf<'ViolationRecorded'> }
+  | { readonly stream: string; readonly type: 'AgentDemoted'; readonly data: DataOf<'AgentDemoted'> }
+
+/**
+ * decide(stateAtPosition, event): folds the event into the world, then answers it. Pure apart from the
+ * world's document overlay: the same world and event always give the same outputs, time comes only from
+ * the event's recordedAt, so replaying the ledger reproduces every verdict.
+ */
+export const decide = (world: World, event: Ledgered): Output[] => {
+  // Outputs of the decision service took effect when they were decided; reading them back changes nothing.
+  if (DECISION_OUTPUT_TYPES.has(event.type)) return []
+  applyFact(world, event)
+  const reevaluate = (ids: readonly string[]) => ids.flatMap((id) => reevaluateProposal(world, id, event))
+  switch (event.type) {
+    case 'ProposalSubmitted':
+    case 'SimulationRecorded':
+    case 'RollbackTested':
+    case 'ApprovalGranted':
+      return reevaluate([event.data.proposalId])
+    case 'StateObserved':
+      return reevaluate(world.get('resource', keys.resource(event.data.environment, event.data.resource))?.open ?? [])
+    case 'ToolActionRegistered':
+      return reevaluate(openWhere(world, (f) => f.tool === event.data.tool && f.action === event.data.action))
+    case 'ScopeGranted':
+      return reevaluate(openWhere(world, (f) => f.executingIdentity === event.data.identity))
+    case 'ScopeRevoked': {
+      const identity = world.get('grant', keys.grant(event.data.grantId))?.identity
+      return reevaluate(openWhere(world, (f) => f.executingIdentity === identity))
+    }
+    case 'PolicyPublished':
+      return reevaluate(world.openIds())
+    case 'AgentPromoted':
+      return reevaluate(
+        openWhere(world, (f) => f.agentId === event.data.agentId && f.environment === event.data.environment),
+      )
+    case 'KillSwitchEngaged':
+      return openWhere(world, (f) => covers(event.data, f)).flatMap((id) => revokeAllow(world, id, event.data))
+    case 'KillSwitchReleased':
+      return reevaluate(openWhere(world, (f) => covers(event.data, f)))
+    case 'ExecutionStarted':
+    case 'RecoveryDeadlinePassed': {
+      const demotions = event.type === 'ExecutionStarted' ? judgeExecution(world, event.data, event.recordedAt) : demoteForUnrecoveredFailure(world, event.data)
+      // a demoted agent's other open allows no longer stand: decide them again
+      const demoted = demotions.flatMap((o) => (o.type === 'AgentDemoted' ? [o.data] : []))
+      return [
+        ...demotions,
+        ...demoted.flatMap((d) => reevaluate(openWhere(world, (f) => f.agentId === d.agentId && f.environment === d.environment))),
+      ]
+    }
+    default:
+      return []
+  }
+}
+
+const openWhere = (world: World, match: (facts: ProposalDoc['facts']) => boolean): string[] =>
+  world.openIds().filter((id) => {
+    const doc = world.proposal(id)
+    return doc !== undefined && match(doc.facts)
+  })
+
+export const covers = (ks: KillSwitchRef, f: ProposalDoc['facts']): boolean =>
+  ks.scope === 'global' ||
+  (ks.scope === 'environment' && ks.target === f.environment) ||
+  (ks.scope === 'tool' && ks.target === f.tool) ||
+  (ks.scope === 'agent' && ks.target === f.agentId)
+
+const isLiveAllow = (doc: ProposalDoc, now: string): boolean =>
+  doc.verdict !== null &&
+  doc.verdict.decision === 'allow' &&
+  !doc.verdict.revoked &&
+  !doc.verdict.expired &&
+  now < doc.verdict.expiresAt
+
+/** A new verdict when the answer changed, or when the last one no longer stands. */
+const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): Output[] => {
+  const doc = world.proposal(proposalId)
+  if (!doc || doc.phase !== 'open') return []
+  const { facts } = doc
+  const now = event.recordedAt
+  const result = evaluate({
+    now,
+    proposal: facts,
+    agentLevel: world.levelOf(facts.agentId, facts.environment),
+    tool: world.get('tool', keys.tool(facts.tool, facts.action)) ?? null,
+    policy: world.policy(),
+    grants: Object.values(world.get('grants', keys.grants(facts.executingIdentity))?.active ?? {}),
+    observation: world.get('resource', keys.resource(facts.environment, facts.resource))?.observation ?? null,
+    simulations: doc.simulations,
+    rollbackTests: doc.rollbackTests,
+    approvals: doc.approvals,
+    killSwitches: world.killSwitches(),
+  })
+  const fingerprint = canonicalize([result.decision, result.checks, result.impact, result.resourceVersion, result.policyVersion])
+  const previous = doc.verdict
+  const stands = previous !== null && !previous.revoked && !previous.expired && now < previous.expiresAt
+  if (stands && previous.fingerprint === fingerprint) return []
+
+  const revision = (previous?.revision ?? 0) + 1
+  const verdict: UnsignedVerdict = {
+    verdictId: uuidFromName(`verdict/${proposalId}/${revision}`),
+    proposalId,
+    revision,
+    decision: result.decision,
+    checks: result.checks,
+    agentId: facts.agentId,
+    tool: facts.tool,
+    action: facts.action,
+    resource: facts.resource,
+    environment: facts.environment,
+    impact: result.impact,
+    planHash: facts.planHash,
+    resourceVersion: result.resourceVersion,
+    policyVersion: result.policyVersion,
+    decidedAt: now,
+    expiresAt: result.expiresAt,
+    supersedes: previous?.verdictId ?? null,
+    basedOnEventId: event.id,
+  }
+  world.put('proposal', keys.proposal(proposalId), {
+    ...doc,
+    verdict: {
+      verdictId: verdict.verdictId,
+      revision,
+      decision: verdict.decision,
+      planHash: verdict.planHash,
+      expiresAt: verdict.expiresAt,
+      fingerprint,
+      revoked: false,
+      expired: false,
+    },
+    verdictIds: [...doc.verdictIds, verdict.verdictId],
+  })
+  if (verdict.decision === 'allow') {
+    world.updateDeadlines((d) => ({
+      ...d,
+      verdicts: { ...d.verdicts, [proposalId]: { verdictId: verdict.verdictId, expiresAt: verdict.expiresAt } },
+    }))
+  } else {
+    dropVerdictDeadline(world, proposalId)
+  }
+  return [{ stream: streams.proposal(proposalId), type: 'VerdictIssued', data: verdict }]
+}
+
+/** A kill switch revokes, by an event, every allow in its scope that has not been executed. */
+const revokeAllow = (world: World, proposalId: string, ks: KillSwitchRef & { reason: string }): Output[] => {
+  const doc = world.proposal(proposalId)
+  if (!doc?.verdict || doc.verdict.decision !== 'allow' || doc.verdict.revoked || doc.verdict.expired) return []
+  const { verdictId } = doc.verdict
+  world.put('proposal', keys.proposal(proposalId), { ...doc, verdict: { ...doc.verdict, revoked: true } })
+  dropVerdictDeadline(world, proposalId)
+  const target = ks.target === null ? 'global kill switch' : `${ks.scope} kill switch on ${ks.target}`
+  return [
+    {
+      stream: streams.proposal(proposalId),
+      type: 'VerdictRevoked',
+      data: {
+        verdictId,
+        proposalId,
+        reason: `${target} engaged: ${ks.reason}`,
+        killSwitch: { scope: ks.scope, target: ks.target },
+      },
+    },
+  ]
+}
+
+type Violation = Pick<DataOf<'ViolationRecorded'>, 'kind' | 'reason'>
+
+/** Why an execution start is not covered by a valid allow verdict; null when it is. */
+export const violationOf = (doc: ProposalDoc, start: DataOf<'ExecutionStarted'>, now: string): Violation | null => {
+  const cited = start.verdictId
+  const v = doc.verdict
+  if (cited === null) return { kind: 'no-verdict', reason: 'the execution cited no verdict' }
+  if (v === null || v.verdictId !== cited) {
+    return doc.verdictIds.includes(cited)
+      ? { kind: 'superseded', reason: `verdict ${cited} was superseded by ${v?.verdictId ?? 'none'}` }
+      : { kind: 'unknown-verdict', reason: `verdict ${cited} was never issued for this proposal` }
+  }
+  if (v.decision !== 'allow') return { kind: 'not-allowed', reason: `verdict ${cited} is a block` }
+  if (v.revoked) return { kind: 'revoked', reason: `verdict ${cited} was revoked` }
+  if (v.expired || now >= v.expiresAt) return { kind: 'expired', reason: `verdict ${cited} expired at ${v.expiresAt}` }
+  if (start.planHash !== v.planHash) {
+    return { kind: 'mismatch', reason: `the execution's plan ${start.planHash} is not the plan ${v.planHash} allowed` }
+  }
+  return null
+}
+
+/** Executions must cite a valid allow verdict: anything else is a violation, and the agent is demoted. */
+const judgeExecution = (world: World, start: DataOf<'ExecutionStarted'>, now: string): Output[] => {
+  const doc = world.proposal(start.proposalId)
+  if (!doc) return []
+  const violation = violationOf(doc, start, now)
+  if (violation === null) return []
+  const { agentId, environment } = doc.facts
+  const recorded: Output = {
+    stream: streams.proposal(start.proposalId),
+    type: 'ViolationRecorded',
+    data: { proposalId: start.proposalId, executionId: start.executionId, agentId, verdictId: start.verdictId, ...violation },
+  }
+  return [recorded, ...demote(world, agentId, environment, start.proposalId, 'violation', violation.reason)]
+}
+
+const demoteForUnrecoveredFailure = (world: World, notice: DataOf<'RecoveryDeadlinePassed'>): Output[] => {
+  const doc = world.proposal(notice.proposalId)
+  if (!doc || doc.phase !== 'failed' || doc.demotedForFailure) return []
+  if (doc.execution?.executionId !== notice.executionId) return []
+  world.put('proposal', keys.proposal(notice.proposalId), { ...doc, demotedForFailure: true })
+  const reason = `execution ${notice.executionId} failed at ${notice.failedAt} and was not recovered by ${notice.deadline}`
+  return demote(world, doc.facts.agentId, doc.facts.environment, notice.proposalId, 'unrecovered-failure', reason)
+}
+
+/** Demotion is automatic and one rung at a time; an agent at observe has nothing left to lose. */
+const demote = (
+  world: World,
+  agentId: string,
+  environment: string,
+  proposalId: string,
+  cause: DataOf<'AgentDemoted'>['cause'],
+  reason: string,
+): Output[] => {
+  const from = world.levelOf(agentId, environment)
+  if (from === null || from === 'observe') return []
+  const to = rungBelow(from)
+  const agent = world.get('agent', keys.agent(agentId)) ?? { levels: {} }
+  world.put('agent', keys.agent(agentId), { levels: { ...agent.levels, [environment]: to } })
+  return [
+    {
+      stream: streams.agent(agentId),
+      type: 'AgentDemoted',
+      data: { agentId, environment, from, to, cause, proposalId, reason },
+    },
+  ]
+}

@@ -1,0 +1,102 @@
+import { toLedgerEvent } from '../domain/events.js'
+import type { DocStore } from '../store/docs.js'
+import type { EventStore, NewEvent, StoredEvent, StreamWrite, Subscription } from '../store/port.js'
+import { type Output, decide } from './decide.js'
+import type { VerdictSigner } from './signer.js'
+import { World } from './world.js'
+
+export const DECISION_ACTOR = 'governance-ledger/decision'
+export const DECISION_NAMESPACE = 'decision'
+
+/** Signs the outputs and groups consecutive outputs to one stream into one write, keeping their order. */
+export const toWrites = async (outputs: readonly Output[], signer: VerdictSigner, cause: StoredEvent): Promise<StreamWrite[]> => {
+  const writes: { stream: string; events: NewEvent[]; expectedVersion: 'any' }[] = []
+  for (const output of outputs) {
+    const data = output.type === 'VerdictIssued' ? { ...output.data, signature: await signer.sign(output.data) } : output.data
+    const event: NewEvent = {
+      type: output.type,
+      data,
+      metadata: { actor: DECISION_ACTOR, correlationId: cause.metadata.correlationId ?? cause.id, causationId: cause.id },
+    }
+    const last = writes.at(-1)
+    if (last?.stream === output.stream) last.events.push(event)
+    else writes.push({ stream: output.stream, events: [event], expectedVersion: 'any' })
+  }
+  return writes
+}
+
+/**
+ * Consumes the ledger in order from its checkpoint and appends what the rules decide. The world's documents
+ * and the checkpoint are saved together only after the batch's outputs are durable, so a crash replays the
+ * batch and the idempotency key of each answer (the id of the event it answers) keeps it from doubling.
+ */
+export class DecisionService {
+  private subscription: Subscription | null = null
+  private running: Promise<void> = Promise.resolve()
+  private lastPosition: number
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly docs: DocStore,
+    private readonly signer: VerdictSigner,
+    private readonly namespace = DECISION_NAMESPACE,
+  ) {
+    this.lastPosition = docs.checkpoint(namespace)
+  }
+
+  /** the last ledger position whose answer is durable */
+  get position(): number {
+    return this.lastPosition
+  }
+
+  /** reads the world as of the checkpoint (for the scheduler and the API) */
+  world(): World {
+    return new World((key) => this.docs.get(this.namespace, key))
+  }
+
+  /** Decides a batch; batches run one at a time, whoever hands them in (the subscription or catchUp). */
+  process(batch: readonly StoredEvent[]): Promise<void> {
+    const run = this.running.then(() => this.decideBatch(batch))
+    this.running = run.catch(() => undefined)
+    return run
+  }
+
+  private async decideBatch(batch: readonly StoredEvent[]): Promise<void> {
+    const world = this.world()
+    const appends: Promise<unknown>[] = []
+    for (const stored of batch) {
+      if (stored.position <= this.lastPosition) continue
+      const outputs = decide(world, toLedgerEvent(stored))
+      if (outputs.length === 0) continue
+      const writes = await toWrites(outputs, this.signer, stored)
+      // not awaited here: group commit lets the answers to a whole batch share one transaction
+      appends.push(this.store.appendMany(writes, { idempotencyKey: `decision:${stored.id}` }))
+    }
+    await Promise.all(appends)
+    const last = batch.at(-1)
+    if (last && last.position > this.lastPosition) {
+      this.docs.commit(this.namespace, world.changed(), last.position)
+      this.lastPosition = last.position
+    }
+  }
+
+  /** Processes everything up to the ledger's head as it is now; returns the position reached. */
+  async catchUp(batchSize = 500): Promise<number> {
+    for (;;) {
+      const batch = await this.store.readAll(this.lastPosition, batchSize)
+      if (batch.length === 0) return this.lastPosition
+      await this.process(batch)
+    }
+  }
+
+  start(): Subscription {
+    if (this.subscription) return this.subscription
+    this.subscription = this.store.subscribe(this.lastPosition, (batch) => this.process(batch))
+    return this.subscription
+  }
+
+  async stop(): Promise<void> {
+    await this.subscription?.close()
+    this.subscription = null
+  }
+}

@@ -1,0 +1,344 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { type Output, decide } from '../../src/decision/decide.js'
+import { dueNotices } from '../../src/decision/scheduler.js'
+import { World } from '../../src/decision/world.js'
+import { defaultPolicy } from '../../src/domain/eligibility.js'
+import type { KillSwitchRef, LedgerEvent } from '../../src/domain/events.js'
+import { LedgerBuilder, planHash, proposalData } from '../support/ledger-events.js'
+
+/** given(events): folds them through decide like the service does, and keeps every answer. */
+const given = (events: readonly LedgerEvent[]) => {
+  const docs = new Map<string, unknown>()
+  const answers: Output[][] = []
+  const step = (event: LedgerEvent): Output[] => {
+    const world = new World((key) => docs.get(key))
+    const outputs = decide(world, event)
+    for (const [key, doc] of world.changed()) {
+      if (doc === null) docs.delete(key)
+      else docs.set(key, doc)
+    }
+    answers.push(outputs)
+    return outputs
+  }
+  for (const event of events) step(event)
+  return { when: step, answers, world: () => new World((key) => docs.get(key)) }
+}
+
+const verdicts = (outputs: readonly Output[]) => outputs.filter((o) => o.type === 'VerdictIssued')
+const lastVerdict = (answers: readonly Output[][]) => {
+  const all = answers.flat().filter((o) => o.type === 'VerdictIssued')
+  const last = all.at(-1)
+  assert.ok(last?.type === 'VerdictIssued', 'a verdict was issued')
+  return last.data
+}
+
+const P = 'p-1'
+const AGENT = 'agent-1'
+
+/** A high-impact proposal by an agent at execute, with every piece of evidence the default policy asks. */
+const fullyEvidenced = (b = new LedgerBuilder(), proposalId = P): LedgerEvent[] => [
+  b.event('PolicyPublished', defaultPolicy('policy-admin')),
+  b.event('ToolActionRegistered', { tool: 'kubectl', action: 'scale', impact: 'high', reversible: true }),
+  b.event('AgentRegistered', { agentId: AGENT, owner: 'platform' }),
+  ...(['recommend', 'simulate', 'execute'] as const).map((to, i) =>
+    b.event('AgentPromoted', {
+      agentId: AGENT,
+      requestId: `r-${i}`,
+      environment: 'production',
+      from: (['observe', 'recommend', 'simulate'] as const)[i] ?? 'observe',
+      to,
+      approvedBy: 'policy-admin',
+    }),
+  ),
+  b.event('ScopeGranted', {
+    grantId: 'g-1',
+    identity: 'svc-deployer',
+    tool: 'kubectl',
+    action: 'scale',
+    resourcePattern: 'deployment/web',
+    environment: 'production',
+    via: 'direct',
+  }),
+  b.event('StateObserved', {
+    environment: 'production',
+    resource: 'deployment/web',
+    version: 'v41',
+    digest: 'd41',
+    observedAt: '2024-05-01T10:00:00.000Z',
+  }),
+  ...evidenceFor(b, proposalId),
+]
+
+const evidenceFor = (b: LedgerBuilder, proposalId: string): LedgerEvent[] => [
+  b.after(10).event('ProposalSubmitted', proposalData({ proposalId })),
+  b.after(10).event('SimulationRecorded', {
+    proposalId,
+    simulationId: `sim-${proposalId}`,
+    planHash,
+    simulatedBy: 'simulator-1',
+    branches: (['dependency-down', 'partial-failure', 'stale-read'] as const).map((kind) => ({
+      name: kind,
+      kind,
+      counterfactual: `what if ${kind}`,
+      outcome: 'survived' as const,
+    })),
+  }),
+  b.after(10).event('RollbackTested', {
+    proposalId,
+    planHash,
+    playbook: 'scale back to 2',
+    testRunId: `run-${proposalId}`,
+    testedAt: '2024-05-01T09:00:00.000Z',
+    outcome: 'passed',
+    expectedRecoverySeconds: 120,
+    killSwitch: { scope: 'tool', target: 'kubectl' },
+  }),
+  b.after(10).event('ApprovalGranted', { proposalId, planHash, approver: 'approver-1', role: 'approver' }),
+]
+
+describe('the decision service', () => {
+  test('evidence arrives check by check, and each new verdict supersedes the last', () => {
+    const { answers } = given(fullyEvidenced())
+    const issued = answers.flatMap(verdicts).map((o) => o.data)
+    assert.deepEqual(
+      issued.map((v) => [v.revision, v.decision]),
+      [
+        [1, 'block'],
+        [2, 'block'],
+        [3, 'block'],
+        [4, 'allow'],
+      ],
+    )
+    assert.deepEqual(
+      issued.map((v) => v.supersedes),
+      [null, ...issued.slice(0, -1).map((v) => v.verdictId)],
+    )
+    const first = issued[0]
+    assert.ok(first)
+    assert.deepEqual(
+      first.checks.filter((c) => c.status === 'fail').map((c) => c.check),
+      ['survival', 'rollback', 'lineage'],
+      'the first verdict says exactly what is missing',
+    )
+    assert.equal(issued.at(-1)?.planHash, planHash)
+    assert.equal(issued.at(-1)?.resourceVersion, 'v41')
+    assert.equal(issued.at(-1)?.policyVersion, 1)
+  })
+
+  test('a fact that changes no answer issues no verdict', () => {
+    const b = new LedgerBuilder()
+    const { when } = given(fullyEvidenced(b))
+    const unrelatedGrant = b.after(1).event('ScopeGranted', {
+      grantId: 'g-2',
+      identity: 'someone-else',
+      tool: 'kubectl',
+      action: 'scale',
+      resourcePattern: '*',
+      environment: 'production',
+      via: 'direct',
+    })
+    assert.deepEqual(when(unrelatedGrant), [])
+  })
+
+  test("the decision service's own events change nothing when read back", () => {
+    const b = new LedgerBuilder()
+    const { when, world, answers } = given(fullyEvidenced(b))
+    const before = world().proposal(P)
+    const verdict = lastVerdict(answers)
+    assert.deepEqual(when(b.event('VerdictIssued', { ...verdict, signature: 'x.y.z' })), [])
+    assert.deepEqual(world().proposal(P), before)
+  })
+
+  const scopes: Array<[string, KillSwitchRef, boolean]> = [
+    ['global', { scope: 'global', target: null }, true],
+    ['environment', { scope: 'environment', target: 'production' }, true],
+    ['another environment', { scope: 'environment', target: 'staging' }, false],
+    ['tool', { scope: 'tool', target: 'kubectl' }, true],
+    ['another tool', { scope: 'tool', target: 'terraform' }, false],
+    ['agent', { scope: 'agent', target: AGENT }, true],
+    ['another agent', { scope: 'agent', target: 'agent-9' }, false],
+  ]
+  for (const [name, ref, inScope] of scopes) {
+    test(`a ${name} kill switch ${inScope ? 'revokes' : 'leaves alone'} an unexecuted allow`, () => {
+      const b = new LedgerBuilder()
+      const { when, answers } = given(fullyEvidenced(b))
+      const allow = lastVerdict(answers)
+      const outputs = when(b.after(5).event('KillSwitchEngaged', { ...ref, reason: 'incident' }, { actor: 'admin-1' }))
+      if (!inScope) return assert.deepEqual(outputs, [])
+      const revoked = outputs[0]
+      assert.equal(outputs.length, 1)
+      assert.ok(revoked?.type === 'VerdictRevoked')
+      assert.equal(revoked.stream, `proposal-${P}`)
+      assert.deepEqual(
+        { ...revoked.data, reason: '' },
+        { verdictId: allow.verdictId, proposalId: P, reason: '', killSwitch: ref },
+      )
+      assert.match(revoked.data.reason, /incident/)
+    })
+  }
+
+  test('while a kill switch is engaged every new verdict in its scope is block, and release restores the allow', () => {
+    const b = new LedgerBuilder()
+    const { when } = given(fullyEvidenced(b))
+    when(b.after(5).event('KillSwitchEngaged', { scope: 'global', target: null, reason: 'incident' }))
+    const blocked = verdicts(
+      when(b.after(5).event('ApprovalGranted', { proposalId: P, planHash, approver: 'approver-2', role: 'approver' })),
+    )[0]?.data
+    assert.equal(blocked?.decision, 'block')
+    assert.equal(blocked?.checks.find((c) => c.check === 'killSwitch')?.status, 'fail')
+    const released = verdicts(
+      when(b.after(5).event('KillSwitchReleased', { scope: 'global', target: null, reason: 'resolved' })),
+    )[0]?.data
+    assert.equal(released?.decision, 'allow')
+  })
+
+  test('an execution citing the live allow is no violation', () => {
+    const b = new LedgerBuilder()
+    const { when, answers } = given(fullyEvidenced(b))
+    const { verdictId } = lastVerdict(answers)
+    const start = b.after(5).event('ExecutionStarted', { proposalId: P, executionId: 'x-1', verdictId, planHash, executor: 'executor-1' })
+    assert.deepEqual(when(start), [])
+  })
+
+  test('an execution without a valid allow verdict becomes a violation, and the agent is demoted one rung', () => {
+    const b = new LedgerBuilder()
+    const { when } = given(fullyEvidenced(b))
+    const outputs = when(
+      b.after(5).event('ExecutionStarted', { proposalId: P, executionId: 'x-1', verdictId: null, planHash, executor: 'executor-1' }),
+    )
+    assert.deepEqual(
+      outputs.map((o) => o.type),
+      ['ViolationRecorded', 'AgentDemoted'],
+    )
+    assert.equal(outputs[0]?.type === 'ViolationRecorded' && outputs[0].data.kind, 'no-verdict')
+    const demoted = outputs[1]
+    assert.ok(demoted?.type === 'AgentDemoted')
+    assert.deepEqual(
+      { from: demoted.data.from, to: demoted.data.to, cause: demoted.data.cause, stream: demoted.stream },
+      { from: 'execute', to: 'simulate', cause: 'violation', stream: `agent-${AGENT}` },
+    )
+  })
+
+  test('an execution citing a revoked verdict is a violation', () => {
+    const b = new LedgerBuilder()
+    const { when, answers } = given(fullyEvidenced(b))
+    const { verdictId } = lastVerdict(answers)
+    when(b.after(1).event('KillSwitchEngaged', { scope: 'global', target: null, reason: 'stop' }))
+    when(b.after(1).event('KillSwitchReleased', { scope: 'global', target: null, reason: 'resume' }))
+    const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
+    // the release issued a new allow, so the revoked one is both revoked and superseded: superseded is named first
+    assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'superseded')
+  })
+
+  test('an execution citing a verdict revoked by a switch still engaged is a violation of kind revoked', () => {
+    const b = new LedgerBuilder()
+    const { when, answers } = given(fullyEvidenced(b))
+    const { verdictId } = lastVerdict(answers)
+    when(b.after(1).event('KillSwitchEngaged', { scope: 'agent', target: AGENT, reason: 'stop' }))
+    const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
+    assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'revoked')
+  })
+
+  test('verdict expiry: an execution after the verdict expired is a violation', () => {
+    const b = new LedgerBuilder()
+    const { when, answers } = given(fullyEvidenced(b))
+    const { verdictId, expiresAt } = lastVerdict(answers)
+    const late = b.at(expiresAt).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' })
+    const out = when(late)
+    assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'expired')
+  })
+
+  test('verdict expiry: the scheduler announces a due allow, and the expired verdict no longer stands', () => {
+    const b = new LedgerBuilder()
+    const { when, world, answers } = given(fullyEvidenced(b))
+    const { verdictId, expiresAt } = lastVerdict(answers)
+    assert.deepEqual(dueNotices(world().deadlines(), new Date(Date.parse(expiresAt) - 1).toISOString()), [])
+    const [notice] = dueNotices(world().deadlines(), expiresAt)
+    assert.deepEqual(notice?.event.data, { verdictId, proposalId: P, expiresAt })
+    when(b.at(expiresAt).event('VerdictExpired', { verdictId, proposalId: P, expiresAt }))
+    assert.equal(world().proposal(P)?.verdict?.expired, true)
+    assert.deepEqual(dueNotices(world().deadlines(), expiresAt), [], 'announced once')
+  })
+
+  test('an execution citing a block verdict, another plan, or an unknown verdict is a violation of that kind', () => {
+    const cases: Array<[string, (ids: { allow: string; block: string }) => { verdictId: string; planHash: string }]> = [
+      ['not-allowed', ({ block }) => ({ verdictId: block, planHash })],
+      ['mismatch', ({ allow }) => ({ verdictId: allow, planHash: `sha256:${'0'.repeat(64)}` })],
+      ['unknown-verdict', () => ({ verdictId: '00000000-0000-4000-8000-000000000000', planHash })],
+    ]
+    for (const [kind, cite] of cases) {
+      const b = new LedgerBuilder()
+      const events = fullyEvidenced(b)
+      const { when, answers } = given(events.slice(0, -1))
+      const block = lastVerdict(answers).verdictId
+      when(events.at(-1) as LedgerEvent)
+      const allow = lastVerdict(answers).verdictId
+      const c = cite({ allow, block })
+      const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', ...c, executor: 'e' }))
+      const expected = kind === 'not-allowed' ? 'superseded' : kind
+      assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, expected, kind)
+    }
+    // a proposal whose only verdict is a block
+    const b = new LedgerBuilder()
+    const { when, answers } = given(fullyEvidenced(b).slice(0, -1))
+    const { verdictId } = lastVerdict(answers)
+    const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
+    assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'not-allowed')
+  })
+
+  test('a demotion re-decides the agent’s other open allows', () => {
+    const b = new LedgerBuilder()
+    const { when, answers } = given([...fullyEvidenced(b), ...evidenceFor(b, 'p-2')])
+    assert.equal(lastVerdict(answers).decision, 'allow')
+    const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId: null, planHash, executor: 'e' }))
+    const reissued = verdicts(out)
+    assert.equal(reissued.length, 1)
+    assert.equal(reissued[0]?.data.proposalId, 'p-2')
+    assert.equal(reissued[0]?.data.decision, 'block')
+    assert.match(String(reissued[0]?.data.checks.find((c) => c.check === 'authority')?.reason), /simulate/)
+  })
+
+  test('a failure not recovered within the recovery time objective demotes the agent', () => {
+    const b = new LedgerBuilder()
+    const { when, answers, world } = given(fullyEvidenced(b))
+    const { verdictId } = lastVerdict(answers)
+    when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
+    const failed = b.after(30).event('ExecutionFailed', { proposalId: P, executionId: 'x', error: 'boom', resourceVersionAfter: null })
+    when(failed)
+    const due = dueNotices(world().deadlines(), new Date(Date.parse(failed.recordedAt) + 900_000).toISOString())
+    assert.equal(due.length, 1)
+    const notice = due[0]?.event.data as { deadline: string; failedAt: string }
+    const out = when(b.at(notice.deadline).event('RecoveryDeadlinePassed', { proposalId: P, executionId: 'x', ...notice }))
+    assert.deepEqual(
+      out.map((o) => (o.type === 'AgentDemoted' ? [o.data.cause, o.data.from, o.data.to] : o.type)),
+      [['unrecovered-failure', 'execute', 'simulate']],
+    )
+    assert.deepEqual(when(b.after(1).event('RecoveryDeadlinePassed', { proposalId: P, executionId: 'x', ...notice })), [], 'once')
+  })
+
+  test('a failure recovered in time demotes no one', () => {
+    const b = new LedgerBuilder()
+    const { when, answers, world } = given(fullyEvidenced(b))
+    const { verdictId } = lastVerdict(answers)
+    when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
+    when(b.after(30).event('ExecutionFailed', { proposalId: P, executionId: 'x', error: 'boom', resourceVersionAfter: null }))
+    when(b.after(30).event('RollbackStarted', { proposalId: P, rollbackId: 'rb', executionId: 'x' }))
+    when(b.after(30).event('RollbackCompleted', { proposalId: P, rollbackId: 'rb', resourceVersionAfter: 'v41' }))
+    assert.deepEqual(world().deadlines().recoveries, {})
+    const out = when(
+      b.after(900).event('RecoveryDeadlinePassed', {
+        proposalId: P,
+        executionId: 'x',
+        failedAt: '2024-05-01T10:00:00.000Z',
+        deadline: '2024-05-01T10:15:00.000Z',
+      }),
+    )
+    assert.deepEqual(out, [])
+  })
+
+  test('the same ledger always gives the same answers', () => {
+    const events = fullyEvidenced()
+    assert.deepEqual(given(events).answers, given(events).answers)
+  })
+})
