@@ -22,24 +22,42 @@ export interface ChainReport {
   readonly firstFault: ChainFault | null
 }
 
+const faultOf = (event: StoredEvent, expectedPosition: number, prevHash: string): ChainFault | null =>
+  event.position !== expectedPosition
+    ? { kind: 'gap', position: event.position, expectedPosition }
+    : event.prevHash !== prevHash
+      ? { kind: 'broken-link', position: event.position }
+      : chainHash(prevHash, event) !== event.hash
+        ? { kind: 'bad-hash', position: event.position }
+        : null
+
+/** Checks events one at a time in position order, so a ledger of any size can be verified page by page. */
+export class ChainVerifier {
+  private prevHash = GENESIS_HASH
+  private expectedPosition = 1
+  private checked = 0
+  private fault: ChainFault | null = null
+
+  /** Checks the next event; false once the chain has broken (later events are not checked). */
+  add(event: StoredEvent): boolean {
+    if (this.fault) return false
+    this.fault = faultOf(event, this.expectedPosition, this.prevHash)
+    if (this.fault) return false
+    this.prevHash = event.hash
+    this.expectedPosition += 1
+    this.checked += 1
+    return true
+  }
+
+  report(): ChainReport {
+    const head = { position: this.expectedPosition - 1, hash: this.prevHash }
+    return { ok: this.fault === null, checked: this.checked, head, firstFault: this.fault }
+  }
+}
+
 /** Walks events in position order and names the first that breaks the chain. */
 export const verifyChain = (events: Iterable<StoredEvent>): ChainReport => {
-  let prevHash = GENESIS_HASH
-  let expectedPosition = 1
-  let checked = 0
-  for (const event of events) {
-    const fault: ChainFault | null =
-      event.position !== expectedPosition
-        ? { kind: 'gap', position: event.position, expectedPosition }
-        : event.prevHash !== prevHash
-          ? { kind: 'broken-link', position: event.position }
-          : chainHash(prevHash, event) !== event.hash
-            ? { kind: 'bad-hash', position: event.position }
-            : null
-    if (fault) return { ok: false, checked, head: { position: expectedPosition - 1, hash: prevHash }, firstFault: fault }
-    prevHash = event.hash
-    expectedPosition += 1
-    checked += 1
-  }
-  return { ok: true, checked, head: { position: expectedPosition - 1, hash: prevHash }, firstFault: null }
+  const verifier = new ChainVerifier()
+  for (const event of events) if (!verifier.add(event)) break
+  return verifier.report()
 }

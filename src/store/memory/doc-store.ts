@@ -1,0 +1,73 @@
+import { canonicalize } from '../../domain/canonical.js'
+import type { DocStore } from '../docs.js'
+
+/** Key order as SQLite's: UTF-8 bytes, which is code point order (JS `<` compares UTF-16 units). */
+export const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
+
+/** An in-memory DocStore for fast tests. Documents are kept as JSON text, as the SQLite store keeps them. */
+export class MemoryDocStore implements DocStore {
+  private readonly docs = new Map<string, Map<string, string>>()
+  private readonly checkpoints = new Map<string, number>()
+
+  get(namespace: string, key: string): unknown {
+    const text = this.docs.get(namespace)?.get(key)
+    return text === undefined ? undefined : JSON.parse(text)
+  }
+
+  list(
+    namespace: string,
+    prefix: string,
+    options: { after?: string; limit?: number } = {},
+  ): Array<[string, unknown]> {
+    const { after, limit } = options
+    return this.sortedKeys(namespace)
+      .filter((key) => key.startsWith(prefix) && (after === undefined || compareKeys(key, after) > 0))
+      .slice(0, limit)
+      .map((key) => [key, this.get(namespace, key)])
+  }
+
+  commit(namespace: string, changes: ReadonlyMap<string, unknown>, checkpoint: number): void {
+    // serialise everything first, so that a document JSON cannot hold leaves the store untouched
+    const texts = [...changes].map(([key, doc]) => [key, doc == null ? null : toJson(doc)] as const)
+    const docs = this.namespace(namespace)
+    for (const [key, text] of texts) {
+      if (text === null) docs.delete(key)
+      else docs.set(key, text)
+    }
+    this.checkpoints.set(namespace, checkpoint)
+  }
+
+  checkpoint(namespace: string): number {
+    return this.checkpoints.get(namespace) ?? 0
+  }
+
+  wipe(namespace: string): void {
+    this.docs.delete(namespace)
+    this.checkpoints.delete(namespace)
+  }
+
+  dump(namespace: string): Array<[string, string]> {
+    const docs = this.docs.get(namespace)
+    return this.sortedKeys(namespace).map((key) => [key, canonicalize(JSON.parse(docs?.get(key) ?? 'null'))])
+  }
+
+  close(): void {}
+
+  private namespace(namespace: string): Map<string, string> {
+    const existing = this.docs.get(namespace)
+    if (existing) return existing
+    const created = new Map<string, string>()
+    this.docs.set(namespace, created)
+    return created
+  }
+
+  private sortedKeys(namespace: string): string[] {
+    return [...(this.docs.get(namespace)?.keys() ?? [])].sort(compareKeys)
+  }
+}
+
+const toJson = (doc: unknown): string => {
+  const text = JSON.stringify(doc)
+  if (text === undefined) throw new TypeError(`a document must be JSON, not ${typeof doc}`)
+  return text
+}

@@ -1,0 +1,117 @@
+import Database from 'better-sqlite3'
+import { canonicalize } from '../../domain/canonical.js'
+import type { DocStore } from '../docs.js'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS docs (
+  namespace TEXT NOT NULL,
+  key TEXT NOT NULL,
+  doc TEXT NOT NULL,
+  PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+  namespace TEXT PRIMARY KEY,
+  position INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+/** Above every key that starts with a prefix: SQLite compares UTF-8 bytes, so \uffff would miss astral characters. */
+const TOP = '\u{10ffff}'
+
+interface Row {
+  readonly key: string
+  readonly doc: string
+}
+
+const prepare = (db: Database.Database) => {
+  const statement = <P extends unknown[], R = unknown>(sql: string) => db.prepare<P, R>(sql)
+  const range = 'SELECT key, doc FROM docs WHERE namespace = ? AND key >= ? AND key < ?'
+  return {
+    get: statement<[string, string], string>('SELECT doc FROM docs WHERE namespace = ? AND key = ?').pluck(),
+    listFirst: statement<[string, string, string, number], Row>(`${range} ORDER BY key LIMIT ?`),
+    listAfter: statement<[string, string, string, string, number], Row>(
+      `${range} AND key > ? ORDER BY key LIMIT ?`,
+    ),
+    put: statement<[string, string, string]>(
+      'INSERT INTO docs (namespace, key, doc) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET doc = excluded.doc',
+    ),
+    delete: statement<[string, string]>('DELETE FROM docs WHERE namespace = ? AND key = ?'),
+    checkpoint: statement<[string], number>('SELECT position FROM checkpoints WHERE namespace = ?').pluck(),
+    setCheckpoint: statement<[string, number]>(
+      'INSERT INTO checkpoints (namespace, position) VALUES (?, ?) ON CONFLICT DO UPDATE SET position = excluded.position',
+    ),
+    wipeDocs: statement<[string]>('DELETE FROM docs WHERE namespace = ?'),
+    wipeCheckpoint: statement<[string]>('DELETE FROM checkpoints WHERE namespace = ?'),
+    dump: statement<[string], Row>('SELECT key, doc FROM docs WHERE namespace = ? ORDER BY key'),
+  }
+}
+
+const toJson = (doc: unknown): string => {
+  const text = JSON.stringify(doc)
+  if (text === undefined) throw new TypeError(`a document must be JSON, not ${typeof doc}`)
+  return text
+}
+
+class SqliteDocStore implements DocStore {
+  private readonly db: Database.Database
+  private readonly sql: ReturnType<typeof prepare>
+
+  constructor(path: string) {
+    this.db = new Database(path)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    this.db.pragma('busy_timeout = 5000')
+    this.db.exec(SCHEMA)
+    this.sql = prepare(this.db)
+  }
+
+  get(namespace: string, key: string): unknown {
+    const doc = this.sql.get.get(namespace, key)
+    return doc === undefined ? undefined : JSON.parse(doc)
+  }
+
+  list(
+    namespace: string,
+    prefix: string,
+    options: { after?: string; limit?: number } = {},
+  ): Array<[string, unknown]> {
+    const { after, limit = -1 } = options
+    const rows =
+      after === undefined
+        ? this.sql.listFirst.all(namespace, prefix, prefix + TOP, limit)
+        : this.sql.listAfter.all(namespace, prefix, prefix + TOP, after, limit)
+    return rows.map((row) => [row.key, JSON.parse(row.doc)])
+  }
+
+  commit(namespace: string, changes: ReadonlyMap<string, unknown>, checkpoint: number): void {
+    this.db.transaction(() => {
+      for (const [key, doc] of changes) {
+        if (doc == null) this.sql.delete.run(namespace, key)
+        else this.sql.put.run(namespace, key, toJson(doc))
+      }
+      this.sql.setCheckpoint.run(namespace, checkpoint)
+    })()
+  }
+
+  checkpoint(namespace: string): number {
+    return this.sql.checkpoint.get(namespace) ?? 0
+  }
+
+  wipe(namespace: string): void {
+    this.db.transaction(() => {
+      this.sql.wipeDocs.run(namespace)
+      this.sql.wipeCheckpoint.run(namespace)
+    })()
+  }
+
+  dump(namespace: string): Array<[string, string]> {
+    return this.sql.dump.all(namespace).map((row) => [row.key, canonicalize(JSON.parse(row.doc))])
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}
+
+/** Derived documents in their own SQLite file, separate from the ledger (WAL, synchronous=FULL). */
+export const openSqliteDocStore = (path: string): DocStore => new SqliteDocStore(path)
