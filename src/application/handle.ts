@@ -17,7 +17,10 @@ export const loadState = async <C, S, E extends DomainEvent>(
   stream: string,
 ): Promise<{ state: S; version: number }> => {
   const stored = await store.readStream(stream)
-  const state = stored.reduce((s, e) => decider.evolve(s, toLedgerEvent(e) as unknown as E), decider.initialState())
+  const state = stored.reduce(
+    (s, e) => decider.evolve(s, toLedgerEvent(e) as unknown as E),
+    decider.initialState(),
+  )
   return { state, version: stored.length }
 }
 

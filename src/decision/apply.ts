@@ -79,22 +79,33 @@ export const applyFact = (world: World, event: Ledgered): void => {
       return
     }
     case 'SimulationRecorded':
-      world.updateProposal(event.data.proposalId, (p) => ({ ...p, simulations: [...p.simulations, event.data] }))
+      world.updateProposal(event.data.proposalId, (p) => ({
+        ...p,
+        simulations: [...p.simulations, event.data],
+      }))
       return
     case 'RollbackTested':
-      world.updateProposal(event.data.proposalId, (p) => ({ ...p, rollbackTests: [...p.rollbackTests, event.data] }))
+      world.updateProposal(event.data.proposalId, (p) => ({
+        ...p,
+        rollbackTests: [...p.rollbackTests, event.data],
+      }))
       return
     case 'ApprovalGranted':
       world.updateProposal(event.data.proposalId, (p) => ({ ...p, approvals: [...p.approvals, event.data] }))
       return
     case 'VerdictExpired':
       world.updateProposal(event.data.proposalId, (p) =>
-        p.verdict?.verdictId === event.data.verdictId ? { ...p, verdict: { ...p.verdict, expired: true } } : p,
+        p.verdict?.verdictId === event.data.verdictId
+          ? { ...p, verdict: { ...p.verdict, expired: true } }
+          : p,
       )
       dropVerdictDeadline(world, event.data.proposalId)
       return
     case 'ExecutionStarted':
-      close(world, event.data.proposalId, 'executing', { executionId: event.data.executionId, failedAt: null })
+      close(world, event.data.proposalId, 'executing', {
+        executionId: event.data.executionId,
+        failedAt: null,
+      })
       return
     case 'ExecutionSucceeded':
       world.updateProposal(event.data.proposalId, (p) => ({ ...p, phase: 'succeeded' }))
@@ -102,12 +113,20 @@ export const applyFact = (world: World, event: Ledgered): void => {
     case 'ExecutionFailed': {
       const rto = world.policy()?.recoveryTimeObjectiveSeconds ?? 0
       const { proposalId, executionId } = event.data
-      world.updateProposal(proposalId, (p) => ({ ...p, phase: 'failed', execution: { executionId, failedAt: event.recordedAt } }))
+      world.updateProposal(proposalId, (p) => ({
+        ...p,
+        phase: 'failed',
+        execution: { executionId, failedAt: event.recordedAt },
+      }))
       world.updateDeadlines((d) => ({
         ...d,
         recoveries: {
           ...d.recoveries,
-          [proposalId]: { executionId, failedAt: event.recordedAt, deadline: addSeconds(event.recordedAt, rto) },
+          [proposalId]: {
+            executionId,
+            failedAt: event.recordedAt,
+            deadline: addSeconds(event.recordedAt, rto),
+          },
         },
       }))
       return
@@ -116,10 +135,12 @@ export const applyFact = (world: World, event: Ledgered): void => {
       const doc = world.proposal(event.data.proposalId)
       if (doc?.phase === 'failed') {
         world.updateProposal(event.data.proposalId, (p) => ({ ...p, phase: 'recovered' }))
-        world.updateDeadlines(({ recoveries: { [event.data.proposalId]: _done, ...recoveries }, verdicts }) => ({
-          verdicts,
-          recoveries,
-        }))
+        world.updateDeadlines(
+          ({ recoveries: { [event.data.proposalId]: _done, ...recoveries }, verdicts }) => ({
+            verdicts,
+            recoveries,
+          }),
+        )
       }
       return
     }
@@ -133,7 +154,12 @@ export const applyFact = (world: World, event: Ledgered): void => {
 }
 
 /** A proposal leaves the open set once it executes or is withdrawn; its allow can no longer expire unused. */
-const close = (world: World, proposalId: string, phase: ProposalDoc['phase'], execution: ProposalDoc['execution']) => {
+const close = (
+  world: World,
+  proposalId: string,
+  phase: ProposalDoc['phase'],
+  execution: ProposalDoc['execution'],
+) => {
   const doc = world.proposal(proposalId)
   if (!doc) return
   world.put('proposal', keys.proposal(proposalId), { ...doc, phase, execution: execution ?? doc.execution })
@@ -143,5 +169,8 @@ const close = (world: World, proposalId: string, phase: ProposalDoc['phase'], ex
 
 export const dropVerdictDeadline = (world: World, proposalId: string): void => {
   if (!(proposalId in world.deadlines().verdicts)) return
-  world.updateDeadlines(({ verdicts: { [proposalId]: _gone, ...verdicts }, recoveries }) => ({ verdicts, recoveries }))
+  world.updateDeadlines(({ verdicts: { [proposalId]: _gone, ...verdicts }, recoveries }) => ({
+    verdicts,
+    recoveries,
+  }))
 }

@@ -1,7 +1,7 @@
 import { rungBelow } from '../domain/authority.js'
 import { canonicalize } from '../domain/canonical.js'
 import { evaluate } from '../domain/eligibility.js'
-import { DECISION_OUTPUT_TYPES, type DataOf, type KillSwitchRef, streams } from '../domain/events.js'
+import { type DataOf, DECISION_OUTPUT_TYPES, type KillSwitchRef, streams } from '../domain/events.js'
 import { uuidFromName } from '../domain/ids.js'
 import { applyFact, dropVerdictDeadline } from './apply.js'
 import { keys, type Ledgered, type ProposalDoc, type World } from './world.js'
@@ -12,7 +12,11 @@ export type UnsignedVerdict = Omit<DataOf<'VerdictIssued'>, 'signature'>
 export type Output =
   | { readonly stream: string; readonly type: 'VerdictIssued'; readonly data: UnsignedVerdict }
   | { readonly stream: string; readonly type: 'VerdictRevoked'; readonly data: DataOf<'VerdictRevoked'> }
-  | { readonly stream: string; readonly type: 'ViolationRecorded'; readonly data: DataOf<'ViolationRecorded'> }
+  | {
+      readonly stream: string
+      readonly type: 'ViolationRecorded'
+      readonly data: DataOf<'ViolationRecorded'>
+    }
   | { readonly stream: string; readonly type: 'AgentDemoted'; readonly data: DataOf<'AgentDemoted'> }
 
 /**
@@ -32,7 +36,9 @@ export const decide = (world: World, event: Ledgered): Output[] => {
     case 'ApprovalGranted':
       return reevaluate([event.data.proposalId])
     case 'StateObserved':
-      return reevaluate(world.get('resource', keys.resource(event.data.environment, event.data.resource))?.open ?? [])
+      return reevaluate(
+        world.get('resource', keys.resource(event.data.environment, event.data.resource))?.open ?? [],
+      )
     case 'ToolActionRegistered':
       return reevaluate(openWhere(world, (f) => f.tool === event.data.tool && f.action === event.data.action))
     case 'ScopeGranted':
@@ -48,17 +54,24 @@ export const decide = (world: World, event: Ledgered): Output[] => {
         openWhere(world, (f) => f.agentId === event.data.agentId && f.environment === event.data.environment),
       )
     case 'KillSwitchEngaged':
-      return openWhere(world, (f) => covers(event.data, f)).flatMap((id) => revokeAllow(world, id, event.data))
+      return openWhere(world, (f) => covers(event.data, f)).flatMap((id) =>
+        revokeAllow(world, id, event.data),
+      )
     case 'KillSwitchReleased':
       return reevaluate(openWhere(world, (f) => covers(event.data, f)))
     case 'ExecutionStarted':
     case 'RecoveryDeadlinePassed': {
-      const demotions = event.type === 'ExecutionStarted' ? judgeExecution(world, event.data, event.recordedAt) : demoteForUnrecoveredFailure(world, event.data)
+      const demotions =
+        event.type === 'ExecutionStarted'
+          ? judgeExecution(world, event.data, event.recordedAt)
+          : demoteForUnrecoveredFailure(world, event.data)
       // a demoted agent's other open allows no longer stand: decide them again
       const demoted = demotions.flatMap((o) => (o.type === 'AgentDemoted' ? [o.data] : []))
       return [
         ...demotions,
-        ...demoted.flatMap((d) => reevaluate(openWhere(world, (f) => f.agentId === d.agentId && f.environment === d.environment))),
+        ...demoted.flatMap((d) =>
+          reevaluate(openWhere(world, (f) => f.agentId === d.agentId && f.environment === d.environment)),
+        ),
       ]
     }
     default:
@@ -78,17 +91,10 @@ export const covers = (ks: KillSwitchRef, f: ProposalDoc['facts']): boolean =>
   (ks.scope === 'tool' && ks.target === f.tool) ||
   (ks.scope === 'agent' && ks.target === f.agentId)
 
-const isLiveAllow = (doc: ProposalDoc, now: string): boolean =>
-  doc.verdict !== null &&
-  doc.verdict.decision === 'allow' &&
-  !doc.verdict.revoked &&
-  !doc.verdict.expired &&
-  now < doc.verdict.expiresAt
-
 /** A new verdict when the answer changed, or when the last one no longer stands. */
 const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): Output[] => {
   const doc = world.proposal(proposalId)
-  if (!doc || doc.phase !== 'open') return []
+  if (doc?.phase !== 'open') return []
   const { facts } = doc
   const now = event.recordedAt
   const result = evaluate({
@@ -104,7 +110,13 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
     approvals: doc.approvals,
     killSwitches: world.killSwitches(),
   })
-  const fingerprint = canonicalize([result.decision, result.checks, result.impact, result.resourceVersion, result.policyVersion])
+  const fingerprint = canonicalize([
+    result.decision,
+    result.checks,
+    result.impact,
+    result.resourceVersion,
+    result.policyVersion,
+  ])
   const previous = doc.verdict
   const stands = previous !== null && !previous.revoked && !previous.expired && now < previous.expiresAt
   if (stands && previous.fingerprint === fingerprint) return []
@@ -147,7 +159,10 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
   if (verdict.decision === 'allow') {
     world.updateDeadlines((d) => ({
       ...d,
-      verdicts: { ...d.verdicts, [proposalId]: { verdictId: verdict.verdictId, expiresAt: verdict.expiresAt } },
+      verdicts: {
+        ...d.verdicts,
+        [proposalId]: { verdictId: verdict.verdictId, expiresAt: verdict.expiresAt },
+      },
     }))
   } else {
     dropVerdictDeadline(world, proposalId)
@@ -158,7 +173,7 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
 /** A kill switch revokes, by an event, every allow in its scope that has not been executed. */
 const revokeAllow = (world: World, proposalId: string, ks: KillSwitchRef & { reason: string }): Output[] => {
   const doc = world.proposal(proposalId)
-  if (!doc?.verdict || doc.verdict.decision !== 'allow' || doc.verdict.revoked || doc.verdict.expired) return []
+  if (doc?.verdict?.decision !== 'allow' || doc.verdict.revoked || doc.verdict.expired) return []
   const { verdictId } = doc.verdict
   world.put('proposal', keys.proposal(proposalId), { ...doc, verdict: { ...doc.verdict, revoked: true } })
   dropVerdictDeadline(world, proposalId)
@@ -180,7 +195,11 @@ const revokeAllow = (world: World, proposalId: string, ks: KillSwitchRef & { rea
 type Violation = Pick<DataOf<'ViolationRecorded'>, 'kind' | 'reason'>
 
 /** Why an execution start is not covered by a valid allow verdict; null when it is. */
-export const violationOf = (doc: ProposalDoc, start: DataOf<'ExecutionStarted'>, now: string): Violation | null => {
+export const violationOf = (
+  doc: ProposalDoc,
+  start: DataOf<'ExecutionStarted'>,
+  now: string,
+): Violation | null => {
   const cited = start.verdictId
   const v = doc.verdict
   if (cited === null) return { kind: 'no-verdict', reason: 'the execution cited no verdict' }
@@ -191,9 +210,13 @@ export const violationOf = (doc: ProposalDoc, start: DataOf<'ExecutionStarted'>,
   }
   if (v.decision !== 'allow') return { kind: 'not-allowed', reason: `verdict ${cited} is a block` }
   if (v.revoked) return { kind: 'revoked', reason: `verdict ${cited} was revoked` }
-  if (v.expired || now >= v.expiresAt) return { kind: 'expired', reason: `verdict ${cited} expired at ${v.expiresAt}` }
+  if (v.expired || now >= v.expiresAt)
+    return { kind: 'expired', reason: `verdict ${cited} expired at ${v.expiresAt}` }
   if (start.planHash !== v.planHash) {
-    return { kind: 'mismatch', reason: `the execution's plan ${start.planHash} is not the plan ${v.planHash} allowed` }
+    return {
+      kind: 'mismatch',
+      reason: `the execution's plan ${start.planHash} is not the plan ${v.planHash} allowed`,
+    }
   }
   return null
 }
@@ -208,18 +231,31 @@ const judgeExecution = (world: World, start: DataOf<'ExecutionStarted'>, now: st
   const recorded: Output = {
     stream: streams.proposal(start.proposalId),
     type: 'ViolationRecorded',
-    data: { proposalId: start.proposalId, executionId: start.executionId, agentId, verdictId: start.verdictId, ...violation },
+    data: {
+      proposalId: start.proposalId,
+      executionId: start.executionId,
+      agentId,
+      verdictId: start.verdictId,
+      ...violation,
+    },
   }
   return [recorded, ...demote(world, agentId, environment, start.proposalId, 'violation', violation.reason)]
 }
 
 const demoteForUnrecoveredFailure = (world: World, notice: DataOf<'RecoveryDeadlinePassed'>): Output[] => {
   const doc = world.proposal(notice.proposalId)
-  if (!doc || doc.phase !== 'failed' || doc.demotedForFailure) return []
+  if (doc?.phase !== 'failed' || doc.demotedForFailure) return []
   if (doc.execution?.executionId !== notice.executionId) return []
   world.put('proposal', keys.proposal(notice.proposalId), { ...doc, demotedForFailure: true })
   const reason = `execution ${notice.executionId} failed at ${notice.failedAt} and was not recovered by ${notice.deadline}`
-  return demote(world, doc.facts.agentId, doc.facts.environment, notice.proposalId, 'unrecovered-failure', reason)
+  return demote(
+    world,
+    doc.facts.agentId,
+    doc.facts.environment,
+    notice.proposalId,
+    'unrecovered-failure',
+    reason,
+  )
 }
 
 /** Demotion is automatic and one rung at a time; an agent at observe has nothing left to lose. */

@@ -55,7 +55,12 @@ export const replayDecisions = async (
     const outputs = decide(world, toLedgerEvent(stored))
     for (const write of await toWrites(outputs, signer, stored)) {
       for (const e of write.events) {
-        decisions.push({ stream: write.stream, type: e.type, data: e.data, causationId: e.metadata.causationId ?? null })
+        decisions.push({
+          stream: write.stream,
+          type: e.type,
+          data: e.data,
+          causationId: e.metadata.causationId ?? null,
+        })
       }
     }
     position = stored.position

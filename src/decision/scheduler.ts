@@ -21,7 +21,11 @@ export const dueNotices = (deadlines: Deadlines, now: string): DeadlineNotice[] 
     .map(([proposalId, d]) => ({
       stream: streams.proposal(proposalId),
       idempotencyKey: `deadline:verdict:${d.verdictId}`,
-      event: { type: 'VerdictExpired', data: { verdictId: d.verdictId, proposalId, expiresAt: d.expiresAt }, metadata },
+      event: {
+        type: 'VerdictExpired',
+        data: { verdictId: d.verdictId, proposalId, expiresAt: d.expiresAt },
+        metadata,
+      },
     }))
   const recoveries = Object.entries(deadlines.recoveries)
     .filter(([, d]) => d.deadline <= now)
@@ -38,7 +42,11 @@ export const dueNotices = (deadlines: Deadlines, now: string): DeadlineNotice[] 
 }
 
 /** Appends every notice that is due; safe to run again, the idempotency keys keep each notice single. */
-export const appendDueNotices = async (store: EventStore, deadlines: Deadlines, now: Date): Promise<number> => {
+export const appendDueNotices = async (
+  store: EventStore,
+  deadlines: Deadlines,
+  now: Date,
+): Promise<number> => {
   const notices = dueNotices(deadlines, now.toISOString())
   const results = await Promise.all(
     notices.map((n) => store.append(n.stream, [n.event], 'any', { idempotencyKey: n.idempotencyKey })),

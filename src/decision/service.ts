@@ -1,7 +1,7 @@
 import { toLedgerEvent } from '../domain/events.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore, NewEvent, StoredEvent, StreamWrite, Subscription } from '../store/port.js'
-import { type Output, decide } from './decide.js'
+import { decide, type Output } from './decide.js'
 import type { VerdictSigner } from './signer.js'
 import { World } from './world.js'
 
@@ -9,14 +9,25 @@ export const DECISION_ACTOR = 'governance-ledger/decision'
 export const DECISION_NAMESPACE = 'decision'
 
 /** Signs the outputs and groups consecutive outputs to one stream into one write, keeping their order. */
-export const toWrites = async (outputs: readonly Output[], signer: VerdictSigner, cause: StoredEvent): Promise<StreamWrite[]> => {
+export const toWrites = async (
+  outputs: readonly Output[],
+  signer: VerdictSigner,
+  cause: StoredEvent,
+): Promise<StreamWrite[]> => {
   const writes: { stream: string; events: NewEvent[]; expectedVersion: 'any' }[] = []
   for (const output of outputs) {
-    const data = output.type === 'VerdictIssued' ? { ...output.data, signature: await signer.sign(output.data) } : output.data
+    const data =
+      output.type === 'VerdictIssued'
+        ? { ...output.data, signature: await signer.sign(output.data) }
+        : output.data
     const event: NewEvent = {
       type: output.type,
       data,
-      metadata: { actor: DECISION_ACTOR, correlationId: cause.metadata.correlationId ?? cause.id, causationId: cause.id },
+      metadata: {
+        actor: DECISION_ACTOR,
+        correlationId: cause.metadata.correlationId ?? cause.id,
+        causationId: cause.id,
+      },
     }
     const last = writes.at(-1)
     if (last?.stream === output.stream) last.events.push(event)

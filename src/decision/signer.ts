@@ -1,7 +1,7 @@
-import { type KeyObject, createPublicKey, generateKeyPairSync, createPrivateKey } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { CompactSign, type JWK, type JSONWebKeySet, compactVerify, createLocalJWKSet, exportJWK } from 'jose'
+import { CompactSign, compactVerify, createLocalJWKSet, exportJWK, type JSONWebKeySet, type JWK } from 'jose'
 import { canonicalize, sha256Hex } from '../domain/canonical.js'
 import type { UnsignedVerdict } from './decide.js'
 
@@ -24,7 +24,9 @@ export const createVerdictSigner = (privateKey: KeyObject): VerdictSigner => {
       new CompactSign(new TextEncoder().encode(canonicalize(verdict)))
         .setProtectedHeader({ alg: 'EdDSA', kid: keyId, typ: VERDICT_JWS_TYPE })
         .sign(privateKey),
-    jwks: async () => ({ keys: [{ ...(await exportJWK(publicKey)), kid: keyId, alg: 'EdDSA', use: 'sig' } as JWK] }),
+    jwks: async () => ({
+      keys: [{ ...(await exportJWK(publicKey)), kid: keyId, alg: 'EdDSA', use: 'sig' } as JWK],
+    }),
   }
 }
 
@@ -37,9 +39,13 @@ export const verifyVerdictSignature = async (
   jwks: JSONWebKeySet,
 ): Promise<UnsignedVerdict> => {
   const { signature, ...fields } = verdict
-  const { payload, protectedHeader } = await compactVerify(signature, createLocalJWKSet(jwks), { algorithms: ['EdDSA'] })
-  if (protectedHeader.typ !== VERDICT_JWS_TYPE) throw new Error(`unexpected JWS type ${String(protectedHeader.typ)}`)
-  if (new TextDecoder().decode(payload) !== canonicalize(fields)) throw new Error('the signed payload is not this verdict')
+  const { payload, protectedHeader } = await compactVerify(signature, createLocalJWKSet(jwks), {
+    algorithms: ['EdDSA'],
+  })
+  if (protectedHeader.typ !== VERDICT_JWS_TYPE)
+    throw new Error(`unexpected JWS type ${String(protectedHeader.typ)}`)
+  if (new TextDecoder().decode(payload) !== canonicalize(fields))
+    throw new Error('the signed payload is not this verdict')
   return fields
 }
 

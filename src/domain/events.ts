@@ -286,7 +286,15 @@ export const ViolationRecorded = event('ViolationRecorded', {
   executionId: Identifier,
   agentId: Identifier,
   verdictId: z.uuid().nullable(),
-  kind: z.enum(['no-verdict', 'unknown-verdict', 'not-allowed', 'expired', 'revoked', 'superseded', 'mismatch']),
+  kind: z.enum([
+    'no-verdict',
+    'unknown-verdict',
+    'not-allowed',
+    'expired',
+    'revoked',
+    'superseded',
+    'mismatch',
+  ]),
   reason: Reason,
 })
 export const RecoveryDeadlinePassed = event('RecoveryDeadlinePassed', {
@@ -396,7 +404,9 @@ export const parseDomainEvent = (stored: { type: string; data: unknown }): Domai
   DomainEvent.parse({ type: stored.type, data: stored.data })
 
 /** Types a stored envelope; an event the model cannot read is an error that names its position, never skipped. */
-export const toLedgerEvent = (stored: z.infer<typeof EnvelopeFields> & { type: string; data: unknown }): LedgerEvent => {
+export const toLedgerEvent = (
+  stored: z.infer<typeof EnvelopeFields> & { type: string; data: unknown },
+): LedgerEvent => {
   const parsed = DomainEvent.safeParse({ type: stored.type, data: stored.data })
   if (!parsed.success) {
     throw new Error(

@@ -6,7 +6,11 @@
 export interface DocStore {
   get(namespace: string, key: string): unknown
   /** documents whose key starts with prefix, in key order */
-  list(namespace: string, prefix: string, options?: { after?: string; limit?: number }): Array<[string, unknown]>
+  list(
+    namespace: string,
+    prefix: string,
+    options?: { after?: string; limit?: number },
+  ): Array<[string, unknown]>
   /** writes the changed documents (null deletes) and the new checkpoint in one durable transaction */
   commit(namespace: string, changes: ReadonlyMap<string, unknown>, checkpoint: number): void
   /** the ledger position the namespace reflects; 0 when it has none */

@@ -4,7 +4,8 @@ import type { EventMetadata } from '../domain/events.js'
 export interface NewEvent {
   readonly type: string
   readonly data: unknown
-  readonly metadata: Pick<EventMetadata, 'actor'> & Partial<Pick<EventMetadata, 'correlationId' | 'causationId'>>
+  readonly metadata: Pick<EventMetadata, 'actor'> &
+    Partial<Pick<EventMetadata, 'correlationId' | 'causationId'>>
 }
 
 /** A stored event in its envelope (DESIGN section 4). */
@@ -74,7 +75,12 @@ export interface Subscription {
 
 /** The ledger's port. Every adapter passes the same contract suite. */
 export interface EventStore {
-  append(stream: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion, options?: AppendOptions): Promise<AppendResult>
+  append(
+    stream: string,
+    events: readonly NewEvent[],
+    expectedVersion: ExpectedVersion,
+    options?: AppendOptions,
+  ): Promise<AppendResult>
   /** Appends to several streams in one transaction: all or nothing. */
   appendMany(writes: readonly StreamWrite[], options?: AppendOptions): Promise<AppendResult>
   readStream(stream: string, fromVersion?: number): Promise<StoredEvent[]>

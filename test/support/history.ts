@@ -1,12 +1,11 @@
 // Generates a long, varied ledger history through the real deciders, store and decision service:
 // every path of the rules (blocks, allows, failures, rollbacks, violations, kill switches, promotions).
 import { handle, loadState } from '../../src/application/handle.js'
-import type { DecisionService } from '../../src/decision/service.js'
 import { appendDueNotices } from '../../src/decision/scheduler.js'
-import { DomainError } from '../../src/domain/errors.js'
+import type { DecisionService } from '../../src/decision/service.js'
 import {
-  type Decider,
   agent,
+  type Decider,
   grant,
   inventory,
   killSwitch,
@@ -15,6 +14,7 @@ import {
   resource,
 } from '../../src/domain/deciders/index.js'
 import { defaultPolicy } from '../../src/domain/eligibility.js'
+import { DomainError } from '../../src/domain/errors.js'
 import {
   type AuthorityLevel,
   type BranchKind,
@@ -71,7 +71,15 @@ const ADVERSARIAL: readonly BranchKind[] = [
   'stale-read',
   'rollback-failure',
 ]
-const track = { windowStart: '2026-01-01T00:00:00.000Z', windowEnd: '2026-01-05T00:00:00.000Z', proposals: 0, simulationsPassed: 0, simulationSurvivalRate: 1, violations: 0, failedExecutions: 0 }
+const track = {
+  windowStart: '2026-01-01T00:00:00.000Z',
+  windowEnd: '2026-01-05T00:00:00.000Z',
+  proposals: 0,
+  simulationsPassed: 0,
+  simulationSurvivalRate: 1,
+  violations: 0,
+  failedExecutions: 0,
+}
 
 export interface HistoryFigures {
   proposals: number
@@ -130,18 +138,35 @@ export class History {
   }
 
   async setUp(): Promise<void> {
-    await this.command(policy, streams.policy(), { type: 'PublishPolicy', policy: defaultPolicy(ADMIN, 1) }, ADMIN)
+    await this.command(
+      policy,
+      streams.policy(),
+      { type: 'PublishPolicy', policy: defaultPolicy(ADMIN, 1) },
+      ADMIN,
+    )
     for (const t of TOOLS) {
       if (t.impact === null) continue
       await this.command(
         inventory,
         streams.tool(t.tool, t.action),
-        { type: 'RegisterToolAction', tool: t.tool, action: t.action, impact: t.impact, reversible: t.impact !== 'critical', description: '' },
+        {
+          type: 'RegisterToolAction',
+          tool: t.tool,
+          action: t.action,
+          impact: t.impact,
+          reversible: t.impact !== 'critical',
+          description: '',
+        },
         ADMIN,
       )
     }
     for (const agentId of this.agents) {
-      await this.command(agent, streams.agent(agentId), { type: 'RegisterAgent', agentId, owner: 'platform-team', description: '' }, ADMIN)
+      await this.command(
+        agent,
+        streams.agent(agentId),
+        { type: 'RegisterAgent', agentId, owner: 'platform-team', description: '' },
+        ADMIN,
+      )
       for (const environment of ENVIRONMENTS) {
         for (const t of TOOLS) {
           // most identities hold exact grants; some only a wildcard or an inherited one
@@ -162,7 +187,11 @@ export class History {
             ADMIN,
           )
         }
-        await this.climb(agentId, environment, this.random.pick(['recommend', 'simulate', 'execute', 'execute'] as const))
+        await this.climb(
+          agentId,
+          environment,
+          this.random.pick(['recommend', 'simulate', 'execute', 'execute'] as const),
+        )
       }
     }
     await this.settle()
@@ -184,8 +213,19 @@ export class History {
       const to = ladder[index + (skip ? 2 : 1)] as AuthorityLevel
       const requestId = this.id('promotion')
       this.figures.promotionsRequested += 1
-      await this.command(agent, streams.agent(agentId), { type: 'RequestPromotion', requestId, environment, to, trackRecord: track }, agentId)
-      if (!skip) await this.command(agent, streams.agent(agentId), { type: 'ApprovePromotion', requestId, approver: ADMIN }, ADMIN)
+      await this.command(
+        agent,
+        streams.agent(agentId),
+        { type: 'RequestPromotion', requestId, environment, to, trackRecord: track },
+        agentId,
+      )
+      if (!skip)
+        await this.command(
+          agent,
+          streams.agent(agentId),
+          { type: 'ApprovePromotion', requestId, approver: ADMIN },
+          ADMIN,
+        )
       this.tick(5)
     }
   }
@@ -195,7 +235,14 @@ export class History {
     await this.command(
       resource,
       streams.resource(environment, name),
-      { type: 'ObserveState', environment, resource: name, version, digest: `sha256-${version}`, observedAt: this.clock.now().toISOString() },
+      {
+        type: 'ObserveState',
+        environment,
+        resource: name,
+        version,
+        digest: `sha256-${version}`,
+        observedAt: this.clock.now().toISOString(),
+      },
       'observer-1',
     )
     return version
@@ -243,7 +290,12 @@ export class History {
     const evidence: Array<() => Promise<unknown>> = [
       () => {
         const branches = [
-          { name: 'baseline', kind: 'baseline' as const, counterfactual: 'as planned', outcome: 'survived' as const },
+          {
+            name: 'baseline',
+            kind: 'baseline' as const,
+            counterfactual: 'as planned',
+            outcome: 'survived' as const,
+          },
           ...ADVERSARIAL.slice(0, r.int(2, 5)).map((kind) => ({
             name: kind,
             kind,
@@ -254,7 +306,13 @@ export class History {
         return this.command(
           proposal,
           stream,
-          { type: 'AttachSimulation', simulationId: this.id('sim'), planHash: r.chance(0.9) ? planHash : otherHash, simulatedBy: r.chance(0.5) ? agentId : 'simulator-1', branches },
+          {
+            type: 'AttachSimulation',
+            simulationId: this.id('sim'),
+            planHash: r.chance(0.9) ? planHash : otherHash,
+            simulatedBy: r.chance(0.5) ? agentId : 'simulator-1',
+            branches,
+          },
           r.chance(0.5) ? agentId : 'simulator-1',
         )
       },
@@ -293,11 +351,21 @@ export class History {
     await this.end(proposalId, stream, planHash, otherHash)
   }
 
-  private async approve(stream: string, planHash: string, otherHash: string, agentId: string): Promise<unknown> {
+  private async approve(
+    stream: string,
+    planHash: string,
+    otherHash: string,
+    agentId: string,
+  ): Promise<unknown> {
     const r = this.random
     const self = r.chance(0.04)
     const approver = self ? agentId : r.pick(APPROVERS)
-    return this.command(proposal, stream, { type: 'Approve', approver, role: 'approver', planHash: r.chance(0.93) ? planHash : otherHash }, approver)
+    return this.command(
+      proposal,
+      stream,
+      { type: 'Approve', approver, role: 'approver', planHash: r.chance(0.93) ? planHash : otherHash },
+      approver,
+    )
   }
 
   private async planHash(proposalId: string): Promise<string> {
@@ -306,7 +374,7 @@ export class History {
     return state.proposal.planHash
   }
 
-  private async end(proposalId: string, stream: string, planHash: string, otherHash: string): Promise<void> {
+  private async end(_proposalId: string, stream: string, planHash: string, otherHash: string): Promise<void> {
     const r = this.random
     const { state } = await loadState(this.store, proposal, stream)
     if (state.status !== 'open') return
@@ -316,21 +384,48 @@ export class History {
     if (verdict?.decision === 'allow' && !verdict.revoked && !verdict.expired) {
       if (r.chance(0.07)) this.tick(700) // too late: the verdict expires before the start
       if (r.chance(0.05)) await this.appendDeadlines()
-      await this.command(proposal, stream, { type: 'StartExecution', executionId, verdictId: verdict.verdictId, planHash: r.chance(0.95) ? planHash : otherHash, executor }, executor)
+      await this.command(
+        proposal,
+        stream,
+        {
+          type: 'StartExecution',
+          executionId,
+          verdictId: verdict.verdictId,
+          planHash: r.chance(0.95) ? planHash : otherHash,
+          executor,
+        },
+        executor,
+      )
     } else if (r.chance(0.12)) {
       // an executor acting without an allow: a violation
-      await this.command(proposal, stream, { type: 'StartExecution', executionId, verdictId: verdict?.verdictId ?? null, planHash, executor }, executor)
+      await this.command(
+        proposal,
+        stream,
+        { type: 'StartExecution', executionId, verdictId: verdict?.verdictId ?? null, planHash, executor },
+        executor,
+      )
     } else {
-      if (r.chance(0.5)) await this.command(proposal, stream, { type: 'Withdraw', reason: 'no longer needed' }, ADMIN)
+      if (r.chance(0.5))
+        await this.command(proposal, stream, { type: 'Withdraw', reason: 'no longer needed' }, ADMIN)
       return
     }
     await this.settle()
     this.tick(r.int(5, 120))
     if (r.chance(0.75)) {
-      await this.command(proposal, stream, { type: 'SucceedExecution', executionId, resourceVersionAfter: this.id('v') }, executor)
+      await this.command(
+        proposal,
+        stream,
+        { type: 'SucceedExecution', executionId, resourceVersionAfter: this.id('v') },
+        executor,
+      )
       return
     }
-    await this.command(proposal, stream, { type: 'FailExecution', executionId, error: 'health checks failed', resourceVersionAfter: null }, executor)
+    await this.command(
+      proposal,
+      stream,
+      { type: 'FailExecution', executionId, error: 'health checks failed', resourceVersionAfter: null },
+      executor,
+    )
     await this.settle()
     if (r.chance(0.15)) {
       // not recovered in time: the recovery deadline passes and the agent is demoted
@@ -343,14 +438,34 @@ export class History {
     await this.command(proposal, stream, { type: 'StartRollback', rollbackId, executionId }, executor)
     this.tick(r.int(5, 400))
     if (r.chance(0.1)) {
-      await this.command(proposal, stream, { type: 'FailRollback', rollbackId, error: 'rollback step timed out' }, executor)
+      await this.command(
+        proposal,
+        stream,
+        { type: 'FailRollback', rollbackId, error: 'rollback step timed out' },
+        executor,
+      )
       const retry = this.id('rb')
       this.tick(r.int(5, 200))
-      await this.command(proposal, stream, { type: 'StartRollback', rollbackId: retry, executionId }, executor)
+      await this.command(
+        proposal,
+        stream,
+        { type: 'StartRollback', rollbackId: retry, executionId },
+        executor,
+      )
       this.tick(r.int(5, 200))
-      await this.command(proposal, stream, { type: 'CompleteRollback', rollbackId: retry, resourceVersionAfter: this.id('v') }, executor)
+      await this.command(
+        proposal,
+        stream,
+        { type: 'CompleteRollback', rollbackId: retry, resourceVersionAfter: this.id('v') },
+        executor,
+      )
     } else {
-      await this.command(proposal, stream, { type: 'CompleteRollback', rollbackId, resourceVersionAfter: this.id('v') }, executor)
+      await this.command(
+        proposal,
+        stream,
+        { type: 'CompleteRollback', rollbackId, resourceVersionAfter: this.id('v') },
+        executor,
+      )
     }
     await this.settle()
   }
@@ -366,13 +481,29 @@ export class History {
     const r = this.random
     const scope = r.pick(['global', 'environment', 'tool', 'agent'] as const)
     const target =
-      scope === 'global' ? null : scope === 'environment' ? r.pick(ENVIRONMENTS) : scope === 'tool' ? r.pick(TOOLS).tool : r.pick(this.agents)
+      scope === 'global'
+        ? null
+        : scope === 'environment'
+          ? r.pick(ENVIRONMENTS)
+          : scope === 'tool'
+            ? r.pick(TOOLS).tool
+            : r.pick(this.agents)
     const ref: KillSwitchRef = { scope, target }
-    await this.command(killSwitch, streams.killSwitch(ref), { type: 'Engage', ...ref, reason: 'incident in progress' }, ADMIN)
+    await this.command(
+      killSwitch,
+      streams.killSwitch(ref),
+      { type: 'Engage', ...ref, reason: 'incident in progress' },
+      ADMIN,
+    )
     await this.settle()
     for (let i = 0; i < r.int(1, 3); i += 1) await this.lifecycle()
     this.tick(r.int(30, 600))
-    await this.command(killSwitch, streams.killSwitch(ref), { type: 'Release', reason: 'incident resolved' }, ADMIN)
+    await this.command(
+      killSwitch,
+      streams.killSwitch(ref),
+      { type: 'Release', reason: 'incident resolved' },
+      ADMIN,
+    )
     await this.settle()
   }
 
@@ -385,7 +516,8 @@ export class History {
       if (step % 40 === 0) await this.killSwitchEpisode()
       else if (step % 25 === 0) {
         // demoted agents earn their way back
-        for (const agentId of this.agents) for (const env of ENVIRONMENTS) await this.climb(agentId, env, 'execute')
+        for (const agentId of this.agents)
+          for (const env of ENVIRONMENTS) await this.climb(agentId, env, 'execute')
       } else if (step === 150) {
         const stricter = { ...defaultPolicy(ADMIN, 2), freshnessMaxAgeSeconds: 240, survivalThreshold: 0.8 }
         await this.command(policy, streams.policy(), { type: 'PublishPolicy', policy: stricter }, ADMIN)

@@ -24,7 +24,8 @@ const fakeHash = (position: number): string => position.toString(16).padStart(64
 /** The stream a domain event belongs to, as the service would choose it. */
 export const streamOf = (event: DomainEvent): string => {
   const data = event.data as Record<string, unknown>
-  if (typeof data.proposalId === 'string' && event.type !== 'AgentDemoted') return streams.proposal(data.proposalId)
+  if (typeof data.proposalId === 'string' && event.type !== 'AgentDemoted')
+    return streams.proposal(data.proposalId)
   switch (event.type) {
     case 'ToolActionRegistered':
       return streams.tool(event.data.tool, event.data.action)
@@ -80,7 +81,12 @@ export class LedgerBuilder {
       streamVersion,
       position: this.position,
       recordedAt: new Date(this.now).toISOString(),
-      metadata: { actor: options.actor ?? defaultActor(domain), correlationId: null, causationId: null, idempotencyKey: null },
+      metadata: {
+        actor: options.actor ?? defaultActor(domain),
+        correlationId: null,
+        causationId: null,
+        idempotencyKey: null,
+      },
       prevHash: fakeHash(this.position - 1),
       hash: fakeHash(this.position),
       ...domain,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { type Output, decide } from '../../src/decision/decide.js'
+import { decide, type Output } from '../../src/decision/decide.js'
 import { dueNotices } from '../../src/decision/scheduler.js'
 import { World } from '../../src/decision/world.js'
 import { defaultPolicy } from '../../src/domain/eligibility.js'
@@ -164,7 +164,9 @@ describe('the decision service', () => {
       const b = new LedgerBuilder()
       const { when, answers } = given(fullyEvidenced(b))
       const allow = lastVerdict(answers)
-      const outputs = when(b.after(5).event('KillSwitchEngaged', { ...ref, reason: 'incident' }, { actor: 'admin-1' }))
+      const outputs = when(
+        b.after(5).event('KillSwitchEngaged', { ...ref, reason: 'incident' }, { actor: 'admin-1' }),
+      )
       if (!inScope) return assert.deepEqual(outputs, [])
       const revoked = outputs[0]
       assert.equal(outputs.length, 1)
@@ -183,7 +185,11 @@ describe('the decision service', () => {
     const { when } = given(fullyEvidenced(b))
     when(b.after(5).event('KillSwitchEngaged', { scope: 'global', target: null, reason: 'incident' }))
     const blocked = verdicts(
-      when(b.after(5).event('ApprovalGranted', { proposalId: P, planHash, approver: 'approver-2', role: 'approver' })),
+      when(
+        b
+          .after(5)
+          .event('ApprovalGranted', { proposalId: P, planHash, approver: 'approver-2', role: 'approver' }),
+      ),
     )[0]?.data
     assert.equal(blocked?.decision, 'block')
     assert.equal(blocked?.checks.find((c) => c.check === 'killSwitch')?.status, 'fail')
@@ -197,7 +203,13 @@ describe('the decision service', () => {
     const b = new LedgerBuilder()
     const { when, answers } = given(fullyEvidenced(b))
     const { verdictId } = lastVerdict(answers)
-    const start = b.after(5).event('ExecutionStarted', { proposalId: P, executionId: 'x-1', verdictId, planHash, executor: 'executor-1' })
+    const start = b.after(5).event('ExecutionStarted', {
+      proposalId: P,
+      executionId: 'x-1',
+      verdictId,
+      planHash,
+      executor: 'executor-1',
+    })
     assert.deepEqual(when(start), [])
   })
 
@@ -205,7 +217,13 @@ describe('the decision service', () => {
     const b = new LedgerBuilder()
     const { when } = given(fullyEvidenced(b))
     const outputs = when(
-      b.after(5).event('ExecutionStarted', { proposalId: P, executionId: 'x-1', verdictId: null, planHash, executor: 'executor-1' }),
+      b.after(5).event('ExecutionStarted', {
+        proposalId: P,
+        executionId: 'x-1',
+        verdictId: null,
+        planHash,
+        executor: 'executor-1',
+      }),
     )
     assert.deepEqual(
       outputs.map((o) => o.type),
@@ -226,7 +244,11 @@ describe('the decision service', () => {
     const { verdictId } = lastVerdict(answers)
     when(b.after(1).event('KillSwitchEngaged', { scope: 'global', target: null, reason: 'stop' }))
     when(b.after(1).event('KillSwitchReleased', { scope: 'global', target: null, reason: 'resume' }))
-    const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
+    const out = when(
+      b
+        .after(1)
+        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+    )
     // the release issued a new allow, so the revoked one is both revoked and superseded: superseded is named first
     assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'superseded')
   })
@@ -236,7 +258,11 @@ describe('the decision service', () => {
     const { when, answers } = given(fullyEvidenced(b))
     const { verdictId } = lastVerdict(answers)
     when(b.after(1).event('KillSwitchEngaged', { scope: 'agent', target: AGENT, reason: 'stop' }))
-    const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
+    const out = when(
+      b
+        .after(1)
+        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+    )
     assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'revoked')
   })
 
@@ -244,7 +270,9 @@ describe('the decision service', () => {
     const b = new LedgerBuilder()
     const { when, answers } = given(fullyEvidenced(b))
     const { verdictId, expiresAt } = lastVerdict(answers)
-    const late = b.at(expiresAt).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' })
+    const late = b
+      .at(expiresAt)
+      .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' })
     const out = when(late)
     assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'expired')
   })
@@ -262,7 +290,9 @@ describe('the decision service', () => {
   })
 
   test('an execution citing a block verdict, another plan, or an unknown verdict is a violation of that kind', () => {
-    const cases: Array<[string, (ids: { allow: string; block: string }) => { verdictId: string; planHash: string }]> = [
+    const cases: Array<
+      [string, (ids: { allow: string; block: string }) => { verdictId: string; planHash: string }]
+    > = [
       ['not-allowed', ({ block }) => ({ verdictId: block, planHash })],
       ['mismatch', ({ allow }) => ({ verdictId: allow, planHash: `sha256:${'0'.repeat(64)}` })],
       ['unknown-verdict', () => ({ verdictId: '00000000-0000-4000-8000-000000000000', planHash })],
@@ -275,7 +305,9 @@ describe('the decision service', () => {
       when(events.at(-1) as LedgerEvent)
       const allow = lastVerdict(answers).verdictId
       const c = cite({ allow, block })
-      const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', ...c, executor: 'e' }))
+      const out = when(
+        b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', ...c, executor: 'e' }),
+      )
       const expected = kind === 'not-allowed' ? 'superseded' : kind
       assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, expected, kind)
     }
@@ -283,7 +315,11 @@ describe('the decision service', () => {
     const b = new LedgerBuilder()
     const { when, answers } = given(fullyEvidenced(b).slice(0, -1))
     const { verdictId } = lastVerdict(answers)
-    const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
+    const out = when(
+      b
+        .after(1)
+        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+    )
     assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'not-allowed')
   })
 
@@ -291,7 +327,15 @@ describe('the decision service', () => {
     const b = new LedgerBuilder()
     const { when, answers } = given([...fullyEvidenced(b), ...evidenceFor(b, 'p-2')])
     assert.equal(lastVerdict(answers).decision, 'allow')
-    const out = when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId: null, planHash, executor: 'e' }))
+    const out = when(
+      b.after(1).event('ExecutionStarted', {
+        proposalId: P,
+        executionId: 'x',
+        verdictId: null,
+        planHash,
+        executor: 'e',
+      }),
+    )
     const reissued = verdicts(out)
     assert.equal(reissued.length, 1)
     assert.equal(reissued[0]?.data.proposalId, 'p-2')
@@ -303,28 +347,61 @@ describe('the decision service', () => {
     const b = new LedgerBuilder()
     const { when, answers, world } = given(fullyEvidenced(b))
     const { verdictId } = lastVerdict(answers)
-    when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
-    const failed = b.after(30).event('ExecutionFailed', { proposalId: P, executionId: 'x', error: 'boom', resourceVersionAfter: null })
+    when(
+      b
+        .after(1)
+        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+    )
+    const failed = b.after(30).event('ExecutionFailed', {
+      proposalId: P,
+      executionId: 'x',
+      error: 'boom',
+      resourceVersionAfter: null,
+    })
     when(failed)
-    const due = dueNotices(world().deadlines(), new Date(Date.parse(failed.recordedAt) + 900_000).toISOString())
+    const due = dueNotices(
+      world().deadlines(),
+      new Date(Date.parse(failed.recordedAt) + 900_000).toISOString(),
+    )
     assert.equal(due.length, 1)
     const notice = due[0]?.event.data as { deadline: string; failedAt: string }
-    const out = when(b.at(notice.deadline).event('RecoveryDeadlinePassed', { proposalId: P, executionId: 'x', ...notice }))
+    const out = when(
+      b.at(notice.deadline).event('RecoveryDeadlinePassed', { proposalId: P, executionId: 'x', ...notice }),
+    )
     assert.deepEqual(
       out.map((o) => (o.type === 'AgentDemoted' ? [o.data.cause, o.data.from, o.data.to] : o.type)),
       [['unrecovered-failure', 'execute', 'simulate']],
     )
-    assert.deepEqual(when(b.after(1).event('RecoveryDeadlinePassed', { proposalId: P, executionId: 'x', ...notice })), [], 'once')
+    assert.deepEqual(
+      when(b.after(1).event('RecoveryDeadlinePassed', { proposalId: P, executionId: 'x', ...notice })),
+      [],
+      'once',
+    )
   })
 
   test('a failure recovered in time demotes no one', () => {
     const b = new LedgerBuilder()
     const { when, answers, world } = given(fullyEvidenced(b))
     const { verdictId } = lastVerdict(answers)
-    when(b.after(1).event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }))
-    when(b.after(30).event('ExecutionFailed', { proposalId: P, executionId: 'x', error: 'boom', resourceVersionAfter: null }))
+    when(
+      b
+        .after(1)
+        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+    )
+    when(
+      b.after(30).event('ExecutionFailed', {
+        proposalId: P,
+        executionId: 'x',
+        error: 'boom',
+        resourceVersionAfter: null,
+      }),
+    )
     when(b.after(30).event('RollbackStarted', { proposalId: P, rollbackId: 'rb', executionId: 'x' }))
-    when(b.after(30).event('RollbackCompleted', { proposalId: P, rollbackId: 'rb', resourceVersionAfter: 'v41' }))
+    when(
+      b
+        .after(30)
+        .event('RollbackCompleted', { proposalId: P, rollbackId: 'rb', resourceVersionAfter: 'v41' }),
+    )
     assert.deepEqual(world().deadlines().recoveries, {})
     const out = when(
       b.after(900).event('RecoveryDeadlinePassed', {

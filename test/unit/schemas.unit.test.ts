@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { EVENT_TYPES } from '../../src/domain/events.js'
 import { jsonSchemaFiles } from '../../src/domain/json-schemas.js'
 
@@ -13,7 +13,11 @@ test('schemas/ holds exactly what the zod model generates (run `npm run schemas`
   const onDisk = ['envelope.json', ...readdirSync(join(root, 'events')).map((f) => `events/${f}`)].sort()
   assert.deepEqual(onDisk, [...generated.keys()].sort())
   for (const [name, text] of generated) {
-    assert.equal(readFileSync(join(root, name), 'utf8'), text, `schemas/${name} drifted from src/domain/events.ts`)
+    assert.equal(
+      readFileSync(join(root, name), 'utf8'),
+      text,
+      `schemas/${name} drifted from src/domain/events.ts`,
+    )
   }
 })
 
@@ -22,6 +26,10 @@ test('there is one JSON Schema per event type, and each pins its type name', () 
   for (const type of EVENT_TYPES) {
     const schema = JSON.parse(generated.get(`events/${type}.json`) ?? 'null')
     assert.equal(schema?.properties?.type?.const, type)
-    assert.equal(schema?.properties?.data?.additionalProperties, false, `${type} data must refuse unknown fields`)
+    assert.equal(
+      schema?.properties?.data?.additionalProperties,
+      false,
+      `${type} data must refuse unknown fields`,
+    )
   }
 })

@@ -1,0 +1,378 @@
+import type {
+  DomainEvent,
+  EventOf,
+  KillSwitchRef,
+  KillSwitchScope,
+  LedgerEvent,
+} from '../src/domain/events.js'
+import type { DocChange, DocReader, Projection } from './projection.js'
+
+export interface TimelineEntry {
+  readonly position: number
+  readonly eventId: string
+  readonly type: string
+  readonly recordedAt: string
+  readonly actor: string
+  readonly hash: string
+}
+
+export interface Approver {
+  readonly approver: string
+  readonly role: string
+  readonly planHash: string
+  readonly eventId: string
+}
+
+export interface KillSwitchActor {
+  readonly actor: string
+  readonly scope: KillSwitchScope
+  readonly target: string | null
+  readonly action: 'engaged' | 'released'
+  readonly eventId: string
+}
+
+export interface VerdictRef {
+  readonly verdictId: string
+  readonly revision: number
+  readonly decision: 'allow' | 'block'
+  readonly eventId: string
+}
+
+/** key `action:<proposalId>`: what changed, who changed it, how fast it can be undone, and the proof */
+export interface ActionDoc {
+  readonly kind: 'action'
+  readonly proposalId: string
+  readonly submittedAt: string
+  readonly what: {
+    readonly tool: string
+    readonly action: string
+    readonly resource: string
+    readonly environment: string
+    readonly plan: Readonly<Record<string, unknown>>
+    readonly planHash: string
+    /** the snapshot version the proposal was based on */
+    readonly resourceVersionBefore: string
+    /** as last reported by the execution or its rollback; null until then, or when not reported */
+    readonly resourceVersionAfter: string | null
+  }
+  readonly who: {
+    readonly agentId: string
+    readonly executingIdentity: string
+    readonly executor: string | null
+    readonly approvers: readonly Approver[]
+    /** of the latest verdict */
+    readonly policyVersion: number | null
+    readonly policyOwner: string | null
+    /** who engaged (and later released) the kill switches that revoked this action's verdicts */
+    readonly killSwitchActors: readonly KillSwitchActor[]
+  }
+  readonly howFast: {
+    /** from the latest rollback test */
+    readonly rollbackExpectedSeconds: number | null
+    readonly failedAt: string | null
+    readonly recoveredAt: string | null
+    readonly timeToRecoverySeconds: number | null
+  }
+  readonly verdicts: readonly VerdictRef[]
+  /** every event that concerns the action, in ledger order */
+  readonly timeline: readonly TimelineEntry[]
+}
+
+/** key `agent:<agentId>`: the agent's proposals in the order submitted */
+export interface AgentIndexDoc {
+  readonly kind: 'agent'
+  readonly agentId: string
+  readonly proposalIds: readonly string[]
+}
+
+export interface Observation {
+  readonly version: string
+  readonly digest: string
+  readonly observedAt: string
+  readonly eventId: string
+}
+
+/** key `resource:<environment>:<resource>`: the proposals that touch it, and its last observed state */
+export interface ResourceIndexDoc {
+  readonly kind: 'resource'
+  readonly environment: string
+  readonly resource: string
+  readonly proposalIds: readonly string[]
+  readonly lastObservation: Observation | null
+}
+
+/** key `policy:<version>` */
+export interface PolicyOwnerDoc {
+  readonly kind: 'policy'
+  readonly version: number
+  readonly owner: string
+}
+
+/** key `killswitch:<scope>.<target|*>`: its last engagement, and what that engagement revoked */
+export interface KillSwitchDoc {
+  readonly kind: 'killswitch'
+  readonly scope: KillSwitchScope
+  readonly target: string | null
+  readonly engaged: boolean
+  readonly actor: string
+  readonly eventId: string
+  readonly engagement: TimelineEntry
+  readonly revokedProposalIds: readonly string[]
+}
+
+export type AuditDoc = ActionDoc | AgentIndexDoc | ResourceIndexDoc | PolicyOwnerDoc | KillSwitchDoc
+
+export const auditKeys = {
+  action: (proposalId: string) => `action:${proposalId}`,
+  agent: (agentId: string) => `agent:${agentId}`,
+  resource: (environment: string, resource: string) => `resource:${environment}:${resource}`,
+  policy: (version: number) => `policy:${version}`,
+  killSwitch: (ref: KillSwitchRef) => `killswitch:${ref.scope}.${ref.target ?? '*'}`,
+} as const
+
+// ---------- evolve ----------
+
+type Read = DocReader<AuditDoc>
+type Change = DocChange<AuditDoc>
+type Event = LedgerEvent<DomainEvent>
+
+const readKind = <K extends AuditDoc['kind']>(read: Read, key: string, kind: K) => {
+  const doc = read(key)
+  return doc?.kind === kind ? (doc as Extract<AuditDoc, { kind: K }>) : undefined
+}
+
+const entryOf = (event: Event): TimelineEntry => ({
+  position: event.position,
+  eventId: event.id,
+  type: event.type,
+  recordedAt: event.recordedAt,
+  actor: event.metadata.actor,
+  hash: event.hash,
+})
+
+/** Adds an entry in position order, once. */
+const withEntry = (timeline: readonly TimelineEntry[], entry: TimelineEntry): TimelineEntry[] => {
+  if (timeline.some((e) => e.eventId === entry.eventId)) return [...timeline]
+  const after = timeline.filter((e) => e.position > entry.position)
+  return [...timeline.filter((e) => e.position < entry.position), entry, ...after]
+}
+
+const withActor = (actors: readonly KillSwitchActor[], actor: KillSwitchActor): KillSwitchActor[] =>
+  actors.some((a) => a.eventId === actor.eventId) ? [...actors] : [...actors, actor]
+
+const appendOnce = (ids: readonly string[], id: string): string[] =>
+  ids.includes(id) ? [...ids] : [...ids, id]
+
+const submitted = (read: Read, event: Event & EventOf<'ProposalSubmitted'>): Change[] => {
+  const d = event.data
+  if (readKind(read, auditKeys.action(d.proposalId), 'action')) return []
+  const action: ActionDoc = {
+    kind: 'action',
+    proposalId: d.proposalId,
+    submittedAt: event.recordedAt,
+    what: {
+      tool: d.tool,
+      action: d.action,
+      resource: d.resource,
+      environment: d.environment,
+      plan: d.plan,
+      planHash: d.planHash,
+      resourceVersionBefore: d.snapshot.version,
+      resourceVersionAfter: null,
+    },
+    who: {
+      agentId: d.agentId,
+      executingIdentity: d.executingIdentity,
+      executor: null,
+      approvers: [],
+      policyVersion: null,
+      policyOwner: null,
+      killSwitchActors: [],
+    },
+    howFast: {
+      rollbackExpectedSeconds: null,
+      failedAt: null,
+      recoveredAt: null,
+      timeToRecoverySeconds: null,
+    },
+    verdicts: [],
+    timeline: [entryOf(event)],
+  }
+  const agentKey = auditKeys.agent(d.agentId)
+  const agent = readKind(read, agentKey, 'agent') ?? { kind: 'agent', agentId: d.agentId, proposalIds: [] }
+  const resourceKey = auditKeys.resource(d.environment, d.resource)
+  const resource = readKind(read, resourceKey, 'resource') ?? emptyResource(d.environment, d.resource)
+  return [
+    [auditKeys.action(d.proposalId), action],
+    [agentKey, { ...agent, proposalIds: appendOnce(agent.proposalIds, d.proposalId) }],
+    [resourceKey, { ...resource, proposalIds: appendOnce(resource.proposalIds, d.proposalId) }],
+  ]
+}
+
+const emptyResource = (environment: string, resource: string): ResourceIndexDoc => ({
+  kind: 'resource',
+  environment,
+  resource,
+  proposalIds: [],
+  lastObservation: null,
+})
+
+const observed = (read: Read, event: Event & EventOf<'StateObserved'>): Change[] => {
+  const { environment, resource, version, digest, observedAt } = event.data
+  const key = auditKeys.resource(environment, resource)
+  const doc = readKind(read, key, 'resource') ?? emptyResource(environment, resource)
+  return [[key, { ...doc, lastObservation: { version, digest, observedAt, eventId: event.id } }]]
+}
+
+const engaged = (event: Event & EventOf<'KillSwitchEngaged'>): Change[] => {
+  const { scope, target } = event.data
+  const doc: KillSwitchDoc = {
+    kind: 'killswitch',
+    scope,
+    target,
+    engaged: true,
+    actor: event.metadata.actor,
+    eventId: event.id,
+    engagement: entryOf(event),
+    revokedProposalIds: [],
+  }
+  return [[auditKeys.killSwitch(event.data), doc]]
+}
+
+/** A release is part of the story of every action its engagement revoked. */
+const released = (read: Read, event: Event & EventOf<'KillSwitchReleased'>): Change[] => {
+  const key = auditKeys.killSwitch(event.data)
+  const doc = readKind(read, key, 'killswitch')
+  if (!doc) return []
+  const { scope, target } = event.data
+  const actor: KillSwitchActor = {
+    actor: event.metadata.actor,
+    scope,
+    target,
+    action: 'released',
+    eventId: event.id,
+  }
+  const actions: Change[] = doc.revokedProposalIds.flatMap((proposalId): Change[] => {
+    const action = readKind(read, auditKeys.action(proposalId), 'action')
+    if (!action) return []
+    const who = { ...action.who, killSwitchActors: withActor(action.who.killSwitchActors, actor) }
+    return [
+      [
+        auditKeys.action(proposalId),
+        { ...action, who, timeline: withEntry(action.timeline, entryOf(event)) },
+      ],
+    ]
+  })
+  return [...actions, [key, { ...doc, engaged: false, revokedProposalIds: [] }]]
+}
+
+/** The action after an event about it (its timeline aside), and any other document the event changes. */
+const step = (read: Read, doc: ActionDoc, event: Event): [ActionDoc, ...Change[]] => {
+  const at = event.recordedAt
+  switch (event.type) {
+    case 'ApprovalGranted': {
+      const { approver, role, planHash } = event.data
+      const approvers = [...doc.who.approvers, { approver, role, planHash, eventId: event.id }]
+      return [{ ...doc, who: { ...doc.who, approvers } }]
+    }
+    case 'RollbackTested':
+      return [
+        { ...doc, howFast: { ...doc.howFast, rollbackExpectedSeconds: event.data.expectedRecoverySeconds } },
+      ]
+    case 'VerdictIssued': {
+      const { verdictId, revision, decision, policyVersion } = event.data
+      const policy =
+        policyVersion === null ? undefined : readKind(read, auditKeys.policy(policyVersion), 'policy')
+      return [
+        {
+          ...doc,
+          who: { ...doc.who, policyVersion, policyOwner: policy?.owner ?? null },
+          verdicts: [...doc.verdicts, { verdictId, revision, decision, eventId: event.id }],
+        },
+      ]
+    }
+    case 'VerdictRevoked': {
+      const ref = event.data.killSwitch
+      const killSwitch = ref ? readKind(read, auditKeys.killSwitch(ref), 'killswitch') : undefined
+      if (!killSwitch) return [doc]
+      const { scope, target, actor, eventId, engagement } = killSwitch
+      const who = {
+        ...doc.who,
+        killSwitchActors: withActor(doc.who.killSwitchActors, {
+          actor,
+          scope,
+          target,
+          action: 'engaged',
+          eventId,
+        }),
+      }
+      const revokedProposalIds = appendOnce(killSwitch.revokedProposalIds, doc.proposalId)
+      return [
+        { ...doc, who, timeline: withEntry(doc.timeline, engagement) },
+        [auditKeys.killSwitch(killSwitch), { ...killSwitch, revokedProposalIds }],
+      ]
+    }
+    case 'ExecutionStarted':
+      return [{ ...doc, who: { ...doc.who, executor: event.data.executor } }]
+    case 'ExecutionSucceeded':
+      return [{ ...doc, what: { ...doc.what, resourceVersionAfter: event.data.resourceVersionAfter } }]
+    case 'ExecutionFailed':
+      return [
+        {
+          ...doc,
+          what: { ...doc.what, resourceVersionAfter: event.data.resourceVersionAfter },
+          howFast: { ...doc.howFast, failedAt: at, recoveredAt: null, timeToRecoverySeconds: null },
+        },
+      ]
+    case 'RollbackCompleted': {
+      const { failedAt } = doc.howFast
+      const timeToRecoverySeconds = failedAt === null ? null : (Date.parse(at) - Date.parse(failedAt)) / 1000
+      return [
+        {
+          ...doc,
+          what: { ...doc.what, resourceVersionAfter: event.data.resourceVersionAfter },
+          howFast: { ...doc.howFast, recoveredAt: at, timeToRecoverySeconds },
+        },
+      ]
+    }
+    default:
+      return [doc]
+  }
+}
+
+const proposalIdOf = (event: Event): string | undefined => {
+  const data = event.data as { proposalId?: unknown }
+  return typeof data.proposalId === 'string' ? data.proposalId : undefined
+}
+
+const evolve = (read: Read, event: Event): Change[] => {
+  switch (event.type) {
+    case 'PolicyPublished': {
+      const { version, owner } = event.data
+      return [[auditKeys.policy(version), { kind: 'policy', version, owner }]]
+    }
+    case 'KillSwitchEngaged':
+      return engaged(event)
+    case 'KillSwitchReleased':
+      return released(read, event)
+    case 'StateObserved':
+      return observed(read, event)
+    case 'ProposalSubmitted':
+      return submitted(read, event)
+  }
+  const proposalId = proposalIdOf(event)
+  const doc = proposalId === undefined ? undefined : readKind(read, auditKeys.action(proposalId), 'action')
+  if (!doc) return []
+  const [action, ...others] = step(read, doc, event)
+  return [
+    [auditKeys.action(doc.proposalId), { ...action, timeline: withEntry(action.timeline, entryOf(event)) }],
+    ...others,
+  ]
+}
+
+/** Per action: what changed, who changed it, how fast it can be undone; with agent and resource indexes. */
+export const audit: Projection<AuditDoc> = {
+  name: 'audit',
+  version: 1,
+  evolve,
+}

@@ -1,0 +1,163 @@
+import { type DomainEvent, type LedgerEvent, toLedgerEvent } from '../src/domain/events.js'
+import type { DocStore } from '../src/store/docs.js'
+import type { EventStore, StoredEvent, Subscription } from '../src/store/port.js'
+import type { Projection } from './projection.js'
+
+/** The projection version the stored documents were built with; kept beside them in the namespace. */
+export const META_KEY = '__meta'
+const DEFAULT_BATCH_SIZE = 1000
+
+export interface Progress {
+  readonly projection: string
+  /** the ledger position the stored documents now reflect */
+  readonly position: number
+  /** events applied by this call so far */
+  readonly applied: number
+}
+export type OnProgress = (progress: Progress) => void
+
+export interface RunnerOptions {
+  /** events read and committed together */
+  readonly batchSize?: number
+}
+
+/** A projection could not apply a ledger event; the documents stay at the last committed batch. */
+export class ProjectionError extends Error {
+  override readonly name = 'ProjectionError'
+  constructor(
+    readonly projection: string,
+    readonly position: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(`projection ${projection}, ledger position ${position}: ${message}`, options)
+  }
+}
+
+/** Types a stored event for a projection; an event that does not parse is an error, never skipped. */
+const parse = (stored: StoredEvent, projection: string): LedgerEvent<DomainEvent> => {
+  try {
+    return toLedgerEvent(stored)
+  } catch (cause) {
+    throw new ProjectionError(
+      projection,
+      stored.position,
+      `event ${stored.type} ${stored.id} does not parse`,
+      { cause },
+    )
+  }
+}
+
+/** The document type of a projection. */
+export type DocOf<P> = P extends Projection<infer D> ? D : never
+
+/**
+ * Keeps one projection's documents up to date with the ledger: each batch of events and the checkpoint
+ * after it are committed together, so the documents always reflect exactly the checkpoint.
+ */
+export class ProjectionRunner<P extends Projection<unknown> = Projection> {
+  readonly name: string
+  private readonly batchSize: number
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly docs: DocStore,
+    readonly projection: P,
+    options: RunnerOptions = {},
+  ) {
+    this.name = projection.name
+    this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+  }
+
+  /** The ledger position the stored documents reflect. */
+  checkpoint(): number {
+    return this.docs.checkpoint(this.name)
+  }
+
+  /** Applies every event after the checkpoint; resolves with the new checkpoint. */
+  async catchUp(onProgress?: OnProgress): Promise<number> {
+    this.ensureVersion()
+    let applied = 0
+    for (;;) {
+      const batch = await this.store.readAll(this.checkpoint(), this.batchSize)
+      if (batch.length === 0) return this.checkpoint()
+      applied += this.apply(batch)
+      onProgress?.({ projection: this.name, position: this.checkpoint(), applied })
+    }
+  }
+
+  /** Drops the documents and applies the whole ledger again. Stop follow() first. */
+  async rebuild(onProgress?: OnProgress): Promise<number> {
+    this.docs.wipe(this.name)
+    return this.catchUp(onProgress)
+  }
+
+  /** Applies batches as the ledger delivers them, from the checkpoint on. */
+  follow(): Subscription {
+    this.ensureVersion()
+    return this.store.subscribe(this.checkpoint(), async (batch) => {
+      this.apply(batch)
+    })
+  }
+
+  get(key: string): DocOf<P> | undefined {
+    // documents are written only by this projection's evolve, so they have its type
+    return this.docs.get(this.name, key) as DocOf<P> | undefined
+  }
+
+  list(prefix: string, options?: { after?: string; limit?: number }): Array<[string, DocOf<P>]> {
+    const found = this.docs.list(this.name, prefix, options) as Array<[string, DocOf<P>]>
+    return found.filter(([key]) => key !== META_KEY)
+  }
+
+  /** Documents of another version of the projection mean something else: start over from zero. */
+  private ensureVersion(): void {
+    const meta = this.docs.get(this.name, META_KEY) as { version?: unknown } | undefined
+    if (meta?.version === this.projection.version) return
+    this.docs.wipe(this.name)
+    this.docs.commit(this.name, new Map([[META_KEY, { version: this.projection.version }]]), 0)
+  }
+
+  /** Evolves a batch over the stored documents and commits it with its checkpoint; returns events applied. */
+  private apply(batch: readonly StoredEvent[]): number {
+    const start = this.checkpoint()
+    let position = start
+    const pending = new Map<string, unknown>()
+    // later events of the batch see what earlier ones changed, before it reaches the store
+    const read = (key: string): unknown =>
+      pending.has(key) ? (pending.get(key) ?? undefined) : this.get(key)
+    for (const stored of batch) {
+      if (stored.position <= position) continue // delivered again after a catch-up: already applied
+      if (stored.position !== position + 1) {
+        throw new ProjectionError(
+          this.name,
+          stored.position,
+          `expected position ${position + 1}: the ledger has a gap`,
+        )
+      }
+      const event = parse(stored, this.name)
+      let changes: ReturnType<Projection['evolve']>
+      try {
+        changes = this.projection.evolve(read, event)
+      } catch (cause) {
+        throw new ProjectionError(this.name, stored.position, `evolve failed on ${stored.type}`, { cause })
+      }
+      for (const [key, doc] of changes) pending.set(key, doc)
+      position = stored.position
+    }
+    if (position > start) this.docs.commit(this.name, pending, position)
+    return position - start
+  }
+}
+
+/** One runner per projection, each caught up with the ledger in turn. */
+export const runAll = async (
+  store: EventStore,
+  docs: DocStore,
+  projections: readonly Projection[],
+  onProgress?: OnProgress,
+): Promise<ProjectionRunner[]> => {
+  const runners = projections.map((projection) => new ProjectionRunner(store, docs, projection))
+  for (const runner of runners) await runner.catchUp(onProgress)
+  return runners
+}

@@ -1,0 +1,296 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { type ActionDoc, audit } from '../../projections/audit.js'
+import type { LedgerEvent } from '../../src/domain/events.js'
+import {
+  LedgerBuilder,
+  plan,
+  planHash,
+  policyData,
+  proposalData,
+  verdictData,
+  verdictIdOf,
+} from '../support/ledger-events.js'
+import { given } from '../support/projection-spec.js'
+
+const P = { proposalId: 'p-1', expectedImpact: 'critical' } as const
+const production = { scope: 'environment', target: 'production' } as const
+
+/** A critical action: approved twice, allowed, revoked by a kill switch, allowed again, failed and rolled back. */
+const failedAndRolledBack = () => {
+  const l = new LedgerBuilder('2024-05-01T10:00:00.000Z')
+  const e = {
+    policy: l.event('PolicyPublished', policyData(3, 'risk-office'), { actor: 'admin-1' }),
+    observed: l.event('StateObserved', {
+      environment: 'production',
+      resource: 'deployment/web',
+      version: 'v41',
+      digest: 'sha256:abc',
+      observedAt: '2024-05-01T09:59:00.000Z',
+    }),
+    submitted: l.after(60).event('ProposalSubmitted', proposalData(P)),
+    tested: l.after(60).event('RollbackTested', {
+      proposalId: 'p-1',
+      planHash,
+      playbook: 'kubectl rollout undo deployment/web',
+      testRunId: 'run-7',
+      testedAt: '2024-05-01T09:30:00.000Z',
+      outcome: 'passed',
+      expectedRecoverySeconds: 300,
+      killSwitch: production,
+    }),
+    approvedBySre: l.event('ApprovalGranted', {
+      proposalId: 'p-1',
+      planHash,
+      approver: 'approver-1',
+      role: 'sre',
+    }),
+    approvedBySecurity: l.event('ApprovalGranted', {
+      proposalId: 'p-1',
+      planHash,
+      approver: 'approver-2',
+      role: 'security',
+    }),
+    allowed: l.event(
+      'VerdictIssued',
+      verdictData(P, {
+        revision: 1,
+        decision: 'allow',
+        policyVersion: 3,
+        decidedAt: '2024-05-01T10:02:00.000Z',
+      }),
+    ),
+    engaged: l
+      .after(60)
+      .event('KillSwitchEngaged', { ...production, reason: 'incident 42' }, { actor: 'admin-2' }),
+    revoked: l.event('VerdictRevoked', {
+      verdictId: verdictIdOf('p-1', 1),
+      proposalId: 'p-1',
+      reason: 'kill switch environment production engaged',
+      killSwitch: production,
+    }),
+    released: l
+      .after(600)
+      .event('KillSwitchReleased', { ...production, reason: 'incident over' }, { actor: 'admin-3' }),
+    allowedAgain: l.event(
+      'VerdictIssued',
+      verdictData(P, {
+        revision: 2,
+        decision: 'allow',
+        policyVersion: 3,
+        decidedAt: '2024-05-01T10:13:00.000Z',
+      }),
+    ),
+    started: l.after(60).event('ExecutionStarted', {
+      proposalId: 'p-1',
+      executionId: 'e-1',
+      verdictId: verdictIdOf('p-1', 2),
+      planHash,
+      executor: 'executor-1',
+    }),
+    failed: l.after(30).event('ExecutionFailed', {
+      proposalId: 'p-1',
+      executionId: 'e-1',
+      error: 'pods crash-looping',
+      resourceVersionAfter: 'v42',
+    }),
+    rollbackStarted: l
+      .after(10)
+      .event('RollbackStarted', { proposalId: 'p-1', rollbackId: 'r-1', executionId: 'e-1' }),
+    rolledBack: l
+      .after(230)
+      .event('RollbackCompleted', { proposalId: 'p-1', rollbackId: 'r-1', resourceVersionAfter: 'v43' }),
+  } satisfies Record<string, LedgerEvent>
+  return e
+}
+
+const entry = (event: LedgerEvent) => ({
+  position: event.position,
+  eventId: event.id,
+  type: event.type,
+  recordedAt: event.recordedAt,
+  actor: event.metadata.actor,
+  hash: event.hash,
+})
+
+describe('audit projection', () => {
+  it('answers what changed, who changed it and how fast it was undone, for a failed and rolled back action', () => {
+    const e = failedAndRolledBack()
+    const spec = given(audit, Object.values(e))
+    const expected: ActionDoc = {
+      kind: 'action',
+      proposalId: 'p-1',
+      submittedAt: '2024-05-01T10:01:00.000Z',
+      what: {
+        tool: 'kubectl',
+        action: 'scale',
+        resource: 'deployment/web',
+        environment: 'production',
+        plan,
+        planHash,
+        resourceVersionBefore: 'v41',
+        resourceVersionAfter: 'v43',
+      },
+      who: {
+        agentId: 'agent-1',
+        executingIdentity: 'svc-deployer',
+        executor: 'executor-1',
+        approvers: [
+          { approver: 'approver-1', role: 'sre', planHash, eventId: e.approvedBySre.id },
+          { approver: 'approver-2', role: 'security', planHash, eventId: e.approvedBySecurity.id },
+        ],
+        policyVersion: 3,
+        policyOwner: 'risk-office',
+        killSwitchActors: [
+          {
+            actor: 'admin-2',
+            scope: 'environment',
+            target: 'production',
+            action: 'engaged',
+            eventId: e.engaged.id,
+          },
+          {
+            actor: 'admin-3',
+            scope: 'environment',
+            target: 'production',
+            action: 'released',
+            eventId: e.released.id,
+          },
+        ],
+      },
+      howFast: {
+        rollbackExpectedSeconds: 300,
+        failedAt: '2024-05-01T10:14:30.000Z',
+        recoveredAt: '2024-05-01T10:18:30.000Z',
+        timeToRecoverySeconds: 240,
+      },
+      verdicts: [
+        { verdictId: verdictIdOf('p-1', 1), revision: 1, decision: 'allow', eventId: e.allowed.id },
+        { verdictId: verdictIdOf('p-1', 2), revision: 2, decision: 'allow', eventId: e.allowedAgain.id },
+      ],
+      timeline: [
+        e.submitted,
+        e.tested,
+        e.approvedBySre,
+        e.approvedBySecurity,
+        e.allowed,
+        e.engaged,
+        e.revoked,
+        e.released,
+        e.allowedAgain,
+        e.started,
+        e.failed,
+        e.rollbackStarted,
+        e.rolledBack,
+      ].map(entry),
+    }
+    spec.then({
+      'action:p-1': expected,
+      'policy:3': { kind: 'policy', version: 3, owner: 'risk-office' },
+    })
+    const timeline = (spec.doc('action:p-1') as ActionDoc).timeline
+    assert.deepEqual(
+      timeline.map((t) => t.actor).filter((a, i, all) => all.indexOf(a) === i),
+      ['agent-1', 'governance-service', 'approver-1', 'approver-2', 'admin-2', 'admin-3', 'executor-1'],
+    )
+  })
+
+  it('keeps the timeline in ledger order when a kill switch engaged before the last step was revoking', () => {
+    const l = new LedgerBuilder()
+    const engaged = l.event(
+      'KillSwitchEngaged',
+      { scope: 'global', target: null, reason: 'stop everything' },
+      { actor: 'admin-1' },
+    )
+    const submitted = l.event('ProposalSubmitted', proposalData(P))
+    const allowed = l.event(
+      'VerdictIssued',
+      verdictData(P, { revision: 1, decision: 'allow', decidedAt: '2024-05-01T10:00:00.000Z' }),
+    )
+    const revoked = l.event('VerdictRevoked', {
+      verdictId: verdictIdOf('p-1', 1),
+      proposalId: 'p-1',
+      reason: 'global kill switch',
+      killSwitch: { scope: 'global', target: null },
+    })
+    const doc = given(audit, [engaged, submitted, allowed, revoked]).doc('action:p-1') as ActionDoc
+    assert.deepEqual(
+      doc.timeline.map((t) => t.position),
+      [1, 2, 3, 4],
+    )
+    assert.deepEqual(doc.who.killSwitchActors, [
+      { actor: 'admin-1', scope: 'global', target: null, action: 'engaged', eventId: engaged.id },
+    ])
+    assert.equal(doc.who.policyOwner, null, 'an unknown policy version has no owner to show')
+  })
+
+  it('indexes actions by agent and by resource, with the last observation', () => {
+    const l = new LedgerBuilder()
+    const events = [
+      l.event('ProposalSubmitted', proposalData({ proposalId: 'p-1', agentId: 'agent-1' })),
+      l.event('ProposalSubmitted', proposalData({ proposalId: 'p-2', agentId: 'agent-2' })),
+      l.event(
+        'ProposalSubmitted',
+        proposalData({ proposalId: 'p-3', agentId: 'agent-1', resource: 'deployment/api' }),
+      ),
+      l.event(
+        'ProposalSubmitted',
+        proposalData({ proposalId: 'p-4', agentId: 'agent-1', environment: 'staging' }),
+      ),
+      l.event('StateObserved', {
+        environment: 'production',
+        resource: 'deployment/web',
+        version: 'v41',
+        digest: 'sha256:abc',
+        observedAt: '2024-05-01T09:59:00.000Z',
+      }),
+    ]
+    const observation = events[4] as LedgerEvent
+    given(audit, events).then({
+      'agent:agent-1': { kind: 'agent', agentId: 'agent-1', proposalIds: ['p-1', 'p-3', 'p-4'] },
+      'agent:agent-2': { kind: 'agent', agentId: 'agent-2', proposalIds: ['p-2'] },
+      'resource:production:deployment/web': {
+        kind: 'resource',
+        environment: 'production',
+        resource: 'deployment/web',
+        proposalIds: ['p-1', 'p-2'],
+        lastObservation: {
+          version: 'v41',
+          digest: 'sha256:abc',
+          observedAt: '2024-05-01T09:59:00.000Z',
+          eventId: observation.id,
+        },
+      },
+      'resource:production:deployment/api': {
+        kind: 'resource',
+        environment: 'production',
+        resource: 'deployment/api',
+        proposalIds: ['p-3'],
+        lastObservation: null,
+      },
+      'resource:staging:deployment/web': {
+        kind: 'resource',
+        environment: 'staging',
+        resource: 'deployment/web',
+        proposalIds: ['p-4'],
+        lastObservation: null,
+      },
+    })
+  })
+
+  it('records a resource observed before any proposal touches it', () => {
+    const l = new LedgerBuilder()
+    const spec = given(audit, [
+      l.event('StateObserved', {
+        environment: 'staging',
+        resource: 'db/main',
+        version: '7',
+        digest: 'd7',
+        observedAt: '2024-05-01T09:00:00.000Z',
+      }),
+    ])
+    const doc = spec.doc('resource:staging:db/main')
+    assert.ok(doc?.kind === 'resource')
+    assert.deepEqual([doc.proposalIds, doc.lastObservation?.version], [[], '7'])
+  })
+})
