@@ -35,6 +35,9 @@ export const handle = async <C, S, E extends DomainEvent>(
   command: C,
   metadata: CommandMetadata,
 ): Promise<AppendResult> => {
+  // a retried command returns what it did the first time, even where deciding again would now refuse it
+  const recalled = metadata.idempotencyKey === undefined ? null : await store.recall(metadata.idempotencyKey)
+  if (recalled) return recalled
   const { state, version } = await loadState(store, decider, stream)
   const events = decider.decide(command, state)
   if (events.length === 0) return { events: [], duplicate: false }

@@ -83,6 +83,8 @@ export interface EventStore {
   ): Promise<AppendResult>
   /** Appends to several streams in one transaction: all or nothing. */
   appendMany(writes: readonly StreamWrite[], options?: AppendOptions): Promise<AppendResult>
+  /** What an append under this idempotency key stored, or null when the key is new. */
+  recall(idempotencyKey: string): Promise<AppendResult | null>
   readStream(stream: string, fromVersion?: number): Promise<StoredEvent[]>
   /** Events with position strictly greater than `after`, in global order. */
   readAll(after: number, limit?: number): Promise<StoredEvent[]>

@@ -273,6 +273,12 @@ export const eventStoreContract = (
       await assertChainOk()
     })
 
+    it('recalls what an idempotency key appended, and nothing for a new key', async () => {
+      const first = await store.append('s', events(2), 'no-stream', { idempotencyKey: 'order-7' })
+      assert.deepEqual(await store.recall('order-7'), { events: first.events, duplicate: true })
+      assert.equal(await store.recall('order-8'), null)
+    })
+
     it('gives the second of two concurrent calls with the same key the first one’s result', async () => {
       const [one, two] = await Promise.all([
         store.append('s', [event(1)], 'any', { idempotencyKey: 'same' }),

@@ -142,6 +142,12 @@ export class SqliteEventStore implements EventStore {
     return this.enqueue(writes, options)
   }
 
+  async recall(idempotencyKey: string): Promise<AppendResult | null> {
+    this.assertOpen()
+    const events = this.findByKey(idempotencyKey)
+    return events ? { events, duplicate: true } : null
+  }
+
   async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
     this.assertOpen()
     return this.sql.readStream.all(stream, fromVersion).map(fromRow)

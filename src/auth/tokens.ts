@@ -1,0 +1,122 @@
+import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
+import { z } from 'zod'
+import type { Config } from '../config.js'
+import { Identifier } from '../domain/events.js'
+
+export const Role = z.enum([
+  'agent',
+  'observer',
+  'simulator',
+  'approver',
+  'executor',
+  'policy-admin',
+  'auditor',
+])
+export type Role = z.infer<typeof Role>
+export const ROLES: readonly Role[] = Role.options
+
+/** The authenticated caller: `sub` of the token and the roles it grants. */
+export interface Principal {
+  readonly sub: string
+  readonly roles: readonly Role[]
+}
+
+export class AuthenticationError extends Error {
+  override readonly name = 'AuthenticationError'
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<Principal>
+}
+
+interface VerifierKeys {
+  readonly key: KeyObject | JWTVerifyGetKey
+  readonly algorithms: string[]
+}
+
+/** The key material tokens are checked against, by AUTH_MODE; HS256 only when explicitly asked for. */
+export const verifierKeys = (config: Config, embeddedKey: KeyObject | null): VerifierKeys => {
+  switch (config.AUTH_MODE) {
+    case 'embedded':
+      if (!embeddedKey) throw new Error('the embedded token key is missing')
+      return { key: createPublicKey(embeddedKey), algorithms: ['EdDSA'] }
+    case 'jwks':
+      return {
+        key: createRemoteJWKSet(new URL(String(config.AUTH_JWKS_URL))),
+        algorithms: ['EdDSA', 'RS256'],
+      }
+    case 'key-file': {
+      const key = createPublicKey(readFileSync(String(config.AUTH_PUBLIC_KEY_FILE)))
+      return { key, algorithms: key.asymmetricKeyType === 'rsa' ? ['RS256'] : ['EdDSA'] }
+    }
+    case 'hs256-development':
+      return {
+        key: createSecretKey(Buffer.from(String(config.AUTH_HS256_SECRET), 'utf8')),
+        algorithms: ['HS256'],
+      }
+  }
+}
+
+const Claims = (rolesClaim: string) =>
+  z
+    .looseObject({ sub: Identifier })
+    .and(z.looseObject({ [rolesClaim]: z.array(Role).min(1) }))
+    .transform(
+      (c): Principal => ({ sub: c.sub, roles: (c as Record<string, unknown>)[rolesClaim] as Role[] }),
+    )
+
+export const createTokenVerifier = (config: Config, keys: VerifierKeys): TokenVerifier => {
+  const claims = Claims(config.AUTH_ROLES_CLAIM)
+  return {
+    async verify(token) {
+      try {
+        const options = {
+          issuer: config.AUTH_ISSUER,
+          audience: config.AUTH_AUDIENCE,
+          algorithms: keys.algorithms,
+        }
+        const { key } = keys
+        const { payload } =
+          typeof key === 'function'
+            ? await jwtVerify(token, key, options)
+            : await jwtVerify(token, key, options)
+        const parsed = claims.safeParse(payload)
+        if (!parsed.success)
+          throw new AuthenticationError(
+            `token claims: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`,
+          )
+        return parsed.data
+      } catch (error) {
+        if (error instanceof AuthenticationError) throw error
+        if (error instanceof errors.JWTExpired) throw new AuthenticationError('the token has expired')
+        if (error instanceof errors.JOSEError) throw new AuthenticationError(`invalid token: ${error.code}`)
+        throw error
+      }
+    },
+  }
+}
+
+export interface IssueTokenOptions {
+  readonly sub: string
+  readonly roles: readonly Role[]
+  readonly expiresIn?: string
+}
+
+/** Issues a token signed with the embedded key (EdDSA), as the CLI's `token issue` and the first start do. */
+export const issueToken = (
+  privateKey: KeyObject,
+  config: Pick<Config, 'AUTH_ISSUER' | 'AUTH_AUDIENCE' | 'AUTH_ROLES_CLAIM'>,
+  options: IssueTokenOptions,
+): Promise<string> =>
+  new SignJWT({ [config.AUTH_ROLES_CLAIM]: [...options.roles] })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
+    .setSubject(options.sub)
+    .setIssuer(config.AUTH_ISSUER)
+    .setAudience(config.AUTH_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '24h')
+    .sign(privateKey)
+
+export const loadPrivateKey = (path: string): KeyObject => createPrivateKey(readFileSync(path))

@@ -1,0 +1,61 @@
+import { z } from 'zod'
+
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
+
+/** Every setting comes from the environment and is checked here, at start, before anything opens. */
+export const ConfigSchema = z
+  .object({
+    DATA_DIR: z.string().min(1).default('./data'),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** the URL printed at first start and used in links; defaults to http://HOST:PORT */
+    PUBLIC_URL: z.url().optional(),
+    AUTH_MODE: z.enum(['embedded', 'jwks', 'key-file', 'hs256-development']).default('embedded'),
+    AUTH_JWKS_URL: z.url().optional(),
+    AUTH_PUBLIC_KEY_FILE: z.string().min(1).optional(),
+    AUTH_HS256_SECRET: z.string().min(32, 'at least 32 characters').optional(),
+    AUTH_ISSUER: z.string().min(1).default('governance-ledger'),
+    AUTH_AUDIENCE: z.string().min(1).default('governance-ledger'),
+    AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
+    BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
+    WAIT_MAX_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
+    SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /** Prometheus /metrics without a token; off by default */
+    METRICS_PUBLIC: flag.default(false),
+  })
+  .superRefine((c, ctx) => {
+    const need = (when: boolean, key: 'AUTH_JWKS_URL' | 'AUTH_PUBLIC_KEY_FILE' | 'AUTH_HS256_SECRET') => {
+      if (when && c[key] === undefined)
+        ctx.addIssue({ code: 'custom', path: [key], message: `required when AUTH_MODE=${c.AUTH_MODE}` })
+    }
+    need(c.AUTH_MODE === 'jwks', 'AUTH_JWKS_URL')
+    need(c.AUTH_MODE === 'key-file', 'AUTH_PUBLIC_KEY_FILE')
+    need(c.AUTH_MODE === 'hs256-development', 'AUTH_HS256_SECRET')
+  })
+
+export type Config = z.infer<typeof ConfigSchema>
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+/** Reads the configuration; a bad value throws a ConfigError that names each variable and what is wrong. */
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
+  const known = Object.fromEntries(
+    Object.keys(ConfigSchema.shape ?? {}).flatMap((k) =>
+      env[k] === undefined || env[k] === '' ? [] : [[k, env[k]]],
+    ),
+  )
+  const parsed = ConfigSchema.safeParse(known)
+  if (parsed.success) return parsed.data
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`)
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+}
+
+export const publicUrl = (c: Config): string => c.PUBLIC_URL ?? `http://${c.HOST}:${c.PORT}`

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyInstance } from 'fastify'
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod'
+import type { Runtime } from '../runtime.js'
+import { authPlugin } from './auth.js'
+import { commandsPlugin } from './commands.js'
+import { errorHandler } from './errors.js'
+import { apiRoutes, metricsRoute, publicRoutes } from './routes/index.js'
+
+export type App = FastifyInstance
+
+/** Log fields that never reach a log line: tokens, keys, secrets. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  '*.token',
+  '*.secret',
+  '*.privateKey',
+  '*.password',
+]
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    runtime: Runtime
+  }
+}
+
+/** The HTTP API: public system routes, the authenticated /v1 API, Prometheus /metrics and the OpenAPI docs. */
+export const buildApp = async (runtime: Runtime, options: { logger?: boolean } = {}): Promise<App> => {
+  const { config } = runtime
+  const app = Fastify({
+    logger:
+      options.logger === false
+        ? false
+        : { level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()
+    },
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  }).withTypeProvider<ZodTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .code(404)
+      .send({ error: 'not-found', message: `no route ${request.method} ${request.url}`, details: null })
+  })
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id)
+  })
+  app.decorate('runtime', runtime)
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'governance-ledger',
+        description:
+          'Evidence-based allow/block verdicts for AI agents acting on production, with a tamper-evident ledger.',
+        version: '1',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  await app.register(publicRoutes)
+  await app.register(
+    async (api) => {
+      await api.register(authPlugin, { verifier: runtime.verifier })
+      await api.register(commandsPlugin, { store: runtime.store })
+      api.addHook('preHandler', async (request) => {
+        if (request.principal) request.log = request.log.child({ principal: request.principal.sub })
+      })
+      await api.register(apiRoutes)
+    },
+    { prefix: '/v1' },
+  )
+  await app.register(async (scope) => {
+    if (!config.METRICS_PUBLIC) await scope.register(authPlugin, { verifier: runtime.verifier })
+    await scope.register(metricsRoute)
+  })
+  return app
+}

@@ -1,0 +1,111 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
+import { AuthenticationError } from '../auth/tokens.js'
+import { DomainError } from '../domain/errors.js'
+import { StoreClosedError, WrongExpectedVersionError } from '../store/port.js'
+
+export type ErrorCode =
+  | 'invalid'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not-found'
+  | 'conflict'
+  | 'payload-too-large'
+  | 'unsupported-media-type'
+  | 'unavailable'
+  | 'internal'
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  'not-found': 404,
+  conflict: 409,
+  'payload-too-large': 413,
+  'unsupported-media-type': 415,
+  unavailable: 503,
+  internal: 500,
+}
+
+/** An error the API answers with as it is: `{ error, message, details }`. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError'
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: unknown = null,
+  ) {
+    super(message)
+  }
+  get status(): number {
+    return STATUS[this.code]
+  }
+}
+
+export const notFound = (what: string): ApiError => new ApiError('not-found', `${what} not found`)
+export const forbidden = (message: string): ApiError => new ApiError('forbidden', message)
+
+/** Maps every error to the one JSON shape; bad input is never a 5xx. */
+export const toApiError = (error: unknown): ApiError => {
+  if (error instanceof ApiError) return error
+  if (error instanceof DomainError) return new ApiError(error.code, error.message, error.details ?? null)
+  if (error instanceof AuthenticationError) return new ApiError('unauthenticated', error.message)
+  if (error instanceof WrongExpectedVersionError) {
+    return new ApiError('conflict', error.message, {
+      stream: error.stream,
+      expected: error.expected,
+      actual: error.actual,
+    })
+  }
+  if (error instanceof StoreClosedError) return new ApiError('unavailable', 'the ledger is closed')
+  const fe = error as FastifyError
+  if (hasZodFastifySchemaValidationErrors(fe)) {
+    const where = fe.validationContext ?? 'request'
+    const fields = fe.validation.map((v) => ({
+      field: [
+        where,
+        ...String(v.instancePath ?? '')
+          .split('/')
+          .filter(Boolean),
+      ].join('.'),
+      message: v.message ?? 'invalid',
+    }))
+    return new ApiError(
+      'invalid',
+      `invalid ${where}: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`,
+      { fields },
+    )
+  }
+  if (isResponseSerializationError(fe))
+    return new ApiError('internal', 'the response did not match its schema')
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload-too-large', fe.message)
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported-media-type', fe.message)
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError('invalid', fe.message)
+  }
+  if (
+    fe instanceof SyntaxError ||
+    (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500)
+  ) {
+    return new ApiError(
+      fe.statusCode === 415
+        ? 'unsupported-media-type'
+        : fe.statusCode === 413
+          ? 'payload-too-large'
+          : 'invalid',
+      fe.message,
+    )
+  }
+  return new ApiError('internal', 'internal error')
+}
+
+export const errorHandler = (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {
+  const api = toApiError(error)
+  if (api.status >= 500) request.log.error({ err: error }, 'request failed')
+  void reply.code(api.status).send({ error: api.code, message: api.message, details: api.details })
+}

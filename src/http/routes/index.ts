@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify'
+import { agentRoutes } from './agents.js'
+import { auditRoutes } from './audit.js'
+import { executionRoutes } from './executions.js'
+import { grantRoutes } from './grants.js'
+import { inventoryRoutes } from './inventory.js'
+import { killSwitchRoutes } from './kill-switches.js'
+import { ledgerRoutes } from './ledger.js'
+import { metricsRoute, metricsRoutes } from './metrics.js'
+import { observationRoutes } from './observations.js'
+import { openActionRoutes } from './open-actions.js'
+import { policyRoutes } from './policies.js'
+import { proposalRoutes } from './proposals.js'
+import { systemRoutes } from './system.js'
+import { verdictStreamRoutes } from './verdict-stream.js'
+
+/** Routes under /v1, behind authentication: one plugin per resource. */
+export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
+  for (const routes of [
+    proposalRoutes,
+    executionRoutes,
+    observationRoutes,
+    agentRoutes,
+    grantRoutes,
+    inventoryRoutes,
+    policyRoutes,
+    killSwitchRoutes,
+    openActionRoutes,
+    metricsRoutes,
+    auditRoutes,
+    ledgerRoutes,
+    verdictStreamRoutes,
+  ]) {
+    await api.register(routes)
+  }
+}
+
+/** Routes reachable without a token: health, readiness, the verdict signing keys. */
+export const publicRoutes = systemRoutes
+export { metricsRoute }

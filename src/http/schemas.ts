@@ -1,0 +1,60 @@
+import { z } from 'zod'
+import type { StoredEvent } from '../store/port.js'
+
+export const ErrorBody = z
+  .object({
+    error: z
+      .string()
+      .describe('a stable code: invalid, unauthenticated, forbidden, not-found, conflict, ...'),
+    message: z.string(),
+    details: z.unknown(),
+  })
+  .describe('every error answers with this shape')
+
+/** The standard error responses every authenticated route may give. */
+export const errorResponses = {
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  413: ErrorBody,
+} as const
+
+export const EventSummary = z.object({
+  id: z.string(),
+  type: z.string(),
+  stream: z.string(),
+  streamVersion: z.number().int(),
+  position: z.number().int(),
+  recordedAt: z.string(),
+  hash: z.string(),
+})
+
+export const CommandResult = z.object({
+  /** true when this answers a retried request (same Idempotency-Key): nothing new was appended */
+  duplicate: z.boolean(),
+  events: z.array(EventSummary),
+})
+export type CommandResult = z.infer<typeof CommandResult>
+
+export const summarize = (events: readonly StoredEvent[]) =>
+  events.map(({ id, type, stream, streamVersion, position, recordedAt, hash }) => ({
+    id,
+    type,
+    stream,
+    streamVersion,
+    position,
+    recordedAt,
+    hash,
+  }))
+
+export const IdempotencyHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+    .optional()
+    .describe('a retried request with the same key returns the first answer and appends nothing'),
+})

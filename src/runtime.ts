@@ -1,0 +1,118 @@
+import type { KeyObject } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { audit, authority, metrics, openActions } from '../projections/index.js'
+import { ProjectionRunner } from '../projections/runner.js'
+import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
+import type { Config } from './config.js'
+import { appendDueNotices } from './decision/scheduler.js'
+import { DecisionService } from './decision/service.js'
+import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from './decision/signer.js'
+import type { DocStore } from './store/docs.js'
+import type { EventStore, StoredEvent, Subscription } from './store/port.js'
+import { openSqliteDocStore } from './store/sqlite/doc-store.js'
+import { openSqliteEventStore } from './store/sqlite/event-store.js'
+
+/** Tells in-process listeners (waiting requests) about each batch the ledger commits. */
+export class LedgerTail extends EventEmitter<{ events: [readonly StoredEvent[]] }> {}
+
+export interface Views {
+  readonly authority: ProjectionRunner<typeof authority>
+  readonly openActions: ProjectionRunner<typeof openActions>
+  readonly metrics: ProjectionRunner<typeof metrics>
+  readonly audit: ProjectionRunner<typeof audit>
+}
+
+/** Everything the edges (HTTP, CLI, Kafka) use, opened once and closed once. */
+export interface Runtime {
+  readonly config: Config
+  readonly store: EventStore
+  readonly docs: DocStore
+  readonly decision: DecisionService
+  readonly views: Views
+  readonly verdictSigner: VerdictSigner
+  /** the embedded token key (AUTH_MODE=embedded), to issue tokens locally */
+  readonly tokenKey: KeyObject | null
+  readonly verifier: TokenVerifier
+  readonly tail: LedgerTail
+  /** whether this start created the data folder's keys: the first start */
+  readonly firstStart: boolean
+  close(): Promise<void>
+}
+
+export const dataPaths = (config: Config) => ({
+  ledger: join(config.DATA_DIR, 'ledger.db'),
+  derived: join(config.DATA_DIR, 'derived.db'),
+  verdictKey: join(config.DATA_DIR, 'keys', 'verdict-signing.pem'),
+  tokenKey: join(config.DATA_DIR, 'keys', 'token-signing.pem'),
+})
+
+/** Opens the stores and keys; starts nothing that runs in the background. */
+export const openRuntime = (config: Config): Omit<Runtime, 'close'> & { closeStores(): Promise<void> } => {
+  mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 })
+  const paths = dataPaths(config)
+  const store = openSqliteEventStore({ path: paths.ledger })
+  const docs = openSqliteDocStore(paths.derived)
+  const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
+  const tokenKey = config.AUTH_MODE === 'embedded' ? loadOrCreateSigningKey(paths.tokenKey) : null
+  const verdictSigner = createVerdictSigner(verdictKey.key)
+  return {
+    config,
+    store,
+    docs,
+    decision: new DecisionService(store, docs, verdictSigner),
+    views: {
+      authority: new ProjectionRunner(store, docs, authority),
+      openActions: new ProjectionRunner(store, docs, openActions),
+      metrics: new ProjectionRunner(store, docs, metrics),
+      audit: new ProjectionRunner(store, docs, audit),
+    },
+    verdictSigner,
+    tokenKey: tokenKey?.key ?? null,
+    verifier: createTokenVerifier(config, verifierKeys(config, tokenKey?.key ?? null)),
+    tail: new LedgerTail(),
+    firstStart: verdictKey.created || (tokenKey?.created ?? false),
+    closeStores: async () => {
+      await store.close()
+      docs.close()
+    },
+  }
+}
+
+/** Opens everything, catches the derived state up with the ledger, then follows it live. */
+export const startRuntime = async (config: Config, log: Logger): Promise<Runtime> => {
+  const { closeStores, ...runtime } = openRuntime(config)
+  const { store, decision, views, tail } = runtime
+  await decision.catchUp()
+  for (const view of Object.values(views)) await view.catchUp()
+  const subscriptions: Subscription[] = [decision.start(), ...Object.values(views).map((v) => v.follow())]
+  const head = await store.head()
+  subscriptions.push(
+    store.subscribe(head.position, async (batch) => {
+      tail.emit('events', batch)
+    }),
+  )
+  for (const s of subscriptions) {
+    s.done.catch((error: unknown) => log.fatal({ err: error }, 'a ledger consumer stopped'))
+  }
+  const scheduler = setInterval(() => {
+    appendDueNotices(store, decision.world().deadlines(), new Date()).catch((error: unknown) =>
+      log.error({ err: error }, 'the deadline scheduler failed'),
+    )
+  }, config.SCHEDULER_INTERVAL_MS)
+  scheduler.unref()
+  let closed: Promise<void> | null = null
+  return {
+    ...runtime,
+    close: () => {
+      closed ??= (async () => {
+        clearInterval(scheduler)
+        await Promise.allSettled(subscriptions.map((s) => s.close()))
+        await closeStores()
+      })()
+      return closed
+    },
+  }
+}
