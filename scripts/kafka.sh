@@ -2,6 +2,7 @@
 # A single-node Apache Kafka (KRaft) broker for development and CI, from Apache's own jars on Maven Central.
 #   scripts/kafka.sh start    resolve the jars (once), format storage, start on a free loopback port, wait until it serves
 #   scripts/kafka.sh stop     stop it cleanly
+#   scripts/kafka.sh restart  stop it and start it again on the same port with the same data
 #   scripts/kafka.sh status   say whether it runs, and where
 #   scripts/kafka.sh env      print KAFKA_BROKERS=host:port of the running broker
 # Idempotent: start on a running broker only prints where it is. State lives in .cache/kafka/ (ignored by git).
@@ -9,7 +10,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 home="$root/.cache/kafka"
 libs="$home/libs"
-run="$home/run"
+# a test may run a private broker of its own in another folder
+run="${KAFKA_RUN_DIR:-$home/run}"
 mkdir -p "$home"
 
 log() { printf 'kafka: %s\n' "$*" >&2; }
@@ -67,8 +69,14 @@ PROPS
   cluster=$(java_cmd kafka.tools.StorageTool random-uuid)
   java_cmd kafka.tools.StorageTool format -t "$cluster" -c "$run/server.properties" > "$run/format.log" 2>&1
   echo "$port" > "$run/port"
+  launch
+}
+
+launch() {
+  local port; port=$(cat "$run/port")
+  : > "$run/logs/server.log"
   nohup java -Xms256m -Xmx768m -Dkafka.logs.dir="$run/logs" -Dlog4j2.configurationFile="$root/kafka/log4j2.yaml" \
-    -cp "$libs/*" kafka.Kafka "$run/server.properties" > "$run/stdout.log" 2>&1 &
+    -cp "$libs/*" kafka.Kafka "$run/server.properties" >> "$run/stdout.log" 2>&1 &
   echo $! > "$run/pid"
   wait_serving "$port"
   log "serving at 127.0.0.1:$port (pid $(cat "$run/pid"))"
@@ -86,7 +94,8 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  restart) [ -f "$run/server.properties" ] || { log "nothing to restart"; exit 1; }; stop; launch ;;
   status) if running; then echo "running at 127.0.0.1:$(cat "$run/port") (pid $(cat "$run/pid"))"; else echo "not running"; exit 1; fi ;;
   env) running && echo "KAFKA_BROKERS=127.0.0.1:$(cat "$run/port")" ;;
-  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|status|env" >&2; exit 2 ;;
 esac

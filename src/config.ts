@@ -28,6 +28,26 @@ export const ConfigSchema = z
     SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
     /** Prometheus /metrics without a token; off by default */
     METRICS_PUBLIC: flag.default(false),
+    /** host:port[,host:port...]; when set, the relay and the ingress start */
+    KAFKA_BROKERS: z
+      .string()
+      .regex(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, 'host:port, comma-separated')
+      .optional(),
+    KAFKA_CLIENT_ID: z.string().min(1).default('governance-ledger'),
+    /** prepended to every topic name, for clusters shared by several installations */
+    KAFKA_TOPIC_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ - only')
+      .default(''),
+    KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(3),
+    KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(10).default(1),
+    /** proposals larger than this on governance.proposals go to the DLQ */
+    KAFKA_MAX_MESSAGE_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(1024 * 1024),
   })
   .superRefine((c, ctx) => {
     const need = (when: boolean, key: 'AUTH_JWKS_URL' | 'AUTH_PUBLIC_KEY_FILE' | 'AUTH_HS256_SECRET') => {

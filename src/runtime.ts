@@ -10,6 +10,7 @@ import type { Config } from './config.js'
 import { appendDueNotices } from './decision/scheduler.js'
 import { DecisionService } from './decision/service.js'
 import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from './decision/signer.js'
+import { type KafkaBridge, startKafkaBridge } from './kafka/bridge.js'
 import type { DocStore } from './store/docs.js'
 import type { EventStore, StoredEvent, Subscription } from './store/port.js'
 import { openSqliteDocStore } from './store/sqlite/doc-store.js'
@@ -39,6 +40,8 @@ export interface Runtime {
   readonly tail: LedgerTail
   /** whether this start created the data folder's keys: the first start */
   readonly firstStart: boolean
+  /** the relay and the ingress, when KAFKA_BROKERS is set */
+  readonly kafka: KafkaBridge | null
   close(): Promise<void>
 }
 
@@ -50,7 +53,9 @@ export const dataPaths = (config: Config) => ({
 })
 
 /** Opens the stores and keys; starts nothing that runs in the background. */
-export const openRuntime = (config: Config): Omit<Runtime, 'close'> & { closeStores(): Promise<void> } => {
+export const openRuntime = (
+  config: Config,
+): Omit<Runtime, 'close' | 'kafka'> & { closeStores(): Promise<void> } => {
   mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 })
   const paths = dataPaths(config)
   const store = openSqliteEventStore({ path: paths.ledger })
@@ -103,12 +108,15 @@ export const startRuntime = async (config: Config, log: Logger): Promise<Runtime
     )
   }, config.SCHEDULER_INTERVAL_MS)
   scheduler.unref()
+  const kafka = config.KAFKA_BROKERS ? await startKafkaBridge(config, { ...runtime, log }) : null
   let closed: Promise<void> | null = null
   return {
     ...runtime,
+    kafka,
     close: () => {
       closed ??= (async () => {
         clearInterval(scheduler)
+        await kafka?.close()
         await Promise.allSettled(subscriptions.map((s) => s.close()))
         await closeStores()
       })()

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { agentLevel, currentVerdict, proposalView, type VerdictView } from '../../application/queries.js'
-import { planHashOf } from '../../domain/canonical.js'
+import { currentVerdict, proposalView, type VerdictView } from '../../application/queries.js'
+import { SubmitProposalInput, submitProposal } from '../../application/submit.js'
 import { proposal } from '../../domain/deciders/index.js'
 import {
   ApprovalGranted,
@@ -16,14 +16,11 @@ import {
 import { uuidv7 } from '../../domain/ids.js'
 import type { StoredEvent } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
+import { idempotencyKeyOf } from '../commands.js'
 import { forbidden, notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, summarize } from '../schemas.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
-
-const SubmitBody = ProposalSubmitted.shape.data
-  .omit({ planHash: true, proposalId: true })
-  .extend({ proposalId: Identifier.optional().describe('chosen by the agent; generated when absent') })
 
 const SimulationBody = SimulationRecorded.shape.data
   .omit({ proposalId: true, simulatedBy: true, simulationId: true })
@@ -123,7 +120,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         tags: ['proposals'],
         summary: 'Submit a proposal of a production action (the ledger computes its plan hash)',
         headers: IdempotencyHeaders,
-        body: SubmitBody,
+        body: SubmitProposalInput,
         response: {
           201: CommandResult.extend({ proposalId: z.string(), planHash: z.string() }),
           ...errorResponses,
@@ -131,16 +128,19 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
-      const { proposalId = uuidv7(), ...body } = request.body
-      if (body.agentId !== principalOf(request).sub) throw forbidden('an agent proposes only as itself')
-      const level = await agentLevel(store, body.agentId, body.environment)
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
-        type: 'SubmitProposal',
-        proposalId,
-        ...body,
-        context: { agentLevel: level },
-      })
-      return reply.code(201).send({ ...result, proposalId, planHash: planHashOf(body.plan) })
+      const idempotencyKey = idempotencyKeyOf(request)
+      const { proposalId, planHash, result } = await submitProposal(
+        store,
+        principalOf(request),
+        request.body,
+        {
+          correlationId: request.id,
+          ...(idempotencyKey ? { idempotencyKey } : {}),
+        },
+      )
+      return reply
+        .code(201)
+        .send({ duplicate: result.duplicate, events: summarize(result.events), proposalId, planHash })
     },
   )
 

@@ -1,0 +1,85 @@
+import type { Producer } from 'kafkajs'
+import type { Logger } from 'pino'
+import type { DocStore } from '../store/docs.js'
+import type { EventStore, StoredEvent, Subscription } from '../store/port.js'
+import { type Topics, toKafkaMessage, VERDICT_TYPES } from './cloudevents.js'
+
+export const RELAY_NAMESPACE = 'relay'
+
+export interface RelayStats {
+  readonly position: number
+  readonly sent: number
+  readonly failedAttempts: number
+}
+
+/**
+ * The outbox: tails the ledger from a durable checkpoint and produces every event to governance.events and
+ * every verdict and revocation to governance.verdicts, keyed by stream, with acks from all in-sync replicas.
+ * The checkpoint moves only after the broker acknowledged, so delivery is at least once; the event id
+ * (ce_id) is the consumers' deduplication key.
+ */
+export class Relay {
+  private subscription: Subscription | null = null
+  private stopping = false
+  private sent = 0
+  private failedAttempts = 0
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly docs: DocStore,
+    private readonly producer: Producer,
+    private readonly topics: Topics,
+    private readonly log: Logger,
+    private readonly namespace = RELAY_NAMESPACE,
+  ) {}
+
+  get position(): number {
+    return this.docs.checkpoint(this.namespace)
+  }
+
+  stats(): RelayStats {
+    return { position: this.position, sent: this.sent, failedAttempts: this.failedAttempts }
+  }
+
+  start(): Subscription {
+    this.stopping = false
+    this.subscription ??= this.store.subscribe(this.position, (batch) => this.relay(batch))
+    return this.subscription
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true
+    await this.subscription?.close()
+    this.subscription = null
+  }
+
+  /** Sends one batch until the broker acknowledges it, then saves the checkpoint after it. */
+  async relay(batch: readonly StoredEvent[]): Promise<void> {
+    const fresh = batch.filter((e) => e.position > this.position)
+    const last = fresh.at(-1)
+    if (!last) return
+    const messages = fresh.map(toKafkaMessage)
+    const verdicts = fresh.filter((e) => VERDICT_TYPES.has(e.type)).map(toKafkaMessage)
+    const topicMessages = [
+      { topic: this.topics.events, messages },
+      ...(verdicts.length > 0 ? [{ topic: this.topics.verdicts, messages: verdicts }] : []),
+    ]
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.producer.sendBatch({ acks: -1, topicMessages })
+        break
+      } catch (error) {
+        this.failedAttempts += 1
+        if (this.stopping) throw error
+        const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6))
+        this.log.warn(
+          { err: error, attempt, position: last.position, delayMs: delay },
+          'relay: the broker did not acknowledge; retrying',
+        )
+        await new Promise((r) => setTimeout(r, delay))
+      }
+    }
+    this.docs.commit(this.namespace, new Map(), last.position)
+    this.sent += fresh.length
+  }
+}
