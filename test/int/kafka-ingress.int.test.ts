@@ -1,0 +1,313 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import type { Producer } from 'kafkajs'
+import pino from 'pino'
+import { handle } from '../../src/application/handle.js'
+import { issueToken } from '../../src/auth/tokens.js'
+import { loadConfig } from '../../src/config.js'
+import { agent, inventory, policy } from '../../src/domain/deciders/index.js'
+import { defaultPolicy } from '../../src/domain/eligibility.js'
+import { streams } from '../../src/domain/events.js'
+import { topicsFor } from '../../src/kafka/cloudevents.js'
+import { PROPOSAL_CE_TYPE } from '../../src/kafka/ingress.js'
+import { type Runtime, startRuntime } from '../../src/runtime.js'
+import {
+  collect,
+  eventually,
+  kafkaBrokers,
+  kafkaClient,
+  producerFor,
+  uniquePrefix,
+} from '../support/kafka.js'
+
+const target = kafkaBrokers()
+
+const proposalBody = (proposalId: string, agentId = 'agent-k') => ({
+  proposalId,
+  agentId,
+  executingIdentity: `svc-${agentId}`,
+  tool: 'kubectl',
+  action: 'scale',
+  resource: 'deployment/web',
+  environment: 'production',
+  plan: { replicas: 3 },
+  expectedImpact: 'high',
+  snapshot: { version: 'v1' },
+})
+
+const cloudEvent = (token: string | null, id = randomUUID()) => ({
+  ce_specversion: '1.0',
+  ce_id: id,
+  ce_source: 'urn:test-agent',
+  ce_type: PROPOSAL_CE_TYPE,
+  'content-type': 'application/json',
+  ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+})
+
+describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? target.skip : false }, () => {
+  let dir: string
+  let runtime: Runtime
+  let producer: Producer
+  let agentToken: string
+  const prefix = uniquePrefix()
+  const topics = topicsFor(prefix)
+  const brokers = 'brokers' in target ? target.brokers : ''
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kafka-ingress-'))
+    const config = loadConfig({
+      DATA_DIR: dir,
+      LOG_LEVEL: 'silent',
+      KAFKA_BROKERS: brokers,
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_MAX_MESSAGE_BYTES: '16384',
+    })
+    runtime = await startRuntime(config, pino({ level: 'silent' }))
+    const admin = { actor: 'admin' }
+    await handle(
+      runtime.store,
+      policy,
+      streams.policy(),
+      { type: 'PublishPolicy', policy: defaultPolicy('admin') },
+      admin,
+    )
+    await handle(
+      runtime.store,
+      inventory,
+      streams.tool('kubectl', 'scale'),
+      {
+        type: 'RegisterToolAction',
+        tool: 'kubectl',
+        action: 'scale',
+        impact: 'high',
+        reversible: true,
+        description: '',
+      },
+      admin,
+    )
+    await handle(
+      runtime.store,
+      agent,
+      streams.agent('agent-k'),
+      { type: 'RegisterAgent', agentId: 'agent-k', owner: 'team', description: '' },
+      admin,
+    )
+    await handle(
+      runtime.store,
+      agent,
+      streams.agent('agent-k'),
+      {
+        type: 'RequestPromotion',
+        requestId: 'r1',
+        environment: 'production',
+        to: 'recommend',
+        trackRecord: {
+          windowStart: '2026-01-01T00:00:00.000Z',
+          windowEnd: '2026-01-02T00:00:00.000Z',
+          proposals: 0,
+          simulationsPassed: 0,
+          simulationSurvivalRate: 1,
+          violations: 0,
+          failedExecutions: 0,
+        },
+      },
+      { actor: 'agent-k' },
+    )
+    await handle(
+      runtime.store,
+      agent,
+      streams.agent('agent-k'),
+      { type: 'ApprovePromotion', requestId: 'r1', approver: 'admin' },
+      admin,
+    )
+    agentToken = await issueToken(runtime.tokenKey as NonNullable<Runtime['tokenKey']>, config, {
+      sub: 'agent-k',
+      roles: ['agent'],
+    })
+    producer = await producerFor(kafkaClient(brokers))
+  })
+
+  after(async () => {
+    await producer?.disconnect()
+    await runtime?.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('a proposal published on governance.proposals becomes a verdict on governance.verdicts', async () => {
+    const collector = await collect(kafkaClient(brokers), [topics.verdicts])
+    try {
+      const proposalId = `p-${randomUUID()}`
+      await producer.send({
+        topic: topics.proposals,
+        messages: [
+          {
+            key: proposalId,
+            value: JSON.stringify(proposalBody(proposalId)),
+            headers: cloudEvent(agentToken),
+          },
+        ],
+      })
+      await eventually(
+        () =>
+          collector.messages.some(
+            (m) => (JSON.parse(m.value) as { proposalId?: string }).proposalId === proposalId,
+          ),
+        30_000,
+        'the verdict on governance.verdicts',
+      )
+      const verdict = JSON.parse(collector.messages.find((m) => m.value.includes(proposalId))?.value ?? '{}')
+      assert.equal(verdict.decision, 'block', 'an agent at recommend is blocked')
+      assert.match(verdict.checks.find((c: { check: string }) => c.check === 'authority').reason, /recommend/)
+      const stored = await runtime.store.readStream(streams.proposal(proposalId))
+      assert.equal(stored[0]?.metadata.actor, 'agent-k', 'the actor is the token subject')
+      // the same message again (at-least-once delivery upstream) appends nothing
+      const before = await runtime.store.head()
+      await producer.send({
+        topic: topics.proposals,
+        messages: [
+          {
+            key: proposalId,
+            value: JSON.stringify(proposalBody(proposalId)),
+            headers: cloudEvent(agentToken),
+          },
+        ],
+      })
+      await eventually(() => runtime.kafka?.ingress.stats().accepted === 2, 20_000, 'the repeat was taken')
+      assert.deepEqual(await runtime.store.head(), before)
+    } finally {
+      await collector.stop()
+    }
+  })
+
+  test('a thousand malformed, unauthenticated and oversized messages: all in the DLQ with reasons, none in the ledger', async () => {
+    const before = await runtime.store.head()
+    const otherAgentToken = await issueToken(
+      runtime.tokenKey as NonNullable<Runtime['tokenKey']>,
+      runtime.config,
+      { sub: 'agent-x', roles: ['agent'] },
+    )
+    const observerToken = await issueToken(
+      runtime.tokenKey as NonNullable<Runtime['tokenKey']>,
+      runtime.config,
+      { sub: 'agent-k', roles: ['observer'] },
+    )
+    const kinds: Array<[string, (i: number) => { value: string | Buffer; headers: Record<string, string> }]> =
+      [
+        ['not JSON', () => ({ value: '{"proposalId": ', headers: cloudEvent(agentToken) })],
+        ['no token', (i) => ({ value: JSON.stringify(proposalBody(`bad-${i}`)), headers: cloudEvent(null) })],
+        [
+          'forged token',
+          (i) => ({
+            value: JSON.stringify(proposalBody(`bad-${i}`)),
+            headers: cloudEvent(`${agentToken.slice(0, -4)}AAAA`),
+          }),
+        ],
+        [
+          'another agent',
+          (i) => ({ value: JSON.stringify(proposalBody(`bad-${i}`)), headers: cloudEvent(otherAgentToken) }),
+        ],
+        [
+          'wrong role',
+          (i) => ({ value: JSON.stringify(proposalBody(`bad-${i}`)), headers: cloudEvent(observerToken) }),
+        ],
+        [
+          'missing field',
+          (i) => ({
+            value: JSON.stringify({ ...proposalBody(`bad-${i}`), tool: undefined }),
+            headers: cloudEvent(agentToken),
+          }),
+        ],
+        [
+          'wrong type',
+          (i) => ({
+            value: JSON.stringify({ ...proposalBody(`bad-${i}`), plan: 'drop table' }),
+            headers: cloudEvent(agentToken),
+          }),
+        ],
+        [
+          'not a CloudEvent',
+          (i) => ({
+            value: JSON.stringify(proposalBody(`bad-${i}`)),
+            headers: { authorization: `Bearer ${agentToken}` },
+          }),
+        ],
+        [
+          'oversized',
+          (i) => ({
+            value: JSON.stringify({ ...proposalBody(`bad-${i}`), description: 'x'.repeat(20_000) }),
+            headers: cloudEvent(agentToken),
+          }),
+        ],
+        [
+          'unknown agent level',
+          (i) => ({
+            value: JSON.stringify(proposalBody(`bad-${i}`, 'agent-x')),
+            headers: cloudEvent(otherAgentToken),
+          }),
+        ],
+      ]
+    const dlq = await collect(kafkaClient(brokers), [topics.proposalsDlq])
+    try {
+      const messages = Array.from({ length: 1000 }, (_, i) => {
+        const [, make] = kinds[i % kinds.length] as (typeof kinds)[number]
+        return { key: `bad-${i}`, ...make(i) }
+      })
+      for (let i = 0; i < messages.length; i += 100)
+        await producer.send({ topic: topics.proposals, messages: messages.slice(i, i + 100) })
+      await eventually(
+        () => dlq.messages.filter((m) => m.key?.startsWith('bad-')).length >= 1000,
+        60_000,
+        '1000 messages in the DLQ',
+      )
+      const dead = dlq.messages.filter((m) => m.key?.startsWith('bad-'))
+      assert.equal(new Set(dead.map((m) => m.key)).size, 1000, 'each bad message once')
+      for (const m of dead) {
+        assert.ok(m.headers.dlq_reason && m.headers.dlq_code, `message ${m.key} has a reason`)
+        assert.notEqual(
+          m.headers.authorization?.startsWith('Bearer '),
+          true,
+          'no token is copied into the DLQ',
+        )
+      }
+      const codes = new Map<string, number>()
+      for (const m of dead)
+        codes.set(String(m.headers.dlq_code), (codes.get(String(m.headers.dlq_code)) ?? 0) + 1)
+      assert.deepEqual([...codes.keys()].sort(), [
+        'forbidden',
+        'invalid',
+        'not-a-cloudevent',
+        'not-found',
+        'oversized',
+        'unauthenticated',
+      ])
+      assert.deepEqual(await runtime.store.head(), before, 'nothing appended from invalid input')
+      console.log(
+        `ingress DLQ: 1000 bad messages, 1000 in the DLQ (${[...codes].map(([c, n]) => `${c}=${n}`).join(' ')}), 0 appended`,
+      )
+
+      // still healthy: a good message after all that is taken
+      const proposalId = `p-${randomUUID()}`
+      await producer.send({
+        topic: topics.proposals,
+        messages: [
+          {
+            key: proposalId,
+            value: JSON.stringify(proposalBody(proposalId)),
+            headers: cloudEvent(agentToken),
+          },
+        ],
+      })
+      await eventually(
+        async () => (await runtime.store.readStream(streams.proposal(proposalId))).length > 0,
+        20_000,
+        'the good proposal appended',
+      )
+    } finally {
+      await dlq.stop()
+    }
+  })
+})
