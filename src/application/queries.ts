@@ -1,3 +1,4 @@
+import type { ActionDoc } from '../../projections/audit.js'
 import { agent, proposal } from '../domain/deciders/index.js'
 import type { ProposalState } from '../domain/deciders/proposal.js'
 import { type AuthorityLevel, type DataOf, streams } from '../domain/events.js'
@@ -49,4 +50,104 @@ export const agentLevel = async (
 ): Promise<AuthorityLevel | null> => {
   const { state } = await loadState(store, agent, streams.agent(agentId))
   return state.status === 'registered' ? (state.levels[environment] ?? 'observe') : null
+}
+
+/** The data of one event of a stream, by its id: what a retried command answered with the first time. */
+export const eventData = async (store: EventStore, stream: string, eventId: string): Promise<unknown> =>
+  (await store.readStream(stream)).find((e) => e.id === eventId)?.data
+
+/** Ledger time now: when the latest event was recorded; null for an empty ledger. */
+export const ledgerTime = async (store: EventStore): Promise<string | null> => {
+  const { position } = await store.head()
+  if (position === 0) return null
+  const [latest] = await store.readAll(position - 1, 1)
+  return latest?.recordedAt ?? null
+}
+
+/** Where an action's story stands, read from its audit timeline. */
+export type ActionOutcome =
+  | 'submitted'
+  | 'allowed'
+  | 'blocked'
+  | 'revoked'
+  | 'expired'
+  | 'executing'
+  | 'succeeded'
+  | 'failed'
+  | 'rolling-back'
+  | 'recovered'
+  | 'rollback-failed'
+  | 'withdrawn'
+
+const OUTCOME_OF: Partial<Record<string, ActionOutcome>> = {
+  VerdictRevoked: 'revoked',
+  VerdictExpired: 'expired',
+  ExecutionStarted: 'executing',
+  ExecutionSucceeded: 'succeeded',
+  ExecutionFailed: 'failed',
+  RollbackStarted: 'rolling-back',
+  RollbackCompleted: 'recovered',
+  RollbackFailed: 'rollback-failed',
+  ProposalWithdrawn: 'withdrawn',
+}
+
+export const actionOutcome = (doc: ActionDoc): ActionOutcome => {
+  const decisions = new Map(doc.verdicts.map((v) => [v.eventId, v.decision]))
+  let outcome: ActionOutcome = 'submitted'
+  let executed = false
+  for (const entry of doc.timeline) {
+    if (entry.type === 'VerdictIssued') {
+      // a verdict issued once execution began does not change what happened
+      if (!executed) outcome = decisions.get(entry.eventId) === 'allow' ? 'allowed' : 'blocked'
+      continue
+    }
+    const next = OUTCOME_OF[entry.type]
+    if (next === undefined) continue
+    if (executed && (next === 'revoked' || next === 'expired')) continue
+    if (next === 'executing') executed = true
+    outcome = next
+  }
+  return outcome
+}
+
+/** An action in one line, for the audit indexes of an agent or a resource. */
+export const actionSummary = (doc: ActionDoc) => {
+  const outcome = actionOutcome(doc)
+  const { tool, action, resource, environment } = doc.what
+  const latest = doc.verdicts.at(-1)
+  const violation = doc.timeline.some((e) => e.type === 'ViolationRecorded')
+  const recovery =
+    doc.howFast.timeToRecoverySeconds === null ? '' : `, recovered in ${doc.howFast.timeToRecoverySeconds} s`
+  return {
+    proposalId: doc.proposalId,
+    submittedAt: doc.submittedAt,
+    agentId: doc.who.agentId,
+    tool,
+    action,
+    resource,
+    environment,
+    outcome,
+    latestDecision: latest?.decision ?? null,
+    violation,
+    timeToRecoverySeconds: doc.howFast.timeToRecoverySeconds,
+    summary: `${doc.who.agentId} ${tool}.${action} on ${resource} in ${environment}: ${outcome}${violation ? ' (violation)' : ''}${recovery}`,
+  }
+}
+
+/** The id a command recorded: on a retry (same idempotency key) the first one, not the one generated now. */
+export const recordedId = async (
+  store: EventStore,
+  result: {
+    readonly duplicate: boolean
+    readonly events: readonly { readonly id: string; readonly stream: string }[]
+  },
+  field: string,
+  chosen: string,
+): Promise<string> => {
+  const first = result.events[0]
+  if (!result.duplicate || !first) return chosen
+  // the first answer's stream, which may be named after the id generated the first time
+  const data = (await eventData(store, first.stream, first.id)) as Record<string, unknown> | undefined
+  const id = data?.[field]
+  return typeof id === 'string' ? id : chosen
 }

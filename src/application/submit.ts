@@ -43,5 +43,11 @@ export const submitProposal = async (
       ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
     },
   )
-  return { proposalId, planHash: planHashOf(body.plan), result }
+  // a retry returns what the first call recorded, including the proposal id generated then
+  const recorded = result.duplicate
+    ? (result.events[0]?.data as { proposalId: string; planHash: string } | undefined)
+    : undefined
+  return recorded
+    ? { proposalId: recorded.proposalId, planHash: recorded.planHash, result }
+    : { proposalId, planHash: planHashOf(body.plan), result }
 }

@@ -1,4 +1,274 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { authorityKeys, trackDaysOf, trackRecord } from '../../../projections/authority.js'
+import { eventData, ledgerTime, recordedId } from '../../application/queries.js'
+import { agent } from '../../domain/deciders/index.js'
+import {
+  AgentRegistered,
+  AuthorityLevel,
+  Environment,
+  Identifier,
+  PromotionRequested,
+  streams,
+  TrackRecord,
+} from '../../domain/events.js'
+import { uuidv7 } from '../../domain/ids.js'
+import type { Runtime } from '../../runtime.js'
+import { authorize, hasRole, principalOf } from '../auth.js'
+import { forbidden, notFound } from '../errors.js'
+import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
-// PLACEHOLDER: being written now
-export const agentRoutes = async (_app: FastifyInstance): Promise<void> => {}
+const DAY_MS = 86_400_000
+/** the window a promotion request's track record covers */
+const PROMOTION_WINDOW_DAYS = 30
+
+const AgentParams = z.object({ agentId: Identifier })
+const RequestParams = AgentParams.extend({ requestId: Identifier })
+
+const RegisterBody = AgentRegistered.shape.data
+const PromotionBody = PromotionRequested.shape.data
+  .pick({ environment: true, to: true })
+  .extend({ requestId: Identifier.optional().describe('chosen by the caller; generated when absent') })
+  .strict()
+const ApprovalBody = z.object({}).strict().nullish().describe('empty: the approver is the token subject')
+const RefusalBody = z.object({ reason: z.string().min(1).max(2000) }).strict()
+const TrackQuery = z.object({
+  environment: Environment,
+  days: z.coerce.number().int().min(1).max(366).default(PROMOTION_WINDOW_DAYS),
+})
+
+const LevelHeld = z.discriminatedUnion('cause', [
+  z.object({
+    level: AuthorityLevel,
+    since: z.string(),
+    cause: z.literal('promotion'),
+    requestId: z.string(),
+    approvedBy: z.string(),
+    eventId: z.string(),
+  }),
+  z.object({
+    level: AuthorityLevel,
+    since: z.string(),
+    cause: z.literal('demotion'),
+    reason: z.string(),
+    demotionCause: z.enum(['violation', 'unrecovered-failure']),
+    proposalId: z.string(),
+    eventId: z.string(),
+  }),
+])
+
+const AgentResponse = z.object({
+  agentId: z.string(),
+  owner: z.string().nullable(),
+  levels: z.record(z.string(), LevelHeld).describe('per environment; an environment not listed is observe'),
+  pendingPromotions: z.array(
+    z.object({
+      requestId: z.string(),
+      environment: z.string(),
+      from: AuthorityLevel,
+      to: AuthorityLevel,
+      requestedAt: z.string(),
+      eventId: z.string(),
+    }),
+  ),
+  refusedPromotions: z.number().int(),
+})
+
+const Outcome = CommandResult.extend({
+  requestId: z.string(),
+  outcome: z.enum(['requested', 'promoted', 'refused']),
+  reason: z.string().optional(),
+})
+
+/** The agent's document in the authority projection, or a 404. */
+const agentDoc = (runtime: Runtime, agentId: string) => {
+  const doc = runtime.views.authority.get(authorityKeys.agent(agentId))
+  if (doc?.kind !== 'agent') throw notFound(`agent ${agentId}`)
+  return doc
+}
+
+/** The track record the ledger computes, over the days up to ledger time (the latest event recorded). */
+const trackRecordOf = async (runtime: Runtime, agentId: string, environment: string, days: number) => {
+  const windowEnd = (await ledgerTime(runtime.store)) ?? new Date().toISOString()
+  const windowStart = new Date(Date.parse(windowEnd) - days * DAY_MS).toISOString()
+  const prefix = authorityKeys.trackPrefix(agentId, environment)
+  const dayBefore = new Date(Date.parse(windowStart) - DAY_MS).toISOString().slice(0, 10)
+  const listed = runtime.views.authority.list(prefix, { after: `${prefix}${dayBefore}` })
+  const docs = trackDaysOf(
+    listed.map(([, doc]) => doc),
+    agentId,
+    environment,
+  )
+  return trackRecord(docs, windowStart, windowEnd)
+}
+
+/** What the agent decider recorded: a promotion, a pending request, or a refusal with its reason. */
+const outcomeOf = async (runtime: Runtime, agentId: string, result: CommandResult) => {
+  const refused = result.events.find((e) => e.type === 'PromotionRefused')
+  if (refused) {
+    const data = (await eventData(runtime.store, streams.agent(agentId), refused.id)) as { reason?: string }
+    return { outcome: 'refused' as const, ...(data?.reason === undefined ? {} : { reason: data.reason }) }
+  }
+  if (result.events.some((e) => e.type === 'AgentPromoted')) return { outcome: 'promoted' as const }
+  return { outcome: 'requested' as const }
+}
+
+const requireSelfOrAdmin = (request: FastifyRequest, agentId: string) => {
+  const principal = principalOf(request)
+  if (principal.sub === agentId && hasRole(principal, 'agent')) return
+  if (hasRole(principal, 'policy-admin')) return
+  throw forbidden(`only agent ${agentId} itself or a policy-admin may request its promotion`)
+}
+
+export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
+  const app = base.withTypeProvider<ZodTypeProvider>()
+  const { runtime } = app
+
+  app.post(
+    '/agents',
+    {
+      preValidation: authorize('policy-admin'),
+      schema: {
+        tags: ['agents'],
+        summary: 'Register an agent; it starts at observe in every environment',
+        headers: IdempotencyHeaders,
+        body: RegisterBody,
+        response: { 201: CommandResult.extend({ agentId: z.string() }), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { agentId, owner, description } = request.body
+      const result = await app.commands.run(request, agent, streams.agent(agentId), {
+        type: 'RegisterAgent',
+        agentId,
+        owner,
+        description,
+      })
+      return reply.code(201).send({ ...result, agentId })
+    },
+  )
+
+  app.get(
+    '/agents/:agentId',
+    {
+      schema: {
+        tags: ['agents'],
+        summary: "An agent's authority: its level per environment and its pending promotions",
+        params: AgentParams,
+        response: { 200: AgentResponse, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { kind: _kind, ...doc } = agentDoc(runtime, request.params.agentId)
+      return { ...doc, pendingPromotions: [...doc.pendingPromotions] }
+    },
+  )
+
+  app.get(
+    '/agents/:agentId/track-record',
+    {
+      schema: {
+        tags: ['agents'],
+        summary: "An agent's track record in an environment over the last days of ledger time",
+        params: AgentParams,
+        querystring: TrackQuery,
+        response: {
+          200: TrackRecord.extend({ agentId: z.string(), environment: z.string(), days: z.number().int() }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { agentId } = request.params
+      const { environment, days } = request.query
+      agentDoc(runtime, agentId)
+      return { agentId, environment, days, ...(await trackRecordOf(runtime, agentId, environment, days)) }
+    },
+  )
+
+  app.post(
+    '/agents/:agentId/promotions',
+    {
+      preValidation: authorize('agent', 'policy-admin'),
+      schema: {
+        tags: ['agents'],
+        summary:
+          'Request a promotion one rung up, carrying the track record the ledger computes (a skipped rung is refused and recorded)',
+        headers: IdempotencyHeaders,
+        params: AgentParams,
+        body: PromotionBody,
+        response: { 201: Outcome, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { agentId } = request.params
+      requireSelfOrAdmin(request, agentId)
+      const { requestId = uuidv7(), environment, to } = request.body
+      const track = await trackRecordOf(runtime, agentId, environment, PROMOTION_WINDOW_DAYS)
+      const stream = streams.agent(agentId)
+      const result = await app.commands.run(request, agent, stream, {
+        type: 'RequestPromotion',
+        requestId,
+        environment,
+        to,
+        trackRecord: track,
+      })
+      const recorded = await recordedId(runtime.store, result, 'requestId', requestId)
+      const outcome = await outcomeOf(runtime, agentId, result)
+      return reply.code(201).send({ ...result, requestId: recorded, ...outcome })
+    },
+  )
+
+  app.post(
+    '/agents/:agentId/promotions/:requestId/approval',
+    {
+      preValidation: authorize('policy-admin'),
+      schema: {
+        tags: ['agents'],
+        summary: 'Approve a pending promotion (never by the agent itself)',
+        headers: IdempotencyHeaders,
+        params: RequestParams,
+        body: ApprovalBody,
+        response: { 201: Outcome, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { agentId, requestId } = request.params
+      const approver = principalOf(request).sub
+      if (approver === agentId) throw forbidden('nobody approves their own promotion')
+      const result = await app.commands.run(request, agent, streams.agent(agentId), {
+        type: 'ApprovePromotion',
+        requestId,
+        approver,
+      })
+      const outcome = await outcomeOf(runtime, agentId, result)
+      return reply.code(201).send({ ...result, requestId, ...outcome })
+    },
+  )
+
+  app.post(
+    '/agents/:agentId/promotions/:requestId/refusal',
+    {
+      preValidation: authorize('policy-admin'),
+      schema: {
+        tags: ['agents'],
+        summary: 'Refuse a pending promotion, with the reason',
+        headers: IdempotencyHeaders,
+        params: RequestParams,
+        body: RefusalBody,
+        response: { 201: Outcome, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { agentId, requestId } = request.params
+      const result = await app.commands.run(request, agent, streams.agent(agentId), {
+        type: 'RefusePromotion',
+        requestId,
+        by: principalOf(request).sub,
+        reason: request.body.reason,
+      })
+      return reply.code(201).send({ ...result, requestId, ...(await outcomeOf(runtime, agentId, result)) })
+    },
+  )
+}

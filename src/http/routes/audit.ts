@@ -1,4 +1,286 @@
 import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import type { ActionDoc, AuditDoc } from '../../../projections/audit.js'
+import { auditKeys } from '../../../projections/audit.js'
+import type { AuthorityDoc } from '../../../projections/authority.js'
+import { authorityKeys } from '../../../projections/authority.js'
+import { actionSummary, currentVerdict } from '../../application/queries.js'
+import {
+  AuthorityLevel,
+  CheckResult,
+  Environment,
+  Identifier,
+  ImpactClass,
+  KillSwitchScope,
+} from '../../domain/events.js'
+import { authorize } from '../auth.js'
+import { ApiError, notFound } from '../errors.js'
+import { errorResponses } from '../schemas.js'
 
-// PLACEHOLDER: being written now
-export const auditRoutes = async (_app: FastifyInstance): Promise<void> => {}
+const TimelineEntry = z.object({
+  position: z.number().int(),
+  eventId: z.string(),
+  type: z.string(),
+  recordedAt: z.string(),
+  actor: z.string(),
+  hash: z.string(),
+})
+
+const ActionAudit = z.object({
+  proposalId: z.string(),
+  submittedAt: z.string(),
+  what: z.object({
+    tool: z.string(),
+    action: z.string(),
+    resource: z.string(),
+    environment: z.string(),
+    plan: z.record(z.string(), z.unknown()),
+    planHash: z.string(),
+    resourceVersionBefore: z.string(),
+    resourceVersionAfter: z.string().nullable(),
+  }),
+  who: z.object({
+    agentId: z.string(),
+    executingIdentity: z.string(),
+    executor: z.string().nullable(),
+    approvers: z.array(
+      z.object({ approver: z.string(), role: z.string(), planHash: z.string(), eventId: z.string() }),
+    ),
+    policyVersion: z.number().int().nullable(),
+    policyOwner: z.string().nullable(),
+    killSwitchActors: z.array(
+      z.object({
+        actor: z.string(),
+        scope: KillSwitchScope,
+        target: z.string().nullable(),
+        action: z.enum(['engaged', 'released']),
+        eventId: z.string(),
+      }),
+    ),
+  }),
+  howFast: z.object({
+    rollbackExpectedSeconds: z.number().nullable(),
+    failedAt: z.string().nullable(),
+    recoveredAt: z.string().nullable(),
+    timeToRecoverySeconds: z.number().nullable(),
+  }),
+  verdicts: z.array(
+    z.object({
+      verdictId: z.string(),
+      revision: z.number().int(),
+      decision: z.enum(['allow', 'block']),
+      eventId: z.string(),
+    }),
+  ),
+  currentVerdict: z
+    .object({
+      verdictId: z.string(),
+      revision: z.number().int(),
+      decision: z.enum(['allow', 'block']),
+      impact: ImpactClass,
+      policyVersion: z.number().int().nullable(),
+      decidedAt: z.string(),
+      expiresAt: z.string(),
+      revoked: z.boolean(),
+      expired: z.boolean(),
+      checks: z.array(CheckResult),
+    })
+    .nullable()
+    .describe('the latest verdict, every check with its reason'),
+  timeline: z.array(TimelineEntry).describe('every event of the action in ledger order, with its hash'),
+  asOf: z.number().int().describe('the ledger position the audit view reflects'),
+})
+
+const ActionSummary = z.object({
+  proposalId: z.string(),
+  submittedAt: z.string(),
+  agentId: z.string(),
+  tool: z.string(),
+  action: z.string(),
+  resource: z.string(),
+  environment: z.string(),
+  outcome: z.string(),
+  latestDecision: z.enum(['allow', 'block']).nullable(),
+  violation: z.boolean(),
+  timeToRecoverySeconds: z.number().nullable(),
+  summary: z.string(),
+})
+
+const Page = z
+  .object({
+    after: Identifier.optional().describe('the last proposalId of the previous page'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict()
+
+const Paged = {
+  proposals: z.array(ActionSummary).describe('in the order submitted'),
+  total: z.number().int(),
+  next: z.string().nullable().describe('pass as ?after= for the next page; null on the last'),
+  asOf: z.number().int(),
+}
+
+const LevelHeld = z.object({
+  level: AuthorityLevel,
+  since: z.string(),
+  cause: z.enum(['promotion', 'demotion']),
+  eventId: z.string(),
+  requestId: z.string().optional(),
+  approvedBy: z.string().optional(),
+  reason: z.string().optional(),
+  demotionCause: z.enum(['violation', 'unrecovered-failure']).optional(),
+  proposalId: z.string().optional(),
+})
+
+const AgentAudit = z.object({
+  agentId: z.string(),
+  owner: z.string().nullable(),
+  levels: z.record(z.string(), LevelHeld).describe('an environment not listed is at observe'),
+  pendingPromotions: z.array(
+    z.object({
+      requestId: z.string(),
+      environment: z.string(),
+      from: AuthorityLevel,
+      to: AuthorityLevel,
+      requestedAt: z.string(),
+      eventId: z.string(),
+    }),
+  ),
+  refusedPromotions: z.number().int(),
+  ...Paged,
+})
+
+const ResourceAudit = z.object({
+  environment: z.string(),
+  resource: z.string(),
+  lastObservation: z
+    .object({ version: z.string(), digest: z.string(), observedAt: z.string(), eventId: z.string() })
+    .nullable(),
+  ...Paged,
+})
+
+const isAction = (doc: AuditDoc | undefined): doc is ActionDoc => doc?.kind === 'action'
+
+export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
+  const app = base.withTypeProvider<ZodTypeProvider>()
+  const { store, views } = app.runtime
+  const readers = authorize('auditor', 'policy-admin')
+
+  /** One page of an index's proposals, each in one line. */
+  const page = (proposalIds: readonly string[], after: string | undefined, limit: number) => {
+    const start = after === undefined ? 0 : proposalIds.indexOf(after) + 1
+    if (after !== undefined && start === 0) {
+      throw new ApiError('invalid', `invalid querystring: querystring.after ${after} is not in this index`, {
+        fields: [{ field: 'querystring.after', message: 'not a proposal of this index' }],
+      })
+    }
+    const ids = proposalIds.slice(start, start + limit)
+    const proposals = ids.flatMap((id) => {
+      const doc = views.audit.get(auditKeys.action(id))
+      return isAction(doc) ? [actionSummary(doc)] : []
+    })
+    const more = start + limit < proposalIds.length
+    return { proposals, total: proposalIds.length, next: more ? (ids.at(-1) ?? null) : null }
+  }
+
+  app.get(
+    '/audit/actions/:proposalId',
+    {
+      preValidation: readers,
+      schema: {
+        tags: ['audit'],
+        summary: 'What changed, who changed it, how fast it can be undone: one action, with its timeline',
+        params: z.object({ proposalId: Identifier }),
+        response: { 200: ActionAudit, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { proposalId } = request.params
+      const asOf = views.audit.checkpoint()
+      const doc = views.audit.get(auditKeys.action(proposalId))
+      if (!isAction(doc)) throw notFound(`action ${proposalId}`)
+      const verdict = await currentVerdict(store, proposalId)
+      const { kind: _kind, who, verdicts, timeline, ...action } = doc
+      return {
+        ...action,
+        who: { ...who, approvers: [...who.approvers], killSwitchActors: [...who.killSwitchActors] },
+        verdicts: [...verdicts],
+        timeline: [...timeline],
+        currentVerdict: verdict && {
+          verdictId: verdict.verdictId,
+          revision: verdict.revision,
+          decision: verdict.decision,
+          impact: verdict.impact,
+          policyVersion: verdict.policyVersion,
+          decidedAt: verdict.decidedAt,
+          expiresAt: verdict.expiresAt,
+          revoked: verdict.revoked,
+          expired: verdict.expired,
+          checks: verdict.checks,
+        },
+        asOf,
+      }
+    },
+  )
+
+  app.get(
+    '/audit/agents/:agentId',
+    {
+      preValidation: readers,
+      schema: {
+        tags: ['audit'],
+        summary: "An agent's authority per environment and its proposals, each in one line",
+        params: z.object({ agentId: Identifier }),
+        querystring: Page,
+        response: { 200: AgentAudit, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { agentId } = request.params
+      const asOf = views.audit.checkpoint()
+      const authority: AuthorityDoc | undefined = views.authority.get(authorityKeys.agent(agentId))
+      const index = views.audit.get(auditKeys.agent(agentId))
+      const agent = authority?.kind === 'agent' ? authority : undefined
+      const proposalIds = index?.kind === 'agent' ? index.proposalIds : []
+      if (!agent && index?.kind !== 'agent') throw notFound(`agent ${agentId}`)
+      return {
+        agentId,
+        owner: agent?.owner ?? null,
+        levels: agent?.levels ?? {},
+        pendingPromotions: [...(agent?.pendingPromotions ?? [])],
+        refusedPromotions: agent?.refusedPromotions ?? 0,
+        ...page(proposalIds, request.query.after, request.query.limit),
+        asOf,
+      }
+    },
+  )
+
+  app.get(
+    '/audit/resources/:environment/*',
+    {
+      preValidation: readers,
+      schema: {
+        tags: ['audit'],
+        summary:
+          'A resource: its last observed state and the proposals that touched it (the resource name may hold slashes)',
+        params: z.object({ environment: Environment, '*': z.string().min(1).max(500) }),
+        querystring: Page,
+        response: { 200: ResourceAudit, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { environment, '*': resource } = request.params
+      const asOf = views.audit.checkpoint()
+      const index = views.audit.get(auditKeys.resource(environment, resource))
+      if (index?.kind !== 'resource') throw notFound(`resource ${resource} in ${environment}`)
+      return {
+        environment,
+        resource,
+        lastObservation: index.lastObservation,
+        ...page(index.proposalIds, request.query.after, request.query.limit),
+        asOf,
+      }
+    },
+  )
+}

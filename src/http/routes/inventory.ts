@@ -1,4 +1,106 @@
 import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { DECISION_NAMESPACE } from '../../decision/service.js'
+import { inventory } from '../../domain/deciders/index.js'
+import { Identifier, parseDomainEvent, streams, ToolActionRegistered } from '../../domain/events.js'
+import type { EventStore } from '../../store/port.js'
+import { authorize } from '../auth.js'
+import { notFound } from '../errors.js'
+import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
-// PLACEHOLDER: being written now
-export const inventoryRoutes = async (_app: FastifyInstance): Promise<void> => {}
+const ToolActionParams = z.object({ tool: Identifier, action: Identifier })
+const RegistrationBody = ToolActionRegistered.shape.data.omit({ tool: true, action: true })
+
+const ToolActionResponse = ToolActionRegistered.shape.data.extend({
+  registeredAt: z.string(),
+  registeredBy: z.string(),
+  eventId: z.string(),
+})
+type ToolActionView = z.infer<typeof ToolActionResponse>
+
+/** The world's `tool:<tool>.<action>` keys and the `tool-<tool>.<action>` streams share the suffix. */
+const toolStream = (toolDotAction: string) => `tool-${toolDotAction}`
+
+/** The latest registration recorded in a tool action's stream, or null. */
+const registration = async (store: EventStore, stream: string): Promise<ToolActionView | null> => {
+  const latest = (await store.readStream(stream)).at(-1)
+  if (!latest) return null
+  const event = parseDomainEvent(latest)
+  if (event.type !== 'ToolActionRegistered') return null
+  return {
+    ...event.data,
+    registeredAt: latest.recordedAt,
+    registeredBy: latest.metadata.actor,
+    eventId: latest.id,
+  }
+}
+
+export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
+  const app = base.withTypeProvider<ZodTypeProvider>()
+  const { store, docs } = app.runtime
+
+  app.put(
+    '/inventory/:tool/:action',
+    {
+      preValidation: authorize('policy-admin'),
+      schema: {
+        tags: ['inventory'],
+        summary:
+          'Register a tool action with its impact class and whether it is reversible (a change is a new event)',
+        headers: IdempotencyHeaders,
+        params: ToolActionParams,
+        body: RegistrationBody,
+        response: { 200: CommandResult, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { tool, action } = request.params
+      return app.commands.run(request, inventory, streams.tool(tool, action), {
+        type: 'RegisterToolAction',
+        tool,
+        action,
+        ...request.body,
+      })
+    },
+  )
+
+  app.get(
+    '/inventory/:tool/:action',
+    {
+      schema: {
+        tags: ['inventory'],
+        summary: "A tool action's registration; an unregistered one is treated as critical",
+        params: ToolActionParams,
+        response: { 200: ToolActionResponse, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { tool, action } = request.params
+      const found = await registration(store, streams.tool(tool, action))
+      if (!found) throw notFound(`tool action ${tool}.${action}`)
+      return found
+    },
+  )
+
+  app.get(
+    '/inventory',
+    {
+      schema: {
+        tags: ['inventory'],
+        summary: 'Every registered tool action',
+        response: { 200: z.object({ toolActions: z.array(ToolActionResponse) }), ...errorResponses },
+      },
+    },
+    async () => {
+      // the decision service's world indexes the registered tool actions; their streams hold the details
+      const known = docs.list(DECISION_NAMESPACE, 'tool:').map(([key]) => key.slice('tool:'.length))
+      const toolActions: ToolActionView[] = []
+      for (const toolDotAction of known) {
+        const found = await registration(store, toolStream(toolDotAction))
+        if (found) toolActions.push(found)
+      }
+      return { toolActions }
+    },
+  )
+}

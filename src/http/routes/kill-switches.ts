@@ -1,4 +1,129 @@
 import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { killSwitch } from '../../domain/deciders/index.js'
+import {
+  KillSwitchEngaged,
+  KillSwitchRef,
+  KillSwitchScope,
+  parseDomainEvent,
+  streams,
+} from '../../domain/events.js'
+import { authorize } from '../auth.js'
+import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
-// PLACEHOLDER: being written now
-export const killSwitchRoutes = async (_app: FastifyInstance): Promise<void> => {}
+/** The global switch has no target and every other one names what it stops: checked here so a 400 names the field. */
+const SwitchBody = KillSwitchEngaged.shape.data
+  .extend({
+    target: KillSwitchRef.shape.target.default(null).describe('null (or absent) for the global switch'),
+  })
+  .superRefine((body, ctx) => {
+    if (body.scope === 'global' && body.target !== null)
+      ctx.addIssue({ code: 'custom', path: ['target'], message: 'the global kill switch has no target' })
+    if (body.scope !== 'global' && body.target === null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['target'],
+        message: `a ${body.scope} kill switch needs a target`,
+      })
+  })
+
+const EngagedSwitch = z.object({
+  scope: KillSwitchScope,
+  target: z.string().nullable(),
+  reason: z.string(),
+  engagedAt: z.string(),
+  engagedBy: z.string(),
+  eventId: z.string(),
+})
+
+export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => {
+  const app = base.withTypeProvider<ZodTypeProvider>()
+  const { store, decision } = app.runtime
+
+  app.post(
+    '/kill-switches',
+    {
+      preValidation: authorize('policy-admin'),
+      schema: {
+        tags: ['kill switches'],
+        summary:
+          'Engage a kill switch: every verdict in its scope is block, and unexecuted allows are revoked',
+        headers: IdempotencyHeaders,
+        body: SwitchBody,
+        response: { 201: CommandResult, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { scope, target, reason } = request.body
+      const result = await app.commands.run(request, killSwitch, streams.killSwitch({ scope, target }), {
+        type: 'Engage',
+        scope,
+        target,
+        reason,
+      })
+      return reply.code(201).send(result)
+    },
+  )
+
+  app.post(
+    '/kill-switches/release',
+    {
+      preValidation: authorize('policy-admin'),
+      schema: {
+        tags: ['kill switches'],
+        summary: 'Release an engaged kill switch, with the reason',
+        headers: IdempotencyHeaders,
+        body: SwitchBody,
+        response: { 201: CommandResult, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { scope, target, reason } = request.body
+      const result = await app.commands.run(request, killSwitch, streams.killSwitch({ scope, target }), {
+        type: 'Release',
+        reason,
+      })
+      return reply.code(201).send(result)
+    },
+  )
+
+  app.get(
+    '/kill-switches',
+    {
+      schema: {
+        tags: ['kill switches'],
+        summary: 'The engaged kill switches, as the decision service sees them',
+        response: {
+          200: z.object({
+            killSwitches: z.array(EngagedSwitch),
+            /** the ledger position the decision service's world reflects */
+            asOf: z.number().int(),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async () => {
+      const asOf = decision.position
+      const killSwitches: z.infer<typeof EngagedSwitch>[] = []
+      for (const ref of decision.world().killSwitches()) {
+        // the switch's own stream tells why, when and by whom it was engaged
+        const engaged = (await store.readStream(streams.killSwitch(ref)))
+          .filter((e) => e.type === 'KillSwitchEngaged')
+          .at(-1)
+        const event = engaged ? parseDomainEvent(engaged) : null
+        if (!engaged || event?.type !== 'KillSwitchEngaged') continue
+        killSwitches.push({
+          scope: ref.scope,
+          target: ref.target,
+          reason: event.data.reason,
+          engagedAt: engaged.recordedAt,
+          engagedBy: engaged.metadata.actor,
+          eventId: engaged.id,
+        })
+      }
+      return { killSwitches, asOf }
+    },
+  )
+}

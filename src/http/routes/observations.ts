@@ -1,4 +1,81 @@
 import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { resource } from '../../domain/deciders/index.js'
+import { Environment, parseDomainEvent, StateObserved, streams } from '../../domain/events.js'
+import { authorize } from '../auth.js'
+import { notFound } from '../errors.js'
+import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
-// PLACEHOLDER: being written now
-export const observationRoutes = async (_app: FastifyInstance): Promise<void> => {}
+const ObservationBody = StateObserved.shape.data
+const ObservationParams = z.object({
+  environment: Environment,
+  resource: StateObserved.shape.data.shape.resource.describe('URL-encoded: deployment%2Fweb'),
+})
+
+const ObservationResponse = StateObserved.shape.data.extend({
+  /** the ledger event that recorded it */
+  eventId: z.string(),
+  position: z.number().int(),
+  recordedAt: z.string(),
+  observedBy: z.string(),
+})
+
+export const observationRoutes = async (base: FastifyInstance): Promise<void> => {
+  const app = base.withTypeProvider<ZodTypeProvider>()
+  const { store } = app.runtime
+
+  app.post(
+    '/observations',
+    {
+      preValidation: authorize('observer', 'agent'),
+      schema: {
+        tags: ['observations'],
+        summary: 'Record an observation of live state: resource, version, digest, observed at',
+        headers: IdempotencyHeaders,
+        body: ObservationBody,
+        response: { 201: CommandResult, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body
+      const result = await app.commands.run(
+        request,
+        resource,
+        streams.resource(body.environment, body.resource),
+        {
+          type: 'ObserveState',
+          ...body,
+        },
+      )
+      return reply.code(201).send(result)
+    },
+  )
+
+  app.get(
+    '/observations/:environment/:resource',
+    {
+      schema: {
+        tags: ['observations'],
+        summary: 'The latest observation of a resource in an environment',
+        params: ObservationParams,
+        response: { 200: ObservationResponse, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { environment, resource: name } = request.params
+      const latest = (await store.readStream(streams.resource(environment, name))).at(-1)
+      const observed = latest ? parseDomainEvent(latest) : null
+      if (!latest || observed?.type !== 'StateObserved') {
+        throw notFound(`observation of ${name} in ${environment}`)
+      }
+      return {
+        ...observed.data,
+        eventId: latest.id,
+        position: latest.position,
+        recordedAt: latest.recordedAt,
+        observedBy: latest.metadata.actor,
+      }
+    },
+  )
+}

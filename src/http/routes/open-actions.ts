@@ -1,4 +1,123 @@
 import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { ageSeconds, type OpenActionDoc, openKey } from '../../../projections/open-actions.js'
+import { CheckName, Environment, Identifier, ImpactClass } from '../../domain/events.js'
+import { authorize } from '../auth.js'
+import { errorResponses } from '../schemas.js'
 
-// PLACEHOLDER: being written now
-export const openActionRoutes = async (_app: FastifyInstance): Promise<void> => {}
+export const OpenState = z.enum(['awaiting-evidence', 'blocked', 'allowed', 'executing', 'failed'])
+
+export const OpenActionSchema = z.object({
+  proposalId: z.string(),
+  agentId: z.string(),
+  tool: z.string(),
+  action: z.string(),
+  resource: z.string(),
+  environment: z.string(),
+  impact: ImpactClass,
+  state: OpenState,
+  since: z.string().describe('when the action entered its current state'),
+  ageSeconds: z.number().int().nonnegative().describe('seconds in its current state, as of the request'),
+  submittedAt: z.string(),
+  verdict: z
+    .object({
+      verdictId: z.string(),
+      decision: z.enum(['allow', 'block']),
+      failedChecks: z.array(CheckName),
+      expiresAt: z.string(),
+      ended: z.enum(['revoked', 'expired']).nullable(),
+    })
+    .nullable(),
+  executionId: z.string().optional(),
+  startedAt: z.string().optional(),
+  failedAt: z.string().optional(),
+  error: z.string().optional(),
+  rollback: z.enum(['none', 'running', 'failed']).optional(),
+  recoveryOverdue: z.boolean().optional(),
+})
+
+const OpenActionsQuery = z
+  .object({
+    state: OpenState.optional(),
+    agentId: Identifier.optional(),
+    environment: Environment.optional(),
+    after: Identifier.optional().describe('the last proposalId of the previous page'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict()
+
+const PAGE = 1000
+
+export const withAge = (doc: OpenActionDoc, now: Date) => ({
+  ...doc,
+  verdict: doc.verdict && { ...doc.verdict, failedChecks: [...doc.verdict.failedChecks] },
+  ageSeconds: ageSeconds(doc, now),
+})
+
+/** Every open action that matches, in proposalId order, one stored page at a time; stops at limit. */
+export const findOpenActions = (
+  list: (prefix: string, options: { after?: string; limit: number }) => Array<[string, OpenActionDoc]>,
+  match: (doc: OpenActionDoc) => boolean,
+  options: { after?: string; limit?: number } = {},
+): { found: OpenActionDoc[]; more: boolean } => {
+  const found: OpenActionDoc[] = []
+  const limit = options.limit ?? Number.POSITIVE_INFINITY
+  let after = options.after === undefined ? undefined : openKey(options.after)
+  for (;;) {
+    const page = list('open:', after === undefined ? { limit: PAGE } : { after, limit: PAGE })
+    for (const [, doc] of page) {
+      if (!match(doc)) continue
+      if (found.length === limit) return { found, more: true }
+      found.push(doc)
+    }
+    const last = page.at(-1)
+    if (last === undefined || page.length < PAGE) return { found, more: false }
+    after = last[0]
+  }
+}
+
+export const openActionRoutes = async (base: FastifyInstance): Promise<void> => {
+  const app = base.withTypeProvider<ZodTypeProvider>()
+  const { views } = app.runtime
+
+  app.get(
+    '/open-actions',
+    {
+      preValidation: authorize('auditor', 'policy-admin', 'approver', 'executor'),
+      schema: {
+        tags: ['read models'],
+        summary:
+          'Actions in flight (awaiting evidence, blocked, allowed, executing, failed), each with its age',
+        querystring: OpenActionsQuery,
+        response: {
+          200: z.object({
+            actions: z.array(OpenActionSchema),
+            next: z.string().nullable().describe('pass as ?after= for the next page; null on the last'),
+            asOf: z.number().int().describe('the ledger position this view reflects'),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const { state, agentId, environment, after, limit } = request.query
+      // ages are a read-time matter: the wall clock now, not the ledger's time
+      const now = new Date()
+      const asOf = views.openActions.checkpoint()
+      const { found, more } = findOpenActions(
+        (prefix, options) => views.openActions.list(prefix, options),
+        (doc) =>
+          (state === undefined || doc.state === state) &&
+          (agentId === undefined || doc.agentId === agentId) &&
+          (environment === undefined || doc.environment === environment),
+        after === undefined ? { limit } : { after, limit },
+      )
+      return {
+        actions: found.map((doc) => withAge(doc, now)),
+        next: more ? (found.at(-1)?.proposalId ?? null) : null,
+        asOf,
+      }
+    },
+  )
+}

@@ -115,7 +115,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/proposals',
     {
-      preHandler: authorize('agent'),
+      preValidation: authorize('agent'),
       schema: {
         tags: ['proposals'],
         summary: 'Submit a proposal of a production action (the ledger computes its plan hash)',
@@ -200,7 +200,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/proposals/:proposalId/simulations',
     {
-      preHandler: authorize('agent', 'simulator'),
+      preValidation: authorize('agent', 'simulator'),
       schema: {
         tags: ['evidence'],
         summary: 'Attach counterfactual simulation results for a plan hash',
@@ -228,7 +228,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/proposals/:proposalId/rollback-tests',
     {
-      preHandler: authorize('agent', 'simulator', 'executor'),
+      preValidation: authorize('agent', 'simulator', 'executor'),
       schema: {
         tags: ['evidence'],
         summary: 'Attach a tested rollback: playbook, test run, expected recovery time and kill switch',
@@ -253,7 +253,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/proposals/:proposalId/approvals',
     {
-      preHandler: authorize('approver'),
+      preValidation: authorize('approver'),
       schema: {
         tags: ['evidence'],
         summary: 'Approve a proposal, bound to its plan hash (never by its proposer)',
@@ -282,7 +282,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/proposals/:proposalId/withdrawal',
     {
-      preHandler: authorize('agent', 'policy-admin'),
+      preValidation: authorize('agent', 'policy-admin'),
       schema: {
         tags: ['proposals'],
         summary: 'Withdraw an open proposal',

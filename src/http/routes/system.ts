@@ -1,4 +1,113 @@
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { prometheusPlugin } from './metrics.js'
 
-// PLACEHOLDER: being written now
-export const systemRoutes = async (_app: FastifyInstance): Promise<void> => {}
+/** More undecided events than this and the service is not ready: its verdicts would lag behind. */
+export const READY_MAX_DECISION_LAG = 100
+
+const ReadyBody = z.object({
+  ready: z.boolean(),
+  ledger: z.object({ position: z.number().int().nullable() }),
+  decision: z.object({ position: z.number().int(), lag: z.number().int().nullable() }),
+  kafka: z
+    .object({ reachable: z.boolean(), relayPosition: z.number().int() })
+    .optional()
+    .describe('present when KAFKA_BROKERS is set: the broker must answer'),
+  reason: z.string().optional(),
+})
+
+const Jwks = z.object({
+  keys: z.array(
+    z.looseObject({ kty: z.string(), kid: z.string(), alg: z.string(), use: z.string().optional() }),
+  ),
+})
+
+/** Public routes (no token). Wrapped with fastify-plugin so the request counter it installs sees every route. */
+export const systemRoutes = fp(
+  async (base: FastifyInstance): Promise<void> => {
+    await base.register(prometheusPlugin)
+    const app = base.withTypeProvider<ZodTypeProvider>()
+    const { store, decision, verdictSigner, kafka } = app.runtime
+
+    app.get(
+      '/health',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['system'],
+          summary: 'Liveness: answers while the process serves',
+          security: [],
+          response: { 200: z.object({ status: z.literal('ok') }) },
+        },
+      },
+      async () => ({ status: 'ok' as const }),
+    )
+
+    app.get(
+      '/ready',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['system'],
+          summary: `Readiness: the ledger answers, the decision service is at most ${READY_MAX_DECISION_LAG} events behind, and the Kafka broker answers when one is configured`,
+          security: [],
+          response: { 200: ReadyBody, 503: ReadyBody },
+        },
+      },
+      async (request, reply) => {
+        const decided = decision.position
+        let position: number
+        try {
+          position = (await store.head()).position
+        } catch (error) {
+          // the cause goes to the log, not to an unauthenticated caller
+          request.log.warn({ err: error }, 'readiness: the ledger does not answer')
+          return reply.code(503).send({
+            ready: false,
+            ledger: { position: null },
+            decision: { position: decided, lag: null },
+            reason: 'the ledger does not answer',
+          })
+        }
+        const lag = Math.max(0, position - decided)
+        const broker = kafka
+          ? { reachable: await kafka.reachable(), relayPosition: kafka.relay.position }
+          : undefined
+        const reason =
+          lag > READY_MAX_DECISION_LAG
+            ? `the decision service is ${lag} events behind the ledger`
+            : broker && !broker.reachable
+              ? 'the Kafka broker does not answer'
+              : undefined
+        return reply.code(reason ? 503 : 200).send({
+          ready: reason === undefined,
+          ledger: { position },
+          decision: { position: decided, lag },
+          ...(broker ? { kafka: broker } : {}),
+          ...(reason ? { reason } : {}),
+        })
+      },
+    )
+
+    app.get(
+      '/.well-known/jwks.json',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['system'],
+          summary: 'The public keys that verdict signatures verify against (JWKS)',
+          security: [],
+          response: { 200: Jwks },
+        },
+      },
+      async (_request, reply) => {
+        void reply.header('cache-control', 'public, max-age=300')
+        // the serializer checks the shape; jose types every JWK member as optional
+        return (await verdictSigner.jwks()) as z.infer<typeof Jwks>
+      },
+    )
+  },
+  { name: 'governance-system-routes' },
+)

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { appendsNothing, expectError, startTestApi, type TestApi } from '../support/api.js'
+
+const fieldsOf = (error: { details: unknown }) =>
+  (error.details as { fields: { field: string }[] }).fields.map((f) => f.field)
+
+const at = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString()
+
+describe('observation routes', () => {
+  let api: TestApi
+  const observer = () => api.as('observer-1', 'observer')
+  const observation = (version: string, observedAt: string) => ({
+    environment: 'production',
+    resource: 'deployment/api',
+    version,
+    digest: `sha256:api-${version}`,
+    observedAt,
+  })
+
+  before(async () => {
+    api = await startTestApi()
+  })
+  after(() => api.close())
+
+  test('an observation is recorded and the latest one is served, by its URL-encoded resource', async () => {
+    const older = observation('v1', at(60))
+    const first = await observer().post('/v1/observations', older)
+    assert.equal(first.statusCode, 201, first.body)
+    assert.deepEqual(
+      first.json().events.map((e: { type: string; stream: string }) => [e.type, e.stream]),
+      [['StateObserved', 'resource-production.deployment/api']],
+    )
+    const newer = observation('v2', at(1))
+    const second = await api.as('agent-1', 'agent').post('/v1/observations', newer)
+    assert.equal(second.statusCode, 201, second.body)
+
+    const latest = await api.as('auditor-1', 'auditor').get('/v1/observations/production/deployment%2Fapi')
+    assert.equal(latest.statusCode, 200, latest.body)
+    const body = latest.json()
+    assert.deepEqual(
+      {
+        environment: body.environment,
+        resource: body.resource,
+        version: body.version,
+        digest: body.digest,
+        observedAt: body.observedAt,
+      },
+      newer,
+    )
+    assert.equal(body.observedBy, 'agent-1')
+    assert.equal(body.eventId, second.json().events[0].id)
+    assert.equal(body.position, second.json().events[0].position)
+  })
+
+  test('an observation older than the latest is a 409; the same one again records nothing', async () => {
+    const fresh = observation('v3', at(0))
+    assert.equal((await observer().post('/v1/observations', fresh)).statusCode, 201)
+    const stale = await appendsNothing(api, () =>
+      observer().post('/v1/observations', observation('v0', at(3600))),
+    )
+    assert.match(expectError(stale, 409, 'conflict').message, /stale observation/)
+    const repeated = await appendsNothing(api, () => observer().post('/v1/observations', fresh))
+    assert.equal(repeated.statusCode, 201)
+    assert.deepEqual(repeated.json().events, [])
+  })
+
+  test('only an observer or an agent may observe (403)', async () => {
+    for (const client of [
+      api.as('approver-1', 'approver'),
+      api.as('admin', 'policy-admin'),
+      api.as('exec-1', 'executor', 'auditor'),
+    ]) {
+      expectError(
+        await appendsNothing(api, () => client.post('/v1/observations', observation('v9', at(0)))),
+        403,
+        'forbidden',
+      )
+    }
+  })
+
+  test('a resource never observed is a 404', async () => {
+    expectError(await observer().get('/v1/observations/production/deployment%2Fnone'), 404, 'not-found')
+  })
+
+  test('a bad body or path is a 400 naming the field', async () => {
+    const good = observation('v5', at(0))
+    const cases: [Record<string, unknown>, string][] = [
+      [{ ...good, observedAt: 'yesterday' }, 'body.observedAt'],
+      [{ ...good, observedAt: '2025-01-01T00:00:00+02:00' }, 'body.observedAt'],
+      [{ ...good, environment: 'Production' }, 'body.environment'],
+      [{ ...good, version: '' }, 'body.version'],
+      [{ ...good, digest: undefined }, 'body.digest'],
+      [{ ...good, observer: 'someone' }, 'body'],
+    ]
+    for (const [body, field] of cases) {
+      const error = expectError(
+        await appendsNothing(api, () => observer().post('/v1/observations', body)),
+        400,
+        'invalid',
+      )
+      assert.ok(fieldsOf(error).includes(field), `${field} in ${fieldsOf(error)}`)
+    }
+    const badPath = expectError(
+      await observer().get('/v1/observations/PROD/deployment%2Fapi'),
+      400,
+      'invalid',
+    )
+    assert.ok(fieldsOf(badPath).includes('params.environment'))
+  })
+
+  test('a retried observation with the same Idempotency-Key returns the first answer', async () => {
+    const headers = { 'idempotency-key': 'obs-1' }
+    const body = { ...observation('v6', at(0)), resource: 'deployment/idem' }
+    const first = await observer().post('/v1/observations', body, headers)
+    assert.equal(first.json().events.length, 1)
+    const retried = await appendsNothing(api, () => observer().post('/v1/observations', body, headers))
+    assert.equal(retried.json().duplicate, true)
+    assert.deepEqual(retried.json().events, first.json().events)
+  })
+})
