@@ -1,0 +1,153 @@
+import { canonicalize } from '../../domain/canonical.js'
+import { uuidv7 } from '../../domain/ids.js'
+import { chainHash } from '../chain.js'
+import {
+  type AppendResult,
+  type ExpectedVersion,
+  type NewEvent,
+  type StoredEvent,
+  type StreamWrite,
+  WrongExpectedVersionError,
+} from '../port.js'
+
+/** The end of the chain, and the time the next batch is recorded at. */
+export interface Tip {
+  readonly position: number
+  readonly hash: string
+  readonly recordedAt: string
+}
+
+type Draft = Pick<StoredEvent, 'type' | 'data' | 'metadata'>
+
+export interface DraftWrite {
+  readonly stream: string
+  readonly expectedVersion: ExpectedVersion
+  readonly events: readonly Draft[]
+}
+
+/** One append call waiting for the next group commit. */
+export interface PendingAppend {
+  readonly writes: readonly DraftWrite[]
+  readonly key: string | null
+  readonly resolve: (result: AppendResult) => void
+  readonly reject: (error: unknown) => void
+}
+
+const isExpectedVersion = (v: ExpectedVersion): boolean =>
+  v === 'any' || v === 'no-stream' || (Number.isSafeInteger(v) && v >= 0)
+
+const matches = (expected: ExpectedVersion, actual: number): boolean =>
+  expected === 'any' || (expected === 'no-stream' ? actual === 0 : expected === actual)
+
+const draft = (event: NewEvent, key: string | null): Draft => ({
+  type: event.type,
+  // the canonical form is what gets hashed, so a copy of exactly that is what gets stored
+  data: JSON.parse(canonicalize(event.data)),
+  metadata: {
+    actor: event.metadata.actor,
+    correlationId: event.metadata.correlationId ?? null,
+    causationId: event.metadata.causationId ?? null,
+    idempotencyKey: key,
+  },
+})
+
+/** Validates a call up front, so that a bad call fails alone instead of failing its whole batch. */
+export const draftWrites = (writes: readonly StreamWrite[], key: string | null): DraftWrite[] => {
+  if (writes.length === 0) throw new TypeError('an append needs at least one stream write')
+  return writes.map(({ stream, events, expectedVersion }) => {
+    if (events.length === 0) throw new TypeError(`an append to ${stream} needs at least one event`)
+    if (!isExpectedVersion(expectedVersion)) {
+      throw new TypeError(`invalid expected version ${String(expectedVersion)}`)
+    }
+    return { stream, expectedVersion, events: events.map((event) => draft(event, key)) }
+  })
+}
+
+const seal = (tip: Tip, stream: string, streamVersion: number, event: Draft): StoredEvent => {
+  const { recordedAt } = tip
+  const body = {
+    ...event,
+    id: uuidv7(Date.parse(recordedAt)),
+    stream,
+    streamVersion,
+    position: tip.position + 1,
+    recordedAt,
+  }
+  return { ...body, prevHash: tip.hash, hash: chainHash(tip.hash, body) }
+}
+
+/** What the database held when the batch took the chain lock. */
+export interface Known {
+  readonly tip: Tip
+  /** the committed version of every stream the batch writes to (absent: no event yet) */
+  readonly versions: ReadonlyMap<string, number>
+  /** what each idempotency key of the batch already appended, for the keys already stored */
+  readonly keys: ReadonlyMap<string, readonly StoredEvent[]>
+}
+
+export interface KeyRange {
+  readonly key: string
+  readonly first: number
+  readonly last: number
+}
+
+export interface Settlement {
+  readonly call: PendingAppend
+  readonly outcome: AppendResult | WrongExpectedVersionError
+}
+
+/** The rows one group commit writes, and what each of its calls is told once it has committed. */
+export interface Plan {
+  readonly settled: readonly Settlement[]
+  readonly events: readonly StoredEvent[]
+  readonly keys: readonly KeyRange[]
+  readonly tip: Tip
+  /** the version of each stream the batch wrote to, once committed */
+  readonly versions: ReadonlyMap<string, number>
+}
+
+/** Decides the whole batch in memory: each call appends, repeats a key, or conflicts alone. */
+export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Date): Plan => {
+  // recordedAt never goes backwards, even when the clock does
+  const recordedAt = new Date(Math.max(now.getTime(), Date.parse(known.tip.recordedAt) || 0)).toISOString()
+  let tip: Tip = { ...known.tip, recordedAt }
+  const versions = new Map<string, number>()
+  const keys = new Map<string, readonly StoredEvent[]>(known.keys)
+  const events: StoredEvent[] = []
+  const ranges: KeyRange[] = []
+
+  const apply = (call: PendingAppend): AppendResult | WrongExpectedVersionError => {
+    const seen = call.key === null ? undefined : keys.get(call.key)
+    if (seen) return { events: seen, duplicate: true }
+    const written = new Map<string, number>()
+    const appended: StoredEvent[] = []
+    let next = tip
+    for (const write of call.writes) {
+      let version =
+        written.get(write.stream) ?? versions.get(write.stream) ?? known.versions.get(write.stream) ?? 0
+      if (!matches(write.expectedVersion, version)) {
+        return new WrongExpectedVersionError(write.stream, write.expectedVersion, version)
+      }
+      for (const draft of write.events) {
+        version += 1
+        const event = seal(next, write.stream, version, draft)
+        appended.push(event)
+        next = { ...next, position: event.position, hash: event.hash }
+      }
+      written.set(write.stream, version)
+    }
+    tip = next
+    for (const [stream, version] of written) versions.set(stream, version)
+    events.push(...appended)
+    const first = appended[0]
+    const last = appended.at(-1)
+    if (call.key !== null && first && last) {
+      keys.set(call.key, appended)
+      ranges.push({ key: call.key, first: first.position, last: last.position })
+    }
+    return { events: appended, duplicate: false }
+  }
+
+  const settled = calls.map((call) => ({ call, outcome: apply(call) }))
+  return { settled, events, keys: ranges, tip, versions }
+}

@@ -1,0 +1,110 @@
+import type pg from 'pg'
+import { canonicalize } from '../../domain/canonical.js'
+import { GENESIS_HASH, type StoredEvent } from '../port.js'
+import type { Plan, Tip } from './batch.js'
+import { CHANNEL, type EventRow, fromRow, type Tables } from './schema.js'
+
+/** A pool or one of its clients: reads run on either, a group commit on one client. */
+type Db = Pick<pg.ClientBase, 'query'>
+
+/** Begins a transaction that holds the chain: every writer, in any process, waits here until the holder ends. */
+export const lockChain = async (client: Db, t: Tables): Promise<void> => {
+  await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${t.chainLock})`)
+}
+
+/** The last event's position, hash and time; read after the lock is held, so it is the tip writers extend. */
+export const readTip = async (db: Db, t: Tables): Promise<Tip> => {
+  const { rows } = await db.query<{ position: string; hash: string; recorded_at: Date }>(
+    `SELECT position, hash, recorded_at FROM ${t.events} ORDER BY position DESC LIMIT 1`,
+  )
+  const tip = rows[0]
+  if (tip === undefined) return { position: 0, hash: GENESIS_HASH, recordedAt: '' }
+  return { position: Number(tip.position), hash: tip.hash, recordedAt: tip.recorded_at.toISOString() }
+}
+
+/** The current version of each stream; 0 for a stream with no event yet. */
+export const streamVersions = async (
+  db: Db,
+  t: Tables,
+  streams: readonly string[],
+): Promise<Map<string, number>> => {
+  const { rows } = await db.query<{ stream: string; version: string }>(
+    `SELECT stream, MAX(stream_version) AS version FROM ${t.events}
+     WHERE stream = ANY($1::text[]) GROUP BY stream`,
+    [streams],
+  )
+  const versions = new Map(streams.map((stream) => [stream, 0]))
+  for (const row of rows) versions.set(row.stream, Number(row.version))
+  return versions
+}
+
+/** What each of the keys appended, for the keys already stored. */
+export const findByKeys = async (
+  db: Db,
+  t: Tables,
+  keys: readonly string[],
+): Promise<Map<string, StoredEvent[]>> => {
+  const { rows } = await db.query<EventRow & { key: string }>(
+    `SELECT k.key, e.* FROM ${t.idempotency} k
+     JOIN ${t.events} e ON e.position BETWEEN k.first_position AND k.last_position
+     WHERE k.key = ANY($1::text[]) ORDER BY e.position`,
+    [keys],
+  )
+  const found = new Map<string, StoredEvent[]>()
+  for (const row of rows) {
+    const events = found.get(row.key) ?? []
+    events.push(fromRow(row))
+    found.set(row.key, events)
+  }
+  return found
+}
+
+export const readStream = async (db: Db, t: Tables, stream: string, fromVersion: number) => {
+  const { rows } = await db.query<EventRow>(
+    `SELECT * FROM ${t.events} WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`,
+    [stream, fromVersion],
+  )
+  return rows.map(fromRow)
+}
+
+export const readAll = async (db: Db, t: Tables, after: number, limit: number) => {
+  const { rows } = await db.query<EventRow>(
+    `SELECT * FROM ${t.events} WHERE position > $1 ORDER BY position LIMIT $2`,
+    [after, limit],
+  )
+  return rows.map(fromRow)
+}
+
+/** Inserts a batch's events and keys and notifies the listeners, in one statement (one round trip). */
+export const insertBatch = async (client: Db, t: Tables, schema: string, plan: Plan): Promise<void> => {
+  const column = <T>(pick: (event: StoredEvent) => T) => plan.events.map(pick)
+  await client.query(
+    `WITH appended AS (
+       INSERT INTO ${t.events} (position, id, stream, stream_version, type, recorded_at, data, metadata, prev_hash, hash)
+       SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[],
+                            $7::json[], $8::json[], $9::text[], $10::text[])
+     ), keyed AS (
+       INSERT INTO ${t.idempotency} (key, first_position, last_position)
+       SELECT * FROM unnest($11::text[], $12::bigint[], $13::bigint[])
+     )
+     SELECT pg_notify($14, $15)`,
+    [
+      column((e) => e.position),
+      column((e) => e.id),
+      column((e) => e.stream),
+      column((e) => e.streamVersion),
+      column((e) => e.type),
+      column((e) => e.recordedAt),
+      // exactly the text the hash was computed over
+      column((e) => canonicalize(e.data)),
+      column((e) => canonicalize(e.metadata)),
+      column((e) => e.prevHash),
+      column((e) => e.hash),
+      plan.keys.map((k) => k.key),
+      plan.keys.map((k) => k.first),
+      plan.keys.map((k) => k.last),
+      CHANNEL,
+      schema,
+    ],
+  )
+}
