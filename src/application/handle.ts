@@ -1,6 +1,11 @@
 import type { Decider } from '../domain/deciders/index.js'
 import { type DomainEvent, toLedgerEvent } from '../domain/events.js'
-import type { AppendResult, EventStore, NewEvent } from '../store/port.js'
+import {
+  type AppendResult,
+  type EventStore,
+  type NewEvent,
+  WrongExpectedVersionError,
+} from '../store/port.js'
 
 export interface CommandMetadata {
   /** the authenticated principal */
@@ -24,9 +29,14 @@ export const loadState = async <C, S, E extends DomainEvent>(
   return { state, version: stored.length }
 }
 
+/** How often a command is decided again when another writer appended to its stream in the meantime. */
+const CONFLICT_RETRIES = 5
+
 /**
  * Runs one command against one stream: load, decide, append at the version it was decided on, so a
- * concurrent writer makes this append fail with WrongExpectedVersionError instead of deciding on stale state.
+ * concurrent writer (often the decision service adding a verdict) makes the append fail with
+ * WrongExpectedVersionError instead of deciding on stale state; the command is then decided again on the new
+ * state, a few times, before the conflict reaches the caller.
  */
 export const handle = async <C, S, E extends DomainEvent>(
   store: EventStore,
@@ -35,13 +45,24 @@ export const handle = async <C, S, E extends DomainEvent>(
   command: C,
   metadata: CommandMetadata,
 ): Promise<AppendResult> => {
-  // a retried command returns what it did the first time, even where deciding again would now refuse it
-  const recalled = metadata.idempotencyKey === undefined ? null : await store.recall(metadata.idempotencyKey)
-  if (recalled) return recalled
-  const { state, version } = await loadState(store, decider, stream)
-  const events = decider.decide(command, state)
-  if (events.length === 0) return { events: [], duplicate: false }
   const { idempotencyKey, ...meta } = metadata
-  const toAppend: NewEvent[] = events.map((e) => ({ type: e.type, data: e.data, metadata: meta }))
-  return store.append(stream, toAppend, version, idempotencyKey === undefined ? {} : { idempotencyKey })
+  for (let attempt = 0; ; attempt += 1) {
+    // a retried command returns what it did the first time, even where deciding again would now refuse it
+    const recalled = idempotencyKey === undefined ? null : await store.recall(idempotencyKey)
+    if (recalled) return recalled
+    const { state, version } = await loadState(store, decider, stream)
+    const events = decider.decide(command, state)
+    if (events.length === 0) return { events: [], duplicate: false }
+    const toAppend: NewEvent[] = events.map((e) => ({ type: e.type, data: e.data, metadata: meta }))
+    try {
+      return await store.append(
+        stream,
+        toAppend,
+        version,
+        idempotencyKey === undefined ? {} : { idempotencyKey },
+      )
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError) || attempt >= CONFLICT_RETRIES) throw error
+    }
+  }
 }

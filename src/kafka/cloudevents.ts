@@ -21,6 +21,8 @@ export const VERDICT_TYPES: ReadonlySet<string> = new Set([
   'VerdictExpired',
 ])
 export const CE_SOURCE = 'urn:governance-ledger'
+/** the ce_type of a proposal an agent publishes on governance.proposals */
+export const PROPOSAL_CE_TYPE = 'governance.proposal.submit'
 export const ceType = (eventType: string): string => `governance.ledger.${eventType}`
 
 export type Headers = Record<string, string>

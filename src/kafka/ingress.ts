@@ -4,9 +4,7 @@ import { SubmitProposalInput, submitProposal } from '../application/submit.js'
 import { AuthenticationError, type TokenVerifier } from '../auth/tokens.js'
 import { DomainError } from '../domain/errors.js'
 import type { EventStore } from '../store/port.js'
-import { headerStrings, type Topics } from './cloudevents.js'
-
-export const PROPOSAL_CE_TYPE = 'governance.proposal.submit'
+import { headerStrings, PROPOSAL_CE_TYPE, type Topics } from './cloudevents.js'
 
 /** Why a message cannot be taken: it goes to the DLQ with this reason. */
 export class Rejected extends Error {

@@ -12,9 +12,11 @@ import { loadConfig } from '../../src/config.js'
 import { agent, inventory, policy } from '../../src/domain/deciders/index.js'
 import { defaultPolicy } from '../../src/domain/eligibility.js'
 import { streams } from '../../src/domain/events.js'
-import { topicsFor } from '../../src/kafka/cloudevents.js'
-import { PROPOSAL_CE_TYPE } from '../../src/kafka/ingress.js'
+import { buildApp } from '../../src/http/app.js'
+import { PROPOSAL_CE_TYPE, toKafkaMessage, topicsFor } from '../../src/kafka/cloudevents.js'
 import { type Runtime, startRuntime } from '../../src/runtime.js'
+import { ExecutorClient } from '../../src/sdk/executor.js'
+import { KafkaVerdictSubscriber } from '../../src/sdk/kafka.js'
 import {
   collect,
   eventually,
@@ -308,6 +310,63 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
       )
     } finally {
       await dlq.stop()
+    }
+  })
+
+  test('executors follow governance.verdicts through the SDK: every verdict verified, duplicates and forgeries dropped', async () => {
+    const app = await buildApp(runtime, { logger: false })
+    const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 })
+    const executorToken = await issueToken(
+      runtime.tokenKey as NonNullable<Runtime['tokenKey']>,
+      runtime.config,
+      { sub: 'executor-1', roles: ['executor'] },
+    )
+    const executor = new ExecutorClient({ baseUrl, token: executorToken })
+    const subscriber = new KafkaVerdictSubscriber(kafkaClient(brokers), executor, {
+      groupId: `exec-${randomUUID()}`,
+      topicPrefix: prefix,
+    })
+    const delivered: string[] = []
+    const rejected: string[] = []
+    try {
+      const ready = await app.inject({ method: 'GET', url: '/ready' })
+      assert.equal(ready.statusCode, 200)
+      assert.equal(ready.json().kafka.reachable, true)
+
+      await subscriber.start(
+        (event) => void delivered.push(event.eventId),
+        (reason) => void rejected.push(reason),
+      )
+      const ledgerVerdicts = (await runtime.store.readAll(0, 100_000)).filter(
+        (e) => e.type === 'VerdictIssued',
+      )
+      await eventually(() => delivered.length >= ledgerVerdicts.length, 30_000, 'every verdict delivered')
+      assert.deepEqual(new Set(delivered), new Set(ledgerVerdicts.map((e) => e.id)))
+
+      // a redelivered message and a forged one (decision flipped after signing) on the same topic
+      const original = ledgerVerdicts[0]
+      assert.ok(original)
+      const message = toKafkaMessage(original)
+      const forged = {
+        ...toKafkaMessage({ ...original, id: randomUUID() }),
+        value: JSON.stringify({ ...(original.data as object), decision: 'allow' }),
+      }
+      await producer.send({ topic: topics.verdicts, messages: [message, forged] })
+      await eventually(
+        () => subscriber.stats().duplicates >= 1 && rejected.length >= 1,
+        20_000,
+        'the duplicate and the forgery seen',
+      )
+      assert.equal(
+        delivered.length,
+        ledgerVerdicts.length,
+        'nothing delivered twice, nothing forged delivered',
+      )
+      assert.match(rejected[0] ?? '', /^signature/)
+      console.log(`kafka SDK: ${JSON.stringify(subscriber.stats())}`)
+    } finally {
+      await subscriber.stop()
+      await app.close()
     }
   })
 })

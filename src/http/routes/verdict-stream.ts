@@ -1,4 +1,183 @@
+import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
+import type { ZodTypeProvider } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { streams } from '../../domain/events.js'
+import type { EventStore, StoredEvent, Subscription } from '../../store/port.js'
+import { authorize, hasRole, principalOf } from '../auth.js'
+import { errorResponses } from '../schemas.js'
 
-// PLACEHOLDER: being written now
-export const verdictStreamRoutes = async (_app: FastifyInstance): Promise<void> => {}
+export const VERDICT_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'VerdictIssued',
+  'VerdictRevoked',
+  'VerdictExpired',
+])
+
+/** A comment line this often keeps proxies and idle timers from closing a quiet stream. */
+export const HEARTBEAT_MS = 15_000
+
+/** Proposals whose agent one stream remembers, so revocations need no ledger read. */
+const AGENT_CACHE_SIZE = 10_000
+
+const Position = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,14})$/, 'a ledger position: a non-negative integer')
+  .transform(Number)
+
+const StreamHeaders = z.looseObject({
+  'last-event-id': Position.optional().describe('resume after this ledger position (sent by EventSource)'),
+})
+const StreamQuery = z.object({
+  after: Position.optional().describe('resume after this ledger position when no Last-Event-ID is sent'),
+})
+
+/** One Server-Sent Event: id = ledger position, event = verdict event type. */
+export const formatVerdictEvent = (e: StoredEvent): string => {
+  const data = { position: e.position, eventId: e.id, recordedAt: e.recordedAt, type: e.type, data: e.data }
+  return `id: ${e.position}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`
+}
+
+class StreamClosed extends Error {
+  override readonly name = 'StreamClosed'
+}
+
+/** Writes with backpressure: resolves once the socket took the chunk, rejects once the client is gone. */
+const writer = (raw: ServerResponse) => (chunk: string) =>
+  new Promise<void>((resolve, reject) => {
+    if (raw.destroyed || raw.writableEnded) {
+      reject(new StreamClosed('the client is gone'))
+      return
+    }
+    if (raw.write(chunk)) {
+      resolve()
+      return
+    }
+    const settle = () => {
+      raw.off('drain', settle)
+      raw.off('close', settle)
+      if (raw.destroyed) reject(new StreamClosed('the client is gone'))
+      else resolve()
+    }
+    raw.once('drain', settle)
+    raw.once('close', settle)
+  })
+
+/** Decides, per event, whether an agent may see it: only verdicts of its own proposals. */
+const agentFilter = (store: EventStore, agentId: string) => {
+  const owners = new Map<string, string>()
+  const remember = (proposalId: string, owner: string) => {
+    owners.set(proposalId, owner)
+    if (owners.size > AGENT_CACHE_SIZE) {
+      const oldest = owners.keys().next().value
+      if (oldest !== undefined) owners.delete(oldest)
+    }
+  }
+  return async (e: StoredEvent): Promise<boolean> => {
+    const data = e.data as { proposalId?: unknown; agentId?: unknown }
+    const proposalId = String(data.proposalId)
+    if (e.type === 'VerdictIssued') {
+      remember(proposalId, String(data.agentId))
+      return data.agentId === agentId
+    }
+    let owner = owners.get(proposalId)
+    if (owner === undefined) {
+      const [first] = await store.readStream(streams.proposal(proposalId))
+      owner = String((first?.data as { agentId?: unknown } | undefined)?.agentId)
+      remember(proposalId, owner)
+    }
+    return owner === agentId
+  }
+}
+
+export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> => {
+  const app = base.withTypeProvider<ZodTypeProvider>()
+  const { store } = app.runtime
+  const open = new Set<{ end(): Promise<void> }>()
+
+  // end every stream cleanly before the server drops connections
+  app.addHook('preClose', async () => {
+    await Promise.all([...open].map((s) => s.end()))
+  })
+
+  app.get(
+    '/verdicts/stream',
+    {
+      preValidation: authorize('executor', 'auditor', 'policy-admin', 'agent'),
+      schema: {
+        tags: ['verdicts'],
+        summary: 'Server-Sent Events of VerdictIssued, VerdictRevoked and VerdictExpired, in ledger order',
+        description:
+          'Each event has id = ledger position, event = its type and data = {position, eventId, recordedAt, type, data}. ' +
+          'Resume with the Last-Event-ID header (or ?after=position); from the start when neither is given. ' +
+          'An agent receives only the verdicts of its own proposals. A comment line is sent every 15 s.',
+        headers: StreamHeaders,
+        querystring: StreamQuery,
+        response: { 200: z.string().describe('text/event-stream'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const after = request.headers['last-event-id'] ?? request.query.after ?? 0
+      // an agent with no wider role sees only its own proposals' verdicts
+      const onlyAgent = hasRole(principal, 'executor', 'auditor', 'policy-admin') ? null : principal.sub
+      const visible = onlyAgent === null ? null : agentFilter(store, onlyAgent)
+      reply.hijack()
+      const raw = reply.raw
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+        connection: 'keep-alive',
+        'x-request-id': request.id,
+      })
+      const write = writer(raw)
+      raw.write(`: verdicts after position ${after}\n\n`)
+      const log = request.log.child({ stream: 'verdicts', after })
+      log.info('verdict stream opened')
+
+      let subscription: Subscription | null = null
+      let ending: Promise<void> | null = null
+      const heartbeat = setInterval(() => {
+        if (!raw.destroyed && raw.writableLength === 0) raw.write(': heartbeat\n\n')
+      }, HEARTBEAT_MS)
+      heartbeat.unref()
+      const stream = {
+        end: () => {
+          ending ??= (async () => {
+            clearInterval(heartbeat)
+            open.delete(stream)
+            // a client that stopped reading would hold the subscription at a full buffer forever
+            if (raw.writableNeedDrain) raw.destroy()
+            await subscription?.close()
+            if (!raw.writableEnded && !raw.destroyed) raw.end()
+            log.info('verdict stream closed')
+          })()
+          return ending
+        },
+      }
+      open.add(stream)
+      raw.on('close', () => void stream.end())
+
+      try {
+        subscription = store.subscribe(after, async (batch) => {
+          for (const e of batch) {
+            if (!VERDICT_EVENT_TYPES.has(e.type)) continue
+            if (visible !== null && !(await visible(e))) continue
+            await write(formatVerdictEvent(e))
+          }
+        })
+      } catch (error) {
+        log.warn({ err: error }, 'the ledger is closed: ending the verdict stream')
+        await stream.end()
+        return
+      }
+      subscription.done.then(
+        () => void stream.end(),
+        (error: unknown) => {
+          if (!(error instanceof StreamClosed)) log.error({ err: error }, 'the verdict stream failed')
+          void stream.end()
+        },
+      )
+    },
+  )
+}

@@ -1,0 +1,49 @@
+import { GovernanceClient, segment } from './client.js'
+import type { ActionAudit, LedgerHead, LedgerVerification, OpenActionsPage } from './types.js'
+
+export interface OpenActionsFilter {
+  readonly state?: OpenActionsPage['actions'][number]['state']
+  readonly agentId?: string
+  readonly environment?: string
+}
+
+export interface MetricsQuery {
+  readonly window?: 'hour' | 'day'
+  readonly from?: string
+  readonly to?: string
+}
+
+/**
+ * The auditor: read-only answers to what changed, who changed it and how fast it can be undone, the open
+ * actions, the headline metrics and the ledger's integrity. The per-agent, per-resource and metrics answers
+ * are typed by the caller (`T`): they are wide read models.
+ */
+export class AuditorClient extends GovernanceClient {
+  auditAction(proposalId: string): Promise<ActionAudit> {
+    return this.get(`/audit/actions/${segment(proposalId)}`)
+  }
+
+  auditAgent<T = Record<string, unknown>>(agentId: string): Promise<T> {
+    return this.get(`/audit/agents/${segment(agentId)}`)
+  }
+
+  auditResource<T = Record<string, unknown>>(environment: string, resource: string): Promise<T> {
+    return this.get(`/audit/resources/${segment(environment)}/${segment(resource)}`)
+  }
+
+  openActions(filter: OpenActionsFilter = {}): Promise<OpenActionsPage> {
+    return this.get('/open-actions', { ...filter })
+  }
+
+  headlineMetrics<T = Record<string, unknown>>(query: MetricsQuery = {}): Promise<T> {
+    return this.get('/metrics/headline', { ...query })
+  }
+
+  verifyLedger(): Promise<LedgerVerification> {
+    return this.get('/ledger/verify', undefined, 120_000)
+  }
+
+  ledgerHead(): Promise<LedgerHead> {
+    return this.get('/ledger/head')
+  }
+}

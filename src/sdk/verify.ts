@@ -1,0 +1,101 @@
+import { compactVerify, createLocalJWKSet, errors, type JSONWebKeySet } from 'jose'
+import { z } from 'zod'
+import { canonicalize } from '../domain/canonical.js'
+import { VerdictIssued } from '../domain/events.js'
+import type { Verdict } from './types.js'
+
+/** The JWS `typ` the service signs verdicts with. */
+export const VERDICT_JWS_TYPE = 'verdict+jws'
+
+/** What an executor must find true of a verdict before it runs anything. */
+export interface VerdictExpectations {
+  /** the hash of the plan the caller is about to run */
+  readonly planHash: string
+  /** the resource version the caller sees now, when it knows it */
+  readonly resourceVersion?: string
+}
+
+/** Why a verdict was refused; each names the one thing that failed first. */
+export type RefusalReason =
+  | 'malformed'
+  | 'signature'
+  | 'not-allowed'
+  | 'expired'
+  | 'plan-mismatch'
+  | 'resource-mismatch'
+  | 'unknown-proposal'
+  | 'not-open'
+  | 'superseded'
+  | 'revoked'
+
+export type Verification =
+  | { readonly ok: true; readonly verdict: Verdict }
+  | { readonly ok: false; readonly reason: RefusalReason; readonly message: string }
+
+export const refuse = (reason: RefusalReason, message: string): Verification => ({
+  ok: false,
+  reason,
+  message,
+})
+
+// the signed fields only: a verdict view's position, revoked and expired are not part of the signature
+const SignedVerdict = z.object(VerdictIssued.shape.data.shape)
+
+/** Thrown when no key of the JWKS has the verdict's key id, so the caller can fetch the keys again. */
+export class UnknownSigningKeyError extends Error {
+  override readonly name = 'UnknownSigningKeyError'
+}
+
+/**
+ * The checks an executor can make without asking the service: shape, signature (and that the signed payload
+ * is exactly this verdict), decision, expiry at `now`, plan hash and resource version.
+ */
+export const verifyVerdictOffline = async (
+  candidate: unknown,
+  jwks: JSONWebKeySet,
+  expected: VerdictExpectations,
+  now: Date = new Date(),
+): Promise<Verification> => {
+  const parsed = SignedVerdict.safeParse(candidate)
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => i.path.join('.') || '(verdict)').join(', ')
+    return refuse('malformed', `the verdict does not have the verdict shape: ${fields}`)
+  }
+  const verdict = parsed.data
+  const { signature, ...signed } = verdict
+  try {
+    const { payload, protectedHeader } = await compactVerify(signature, createLocalJWKSet(jwks), {
+      algorithms: ['EdDSA'],
+    })
+    if (protectedHeader.typ !== VERDICT_JWS_TYPE) {
+      return refuse('signature', `the signature is of type ${String(protectedHeader.typ)}, not a verdict`)
+    }
+    if (new TextDecoder().decode(payload) !== canonicalize(signed)) {
+      return refuse('signature', 'the signed payload is not this verdict: a field was changed after signing')
+    }
+  } catch (error) {
+    if (error instanceof errors.JWKSNoMatchingKey) throw new UnknownSigningKeyError(error.message)
+    const code = error instanceof errors.JOSEError ? error.code : String(error)
+    return refuse('signature', `the signature does not verify against the service's keys (${code})`)
+  }
+  if (verdict.decision !== 'allow') {
+    const failed = verdict.checks.filter((c) => c.status === 'fail').map((c) => c.check)
+    return refuse('not-allowed', `the verdict is a block (failed: ${failed.join(', ') || 'none listed'})`)
+  }
+  if (Date.parse(verdict.expiresAt) <= now.getTime()) {
+    return refuse('expired', `the verdict expired at ${verdict.expiresAt}`)
+  }
+  if (verdict.planHash !== expected.planHash) {
+    return refuse(
+      'plan-mismatch',
+      `the verdict allows plan ${verdict.planHash}, not the plan about to run (${expected.planHash})`,
+    )
+  }
+  if (expected.resourceVersion !== undefined && verdict.resourceVersion !== expected.resourceVersion) {
+    return refuse(
+      'resource-mismatch',
+      `the verdict is bound to resource version ${String(verdict.resourceVersion)}, but it is now ${expected.resourceVersion}`,
+    )
+  }
+  return { ok: true, verdict }
+}

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { handle } from '../../src/application/handle.js'
+import { resource } from '../../src/domain/deciders/index.js'
+import { streams } from '../../src/domain/events.js'
+import type { EventStore } from '../../src/store/port.js'
+import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
+
+const observe = (version: string, observedAt: string) => ({
+  type: 'ObserveState' as const,
+  environment: 'production',
+  resource: 'deployment/web',
+  version,
+  digest: `d-${version}`,
+  observedAt,
+})
+
+test('a command that loses a race to another writer is decided again on the new state, not refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'handle-'))
+  const store = openSqliteEventStore({ path: join(dir, 'ledger.db') })
+  try {
+    const stream = streams.resource('production', 'deployment/web')
+    let raced = 0
+    // another writer slips an observation in between this command's read and its append, twice
+    const racing: EventStore = Object.create(store, {
+      append: {
+        value: async (...args: Parameters<EventStore['append']>) => {
+          if (raced < 2) {
+            raced += 1
+            await handle(store, resource, stream, observe(`other-${raced}`, `2026-01-01T00:00:0${raced}.000Z`), { actor: 'observer-2' })
+          }
+          return store.append(...args)
+        },
+      },
+    })
+    const result = await handle(racing, resource, stream, observe('mine', '2026-01-01T00:00:05.000Z'), { actor: 'observer-1' })
+    assert.equal(raced, 2)
+    assert.equal(result.events[0]?.streamVersion, 3, 'appended after both racing writes')
+    assert.deepEqual(
+      (await store.readStream(stream)).map((e) => (e.data as { version: string }).version),
+      ['other-1', 'other-2', 'mine'],
+    )
+    // a command the new state refuses is refused, not forced in: an observation older than the latest
+    await assert.rejects(
+      handle(store, resource, stream, observe('late', '2026-01-01T00:00:00.000Z'), { actor: 'observer-1' }),
+      /stale/,
+    )
+  } finally {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

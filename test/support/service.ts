@@ -1,0 +1,330 @@
+// Starts the real service as a child process on a free port and a fresh data folder, for e2e tests.
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { issueToken, loadPrivateKey, type Role } from '../../src/auth/tokens.js'
+import { loadConfig } from '../../src/config.js'
+import { defaultPolicy } from '../../src/domain/eligibility.js'
+import {
+  AdminClient,
+  AgentClient,
+  ApproverClient,
+  ExecutorClient,
+  type Observation,
+  type Policy,
+  type RollbackTestInput,
+  type SimulationInput,
+} from '../../src/sdk/index.js'
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
+const READY_TIMEOUT_MS = 30_000
+const STOP_TIMEOUT_MS = 20_000
+
+export interface RunningService {
+  readonly url: string
+  readonly port: number
+  readonly dataDir: string
+  /** the policy-admin + auditor token the first start printed */
+  readonly bootstrapToken: string
+  /** the configuration the service runs with (as the child parsed the same environment) */
+  readonly env: Readonly<Record<string, string>>
+  /** a token signed with the service's embedded key, as the CLI would issue it */
+  tokenFor(sub: string, ...roles: Role[]): Promise<string>
+  /** everything the child wrote to stdout and stderr so far */
+  output(): string
+  /** SIGTERM, then asserts a clean exit (code 0) */
+  stop(): Promise<void>
+  /** stops cleanly and starts again on the same port and data folder */
+  restart(): Promise<void>
+  /** stops, and removes the data folder */
+  close(): Promise<void>
+}
+
+/** A port nobody listens on now: listen on port 0, read it, close. */
+export const freePort = (): Promise<number> =>
+  new Promise((done, fail) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', fail)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address !== null ? done(address.port) : fail(new Error('no port')),
+      )
+    })
+  })
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export const startService = async (extraEnv: Record<string, string> = {}): Promise<RunningService> => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'governance-e2e-'))
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    AUTH_MODE: 'embedded',
+    LOG_LEVEL: 'info',
+    SCHEDULER_INTERVAL_MS: '200',
+    ...extraEnv,
+  }
+  const config = loadConfig(env)
+  let log = ''
+  let child: ChildProcess | null = null
+  let exited: Promise<number | null> = Promise.resolve(null)
+
+  const launch = async (): Promise<void> => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    child = proc
+    proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      log += chunk
+    })
+    proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      log += chunk
+    })
+    exited = new Promise((done) => proc.once('exit', (code) => done(code)))
+    const deadline = Date.now() + READY_TIMEOUT_MS
+    let exitCode: number | null | undefined
+    void exited.then((code) => {
+      exitCode = code
+    })
+    for (;;) {
+      if (exitCode !== undefined) throw new Error(`the service exited with ${exitCode}:\n${log.slice(-4000)}`)
+      try {
+        const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(1000) })
+        if (response.status === 200) return
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL')
+        throw new Error(`the service was not ready within ${READY_TIMEOUT_MS} ms:\n${log.slice(-4000)}`)
+      }
+      await sleep(100)
+    }
+  }
+
+  const stop = async (): Promise<void> => {
+    const proc = child
+    if (proc === null) return
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      child = null
+      // it ended before we asked: that is a crash unless it exited cleanly
+      assert.equal(proc.exitCode, 0, `the service ended on its own:\n${log.slice(-4000)}`)
+      return
+    }
+    proc.kill('SIGTERM')
+    const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS)
+    const code = await exited
+    clearTimeout(timer)
+    child = null
+    assert.equal(code, 0, `the service should exit cleanly on SIGTERM:\n${log.slice(-4000)}`)
+  }
+
+  // never leave a service or its data behind when the test process ends early
+  const reap = () => {
+    const proc = child as ChildProcess | null
+    proc?.kill('SIGKILL')
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  process.once('exit', reap)
+
+  await launch()
+  // the banner is written just after listening: give it a moment to reach the pipe
+  const bannerDeadline = Date.now() + 5000
+  const findBanner = () => /Bootstrap admin token[^\n]*\n\s*(\S+)\n/.exec(log)
+  while (!findBanner() && Date.now() < bannerDeadline) await sleep(20)
+  const banner = findBanner()
+  if (!banner?.[1]) throw new Error(`the first start printed no bootstrap token:\n${log.slice(-4000)}`)
+  const bootstrapToken = banner[1]
+  const key = loadPrivateKey(join(dataDir, 'keys', 'token-signing.pem'))
+
+  return {
+    url,
+    port,
+    dataDir,
+    bootstrapToken,
+    env,
+    tokenFor: (sub, ...roles) => issueToken(key, config, { sub, roles }),
+    output: () => log,
+    stop,
+    restart: async () => {
+      await stop()
+      await launch()
+    },
+    close: async () => {
+      try {
+        await stop()
+      } finally {
+        process.off('exit', reap)
+        rmSync(dataDir, { recursive: true, force: true })
+      }
+    },
+  }
+}
+
+// ---------- a world built through the SDK, as its users would build it ----------
+
+export const POLICY_OWNER = 'risk-office'
+
+/** The default policy, owned by the risk office, with the given version and overrides. */
+export const policyV = (version: number, overrides: Partial<Policy> = {}): Policy => ({
+  ...defaultPolicy(POLICY_OWNER, version),
+  ...overrides,
+})
+
+/** An ISO time (millisecond precision, UTC) the given seconds ago. */
+export const secondsAgo = (seconds: number): string => new Date(Date.now() - seconds * 1000).toISOString()
+
+/** An observation made just now. */
+export const observation = (environment: string, resource: string, version: string): Observation => ({
+  environment,
+  resource,
+  version,
+  digest: `sha256:${resource}@${version}`,
+  observedAt: secondsAgo(1),
+})
+
+/** A simulation of this exact plan that survives every one of its adversarial branches. */
+export const survivingSimulation = (planHash: string): SimulationInput => ({
+  planHash,
+  branches: [
+    { name: 'baseline', kind: 'baseline', counterfactual: 'nothing else happens', outcome: 'survived' },
+    ...(['dependency-down', 'concurrent-change', 'partial-failure', 'stale-read'] as const).map((kind) => ({
+      name: kind,
+      kind,
+      counterfactual: `the plan runs while ${kind}`,
+      outcome: 'survived' as const,
+    })),
+  ],
+})
+
+/** A rollback of this exact plan, tested a minute ago and stopped by the tool's kill switch. */
+export const passedRollbackTest = (planHash: string, tool: string): RollbackTestInput => ({
+  planHash,
+  playbook: 'scale back to the previous replica count, then verify health',
+  testRunId: `run-${planHash.slice(7, 19)}`,
+  testedAt: secondsAgo(60),
+  outcome: 'passed',
+  expectedRecoverySeconds: 120,
+  killSwitch: { scope: 'tool', target: tool },
+})
+
+/** Climbs an agent up the ladder one approved rung at a time, to `level`. */
+export const climb = async (
+  admin: AdminClient,
+  agent: AgentClient,
+  environment: string,
+  rungs: readonly string[],
+): Promise<void> => {
+  for (const to of rungs) {
+    const request = await agent.requestPromotion({ environment, to })
+    assert.equal(request.outcome, 'requested', `promotion to ${to}: ${request.reason ?? ''}`)
+    const approved = await admin.approvePromotion(agent.agentId, request.requestId)
+    assert.ok(
+      approved.events.some((e) => e.type === 'AgentPromoted'),
+      `promotion to ${to} should be approved`,
+    )
+  }
+}
+
+/** The ids of the failing checks of a verdict, in the verdict's order. */
+export const failing = (verdict: { checks: readonly { check: string; status: string }[] } | null) =>
+  (verdict?.checks ?? []).filter((c) => c.status === 'fail').map((c) => c.check)
+
+/** Polls until `probe` returns a value that is not undefined, or fails naming what it waited for. */
+export const eventually = async <T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(50)
+  }
+}
+
+/** The principals of a small world, each with its SDK client. */
+export interface Cast {
+  readonly admin: AdminClient
+  readonly agent: AgentClient
+  readonly approver: ApproverClient
+  readonly executor: ExecutorClient
+  readonly environment: string
+  readonly tool: string
+  readonly identity: string
+}
+
+/**
+ * Policy v1, a high-impact reversible tool action, and an agent climbed to execute in the environment:
+ * everything a proposal needs for an allow apart from its own evidence.
+ */
+export const setUpWorld = async (
+  svc: RunningService,
+  options: {
+    agentId?: string
+    identity?: string
+    tool?: string
+    environment?: string
+    policy?: boolean
+  } = {},
+): Promise<Cast> => {
+  const {
+    agentId = 'agent-e2e',
+    identity = 'deploy-bot',
+    tool = 'kubectl',
+    environment = 'production',
+  } = options
+  const admin = new AdminClient({ baseUrl: svc.url, token: svc.bootstrapToken })
+  const agent = new AgentClient({ baseUrl: svc.url, token: await svc.tokenFor(agentId, 'agent'), agentId })
+  const approver = new ApproverClient({
+    baseUrl: svc.url,
+    token: await svc.tokenFor('approver-1', 'approver'),
+  })
+  const executor = new ExecutorClient({ baseUrl: svc.url, token: await svc.tokenFor(identity, 'executor') })
+  if (options.policy !== false) {
+    await admin.publishPolicy(policyV(1))
+    await admin.registerToolAction({ tool, action: 'scale', impact: 'high', reversible: true })
+  }
+  await admin.registerAgent({ agentId, owner: 'platform-team' })
+  await climb(admin, agent, environment, ['recommend', 'simulate', 'execute'])
+  return { admin, agent, approver, executor, environment, tool, identity }
+}
+
+/** Grants, observes, proposes and attaches every piece of evidence; resolves with the allow. */
+export const proposeWithEvidence = async (cast: Cast, resource: string, plan: Record<string, unknown>) => {
+  const { admin, agent, approver, environment, tool, identity } = cast
+  await admin.grant({ identity, tool, action: 'scale', resourcePattern: resource, environment })
+  const version = `r${Date.now().toString(36)}`
+  await agent.observe(observation(environment, resource, version))
+  const submitted = await agent.submitProposal({
+    executingIdentity: identity,
+    tool,
+    action: 'scale',
+    resource,
+    environment,
+    plan,
+    expectedImpact: 'high',
+    snapshot: { version },
+  })
+  await agent.attachSimulation(submitted.proposalId, survivingSimulation(submitted.planHash))
+  await agent.attachRollbackTest(submitted.proposalId, passedRollbackTest(submitted.planHash, tool))
+  await approver.approve(submitted.proposalId, { planHash: submitted.planHash })
+  const verdict = await eventually(`an allow for ${resource}`, async () => {
+    const v = await agent.currentVerdict(submitted.proposalId)
+    return v?.decision === 'allow' ? v : undefined
+  })
+  return { ...submitted, verdict, version }
+}

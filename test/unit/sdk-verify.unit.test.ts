@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { JSONWebKeySet } from 'jose'
+import type { UnsignedVerdict } from '../../src/decision/decide.js'
+import {
+  createVerdictSigner,
+  generateSigningKey,
+  VERDICT_JWS_TYPE as SIGNED_TYPE,
+} from '../../src/decision/signer.js'
+import { planHashOf } from '../../src/domain/canonical.js'
+import { VERDICT_JWS_TYPE, type Verdict, verifyVerdictOffline } from '../../src/sdk/index.js'
+import { UnknownSigningKeyError } from '../../src/sdk/verify.js'
+
+const NOW = new Date('2025-06-01T12:00:00.000Z')
+const PLAN = { replicas: 3, deployment: 'web' }
+const PLAN_HASH = planHashOf(PLAN)
+
+const unsigned = (overrides: Partial<UnsignedVerdict> = {}): UnsignedVerdict => ({
+  verdictId: '01890a5d-ac96-774b-bcce-b302099a8057',
+  proposalId: 'proposal-1',
+  revision: 2,
+  decision: 'allow',
+  checks: [{ check: 'authority', status: 'pass', reason: "agent a1 holds 'execute' in production" }],
+  agentId: 'a1',
+  tool: 'kubectl',
+  action: 'scale',
+  resource: 'deployment/web',
+  environment: 'production',
+  impact: 'high',
+  planHash: PLAN_HASH,
+  resourceVersion: 'v7',
+  policyVersion: 1,
+  decidedAt: '2025-06-01T11:59:00.000Z',
+  expiresAt: '2025-06-01T12:09:00.000Z',
+  supersedes: null,
+  basedOnEventId: '01890a5d-ac96-774b-bcce-b302099a8058',
+  ...overrides,
+})
+
+const signer = createVerdictSigner(generateSigningKey())
+const signed = async (overrides: Partial<UnsignedVerdict> = {}): Promise<Verdict> => {
+  const verdict = unsigned(overrides)
+  return { ...verdict, signature: await signer.sign(verdict) }
+}
+const keys = async (): Promise<JSONWebKeySet> => signer.jwks()
+const expected = { planHash: PLAN_HASH }
+
+describe('verifying a verdict offline (signature, decision, expiry, plan, resource version)', () => {
+  it('signs with the JWS type the SDK expects', () => {
+    assert.equal(VERDICT_JWS_TYPE, SIGNED_TYPE)
+  })
+
+  it('accepts a genuine allow for the plan about to run, and returns the signed fields only', async () => {
+    const verdict = await signed()
+    const view = { ...verdict, position: 12, revoked: false, expired: false }
+    const result = await verifyVerdictOffline(view, await keys(), { ...expected, resourceVersion: 'v7' }, NOW)
+    assert.equal(result.ok, true)
+    assert.deepEqual(result.ok && result.verdict, verdict)
+  })
+
+  it('refuses a verdict with any one field changed after signing', async () => {
+    const verdict = await signed()
+    for (const change of [
+      { resource: 'deployment/wex' },
+      { expiresAt: '2025-06-01T13:09:00.000Z' },
+      { decision: 'allow' as const, revision: 3 },
+      { resourceVersion: 'v8' },
+    ]) {
+      const result = await verifyVerdictOffline({ ...verdict, ...change }, await keys(), expected, NOW)
+      assert.equal(result.ok, false)
+      assert.equal(!result.ok && result.reason, 'signature', JSON.stringify(change))
+    }
+  })
+
+  it('refuses a signature with one byte changed', async () => {
+    const verdict = await signed()
+    const [header, payload, sig] = verdict.signature.split('.') as [string, string, string]
+    const flipped = `${sig.slice(0, 10)}${sig[10] === 'A' ? 'B' : 'A'}${sig.slice(11)}`
+    const result = await verifyVerdictOffline(
+      { ...verdict, signature: `${header}.${payload}.${flipped}` },
+      await keys(),
+      expected,
+      NOW,
+    )
+    assert.deepEqual(result.ok ? null : result.reason, 'signature')
+  })
+
+  it('refuses a verdict signed by a key the service does not hold, so the caller can refresh its keys', async () => {
+    const other = createVerdictSigner(generateSigningKey())
+    const verdict = unsigned()
+    const forged = { ...verdict, signature: await other.sign(verdict) }
+    await assert.rejects(verifyVerdictOffline(forged, await keys(), expected, NOW), UnknownSigningKeyError)
+  })
+
+  it('refuses a genuine verdict whose signature was made over another payload', async () => {
+    const verdict = await signed()
+    const other = await signed({ resource: 'deployment/api' })
+    const result = await verifyVerdictOffline(
+      { ...verdict, signature: other.signature },
+      await keys(),
+      expected,
+      NOW,
+    )
+    assert.equal(result.ok ? null : result.reason, 'signature')
+  })
+
+  it('refuses a block, naming its failed checks', async () => {
+    const verdict = await signed({
+      decision: 'block',
+      checks: [{ check: 'rollback', status: 'fail', reason: 'no rollback test' }],
+    })
+    const result = await verifyVerdictOffline(verdict, await keys(), expected, NOW)
+    assert.equal(result.ok ? null : result.reason, 'not-allowed')
+    assert.match(result.ok ? '' : result.message, /rollback/)
+  })
+
+  it('refuses a verdict at or after its expiry', async () => {
+    const verdict = await signed()
+    const atExpiry = new Date(verdict.expiresAt)
+    const result = await verifyVerdictOffline(verdict, await keys(), expected, atExpiry)
+    assert.equal(result.ok ? null : result.reason, 'expired')
+    const before = await verifyVerdictOffline(
+      verdict,
+      await keys(),
+      expected,
+      new Date(atExpiry.getTime() - 1),
+    )
+    assert.equal(before.ok, true)
+  })
+
+  it('refuses a verdict for another plan than the one about to run', async () => {
+    const verdict = await signed()
+    const result = await verifyVerdictOffline(
+      verdict,
+      await keys(),
+      { planHash: planHashOf({ drop: 'all' }) },
+      NOW,
+    )
+    assert.equal(result.ok ? null : result.reason, 'plan-mismatch')
+  })
+
+  it('refuses a verdict bound to another resource version than the one seen now', async () => {
+    const verdict = await signed()
+    const result = await verifyVerdictOffline(
+      verdict,
+      await keys(),
+      { ...expected, resourceVersion: 'v8' },
+      NOW,
+    )
+    assert.equal(result.ok ? null : result.reason, 'resource-mismatch')
+  })
+
+  it('refuses what is not a verdict, naming the fields', async () => {
+    const { signature: _signature, ...noSignature } = await signed()
+    const result = await verifyVerdictOffline(
+      { ...noSignature, revision: 'two' },
+      await keys(),
+      expected,
+      NOW,
+    )
+    assert.equal(result.ok ? null : result.reason, 'malformed')
+    assert.match(result.ok ? '' : result.message, /signature/)
+    assert.match(result.ok ? '' : result.message, /revision/)
+  })
+})
