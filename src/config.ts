@@ -6,6 +6,17 @@ const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' |
 export const ConfigSchema = z
   .object({
     DATA_DIR: z.string().min(1).default('./data'),
+    /** where the ledger lives: the embedded SQLite file in DATA_DIR, or a PostgreSQL database */
+    LEDGER: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    /** libpq URL of the PostgreSQL ledger, e.g. postgres://user:password@host:5432/database */
+    POSTGRES_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+      .optional(),
+    POSTGRES_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+      .default('public'),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -57,6 +68,9 @@ export const ConfigSchema = z
     need(c.AUTH_MODE === 'jwks', 'AUTH_JWKS_URL')
     need(c.AUTH_MODE === 'key-file', 'AUTH_PUBLIC_KEY_FILE')
     need(c.AUTH_MODE === 'hs256-development', 'AUTH_HS256_SECRET')
+    if (c.LEDGER === 'postgres' && c.POSTGRES_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['POSTGRES_URL'], message: 'required when LEDGER=postgres' })
+    }
   })
 
 export type Config = z.infer<typeof ConfigSchema>

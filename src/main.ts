@@ -1,26 +1,4 @@
-import { ConfigError, loadConfig } from './config.js'
-import { serve } from './server.js'
+import { main } from './cli/main.js'
 
-/** `npm start`: serve on the embedded ledger, stop cleanly on SIGTERM or SIGINT. */
-const main = async (): Promise<void> => {
-  const server = await serve(loadConfig())
-  const stop = (signal: string) => {
-    process.stderr.write(`${signal}: draining requests and saving checkpoints\n`)
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`shutdown failed: ${String(error)}\n`)
-        process.exit(1)
-      },
-    )
-  }
-  process.once('SIGTERM', () => stop('SIGTERM'))
-  process.once('SIGINT', () => stop('SIGINT'))
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `${error instanceof ConfigError ? error.message : `failed to start: ${String(error)}`}\n`,
-  )
-  process.exit(1)
-})
+/** `npm start`: the CLI's serve command, so both start the service the same way. */
+process.exitCode = await main(['serve', ...process.argv.slice(2)])

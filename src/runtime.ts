@@ -13,6 +13,7 @@ import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from 
 import { type KafkaBridge, startKafkaBridge } from './kafka/bridge.js'
 import type { DocStore } from './store/docs.js'
 import type { EventStore, StoredEvent, Subscription } from './store/port.js'
+import { openPostgresEventStore } from './store/postgres/event-store.js'
 import { openSqliteDocStore } from './store/sqlite/doc-store.js'
 import { openSqliteEventStore } from './store/sqlite/event-store.js'
 
@@ -53,12 +54,18 @@ export const dataPaths = (config: Config) => ({
 })
 
 /** Opens the stores and keys; starts nothing that runs in the background. */
-export const openRuntime = (
+/** The ledger the configuration names; derived state always stays in the local data folder. */
+export const openLedger = async (config: Config): Promise<EventStore> =>
+  config.LEDGER === 'postgres'
+    ? openPostgresEventStore({ url: String(config.POSTGRES_URL), schema: config.POSTGRES_SCHEMA })
+    : openSqliteEventStore({ path: dataPaths(config).ledger })
+
+export const openRuntime = async (
   config: Config,
-): Omit<Runtime, 'close' | 'kafka'> & { closeStores(): Promise<void> } => {
+): Promise<Omit<Runtime, 'close' | 'kafka'> & { closeStores(): Promise<void> }> => {
   mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 })
   const paths = dataPaths(config)
-  const store = openSqliteEventStore({ path: paths.ledger })
+  const store = await openLedger(config)
   const docs = openSqliteDocStore(paths.derived)
   const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
   const tokenKey = config.AUTH_MODE === 'embedded' ? loadOrCreateSigningKey(paths.tokenKey) : null
@@ -88,7 +95,7 @@ export const openRuntime = (
 
 /** Opens everything, catches the derived state up with the ledger, then follows it live. */
 export const startRuntime = async (config: Config, log: Logger): Promise<Runtime> => {
-  const { closeStores, ...runtime } = openRuntime(config)
+  const { closeStores, ...runtime } = await openRuntime(config)
   const { store, decision, views, tail } = runtime
   await decision.catchUp()
   for (const view of Object.values(views)) await view.catchUp()

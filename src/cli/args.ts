@@ -1,0 +1,424 @@
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+import type { OpenState } from '../../projections/open-actions.js'
+import { Role } from '../auth/tokens.js'
+import { Environment, Identifier } from '../domain/events.js'
+import { UsageError } from './errors.js'
+
+export const COMMAND_NAMES = [
+  'serve',
+  'token issue',
+  'audit action',
+  'audit agent',
+  'metrics',
+  'open-actions',
+  'replay',
+  'verify',
+  'head',
+] as const
+export type CommandName = (typeof COMMAND_NAMES)[number]
+
+interface OptionSpec {
+  readonly type: 'string' | 'boolean'
+  readonly multiple?: boolean
+  /** the placeholder shown in help */
+  readonly value?: string
+  readonly description: string
+}
+
+interface CommandSpec {
+  readonly usage: string
+  readonly summary: string
+  readonly description: readonly string[]
+  readonly args: readonly string[]
+  readonly options: Readonly<Record<string, OptionSpec>>
+}
+
+const OFFLINE_READ = [
+  'Works offline on the data folder (DATA_DIR, or --data-dir): it needs no running service. It first',
+  'brings the read models in derived.db up to date with the ledger, then reads them. While a service',
+  'runs on the same folder, prefer the HTTP API: both would update derived.db at once.',
+]
+
+const dataDir: OptionSpec = {
+  type: 'string',
+  value: 'DIR',
+  description: 'the data folder (default: DATA_DIR, else ./data)',
+}
+const json: OptionSpec = { type: 'boolean', description: 'one JSON document on stdout, for scripts' }
+
+export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
+  serve: {
+    usage: 'serve',
+    summary: 'run the service: ledger, decision service, projections, HTTP API',
+    description: [
+      'Runs the service as `npm start` does, configured by the environment (see docs/operations.md).',
+      'On the first start of an embedded data folder it prints one bootstrap admin token.',
+      'SIGTERM or SIGINT drains the requests, saves the checkpoints and exits.',
+    ],
+    args: [],
+    options: { 'data-dir': dataDir },
+  },
+  'token issue': {
+    usage: 'token issue --sub ID --role ROLE [--role ROLE ...] [--expires 24h]',
+    summary: 'issue a bearer token signed with the embedded key',
+    description: [
+      'Signs a token with <DATA_DIR>/keys/token-signing.pem (AUTH_MODE=embedded only; the service',
+      'creates the key on its first start). Prints the token alone, so that TOKEN=$(...) works.',
+      `Roles: ${Role.options.join(', ')}.`,
+    ],
+    args: [],
+    options: {
+      sub: { type: 'string', value: 'ID', description: 'the principal: an agent id, a person, a service' },
+      role: {
+        type: 'string',
+        multiple: true,
+        value: 'ROLE',
+        description: 'a role it holds; repeat for more',
+      },
+      expires: {
+        type: 'string',
+        value: 'TIME',
+        description: 'lifetime: a number and s, m, h, d or w (default 24h)',
+      },
+      json,
+      'data-dir': dataDir,
+    },
+  },
+  'audit action': {
+    usage: 'audit action PROPOSAL_ID',
+    summary: 'what changed, who changed it, how fast it can be undone, and its timeline',
+    description: OFFLINE_READ,
+    args: ['PROPOSAL_ID'],
+    options: { json, 'data-dir': dataDir },
+  },
+  'audit agent': {
+    usage: 'audit agent AGENT_ID',
+    summary: "an agent's authority per environment, pending promotions and its actions",
+    description: OFFLINE_READ,
+    args: ['AGENT_ID'],
+    options: { json, 'data-dir': dataDir },
+  },
+  metrics: {
+    usage: 'metrics [--window hour|day] [--from TIME] [--to TIME]',
+    summary: 'the headline metrics: unsafe actions blocked, time to recovery',
+    description: [
+      'Per window: verdicts, unsafe actions blocked before execution (and their rate), executions that',
+      'failed despite an allow, violations, and time to recovery (p50, p90, max, count); then the range',
+      'summed with its breakdowns, and the failed executions not yet recovered with their age.',
+      'Default range: the last 24 hours (hour) or 30 days (day), up to now.',
+      ...OFFLINE_READ,
+    ],
+    args: [],
+    options: {
+      window: { type: 'string', value: 'hour|day', description: 'the window size (default hour)' },
+      from: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the first window holds it' },
+      to: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the last window holds it' },
+      json,
+      'data-dir': dataDir,
+    },
+  },
+  'open-actions': {
+    usage: 'open-actions [--state STATE] [--agent ID] [--environment ENV]',
+    summary: 'actions in flight, each with its age in its current state',
+    description: [
+      'States: awaiting-evidence, blocked, allowed, executing, failed (not yet recovered).',
+      ...OFFLINE_READ,
+    ],
+    args: [],
+    options: {
+      state: { type: 'string', value: 'STATE', description: 'only actions in this state' },
+      agent: { type: 'string', value: 'ID', description: 'only this agent’s actions' },
+      environment: { type: 'string', value: 'ENV', description: 'only this environment' },
+      json,
+      'data-dir': dataDir,
+    },
+  },
+  replay: {
+    usage: 'replay [--check]',
+    summary: 'rebuild every read model and the decision world from the ledger; --check re-decides it',
+    description: [
+      'Without --check: wipes and rebuilds every projection in derived.db, and the decision service’s',
+      'world up to the position it had decided, from the ledger alone. Progress goes to stderr.',
+      'With --check: re-decides the whole ledger in memory (no side effect at all) and compares every',
+      'answer with the one the ledger records: the determinism check an auditor runs. Exit 1 on any',
+      'difference.',
+      'The ledger is opened read-only. Stop the service first for a rebuild: SQLite lets both run, but',
+      'the service would read its read models while they are wiped. --check is safe while it runs.',
+    ],
+    args: [],
+    options: {
+      check: { type: 'boolean', description: 're-decide and compare, change nothing' },
+      json,
+      'data-dir': dataDir,
+    },
+  },
+  verify: {
+    usage: 'verify',
+    summary: 'verify the hash chain of the whole ledger',
+    description: [
+      'Recomputes every link of the chain (hash = SHA-256(prevHash || canonical(event))) and names the',
+      'first modified, deleted, inserted or reordered event. Exit 0 when it holds, 1 when it is broken.',
+      'The ledger is opened read-only: safe while the service runs.',
+    ],
+    args: [],
+    options: { json, 'data-dir': dataDir },
+  },
+  head: {
+    usage: 'head',
+    summary: 'the ledger head (position, hash, time) and how far each consumer has got',
+    description: ['The ledger is opened read-only: safe while the service runs.'],
+    args: [],
+    options: { json, 'data-dir': dataDir },
+  },
+}
+
+/** The values common to commands: where the data is and how to print. */
+export interface Common {
+  readonly json: boolean
+  readonly dataDir: string | undefined
+}
+
+export type WindowKind = 'hour' | 'day'
+
+export const OPEN_STATES = [
+  'awaiting-evidence',
+  'blocked',
+  'allowed',
+  'executing',
+  'failed',
+] as const satisfies readonly OpenState[]
+
+export type Invocation =
+  | { readonly command: 'help'; readonly topic: CommandName | null }
+  | { readonly command: 'version' }
+  | ({ readonly command: 'serve' } & Common)
+  | ({
+      readonly command: 'token issue'
+      readonly sub: string
+      readonly roles: readonly Role[]
+      readonly expires: string
+    } & Common)
+  | ({ readonly command: 'audit action'; readonly proposalId: string } & Common)
+  | ({ readonly command: 'audit agent'; readonly agentId: string } & Common)
+  | ({
+      readonly command: 'metrics'
+      readonly window: WindowKind
+      readonly from: string | undefined
+      readonly to: string | undefined
+    } & Common)
+  | ({
+      readonly command: 'open-actions'
+      readonly state: OpenState | undefined
+      readonly agentId: string | undefined
+      readonly environment: string | undefined
+    } & Common)
+  | ({ readonly command: 'replay'; readonly check: boolean } & Common)
+  | ({ readonly command: 'verify' } & Common)
+  | ({ readonly command: 'head' } & Common)
+
+type Values = Record<string, string | boolean | string[] | undefined>
+
+const GLOBAL_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const
+
+/** Every option any command takes, so a first, lenient pass never mistakes an option's value for a word. */
+const ALL_OPTIONS = Object.fromEntries(
+  Object.values(COMMANDS).flatMap((spec) =>
+    Object.entries(spec.options).map(([name, o]) => [name, { type: o.type }] as const),
+  ),
+)
+
+const words = (argv: readonly string[]): string[] =>
+  parseArgs({
+    args: [...argv],
+    options: { ...ALL_OPTIONS, ...GLOBAL_OPTIONS },
+    allowPositionals: true,
+    strict: false,
+  }).positionals
+
+/** Which command the words name, and the words left over as its arguments. */
+const commandOf = (positionals: readonly string[]): { name: CommandName; rest: string[] } | null => {
+  const [first, second, ...others] = positionals
+  if (first === undefined) return null
+  if (first === 'token' || first === 'audit') {
+    const name = `${first} ${second ?? ''}` as CommandName
+    if (second !== undefined && COMMANDS[name]) return { name, rest: others }
+    const choices = COMMAND_NAMES.filter((c) => c.startsWith(`${first} `)).map((c) => c.split(' ')[1])
+    throw new UsageError(
+      second === undefined
+        ? `${first}: name a subcommand: ${choices.join(' or ')}`
+        : `${first}: unknown subcommand '${second}' (expected ${choices.join(' or ')})`,
+    )
+  }
+  if ((COMMAND_NAMES as readonly string[]).includes(first)) {
+    return { name: first as CommandName, rest: positionals.slice(1) }
+  }
+  throw new UsageError(`unknown command '${first}' (see governance-ledger --help)`)
+}
+
+const checked = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => {
+  const parsed = schema.safeParse(value)
+  if (parsed.success) return parsed.data
+  throw new UsageError(`${what}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
+}
+
+const EXPIRES = /^[1-9]\d{0,5}[smhdw]$/
+const Time = z.iso.datetime({ offset: true, message: 'an ISO 8601 time, like 2026-01-05T08:00:00Z' })
+
+const str = (values: Values, name: string): string | undefined => {
+  const value = values[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+/** Builds the invocation of one command from its strictly parsed values and arguments. */
+const build = (name: CommandName, values: Values, args: readonly string[]): Invocation => {
+  const common: Common = { json: values.json === true, dataDir: str(values, 'data-dir') }
+  if (common.dataDir === '') throw new UsageError('--data-dir: must not be empty')
+  const [arg] = args
+  switch (name) {
+    case 'serve':
+    case 'verify':
+    case 'head':
+      return { command: name, ...common }
+    case 'token issue': {
+      const sub = str(values, 'sub')
+      if (sub === undefined) throw new UsageError('token issue: --sub is required')
+      const given = (values.role as string[] | undefined) ?? []
+      if (given.length === 0) throw new UsageError('token issue: at least one --role is required')
+      const roles = [...new Set(given.map((r) => checked(Role, r, `--role ${r}`)))]
+      const expires = str(values, 'expires') ?? '24h'
+      if (!EXPIRES.test(expires))
+        throw new UsageError(`--expires ${expires}: a number and s, m, h, d or w, like 30m or 7d`)
+      return { command: name, sub: checked(Identifier, sub, '--sub'), roles, expires, ...common }
+    }
+    case 'audit action':
+      return { command: name, proposalId: checked(Identifier, arg, 'PROPOSAL_ID'), ...common }
+    case 'audit agent':
+      return { command: name, agentId: checked(Identifier, arg, 'AGENT_ID'), ...common }
+    case 'metrics': {
+      const window = checked(z.enum(['hour', 'day']), str(values, 'window') ?? 'hour', '--window')
+      const from = str(values, 'from')
+      const to = str(values, 'to')
+      if (from !== undefined) checked(Time, from, '--from')
+      if (to !== undefined) checked(Time, to, '--to')
+      if (from !== undefined && to !== undefined && Date.parse(from) > Date.parse(to))
+        throw new UsageError('--from: must not be after --to')
+      return { command: name, window, from, to, ...common }
+    }
+    case 'open-actions': {
+      const state = str(values, 'state')
+      const agentId = str(values, 'agent')
+      const environment = str(values, 'environment')
+      return {
+        command: name,
+        state: state === undefined ? undefined : checked(z.enum(OPEN_STATES), state, '--state'),
+        agentId: agentId === undefined ? undefined : checked(Identifier, agentId, '--agent'),
+        environment:
+          environment === undefined ? undefined : checked(Environment, environment, '--environment'),
+        ...common,
+      }
+    }
+    case 'replay':
+      return { command: name, check: values.check === true, ...common }
+  }
+}
+
+/** Reads the command line: the command, its arguments and options, each checked. Throws a UsageError. */
+export const parseCommandLine = (argv: readonly string[]): Invocation => {
+  let positionals: string[]
+  try {
+    positionals = words(argv)
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error))
+  }
+  if (positionals[0] === 'help') {
+    const topic = positionals.length > 1 ? commandOf(positionals.slice(1)) : null
+    return { command: 'help', topic: topic?.name ?? null }
+  }
+  const found = commandOf(positionals)
+  const asksHelp = argv.includes('--help') || argv.includes('-h')
+  if (found === null) {
+    if (argv.includes('--version')) return { command: 'version' }
+    if (asksHelp) return { command: 'help', topic: null }
+    throw new UsageError('name a command (see governance-ledger --help)')
+  }
+  if (asksHelp) return { command: 'help', topic: found.name }
+  const spec = COMMANDS[found.name]
+  let parsed: { values: Values; positionals: string[] }
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(
+        Object.entries(spec.options).map(([name, o]) => [
+          name,
+          { type: o.type, multiple: o.multiple ?? false },
+        ]),
+      ),
+      allowPositionals: true,
+      strict: true,
+    }) as { values: Values; positionals: string[] }
+  } catch (error) {
+    const code = (error as { code?: unknown }).code
+    const message =
+      code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+        ? `unknown option ${/'([^']+)'/.exec(String(error))?.[1] ?? ''}`
+        : error instanceof Error
+          ? error.message.split('\n')[0]
+          : String(error)
+    throw new UsageError(`${found.name}: ${message} (see governance-ledger ${found.name} --help)`)
+  }
+  const args = parsed.positionals.slice(found.name.split(' ').length)
+  if (args.length !== spec.args.length) {
+    const expected =
+      spec.args.length === 0 ? 'takes no argument' : `expects ${spec.args.join(' ')} and nothing else`
+    throw new UsageError(`${found.name}: ${expected} (usage: governance-ledger ${spec.usage})`)
+  }
+  return build(found.name, parsed.values, args)
+}
+
+const optionLines = (options: Readonly<Record<string, OptionSpec>>): string[] => {
+  const rows: Array<readonly [string, string]> = Object.entries(options).map(([name, o]) => [
+    `--${name}${o.value ? ` ${o.value}` : ''}`,
+    o.description,
+  ])
+  rows.push(['-h, --help', 'this help'])
+  const width = Math.max(...rows.map(([left]) => left.length))
+  return rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`)
+}
+
+/** The help of one command, or the overview of all of them. */
+export const helpText = (topic: CommandName | null): string => {
+  if (topic !== null) {
+    const spec = COMMANDS[topic]
+    return [
+      `usage: governance-ledger ${spec.usage} [options]`,
+      '',
+      `${spec.summary[0]?.toUpperCase() ?? ''}${spec.summary.slice(1)}.`,
+      ...spec.description,
+      '',
+      'options:',
+      ...optionLines(spec.options),
+      '',
+    ].join('\n')
+  }
+  const width = Math.max(...COMMAND_NAMES.map((c) => c.length))
+  return [
+    'usage: governance-ledger <command> [options]',
+    '',
+    'Decides whether an AI agent has earned the right to run a production action, and keeps the proof.',
+    '',
+    'commands:',
+    ...COMMAND_NAMES.map((c) => `  ${c.padEnd(width)}  ${COMMANDS[c].summary}`),
+    '',
+    'Every command but serve works offline on the data folder (DATA_DIR, or --data-dir), configured by',
+    'the same environment variables as the service. Human-readable output by default; --json prints',
+    'one JSON document for scripts. Exit codes: 0 done, 1 failed (or the ledger is broken), 2 the',
+    'command line or the configuration is wrong.',
+    '',
+    'governance-ledger <command> --help tells more about one command.',
+    '',
+  ].join('\n')
+}

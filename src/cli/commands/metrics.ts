@@ -1,0 +1,253 @@
+import {
+  type Counts,
+  type Durations,
+  type MetricsDoc,
+  metricsKeys,
+  type RecoverySummary,
+  summarizeRecovery,
+  unsafeRate,
+  type WindowDoc,
+} from '../../../projections/metrics.js'
+import { ageSeconds, type OpenActionDoc } from '../../../projections/open-actions.js'
+import type { Config } from '../../config.js'
+import type { WindowKind } from '../args.js'
+import { withViews } from '../data-folder.js'
+import { UsageError } from '../errors.js'
+import { breakdown, duration, fields, percent, table } from '../format.js'
+import { type Context, done, type Outcome } from '../outcome.js'
+import { findOpenActions } from './open-actions.js'
+
+type Figures = Omit<WindowDoc, 'kind' | 'window' | 'start'>
+
+const STEP_MS: Record<WindowKind, number> = { hour: 3_600_000, day: 86_400_000 }
+const DEFAULT_WINDOWS: Record<WindowKind, number> = { hour: 24, day: 30 }
+const MAX_WINDOWS = 1000
+
+const zero = (): Figures => ({
+  verdicts: 0,
+  allowed: 0,
+  blockedVerdicts: 0,
+  proposalsDecided: 0,
+  unsafeBlocked: { count: 0, byCheck: {}, byAgent: {}, byTool: {}, byEnvironment: {}, byImpact: {} },
+  failedDespiteAllow: 0,
+  violations: { count: 0, byKind: {}, byAgent: {} },
+  recoveries: { count: 0, durationsSeconds: [], byAgent: {}, byTool: {}, byEnvironment: {} },
+})
+
+const addCounts = (into: Counts, from: Counts): void => {
+  for (const [key, n] of Object.entries(from)) into[key] = (into[key] ?? 0) + n
+}
+
+const addDurations = (into: Durations, from: Durations): void => {
+  for (const [key, list] of Object.entries(from)) into[key] = [...(into[key] ?? []), ...list]
+}
+
+/** Sums windows; recovery durations are pooled, so the percentiles of the sum are exact. */
+const sum = (windows: readonly Figures[]): Figures => {
+  const total = zero()
+  for (const w of windows) {
+    total.verdicts += w.verdicts
+    total.allowed += w.allowed
+    total.blockedVerdicts += w.blockedVerdicts
+    total.proposalsDecided += w.proposalsDecided
+    const u = total.unsafeBlocked
+    u.count += w.unsafeBlocked.count
+    addCounts(u.byCheck, w.unsafeBlocked.byCheck)
+    addCounts(u.byAgent, w.unsafeBlocked.byAgent)
+    addCounts(u.byTool, w.unsafeBlocked.byTool)
+    addCounts(u.byEnvironment, w.unsafeBlocked.byEnvironment)
+    addCounts(u.byImpact, w.unsafeBlocked.byImpact)
+    total.failedDespiteAllow += w.failedDespiteAllow
+    total.violations.count += w.violations.count
+    addCounts(total.violations.byKind, w.violations.byKind)
+    addCounts(total.violations.byAgent, w.violations.byAgent)
+    const r = total.recoveries
+    r.count += w.recoveries.count
+    r.durationsSeconds.push(...w.recoveries.durationsSeconds)
+    addDurations(r.byAgent, w.recoveries.byAgent)
+    addDurations(r.byTool, w.recoveries.byTool)
+    addDurations(r.byEnvironment, w.recoveries.byEnvironment)
+  }
+  return total
+}
+
+const summarizeEach = (byKey: Durations): Record<string, RecoverySummary> =>
+  Object.fromEntries(Object.entries(byKey).map(([key, list]) => [key, summarizeRecovery(list)]))
+
+/** A window (or a sum of windows) in the shape GET /v1/metrics/headline answers with. */
+const present = (figures: Figures, start: string, end: string) => ({
+  start,
+  end,
+  verdicts: figures.verdicts,
+  allowed: figures.allowed,
+  blockedVerdicts: figures.blockedVerdicts,
+  proposalsDecided: figures.proposalsDecided,
+  unsafeBlocked: figures.unsafeBlocked,
+  unsafeRate: unsafeRate(figures),
+  failedDespiteAllow: figures.failedDespiteAllow,
+  violations: figures.violations,
+  timeToRecovery: {
+    overall: summarizeRecovery(figures.recoveries.durationsSeconds),
+    byAgent: summarizeEach(figures.recoveries.byAgent),
+    byTool: summarizeEach(figures.recoveries.byTool),
+    byEnvironment: summarizeEach(figures.recoveries.byEnvironment),
+  },
+})
+type Presented = ReturnType<typeof present>
+
+const isWindow = (doc: MetricsDoc | undefined): doc is WindowDoc => doc?.kind === 'window'
+
+export interface MetricsRange {
+  readonly window: WindowKind
+  readonly from: string | undefined
+  readonly to: string | undefined
+}
+
+/** The window starts of a range: every window that holds a moment of it, empty ones included. */
+export const windowStarts = (range: MetricsRange, now: Date): string[] => {
+  const step = STEP_MS[range.window]
+  const toMs = range.to === undefined ? now.getTime() : Date.parse(range.to)
+  const fromMs =
+    range.from === undefined ? toMs - (DEFAULT_WINDOWS[range.window] - 1) * step : Date.parse(range.from)
+  const first = Math.floor(fromMs / step) * step
+  const last = Math.floor(toMs / step) * step
+  const count = (last - first) / step + 1
+  if (count > MAX_WINDOWS)
+    throw new UsageError(
+      `the range holds ${count} ${range.window} windows, at most ${MAX_WINDOWS}: narrow --from/--to`,
+    )
+  return Array.from({ length: count }, (_, i) => new Date(first + i * step).toISOString())
+}
+
+const recoveryText = (r: RecoverySummary): string =>
+  r.count === 0
+    ? 'none'
+    : `p50 ${duration(r.p50)}, p90 ${duration(r.p90)}, max ${duration(r.max)} (${r.count} recover${r.count === 1 ? 'y' : 'ies'})`
+
+const recoveriesBy = (byKey: Record<string, RecoverySummary>): string =>
+  Object.entries(byKey)
+    .map(([key, r]) => `${key} p50 ${duration(r.p50)} (${r.count})`)
+    .join(', ') || '-'
+
+/** Window starts shown short: the hour for hour windows, the day for day windows. */
+const label = (start: string, window: WindowKind): string =>
+  window === 'hour' ? `${start.slice(0, 16)}Z` : start.slice(0, 10)
+
+type Failed = Extract<OpenActionDoc, { state: 'failed' }> & { readonly ageSeconds: number }
+
+const seriesText = (series: readonly Presented[], window: WindowKind): string =>
+  table(
+    [
+      { header: 'WINDOW' },
+      { header: 'VERDICTS', align: 'right' },
+      { header: 'ALLOWED', align: 'right' },
+      { header: 'BLOCKED', align: 'right' },
+      { header: 'UNSAFE BLOCKED', align: 'right' },
+      { header: 'RATE', align: 'right' },
+      { header: 'FAILED DESPITE ALLOW', align: 'right' },
+      { header: 'VIOLATIONS', align: 'right' },
+      { header: 'RECOVERIES', align: 'right' },
+      { header: 'P50', align: 'right' },
+      { header: 'P90', align: 'right' },
+      { header: 'MAX', align: 'right' },
+    ],
+    series.map((w) => [
+      label(w.start, window),
+      String(w.verdicts),
+      String(w.allowed),
+      String(w.blockedVerdicts),
+      String(w.unsafeBlocked.count),
+      percent(w.unsafeRate),
+      String(w.failedDespiteAllow),
+      String(w.violations.count),
+      String(w.timeToRecovery.overall.count),
+      duration(w.timeToRecovery.overall.p50),
+      duration(w.timeToRecovery.overall.p90),
+      duration(w.timeToRecovery.overall.max),
+    ]),
+  )
+
+const totalsText = (t: Presented): string =>
+  fields([
+    [
+      'unsafe actions blocked',
+      `${t.unsafeBlocked.count} of ${t.proposalsDecided} decided (${percent(t.unsafeRate)})`,
+    ],
+    ['  by check', breakdown(t.unsafeBlocked.byCheck)],
+    ['  by agent', breakdown(t.unsafeBlocked.byAgent)],
+    ['  by tool', breakdown(t.unsafeBlocked.byTool)],
+    ['  by environment', breakdown(t.unsafeBlocked.byEnvironment)],
+    ['  by impact', breakdown(t.unsafeBlocked.byImpact)],
+    ['failed despite an allow', String(t.failedDespiteAllow)],
+    ['violations', `${t.violations.count} (${breakdown(t.violations.byKind)})`],
+    ['time to recovery', recoveryText(t.timeToRecovery.overall)],
+    ['  by agent', recoveriesBy(t.timeToRecovery.byAgent)],
+    ['  by tool', recoveriesBy(t.timeToRecovery.byTool)],
+    ['  by environment', recoveriesBy(t.timeToRecovery.byEnvironment)],
+  ])
+
+const failuresText = (failures: readonly Failed[]): string =>
+  failures.length === 0
+    ? 'Unrecovered failures: none'
+    : [
+        `Unrecovered failures (${failures.length})`,
+        table(
+          [
+            { header: 'PROPOSAL' },
+            { header: 'AGENT' },
+            { header: 'TOOL.ACTION' },
+            { header: 'RESOURCE' },
+            { header: 'ENV' },
+            { header: 'FAILED AT' },
+            { header: 'AGE', align: 'right' },
+            { header: 'ROLLBACK' },
+            { header: 'OVERDUE' },
+          ],
+          failures.map((f) => [
+            f.proposalId,
+            f.agentId,
+            `${f.tool}.${f.action}`,
+            f.resource,
+            f.environment,
+            f.failedAt,
+            duration(f.ageSeconds),
+            f.rollback,
+            f.recoveryOverdue ? 'yes' : 'no',
+          ]),
+        ),
+      ].join('\n')
+
+/** `metrics`: the two headline metrics per window, the range summed, and the failures not yet recovered. */
+export const metricsCommand = (config: Config, range: MetricsRange, context: Context): Promise<Outcome> => {
+  const now = context.now()
+  const starts = windowStarts(range, now)
+  return withViews(config, ['metrics', 'openActions'], (runtime) => {
+    const step = STEP_MS[range.window]
+    const endOf = (start: string) => new Date(Date.parse(start) + step).toISOString()
+    const figures = starts.map((start) => {
+      const doc = runtime.views.metrics.get(metricsKeys[range.window](start))
+      return isWindow(doc) ? doc : zero()
+    })
+    const series = figures.map((f, i) => {
+      const start = starts[i] ?? ''
+      return present(f, start, endOf(start))
+    })
+    const first = starts[0] ?? now.toISOString()
+    const totals = present(sum(figures), first, endOf(starts.at(-1) ?? first))
+    const unrecoveredFailures = findOpenActions(runtime, (doc) => doc.state === 'failed').flatMap((doc) =>
+      doc.state === 'failed' ? [{ ...doc, ageSeconds: ageSeconds(doc, now) }] : [],
+    )
+    const asOf = runtime.views.metrics.checkpoint()
+    const text = [
+      `Headline metrics, ${range.window} windows from ${totals.start} to ${totals.end} (as of ledger position ${asOf})`,
+      '',
+      seriesText(series, range.window),
+      '',
+      'The range summed',
+      totalsText(totals),
+      '',
+      failuresText(unrecoveredFailures),
+    ].join('\n')
+    return done({ window: range.window, series, totals, unrecoveredFailures, asOf }, text)
+  })
+}

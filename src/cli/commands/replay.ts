@@ -1,0 +1,242 @@
+import { existsSync } from 'node:fs'
+import { projections } from '../../../projections/index.js'
+import { ProjectionRunner } from '../../../projections/runner.js'
+import type { Config } from '../../config.js'
+import { type Decision, recordedDecisions, replayDecisions } from '../../decision/replay.js'
+import { DECISION_NAMESPACE } from '../../decision/service.js'
+import { canonicalize } from '../../domain/canonical.js'
+import { dataPaths } from '../../runtime.js'
+import { MemoryDocStore } from '../../store/memory/doc-store.js'
+import type { EventStore } from '../../store/port.js'
+import { openSqliteDocStore } from '../../store/sqlite/doc-store.js'
+import { loadVerdictSigner, openReadOnlyLedger } from '../data-folder.js'
+import { duration, table } from '../format.js'
+import { type Context, done, type Outcome } from '../outcome.js'
+import { ProgressLine, rate } from '../progress.js'
+import { upTo } from '../read-only-ledger.js'
+
+export interface StepReport {
+  readonly name: string
+  readonly events: number
+  readonly seconds: number
+  readonly eventsPerSecond: number
+  readonly checkpoint: number
+}
+
+const seconds = (startMs: number): number => (Date.now() - startMs) / 1000
+
+const stepLine = (step: StepReport, width: number): string =>
+  `${step.name.padEnd(width)}  ${String(step.events).padStart(9)} events  ${duration(step.seconds).padStart(8)}  ${step.eventsPerSecond} events/s`
+
+/**
+ * `replay`: wipes and rebuilds every projection from the ledger, and the decision service's world up to the
+ * position it had decided: the events after it are still to be answered, so they must stay ahead of it.
+ */
+export const rebuild = async (config: Config, context: Context): Promise<Outcome> => {
+  const ledger = openReadOnlyLedger(config)
+  const docs = openSqliteDocStore(dataPaths(config).derived)
+  const progress = new ProgressLine(context.stderr)
+  try {
+    const signer = loadVerdictSigner(config)
+    const head = (await ledger.head()).position
+    const width = Math.max(DECISION_NAMESPACE.length, ...projections.map((p) => p.name.length))
+    const steps: StepReport[] = []
+    for (const projection of projections) {
+      const started = Date.now()
+      const checkpoint = await new ProjectionRunner(ledger, docs, projection).rebuild((p) =>
+        progress.update(`${projection.name}: ${p.position}/${head} events`),
+      )
+      const took = seconds(started)
+      const step = {
+        name: projection.name,
+        events: checkpoint,
+        seconds: took,
+        eventsPerSecond: rate(checkpoint, took),
+        checkpoint,
+      }
+      steps.push(step)
+      progress.finish(stepLine(step, width))
+    }
+    const decided = Math.min(docs.checkpoint(DECISION_NAMESPACE), head)
+    progress.update(`${DECISION_NAMESPACE}: re-deciding ${decided} events`)
+    const started = Date.now()
+    await replayDecisions(upTo(ledger, decided), signer, docs, DECISION_NAMESPACE)
+    const took = seconds(started)
+    const world = {
+      name: DECISION_NAMESPACE,
+      events: decided,
+      seconds: took,
+      eventsPerSecond: rate(decided, took),
+      checkpoint: docs.checkpoint(DECISION_NAMESPACE),
+    }
+    steps.push(world)
+    progress.finish(stepLine(world, width))
+    const text = [
+      `Rebuilt from ${head} ledger events:`,
+      table(
+        [
+          { header: 'STATE' },
+          { header: 'EVENTS', align: 'right' },
+          { header: 'TIME', align: 'right' },
+          { header: 'EVENTS/S', align: 'right' },
+          { header: 'CHECKPOINT', align: 'right' },
+        ],
+        steps.map((s) => [
+          s.name,
+          String(s.events),
+          duration(s.seconds),
+          String(s.eventsPerSecond),
+          String(s.checkpoint),
+        ]),
+      ),
+      decided < head
+        ? `\nThe decision service had decided up to ${decided}: it answers the rest when it starts.`
+        : '',
+    ]
+      .join('\n')
+      .trimEnd()
+    return done({ head, rebuilt: steps }, text)
+  } finally {
+    docs.close()
+    await ledger.close()
+  }
+}
+
+export interface Difference {
+  /** the ledger event the answers respond to */
+  readonly causationId: string | null
+  readonly recorded: readonly Decision[]
+  readonly replayed: readonly Decision[]
+}
+
+const byCause = (decisions: readonly Decision[]): Map<string | null, Decision[]> => {
+  const groups = new Map<string | null, Decision[]>()
+  for (const d of decisions) {
+    const group = groups.get(d.causationId)
+    if (group) group.push(d)
+    else groups.set(d.causationId, [d])
+  }
+  return groups
+}
+
+/**
+ * Compares answers cause by cause, in ledger order. Answers replayed for events after `decidedUpTo` that the
+ * ledger does not hold yet are pending (the service has not got there), not differences.
+ */
+export const compareDecisions = (
+  recorded: readonly Decision[],
+  replayed: readonly Decision[],
+  undecided: ReadonlySet<string>,
+): { differences: Difference[]; pending: number; matched: number } => {
+  const recordedBy = byCause(recorded)
+  const replayedBy = byCause(replayed)
+  const causes = [...new Set([...replayedBy.keys(), ...recordedBy.keys()])]
+  const differences: Difference[] = []
+  let pending = 0
+  let matched = 0
+  for (const cause of causes) {
+    const was = recordedBy.get(cause) ?? []
+    const again = replayedBy.get(cause) ?? []
+    if (was.length === 0 && cause !== null && undecided.has(cause)) {
+      pending += again.length
+      continue
+    }
+    if (was.length === again.length && was.every((d, i) => canonicalize(d) === canonicalize(again[i]))) {
+      matched += was.length
+      continue
+    }
+    differences.push({ causationId: cause, recorded: was, replayed: again })
+  }
+  return { differences, pending, matched }
+}
+
+const describe = (decisions: readonly Decision[]): string =>
+  decisions.length === 0
+    ? 'nothing'
+    : decisions
+        .map((d) => {
+          const data = d.data as { decision?: string; revision?: number }
+          const detail = d.type === 'VerdictIssued' ? `(${data.decision}, revision ${data.revision})` : ''
+          return `${d.type}${detail} on ${d.stream}`
+        })
+        .join(', ')
+
+const SHOWN = 10
+const KEPT = 100
+
+/** The event ids the decision service had not reached: its answers to them may be missing, not different. */
+const undecidedEvents = async (ledger: EventStore, decidedUpTo: number): Promise<Set<string>> => {
+  const ids = new Set<string>()
+  let after = decidedUpTo
+  for (;;) {
+    const page = await ledger.readAll(after, 1000)
+    for (const e of page) ids.add(e.id)
+    const last = page.at(-1)
+    if (!last) return ids
+    after = last.position
+  }
+}
+
+/** How far the decision service had got; null without derived state (then every answer must be there). */
+const decisionCheckpoint = (config: Config): number | null => {
+  const path = dataPaths(config).derived
+  if (!existsSync(path)) return null
+  const docs = openSqliteDocStore(path)
+  try {
+    return docs.checkpoint(DECISION_NAMESPACE)
+  } finally {
+    docs.close()
+  }
+}
+
+/** `replay --check`: re-decides the whole ledger in memory and compares each answer with the recorded one. */
+export const check = async (config: Config, context: Context): Promise<Outcome> => {
+  const ledger = openReadOnlyLedger(config)
+  const progress = new ProgressLine(context.stderr)
+  try {
+    const signer = loadVerdictSigner(config)
+    const head = (await ledger.head()).position
+    const decidedUpTo = Math.min(decisionCheckpoint(config) ?? head, head)
+    const started = Date.now()
+    progress.update(`re-deciding ${head} events`)
+    const replayed = await replayDecisions(ledger, signer, new MemoryDocStore())
+    const recorded = await recordedDecisions(ledger)
+    const took = seconds(started)
+    progress.finish(`re-decided ${head} events in ${duration(took)} (${rate(head, took)} events/s)`)
+    const { differences, pending, matched } = compareDecisions(
+      recorded,
+      replayed,
+      await undecidedEvents(ledger, decidedUpTo),
+    )
+    const ok = differences.length === 0
+    const data = {
+      ok,
+      events: head,
+      decidedUpTo,
+      recorded: recorded.length,
+      replayed: replayed.length,
+      identical: matched,
+      pending,
+      differenceCount: differences.length,
+      differences: differences.slice(0, KEPT),
+    }
+    const lines = [
+      `Re-decided ${head} events: ${matched} of ${recorded.length} recorded answers identical, ${differences.length} difference${differences.length === 1 ? '' : 's'}.`,
+    ]
+    if (pending > 0)
+      lines.push(
+        `${pending} answers are still to come: the service had decided up to position ${decidedUpTo}.`,
+      )
+    for (const d of differences.slice(0, SHOWN)) {
+      lines.push(
+        `  event ${d.causationId ?? '(none)'}: recorded ${describe(d.recorded)}; replayed ${describe(d.replayed)}`,
+      )
+    }
+    if (differences.length > SHOWN)
+      lines.push(`  ... and ${differences.length - SHOWN} more (--json lists ${KEPT})`)
+    const text = lines.join('\n')
+    return ok ? done(data, text) : { data, text, exitCode: 1 }
+  } finally {
+    await ledger.close()
+  }
+}

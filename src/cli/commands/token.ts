@@ -1,0 +1,44 @@
+import { existsSync } from 'node:fs'
+import { decodeJwt } from 'jose'
+import { issueToken, loadPrivateKey, type Role } from '../../auth/tokens.js'
+import type { Config } from '../../config.js'
+import { dataPaths } from '../../runtime.js'
+import { CliError } from '../errors.js'
+import { done, type Outcome } from '../outcome.js'
+
+export interface TokenRequest {
+  readonly sub: string
+  readonly roles: readonly Role[]
+  readonly expires: string
+}
+
+/** `token issue`: a bearer token signed with the embedded key, as the service's first start does. */
+export const issueTokenCommand = async (config: Config, request: TokenRequest): Promise<Outcome> => {
+  if (config.AUTH_MODE !== 'embedded')
+    throw new CliError(
+      `token issue signs with the embedded key, but AUTH_MODE is ${config.AUTH_MODE}: issue tokens with your identity provider`,
+    )
+  const path = dataPaths(config).tokenKey
+  if (!existsSync(path))
+    throw new CliError(
+      `no token signing key at ${path}: start the service once on this data folder to create it`,
+    )
+  const token = await issueToken(loadPrivateKey(path), config, {
+    sub: request.sub,
+    roles: request.roles,
+    expiresIn: request.expires,
+  })
+  const { exp } = decodeJwt(token)
+  const expiresAt = exp === undefined ? null : new Date(exp * 1000).toISOString()
+  return done(
+    {
+      token,
+      sub: request.sub,
+      roles: request.roles,
+      issuer: config.AUTH_ISSUER,
+      audience: config.AUTH_AUDIENCE,
+      expiresAt,
+    },
+    token,
+  )
+}

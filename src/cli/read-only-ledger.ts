@@ -1,0 +1,93 @@
+import { existsSync } from 'node:fs'
+import Database from 'better-sqlite3'
+import {
+  type AppendResult,
+  type EventStore,
+  GENESIS_HASH,
+  type LedgerHead,
+  type StoredEvent,
+  type Subscription,
+} from '../store/port.js'
+import { type EventStatements, fromRow, prepare } from '../store/sqlite/event-table.js'
+import { CliError } from './errors.js'
+
+const refuse = (): Promise<never> => Promise.reject(new Error('the ledger is open read-only'))
+
+/**
+ * The SQLite ledger opened read-only: verify, head and replay can never change it, and they read
+ * alongside a running service (WAL lets readers and the one writer work at once).
+ */
+export class ReadOnlyLedger implements EventStore {
+  private readonly db: Database.Database
+  private readonly sql: EventStatements
+
+  constructor(path: string) {
+    if (!existsSync(path)) throw new CliError(`no ledger at ${path}: set DATA_DIR or --data-dir`)
+    this.db = new Database(path, { readonly: true, fileMustExist: true })
+    this.db.pragma('busy_timeout = 5000')
+    const tables = this.db
+      .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events'")
+      .pluck()
+      .all()
+    if (tables.length === 0) {
+      this.db.close()
+      throw new CliError(`${path} holds no ledger`)
+    }
+    this.sql = prepare(this.db)
+  }
+
+  append = refuse
+  appendMany = refuse
+
+  async recall(idempotencyKey: string): Promise<AppendResult | null> {
+    const range = this.sql.findKey.get(idempotencyKey)
+    return range
+      ? { events: this.sql.range.all(range.first, range.last).map(fromRow), duplicate: true }
+      : null
+  }
+
+  async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
+    return this.sql.readStream.all(stream, fromVersion).map(fromRow)
+  }
+
+  async readAll(after: number, limit = 1000): Promise<StoredEvent[]> {
+    return this.sql.readAll.all(after, limit).map(fromRow)
+  }
+
+  async head(): Promise<LedgerHead> {
+    const tip = this.sql.tip.get()
+    return tip ? { position: tip.position, hash: tip.hash } : { position: 0, hash: GENESIS_HASH }
+  }
+
+  /** When the last event was recorded; null for an empty ledger. */
+  lastRecordedAt(): string | null {
+    return this.sql.tip.get()?.recordedAt ?? null
+  }
+
+  subscribe(): Subscription {
+    throw new Error('a read-only ledger has no live subscription')
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close()
+  }
+}
+
+/** The ledger as it stood at a position: later events are invisible. */
+export const upTo = (store: EventStore, last: number): EventStore => ({
+  append: refuse,
+  appendMany: refuse,
+  recall: (key) => store.recall(key),
+  readStream: async (stream, fromVersion) =>
+    (await store.readStream(stream, fromVersion)).filter((e) => e.position <= last),
+  readAll: async (after, limit) =>
+    after >= last ? [] : (await store.readAll(after, limit)).filter((e) => e.position <= last),
+  head: async () => {
+    const [event] = last <= 0 ? [] : await store.readAll(last - 1, 1)
+    return event ? { position: event.position, hash: event.hash } : { position: 0, hash: GENESIS_HASH }
+  },
+  subscribe: () => {
+    throw new Error('a bounded ledger has no live subscription')
+  },
+  close: async () => undefined,
+})

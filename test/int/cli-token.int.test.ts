@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { decodeJwt } from 'jose'
+import { ConfigSchema, loadConfig } from '../../src/config.js'
+import { openRuntime } from '../../src/runtime.js'
+
+const BIN = fileURLToPath(new URL('../../bin/governance-ledger.mjs', import.meta.url))
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
+const root = mkdtempSync(join(tmpdir(), 'cli-token-'))
+after(() => rmSync(root, { recursive: true, force: true }))
+
+/** The environment of the test run without any of the service's variables. */
+const cleanEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
+  const clean = { ...process.env }
+  for (const key of Object.keys(ConfigSchema.shape)) delete clean[key]
+  return { ...clean, ...env }
+}
+
+const start = (args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess =>
+  spawn(process.execPath, [...args], { env: cleanEnv(env) })
+
+const cli = (args: readonly string[], env: NodeJS.ProcessEnv) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = start([BIN, ...args], env)
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+
+/** A data folder as the service leaves it after its first start: ledger, derived state, keys. */
+const preparedFolder = async (name: string) => {
+  const dir = join(root, name)
+  const config = loadConfig({ DATA_DIR: dir, AUTH_MODE: 'embedded' })
+  const runtime = await openRuntime(config)
+  await runtime.closeStores()
+  return { dir, config }
+}
+
+describe('cli token issue', () => {
+  it('issues a token the service verifies, with the sub and roles asked for', async () => {
+    const { dir, config } = await preparedFolder('keys')
+    const run = await cli(
+      ['token', 'issue', '--sub', 'agent-7', '--role', 'agent', '--role', 'observer', '--expires', '30m'],
+      { DATA_DIR: dir },
+    )
+    assert.equal(run.code, 0, run.stderr)
+    const token = run.stdout.trim()
+    assert.equal(run.stdout, `${token}\n`, 'the token alone, on one line')
+    const runtime = await openRuntime(config)
+    try {
+      assert.deepEqual(await runtime.verifier.verify(token), { sub: 'agent-7', roles: ['agent', 'observer'] })
+    } finally {
+      await runtime.closeStores()
+    }
+    const claims = decodeJwt(token)
+    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 30 * 60)
+  })
+
+  it('--json gives the token with its claims', async () => {
+    const { dir, config } = await preparedFolder('json')
+    const run = await cli(['token', 'issue', '--sub', 'auditor-1', '--role', 'auditor', '--json'], {
+      DATA_DIR: dir,
+    })
+    assert.equal(run.code, 0, run.stderr)
+    const json = JSON.parse(run.stdout)
+    assert.equal(json.sub, 'auditor-1')
+    assert.deepEqual(json.roles, ['auditor'])
+    assert.equal(json.issuer, config.AUTH_ISSUER)
+    assert.equal(json.expiresAt, new Date((decodeJwt(json.token).exp ?? 0) * 1000).toISOString())
+    // the default lifetime is 24 hours
+    const claims = decodeJwt(json.token)
+    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 24 * 3600)
+  })
+
+  it('refuses when the key is missing, without creating one', async () => {
+    const dir = mkdtempSync(join(root, 'no-key-'))
+    const run = await cli(['token', 'issue', '--sub', 'a', '--role', 'agent'], { DATA_DIR: dir })
+    assert.equal(run.code, 1)
+    assert.equal(run.stdout, '')
+    assert.match(
+      run.stderr,
+      /^governance-ledger: no token signing key at .*token-signing\.pem: start the service once/,
+    )
+    assert.equal(existsSync(join(dir, 'keys')), false)
+  })
+
+  it('refuses outside embedded auth', async () => {
+    const { dir } = await preparedFolder('hs256')
+    const run = await cli(['token', 'issue', '--sub', 'a', '--role', 'agent'], {
+      DATA_DIR: dir,
+      AUTH_MODE: 'hs256-development',
+      AUTH_HS256_SECRET: 'x'.repeat(32),
+    })
+    assert.equal(run.code, 1)
+    assert.match(run.stderr, /AUTH_MODE is hs256-development/)
+  })
+
+  it('exits 2 on a role that does not exist', async () => {
+    const { dir } = await preparedFolder('bad-role')
+    const run = await cli(['token', 'issue', '--sub', 'a', '--role', 'root'], { DATA_DIR: dir })
+    assert.equal(run.code, 2)
+    assert.match(run.stderr, /^governance-ledger: --role root: /)
+  })
+})
+
+/** Starts the service, reads the URL and bootstrap token it prints once, checks it answers, stops it. */
+const serveOnce = async (args: readonly string[], name: string) => {
+  const dir = join(root, name)
+  const child = start(args, { DATA_DIR: dir, PORT: '0', LOG_LEVEL: 'silent' })
+  let stdout = ''
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const printed = await new Promise<{ url: string; token: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start within 30 s: ${stderr}`)), 30_000)
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      const url = /URL:\s+(\S+)/.exec(stdout)?.[1]
+      const token = /valid 7 days\):\s+(\S+)/.exec(stdout)?.[1]
+      if (url && token) {
+        clearTimeout(timer)
+        resolve({ url, token })
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)))
+  })
+  const health = await fetch(`${printed.url}/health`)
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  child.kill('SIGTERM')
+  return { ...printed, health: health.status, code: await exited, stderr }
+}
+
+describe('cli serve', () => {
+  for (const [how, args] of [
+    ['governance-ledger serve', [BIN, 'serve']],
+    ['npm start (tsx src/main.ts)', ['--import', 'tsx', MAIN]],
+  ] as const) {
+    it(`${how}: serves, prints the bootstrap token once, and exits 0 on SIGTERM`, async () => {
+      const served = await serveOnce(args, how.replace(/\W+/g, '-'))
+      assert.equal(served.health, 200)
+      assert.match(served.stderr, /SIGTERM: draining requests and saving checkpoints/)
+      assert.equal(served.code, 0)
+      const claims = decodeJwt(served.token)
+      assert.equal(claims.sub, 'bootstrap-admin')
+    })
+  }
+})

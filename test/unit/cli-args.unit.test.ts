@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { COMMAND_NAMES, helpText, parseCommandLine } from '../../src/cli/args.js'
+import { UsageError } from '../../src/cli/errors.js'
+
+const common = { json: false, dataDir: undefined }
+
+describe('cli: the command line', () => {
+  const cases: Array<[string[], unknown]> = [
+    [['serve'], { command: 'serve', ...common }],
+    [['verify'], { command: 'verify', ...common }],
+    [['head', '--json'], { command: 'head', json: true, dataDir: undefined }],
+    [['replay'], { command: 'replay', check: false, ...common }],
+    [['replay', '--check'], { command: 'replay', check: true, ...common }],
+    [
+      ['token', 'issue', '--sub', 'agent-1', '--role', 'agent', '--role=observer', '--expires', '30m'],
+      { command: 'token issue', sub: 'agent-1', roles: ['agent', 'observer'], expires: '30m', ...common },
+    ],
+    [
+      ['token', 'issue', '--sub', 'auditor@example.org', '--role', 'auditor', '--role', 'auditor'],
+      { command: 'token issue', sub: 'auditor@example.org', roles: ['auditor'], expires: '24h', ...common },
+    ],
+    [
+      ['audit', 'action', 'p-17', '--data-dir', 'ledger-data'],
+      { command: 'audit action', proposalId: 'p-17', json: false, dataDir: 'ledger-data' },
+    ],
+    // options may come before the words that name the command
+    [
+      ['--json', 'audit', 'agent', 'agent-2'],
+      { command: 'audit agent', agentId: 'agent-2', json: true, dataDir: undefined },
+    ],
+    [['metrics'], { command: 'metrics', window: 'hour', from: undefined, to: undefined, ...common }],
+    [
+      ['metrics', '--window', 'day', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-31T00:00:00.000Z'],
+      {
+        command: 'metrics',
+        window: 'day',
+        from: '2026-01-01T00:00:00Z',
+        to: '2026-01-31T00:00:00.000Z',
+        ...common,
+      },
+    ],
+    [
+      ['open-actions', '--state', 'failed', '--agent', 'agent-1', '--environment', 'production'],
+      {
+        command: 'open-actions',
+        state: 'failed',
+        agentId: 'agent-1',
+        environment: 'production',
+        ...common,
+      },
+    ],
+    [['--help'], { command: 'help', topic: null }],
+    [['-h'], { command: 'help', topic: null }],
+    [['help'], { command: 'help', topic: null }],
+    [['help', 'audit', 'action'], { command: 'help', topic: 'audit action' }],
+    [['replay', '--help'], { command: 'help', topic: 'replay' }],
+    [['token', 'issue', '-h'], { command: 'help', topic: 'token issue' }],
+    [['--version'], { command: 'version' }],
+  ]
+  for (const [argv, expected] of cases) {
+    it(`reads: ${argv.join(' ')}`, () => {
+      assert.deepEqual(parseCommandLine(argv), expected)
+    })
+  }
+
+  const refused: Array<[string[], RegExp]> = [
+    [[], /name a command/],
+    [['frob'], /unknown command 'frob'/],
+    [['audit'], /audit: name a subcommand: action or agent/],
+    [['audit', 'frob', 'x'], /unknown subcommand 'frob'/],
+    [['token'], /token: name a subcommand: issue/],
+    [['audit', 'action'], /audit action: expects PROPOSAL_ID/],
+    [['audit', 'action', 'p-1', 'p-2'], /audit action: expects PROPOSAL_ID and nothing else/],
+    [['audit', 'action', 'not an id'], /PROPOSAL_ID: letters, digits/],
+    [['verify', 'extra'], /verify: takes no argument/],
+    [['verify', '--bogus'], /verify: unknown option --bogus/],
+    [['serve', '--json'], /serve: unknown option --json/],
+    [['token', 'issue', '--role', 'agent'], /--sub is required/],
+    [['token', 'issue', '--sub', 'a'], /at least one --role/],
+    [['token', 'issue', '--sub', 'a', '--role', 'root'], /--role root/],
+    [['token', 'issue', '--sub', 'a', '--role', 'agent', '--expires', 'forever'], /--expires forever/],
+    [['token', 'issue', '--sub'], /token issue: .*--sub/],
+    [['metrics', '--window', 'week'], /--window/],
+    [['metrics', '--from', 'yesterday'], /--from: an ISO 8601 time/],
+    [
+      ['metrics', '--from', '2026-02-01T00:00:00Z', '--to', '2026-01-01T00:00:00Z'],
+      /--from: must not be after --to/,
+    ],
+    [['open-actions', '--state', 'done'], /--state/],
+    [['open-actions', '--environment', 'Production'], /--environment: lower-case/],
+    [['head', '--data-dir', ''], /--data-dir: must not be empty/],
+  ]
+  for (const [argv, message] of refused) {
+    it(`refuses with a usage error: ${argv.join(' ') || '(nothing)'}`, () => {
+      assert.throws(
+        () => parseCommandLine(argv),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+      )
+    })
+  }
+})
+
+describe('cli: help', () => {
+  it('lists every command in the overview, with the exit codes', () => {
+    const text = helpText(null)
+    for (const name of COMMAND_NAMES) assert.match(text, new RegExp(`^  ${name} `, 'm'))
+    assert.match(text, /Exit codes: 0 done, 1 failed/)
+  })
+
+  it('says that the read commands work offline, and that verify opens the ledger read-only', () => {
+    for (const name of ['audit action', 'audit agent', 'metrics', 'open-actions'] as const) {
+      assert.match(helpText(name), /Works offline on the data folder/, name)
+    }
+    assert.match(helpText('verify'), /opened read-only/)
+    assert.match(helpText('replay'), /Stop the service first/)
+  })
+
+  it('shows each command its usage and every option it takes', () => {
+    const text = helpText('token issue')
+    assert.match(text, /^usage: governance-ledger token issue --sub ID --role ROLE/)
+    for (const option of ['--sub ID', '--role ROLE', '--expires TIME', '--json', '--data-dir DIR', '--help'])
+      assert.ok(text.includes(option), option)
+  })
+})
