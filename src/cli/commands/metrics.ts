@@ -1,13 +1,12 @@
+import type { RecoverySummary } from '../../../projections/metrics.js'
+import { metricsKeys } from '../../../projections/metrics.js'
 import {
-  type Counts,
-  type Durations,
-  type MetricsDoc,
-  metricsKeys,
-  type RecoverySummary,
-  summarizeRecovery,
-  unsafeRate,
-  type WindowDoc,
-} from '../../../projections/metrics.js'
+  isWindow,
+  type PresentedFigures,
+  presentFigures,
+  sumWindows,
+  zeroFigures,
+} from '../../../projections/metrics-summary.js'
 import { ageSeconds, type OpenActionDoc } from '../../../projections/open-actions.js'
 import type { Config } from '../../config.js'
 import type { WindowKind } from '../args.js'
@@ -17,85 +16,11 @@ import { breakdown, duration, fields, percent, table } from '../format.js'
 import { type Context, done, type Outcome } from '../outcome.js'
 import { findOpenActions } from './open-actions.js'
 
-type Figures = Omit<WindowDoc, 'kind' | 'window' | 'start'>
-
 const STEP_MS: Record<WindowKind, number> = { hour: 3_600_000, day: 86_400_000 }
 const DEFAULT_WINDOWS: Record<WindowKind, number> = { hour: 24, day: 30 }
 const MAX_WINDOWS = 1000
 
-const zero = (): Figures => ({
-  verdicts: 0,
-  allowed: 0,
-  blockedVerdicts: 0,
-  proposalsDecided: 0,
-  unsafeBlocked: { count: 0, byCheck: {}, byAgent: {}, byTool: {}, byEnvironment: {}, byImpact: {} },
-  failedDespiteAllow: 0,
-  violations: { count: 0, byKind: {}, byAgent: {} },
-  recoveries: { count: 0, durationsSeconds: [], byAgent: {}, byTool: {}, byEnvironment: {} },
-})
-
-const addCounts = (into: Counts, from: Counts): void => {
-  for (const [key, n] of Object.entries(from)) into[key] = (into[key] ?? 0) + n
-}
-
-const addDurations = (into: Durations, from: Durations): void => {
-  for (const [key, list] of Object.entries(from)) into[key] = [...(into[key] ?? []), ...list]
-}
-
-/** Sums windows; recovery durations are pooled, so the percentiles of the sum are exact. */
-const sum = (windows: readonly Figures[]): Figures => {
-  const total = zero()
-  for (const w of windows) {
-    total.verdicts += w.verdicts
-    total.allowed += w.allowed
-    total.blockedVerdicts += w.blockedVerdicts
-    total.proposalsDecided += w.proposalsDecided
-    const u = total.unsafeBlocked
-    u.count += w.unsafeBlocked.count
-    addCounts(u.byCheck, w.unsafeBlocked.byCheck)
-    addCounts(u.byAgent, w.unsafeBlocked.byAgent)
-    addCounts(u.byTool, w.unsafeBlocked.byTool)
-    addCounts(u.byEnvironment, w.unsafeBlocked.byEnvironment)
-    addCounts(u.byImpact, w.unsafeBlocked.byImpact)
-    total.failedDespiteAllow += w.failedDespiteAllow
-    total.violations.count += w.violations.count
-    addCounts(total.violations.byKind, w.violations.byKind)
-    addCounts(total.violations.byAgent, w.violations.byAgent)
-    const r = total.recoveries
-    r.count += w.recoveries.count
-    r.durationsSeconds.push(...w.recoveries.durationsSeconds)
-    addDurations(r.byAgent, w.recoveries.byAgent)
-    addDurations(r.byTool, w.recoveries.byTool)
-    addDurations(r.byEnvironment, w.recoveries.byEnvironment)
-  }
-  return total
-}
-
-const summarizeEach = (byKey: Durations): Record<string, RecoverySummary> =>
-  Object.fromEntries(Object.entries(byKey).map(([key, list]) => [key, summarizeRecovery(list)]))
-
-/** A window (or a sum of windows) in the shape GET /v1/metrics/headline answers with. */
-const present = (figures: Figures, start: string, end: string) => ({
-  start,
-  end,
-  verdicts: figures.verdicts,
-  allowed: figures.allowed,
-  blockedVerdicts: figures.blockedVerdicts,
-  proposalsDecided: figures.proposalsDecided,
-  unsafeBlocked: figures.unsafeBlocked,
-  unsafeRate: unsafeRate(figures),
-  failedDespiteAllow: figures.failedDespiteAllow,
-  violations: figures.violations,
-  timeToRecovery: {
-    overall: summarizeRecovery(figures.recoveries.durationsSeconds),
-    byAgent: summarizeEach(figures.recoveries.byAgent),
-    byTool: summarizeEach(figures.recoveries.byTool),
-    byEnvironment: summarizeEach(figures.recoveries.byEnvironment),
-  },
-})
-type Presented = ReturnType<typeof present>
-
-const isWindow = (doc: MetricsDoc | undefined): doc is WindowDoc => doc?.kind === 'window'
+type Presented = PresentedFigures
 
 export interface MetricsRange {
   readonly window: WindowKind
@@ -226,14 +151,14 @@ export const metricsCommand = (config: Config, range: MetricsRange, context: Con
     const endOf = (start: string) => new Date(Date.parse(start) + step).toISOString()
     const figures = starts.map((start) => {
       const doc = runtime.views.metrics.get(metricsKeys[range.window](start))
-      return isWindow(doc) ? doc : zero()
+      return isWindow(doc) ? doc : zeroFigures()
     })
     const series = figures.map((f, i) => {
       const start = starts[i] ?? ''
-      return present(f, start, endOf(start))
+      return presentFigures(f, start, endOf(start))
     })
     const first = starts[0] ?? now.toISOString()
-    const totals = present(sum(figures), first, endOf(starts.at(-1) ?? first))
+    const totals = presentFigures(sumWindows(figures), first, endOf(starts.at(-1) ?? first))
     const unrecoveredFailures = findOpenActions(runtime, (doc) => doc.state === 'failed').flatMap((doc) =>
       doc.state === 'failed' ? [{ ...doc, ageSeconds: ageSeconds(doc, now) }] : [],
     )

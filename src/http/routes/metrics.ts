@@ -3,100 +3,21 @@ import fp from 'fastify-plugin'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { z } from 'zod'
+import { type Counts, metricsKeys, summarizeRecovery, type WindowKind } from '../../../projections/metrics.js'
 import {
-  type Counts,
-  type Durations,
-  type MetricsDoc,
-  metricsKeys,
-  type RecoverySummary,
-  summarizeRecovery,
-  unsafeRate,
-  type WindowDoc,
-  type WindowKind,
-} from '../../../projections/metrics.js'
+  type Figures,
+  isWindow,
+  type PresentedFigures,
+  presentFigures,
+  sumWindows,
+  zeroFigures,
+} from '../../../projections/metrics-summary.js'
 import type { OpenActionDoc } from '../../../projections/open-actions.js'
 import type { Runtime } from '../../runtime.js'
 import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
 import { errorResponses } from '../schemas.js'
 import { findOpenActions, withAge } from './open-actions.js'
-
-// ---------- the headline figures, summed over windows ----------
-
-type Figures = Omit<WindowDoc, 'kind' | 'window' | 'start'>
-
-const zeroFigures = (): Figures => ({
-  verdicts: 0,
-  allowed: 0,
-  blockedVerdicts: 0,
-  proposalsDecided: 0,
-  unsafeBlocked: { count: 0, byCheck: {}, byAgent: {}, byTool: {}, byEnvironment: {}, byImpact: {} },
-  failedDespiteAllow: 0,
-  violations: { count: 0, byKind: {}, byAgent: {} },
-  recoveries: { count: 0, durationsSeconds: [], byAgent: {}, byTool: {}, byEnvironment: {} },
-})
-
-const addCounts = (into: Counts, from: Counts): void => {
-  for (const [key, n] of Object.entries(from)) into[key] = (into[key] ?? 0) + n
-}
-
-const addDurations = (into: Durations, from: Durations): void => {
-  for (const [key, list] of Object.entries(from)) into[key] = [...(into[key] ?? []), ...list]
-}
-
-/** Sums windows; recovery durations are pooled, so percentiles over the sum are exact. */
-export const sumWindows = (windows: Iterable<Figures>): Figures => {
-  const total = zeroFigures()
-  for (const w of windows) {
-    total.verdicts += w.verdicts
-    total.allowed += w.allowed
-    total.blockedVerdicts += w.blockedVerdicts
-    total.proposalsDecided += w.proposalsDecided
-    const u = total.unsafeBlocked
-    u.count += w.unsafeBlocked.count
-    addCounts(u.byCheck, w.unsafeBlocked.byCheck)
-    addCounts(u.byAgent, w.unsafeBlocked.byAgent)
-    addCounts(u.byTool, w.unsafeBlocked.byTool)
-    addCounts(u.byEnvironment, w.unsafeBlocked.byEnvironment)
-    addCounts(u.byImpact, w.unsafeBlocked.byImpact)
-    total.failedDespiteAllow += w.failedDespiteAllow
-    total.violations.count += w.violations.count
-    addCounts(total.violations.byKind, w.violations.byKind)
-    addCounts(total.violations.byAgent, w.violations.byAgent)
-    const r = total.recoveries
-    r.count += w.recoveries.count
-    r.durationsSeconds.push(...w.recoveries.durationsSeconds)
-    addDurations(r.byAgent, w.recoveries.byAgent)
-    addDurations(r.byTool, w.recoveries.byTool)
-    addDurations(r.byEnvironment, w.recoveries.byEnvironment)
-  }
-  return total
-}
-
-const summarizeEach = (byKey: Durations): Record<string, RecoverySummary> =>
-  Object.fromEntries(Object.entries(byKey).map(([key, list]) => [key, summarizeRecovery(list)]))
-
-/** The figures of a window (or of a sum of windows) as the API shows them. */
-const present = (figures: Figures, start: string, end: string) => ({
-  start,
-  end,
-  verdicts: figures.verdicts,
-  allowed: figures.allowed,
-  blockedVerdicts: figures.blockedVerdicts,
-  proposalsDecided: figures.proposalsDecided,
-  unsafeBlocked: figures.unsafeBlocked,
-  unsafeRate: unsafeRate(figures),
-  failedDespiteAllow: figures.failedDespiteAllow,
-  violations: figures.violations,
-  timeToRecovery: {
-    overall: summarizeRecovery(figures.recoveries.durationsSeconds),
-    byAgent: summarizeEach(figures.recoveries.byAgent),
-    byTool: summarizeEach(figures.recoveries.byTool),
-    byEnvironment: summarizeEach(figures.recoveries.byEnvironment),
-  },
-})
-
-const isWindow = (doc: MetricsDoc | undefined): doc is WindowDoc => doc?.kind === 'window'
 
 const failedActions = (runtime: Runtime): Array<Extract<OpenActionDoc, { state: 'failed' }>> =>
   findOpenActions(
@@ -222,19 +143,19 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
         throw invalidQuery('from', `the range may hold at most ${MAX_WINDOWS} ${window} windows`)
       }
       const figures: Figures[] = []
-      const series: Array<ReturnType<typeof present>> = []
+      const series: PresentedFigures[] = []
       for (let at = first; at <= last; at += step) {
         const start = new Date(at).toISOString()
         const doc = runtime.views.metrics.get(metricsKeys[window](start))
         const found = isWindow(doc) ? doc : zeroFigures()
         figures.push(found)
-        series.push(present(found, start, new Date(at + step).toISOString()))
+        series.push(presentFigures(found, start, new Date(at + step).toISOString()))
       }
       const now = new Date()
       return {
         window,
         series,
-        totals: present(
+        totals: presentFigures(
           sumWindows(figures),
           new Date(first).toISOString(),
           new Date(last + step).toISOString(),
