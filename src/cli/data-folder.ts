@@ -15,7 +15,9 @@ export const configFor = (env: NodeJS.ProcessEnv, dataDir: string | undefined): 
 /** A read command on a folder with no ledger would create an empty one: refuse instead. */
 export const requireLedger = (config: Config): string => {
   if (config.LEDGER !== 'sqlite') {
-    throw new CliError(`this command reads the embedded SQLite ledger; with LEDGER=${config.LEDGER} use the HTTP API`)
+    throw new CliError(
+      `this command reads the embedded SQLite ledger; with LEDGER=${config.LEDGER} use the HTTP API`,
+    )
   }
   const path = dataPaths(config).ledger
   if (!existsSync(path))
