@@ -30,13 +30,21 @@ test('a command that loses a race to another writer is decided again on the new 
         value: async (...args: Parameters<EventStore['append']>) => {
           if (raced < 2) {
             raced += 1
-            await handle(store, resource, stream, observe(`other-${raced}`, `2026-01-01T00:00:0${raced}.000Z`), { actor: 'observer-2' })
+            await handle(
+              store,
+              resource,
+              stream,
+              observe(`other-${raced}`, `2026-01-01T00:00:0${raced}.000Z`),
+              { actor: 'observer-2' },
+            )
           }
           return store.append(...args)
         },
       },
     })
-    const result = await handle(racing, resource, stream, observe('mine', '2026-01-01T00:00:05.000Z'), { actor: 'observer-1' })
+    const result = await handle(racing, resource, stream, observe('mine', '2026-01-01T00:00:05.000Z'), {
+      actor: 'observer-1',
+    })
     assert.equal(raced, 2)
     assert.equal(result.events[0]?.streamVersion, 3, 'appended after both racing writes')
     assert.deepEqual(

@@ -8,7 +8,9 @@ import { freshSchema, postgresServer } from '../support/postgres.js'
 
 const server = await postgresServer()
 
-describe('two service instances on one PostgreSQL ledger', { skip: 'skip' in server ? server.skip : false }, () => {
+describe('two service instances on one PostgreSQL ledger', {
+  skip: 'skip' in server ? server.skip : false,
+}, () => {
   const url = 'url' in server ? server.url : ''
   const schema = freshSchema(url)
   let a: TestApi
@@ -43,11 +45,16 @@ describe('two service instances on one PostgreSQL ledger', { skip: 'skip' in ser
       Array.from({ length: events.length }, (_, i) => i + 1),
       'one gap-free global order',
     )
-    const verdicts = events.filter((e) => e.type === 'VerdictIssued').map((e) => e.data as DataOf<'VerdictIssued'>)
+    const verdicts = events
+      .filter((e) => e.type === 'VerdictIssued')
+      .map((e) => e.data as DataOf<'VerdictIssued'>)
     const revisions = verdicts.map((v) => `${v.proposalId}/${v.revision}`)
     assert.equal(new Set(revisions).size, revisions.length, 'no proposal has two verdicts for one revision')
     for (const r of results) {
-      assert.ok(verdicts.some((v) => v.proposalId === r.proposalId && v.decision === 'allow'), `${r.proposalId} allowed`)
+      assert.ok(
+        verdicts.some((v) => v.proposalId === r.proposalId && v.decision === 'allow'),
+        `${r.proposalId} allowed`,
+      )
     }
     assert.equal((await verifyLedger(a.runtime.store)).ok, true)
     assert.deepEqual(
