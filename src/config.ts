@@ -6,8 +6,8 @@ const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' |
 export const ConfigSchema = z
   .object({
     DATA_DIR: z.string().min(1).default('./data'),
-    /** where the ledger lives: the embedded SQLite file in DATA_DIR, or a PostgreSQL database */
-    LEDGER: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    /** where the ledger lives: the embedded SQLite file in DATA_DIR, a PostgreSQL database, or KurrentDB */
+    LEDGER: z.enum(['sqlite', 'postgres', 'kurrentdb']).default('sqlite'),
     /** libpq URL of the PostgreSQL ledger, e.g. postgres://user:password@host:5432/database */
     POSTGRES_URL: z
       .string()
@@ -17,6 +17,16 @@ export const ConfigSchema = z
       .string()
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
       .default('public'),
+    /** KurrentDB connection string, e.g. kurrentdb://host:2113?tls=false */
+    KURRENTDB_URL: z
+      .string()
+      .regex(/^(kurrentdb|kdb|esdb)(\+discover)?:\/\//, 'a kurrentdb:// connection string')
+      .optional(),
+    /** the one KurrentDB stream that holds the ledger's global order */
+    KURRENTDB_STREAM: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'letters, digits and . _ - only')
+      .default('governance-ledger'),
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -70,6 +80,9 @@ export const ConfigSchema = z
     need(c.AUTH_MODE === 'hs256-development', 'AUTH_HS256_SECRET')
     if (c.LEDGER === 'postgres' && c.POSTGRES_URL === undefined) {
       ctx.addIssue({ code: 'custom', path: ['POSTGRES_URL'], message: 'required when LEDGER=postgres' })
+    }
+    if (c.LEDGER === 'kurrentdb' && c.KURRENTDB_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['KURRENTDB_URL'], message: 'required when LEDGER=kurrentdb' })
     }
   })
 

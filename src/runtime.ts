@@ -12,6 +12,7 @@ import { DecisionService } from './decision/service.js'
 import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from './decision/signer.js'
 import { type KafkaBridge, startKafkaBridge } from './kafka/bridge.js'
 import type { DocStore } from './store/docs.js'
+import { openKurrentDbEventStore } from './store/kurrentdb/event-store.js'
 import type { EventStore, StoredEvent, Subscription } from './store/port.js'
 import { openPostgresEventStore } from './store/postgres/event-store.js'
 import { openSqliteDocStore } from './store/sqlite/doc-store.js'
@@ -55,10 +56,16 @@ export const dataPaths = (config: Config) => ({
 
 /** Opens the stores and keys; starts nothing that runs in the background. */
 /** The ledger the configuration names; derived state always stays in the local data folder. */
-export const openLedger = async (config: Config): Promise<EventStore> =>
-  config.LEDGER === 'postgres'
-    ? openPostgresEventStore({ url: String(config.POSTGRES_URL), schema: config.POSTGRES_SCHEMA })
-    : openSqliteEventStore({ path: dataPaths(config).ledger })
+export const openLedger = async (config: Config): Promise<EventStore> => {
+  switch (config.LEDGER) {
+    case 'postgres':
+      return openPostgresEventStore({ url: String(config.POSTGRES_URL), schema: config.POSTGRES_SCHEMA })
+    case 'kurrentdb':
+      return openKurrentDbEventStore({ url: String(config.KURRENTDB_URL), stream: config.KURRENTDB_STREAM })
+    case 'sqlite':
+      return openSqliteEventStore({ path: dataPaths(config).ledger })
+  }
+}
 
 export const openRuntime = async (
   config: Config,

@@ -1,0 +1,162 @@
+import type { AppendOptions, AppendResult, StoredEvent, StreamWrite } from '../port.js'
+import { draftWrites, type PendingAppend, type Plan, planBatch } from '../postgres/batch.js'
+import { type AppendFailure, failureOf, landed, takeBatch } from './commit.js'
+import { knownOf, type LedgerIndex } from './ledger-index.js'
+import type { LedgerStream } from './ledger-stream.js'
+import { expectedLedgerState } from './mapping.js'
+
+/** Plans of one batch that lose the race for the ledger stream before it gives up. */
+const MAX_CONFLICTS = 50
+/** Sends of one unchanged ledger append whose answer was lost. */
+const MAX_SENDS = 3
+
+type Written =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly failure: AppendFailure; readonly error: unknown }
+
+const pause = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(100, 2 ** attempt) * (0.5 + Math.random())))
+
+export interface GroupCommitOptions {
+  readonly ledger: LedgerStream
+  readonly index: LedgerIndex
+  /** brings the index up to the ledger's end */
+  readonly catchUp: () => Promise<void>
+  readonly clock: () => Date
+  /** called after each ledger append */
+  readonly onCommit: () => void
+}
+
+/**
+ * Queues appends and writes them as few ledger appends as it can, one at a time: each is planned after the tip
+ * the index knows and expects that tip, so a writer in another process that got there first makes it plan again.
+ */
+export class GroupCommit {
+  private queue: PendingAppend[] = []
+  private flushing: Promise<void> | null = null
+  private readonly counters = { transactions: 0, appends: 0, conflicts: 0 }
+
+  constructor(private readonly options: GroupCommitOptions) {}
+
+  /** Queues one call; its promise settles once its events are in the ledger, or it failed alone. */
+  enqueue(writes: readonly StreamWrite[], options: AppendOptions = {}): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      const key = options.idempotencyKey ?? null
+      this.queue.push({ writes: draftWrites(writes, key), key, resolve, reject })
+      this.flushing ??= this.drain().finally(() => {
+        this.flushing = null
+      })
+    })
+  }
+
+  /** Resolves once every queued call has settled. */
+  async drained(): Promise<void> {
+    await this.flushing
+  }
+
+  stats(): { readonly transactions: number; readonly appends: number; readonly conflicts: number } {
+    return { ...this.counters }
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      // let the calls made in the same turn of the event loop join this batch
+      await new Promise((resolve) => setImmediate(resolve))
+      const { batch, rest } = takeBatch(this.queue)
+      this.queue = rest
+      if (batch.length === 0) return
+      await this.flush(batch)
+    }
+  }
+
+  /** Plans the calls after the ledger's tip and appends them; plans again while other writers win the race. */
+  private async flush(calls: readonly PendingAppend[]): Promise<void> {
+    for (let conflicts = 0; ; ) {
+      let plan: Plan
+      try {
+        plan = await this.plan(calls)
+      } catch (error) {
+        for (const call of calls) call.reject(error)
+        return
+      }
+      const written: Written = plan.events.length === 0 ? { ok: true } : await this.write(plan)
+      if (written.ok) return this.settle(plan, calls.length)
+      if (written.failure === 'conflict' && conflicts < MAX_CONFLICTS) {
+        conflicts += 1
+        this.counters.conflicts += 1
+        await pause(conflicts)
+        continue
+      }
+      if (written.failure === 'refused' && calls.length > 1) {
+        // the server refused the append and wrote nothing: append each call alone, so only the bad one fails
+        for (const call of calls) await this.flush([call])
+        return
+      }
+      const error =
+        written.failure === 'conflict'
+          ? new Error(
+              `other writers won the ledger stream ${this.options.ledger.name} ${conflicts} times in a row`,
+              {
+                cause: written.error,
+              },
+            )
+          : written.error
+      for (const call of calls) call.reject(error)
+      return
+    }
+  }
+
+  private async plan(calls: readonly PendingAppend[]): Promise<Plan> {
+    const { ledger, index, catchUp, clock } = this.options
+    await catchUp()
+    const snapshot = index.snapshot(calls)
+    const stored = new Map<string, StoredEvent[]>()
+    for (const [key, range] of snapshot.keys) stored.set(key, await ledger.range(range))
+    return planBatch(calls, knownOf(snapshot, stored), clock())
+  }
+
+  /** One ledger append expecting the planned tip; sent again unchanged while its answer is lost. */
+  private async write(plan: Plan): Promise<Written> {
+    const { ledger } = this.options
+    const first = plan.events[0]?.position ?? 1
+    const streamState = expectedLedgerState(first - 1)
+    for (let send = 1; ; send++) {
+      try {
+        await ledger.append(plan.events, streamState)
+        return { ok: true }
+      } catch (error) {
+        const failure = failureOf(error)
+        if (failure === 'unknown' && send < MAX_SENDS) {
+          await pause(send)
+          continue
+        }
+        if (send === 1) return { ok: false, failure, error }
+        // an earlier send whose answer was lost may be in the ledger though this one failed
+        const found = await ledger.after(first - 1, plan.events.length).then(
+          (events) => landed(plan.events, events),
+          () => null,
+        )
+        if (found === true) return { ok: true }
+        // others hold the planned positions: none of our sends can land any more, so planning again is safe
+        return {
+          ok: false,
+          failure: found === false && failure === 'conflict' ? 'conflict' : 'unknown',
+          error,
+        }
+      }
+    }
+  }
+
+  private settle(plan: Plan, appends: number): void {
+    this.options.index.add(plan.events)
+    for (const { call, outcome } of plan.settled) {
+      if (outcome instanceof Error) call.reject(outcome)
+      else call.resolve(outcome)
+    }
+    this.counters.appends += appends
+    if (plan.events.length > 0) {
+      this.counters.transactions += 1
+      this.options.onCommit()
+    }
+  }
+}
