@@ -120,6 +120,12 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
 
   /** Evolves a batch over the stored documents and commits it with its checkpoint; returns events applied. */
   private apply(batch: readonly StoredEvent[]): number {
+    return this.applyParsed(batch.map((stored) => parse(stored, this.name)))
+  }
+
+  /** The same, for events already typed: several runners fed from one read parse each event once. */
+  applyParsed(batch: readonly LedgerEvent<DomainEvent>[]): number {
+    this.ensureVersion()
     const start = this.checkpoint()
     let position = start
     const pending = new Map<string, unknown>()
@@ -135,7 +141,7 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
           `expected position ${position + 1}: the ledger has a gap`,
         )
       }
-      const event = parse(stored, this.name)
+      const event = stored
       let changes: ReturnType<Projection['evolve']>
       try {
         changes = this.projection.evolve(read, event)
@@ -150,7 +156,38 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   }
 }
 
-/** One runner per projection, each caught up with the ledger in turn. */
+/**
+ * Catches several runners up with the ledger in one pass: each batch is read and typed once and handed to
+ * every runner still behind it, instead of each runner reading and parsing the whole ledger on its own.
+ */
+export const catchUpAll = async (
+  store: EventStore,
+  runners: readonly ProjectionRunner[],
+  onProgress?: OnProgress,
+  batchSize = DEFAULT_BATCH_SIZE,
+): Promise<number> => {
+  if (runners.length === 0) return 0
+  let after = Math.min(...runners.map((r) => r.checkpoint()))
+  const applied = new Map<ProjectionRunner, number>()
+  for (;;) {
+    const batch = await store.readAll(after, batchSize)
+    const last = batch.at(-1)
+    if (!last) return after
+    const events = batch.map((stored) => parse(stored, 'catch-up'))
+    for (const runner of runners) {
+      const n = runner.applyParsed(events.filter((e) => e.position > runner.checkpoint()))
+      applied.set(runner, (applied.get(runner) ?? 0) + n)
+      onProgress?.({
+        projection: runner.name,
+        position: runner.checkpoint(),
+        applied: applied.get(runner) ?? 0,
+      })
+    }
+    after = last.position
+  }
+}
+
+/** One runner per projection, caught up with the ledger together. */
 export const runAll = async (
   store: EventStore,
   docs: DocStore,
@@ -158,6 +195,6 @@ export const runAll = async (
   onProgress?: OnProgress,
 ): Promise<ProjectionRunner[]> => {
   const runners = projections.map((projection) => new ProjectionRunner(store, docs, projection))
-  for (const runner of runners) await runner.catchUp(onProgress)
+  await catchUpAll(store, runners, onProgress)
   return runners
 }

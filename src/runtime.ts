@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { audit, authority, metrics, openActions } from '../projections/index.js'
-import { ProjectionRunner } from '../projections/runner.js'
+import { catchUpAll, ProjectionRunner } from '../projections/runner.js'
 import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { appendDueNotices } from './decision/scheduler.js'
@@ -105,7 +105,7 @@ export const startRuntime = async (config: Config, log: Logger): Promise<Runtime
   const { closeStores, ...runtime } = await openRuntime(config)
   const { store, decision, views, tail } = runtime
   await decision.catchUp()
-  for (const view of Object.values(views)) await view.catchUp()
+  await catchUpAll(store, Object.values(views))
   const subscriptions: Subscription[] = [decision.start(), ...Object.values(views).map((v) => v.follow())]
   const head = await store.head()
   subscriptions.push(

@@ -8,6 +8,7 @@ import type { OpenActionDoc } from '../../projections/open-actions.js'
 import { openActions } from '../../projections/open-actions.js'
 import type { Projection } from '../../projections/projection.js'
 import {
+  catchUpAll,
   META_KEY,
   type Progress,
   ProjectionError,
@@ -235,6 +236,26 @@ describe('ProjectionRunner on SQLite', () => {
     for (const p of projections) assert.ok(incremental[p.name]?.some(([key]) => key !== META_KEY))
     docs.close()
     rebuiltDocs.close()
+    await ledger.store.close()
+  })
+
+  it('catches several runners up from one read to the same documents, each from its own checkpoint', async () => {
+    const ledger = openLedger()
+    await ledger.append(history(0, 6, '2024-05-01T00:00:00.000Z'))
+    const separate = openSqliteDocStore(freshPath('docs'))
+    for (const p of projections) await new ProjectionRunner(ledger.store, separate, p).catchUp()
+    const together = openSqliteDocStore(freshPath('docs'))
+    // one runner ahead of the others: the shared read must not apply anything to it twice
+    const runners = projections.map((p) => new ProjectionRunner(ledger.store, together, p, { batchSize: 4 }))
+    await runners[0]?.catchUp()
+    const progress: Progress[] = []
+    await catchUpAll(ledger.store, runners, (p) => progress.push(p), 4)
+    assert.deepEqual(dumps(together), dumps(separate))
+    const head = (await ledger.store.head()).position
+    for (const runner of runners) assert.equal(runner.checkpoint(), head)
+    assert.ok(progress.some((p) => p.projection === projections[1]?.name && p.position === head))
+    separate.close()
+    together.close()
     await ledger.store.close()
   })
 
