@@ -9,6 +9,7 @@ import {
   UnavailableError,
   WrongExpectedVersionError,
 } from '@kurrent/kurrentdb-client'
+import { draftWrites, type PendingAppend } from '../../src/store/append-plan.js'
 import {
   APPEND_BUDGET_BYTES,
   estimatedBytes,
@@ -17,7 +18,6 @@ import {
   takeBatch,
 } from '../../src/store/kurrentdb/commit.js'
 import type { StoredEvent } from '../../src/store/port.js'
-import { draftWrites, type PendingAppend } from '../../src/store/postgres/batch.js'
 
 const pending = (name: string, bytes = 10): PendingAppend => ({
   writes: draftWrites(

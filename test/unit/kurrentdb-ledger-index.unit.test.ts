@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { NO_STREAM } from '@kurrent/kurrentdb-client'
+import { draftWrites, type PendingAppend, type Plan, planBatch } from '../../src/store/append-plan.js'
 import { verifyChain } from '../../src/store/chain.js'
 import { knownOf, LedgerIndex, runsOf } from '../../src/store/kurrentdb/ledger-index.js'
 import { expectedLedgerState } from '../../src/store/kurrentdb/mapping.js'
@@ -11,7 +12,6 @@ import {
   type StreamWrite,
   WrongExpectedVersionError,
 } from '../../src/store/port.js'
-import { draftWrites, type PendingAppend, type Plan, planBatch } from '../../src/store/postgres/batch.js'
 
 const NOW = new Date('2025-03-01T09:00:00.000Z')
 

@@ -9,8 +9,8 @@ import {
   StreamTombstonedError,
   WrongExpectedVersionError,
 } from '@kurrent/kurrentdb-client'
+import type { PendingAppend } from '../append-plan.js'
 import type { StoredEvent } from '../port.js'
-import type { PendingAppend } from '../postgres/batch.js'
 
 /**
  * What one ledger append may carry, estimated. KurrentDB refuses an append over its MaxAppendSize (1 MiB by

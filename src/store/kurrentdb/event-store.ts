@@ -28,13 +28,16 @@
  * own deduplication by event id (the envelope's id) makes an append whose answer was lost safe to send again
  * unchanged; when that still ends in a conflict, reading the planned positions back tells whether it landed.
  *
- * Subscriptions read the ledger stream in batches (a Feed, as for PostgreSQL) and await the handler per batch; one
+ * Subscriptions read the ledger stream in batches (the Feeds all adapters share) and await the handler per batch; one
  * live subscribeToStream from the stream's end wakes them when any writer appends, and they poll as a fallback.
  *
  * Costs: all writers share one stream (group commit amortises it); each process holds one number per event and one
  * entry per key in memory, and reads the whole ledger when it opens.
  */
 import { KurrentDBClient } from '@kurrent/kurrentdb-client'
+import { AppendQueue } from '../append-queue.js'
+import { Feeds } from '../feed.js'
+import { initialised } from '../open.js'
 import {
   type AppendOptions,
   type AppendResult,
@@ -48,7 +51,7 @@ import {
   type StreamWrite,
   type Subscription,
 } from '../port.js'
-import { Feed } from '../postgres/feed.js'
+import { takeBatch } from './commit.js'
 import { GroupCommit } from './group-commit.js'
 import { LedgerIndex, runsOf } from './ledger-index.js'
 import { LedgerStream } from './ledger-stream.js'
@@ -56,7 +59,6 @@ import { ledgerStreamName } from './mapping.js'
 import { LedgerNotifier } from './notifier.js'
 
 const PAGE = 1000
-const FEED_BATCH = 500
 /** Reads of one readStream under way at once, one per run of consecutive positions. */
 const PARALLEL_READS = 16
 
@@ -73,12 +75,14 @@ export class KurrentDbEventStore implements EventStore {
   private readonly ledger: LedgerStream
   private readonly index = new LedgerIndex()
   private readonly commits: GroupCommit
+  private readonly appends: AppendQueue
+  // feeds read past assertOpen: close() stops them before it disposes of the client
+  private readonly feeds = new Feeds((after, limit) => this.ledger.after(after, limit))
   /** the latest read of the ledger's end, and the next one that calls made meanwhile share */
   private reading: Promise<void> = Promise.resolve()
   private waiting: Promise<void> | null = null
   private closing: Promise<void> | null = null
   private notifier: LedgerNotifier | null = null
-  private readonly feeds = new Set<Feed>()
 
   constructor(options: KurrentDbEventStoreOptions) {
     const name = ledgerStreamName(options.stream)
@@ -89,8 +93,10 @@ export class KurrentDbEventStore implements EventStore {
       index: this.index,
       catchUp: () => this.catchUp(),
       clock: options.clock ?? (() => new Date()),
-      onCommit: () => this.wakeFeeds(),
+      onCommit: () => this.feeds.wake(),
     })
+    // one ledger append carries what fits KurrentDB's size limit; the rest waits for the next
+    this.appends = new AppendQueue({ take: takeBatch, flush: (calls) => this.commits.flush(calls) })
   }
 
   /** Reads the ledger once to build this process's index; called by openKurrentDbEventStore. */
@@ -104,13 +110,12 @@ export class KurrentDbEventStore implements EventStore {
     expectedVersion: ExpectedVersion,
     options?: AppendOptions,
   ): Promise<AppendResult> {
-    this.assertOpen()
-    return this.commits.enqueue([{ stream, events, expectedVersion }], options)
+    return this.appendMany([{ stream, events, expectedVersion }], options)
   }
 
   async appendMany(writes: readonly StreamWrite[], options?: AppendOptions): Promise<AppendResult> {
     this.assertOpen()
-    return this.commits.enqueue(writes, options)
+    return this.appends.enqueue(writes, options)
   }
 
   async recall(idempotencyKey: string): Promise<AppendResult | null> {
@@ -147,12 +152,8 @@ export class KurrentDbEventStore implements EventStore {
 
   subscribe(after: number, handler: (batch: readonly StoredEvent[]) => Promise<void>): Subscription {
     this.assertOpen()
-    this.notifier ??= new LedgerNotifier(this.client, this.ledger.name, () => this.wakeFeeds())
-    // feeds read past assertOpen: close() stops them before it disposes of the client
-    const read = (position: number) => this.ledger.after(position, FEED_BATCH)
-    const feed: Feed = new Feed({ read, after, handler, onEnd: () => this.feeds.delete(feed) })
-    this.feeds.add(feed)
-    return feed
+    this.notifier ??= new LedgerNotifier(this.client, this.ledger.name, () => this.feeds.wake())
+    return this.feeds.subscribe(after, handler)
   }
 
   close(): Promise<void> {
@@ -166,8 +167,8 @@ export class KurrentDbEventStore implements EventStore {
   }
 
   private async shutdown(): Promise<void> {
-    await this.commits.drained()
-    await Promise.all([...this.feeds].map((feed) => feed.close()))
+    await this.appends.drained()
+    await this.feeds.close()
     await this.notifier?.close()
     await this.reading.catch(() => {})
     await this.client.dispose()
@@ -175,10 +176,6 @@ export class KurrentDbEventStore implements EventStore {
 
   private assertOpen(): void {
     if (this.closing) throw new StoreClosedError()
-  }
-
-  private wakeFeeds(): void {
-    for (const feed of this.feeds) feed.wake()
   }
 
   /** Brings the index up to the ledger's end. A call made while a read is under way waits for the next read. */
@@ -207,13 +204,4 @@ export class KurrentDbEventStore implements EventStore {
 /** Opens the ledger held in one stream of a KurrentDB database, reading it once to index it. */
 export const openKurrentDbEventStore = async (
   options: KurrentDbEventStoreOptions,
-): Promise<KurrentDbEventStore> => {
-  const store = new KurrentDbEventStore(options)
-  try {
-    await store.init()
-  } catch (error) {
-    await store.close()
-    throw error
-  }
-  return store
-}
+): Promise<KurrentDbEventStore> => initialised(new KurrentDbEventStore(options))

@@ -1,6 +1,6 @@
-import type { AppendOptions, AppendResult, StoredEvent, StreamWrite } from '../port.js'
-import { draftWrites, type PendingAppend, type Plan, planBatch } from '../postgres/batch.js'
-import { type AppendFailure, failureOf, landed, takeBatch } from './commit.js'
+import { type PendingAppend, type Plan, planBatch, settle } from '../append-plan.js'
+import type { StoredEvent } from '../port.js'
+import { type AppendFailure, failureOf, landed } from './commit.js'
 import { knownOf, type LedgerIndex } from './ledger-index.js'
 import type { LedgerStream } from './ledger-stream.js'
 import { expectedLedgerState } from './mapping.js'
@@ -28,49 +28,20 @@ export interface GroupCommitOptions {
 }
 
 /**
- * Queues appends and writes them as few ledger appends as it can, one at a time: each is planned after the tip
- * the index knows and expects that tip, so a writer in another process that got there first makes it plan again.
+ * Writes one batch of queued calls as one ledger append: it is planned after the tip the index knows and expects
+ * that tip, so a writer in another process that got there first makes it plan again.
  */
 export class GroupCommit {
-  private queue: PendingAppend[] = []
-  private flushing: Promise<void> | null = null
   private readonly counters = { transactions: 0, appends: 0, conflicts: 0 }
 
   constructor(private readonly options: GroupCommitOptions) {}
-
-  /** Queues one call; its promise settles once its events are in the ledger, or it failed alone. */
-  enqueue(writes: readonly StreamWrite[], options: AppendOptions = {}): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      const key = options.idempotencyKey ?? null
-      this.queue.push({ writes: draftWrites(writes, key), key, resolve, reject })
-      this.flushing ??= this.drain().finally(() => {
-        this.flushing = null
-      })
-    })
-  }
-
-  /** Resolves once every queued call has settled. */
-  async drained(): Promise<void> {
-    await this.flushing
-  }
 
   stats(): { readonly transactions: number; readonly appends: number; readonly conflicts: number } {
     return { ...this.counters }
   }
 
-  private async drain(): Promise<void> {
-    for (;;) {
-      // let the calls made in the same turn of the event loop join this batch
-      await new Promise((resolve) => setImmediate(resolve))
-      const { batch, rest } = takeBatch(this.queue)
-      this.queue = rest
-      if (batch.length === 0) return
-      await this.flush(batch)
-    }
-  }
-
   /** Plans the calls after the ledger's tip and appends them; plans again while other writers win the race. */
-  private async flush(calls: readonly PendingAppend[]): Promise<void> {
+  async flush(calls: readonly PendingAppend[]): Promise<void> {
     for (let conflicts = 0; ; ) {
       let plan: Plan
       try {
@@ -80,7 +51,7 @@ export class GroupCommit {
         return
       }
       const written: Written = plan.events.length === 0 ? { ok: true } : await this.write(plan)
-      if (written.ok) return this.settle(plan, calls.length)
+      if (written.ok) return this.committed(plan, calls.length)
       if (written.failure === 'conflict' && conflicts < MAX_CONFLICTS) {
         conflicts += 1
         this.counters.conflicts += 1
@@ -147,12 +118,9 @@ export class GroupCommit {
     }
   }
 
-  private settle(plan: Plan, appends: number): void {
+  private committed(plan: Plan, appends: number): void {
     this.options.index.add(plan.events)
-    for (const { call, outcome } of plan.settled) {
-      if (outcome instanceof Error) call.reject(outcome)
-      else call.resolve(outcome)
-    }
+    settle(plan.settled)
     this.counters.appends += appends
     if (plan.events.length > 0) {
       this.counters.transactions += 1

@@ -1,7 +1,7 @@
 // What one process knows of the ledger stream: its tip, where each stream's events are, and what each idempotency
 // key appended. Pure: it is fed the ledger's events in order, by the adapter's reads and by its own appends.
+import type { Known, PendingAppend, Tip } from '../append-plan.js'
 import { GENESIS_HASH, type StoredEvent } from '../port.js'
-import type { Known, PendingAppend, Tip } from '../postgres/batch.js'
 
 /** The positions one idempotency key appended: its call's events are contiguous. */
 export interface KeyRange {

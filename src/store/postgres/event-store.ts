@@ -1,5 +1,17 @@
 import pg from 'pg'
 import {
+  type Known,
+  keysOf,
+  type PendingAppend,
+  type Plan,
+  planBatch,
+  settle,
+  streamsOf,
+} from '../append-plan.js'
+import { AppendQueue } from '../append-queue.js'
+import { Feeds } from '../feed.js'
+import { initialised } from '../open.js'
+import {
   type AppendOptions,
   type AppendResult,
   type EventStore,
@@ -11,8 +23,7 @@ import {
   type StreamWrite,
   type Subscription,
 } from '../port.js'
-import { draftWrites, type Known, type PendingAppend, type Plan, planBatch } from './batch.js'
-import { Feed } from './feed.js'
+import { StreamVersions } from '../stream-versions.js'
 import { Notifier } from './notifier.js'
 import {
   findByKeys,
@@ -25,7 +36,6 @@ import {
 } from './queries.js'
 import { createTables, type Tables, tablesIn } from './schema.js'
 
-const FEED_BATCH = 500
 const POOL_SIZE = 5
 
 export interface PostgresEventStoreOptions {
@@ -47,15 +57,12 @@ export class PostgresEventStore implements EventStore {
   private readonly clock: () => Date
   private readonly schema: string
   private readonly tables: Tables
-  /** the last tip position this process committed or saw under the chain lock: another writer moves it */
-  private knownPosition = -1
-  /** committed version of each stream, valid while nobody else has appended since knownPosition */
-  private readonly versions = new Map<string, number>()
-  private queue: PendingAppend[] = []
-  private flushing: Promise<void> | null = null
+  private readonly versions = new StreamVersions()
+  private readonly appends = new AppendQueue({ flush: (calls) => this.flush(calls) })
+  // feeds read past assertOpen: close() stops them before it ends the pool
+  private readonly feeds = new Feeds((after, limit) => readAll(this.pool, this.tables, after, limit))
   private closing: Promise<void> | null = null
   private notifier: Notifier | null = null
-  private readonly feeds = new Set<Feed>()
   private readonly counters = { transactions: 0, appends: 0 }
 
   constructor(options: PostgresEventStoreOptions) {
@@ -84,17 +91,18 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  append(
+  async append(
     stream: string,
     events: readonly NewEvent[],
     expectedVersion: ExpectedVersion,
     options?: AppendOptions,
-  ) {
-    return this.enqueue([{ stream, events, expectedVersion }], options)
+  ): Promise<AppendResult> {
+    return this.appendMany([{ stream, events, expectedVersion }], options)
   }
 
-  appendMany(writes: readonly StreamWrite[], options?: AppendOptions) {
-    return this.enqueue(writes, options)
+  async appendMany(writes: readonly StreamWrite[], options?: AppendOptions): Promise<AppendResult> {
+    this.assertOpen()
+    return this.appends.enqueue(writes, options)
   }
 
   async recall(idempotencyKey: string): Promise<AppendResult | null> {
@@ -121,12 +129,8 @@ export class PostgresEventStore implements EventStore {
 
   subscribe(after: number, handler: (batch: readonly StoredEvent[]) => Promise<void>): Subscription {
     this.assertOpen()
-    this.notifier ??= new Notifier(this.url, this.schema, () => this.wakeFeeds())
-    // feeds read past assertOpen: close() stops them before it ends the pool
-    const read = (position: number) => readAll(this.pool, this.tables, position, FEED_BATCH)
-    const feed: Feed = new Feed({ read, after, handler, onEnd: () => this.feeds.delete(feed) })
-    this.feeds.add(feed)
-    return feed
+    this.notifier ??= new Notifier(this.url, this.schema, () => this.feeds.wake())
+    return this.feeds.subscribe(after, handler)
   }
 
   close(): Promise<void> {
@@ -140,8 +144,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async shutdown(): Promise<void> {
-    await this.flushing
-    await Promise.all([...this.feeds].map((feed) => feed.close()))
+    await this.appends.drained()
+    await this.feeds.close()
     await this.notifier?.close()
     await this.pool.end()
   }
@@ -150,42 +154,12 @@ export class PostgresEventStore implements EventStore {
     if (this.closing) throw new StoreClosedError()
   }
 
-  private wakeFeeds(): void {
-    for (const feed of this.feeds) feed.wake()
-  }
-
-  private enqueue(writes: readonly StreamWrite[], options: AppendOptions = {}): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.assertOpen()
-      const key = options.idempotencyKey ?? null
-      this.queue.push({ writes: draftWrites(writes, key), key, resolve, reject })
-      this.flushing ??= this.drain().finally(() => {
-        this.flushing = null
-      })
-    })
-  }
-
-  /** One transaction at a time; the calls that arrive while one commits go together into the next. */
-  private async drain(): Promise<void> {
-    for (;;) {
-      // let the calls made in the same turn of the event loop join this batch
-      await new Promise((resolve) => setImmediate(resolve))
-      const calls = this.queue
-      this.queue = []
-      if (calls.length === 0) return
-      await this.flush(calls)
-    }
-  }
-
   /** Commits the calls in one transaction, then settles each; none is settled before COMMIT returns. */
   private async flush(calls: readonly PendingAppend[]): Promise<void> {
     const commit = await this.commit(calls)
     if (commit.ok) {
-      for (const { call, outcome } of commit.plan.settled) {
-        if (outcome instanceof Error) call.reject(outcome)
-        else call.resolve(outcome)
-      }
-      if (commit.plan.events.length > 0) this.wakeFeeds()
+      settle(commit.plan.settled)
+      if (commit.plan.events.length > 0) this.feeds.wake()
     } else if (commit.rolledBack && calls.length > 1) {
       // the database refused the batch and wrote nothing: commit each call alone, so only the bad one fails
       for (const call of calls) await this.flush([call])
@@ -224,8 +198,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   private committed(plan: Plan, appends: number): void {
-    this.knownPosition = plan.tip.position
-    for (const [stream, version] of plan.versions) this.versions.set(stream, version)
+    this.versions.committed(plan)
     this.counters.transactions += 1
     this.counters.appends += appends
   }
@@ -233,34 +206,16 @@ export class PostgresEventStore implements EventStore {
   /** Reads, under the chain lock, the tip and the stream versions and keys the batch depends on. */
   private async readKnown(client: pg.ClientBase, calls: readonly PendingAppend[]): Promise<Known> {
     const tip = await readTip(client, this.tables)
-    if (tip.position !== this.knownPosition) {
-      // another process appended since our last commit: the cached stream versions may be stale
-      this.versions.clear()
-      this.knownPosition = tip.position
-    }
-    const streams = new Set(calls.flatMap((call) => call.writes.map((write) => write.stream)))
-    const missing = [...streams].filter((stream) => !this.versions.has(stream))
-    if (missing.length > 0) {
-      for (const [stream, version] of await streamVersions(client, this.tables, missing)) {
-        this.versions.set(stream, version)
-      }
-    }
-    const keys = calls.flatMap((call) => (call.key === null ? [] : [call.key]))
+    this.versions.at(tip.position)
+    const missing = this.versions.missing(streamsOf(calls))
+    if (missing.length > 0) this.versions.learn(await streamVersions(client, this.tables, missing))
+    const keys = keysOf(calls)
     const stored = keys.length > 0 ? await findByKeys(client, this.tables, keys) : new Map()
-    return { tip, versions: this.versions, keys: stored }
+    return { tip, versions: this.versions.known, keys: stored }
   }
 }
 
 /** Opens the ledger in a PostgreSQL database, creating its tables when missing. */
 export const openPostgresEventStore = async (
   options: PostgresEventStoreOptions,
-): Promise<PostgresEventStore> => {
-  const store = new PostgresEventStore(options)
-  try {
-    await store.init()
-  } catch (error) {
-    await store.close()
-    throw error
-  }
-  return store
-}
+): Promise<PostgresEventStore> => initialised(new PostgresEventStore(options))

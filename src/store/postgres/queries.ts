@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { canonicalize } from '../../domain/canonical.js'
+import type { Plan, Tip } from '../append-plan.js'
 import { GENESIS_HASH, type StoredEvent } from '../port.js'
-import type { Plan, Tip } from './batch.js'
 import { CHANNEL, type EventRow, fromRow, type Tables } from './schema.js'
 
 /** A pool or one of its clients: reads run on either, a group commit on one client. */

@@ -1,19 +1,26 @@
-import type { StoredEvent, Subscription } from '../port.js'
+import type { StoredEvent, Subscription } from './port.js'
 
 /** How long a caught-up feed waits before looking for appends it was not told about. */
 const POLL_MS = 200
+/** The most events a feed reads, and hands its handler, at once. */
+const FEED_BATCH = 500
 
-export interface FeedOptions {
+/** The events with a position greater than `after`, at most `limit` of them, in order. */
+export type ReadAfter = (after: number, limit: number) => StoredEvent[] | Promise<StoredEvent[]>
+
+type Handler = (batch: readonly StoredEvent[]) => Promise<void>
+
+interface FeedOptions {
   /** the next batch of events after a position, empty when caught up */
-  readonly read: (after: number) => Promise<StoredEvent[]>
+  readonly read: (after: number) => StoredEvent[] | Promise<StoredEvent[]>
   readonly after: number
-  readonly handler: (batch: readonly StoredEvent[]) => Promise<void>
+  readonly handler: Handler
   /** called once the feed has stopped, whatever the reason */
   readonly onEnd: () => void
 }
 
 /** An ordered subscription: reads a batch, awaits the handler, and when caught up waits for a wake-up. */
-export class Feed implements Subscription {
+class Feed implements Subscription {
   readonly done: Promise<void>
   private stopped = false
   /** a wake-up that came while the feed was reading: the next wait returns at once */
@@ -63,5 +70,29 @@ export class Feed implements Subscription {
         resolve()
       }
     })
+  }
+}
+
+/** A store's subscriptions: each reads the ledger itself; commits wake them all, and close stops them all. */
+export class Feeds {
+  private readonly open = new Set<Feed>()
+
+  constructor(private readonly read: ReadAfter) {}
+
+  subscribe(after: number, handler: Handler): Subscription {
+    const read = (position: number) => this.read(position, FEED_BATCH)
+    const feed: Feed = new Feed({ read, after, handler, onEnd: () => this.open.delete(feed) })
+    this.open.add(feed)
+    return feed
+  }
+
+  /** New events were committed, by this process or another. */
+  wake(): void {
+    for (const feed of this.open) feed.wake()
+  }
+
+  /** Resolves once no handler is running any more. */
+  async close(): Promise<void> {
+    await Promise.all([...this.open].map((feed) => feed.close()))
   }
 }

@@ -1,6 +1,8 @@
-import { canonicalize } from '../../domain/canonical.js'
-import { uuidv7 } from '../../domain/ids.js'
-import { chainHash } from '../chain.js'
+// How a batch of append calls becomes sealed events: checked calls, expected versions, idempotency keys, the hash
+// chain. Pure and adapter-free: each adapter reads what the plan depends on, then writes what it planned.
+import { canonicalize } from '../domain/canonical.js'
+import { uuidv7 } from '../domain/ids.js'
+import { chainHash } from './chain.js'
 import {
   type AppendResult,
   type ExpectedVersion,
@@ -8,7 +10,7 @@ import {
   type StoredEvent,
   type StreamWrite,
   WrongExpectedVersionError,
-} from '../port.js'
+} from './port.js'
 
 /** The end of the chain, and the time the next batch is recorded at. */
 export interface Tip {
@@ -76,7 +78,7 @@ const seal = (tip: Tip, stream: string, streamVersion: number, event: Draft): St
   return { ...body, prevHash: tip.hash, hash: chainHash(tip.hash, body) }
 }
 
-/** What the database held when the batch took the chain lock. */
+/** What the ledger held when the batch took the chain (a lock, or a snapshot checked by the append). */
 export interface Known {
   readonly tip: Tip
   /** the committed version of every stream the batch writes to (absent: no event yet) */
@@ -151,3 +153,20 @@ export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Da
   const settled = calls.map((call) => ({ call, outcome: apply(call) }))
   return { settled, events, keys: ranges, tip, versions }
 }
+
+/** Tells each call of a committed batch what it appended, or why it conflicted. */
+export const settle = (settled: readonly Settlement[]): void => {
+  for (const { call, outcome } of settled) {
+    if (outcome instanceof Error) call.reject(outcome)
+    else call.resolve(outcome)
+  }
+}
+
+/** The streams a batch writes to, each once. */
+export const streamsOf = (calls: readonly PendingAppend[]): string[] => [
+  ...new Set(calls.flatMap((call) => call.writes.map((write) => write.stream))),
+]
+
+/** The idempotency keys a batch carries. */
+export const keysOf = (calls: readonly PendingAppend[]): string[] =>
+  calls.flatMap((call) => (call.key === null ? [] : [call.key]))
