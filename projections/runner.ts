@@ -1,5 +1,5 @@
 import { type DomainEvent, type LedgerEvent, toLedgerEvent } from '../src/domain/events.js'
-import type { DocStore } from '../src/store/docs.js'
+import { CheckpointMovedError, type DocStore } from '../src/store/docs.js'
 import type { EventStore, StoredEvent, Subscription } from '../src/store/port.js'
 import type { Projection } from './projection.js'
 
@@ -81,7 +81,7 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
     for (;;) {
       const batch = await this.store.readAll(this.checkpoint(), this.batchSize)
       if (batch.length === 0) return this.checkpoint()
-      applied += this.apply(batch)
+      applied += this.applyOrReread(batch)
       onProgress?.({ projection: this.name, position: this.checkpoint(), applied })
     }
   }
@@ -96,7 +96,13 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   follow(): Subscription {
     this.ensureVersion()
     return this.store.subscribe(this.checkpoint(), async (batch) => {
-      this.apply(batch)
+      try {
+        this.apply(batch)
+      } catch (error) {
+        // another process (a command-line catch-up on the same folder) moved the checkpoint: start from it
+        if (!(error instanceof CheckpointMovedError)) throw error
+        await this.catchUp()
+      }
     })
   }
 
@@ -116,6 +122,16 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
     if (meta?.version === this.projection.version) return
     this.docs.wipe(this.name)
     this.docs.commit(this.name, new Map([[META_KEY, { version: this.projection.version }]]), 0)
+  }
+
+  /** A batch another process committed first is read again from the new checkpoint by the caller's loop. */
+  private applyOrReread(batch: readonly StoredEvent[]): number {
+    try {
+      return this.apply(batch)
+    } catch (error) {
+      if (error instanceof CheckpointMovedError) return 0
+      throw error
+    }
   }
 
   /** Evolves a batch over the stored documents and commits it with its checkpoint; returns events applied. */
@@ -151,7 +167,7 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
       for (const [key, doc] of changes) pending.set(key, doc)
       position = stored.position
     }
-    if (position > start) this.docs.commit(this.name, pending, position)
+    if (position > start) this.docs.commit(this.name, pending, position, start)
     return position - start
   }
 }
@@ -175,7 +191,7 @@ export const catchUpAll = async (
     if (!last) return after
     const events = batch.map((stored) => parse(stored, 'catch-up'))
     for (const runner of runners) {
-      const n = runner.applyParsed(events.filter((e) => e.position > runner.checkpoint()))
+      const n = await applyOrCatchUp(runner, events)
       applied.set(runner, (applied.get(runner) ?? 0) + n)
       onProgress?.({
         projection: runner.name,
@@ -184,6 +200,20 @@ export const catchUpAll = async (
       })
     }
     after = last.position
+  }
+}
+
+const applyOrCatchUp = async (
+  runner: ProjectionRunner,
+  events: readonly LedgerEvent<DomainEvent>[],
+): Promise<number> => {
+  try {
+    return runner.applyParsed(events.filter((e) => e.position > runner.checkpoint()))
+  } catch (error) {
+    // another process moved this runner's checkpoint: let it read from there on its own
+    if (!(error instanceof CheckpointMovedError)) throw error
+    const before = runner.checkpoint()
+    return (await runner.catchUp()) - before
   }
 }
 

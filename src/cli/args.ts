@@ -36,8 +36,8 @@ interface CommandSpec {
 
 const OFFLINE_READ = [
   'Works offline on the data folder (DATA_DIR, or --data-dir): it needs no running service. It first',
-  'brings the read models in derived.db up to date with the ledger, then reads them. While a service',
-  'runs on the same folder, prefer the HTTP API: both would update derived.db at once.',
+  'brings the read models in derived.db up to date with the ledger, then reads them; beside a running',
+  'service that is safe (a batch commits only on the checkpoint it started from).',
 ]
 
 const dataDir: OptionSpec = {

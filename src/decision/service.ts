@@ -86,7 +86,8 @@ export class DecisionService {
     await Promise.all(appends)
     const last = batch.at(-1)
     if (last && last.position > this.lastPosition) {
-      this.docs.commit(this.namespace, world.changed(), last.position)
+      // fails (and stops the service: fail closed) if another process moved the world meanwhile
+      this.docs.commit(this.namespace, world.changed(), last.position, this.lastPosition)
       this.lastPosition = last.position
     }
   }

@@ -11,8 +11,17 @@ export interface DocStore {
     prefix: string,
     options?: { after?: string; limit?: number },
   ): Array<[string, unknown]>
-  /** writes the changed documents (null deletes) and the new checkpoint in one durable transaction */
-  commit(namespace: string, changes: ReadonlyMap<string, unknown>, checkpoint: number): void
+  /**
+   * Writes the changed documents (null deletes) and the new checkpoint in one durable transaction; with
+   * `expected`, only if the namespace is still at that checkpoint (else CheckpointMovedError, nothing written),
+   * so two processes catching up on one folder never interleave their batches.
+   */
+  commit(
+    namespace: string,
+    changes: ReadonlyMap<string, unknown>,
+    checkpoint: number,
+    expected?: number,
+  ): void
   /** the ledger position the namespace reflects; 0 when it has none */
   checkpoint(namespace: string): number
   /** drops every document and the checkpoint of the namespace */
@@ -20,4 +29,16 @@ export interface DocStore {
   /** every document as canonical JSON, in key order: for byte-for-byte comparison */
   dump(namespace: string): Array<[string, string]>
   close(): void
+}
+
+/** Another process moved the namespace's checkpoint since this batch started: read it again and redo. */
+export class CheckpointMovedError extends Error {
+  override readonly name = 'CheckpointMovedError'
+  constructor(
+    readonly namespace: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`the ${namespace} checkpoint is at ${actual}, not at ${expected}: another process moved it`)
+  }
 }

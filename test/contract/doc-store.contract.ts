@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import type { DocStore } from '../../src/store/docs.js'
+import { CheckpointMovedError, type DocStore } from '../../src/store/docs.js'
 
 /** The DocStore semantics every implementation shares; `open` gives a fresh, empty store. */
 export const docStoreContract = (name: string, open: () => DocStore): void => {
@@ -130,6 +130,17 @@ export const docStoreContract = (name: string, open: () => DocStore): void => {
       assert.throws(() => docs.commit('agents', bad, 9), TypeError)
       assert.deepEqual(docs.get('agents', 'agent-a'), { level: 'execute', envs: ['prod'] })
       assert.equal(docs.checkpoint('agents'), 7)
+    })
+
+    it('commits on an expected checkpoint only while it still holds, and changes nothing otherwise', () => {
+      seed()
+      const next = new Map<string, unknown>([['agent-a', { level: 'simulate' }]])
+      assert.throws(() => docs.commit('agents', next, 9, 5), CheckpointMovedError)
+      assert.deepEqual(docs.get('agents', 'agent-a'), { level: 'execute', envs: ['prod'] })
+      assert.equal(docs.checkpoint('agents'), 7)
+      docs.commit('agents', next, 9, 7)
+      assert.deepEqual(docs.get('agents', 'agent-a'), { level: 'simulate' })
+      assert.equal(docs.checkpoint('agents'), 9)
     })
   })
 }

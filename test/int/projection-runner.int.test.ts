@@ -15,7 +15,7 @@ import {
   ProjectionRunner,
   runAll,
 } from '../../projections/runner.js'
-import type { LedgerEvent } from '../../src/domain/events.js'
+import { type LedgerEvent, toLedgerEvent } from '../../src/domain/events.js'
 import type { DocStore } from '../../src/store/docs.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
@@ -256,6 +256,37 @@ describe('ProjectionRunner on SQLite', () => {
     assert.ok(progress.some((p) => p.projection === projections[1]?.name && p.position === head))
     separate.close()
     together.close()
+    await ledger.store.close()
+  })
+
+  it('a batch another process committed first, mid-batch, is read again, never applied twice', async () => {
+    const ledger = openLedger()
+    await ledger.append(history(0, 6, '2024-05-01T00:00:00.000Z'))
+    const events = (await ledger.store.readAll(0)).map((e) => toLedgerEvent(e))
+    const shared = openSqliteDocStore(freshPath('docs'))
+    const alone = openSqliteDocStore(freshPath('docs'))
+    for (const p of projections) {
+      const other = new ProjectionRunner(ledger.store, shared, p)
+      let raced = false
+      // the other process commits the whole ledger while this runner is in the middle of its batch
+      const racing: DocStore = Object.create(shared, {
+        get: {
+          value: (namespace: string, key: string) => {
+            if (!raced && namespace === p.name && key !== META_KEY) {
+              raced = true
+              other.applyParsed(events)
+            }
+            return shared.get(namespace, key)
+          },
+        },
+      })
+      await new ProjectionRunner(ledger.store, racing, p).catchUp()
+      assert.ok(raced, `${p.name}: the race happened`)
+      await new ProjectionRunner(ledger.store, alone, p).catchUp()
+    }
+    assert.deepEqual(dumps(shared), dumps(alone))
+    shared.close()
+    alone.close()
     await ledger.store.close()
   })
 

@@ -1,5 +1,5 @@
 import { canonicalize } from '../../domain/canonical.js'
-import type { DocStore } from '../docs.js'
+import { CheckpointMovedError, type DocStore } from '../docs.js'
 
 /** Key order as SQLite's: UTF-8 bytes, which is code point order (JS `<` compares UTF-16 units). */
 export const compareKeys = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
@@ -26,7 +26,15 @@ export class MemoryDocStore implements DocStore {
       .map((key) => [key, this.get(namespace, key)])
   }
 
-  commit(namespace: string, changes: ReadonlyMap<string, unknown>, checkpoint: number): void {
+  commit(
+    namespace: string,
+    changes: ReadonlyMap<string, unknown>,
+    checkpoint: number,
+    expected?: number,
+  ): void {
+    const actual = this.checkpoint(namespace)
+    if (expected !== undefined && actual !== expected)
+      throw new CheckpointMovedError(namespace, expected, actual)
     // serialise everything first, so that a document JSON cannot hold leaves the store untouched
     const texts = [...changes].map(([key, doc]) => [key, doc == null ? null : toJson(doc)] as const)
     const docs = this.namespace(namespace)

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { canonicalize } from '../../domain/canonical.js'
-import type { DocStore } from '../docs.js'
+import { CheckpointMovedError, type DocStore } from '../docs.js'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS docs (
@@ -83,8 +83,16 @@ class SqliteDocStore implements DocStore {
     return rows.map((row) => [row.key, JSON.parse(row.doc)])
   }
 
-  commit(namespace: string, changes: ReadonlyMap<string, unknown>, checkpoint: number): void {
+  commit(
+    namespace: string,
+    changes: ReadonlyMap<string, unknown>,
+    checkpoint: number,
+    expected?: number,
+  ): void {
     this.db.transaction(() => {
+      const actual = this.checkpoint(namespace)
+      if (expected !== undefined && actual !== expected)
+        throw new CheckpointMovedError(namespace, expected, actual)
       for (const [key, doc] of changes) {
         if (doc == null) this.sql.delete.run(namespace, key)
         else this.sql.put.run(namespace, key, toJson(doc))
