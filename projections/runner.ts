@@ -217,6 +217,16 @@ const applyOrCatchUp = async (
   }
 }
 
+/** Follows the ledger for several runners with one subscription: each batch read and typed once for all. */
+export const followAll = (store: EventStore, runners: readonly ProjectionRunner[]): Subscription => {
+  for (const runner of runners) runner.applyParsed([])
+  const from = Math.min(...runners.map((r) => r.checkpoint()))
+  return store.subscribe(from, async (batch) => {
+    const events = batch.map((stored) => parse(stored, 'follow'))
+    for (const runner of runners) await applyOrCatchUp(runner, events)
+  })
+}
+
 /** One runner per projection, caught up with the ledger together. */
 export const runAll = async (
   store: EventStore,

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { audit, authority, metrics, openActions } from '../projections/index.js'
-import { catchUpAll, ProjectionRunner } from '../projections/runner.js'
+import { catchUpAll, followAll, ProjectionRunner } from '../projections/runner.js'
 import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { appendDueNotices } from './decision/scheduler.js'
@@ -106,7 +106,7 @@ export const startRuntime = async (config: Config, log: Logger): Promise<Runtime
   const { store, decision, views, tail } = runtime
   await decision.catchUp()
   await catchUpAll(store, Object.values(views))
-  const subscriptions: Subscription[] = [decision.start(), ...Object.values(views).map((v) => v.follow())]
+  const subscriptions: Subscription[] = [decision.start(), followAll(store, Object.values(views))]
   const head = await store.head()
   subscriptions.push(
     store.subscribe(head.position, async (batch) => {

@@ -19,7 +19,7 @@ export interface Tip {
   readonly recordedAt: string
 }
 
-type Draft = Pick<StoredEvent, 'type' | 'data' | 'metadata'>
+type Draft = Pick<StoredEvent, 'type' | 'data' | 'metadata'> & { readonly dataText: string }
 
 export interface DraftWrite {
   readonly stream: string
@@ -41,16 +41,17 @@ const isExpectedVersion = (v: ExpectedVersion): boolean =>
 const matches = (expected: ExpectedVersion, actual: number): boolean =>
   expected === 'any' || (expected === 'no-stream' ? actual === 0 : expected === actual)
 
-const draft = (event: NewEvent, key: string | null): Draft => ({
-  type: event.type,
+const draft = (event: NewEvent, key: string | null): Draft => {
   // the canonical form is what gets hashed, so a copy of exactly that is what gets stored
-  data: JSON.parse(canonicalize(event.data)),
-  metadata: {
-    actor: event.metadata.actor,
-    correlationId: event.metadata.correlationId ?? null,
-    causationId: event.metadata.causationId ?? null,
-    idempotencyKey: key,
-  },
+  const dataText = canonicalize(event.data)
+  return { type: event.type, data: JSON.parse(dataText), dataText, metadata: metadataOf(event, key) }
+}
+
+const metadataOf = (event: NewEvent, key: string | null): Draft['metadata'] => ({
+  actor: event.metadata.actor,
+  correlationId: event.metadata.correlationId ?? null,
+  causationId: event.metadata.causationId ?? null,
+  idempotencyKey: key,
 })
 
 /** Validates a call up front, so that a bad call fails alone instead of failing its whole batch. */
@@ -67,15 +68,16 @@ export const draftWrites = (writes: readonly StreamWrite[], key: string | null):
 
 const seal = (tip: Tip, stream: string, streamVersion: number, event: Draft): StoredEvent => {
   const { recordedAt } = tip
+  const { dataText, ...fields } = event
   const body = {
-    ...event,
+    ...fields,
     id: uuidv7(Date.parse(recordedAt)),
     stream,
     streamVersion,
     position: tip.position + 1,
     recordedAt,
   }
-  return { ...body, prevHash: tip.hash, hash: chainHash(tip.hash, body) }
+  return { ...body, prevHash: tip.hash, hash: chainHash(tip.hash, body, dataText) }
 }
 
 /** What the ledger held when the batch took the chain (a lock, or a snapshot checked by the append). */

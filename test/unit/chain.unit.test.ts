@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { test } from 'node:test'
+import { canonicalize } from '../../src/domain/canonical.js'
+import { chainHash } from '../../src/store/chain.js'
+
+const event = (data: unknown, extra: Partial<{ stream: string; type: string }> = {}) => ({
+  id: '0190a0b0-0000-7000-8000-00000000000a',
+  type: extra.type ?? 'StateObserved',
+  stream: extra.stream ?? 'resource-production.deployment/web',
+  streamVersion: 12,
+  position: 4096,
+  recordedAt: '2026-01-05T08:00:00.123Z',
+  data,
+  metadata: { actor: 'observer-1', correlationId: 'c"1', causationId: null, idempotencyKey: null },
+})
+
+test('the chain hash is SHA-256 of the previous hash and the RFC 8785 form of the whole envelope', () => {
+  const samples = [
+    {},
+    { b: 1, a: [true, null, 1.5e-7, -0], é: 'ünïcødé ✓', '\u2028': 'line separator' },
+    { nested: { z: { y: [{ x: 1 }, 'two'] } }, big: 12345678901234567890, emoji: '😀', quote: 'say "hi"\n' },
+  ]
+  for (const data of samples) {
+    const e = event(data, { stream: 'proposal-p"1', type: 'Type\\With\\Slashes' })
+    const prev = 'f'.repeat(64)
+    const { id, type, stream, streamVersion, position, recordedAt, metadata } = e
+    const expected = createHash('sha256')
+      .update(prev)
+      .update(canonicalize({ id, type, stream, streamVersion, position, recordedAt, data, metadata }))
+      .digest('hex')
+    assert.equal(chainHash(prev, e), expected)
+    assert.equal(chainHash(prev, e, canonicalize(data)), expected, 'with the data text given')
+  }
+})
