@@ -22,7 +22,8 @@ resolve() {
   if [ -f "$libs/.complete" ]; then return; fi
   log "resolving the broker's jars from Maven Central (once)"
   rm -rf "$libs"
-  mvn -q -B -Dstyle.color=never -f "$root/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs" -DincludeScope=runtime
+  # Maven talks on stdout: only the KAFKA_BROKERS line may go there
+  mvn -q -B -Dstyle.color=never -f "$root/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs" -DincludeScope=runtime 1>&2
   touch "$libs/.complete"
 }
 
@@ -66,7 +67,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPS
-  cluster=$(java_cmd kafka.tools.StorageTool random-uuid)
+  cluster=$(java_cmd kafka.tools.StorageTool random-uuid | tail -n 1)
   java_cmd kafka.tools.StorageTool format -t "$cluster" -c "$run/server.properties" > "$run/format.log" 2>&1
   echo "$port" > "$run/port"
   launch
