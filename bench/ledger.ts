@@ -1,0 +1,796 @@
+// Builds a large, realistic ledger fast: commands go through the real deciders (against state kept in memory
+// rather than re-read from the store), their events are written in big appendMany batches through the real
+// SQLite store (so ids, positions and the hash chain are real), and the real DecisionService answers them with
+// signed verdicts, revocations, violations and demotions. Lifecycles follow test/support/history.ts: evidence
+// with flaws, blocks and allows, executions that fail and roll back, kill switches, demotions and re-promotions.
+import type { KeyObject } from 'node:crypto'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { appendDueNotices } from '../src/decision/scheduler.js'
+import { DECISION_ACTOR, DecisionService } from '../src/decision/service.js'
+import { createVerdictSigner, loadOrCreateSigningKey } from '../src/decision/signer.js'
+import { levelIn } from '../src/domain/authority.js'
+import type { AgentState } from '../src/domain/deciders/agent.js'
+import {
+  agent,
+  type Decider,
+  grant,
+  inventory,
+  killSwitch,
+  policy,
+  proposal,
+  resource,
+} from '../src/domain/deciders/index.js'
+import type { ProposalState } from '../src/domain/deciders/proposal.js'
+import { defaultPolicy } from '../src/domain/eligibility.js'
+import { DomainError } from '../src/domain/errors.js'
+import {
+  type AuthorityLevel,
+  type BranchKind,
+  type DomainEvent,
+  type ImpactClass,
+  type KillSwitchRef,
+  streams,
+} from '../src/domain/events.js'
+import { MemoryDocStore } from '../src/store/memory/doc-store.js'
+import type { AppendResult, EventStore, NewEvent, StoredEvent, StreamWrite } from '../src/store/port.js'
+import { openSqliteEventStore, type SqliteEventStore } from '../src/store/sqlite/event-store.js'
+
+/** mulberry32: seeded, so the same size gives the same ledger. */
+const seeded = (seed: number) => {
+  let a = seed >>> 0
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return {
+    chance: (p: number) => next() < p,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T,
+  }
+}
+
+const ADMIN = 'admin-1'
+const SIMULATOR = 'simulator-1'
+const EXECUTOR = 'executor-1'
+const OBSERVER = 'observer-1'
+const APPROVERS = ['approver-1', 'approver-2', 'approver-3']
+const ENVIRONMENTS = ['staging', 'production'] as const
+const TOOLS: ReadonlyArray<{ tool: string; action: string; impact: ImpactClass | null }> = [
+  { tool: 'metrics', action: 'read', impact: 'read' },
+  { tool: 'cache', action: 'flush', impact: 'low' },
+  { tool: 'config', action: 'set', impact: 'medium' },
+  { tool: 'deploy', action: 'rollout', impact: 'high' },
+  { tool: 'db', action: 'migrate', impact: 'critical' },
+  // never registered: deny by default
+  { tool: 'shell', action: 'exec', impact: null },
+]
+const RESOURCES_PER_TOOL = 25
+const ADVERSARIAL: readonly BranchKind[] = [
+  'dependency-down',
+  'concurrent-change',
+  'partial-failure',
+  'stale-read',
+  'rollback-failure',
+]
+/** the level each agent works at: most execute, a few never get past simulate or recommend */
+const AGENT_TARGETS: readonly AuthorityLevel[] = [
+  'execute',
+  'execute',
+  'execute',
+  'execute',
+  'execute',
+  'execute',
+  'execute',
+  'execute',
+  'execute',
+  'simulate',
+  'simulate',
+  'recommend',
+]
+const LADDER: readonly AuthorityLevel[] = ['observe', 'recommend', 'simulate', 'execute']
+const TRACK = {
+  windowStart: '2026-01-01T00:00:00.000Z',
+  windowEnd: '2026-01-05T00:00:00.000Z',
+  proposals: 0,
+  simulationsPassed: 0,
+  simulationSurvivalRate: 1,
+  violations: 0,
+  failedExecutions: 0,
+}
+/** ledger time per event: 10^6 events span about a month; every size is generated at the same rate */
+const LEDGER_SECONDS_PER_EVENT = 2.6
+const LIFECYCLES_PER_CHUNK = 100
+
+export interface GenerateOptions {
+  readonly path: string
+  /** generate until the ledger holds at least this many events */
+  readonly events: number
+  /** the service's verdict key, so that its decision service would sign exactly the same verdicts */
+  readonly verdictKey: KeyObject
+  readonly seed?: number
+  /** the ledger's last events are recorded about now (ms); it must not end in the future */
+  readonly endAt?: number
+  readonly onProgress?: (events: number) => void
+}
+
+export interface GeneratedLedger {
+  readonly events: number
+  readonly proposals: readonly string[]
+  readonly verdicts: number
+  readonly refusedCommands: number
+  readonly seconds: number
+}
+
+interface Flight {
+  readonly proposalId: string
+  readonly agentId: string
+  readonly environment: string
+  readonly tool: string
+  readonly impact: ImpactClass | null
+  planHash: string
+  executionId: string | null
+}
+
+type AnyDecider = Decider<unknown, unknown, DomainEvent>
+
+class LedgerBuilder {
+  readonly store: SqliteEventStore
+  readonly decision: DecisionService
+  readonly proposals: string[] = []
+  refused = 0
+  private clockMs: number
+  private readonly random
+  private readonly states = new Map<string, unknown>()
+  private writes: StreamWrite[] = []
+  /** what the decision service and the scheduler appended, still to fold into the states in memory */
+  private answers: StoredEvent[] = []
+  private next = 0
+  private readonly granted = new Set<string>()
+  private readonly agents = AGENT_TARGETS.map((target, i) => ({ agentId: `agent-${i + 1}`, target }))
+  private lateRollbacks: Flight[] = []
+  private policyVersion = 1
+
+  constructor(
+    path: string,
+    verdictKey: KeyObject,
+    seed: number,
+    startMs: number,
+    private readonly endMs: number,
+    private readonly target: number,
+  ) {
+    this.clockMs = startMs
+    this.random = seeded(seed)
+    this.store = openSqliteEventStore({ path, clock: () => new Date(this.clockMs) })
+    this.decision = new DecisionService(
+      this.recording(),
+      new MemoryDocStore(),
+      createVerdictSigner(verdictKey),
+    )
+  }
+
+  private id(prefix: string): string {
+    this.next += 1
+    return `${prefix}-${this.next}`
+  }
+
+  private iso(offsetSeconds = 0): string {
+    return new Date(this.clockMs + offsetSeconds * 1000).toISOString()
+  }
+
+  private tick(seconds: number): void {
+    this.clockMs += Math.round(seconds * 1000)
+  }
+
+  /** Decides a command against the stream's state in memory and queues its events; false when refused. */
+  private command<C, S, E extends DomainEvent>(
+    decider: Decider<C, S, E>,
+    stream: string,
+    command: C,
+    actor: string,
+  ): E[] | null {
+    const state = (this.states.get(stream) as S | undefined) ?? decider.initialState()
+    let events: E[]
+    try {
+      events = decider.decide(command, state)
+    } catch (error) {
+      if (error instanceof DomainError) {
+        this.refused += 1
+        return null
+      }
+      throw error
+    }
+    this.states.set(
+      stream,
+      events.reduce((s, e) => decider.evolve(s, e), state),
+    )
+    if (events.length === 0) return events
+    const metadata = { actor, correlationId: this.id('corr'), causationId: null }
+    const toAppend: NewEvent[] = events.map((e) => ({ type: e.type, data: e.data, metadata }))
+    const last = this.writes.at(-1)
+    if (last?.stream === stream)
+      this.writes[this.writes.length - 1] = { ...last, events: [...last.events, ...toAppend] }
+    else this.writes.push({ stream, events: toAppend, expectedVersion: 'any' })
+    return events
+  }
+
+  /** Writes the queued events in one transaction, then lets the decision service answer them. */
+  private async flush(): Promise<void> {
+    if (this.writes.length > 0) {
+      const writes = this.writes
+      this.writes = []
+      await this.store.appendMany(writes)
+    }
+    await this.decision.catchUp()
+    await this.fold()
+  }
+
+  /** The store, as the decision service and the scheduler see it: what they append is kept to be folded. */
+  private recording(): EventStore {
+    const store = this.store
+    const keep = async (result: Promise<AppendResult>) => {
+      const r = await result
+      if (!r.duplicate) this.answers.push(...r.events)
+      return r
+    }
+    return new Proxy(store, {
+      get: (target, property, receiver) => {
+        if (property === 'append')
+          return (...args: Parameters<EventStore['append']>) => keep(target.append(...args))
+        if (property === 'appendMany')
+          return (...args: Parameters<EventStore['appendMany']>) => keep(target.appendMany(...args))
+        const value = Reflect.get(target, property, receiver)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+  }
+
+  /** Folds what the decision service and the scheduler wrote into the deciders' states kept in memory. */
+  private async fold(): Promise<void> {
+    const answers = this.answers.sort((a, b) => a.position - b.position)
+    this.answers = []
+    for (const e of answers) {
+      const decider = (
+        e.stream.startsWith('proposal-') ? proposal : e.stream.startsWith('agent-') ? agent : null
+      ) as AnyDecider | null
+      const state = this.states.get(e.stream)
+      if (!decider || state === undefined) continue
+      this.states.set(e.stream, decider.evolve(state, { type: e.type, data: e.data } as DomainEvent))
+    }
+  }
+
+  private agentState(agentId: string): AgentState {
+    return (this.states.get(streams.agent(agentId)) as AgentState | undefined) ?? agent.initialState()
+  }
+
+  private proposalState(proposalId: string): ProposalState {
+    return (
+      (this.states.get(streams.proposal(proposalId)) as ProposalState | undefined) ?? proposal.initialState()
+    )
+  }
+
+  private levelOf(agentId: string, environment: string): AuthorityLevel | null {
+    const state = this.agentState(agentId)
+    return state.status === 'registered' ? levelIn(state.levels, environment) : null
+  }
+
+  async setUp(): Promise<void> {
+    this.command(policy, streams.policy(), { type: 'PublishPolicy', policy: defaultPolicy(ADMIN, 1) }, ADMIN)
+    for (const t of TOOLS) {
+      if (t.impact === null) continue
+      this.command(
+        inventory,
+        streams.tool(t.tool, t.action),
+        {
+          type: 'RegisterToolAction',
+          tool: t.tool,
+          action: t.action,
+          impact: t.impact,
+          reversible: t.impact !== 'critical',
+          description: `${t.tool} ${t.action}`,
+        },
+        ADMIN,
+      )
+    }
+    for (const { agentId } of this.agents) {
+      this.command(
+        agent,
+        streams.agent(agentId),
+        { type: 'RegisterAgent', agentId, owner: 'platform-team', description: '' },
+        ADMIN,
+      )
+    }
+    this.climbAll()
+    await this.flush()
+  }
+
+  /** Every agent below its working level climbs back, one rung at a time, sometimes trying to skip one. */
+  private climbAll(): void {
+    for (const { agentId, target } of this.agents) {
+      for (const environment of ENVIRONMENTS) {
+        for (let guard = 0; guard < 6; guard += 1) {
+          const level = this.levelOf(agentId, environment) ?? 'observe'
+          const index = LADDER.indexOf(level)
+          if (index >= LADDER.indexOf(target)) break
+          const skip = this.random.chance(0.15) && index + 2 < LADDER.length
+          const to = LADDER[index + (skip ? 2 : 1)] as AuthorityLevel
+          const requestId = this.id('promotion')
+          const stream = streams.agent(agentId)
+          this.command(
+            agent,
+            stream,
+            { type: 'RequestPromotion', requestId, environment, to, trackRecord: TRACK },
+            agentId,
+          )
+          if (!skip)
+            this.command(agent, stream, { type: 'ApprovePromotion', requestId, approver: ADMIN }, ADMIN)
+        }
+      }
+    }
+  }
+
+  /** An admin grants what an identity needs the first time it needs it: mostly exact, some too broad. */
+  private grantFor(identity: string, tool: string, action: string, name: string, environment: string): void {
+    const key = `${identity}|${tool}.${action}|${name}|${environment}`
+    if (this.granted.has(key)) return
+    this.granted.add(key)
+    const grantId = this.id('g')
+    const wildcard = this.random.chance(0.07)
+    this.command(
+      grant,
+      streams.grant(grantId),
+      {
+        type: 'GrantScope',
+        grantId,
+        identity,
+        tool,
+        action,
+        resourcePattern: wildcard ? `${tool}-*` : name,
+        environment,
+        via: this.random.chance(0.95) ? 'direct' : 'inherited',
+      },
+      ADMIN,
+    )
+  }
+
+  private startFlight(): Flight | null {
+    const r = this.random
+    const { agentId } = r.pick(this.agents)
+    const environment = r.pick(ENVIRONMENTS)
+    const t = r.pick(TOOLS)
+    const name = `${t.tool}-service-${r.int(1, RESOURCES_PER_TOOL)}`
+    const identity = `svc-${agentId}`
+    this.grantFor(identity, t.tool, t.action, name, environment)
+    const version = this.id('v')
+    this.command(
+      resource,
+      streams.resource(environment, name),
+      {
+        type: 'ObserveState',
+        environment,
+        resource: name,
+        version,
+        digest: `sha256:${version}`,
+        observedAt: this.iso(-2),
+      },
+      OBSERVER,
+    )
+    const proposalId = this.id('p')
+    const plan = {
+      steps: [`${t.tool} ${t.action}`, `target ${name}`],
+      batch: r.int(1, 5),
+      canary: r.chance(0.5),
+    }
+    const submitted = this.command(
+      proposal,
+      streams.proposal(proposalId),
+      {
+        type: 'SubmitProposal',
+        proposalId,
+        agentId,
+        executingIdentity: identity,
+        tool: t.tool,
+        action: t.action,
+        resource: name,
+        environment,
+        plan,
+        expectedImpact: t.impact ?? 'critical',
+        // now and then the agent works from an older snapshot
+        snapshot: { version: r.chance(0.04) ? `${version}-old` : version },
+        description: `${t.tool} ${t.action} on ${name}`,
+        context: { agentLevel: this.levelOf(agentId, environment) },
+      },
+      agentId,
+    )
+    const first = submitted?.[0]
+    if (first?.type !== 'ProposalSubmitted') return null
+    this.proposals.push(proposalId)
+    const flight: Flight = {
+      proposalId,
+      agentId,
+      environment,
+      tool: t.tool,
+      impact: t.impact,
+      planHash: first.data.planHash,
+      executionId: null,
+    }
+    this.attachEvidence(flight)
+    return flight
+  }
+
+  /** The evidence the impact class needs, each piece sometimes missing or flawed. */
+  private attachEvidence(f: Flight): void {
+    const r = this.random
+    const stream = streams.proposal(f.proposalId)
+    const impact = f.impact ?? 'critical'
+    const otherHash = `sha256:${'ab'.repeat(32)}`
+    if ((impact === 'high' || impact === 'critical') && !r.chance(0.06)) {
+      const branches = [
+        {
+          name: 'baseline',
+          kind: 'baseline' as const,
+          counterfactual: 'as planned',
+          outcome: 'survived' as const,
+        },
+        ...ADVERSARIAL.slice(0, r.int(3, 5)).map((kind) => ({
+          name: kind,
+          kind,
+          counterfactual: `what if ${kind} during the change`,
+          outcome: r.chance(0.97) ? ('survived' as const) : ('failed' as const),
+        })),
+      ]
+      this.command(
+        proposal,
+        stream,
+        {
+          type: 'AttachSimulation',
+          simulationId: this.id('sim'),
+          planHash: r.chance(0.96) ? f.planHash : otherHash,
+          simulatedBy: SIMULATOR,
+          branches,
+        },
+        SIMULATOR,
+      )
+    }
+    if (impact !== 'read' && impact !== 'low' && !r.chance(0.06)) {
+      this.command(
+        proposal,
+        stream,
+        {
+          type: 'AttachRollbackTest',
+          planHash: r.chance(0.96) ? f.planHash : otherHash,
+          playbook: `undo ${f.tool}: restore the previous version, then verify health`,
+          testRunId: this.id('run'),
+          testedAt: this.iso(-r.int(60, 3600)),
+          outcome: r.chance(0.96) ? 'passed' : 'failed',
+          expectedRecoverySeconds: r.int(30, 600),
+          killSwitch: { scope: 'tool', target: f.tool },
+        },
+        f.agentId,
+      )
+    }
+    const approvals = impact === 'critical' ? 2 : impact === 'medium' || impact === 'high' ? 1 : 0
+    const approvers = [...APPROVERS].sort(() => (r.chance(0.5) ? 1 : -1))
+    for (let i = 0; i < approvals; i += 1) {
+      if (r.chance(0.05)) continue
+      const approver = approvers[i] as string
+      this.command(
+        proposal,
+        stream,
+        { type: 'Approve', approver, role: 'approver', planHash: r.chance(0.97) ? f.planHash : otherHash },
+        approver,
+      )
+    }
+  }
+
+  /** What happens once the verdicts are in: execute an allow, mostly withdraw a block. */
+  private decideFate(f: Flight): 'executing' | 'done' {
+    const r = this.random
+    const state = this.proposalState(f.proposalId)
+    if (state.status !== 'open') return 'done'
+    const stream = streams.proposal(f.proposalId)
+    const v = state.verdict
+    const live = v !== null && v.decision === 'allow' && !v.revoked && !v.expired
+    const start = (verdictId: string | null, planHash: string) => {
+      const executionId = this.id('exec')
+      const ok = this.command(
+        proposal,
+        stream,
+        { type: 'StartExecution', executionId, verdictId, planHash, executor: EXECUTOR },
+        EXECUTOR,
+      )
+      if (ok) f.executionId = executionId
+      return ok ? ('executing' as const) : ('done' as const)
+    }
+    if (live) {
+      // an allow left unused expires; the scheduler says so
+      if (r.chance(0.02)) return 'done'
+      return start(v.verdictId, r.chance(0.99) ? f.planHash : `sha256:${'cd'.repeat(32)}`)
+    }
+    // executing without a live allow is a violation: the agent is demoted
+    if (r.chance(v?.revoked ? 0.1 : 0.03)) return start(v?.verdictId ?? null, f.planHash)
+    // most blocked proposals are withdrawn; a few are abandoned and stay open
+    if (!r.chance(0.02)) {
+      this.command(
+        proposal,
+        stream,
+        { type: 'Withdraw', reason: 'blocked: not worth the evidence' },
+        f.agentId,
+      )
+    }
+    return 'done'
+  }
+
+  private finishExecution(f: Flight): 'failed' | 'done' {
+    if (f.executionId === null) return 'done'
+    const stream = streams.proposal(f.proposalId)
+    const executionId = f.executionId
+    if (this.random.chance(0.82)) {
+      this.command(
+        proposal,
+        stream,
+        { type: 'SucceedExecution', executionId, resourceVersionAfter: this.id('v') },
+        EXECUTOR,
+      )
+      return 'done'
+    }
+    this.command(
+      proposal,
+      stream,
+      {
+        type: 'FailExecution',
+        executionId,
+        error: 'health checks failed after the change',
+        resourceVersionAfter: null,
+      },
+      EXECUTOR,
+    )
+    return 'failed'
+  }
+
+  private rollBack(f: Flight, firstTryFails: boolean): void {
+    if (f.executionId === null) return
+    const stream = streams.proposal(f.proposalId)
+    const rollbackId = this.id('rb')
+    this.command(
+      proposal,
+      stream,
+      { type: 'StartRollback', rollbackId, executionId: f.executionId },
+      EXECUTOR,
+    )
+    if (firstTryFails) {
+      this.command(
+        proposal,
+        stream,
+        { type: 'FailRollback', rollbackId, error: 'rollback step timed out' },
+        EXECUTOR,
+      )
+      const retry = this.id('rb')
+      this.command(
+        proposal,
+        stream,
+        { type: 'StartRollback', rollbackId: retry, executionId: f.executionId },
+        EXECUTOR,
+      )
+      this.command(
+        proposal,
+        stream,
+        { type: 'CompleteRollback', rollbackId: retry, resourceVersionAfter: this.id('v') },
+        EXECUTOR,
+      )
+      return
+    }
+    this.command(
+      proposal,
+      stream,
+      { type: 'CompleteRollback', rollbackId, resourceVersionAfter: this.id('v') },
+      EXECUTOR,
+    )
+  }
+
+  /** One chunk: a hundred lifecycles moving in lock step, ledger time advancing between the phases. */
+  async chunk(): Promise<void> {
+    const r = this.random
+    const head = (await this.store.head()).position
+    const remaining = Math.max(1, this.target - head)
+    const span = ((this.endMs - this.clockMs) * Math.min(1, 1000 / remaining)) / 1000
+    const chunkStart = this.clockMs
+
+    // failures left unrecovered last time are rolled back late; demoted agents climb back
+    for (const f of this.lateRollbacks) this.rollBack(f, false)
+    this.lateRollbacks = []
+    this.climbAll()
+    if (this.policyVersion === 1 && head > this.target * 0.4) {
+      this.policyVersion = 2
+      const stricter = { ...defaultPolicy(ADMIN, 2), freshnessMaxAgeSeconds: 240, survivalThreshold: 0.8 }
+      this.command(policy, streams.policy(), { type: 'PublishPolicy', policy: stricter }, ADMIN)
+    }
+    await this.flush()
+
+    this.tick(5)
+    const flights = Array.from({ length: LIFECYCLES_PER_CHUNK }, () => this.startFlight()).filter(
+      (f): f is Flight => f !== null,
+    )
+    await this.flush()
+
+    let engaged: KillSwitchRef | null = null
+    if (r.chance(0.03)) {
+      this.tick(20)
+      const scope = r.pick(['environment', 'tool', 'tool', 'agent', 'agent'] as const)
+      const target =
+        scope === 'environment'
+          ? r.pick(ENVIRONMENTS)
+          : scope === 'tool'
+            ? r.pick(TOOLS).tool
+            : r.pick(this.agents).agentId
+      engaged = { scope, target }
+      this.command(
+        killSwitch,
+        streams.killSwitch(engaged),
+        { type: 'Engage', ...engaged, reason: 'incident in progress' },
+        ADMIN,
+      )
+      await this.flush()
+    }
+
+    this.tick(r.int(30, 90))
+    const executing = flights.filter((f) => this.decideFate(f) === 'executing')
+    await this.flush()
+
+    this.tick(r.int(60, 180))
+    const failed = executing.filter((f) => this.finishExecution(f) === 'failed')
+    await this.flush()
+
+    this.tick(r.int(60, 300))
+    for (const f of failed) {
+      // some failures are not recovered within the policy's time: the deadline passes, the agent is demoted
+      if (r.chance(0.08)) this.lateRollbacks.push(f)
+      else this.rollBack(f, r.chance(0.1))
+    }
+    await this.flush()
+
+    if (engaged) {
+      this.tick(r.int(30, 300))
+      this.command(
+        killSwitch,
+        streams.killSwitch(engaged),
+        { type: 'Release', reason: 'incident resolved' },
+        ADMIN,
+      )
+    }
+    this.clockMs = Math.max(this.clockMs, chunkStart + span * 1000)
+    await this.flush()
+    await appendDueNotices(this.recording(), this.decision.world().deadlines(), new Date(this.clockMs))
+    await this.flush()
+    // a finished lifecycle's state is no longer needed in memory
+    for (const f of flights) {
+      const status = this.proposalState(f.proposalId).status
+      if (status === 'succeeded' || status === 'recovered' || status === 'withdrawn')
+        this.states.delete(streams.proposal(f.proposalId))
+    }
+  }
+}
+
+/** Generates a ledger of at least `events` events at `path`; its time ends about `endAt` (default: an hour ago). */
+export const generateLedger = async (options: GenerateOptions): Promise<GeneratedLedger> => {
+  const started = performance.now()
+  const endMs = options.endAt ?? Date.now() - 3_600_000
+  const startMs = endMs - options.events * LEDGER_SECONDS_PER_EVENT * 1000
+  const builder = new LedgerBuilder(
+    options.path,
+    options.verdictKey,
+    options.seed ?? 7,
+    startMs,
+    endMs,
+    options.events,
+  )
+  try {
+    await builder.setUp()
+    let reported = 0
+    for (;;) {
+      const head = (await builder.store.head()).position
+      if (head >= options.events) break
+      if (head - reported >= options.events / 10) {
+        reported = head
+        options.onProgress?.(head)
+      }
+      await builder.chunk()
+    }
+    const head = (await builder.store.head()).position
+    let verdicts = 0
+    for (let after = 0; ; ) {
+      const batch = await builder.store.readAll(after, 10_000)
+      const last = batch.at(-1)
+      if (!last) break
+      for (const e of batch)
+        if (e.type === 'VerdictIssued' && e.metadata.actor === DECISION_ACTOR) verdicts += 1
+      after = last.position
+    }
+    return {
+      events: head,
+      proposals: builder.proposals,
+      verdicts,
+      refusedCommands: builder.refused,
+      seconds: (performance.now() - started) / 1000,
+    }
+  } finally {
+    await builder.decision.stop()
+    await builder.store.close()
+  }
+}
+
+// ---------- generated once, kept in the system temp folder ----------
+
+/** Bump when the generator changes what it writes: cached ledgers of another version are not reused. */
+const GENERATOR_VERSION = 1
+const CACHE = join(tmpdir(), 'governance-ledger-bench')
+
+export interface LedgerFixture extends Omit<GeneratedLedger, 'seconds'> {
+  /** a ledger.db and keys/verdict-signing.pem, to copy, never to write to */
+  readonly folder: string
+  /** how long generating it took, and whether this run did it */
+  readonly generatedSeconds: number
+  readonly generatedAt: string
+  readonly reused: boolean
+}
+
+/**
+ * A generated ledger of about `events` events, from the cache when a run has made it before (generation is
+ * a fixture, not a figure: the figures time what the service does with the ledger).
+ */
+export const ledgerFixture = async (events: number, log: (line: string) => void): Promise<LedgerFixture> => {
+  const folder = join(CACHE, `ledger-${events}-v${GENERATOR_VERSION}`)
+  const manifestPath = join(folder, 'manifest.json')
+  if (existsSync(manifestPath)) {
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Omit<
+      LedgerFixture,
+      'folder' | 'reused'
+    >
+    log(`  ledger of ${manifest.events} events from the cache (${folder})`)
+    return { ...manifest, folder, reused: true }
+  }
+  mkdirSync(CACHE, { recursive: true })
+  const building = mkdtempSync(join(CACHE, 'building-'))
+  try {
+    const { key } = loadOrCreateSigningKey(join(building, 'keys', 'verdict-signing.pem'))
+    log(`  generating a ledger of ${events} events (once; cached in ${CACHE})`)
+    const generated = await generateLedger({
+      path: join(building, 'ledger.db'),
+      events,
+      verdictKey: key,
+      onProgress: (n) => log(`    ${n} events`),
+    })
+    const { seconds, ...rest } = generated
+    const manifest = { ...rest, generatedSeconds: seconds, generatedAt: new Date().toISOString() }
+    writeFileSync(join(building, 'manifest.json'), JSON.stringify(manifest))
+    rmSync(folder, { recursive: true, force: true })
+    renameSync(building, folder)
+    log(`  generated ${generated.events} events in ${seconds.toFixed(1)} s`)
+    return { ...manifest, folder, reused: false }
+  } finally {
+    rmSync(building, { recursive: true, force: true })
+  }
+}
+
+/** A data folder for the service holding a copy of the fixture's ledger and verdict key, nothing derived. */
+export const copyFixture = (fixture: LedgerFixture, dataDir: string): void => {
+  mkdirSync(join(dataDir, 'keys'), { recursive: true, mode: 0o700 })
+  copyFileSync(join(fixture.folder, 'ledger.db'), join(dataDir, 'ledger.db'))
+  copyFileSync(
+    join(fixture.folder, 'keys', 'verdict-signing.pem'),
+    join(dataDir, 'keys', 'verdict-signing.pem'),
+  )
+}
