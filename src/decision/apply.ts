@@ -58,8 +58,7 @@ export const applyFact = (world: World, event: Ledgered): void => {
       return
     case 'StateObserved': {
       const key = keys.resource(event.data.environment, event.data.resource)
-      const resource = world.get('resource', key) ?? { observation: null, open: [] }
-      world.put('resource', key, { ...resource, observation: event.data })
+      world.put('resource', key, { observation: event.data })
       return
     }
     case 'ProposalSubmitted': {
@@ -75,7 +74,7 @@ export const applyFact = (world: World, event: Ledgered): void => {
         execution: null,
         demotedForFailure: false,
       })
-      world.setOpen(facts.proposalId, facts, true)
+      world.setOpen(facts, true)
       return
     }
     case 'SimulationRecorded':
@@ -163,7 +162,7 @@ const close = (
   const doc = world.proposal(proposalId)
   if (!doc) return
   world.put('proposal', keys.proposal(proposalId), { ...doc, phase, execution: execution ?? doc.execution })
-  world.setOpen(proposalId, doc.facts, false)
+  world.setOpen(doc.facts, false)
   dropVerdictDeadline(world, proposalId)
 }
 

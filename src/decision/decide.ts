@@ -4,7 +4,7 @@ import { evaluate } from '../domain/eligibility.js'
 import { type DataOf, DECISION_OUTPUT_TYPES, type KillSwitchRef, streams } from '../domain/events.js'
 import { uuidFromName } from '../domain/ids.js'
 import { applyFact, dropVerdictDeadline } from './apply.js'
-import { keys, type Ledgered, type ProposalDoc, type World } from './world.js'
+import { keys, type Ledgered, type OpenEntry, type ProposalDoc, type World } from './world.js'
 
 export type UnsignedVerdict = Omit<DataOf<'VerdictIssued'>, 'signature'>
 
@@ -36,23 +36,19 @@ export const decide = (world: World, event: Ledgered): Output[] => {
     case 'ApprovalGranted':
       return reevaluate([event.data.proposalId])
     case 'StateObserved':
-      return reevaluate(
-        world.get('resource', keys.resource(event.data.environment, event.data.resource))?.open ?? [],
-      )
+      return reevaluate(world.openBy('resource', event.data.environment, event.data.resource))
     case 'ToolActionRegistered':
-      return reevaluate(openWhere(world, (f) => f.tool === event.data.tool && f.action === event.data.action))
+      return reevaluate(world.openBy('tool', event.data.tool, event.data.action))
     case 'ScopeGranted':
-      return reevaluate(openWhere(world, (f) => f.executingIdentity === event.data.identity))
+      return reevaluate(world.openBy('identity', event.data.identity))
     case 'ScopeRevoked': {
       const identity = world.get('grant', keys.grant(event.data.grantId))?.identity
-      return reevaluate(openWhere(world, (f) => f.executingIdentity === identity))
+      return identity === undefined ? [] : reevaluate(world.openBy('identity', identity))
     }
     case 'PolicyPublished':
       return reevaluate(world.openIds())
     case 'AgentPromoted':
-      return reevaluate(
-        openWhere(world, (f) => f.agentId === event.data.agentId && f.environment === event.data.environment),
-      )
+      return reevaluate(world.openBy('agent', event.data.agentId, event.data.environment))
     case 'KillSwitchEngaged':
       return openWhere(world, (f) => covers(event.data, f)).flatMap((id) =>
         revokeAllow(world, id, event.data),
@@ -69,9 +65,7 @@ export const decide = (world: World, event: Ledgered): Output[] => {
       const demoted = demotions.flatMap((o) => (o.type === 'AgentDemoted' ? [o.data] : []))
       return [
         ...demotions,
-        ...demoted.flatMap((d) =>
-          reevaluate(openWhere(world, (f) => f.agentId === d.agentId && f.environment === d.environment)),
-        ),
+        ...demoted.flatMap((d) => reevaluate(world.openBy('agent', d.agentId, d.environment))),
       ]
     }
     default:
@@ -79,13 +73,13 @@ export const decide = (world: World, event: Ledgered): Output[] => {
   }
 }
 
-const openWhere = (world: World, match: (facts: ProposalDoc['facts']) => boolean): string[] =>
-  world.openIds().filter((id) => {
-    const doc = world.proposal(id)
-    return doc !== undefined && match(doc.facts)
-  })
+const openWhere = (world: World, match: (entry: OpenEntry) => boolean): string[] =>
+  world
+    .openEntries()
+    .filter(match)
+    .map((e) => e.proposalId)
 
-export const covers = (ks: KillSwitchRef, f: ProposalDoc['facts']): boolean =>
+export const covers = (ks: KillSwitchRef, f: Pick<OpenEntry, 'environment' | 'tool' | 'agentId'>): boolean =>
   ks.scope === 'global' ||
   (ks.scope === 'environment' && ks.target === f.environment) ||
   (ks.scope === 'tool' && ks.target === f.tool) ||

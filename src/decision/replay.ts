@@ -49,7 +49,7 @@ export const replayDecisions = async (
 ): Promise<Decision[]> => {
   docs.wipe(namespace)
   const decisions: Decision[] = []
-  let world = new World((key) => docs.get(namespace, key))
+  let world = World.over(docs, namespace)
   let position = 0
   for await (const stored of everyEvent(store)) {
     const outputs = decide(world, toLedgerEvent(stored))
@@ -67,7 +67,7 @@ export const replayDecisions = async (
     // keep the overlay small: save the world every thousand events, as the live service saves per batch
     if (position % 1000 === 0) {
       docs.commit(namespace, world.changed(), position)
-      world = new World((key) => docs.get(namespace, key))
+      world = World.over(docs, namespace)
     }
   }
   docs.commit(namespace, world.changed(), position)

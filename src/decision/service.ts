@@ -62,7 +62,7 @@ export class DecisionService {
 
   /** reads the world as of the checkpoint (for the scheduler and the API) */
   world(): World {
-    return new World((key) => this.docs.get(this.namespace, key))
+    return World.over(this.docs, this.namespace)
   }
 
   /** Decides a batch; batches run one at a time, whoever hands them in (the subscription or catchUp). */

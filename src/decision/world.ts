@@ -1,3 +1,4 @@
+import { sha256Hex } from '../domain/canonical.js'
 import type { ProposalFacts } from '../domain/eligibility.js'
 import type {
   AuthorityLevel,
@@ -7,6 +8,7 @@ import type {
   KillSwitchRef,
   LedgerEvent,
 } from '../domain/events.js'
+import type { DocStore } from '../store/docs.js'
 
 /**
  * The decision service's view of the world, kept as documents by key (so it never has to sit in memory
@@ -56,9 +58,9 @@ export interface WorldDocs {
   grant: { readonly identity: string }
   policy: DataOf<'PolicyPublished'>
   killSwitches: { readonly engaged: readonly KillSwitchRef[] }
-  resource: { readonly observation: DataOf<'StateObserved'> | null; readonly open: readonly string[] }
+  resource: { readonly observation: DataOf<'StateObserved'> | null }
   proposal: ProposalDoc
-  open: { readonly ids: readonly string[] }
+  open: OpenEntry
   deadlines: Deadlines
 }
 
@@ -71,15 +73,44 @@ export const keys = {
   killSwitches: () => 'killswitches',
   resource: (environment: string, resource: string) => `resource:${environment}.${resource}`,
   proposal: (proposalId: string) => `proposal:${proposalId}`,
-  open: () => 'open',
+  open: (proposalId: string) => `open:${proposalId}`,
   deadlines: () => 'deadlines',
 } as const
 
-/** Typed access to the world, read through whatever holds the documents. */
+/** One open proposal in the open set and in each index of it: what the rules select open proposals by. */
+export type OpenEntry = Pick<
+  ProposalFacts,
+  'proposalId' | 'agentId' | 'executingIdentity' | 'tool' | 'action' | 'resource' | 'environment'
+>
+
+/** The indexes of the open set: fixed-length slots, so that no value is a prefix of another. */
+export type OpenIndex = 'resource' | 'identity' | 'agent' | 'tool'
+const slot = (...parts: string[]): string => sha256Hex(parts.join('\u0000')).slice(0, 16)
+const indexSlots = (e: OpenEntry): Record<OpenIndex, string> => ({
+  resource: slot(e.environment, e.resource),
+  identity: slot(e.executingIdentity),
+  agent: slot(e.agentId, e.environment),
+  tool: slot(e.tool, e.action),
+})
+
+/**
+ * Typed access to the world, read through whatever holds the documents. Open proposals are one document each
+ * (and one per index), so that a decision costs the same whether ten or ten thousand proposals are open.
+ */
 export class World {
   private readonly changes = new Map<string, unknown>()
 
-  constructor(private readonly read: (key: string) => unknown) {}
+  constructor(
+    private readonly read: (key: string) => unknown,
+    private readonly scan: (prefix: string) => Array<[string, unknown]>,
+  ) {}
+
+  static over(docs: DocStore, namespace: string): World {
+    return new World(
+      (key) => docs.get(namespace, key),
+      (prefix) => docs.list(namespace, prefix),
+    )
+  }
 
   get<K extends keyof WorldDocs>(_kind: K, key: string): WorldDocs[K] | undefined {
     if (this.changes.has(key)) return (this.changes.get(key) ?? undefined) as WorldDocs[K] | undefined
@@ -93,6 +124,17 @@ export class World {
   /** the documents changed since this view was opened (null: deleted) */
   changed(): ReadonlyMap<string, unknown> {
     return this.changes
+  }
+
+  /** the open entries under a key prefix, as stored and as changed since, in key order */
+  private entries(prefix: string): OpenEntry[] {
+    const found = new Map(this.scan(prefix))
+    for (const [key, doc] of this.changes) {
+      if (!key.startsWith(prefix)) continue
+      if (doc === null) found.delete(key)
+      else found.set(key, doc)
+    }
+    return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, doc]) => doc as OpenEntry)
   }
 
   // -- reads the rules need --
@@ -110,8 +152,22 @@ export class World {
     return this.get('proposal', keys.proposal(proposalId))
   }
 
-  openIds(): readonly string[] {
-    return this.get('open', keys.open())?.ids ?? []
+  /** every open proposal, in id order */
+  openEntries(): OpenEntry[] {
+    return this.entries('open:')
+  }
+
+  openIds(): string[] {
+    return this.openEntries().map((e) => e.proposalId)
+  }
+
+  /**
+   * The open proposals one index holds for these values (resource: environment and resource; identity: the
+   * executing identity; agent: agent and environment; tool: tool and action). A collision of the 64-bit slot
+   * would only decide one more proposal again, which changes nothing when its answer did not change.
+   */
+  openBy(index: OpenIndex, ...values: string[]): string[] {
+    return this.entries(`open-${index}:${slot(...values)}:`).map((e) => e.proposalId)
   }
 
   killSwitches(): readonly KillSwitchRef[] {
@@ -133,13 +189,13 @@ export class World {
     this.put('deadlines', keys.deadlines(), update(this.deadlines()))
   }
 
-  setOpen(proposalId: string, facts: ProposalFacts, open: boolean): void {
-    const withOrWithout = (ids: readonly string[]) =>
-      open ? (ids.includes(proposalId) ? ids : [...ids, proposalId]) : ids.filter((id) => id !== proposalId)
-    this.put('open', keys.open(), { ids: withOrWithout(this.openIds()) })
-    const resourceKey = keys.resource(facts.environment, facts.resource)
-    const resource = this.get('resource', resourceKey) ?? { observation: null, open: [] }
-    this.put('resource', resourceKey, { ...resource, open: withOrWithout(resource.open) })
+  setOpen(facts: ProposalFacts, open: boolean): void {
+    const { proposalId, agentId, executingIdentity, tool, action, resource, environment } = facts
+    const entry: OpenEntry = { proposalId, agentId, executingIdentity, tool, action, resource, environment }
+    this.put('open', keys.open(proposalId), open ? entry : null)
+    for (const [index, at] of Object.entries(indexSlots(entry))) {
+      this.put('open', `open-${index}:${at}:${proposalId}`, open ? entry : null)
+    }
   }
 }
 

@@ -7,12 +7,18 @@ import { defaultPolicy } from '../../src/domain/eligibility.js'
 import type { KillSwitchRef, LedgerEvent } from '../../src/domain/events.js'
 import { LedgerBuilder, planHash, proposalData } from '../support/ledger-events.js'
 
+const worldOver = (docs: Map<string, unknown>) =>
+  new World(
+    (key) => docs.get(key),
+    (prefix) => [...docs].filter(([key]) => key.startsWith(prefix)),
+  )
+
 /** given(events): folds them through decide like the service does, and keeps every answer. */
 const given = (events: readonly LedgerEvent[]) => {
   const docs = new Map<string, unknown>()
   const answers: Output[][] = []
   const step = (event: LedgerEvent): Output[] => {
-    const world = new World((key) => docs.get(key))
+    const world = worldOver(docs)
     const outputs = decide(world, event)
     for (const [key, doc] of world.changed()) {
       if (doc === null) docs.delete(key)
@@ -22,7 +28,7 @@ const given = (events: readonly LedgerEvent[]) => {
     return outputs
   }
   for (const event of events) step(event)
-  return { when: step, answers, world: () => new World((key) => docs.get(key)) }
+  return { when: step, answers, world: () => worldOver(docs) }
 }
 
 const verdicts = (outputs: readonly Output[]) => outputs.filter((o) => o.type === 'VerdictIssued')
