@@ -160,8 +160,8 @@ export const machine = () => {
   }
 }
 
-/** The commit measured (read only); null outside a git checkout. */
-const commit = (): string | null => {
+/** The commit checked out now (read only); null outside a git checkout. Taken when a run starts. */
+export const headCommit = (): string | null => {
   try {
     return execFileSync('git', ['rev-parse', 'HEAD'], {
       encoding: 'utf8',
@@ -175,9 +175,14 @@ const commit = (): string | null => {
 export const writeResults = (
   path: string,
   figures: readonly Figure[],
-  extra: { readonly mode: string; readonly startedAt: string; readonly seconds: number },
+  extra: {
+    readonly mode: string
+    readonly commit: string | null
+    readonly startedAt: string
+    readonly seconds: number
+  },
 ): void => {
-  const body = { date: new Date().toISOString(), commit: commit(), ...extra, machine: machine(), figures }
+  const body = { date: new Date().toISOString(), ...extra, machine: machine(), figures }
   writeFileSync(path, `${JSON.stringify(body, null, 2)}\n`)
 }
 

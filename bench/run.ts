@@ -3,7 +3,16 @@
 import { fileURLToPath } from 'node:url'
 import { appendsFigure } from './appends.js'
 import { decisionsFigure } from './decisions.js'
-import { type BenchOptions, type Figure, fmt, parseArgs, progress, table, writeResults } from './lib.js'
+import {
+  type BenchOptions,
+  type Figure,
+  fmt,
+  headCommit,
+  parseArgs,
+  progress,
+  table,
+  writeResults,
+} from './lib.js'
 import { rebuildFigure } from './rebuild.js'
 import { relayFigure } from './relay.js'
 import { scaleFigure } from './scale.js'
@@ -24,6 +33,8 @@ const main = async (): Promise<void> => {
   }
   const mode = options.quick ? 'quick' : 'full'
   const startedAt = new Date().toISOString()
+  // the code measured is the code checked out when the run starts (the children load it then)
+  const commit = headCommit()
   const started = performance.now()
   const figures: Figure[] = []
   const failures: string[] = []
@@ -41,7 +52,7 @@ const main = async (): Promise<void> => {
   }
   const seconds = (performance.now() - started) / 1000
   const path = fileURLToPath(new URL('results.json', import.meta.url))
-  writeResults(path, figures, { mode, startedAt, seconds })
+  writeResults(path, figures, { mode, commit, startedAt, seconds })
   process.stdout.write(`\n${table(figures)}\n\n`)
   const missed = figures.filter((f) => !f.pass)
   process.stdout.write(

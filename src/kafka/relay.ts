@@ -53,13 +53,20 @@ export class Relay {
     this.subscription = null
   }
 
-  /** Sends one batch until the broker acknowledges it, then saves the checkpoint after it. */
+  /**
+   * Sends a batch, in chunks small enough for the broker's default 1 MiB request limit, each until the broker
+   * acknowledges it; the checkpoint moves after each acknowledged chunk.
+   */
   async relay(batch: readonly StoredEvent[]): Promise<void> {
     const fresh = batch.filter((e) => e.position > this.position)
-    const last = fresh.at(-1)
+    for (const chunk of chunks(fresh, CHUNK_BYTES)) await this.send(chunk)
+  }
+
+  private async send(chunk: readonly StoredEvent[]): Promise<void> {
+    const last = chunk.at(-1)
     if (!last) return
-    const messages = fresh.map(toKafkaMessage)
-    const verdicts = fresh.filter((e) => VERDICT_TYPES.has(e.type)).map(toKafkaMessage)
+    const messages = chunk.map(toKafkaMessage)
+    const verdicts = chunk.filter((e) => VERDICT_TYPES.has(e.type)).map(toKafkaMessage)
     const topicMessages = [
       { topic: this.topics.events, messages },
       ...(verdicts.length > 0 ? [{ topic: this.topics.verdicts, messages: verdicts }] : []),
@@ -80,6 +87,34 @@ export class Relay {
       }
     }
     this.docs.commit(this.namespace, new Map(), last.position)
-    this.sent += fresh.length
+    this.sent += chunk.length
   }
+}
+
+/** Well under the broker's default message.max.bytes (1 MiB), counting a verdict twice (both topics). */
+const CHUNK_BYTES = 256 * 1024
+
+const sizeOf = (e: StoredEvent): number => {
+  const m = toKafkaMessage(e)
+  const headers = Object.entries(m.headers).reduce((n, [k, v]) => n + k.length + v.length, 0)
+  return (m.key.length + m.value.length + headers) * (VERDICT_TYPES.has(e.type) ? 2 : 1)
+}
+
+/** Consecutive runs of events of at most `limit` bytes each (an event larger than that goes alone). */
+export const chunks = (events: readonly StoredEvent[], limit: number): StoredEvent[][] => {
+  const out: StoredEvent[][] = []
+  let current: StoredEvent[] = []
+  let bytes = 0
+  for (const e of events) {
+    const size = sizeOf(e)
+    if (current.length > 0 && bytes + size > limit) {
+      out.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(e)
+    bytes += size
+  }
+  if (current.length > 0) out.push(current)
+  return out
 }

@@ -125,6 +125,43 @@ describe('the Kafka relay, against a real broker', { skip: 'skip' in target ? ta
     }
   })
 
+  test('a batch larger than the broker accepts in one request is relayed in chunks, not retried for ever', async () => {
+    const brokers = 'brokers' in target ? target.brokers : ''
+    const kafka = kafkaClient(brokers)
+    const topics = topicsFor(uniquePrefix())
+    const admin = kafka.admin()
+    await admin.connect()
+    await ensureTopics(admin, topics, 1, 1)
+    await admin.disconnect()
+    const big = openSqliteEventStore({ path: join(dir, 'big.db') })
+    const bigDocs = openSqliteDocStore(join(dir, 'big-derived.db'))
+    const producer = await producerFor(kafka)
+    const relay = new Relay(big, bigDocs, producer, topics, quiet, 'relay-big')
+    try {
+      // 400 events of about 6 KiB: 2.4 MiB in one ledger batch, over the default 1 MiB request limit
+      await Promise.all(
+        Array.from({ length: 400 }, (_, i) =>
+          big.append(
+            `s-${i % 7}`,
+            [{ type: 'StateObserved', data: { i, pad: 'x'.repeat(6000) }, metadata: { actor: 'bench' } }],
+            'any',
+          ),
+        ),
+      )
+      await relay.relay(await big.readAll(0, 1000))
+      assert.equal(relay.position, 400)
+      const collector = await collect(kafka, [topics.events])
+      await eventually(() => collector.messages.length >= 400, 30_000, 'all 400 events on the topic')
+      await collector.stop()
+      assert.equal(new Set(collector.messages.map((m) => m.headers.ce_id)).size, 400)
+      assert.ok(relay.stats().failedAttempts === 0, 'no request was refused')
+    } finally {
+      await producer.disconnect()
+      await big.close()
+      bigDocs.close()
+    }
+  })
+
   test('the broker stopped and restarted while the relay runs: every verdict at least once, exactly once after deduplication', async () => {
     const broker = await privateBroker()
     const kafka = kafkaClient(broker.brokers)
