@@ -45,23 +45,8 @@ import {
 import { MemoryDocStore } from '../src/store/memory/doc-store.js'
 import type { AppendResult, EventStore, NewEvent, StoredEvent, StreamWrite } from '../src/store/port.js'
 import { openSqliteEventStore, type SqliteEventStore } from '../src/store/sqlite/event-store.js'
-
-/** mulberry32: seeded, so the same size gives the same ledger. */
-const seeded = (seed: number) => {
-  let a = seed >>> 0
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return {
-    chance: (p: number) => next() < p,
-    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T,
-  }
-}
+// seeded, so the same size gives the same ledger
+import { seeded } from '../test/support/history.js'
 
 const ADMIN = 'admin-1'
 const SIMULATOR = 'simulator-1'

@@ -9,9 +9,8 @@ import { everyEvent } from '../../src/decision/replay.js'
 import { DecisionService } from '../../src/decision/service.js'
 import { createVerdictSigner, generateSigningKey, verifyVerdictSignature } from '../../src/decision/signer.js'
 import type { DataOf } from '../../src/domain/events.js'
-import { ceType, topicsFor, VERDICT_TYPES } from '../../src/kafka/cloudevents.js'
+import { ceType, VERDICT_TYPES } from '../../src/kafka/cloudevents.js'
 import { Relay } from '../../src/kafka/relay.js'
-import { ensureTopics } from '../../src/kafka/topics.js'
 import type { DocStore } from '../../src/store/docs.js'
 import type { StoredEvent } from '../../src/store/port.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
@@ -20,11 +19,11 @@ import { FakeClock, History } from '../support/history.js'
 import {
   collect,
   eventually,
+  freshTopics,
   kafkaBrokers,
   kafkaClient,
   privateBroker,
   producerFor,
-  uniquePrefix,
 } from '../support/kafka.js'
 
 const target = kafkaBrokers()
@@ -59,11 +58,7 @@ describe('the Kafka relay, against a real broker', { skip: 'skip' in target ? ta
   test('every event reaches governance.events and every verdict governance.verdicts, as CloudEvents keyed by stream', async () => {
     const brokers = 'brokers' in target ? target.brokers : ''
     const kafka = kafkaClient(brokers)
-    const topics = topicsFor(uniquePrefix())
-    const admin = kafka.admin()
-    await admin.connect()
-    await ensureTopics(admin, topics, 3, 1)
-    await admin.disconnect()
+    const topics = await freshTopics(kafka)
     const producer = await producerFor(kafka)
     const relay = new Relay(store, docs, producer, topics, quiet, 'relay-a')
     const collector = await collect(kafka, [topics.events, topics.verdicts])
@@ -128,11 +123,7 @@ describe('the Kafka relay, against a real broker', { skip: 'skip' in target ? ta
   test('a batch larger than the broker accepts in one request is relayed in chunks, not retried for ever', async () => {
     const brokers = 'brokers' in target ? target.brokers : ''
     const kafka = kafkaClient(brokers)
-    const topics = topicsFor(uniquePrefix())
-    const admin = kafka.admin()
-    await admin.connect()
-    await ensureTopics(admin, topics, 1, 1)
-    await admin.disconnect()
+    const topics = await freshTopics(kafka, 1)
     const big = openSqliteEventStore({ path: join(dir, 'big.db') })
     const bigDocs = openSqliteDocStore(join(dir, 'big-derived.db'))
     const producer = await producerFor(kafka)
@@ -165,11 +156,7 @@ describe('the Kafka relay, against a real broker', { skip: 'skip' in target ? ta
   test('the broker stopped and restarted while the relay runs: every verdict at least once, exactly once after deduplication', async () => {
     const broker = await privateBroker()
     const kafka = kafkaClient(broker.brokers)
-    const topics = topicsFor(uniquePrefix())
-    const admin = kafka.admin()
-    await admin.connect()
-    await ensureTopics(admin, topics, 3, 1)
-    await admin.disconnect()
+    const topics = await freshTopics(kafka)
     const producer = await producerFor(kafka)
     const relay = new Relay(store, docs, producer, topics, quiet, 'relay-b')
     try {
@@ -219,11 +206,7 @@ describe('the Kafka relay, against a real broker', { skip: 'skip' in target ? ta
   test('the relay process killed and restarted resumes from its checkpoint with no gap', async () => {
     const brokers = 'brokers' in target ? target.brokers : ''
     const kafka = kafkaClient(brokers)
-    const topics = topicsFor(uniquePrefix())
-    const admin = kafka.admin()
-    await admin.connect()
-    await ensureTopics(admin, topics, 3, 1)
-    await admin.disconnect()
+    const topics = await freshTopics(kafka)
     const relayDocs = join(dir, 'relay-child.db')
     const script = new URL('../support/relay-process.ts', import.meta.url).pathname
     const startChild = (): ChildProcess =>

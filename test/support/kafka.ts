@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { type Consumer, Kafka, type KafkaMessage, logLevel, Partitioners } from 'kafkajs'
-import { headerStrings } from '../../src/kafka/cloudevents.js'
+import { headerStrings, type Topics, topicsFor } from '../../src/kafka/cloudevents.js'
+import { ensureTopics } from '../../src/kafka/topics.js'
 
 const run = promisify(execFile)
 const script = new URL('../../scripts/kafka.sh', import.meta.url).pathname
@@ -38,6 +39,16 @@ export const kafkaClient = (brokers: string, clientId = 'test'): Kafka =>
   })
 
 export const uniquePrefix = (): string => `t${randomUUID().slice(0, 8)}.`
+
+/** The governance topics under a prefix of their own, created on the broker. */
+export const freshTopics = async (kafka: Kafka, partitions = 3): Promise<Topics> => {
+  const topics = topicsFor(uniquePrefix())
+  const admin = kafka.admin()
+  await admin.connect()
+  await ensureTopics(admin, topics, partitions, 1)
+  await admin.disconnect()
+  return topics
+}
 
 export interface Received {
   readonly topic: string
