@@ -117,7 +117,8 @@ export const startRuntime = async (config: Config, log: Logger): Promise<Runtime
     s.done.catch((error: unknown) => log.fatal({ err: error }, 'a ledger consumer stopped'))
   }
   const scheduler = setInterval(() => {
-    appendDueNotices(store, decision.world().deadlines(), new Date()).catch((error: unknown) =>
+    const now = new Date()
+    appendDueNotices(store, decision.world().deadlines(now.toISOString()), now).catch((error: unknown) =>
       log.error({ err: error }, 'the deadline scheduler failed'),
     )
   }, config.SCHEDULER_INTERVAL_MS)

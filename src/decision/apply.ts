@@ -117,29 +117,18 @@ export const applyFact = (world: World, event: Ledgered): void => {
         phase: 'failed',
         execution: { executionId, failedAt: event.recordedAt },
       }))
-      world.updateDeadlines((d) => ({
-        ...d,
-        recoveries: {
-          ...d.recoveries,
-          [proposalId]: {
-            executionId,
-            failedAt: event.recordedAt,
-            deadline: addSeconds(event.recordedAt, rto),
-          },
-        },
-      }))
+      world.setRecoveryDeadline(proposalId, {
+        executionId,
+        failedAt: event.recordedAt,
+        deadline: addSeconds(event.recordedAt, rto),
+      })
       return
     }
     case 'RollbackCompleted': {
       const doc = world.proposal(event.data.proposalId)
       if (doc?.phase === 'failed') {
         world.updateProposal(event.data.proposalId, (p) => ({ ...p, phase: 'recovered' }))
-        world.updateDeadlines(
-          ({ recoveries: { [event.data.proposalId]: _done, ...recoveries }, verdicts }) => ({
-            verdicts,
-            recoveries,
-          }),
-        )
+        world.setRecoveryDeadline(event.data.proposalId, null)
       }
       return
     }
@@ -167,9 +156,5 @@ const close = (
 }
 
 export const dropVerdictDeadline = (world: World, proposalId: string): void => {
-  if (!(proposalId in world.deadlines().verdicts)) return
-  world.updateDeadlines(({ verdicts: { [proposalId]: _gone, ...verdicts }, recoveries }) => ({
-    verdicts,
-    recoveries,
-  }))
+  if (world.verdictDeadline(proposalId)) world.setVerdictDeadline(proposalId, null)
 }

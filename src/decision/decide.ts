@@ -151,13 +151,7 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
     verdictIds: [...doc.verdictIds, verdict.verdictId],
   })
   if (verdict.decision === 'allow') {
-    world.updateDeadlines((d) => ({
-      ...d,
-      verdicts: {
-        ...d.verdicts,
-        [proposalId]: { verdictId: verdict.verdictId, expiresAt: verdict.expiresAt },
-      },
-    }))
+    world.setVerdictDeadline(proposalId, { verdictId: verdict.verdictId, expiresAt: verdict.expiresAt })
   } else {
     dropVerdictDeadline(world, proposalId)
   }

@@ -2,7 +2,7 @@ import { DECISION_OUTPUT_TYPES, toLedgerEvent } from '../domain/events.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore, StoredEvent } from '../store/port.js'
 import { decide } from './decide.js'
-import { DECISION_ACTOR, DECISION_NAMESPACE, toWrites } from './service.js'
+import { DECISION_ACTOR, DECISION_NAMESPACE, resetWorld, toWrites } from './service.js'
 import type { VerdictSigner } from './signer.js'
 import { World } from './world.js'
 
@@ -47,7 +47,7 @@ export const replayDecisions = async (
   docs: DocStore,
   namespace = DECISION_NAMESPACE,
 ): Promise<Decision[]> => {
-  docs.wipe(namespace)
+  resetWorld(docs, namespace)
   const decisions: Decision[] = []
   let world = World.over(docs, namespace)
   let position = 0

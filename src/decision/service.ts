@@ -1,4 +1,5 @@
 import { toLedgerEvent } from '../domain/events.js'
+import { DocCache } from '../store/doc-cache.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore, NewEvent, StoredEvent, StreamWrite, Subscription } from '../store/port.js'
 import { decide, type Output } from './decide.js'
@@ -7,6 +8,21 @@ import { World } from './world.js'
 
 export const DECISION_ACTOR = 'governance-ledger/decision'
 export const DECISION_NAMESPACE = 'decision'
+
+/** The layout of the world's documents, kept beside them: a world of another layout is rebuilt from zero. */
+export const WORLD_VERSION = 2
+const META_KEY = '__meta'
+/** World documents the live service keeps decoded in memory. */
+const CACHED_DOCS = 20_000
+
+/** Empties the namespace and marks it as a world of this layout at position 0. */
+export const resetWorld = (docs: DocStore, namespace: string): void => {
+  docs.wipe(namespace)
+  docs.commit(namespace, new Map([[META_KEY, { version: WORLD_VERSION }]]), 0)
+}
+
+const isCurrentWorld = (docs: DocStore, namespace: string): boolean =>
+  (docs.get(namespace, META_KEY) as { version?: unknown } | undefined)?.version === WORLD_VERSION
 
 /** Signs the outputs and groups consecutive outputs to one stream into one write, keeping their order. */
 export const toWrites = async (
@@ -45,6 +61,7 @@ export class DecisionService {
   private subscription: Subscription | null = null
   private running: Promise<void> = Promise.resolve()
   private lastPosition: number
+  private readonly cache = new DocCache(CACHED_DOCS)
 
   constructor(
     private readonly store: EventStore,
@@ -52,6 +69,7 @@ export class DecisionService {
     private readonly signer: VerdictSigner,
     private readonly namespace = DECISION_NAMESPACE,
   ) {
+    if (!isCurrentWorld(docs, namespace)) resetWorld(docs, namespace)
     this.lastPosition = docs.checkpoint(namespace)
   }
 
@@ -73,7 +91,13 @@ export class DecisionService {
   }
 
   private async decideBatch(batch: readonly StoredEvent[]): Promise<void> {
-    const world = this.world()
+    // the cache holds what this service committed: if anything else moved the world, it is stale
+    if (this.docs.checkpoint(this.namespace) !== this.lastPosition) this.cache.clear()
+    const { docs, namespace, cache } = this
+    const world = new World(
+      (key) => cache.get(key, () => docs.get(namespace, key)),
+      (prefix, options) => docs.list(namespace, prefix, options),
+    )
     const appends: Promise<unknown>[] = []
     for (const stored of batch) {
       if (stored.position <= this.lastPosition) continue
@@ -87,7 +111,13 @@ export class DecisionService {
     const last = batch.at(-1)
     if (last && last.position > this.lastPosition) {
       // fails (and stops the service: fail closed) if another process moved the world meanwhile
-      this.docs.commit(this.namespace, world.changed(), last.position, this.lastPosition)
+      try {
+        this.docs.commit(this.namespace, world.changed(), last.position, this.lastPosition)
+      } catch (error) {
+        this.cache.clear()
+        throw error
+      }
+      this.cache.committed(world.changed())
       this.lastPosition = last.position
     }
   }

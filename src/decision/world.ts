@@ -42,14 +42,28 @@ export interface ProposalDoc {
   readonly demotedForFailure: boolean
 }
 
+export interface VerdictDeadline {
+  readonly verdictId: string
+  readonly expiresAt: string
+}
+
+export interface RecoveryDeadline {
+  readonly executionId: string
+  readonly failedAt: string
+  readonly deadline: string
+}
+
 export interface Deadlines {
   /** live allow verdicts by proposal: when they expire */
-  readonly verdicts: Readonly<Record<string, { readonly verdictId: string; readonly expiresAt: string }>>
+  readonly verdicts: Readonly<Record<string, VerdictDeadline>>
   /** failed executions not yet recovered: when the recovery time objective passes */
-  readonly recoveries: Readonly<
-    Record<string, { readonly executionId: string; readonly failedAt: string; readonly deadline: string }>
-  >
+  readonly recoveries: Readonly<Record<string, RecoveryDeadline>>
 }
+
+/** One deadline in time order: what the scheduler reads, the earliest first. */
+export type DueEntry =
+  | { readonly kind: 'verdict'; readonly proposalId: string; readonly entry: VerdictDeadline }
+  | { readonly kind: 'recovery'; readonly proposalId: string; readonly entry: RecoveryDeadline }
 
 export interface WorldDocs {
   agent: { readonly levels: Readonly<Record<string, AuthorityLevel>> }
@@ -61,7 +75,9 @@ export interface WorldDocs {
   resource: { readonly observation: DataOf<'StateObserved'> | null }
   proposal: ProposalDoc
   open: OpenEntry
-  deadlines: Deadlines
+  verdictDeadline: VerdictDeadline
+  recoveryDeadline: RecoveryDeadline
+  due: DueEntry
 }
 
 export const keys = {
@@ -74,8 +90,21 @@ export const keys = {
   resource: (environment: string, resource: string) => `resource:${environment}.${resource}`,
   proposal: (proposalId: string) => `proposal:${proposalId}`,
   open: (proposalId: string) => `open:${proposalId}`,
-  deadlines: () => 'deadlines',
+  verdictDeadline: (proposalId: string) => `deadline-verdict:${proposalId}`,
+  recoveryDeadline: (proposalId: string) => `deadline-recovery:${proposalId}`,
+  /** timestamps are fixed-width UTC (YYYY-MM-DDTHH:mm:ss.sssZ), so key order is time order */
+  due: (at: string, kind: DueEntry['kind'], proposalId: string) => `due:${at}:${kind}:${proposalId}`,
 } as const
+
+const dueAt = (due: DueEntry): string => (due.kind === 'verdict' ? due.entry.expiresAt : due.entry.deadline)
+
+/** How many deadline documents the scheduler reads at once. */
+const DUE_PAGE = 256
+
+export type Scan = (
+  prefix: string,
+  options?: { readonly after?: string; readonly limit?: number },
+) => Array<[string, unknown]>
 
 /** One open proposal in the open set and in each index of it: what the rules select open proposals by. */
 export type OpenEntry = Pick<
@@ -102,13 +131,13 @@ export class World {
 
   constructor(
     private readonly read: (key: string) => unknown,
-    private readonly scan: (prefix: string) => Array<[string, unknown]>,
+    private readonly scan: Scan,
   ) {}
 
   static over(docs: DocStore, namespace: string): World {
     return new World(
       (key) => docs.get(namespace, key),
-      (prefix) => docs.list(namespace, prefix),
+      (prefix, options) => docs.list(namespace, prefix, options),
     )
   }
 
@@ -126,15 +155,35 @@ export class World {
     return this.changes
   }
 
-  /** the open entries under a key prefix, as stored and as changed since, in key order */
-  private entries(prefix: string): OpenEntry[] {
-    const found = new Map(this.scan(prefix))
+  /** the documents under a key prefix, as stored and as changed since, in key order */
+  private entries(prefix: string, stored = this.scan(prefix)): Array<[string, unknown]> {
+    const found = new Map(stored)
     for (const [key, doc] of this.changes) {
       if (!key.startsWith(prefix)) continue
       if (doc === null) found.delete(key)
       else found.set(key, doc)
     }
-    return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, doc]) => doc as OpenEntry)
+    return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  }
+
+  private openEntriesUnder(prefix: string): OpenEntry[] {
+    return this.entries(prefix).map(([, doc]) => doc as OpenEntry)
+  }
+
+  /** the stored deadline documents due at `until` or before (all of them without it), read a page at a time */
+  private storedDue(until?: string): Array<[string, unknown]> {
+    const due: Array<[string, unknown]> = []
+    const last = until === undefined ? undefined : `due:${until};`
+    let after: string | undefined
+    for (;;) {
+      const page = this.scan('due:', { after, limit: DUE_PAGE })
+      for (const entry of page) {
+        if (last !== undefined && entry[0] >= last) return due
+        due.push(entry)
+      }
+      if (page.length < DUE_PAGE) return due
+      after = page.at(-1)?.[0]
+    }
   }
 
   // -- reads the rules need --
@@ -154,7 +203,7 @@ export class World {
 
   /** every open proposal, in id order */
   openEntries(): OpenEntry[] {
-    return this.entries('open:')
+    return this.openEntriesUnder('open:')
   }
 
   openIds(): string[] {
@@ -167,15 +216,28 @@ export class World {
    * would only decide one more proposal again, which changes nothing when its answer did not change.
    */
   openBy(index: OpenIndex, ...values: string[]): string[] {
-    return this.entries(`open-${index}:${slot(...values)}:`).map((e) => e.proposalId)
+    return this.openEntriesUnder(`open-${index}:${slot(...values)}:`).map((e) => e.proposalId)
   }
 
   killSwitches(): readonly KillSwitchRef[] {
     return this.get('killSwitches', keys.killSwitches())?.engaged ?? []
   }
 
-  deadlines(): Deadlines {
-    return this.get('deadlines', keys.deadlines()) ?? { verdicts: {}, recoveries: {} }
+  /** the live deadlines, only those due at `until` or before when it is given */
+  deadlines(until?: string): Deadlines {
+    const verdicts: Record<string, VerdictDeadline> = {}
+    const recoveries: Record<string, RecoveryDeadline> = {}
+    for (const [, doc] of this.entries('due:', this.storedDue(until))) {
+      const due = doc as DueEntry
+      if (until !== undefined && dueAt(due) > until) continue
+      if (due.kind === 'verdict') verdicts[due.proposalId] = due.entry
+      else recoveries[due.proposalId] = due.entry
+    }
+    return { verdicts, recoveries }
+  }
+
+  verdictDeadline(proposalId: string): VerdictDeadline | undefined {
+    return this.get('verdictDeadline', keys.verdictDeadline(proposalId))
   }
 
   // -- writes --
@@ -185,8 +247,32 @@ export class World {
     if (doc) this.put('proposal', keys.proposal(proposalId), update(doc))
   }
 
-  updateDeadlines(update: (deadlines: Deadlines) => Deadlines): void {
-    this.put('deadlines', keys.deadlines(), update(this.deadlines()))
+  /** Sets (or, with null, drops) the proposal's allow deadline: one document by proposal, one in time order. */
+  setVerdictDeadline(proposalId: string, entry: VerdictDeadline | null): void {
+    const key = keys.verdictDeadline(proposalId)
+    const old = this.get('verdictDeadline', key)
+    if (old) this.put('due', keys.due(old.expiresAt, 'verdict', proposalId), null)
+    this.put('verdictDeadline', key, entry)
+    if (entry)
+      this.put('due', keys.due(entry.expiresAt, 'verdict', proposalId), {
+        kind: 'verdict',
+        proposalId,
+        entry,
+      })
+  }
+
+  /** Sets (or, with null, drops) the deadline for recovering the proposal's failed execution. */
+  setRecoveryDeadline(proposalId: string, entry: RecoveryDeadline | null): void {
+    const key = keys.recoveryDeadline(proposalId)
+    const old = this.get('recoveryDeadline', key)
+    if (old) this.put('due', keys.due(old.deadline, 'recovery', proposalId), null)
+    this.put('recoveryDeadline', key, entry)
+    if (entry)
+      this.put('due', keys.due(entry.deadline, 'recovery', proposalId), {
+        kind: 'recovery',
+        proposalId,
+        entry,
+      })
   }
 
   setOpen(facts: ProposalFacts, open: boolean): void {

@@ -2,20 +2,42 @@ import { createHash } from 'node:crypto'
 
 /** RFC 8785 (JCS) canonical JSON: sorted keys by UTF-16 code units, ECMAScript number and string forms. */
 export const canonicalize = (value: unknown): string => {
-  if (value === null || typeof value === 'boolean') return JSON.stringify(value)
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError('canonical JSON has no form for non-finite numbers')
-    return JSON.stringify(value)
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value)
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError('canonical JSON has no form for non-finite numbers')
+      return JSON.stringify(value)
+    case 'object':
+      if (value === null) return 'null'
+      return Array.isArray(value) ? canonicalArray(value) : canonicalObject(value as Record<string, unknown>)
+    default:
+      throw new TypeError(`canonical JSON has no form for ${typeof value}`)
   }
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalize(item ?? null)).join(',')}]`
-  if (typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalize(v)}`).join(',')}}`
+}
+
+const canonicalArray = (items: readonly unknown[]): string => {
+  let out = '['
+  for (let i = 0; i < items.length; i += 1) {
+    if (i > 0) out += ','
+    out += canonicalize(items[i] ?? null)
   }
-  throw new TypeError(`canonical JSON has no form for ${typeof value}`)
+  return `${out}]`
+}
+
+const canonicalObject = (object: Record<string, unknown>): string => {
+  // the default sort compares UTF-16 code units, which is the order RFC 8785 asks for
+  const keys = Object.keys(object).sort()
+  let out = '{'
+  for (const key of keys) {
+    const v = object[key]
+    if (v === undefined) continue
+    if (out.length > 1) out += ','
+    out += `${JSON.stringify(key)}:${canonicalize(v)}`
+  }
+  return `${out}}`
 }
 
 export const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex')

@@ -104,6 +104,8 @@ export interface Settlement {
 export interface Plan {
   readonly settled: readonly Settlement[]
   readonly events: readonly StoredEvent[]
+  /** the canonical JSON of each event's data, in the order of `events`: what was hashed, ready to store */
+  readonly dataTexts: readonly string[]
   readonly keys: readonly KeyRange[]
   readonly tip: Tip
   /** the version of each stream the batch wrote to, once committed */
@@ -118,6 +120,7 @@ export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Da
   const versions = new Map<string, number>()
   const keys = new Map<string, readonly StoredEvent[]>(known.keys)
   const events: StoredEvent[] = []
+  const dataTexts: string[] = []
   const ranges: KeyRange[] = []
 
   const apply = (call: PendingAppend): AppendResult | WrongExpectedVersionError => {
@@ -125,6 +128,7 @@ export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Da
     if (seen) return { events: seen, duplicate: true }
     const written = new Map<string, number>()
     const appended: StoredEvent[] = []
+    const texts: string[] = []
     let next = tip
     for (const write of call.writes) {
       let version =
@@ -136,6 +140,7 @@ export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Da
         version += 1
         const event = seal(next, write.stream, version, draft)
         appended.push(event)
+        texts.push(draft.dataText)
         next = { ...next, position: event.position, hash: event.hash }
       }
       written.set(write.stream, version)
@@ -143,6 +148,7 @@ export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Da
     tip = next
     for (const [stream, version] of written) versions.set(stream, version)
     events.push(...appended)
+    dataTexts.push(...texts)
     const first = appended[0]
     const last = appended.at(-1)
     if (call.key !== null && first && last) {
@@ -153,7 +159,7 @@ export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Da
   }
 
   const settled = calls.map((call) => ({ call, outcome: apply(call) }))
-  return { settled, events, keys: ranges, tip, versions }
+  return { settled, events, dataTexts, keys: ranges, tip, versions }
 }
 
 /** Tells each call of a committed batch what it appended, or why it conflicted. */

@@ -69,6 +69,28 @@ describe('the decision service on a real ledger', () => {
     assert.deepEqual(await recordedDecisions(store), decisionsBefore)
   })
 
+  test('a world of an older layout is rebuilt from zero, giving the same world and appending nothing', async () => {
+    const service = new DecisionService(store, docs, signer)
+    await service.catchUp()
+    const headBefore = await store.head()
+    const worldBefore = docs.dump(DECISION_NAMESPACE)
+    assert.ok(
+      worldBefore.some(([key]) => key.startsWith('due:')),
+      'the history left deadlines behind',
+    )
+    // the layout before deadlines had keys of their own: no version, one document for every deadline
+    const old = new Map<string, unknown>([
+      ['__meta', null],
+      ['deadlines', { verdicts: {}, recoveries: {} }],
+    ])
+    docs.commit(DECISION_NAMESPACE, old, headBefore.position)
+    const reopened = new DecisionService(store, docs, signer)
+    assert.equal(reopened.position, 0, 'the old world was dropped')
+    assert.equal(await reopened.catchUp(), headBefore.position)
+    assert.deepEqual(docs.dump(DECISION_NAMESPACE), worldBefore)
+    assert.deepEqual(await store.head(), headBefore)
+  })
+
   test('subscribed, it answers a new proposal as soon as the evidence lands', async () => {
     const service = new DecisionService(store, docs, signer)
     await service.catchUp()

@@ -7,10 +7,15 @@ import { defaultPolicy } from '../../src/domain/eligibility.js'
 import type { KillSwitchRef, LedgerEvent } from '../../src/domain/events.js'
 import { LedgerBuilder, planHash, proposalData } from '../support/ledger-events.js'
 
+/** a world over a map, scanned in key order in pages like a document store */
 const worldOver = (docs: Map<string, unknown>) =>
   new World(
     (key) => docs.get(key),
-    (prefix) => [...docs].filter(([key]) => key.startsWith(prefix)),
+    (prefix, { after, limit } = {}) =>
+      [...docs]
+        .filter(([key]) => key.startsWith(prefix) && (after === undefined || key > after))
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .slice(0, limit ?? Number.POSITIVE_INFINITY),
   )
 
 /** given(events): folds them through decide like the service does, and keeps every answer. */
@@ -423,5 +428,56 @@ describe('the decision service', () => {
   test('the same ledger always gives the same answers', () => {
     const events = fullyEvidenced()
     assert.deepEqual(given(events).answers, given(events).answers)
+  })
+})
+
+describe('deadlines', () => {
+  const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute)).toISOString()
+  /** commits a world's changes into the map, as the service does after a batch */
+  const commit = (docs: Map<string, unknown>, world: World) => {
+    for (const [key, doc] of world.changed()) {
+      if (doc === null) docs.delete(key)
+      else docs.set(key, doc)
+    }
+  }
+
+  test('the scheduler reads only what is due, across many pages, and a moved or dropped deadline leaves no trace', () => {
+    const docs = new Map<string, unknown>()
+    const world = worldOver(docs)
+    // 700 allows expiring one a minute, written in reverse so that key order alone sorts them
+    for (let i = 699; i >= 0; i -= 1)
+      world.setVerdictDeadline(`p${i}`, { verdictId: `v${i}`, expiresAt: at(i) })
+    world.setRecoveryDeadline('failed', { executionId: 'x', failedAt: at(0), deadline: at(300) })
+    commit(docs, world)
+
+    const due = worldOver(docs).deadlines(at(299))
+    assert.equal(Object.keys(due.verdicts).length, 300)
+    assert.deepEqual(due.verdicts.p299, { verdictId: 'v299', expiresAt: at(299) })
+    assert.equal(due.verdicts.p300, undefined)
+    assert.deepEqual(due.recoveries, {})
+    assert.deepEqual(Object.keys(worldOver(docs).deadlines(at(300)).recoveries), ['failed'])
+    assert.equal(
+      Object.keys(worldOver(docs).deadlines().verdicts).length,
+      700,
+      'without a time: every deadline',
+    )
+
+    // a new verdict moves the deadline; an execution drops it; a recovery drops its own
+    const next = worldOver(docs)
+    next.setVerdictDeadline('p0', { verdictId: 'v0b', expiresAt: at(1000) })
+    next.setVerdictDeadline('p1', null)
+    next.setRecoveryDeadline('failed', null)
+    assert.equal(next.deadlines(at(0)).verdicts.p0, undefined, 'uncommitted changes are seen')
+    commit(docs, next)
+    const after = worldOver(docs).deadlines()
+    assert.deepEqual(after.verdicts.p0, { verdictId: 'v0b', expiresAt: at(1000) })
+    assert.equal(after.verdicts.p1, undefined)
+    assert.deepEqual(after.recoveries, {})
+    assert.equal(
+      [...docs.keys()].filter((k) => k.startsWith('due:')).length,
+      699,
+      'one time-ordered key per deadline',
+    )
+    assert.equal([...docs.keys()].filter((k) => k.startsWith('deadline-')).length, 699)
   })
 })

@@ -96,7 +96,7 @@ export const insertBatch = async (client: Db, t: Tables, schema: string, plan: P
       column((e) => e.type),
       column((e) => e.recordedAt),
       // exactly the text the hash was computed over
-      column((e) => canonicalize(e.data)),
+      plan.dataTexts,
       column((e) => canonicalize(e.metadata)),
       column((e) => e.prevHash),
       column((e) => e.hash),

@@ -163,7 +163,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   private write(plan: Plan): void {
-    for (const event of plan.events) this.sql.insertEvent.run(...toRow(event))
+    plan.events.forEach((event, i) => {
+      this.sql.insertEvent.run(...toRow(event, plan.dataTexts[i]))
+    })
     for (const { key, first, last } of plan.keys) this.sql.insertKey.run(key, first, last)
   }
 

@@ -49,14 +49,15 @@ export const fromRow = (row: EventRow): StoredEvent => ({
   hash: row.hash,
 })
 
-export const toRow = (e: StoredEvent) => [
+/** The row of an event; `dataText`, when the writer holds it, is the data's JSON already serialised. */
+export const toRow = (e: StoredEvent, dataText = JSON.stringify(e.data)) => [
   e.position,
   e.id,
   e.stream,
   e.streamVersion,
   e.type,
   e.recordedAt,
-  JSON.stringify(e.data),
+  dataText,
   JSON.stringify(e.metadata),
   e.prevHash,
   e.hash,

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { canonicalize } from '../../src/domain/canonical.js'
+import { uuidFromName, uuidv7 } from '../../src/domain/ids.js'
+
+test('canonical JSON follows the examples of RFC 8785', () => {
+  // section 3.2.2: numbers, literals and strings in their ECMAScript forms, keys sorted
+  // the input as the RFC writes it, parsed as JSON text
+  const input = JSON.parse(
+    '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],' +
+      ' "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}',
+  )
+  assert.equal(
+    canonicalize(input),
+    '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
+  )
+  // section 3.2.3: keys sorted by their UTF-16 code units, not by code points
+  const sorting = {
+    '\u20ac': 'Euro Sign',
+    '\r': 'Carriage Return',
+    '\ufb33': 'Hebrew Letter Dalet With Dagesh',
+    '1': 'One',
+    '\ud83d\ude00': 'Emoji: Grinning Face',
+    '\u0080': 'Control',
+    '\u00f6': 'Latin Small Letter O With Diaeresis',
+  }
+  const order = ['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33'] as const
+  const expected = order.map((key) => `${JSON.stringify(key)}:${JSON.stringify(sorting[key])}`).join(',')
+  assert.equal(canonicalize(sorting), `{${expected}}`)
+})
+
+test('canonical JSON drops undefined members, writes undefined array items as null, and refuses what JSON cannot hold', () => {
+  assert.equal(canonicalize({ b: undefined, a: [undefined, -0, 1] }), '{"a":[null,0,1]}')
+  assert.equal(canonicalize({ z: {}, y: [], x: '' }), '{"x":"","y":[],"z":{}}')
+  assert.throws(() => canonicalize({ a: Number.NaN }), /non-finite/)
+  assert.throws(() => canonicalize([Number.POSITIVE_INFINITY]), /non-finite/)
+  assert.throws(() => canonicalize({ a: () => 1 }), /function/)
+  assert.throws(() => canonicalize({ a: 1n }), /bigint/)
+})
+
+test('uuidv7 carries the millisecond timestamp, the version and the variant, and never repeats', () => {
+  const at = Date.parse('2026-11-25T12:00:00.123Z')
+  const seen = new Set<string>()
+  for (let i = 0; i < 20_000; i += 1) {
+    const id = uuidv7(at)
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    assert.equal(Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16), at)
+    seen.add(id)
+  }
+  assert.equal(seen.size, 20_000, 'every id is distinct across many pages of pooled randomness')
+  // the random bits are spread: every hex digit turns up in the last group
+  const digits = new Set([...seen].flatMap((id) => [...id.slice(24)]))
+  assert.equal(digits.size, 16)
+})
+
+test('uuidFromName is a UUIDv8 that depends on the name alone', () => {
+  const id = uuidFromName('decision:abc')
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  assert.equal(uuidFromName('decision:abc'), id)
+  assert.notEqual(uuidFromName('decision:abd'), id)
+})
