@@ -4,6 +4,7 @@ import {
   type AppendResult,
   type EventStore,
   type NewEvent,
+  type StoredEvent,
   WrongExpectedVersionError,
 } from '../store/port.js'
 
@@ -22,12 +23,14 @@ export const loadState = async <C, S, E extends DomainEvent>(
   stream: string,
 ): Promise<{ state: S; version: number }> => {
   const stored = await store.readStream(stream)
-  const state = stored.reduce(
-    (s, e) => decider.evolve(s, toLedgerEvent(e) as unknown as E),
-    decider.initialState(),
-  )
-  return { state, version: stored.length }
+  return { state: foldState(decider, stored), version: stored.length }
 }
+
+/** A stream's state from its events, folded through the decider's evolve. */
+export const foldState = <C, S, E extends DomainEvent>(
+  decider: Decider<C, S, E>,
+  stored: readonly StoredEvent[],
+): S => stored.reduce((s, e) => decider.evolve(s, toLedgerEvent(e) as unknown as E), decider.initialState())
 
 /** How often a command is decided again when another writer appended to its stream in the meantime. */
 const CONFLICT_RETRIES = 5

@@ -2,8 +2,8 @@ import type { ActionDoc } from '../../projections/audit.js'
 import { agent, proposal } from '../domain/deciders/index.js'
 import type { ProposalState } from '../domain/deciders/proposal.js'
 import { type AuthorityLevel, type DataOf, streams } from '../domain/events.js'
-import type { EventStore } from '../store/port.js'
-import { loadState } from './handle.js'
+import type { EventStore, StoredEvent } from '../store/port.js'
+import { foldState, loadState } from './handle.js'
 
 export type VerdictView = DataOf<'VerdictIssued'> & {
   readonly position: number
@@ -17,15 +17,19 @@ export type ProposalView = Exclude<ProposalState, { status: 'none' }> & {
 
 /** A proposal as its stream tells it, with the full current verdict (every check and its reason). */
 export const proposalView = async (store: EventStore, proposalId: string): Promise<ProposalView | null> => {
-  const stream = streams.proposal(proposalId)
-  const { state } = await loadState(store, proposal, stream)
+  const events = await store.readStream(streams.proposal(proposalId))
+  const state = foldState(proposal, events)
   if (state.status === 'none') return null
-  return { ...state, verdictDetail: await currentVerdict(store, proposalId) }
+  return { ...state, verdictDetail: verdictOf(events) }
 }
 
-export const currentVerdict = async (store: EventStore, proposalId: string): Promise<VerdictView | null> => {
+export const currentVerdict = async (store: EventStore, proposalId: string): Promise<VerdictView | null> =>
+  verdictOf(await store.readStream(streams.proposal(proposalId)))
+
+/** The current verdict told by a proposal's events: the latest issued, marked if revoked or expired since. */
+export const verdictOf = (events: readonly StoredEvent[]): VerdictView | null => {
   let verdict: VerdictView | null = null
-  for (const e of await store.readStream(streams.proposal(proposalId))) {
+  for (const e of events) {
     if (e.type === 'VerdictIssued') {
       verdict = {
         ...(e.data as DataOf<'VerdictIssued'>),

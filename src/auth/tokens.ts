@@ -67,15 +67,48 @@ const Claims = (rolesClaim: string) =>
       (c): Principal => ({ sub: c.sub, roles: (c as Record<string, unknown>)[rolesClaim] as Role[] }),
     )
 
-export const createTokenVerifier = (config: Config, keys: VerifierKeys): TokenVerifier => {
+/** How long a verified token is taken on trust again, at most (never past its own expiry). */
+const TRUSTED_MS = 60_000
+const TRUSTED_TOKENS = 1024
+
+/** Tokens verified lately: a client that sends the same token again is not verified again for a minute. */
+class TrustedTokens {
+  private readonly byToken = new Map<string, { readonly principal: Principal; readonly until: number }>()
+
+  get(token: string, now: number): Principal | undefined {
+    const hit = this.byToken.get(token)
+    if (hit && hit.until > now) return hit.principal
+    if (hit) this.byToken.delete(token)
+    return undefined
+  }
+
+  add(token: string, principal: Principal, expiresAt: number | undefined, now: number): void {
+    if (this.byToken.size >= TRUSTED_TOKENS) {
+      const oldest = this.byToken.keys().next()
+      if (!oldest.done) this.byToken.delete(oldest.value)
+    }
+    this.byToken.set(token, { principal, until: Math.min(now + TRUSTED_MS, expiresAt ?? now + TRUSTED_MS) })
+  }
+}
+
+export const createTokenVerifier = (
+  config: Config,
+  keys: VerifierKeys,
+  clock: () => number = Date.now,
+): TokenVerifier => {
   const claims = Claims(config.AUTH_ROLES_CLAIM)
+  const trusted = new TrustedTokens()
   return {
     async verify(token) {
+      const now = clock()
+      const known = trusted.get(token, now)
+      if (known) return known
       try {
         const options = {
           issuer: config.AUTH_ISSUER,
           audience: config.AUTH_AUDIENCE,
           algorithms: keys.algorithms,
+          currentDate: new Date(now),
         }
         const { key } = keys
         const { payload } =
@@ -87,6 +120,7 @@ export const createTokenVerifier = (config: Config, keys: VerifierKeys): TokenVe
           throw new AuthenticationError(
             `token claims: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`,
           )
+        trusted.add(token, parsed.data, payload.exp === undefined ? undefined : payload.exp * 1000, now)
         return parsed.data
       } catch (error) {
         if (error instanceof AuthenticationError) throw error

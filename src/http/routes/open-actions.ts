@@ -64,16 +64,20 @@ export const findOpenActions = (
   const found: OpenActionDoc[] = []
   const limit = options.limit ?? Number.POSITIVE_INFINITY
   let after = options.after === undefined ? undefined : openKey(options.after)
+  // read no more than the page needs (and one more, to tell whether there is a next page); when a filter
+  // skips documents, each further read doubles, up to PAGE
+  let size = Math.min(PAGE, limit + 1)
   for (;;) {
-    const page = list('open:', after === undefined ? { limit: PAGE } : { after, limit: PAGE })
+    const page = list('open:', after === undefined ? { limit: size } : { after, limit: size })
     for (const [, doc] of page) {
       if (!match(doc)) continue
       if (found.length === limit) return { found, more: true }
       found.push(doc)
     }
     const last = page.at(-1)
-    if (last === undefined || page.length < PAGE) return { found, more: false }
+    if (last === undefined || page.length < size) return { found, more: false }
     after = last[0]
+    size = Math.min(PAGE, size * 2)
   }
 }
 

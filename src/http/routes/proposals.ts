@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { currentVerdict, proposalView, type VerdictView } from '../../application/queries.js'
+import { proposalView, type VerdictView, verdictOf } from '../../application/queries.js'
 import { SubmitProposalInput, submitProposal } from '../../application/submit.js'
 import { proposal } from '../../domain/deciders/index.js'
 import {
@@ -78,7 +78,7 @@ const requireOwnerOr = (
   throw forbidden(`only agent ${agentId}${roles.length ? ` or ${roles.join(', ')}` : ''} may do this`)
 }
 
-/** Resolves once a verdict newer than `afterRevision` is in the ledger, or after `seconds`. */
+/** Resolves once a verdict newer than `afterRevision` is in the ledger, or after `seconds`; 404 for no proposal. */
 const waitForVerdict = async (
   request: FastifyRequest,
   proposalId: string,
@@ -98,7 +98,10 @@ const waitForVerdict = async (
   try {
     const deadline = Date.now() + seconds * 1000
     for (;;) {
-      const verdict = await currentVerdict(store, proposalId)
+      // one read of the stream tells both whether the proposal exists and its verdict
+      const events = await store.readStream(stream)
+      if (events.length === 0) throw notFound(`proposal ${proposalId}`)
+      const verdict = verdictOf(events)
       const remaining = deadline - Date.now()
       if (newer(verdict) || remaining <= 0) return { verdict, timedOut: !newer(verdict) }
       await Promise.race([arrived, new Promise((r) => setTimeout(r, Math.min(remaining, 1000)))])
@@ -186,11 +189,9 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request) => {
-      const { proposalId } = request.params
-      await existingProposal(request, proposalId)
       return waitForVerdict(
         request,
-        proposalId,
+        request.params.proposalId,
         request.query.afterRevision,
         Math.min(request.query.wait, config.WAIT_MAX_SECONDS),
       )
