@@ -1,11 +1,15 @@
 import { type DomainEvent, type LedgerEvent, toLedgerEvent } from '../src/domain/events.js'
+import { DocCache } from '../src/store/doc-cache.js'
 import { CheckpointMovedError, type DocStore } from '../src/store/docs.js'
 import type { EventStore, StoredEvent, Subscription } from '../src/store/port.js'
 import type { Projection } from './projection.js'
 
 /** The projection version the stored documents were built with; kept beside them in the namespace. */
 export const META_KEY = '__meta'
-const DEFAULT_BATCH_SIZE = 1000
+/** Catching up reads and commits this many events at a time; following commits each delivery as it comes. */
+const DEFAULT_BATCH_SIZE = 5000
+/** Decoded documents each runner keeps between batches: enough for the documents a stretch of ledger touches. */
+const DEFAULT_CACHED_DOCS = 2000
 
 export interface Progress {
   readonly projection: string
@@ -17,8 +21,10 @@ export interface Progress {
 export type OnProgress = (progress: Progress) => void
 
 export interface RunnerOptions {
-  /** events read and committed together */
+  /** events read and committed together when catching up */
   readonly batchSize?: number
+  /** decoded documents kept in memory between batches */
+  readonly cachedDocs?: number
 }
 
 /** A projection could not apply a ledger event; the documents stay at the last committed batch. */
@@ -58,6 +64,9 @@ export type DocOf<P> = P extends Projection<infer D> ? D : never
 export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   readonly name: string
   private readonly batchSize: number
+  /** documents as this runner last committed them, valid while the checkpoint is still `cachedAt` */
+  private readonly cache: DocCache
+  private cachedAt = -1
 
   constructor(
     private readonly store: EventStore,
@@ -67,6 +76,7 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   ) {
     this.name = projection.name
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
+    this.cache = new DocCache(options.cachedDocs ?? DEFAULT_CACHED_DOCS)
   }
 
   /** The ledger position the stored documents reflect. */
@@ -88,7 +98,7 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
 
   /** Drops the documents and applies the whole ledger again. Stop follow() first. */
   async rebuild(onProgress?: OnProgress): Promise<number> {
-    this.docs.wipe(this.name)
+    this.wipe()
     return this.catchUp(onProgress)
   }
 
@@ -120,8 +130,18 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   private ensureVersion(): void {
     const meta = this.docs.get(this.name, META_KEY) as { version?: unknown } | undefined
     if (meta?.version === this.projection.version) return
-    this.docs.wipe(this.name)
+    this.wipe()
     this.docs.commit(this.name, new Map([[META_KEY, { version: this.projection.version }]]), 0)
+  }
+
+  private wipe(): void {
+    this.docs.wipe(this.name)
+    this.cache.clear()
+  }
+
+  /** Reads a document as committed, from memory while no other process has committed since this runner. */
+  private readCommitted(key: string): unknown {
+    return this.cache.get(key, () => this.docs.get(this.name, key))
   }
 
   /** A batch another process committed first is read again from the new checkpoint by the caller's loop. */
@@ -143,11 +163,14 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   applyParsed(batch: readonly LedgerEvent<DomainEvent>[]): number {
     this.ensureVersion()
     const start = this.checkpoint()
+    // another process (a command-line catch-up on the same folder) committed since: what is held is stale
+    if (start !== this.cachedAt) this.cache.clear()
+    this.cachedAt = start
     let position = start
     const pending = new Map<string, unknown>()
     // later events of the batch see what earlier ones changed, before it reaches the store
     const read = (key: string): unknown =>
-      pending.has(key) ? (pending.get(key) ?? undefined) : this.get(key)
+      pending.has(key) ? (pending.get(key) ?? undefined) : this.readCommitted(key)
     for (const stored of batch) {
       if (stored.position <= position) continue // delivered again after a catch-up: already applied
       if (stored.position !== position + 1) {
@@ -167,7 +190,11 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
       for (const [key, doc] of changes) pending.set(key, doc)
       position = stored.position
     }
-    if (position > start) this.docs.commit(this.name, pending, position, start)
+    if (position === start) return 0
+    // a CheckpointMovedError leaves cachedAt behind the moved checkpoint: the next batch drops the cache
+    this.docs.commit(this.name, pending, position, start)
+    this.cache.committed(pending)
+    this.cachedAt = position
     return position - start
   }
 }
@@ -208,7 +235,8 @@ const applyOrCatchUp = async (
   events: readonly LedgerEvent<DomainEvent>[],
 ): Promise<number> => {
   try {
-    return runner.applyParsed(events.filter((e) => e.position > runner.checkpoint()))
+    // events the runner already applied are skipped by it
+    return runner.applyParsed(events)
   } catch (error) {
     // another process moved this runner's checkpoint: let it read from there on its own
     if (!(error instanceof CheckpointMovedError)) throw error

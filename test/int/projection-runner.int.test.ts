@@ -9,6 +9,7 @@ import { openActions } from '../../projections/open-actions.js'
 import type { Projection } from '../../projections/projection.js'
 import {
   catchUpAll,
+  followAll,
   META_KEY,
   type Progress,
   ProjectionError,
@@ -286,6 +287,39 @@ describe('ProjectionRunner on SQLite', () => {
     }
     assert.deepEqual(dumps(shared), dumps(alone))
     shared.close()
+    alone.close()
+    await ledger.store.close()
+  })
+
+  it('reads what another process committed since its own last batch, not the copies it holds in memory', async () => {
+    const ledger = openLedger()
+    const docsFile = freshPath('docs')
+    const mine = openSqliteDocStore(docsFile)
+    // the other process (a command-line catch-up) has its own connection to the same file
+    const theirs = openSqliteDocStore(docsFile)
+    const runners = projections.map((p) => new ProjectionRunner(ledger.store, mine, p))
+    await ledger.append(history(0, 3, '2024-05-01T00:00:00.000Z'))
+    await catchUpAll(ledger.store, runners)
+    // every part touches the documents of agent-1 and of the same resources again
+    await ledger.append(history(3, 3, '2024-05-02T00:00:00.000Z'))
+    for (const p of projections) await new ProjectionRunner(ledger.store, theirs, p).catchUp()
+    await ledger.append(history(6, 3, '2024-05-03T00:00:00.000Z'))
+    await catchUpAll(ledger.store, runners)
+    await ledger.append(history(9, 3, '2024-05-04T00:00:00.000Z'))
+    for (const p of projections) await new ProjectionRunner(ledger.store, theirs, p).catchUp()
+    await ledger.append(history(12, 3, '2024-05-05T00:00:00.000Z'))
+    const subscription = followAll(ledger.store, runners)
+    const head = (await ledger.store.head()).position
+    for (let tries = 0; runners.some((r) => r.checkpoint() < head) && tries < 100; tries++)
+      await new Promise((r) => setTimeout(r, 20))
+    await subscription.close()
+
+    const alone = openSqliteDocStore(freshPath('docs'))
+    for (const p of projections) await new ProjectionRunner(ledger.store, alone, p).catchUp()
+    for (const runner of runners) assert.equal(runner.checkpoint(), head)
+    assert.deepEqual(dumps(mine), dumps(alone))
+    mine.close()
+    theirs.close()
     alone.close()
     await ledger.store.close()
   })
