@@ -1,4 +1,4 @@
-import type { DomainEvent, ImpactClass, LedgerEvent } from '../src/domain/events.js'
+import type { DataOf, DomainEvent, ImpactClass, LedgerEvent } from '../src/domain/events.js'
 import type { DocChange, DocReader, Projection } from './projection.js'
 
 export type Counts = Record<string, number>
@@ -120,34 +120,31 @@ const emptyWindow = (window: WindowKind, at: string): WindowDoc => ({
   recoveries: { count: 0, durationsSeconds: [], byAgent: {}, byTool: {}, byEnvironment: {} },
 })
 
-const add = (counts: Counts, key: string, n = 1): void => {
-  counts[key] = (counts[key] ?? 0) + n
-}
+/** Each update returns a new window and copies only the parts it changes: a window is never copied whole. */
+const plus = (counts: Counts, key: string, n = 1): Counts => ({ ...counts, [key]: (counts[key] ?? 0) + n })
 
-const insertSorted = (list: number[], value: number): void => {
+/** The list with the value inserted after every value not above it. */
+const withSorted = (list: readonly number[], value: number): number[] => {
   const index = list.findIndex((v) => v > value)
-  list.splice(index === -1 ? list.length : index, 0, value)
+  return index === -1 ? [...list, value] : [...list.slice(0, index), value, ...list.slice(index)]
 }
 
-const insertDuration = (byKey: Durations, key: string, value: number): void => {
-  const list = byKey[key] ?? []
-  insertSorted(list, value)
-  byKey[key] = list
-}
+const withDuration = (byKey: Durations, key: string, value: number): Durations => ({
+  ...byKey,
+  [key]: withSorted(byKey[key] ?? [], value),
+})
 
-type WindowUpdate = readonly [at: string, apply: (doc: WindowDoc) => void]
+type WindowUpdate = readonly [at: string, update: (doc: WindowDoc) => WindowDoc]
 
-/** Applies updates to the hour and day windows of their times, each window copied once and written once. */
+/** Applies updates to the hour and day windows of their times, each window written once. */
 const updateWindows = (read: Read, updates: readonly WindowUpdate[]): Change[] => {
   const changed = new Map<string, WindowDoc>()
-  for (const [at, apply] of updates) {
+  for (const [at, update] of updates) {
     for (const window of ['hour', 'day'] as const) {
       const key = metricsKeys[window](at)
       const found = read(key)
-      const doc =
-        changed.get(key) ?? (found?.kind === 'window' ? structuredClone(found) : emptyWindow(window, at))
-      apply(doc)
-      changed.set(key, doc)
+      const doc = changed.get(key) ?? (found?.kind === 'window' ? found : emptyWindow(window, at))
+      changed.set(key, update(doc))
     }
   }
   return [...changed]
@@ -164,6 +161,23 @@ const readExec = (read: Read, proposalId: string): ExecDoc | undefined => {
 }
 
 const secondsBetween = (from: string, to: string): number => (Date.parse(to) - Date.parse(from)) / 1000
+
+/** A proposal's first block, counted by the checks it failed and by what it was. */
+const unsafeCounted = (
+  unsafe: WindowDoc['unsafeBlocked'],
+  verdict: DataOf<'VerdictIssued'>,
+): WindowDoc['unsafeBlocked'] => {
+  let byCheck = unsafe.byCheck
+  for (const c of verdict.checks) if (c.status === 'fail') byCheck = plus(byCheck, c.check)
+  return {
+    count: unsafe.count + 1,
+    byCheck,
+    byAgent: plus(unsafe.byAgent, verdict.agentId),
+    byTool: plus(unsafe.byTool, verdict.tool),
+    byEnvironment: plus(unsafe.byEnvironment, verdict.environment),
+    byImpact: plus(unsafe.byImpact, verdict.impact),
+  }
+}
 
 const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
   const at = event.recordedAt
@@ -182,27 +196,22 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
       return [[metricsKeys.proposal(proposalId), facts]]
     }
     case 'VerdictIssued': {
-      const { proposalId, decision, checks, agentId, tool, environment, impact } = event.data
+      const { proposalId, decision, agentId, tool, environment, impact } = event.data
       const facts = readFacts(read, proposalId)
       const decided = { hour: metricsKeys.hour(at), day: metricsKeys.day(at) }
       const firstBlock = decision === 'block' && !facts?.firstBlockedAt
       const windows = updateWindows(read, [
         [
           at,
-          (doc) => {
-            doc.verdicts += 1
-            if (decision === 'allow') doc.allowed += 1
-            else doc.blockedVerdicts += 1
-            if (facts?.lastDecided?.[doc.window] !== decided[doc.window]) doc.proposalsDecided += 1
-            if (!firstBlock) return
-            const unsafe = doc.unsafeBlocked
-            unsafe.count += 1
-            for (const c of checks) if (c.status === 'fail') add(unsafe.byCheck, c.check)
-            add(unsafe.byAgent, agentId)
-            add(unsafe.byTool, tool)
-            add(unsafe.byEnvironment, environment)
-            add(unsafe.byImpact, impact)
-          },
+          (doc) => ({
+            ...doc,
+            verdicts: doc.verdicts + 1,
+            allowed: doc.allowed + (decision === 'allow' ? 1 : 0),
+            blockedVerdicts: doc.blockedVerdicts + (decision === 'allow' ? 0 : 1),
+            proposalsDecided:
+              doc.proposalsDecided + (facts?.lastDecided?.[doc.window] !== decided[doc.window] ? 1 : 0),
+            unsafeBlocked: firstBlock ? unsafeCounted(doc.unsafeBlocked, event.data) : doc.unsafeBlocked,
+          }),
         ],
       ])
       const nextFacts: ProposalFactsDoc = {
@@ -239,21 +248,19 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
       const updates: WindowUpdate[] = [
         [
           at,
-          (doc) => {
-            doc.violations.count += 1
-            add(doc.violations.byKind, kind)
-            add(doc.violations.byAgent, agentId)
-          },
+          (doc) => ({
+            ...doc,
+            violations: {
+              count: doc.violations.count + 1,
+              byKind: plus(doc.violations.byKind, kind),
+              byAgent: plus(doc.violations.byAgent, agentId),
+            },
+          }),
         ],
       ]
       // the violation may be recorded after the failure was reported: take the failure back
       if (exec?.countedDespiteAllow && exec.failedAt) {
-        updates.push([
-          exec.failedAt,
-          (doc) => {
-            doc.failedDespiteAllow -= 1
-          },
-        ])
+        updates.push([exec.failedAt, (doc) => ({ ...doc, failedDespiteAllow: doc.failedDespiteAllow - 1 })])
       }
       const changes = updateWindows(read, updates)
       if (!exec) return changes
@@ -267,14 +274,7 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
       if (!exec || exec.failedAt) return []
       const despiteAllow = !exec.violation
       const windows = despiteAllow
-        ? updateWindows(read, [
-            [
-              at,
-              (doc) => {
-                doc.failedDespiteAllow += 1
-              },
-            ],
-          ])
+        ? updateWindows(read, [[at, (doc) => ({ ...doc, failedDespiteAllow: doc.failedDespiteAllow + 1 })]])
         : []
       return [
         ...windows,
@@ -294,11 +294,14 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
           at,
           (doc) => {
             const r = doc.recoveries
-            r.count += 1
-            insertSorted(r.durationsSeconds, seconds)
-            insertDuration(r.byAgent, exec.agentId, seconds)
-            insertDuration(r.byTool, exec.tool, seconds)
-            insertDuration(r.byEnvironment, exec.environment, seconds)
+            const recoveries = {
+              count: r.count + 1,
+              durationsSeconds: withSorted(r.durationsSeconds, seconds),
+              byAgent: withDuration(r.byAgent, exec.agentId, seconds),
+              byTool: withDuration(r.byTool, exec.tool, seconds),
+              byEnvironment: withDuration(r.byEnvironment, exec.environment, seconds),
+            }
+            return { ...doc, recoveries }
           },
         ],
       ])
