@@ -373,6 +373,9 @@ test('prometheus: the headline series and the ledger gauges', async () => {
   }
   assert.match(r.body, /# TYPE governance_http_requests_total counter/)
   assert.match(r.body, /# TYPE governance_unsafe_actions_blocked_total gauge/)
+  // the process's own series, for the operator
+  assert.ok((s.get('process_resident_memory_bytes') ?? 0) > 10 * 2 ** 20, 'resident memory is reported')
+  assert.match(r.body, /# TYPE nodejs_heap_size_used_bytes gauge/)
 })
 
 // ---------- audit ----------

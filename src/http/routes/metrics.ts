@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import { z } from 'zod'
 import { type Counts, metricsKeys, summarizeRecovery, type WindowKind } from '../../../projections/metrics.js'
 import {
@@ -205,6 +205,8 @@ const UNSAFE_LABELS = ['check', 'agent', 'tool', 'environment', 'impact'] as con
 export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests: Counter<string> } => {
   const registry = new Registry()
   const registers = [registry]
+  // the process's own series: resident memory, heap, event-loop delay, garbage collection
+  collectDefaultMetrics({ register: registry })
   const httpRequests = new Counter({
     name: 'governance_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status',
