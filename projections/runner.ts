@@ -6,8 +6,11 @@ import type { Projection } from './projection.js'
 
 /** The projection version the stored documents were built with; kept beside them in the namespace. */
 export const META_KEY = '__meta'
-/** Catching up reads and commits this many events at a time; following commits each delivery as it comes. */
-const DEFAULT_BATCH_SIZE = 5000
+/**
+ * Catching up reads and commits this many events at a time; following commits each delivery as it comes.
+ * Larger batches commit less often but keep more events alive at once, which costs more in garbage collection.
+ */
+const DEFAULT_BATCH_SIZE = 500
 /** Decoded documents each runner keeps between batches: enough for the documents a stretch of ledger touches. */
 const DEFAULT_CACHED_DOCS = 2000
 
@@ -54,6 +57,9 @@ const parse = (stored: StoredEvent, projection: string): LedgerEvent<DomainEvent
   }
 }
 
+const typed = (batch: readonly StoredEvent[], projection: string): LedgerEvent<DomainEvent>[] =>
+  batch.map((stored) => parse(stored, projection))
+
 /** The document type of a projection. */
 export type DocOf<P> = P extends Projection<infer D> ? D : never
 
@@ -89,9 +95,10 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
     this.ensureVersion()
     let applied = 0
     for (;;) {
-      const batch = await this.store.readAll(this.checkpoint(), this.batchSize)
-      if (batch.length === 0) return this.checkpoint()
-      applied += this.applyOrReread(batch)
+      // typed as soon as read, so the rows as stored are garbage before the batch is applied
+      const events = typed(await this.store.readAll(this.checkpoint(), this.batchSize), this.name)
+      if (events.length === 0) return this.checkpoint()
+      applied += this.applyOrReread(events)
       onProgress?.({ projection: this.name, position: this.checkpoint(), applied })
     }
   }
@@ -145,9 +152,9 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   }
 
   /** A batch another process committed first is read again from the new checkpoint by the caller's loop. */
-  private applyOrReread(batch: readonly StoredEvent[]): number {
+  private applyOrReread(events: readonly LedgerEvent<DomainEvent>[]): number {
     try {
-      return this.apply(batch)
+      return this.applyParsed(events)
     } catch (error) {
       if (error instanceof CheckpointMovedError) return 0
       throw error
@@ -156,7 +163,7 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
 
   /** Evolves a batch over the stored documents and commits it with its checkpoint; returns events applied. */
   private apply(batch: readonly StoredEvent[]): number {
-    return this.applyParsed(batch.map((stored) => parse(stored, this.name)))
+    return this.applyParsed(typed(batch, this.name))
   }
 
   /** The same, for events already typed: several runners fed from one read parse each event once. */
@@ -213,10 +220,10 @@ export const catchUpAll = async (
   let after = Math.min(...runners.map((r) => r.checkpoint()))
   const applied = new Map<ProjectionRunner, number>()
   for (;;) {
-    const batch = await store.readAll(after, batchSize)
-    const last = batch.at(-1)
+    // typed as soon as read, so the rows as stored are garbage before the runners apply the batch
+    const events = typed(await store.readAll(after, batchSize), 'catch-up')
+    const last = events.at(-1)
     if (!last) return after
-    const events = batch.map((stored) => parse(stored, 'catch-up'))
     for (const runner of runners) {
       const n = await applyOrCatchUp(runner, events)
       applied.set(runner, (applied.get(runner) ?? 0) + n)
@@ -250,7 +257,7 @@ export const followAll = (store: EventStore, runners: readonly ProjectionRunner[
   for (const runner of runners) runner.applyParsed([])
   const from = Math.min(...runners.map((r) => r.checkpoint()))
   return store.subscribe(from, async (batch) => {
-    const events = batch.map((stored) => parse(stored, 'follow'))
+    const events = typed(batch, 'follow')
     for (const runner of runners) await applyOrCatchUp(runner, events)
   })
 }
