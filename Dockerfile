@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# governance-ledger: the service and its CLI. TypeScript runs through tsx (a runtime dependency): no build step.
+# governance-ledger: the service and its CLI, compiled to JavaScript (npm run build) so no TypeScript loader runs.
 
 FROM node:20-slim AS dependencies
 WORKDIR /app
@@ -21,6 +21,8 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
 COPY projections ./projections
+COPY scripts/build.mjs ./scripts/build.mjs
+RUN node scripts/build.mjs
 # the data folder belongs to the unprivileged user; a named volume mounted here inherits that
 RUN mkdir -p /var/lib/governance-ledger && chown node:node /var/lib/governance-ledger && chmod 700 /var/lib/governance-ledger
 USER node
@@ -28,5 +30,5 @@ VOLUME ["/var/lib/governance-ledger"]
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "bin/governance-ledger.mjs"]
+ENTRYPOINT ["node", "dist/src/cli/run.js"]
 CMD ["serve"]

@@ -1,6 +1,6 @@
-// The real service as a child process (`node --import tsx src/main.ts`), as an operator starts it: a data
+// The real service as a child process (`node dist/src/main.js`, built once per run), as `npm start` runs it: a data
 // folder, embedded auth, warn-level logs, a free port. And the bare Fastify echo server the HTTP figures compare with.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
@@ -40,6 +40,14 @@ export interface Child {
   stop(): Promise<void>
 }
 
+/** Compiles the sources once per run, as `npm start` does before it starts the service. */
+let built = false
+const buildOnce = (): void => {
+  if (built) return
+  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' })
+  built = true
+}
+
 const launch = async (
   script: string,
   env: Record<string, string>,
@@ -48,7 +56,9 @@ const launch = async (
   timeoutMs: number,
 ): Promise<{ child: Child; readyAfterMs: number }> => {
   const started = now()
-  const proc: ChildProcess = spawn(process.execPath, [...nodeFlags(), '--import', 'tsx', script], {
+  // TypeScript (the echo server) runs through tsx; the service runs compiled
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : []
+  const proc: ChildProcess = spawn(process.execPath, [...nodeFlags(), ...loader, script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -111,7 +121,8 @@ export const startService = async (dataDir: string, timeoutMs = 60_000): Promise
     LOG_LEVEL: 'warn',
   }
   const url = `http://127.0.0.1:${port}`
-  const { child, readyAfterMs } = await launch('src/main.ts', env, url, '/ready', timeoutMs)
+  buildOnce()
+  const { child, readyAfterMs } = await launch('dist/src/main.js', env, url, '/ready', timeoutMs)
   const config = loadConfig(env)
   const keyPath = join(dataDir, 'keys', 'token-signing.pem')
   if (!existsSync(keyPath)) throw new Error(`no token key at ${keyPath}`)

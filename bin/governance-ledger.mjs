@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The command line: TypeScript runs through tsx (a runtime dependency), so there is no build step.
+// The command line from a checkout: the TypeScript sources run through tsx (a runtime dependency), no build
+// needed. `npm start` and the image run the compiled service (npm run build) instead.
 import { register } from 'tsx/esm/api'
 
 register()

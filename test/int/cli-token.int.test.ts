@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { decodeJwt } from 'jose'
 import { ConfigSchema, loadConfig } from '../../src/config.js'
@@ -11,6 +11,7 @@ import { openRuntime } from '../../src/runtime.js'
 
 const BIN = fileURLToPath(new URL('../../bin/governance-ledger.mjs', import.meta.url))
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'cli-token-'))
 after(() => rmSync(root, { recursive: true, force: true }))
 
@@ -138,9 +139,17 @@ const serveOnce = async (args: readonly string[], name: string) => {
 }
 
 describe('cli serve', () => {
+  // what npm start and the image run: the sources compiled by npm run build
+  before(() => execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' }))
+
   for (const [how, args] of [
     ['governance-ledger serve', [BIN, 'serve']],
-    ['npm start (tsx src/main.ts)', ['--import', 'tsx', MAIN]],
+    ['the sources through tsx (src/main.ts)', ['--import', 'tsx', MAIN]],
+    ['npm start (npm run build, then dist/src/main.js)', [join(ROOT, 'dist/src/main.js')]],
+    [
+      'the compiled command line in the image (dist/src/cli/run.js serve)',
+      [join(ROOT, 'dist/src/cli/run.js'), 'serve'],
+    ],
   ] as const) {
     it(`${how}: serves, prints the bootstrap token once, and exits 0 on SIGTERM`, async () => {
       const served = await serveOnce(args, how.replace(/\W+/g, '-'))

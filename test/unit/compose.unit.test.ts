@@ -190,11 +190,18 @@ describe('docker-compose.yml: the addresses in the service environment', () => {
 describe('Dockerfile', () => {
   const dockerfile = text('Dockerfile')
 
-  it('builds on node:20-slim, installs without dev dependencies and runs the CLI serve command', () => {
+  it('builds on node:20-slim, installs without dev dependencies, compiles, and runs the compiled CLI serve command', () => {
     const bases = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1])
     assert.ok(bases.length > 0 && bases.every((b) => b === 'node:20-slim'), bases.join(', '))
     assert.match(dockerfile, /npm ci --omit=dev/)
-    assert.match(dockerfile, /^ENTRYPOINT \["node", "bin\/governance-ledger\.mjs"\]$/m)
+    assert.match(
+      dockerfile,
+      /^COPY scripts\/build\.mjs \.\/scripts\/build\.mjs\nRUN node scripts\/build\.mjs$/m,
+    )
+    // the compiler is a runtime dependency, so the production install has it
+    const pkg = JSON.parse(text('package.json')) as { dependencies: Record<string, string> }
+    assert.ok(pkg.dependencies.esbuild, 'esbuild is a dependency')
+    assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/src\/cli\/run\.js"\]$/m)
     assert.match(dockerfile, /^CMD \["serve"\]$/m)
     assert.match(dockerfile, /^USER node$/m)
   })

@@ -41,6 +41,7 @@ export class SqliteEventStore implements EventStore {
   private readonly feeds = new Feeds((after, limit) => this.sql.readAll.all(after, limit).map(fromRow))
   private closing: Promise<void> | null = null
   private readonly counters = { transactions: 0, appends: 0 }
+  private readonly planAndWrite: Database.Transaction<(calls: readonly PendingAppend[]) => Plan>
 
   constructor(options: SqliteEventStoreOptions) {
     this.db = new Database(options.path)
@@ -51,6 +52,11 @@ export class SqliteEventStore implements EventStore {
     this.db.exec(SCHEMA)
     this.sql = prepare(this.db)
     this.clock = options.clock ?? (() => new Date())
+    this.planAndWrite = this.db.transaction((calls: readonly PendingAppend[]) => {
+      const plan = planBatch(calls, this.readKnown(calls), this.clock())
+      this.write(plan)
+      return plan
+    })
   }
 
   async append(
@@ -135,13 +141,7 @@ export class SqliteEventStore implements EventStore {
 
   private commit(calls: readonly PendingAppend[]): Plan {
     // IMMEDIATE: the write lock is taken before the tip is read, so writers in every process take turns
-    const plan = this.db
-      .transaction(() => {
-        const planned = planBatch(calls, this.readKnown(calls), this.clock())
-        this.write(planned)
-        return planned
-      })
-      .immediate()
+    const plan = this.planAndWrite.immediate(calls)
     this.versions.committed(plan)
     this.counters.transactions += 1
     this.counters.appends += calls.length
