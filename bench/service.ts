@@ -1,7 +1,7 @@
 // The real service as a child process (`node dist/src/main.js`, built once per run), as `npm start` runs it: a data
 // folder, embedded auth, warn-level logs, a free port. And the bare Fastify echo server the HTTP figures compare with.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -48,17 +48,23 @@ const buildOnce = (): void => {
   built = true
 }
 
+/** The node arguments of `npm start` after its build step, read from package.json, so the bench runs the same. */
+const startArgs = (): string[] => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  const run = pkg.scripts.start.split('&&').at(-1)?.trim().split(/\s+/) ?? []
+  if (run[0] !== 'node') throw new Error(`npm start does not end by running node: ${pkg.scripts.start}`)
+  return run.slice(1)
+}
+
 const launch = async (
-  script: string,
+  args: string[],
   env: Record<string, string>,
   url: string,
   readyPath: string,
   timeoutMs: number,
 ): Promise<{ child: Child; readyAfterMs: number }> => {
   const started = now()
-  // TypeScript (the echo server) runs through tsx; the service runs compiled
-  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : []
-  const proc: ChildProcess = spawn(process.execPath, [...nodeFlags(), ...loader, script], {
+  const proc: ChildProcess = spawn(process.execPath, [...nodeFlags(), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -87,7 +93,7 @@ const launch = async (
   }
   for (;;) {
     if (proc.exitCode !== null)
-      throw new Error(`${script} exited with ${proc.exitCode}:\n${log.slice(-3000)}`)
+      throw new Error(`node ${args.join(' ')} exited with ${proc.exitCode}:\n${log.slice(-3000)}`)
     try {
       const response = await fetch(`${url}${readyPath}`, { signal: AbortSignal.timeout(2000) })
       if (response.status === 200) return { child, readyAfterMs: now() - started }
@@ -96,7 +102,7 @@ const launch = async (
     }
     if (now() - started > timeoutMs) {
       await child.stop()
-      throw new Error(`${script} was not ready within ${timeoutMs} ms:\n${log.slice(-3000)}`)
+      throw new Error(`node ${args.join(' ')} was not ready within ${timeoutMs} ms:\n${log.slice(-3000)}`)
     }
     await sleep(50)
   }
@@ -122,7 +128,7 @@ export const startService = async (dataDir: string, timeoutMs = 60_000): Promise
   }
   const url = `http://127.0.0.1:${port}`
   buildOnce()
-  const { child, readyAfterMs } = await launch('dist/src/main.js', env, url, '/ready', timeoutMs)
+  const { child, readyAfterMs } = await launch(startArgs(), env, url, '/ready', timeoutMs)
   const config = loadConfig(env)
   const keyPath = join(dataDir, 'keys', 'token-signing.pem')
   if (!existsSync(keyPath)) throw new Error(`no token key at ${keyPath}`)
@@ -146,7 +152,13 @@ export const startService = async (dataDir: string, timeoutMs = 60_000): Promise
 export const startEchoServer = async (): Promise<Child> => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const { child } = await launch('bench/echo-server.ts', { PORT: String(port) }, url, '/ready', 30_000)
+  const { child } = await launch(
+    ['--import', 'tsx', 'bench/echo-server.ts'],
+    { PORT: String(port) },
+    url,
+    '/ready',
+    30_000,
+  )
   return child
 }
 

@@ -13,7 +13,7 @@ export const DECISION_NAMESPACE = 'decision'
 export const WORLD_VERSION = 2
 const META_KEY = '__meta'
 /** World documents the live service keeps decoded in memory. */
-const CACHED_DOCS = 20_000
+const CACHED_DOCS = 2_000
 
 /** Empties the namespace and marks it as a world of this layout at position 0. */
 export const resetWorld = (docs: DocStore, namespace: string): void => {
