@@ -6,11 +6,13 @@ import type { Projection } from './projection.js'
 
 /** The projection version the stored documents were built with; kept beside them in the namespace. */
 export const META_KEY = '__meta'
+/** Catching up commits this many events together; following commits each delivery as it comes. */
+const DEFAULT_BATCH_SIZE = 5000
 /**
- * Catching up reads and commits this many events at a time; following commits each delivery as it comes.
- * Larger batches commit less often but keep more events alive at once, which costs more in garbage collection.
+ * Catching up reads and types this many events at a time: a batch is evolved a read at a time, so only the
+ * events of one read, not of the whole batch, are alive at once (fewer survivors for the garbage collector).
  */
-const DEFAULT_BATCH_SIZE = 500
+const READ_SIZE = 500
 /** Decoded documents each runner keeps between batches: enough for the documents a stretch of ledger touches. */
 const DEFAULT_CACHED_DOCS = 2000
 
@@ -24,7 +26,7 @@ export interface Progress {
 export type OnProgress = (progress: Progress) => void
 
 export interface RunnerOptions {
-  /** events read and committed together when catching up */
+  /** events committed together when catching up */
   readonly batchSize?: number
   /** decoded documents kept in memory between batches */
   readonly cachedDocs?: number
@@ -60,6 +62,14 @@ const parse = (stored: StoredEvent, projection: string): LedgerEvent<DomainEvent
 const typed = (batch: readonly StoredEvent[], projection: string): LedgerEvent<DomainEvent>[] =>
   batch.map((stored) => parse(stored, projection))
 
+/** Changes evolved from the events after `start` up to `position`, not yet committed. */
+export interface PendingBatch {
+  readonly start: number
+  position: number
+  /** document changes by key; null deletes */
+  readonly changes: Map<string, unknown>
+}
+
 /** The document type of a projection. */
 export type DocOf<P> = P extends Projection<infer D> ? D : never
 
@@ -92,13 +102,17 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
 
   /** Applies every event after the checkpoint; resolves with the new checkpoint. */
   async catchUp(onProgress?: OnProgress): Promise<number> {
-    this.ensureVersion()
     let applied = 0
     for (;;) {
-      // typed as soon as read, so the rows as stored are garbage before the batch is applied
-      const events = typed(await this.store.readAll(this.checkpoint(), this.batchSize), this.name)
-      if (events.length === 0) return this.checkpoint()
-      applied += this.applyOrReread(events)
+      const batch = this.begin()
+      while (batch.position - batch.start < this.batchSize) {
+        const limit = Math.min(READ_SIZE, this.batchSize - (batch.position - batch.start))
+        const events = typed(await this.store.readAll(batch.position, limit), this.name)
+        if (events.length === 0) break
+        this.evolve(batch, events)
+      }
+      if (batch.position === batch.start) return this.checkpoint()
+      applied += this.commitOrReread(batch)
       onProgress?.({ projection: this.name, position: this.checkpoint(), applied })
     }
   }
@@ -152,9 +166,9 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   }
 
   /** A batch another process committed first is read again from the new checkpoint by the caller's loop. */
-  private applyOrReread(events: readonly LedgerEvent<DomainEvent>[]): number {
+  private commitOrReread(batch: PendingBatch): number {
     try {
-      return this.applyParsed(events)
+      return this.commit(batch)
     } catch (error) {
       if (error instanceof CheckpointMovedError) return 0
       throw error
@@ -167,40 +181,57 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   }
 
   /** The same, for events already typed: several runners fed from one read parse each event once. */
-  applyParsed(batch: readonly LedgerEvent<DomainEvent>[]): number {
+  applyParsed(events: readonly LedgerEvent<DomainEvent>[]): number {
+    const batch = this.begin()
+    this.evolve(batch, events)
+    return this.commit(batch)
+  }
+
+  /** Starts a batch at the checkpoint; events evolved into it are committed together by commit(). */
+  begin(): PendingBatch {
     this.ensureVersion()
     const start = this.checkpoint()
     // another process (a command-line catch-up on the same folder) committed since: what is held is stale
     if (start !== this.cachedAt) this.cache.clear()
     this.cachedAt = start
-    let position = start
-    const pending = new Map<string, unknown>()
-    // later events of the batch see what earlier ones changed, before it reaches the store
+    return { start, position: start, changes: new Map() }
+  }
+
+  /** Evolves the events after the batch's position; later events see what earlier ones changed. */
+  evolve(batch: PendingBatch, events: readonly LedgerEvent<DomainEvent>[]): void {
+    const { changes } = batch
     const read = (key: string): unknown =>
-      pending.has(key) ? (pending.get(key) ?? undefined) : this.readCommitted(key)
-    for (const stored of batch) {
-      if (stored.position <= position) continue // delivered again after a catch-up: already applied
-      if (stored.position !== position + 1) {
+      changes.has(key) ? (changes.get(key) ?? undefined) : this.readCommitted(key)
+    for (const event of events) {
+      if (event.position <= batch.position) continue // delivered again after a catch-up: already applied
+      if (event.position !== batch.position + 1) {
         throw new ProjectionError(
           this.name,
-          stored.position,
-          `expected position ${position + 1}: the ledger has a gap`,
+          event.position,
+          `expected position ${batch.position + 1}: the ledger has a gap`,
         )
       }
-      const event = stored
-      let changes: ReturnType<Projection['evolve']>
+      let changed: ReturnType<Projection['evolve']>
       try {
-        changes = this.projection.evolve(read, event)
+        changed = this.projection.evolve(read, event)
       } catch (cause) {
-        throw new ProjectionError(this.name, stored.position, `evolve failed on ${stored.type}`, { cause })
+        throw new ProjectionError(this.name, event.position, `evolve failed on ${event.type}`, { cause })
       }
-      for (const [key, doc] of changes) pending.set(key, doc)
-      position = stored.position
+      for (const [key, doc] of changed) changes.set(key, doc)
+      batch.position = event.position
     }
+  }
+
+  /**
+   * Commits the batch with its checkpoint, only if the checkpoint is still where the batch started
+   * (else CheckpointMovedError, nothing written); returns the events applied.
+   */
+  commit(batch: PendingBatch): number {
+    const { start, position, changes } = batch
     if (position === start) return 0
     // a CheckpointMovedError leaves cachedAt behind the moved checkpoint: the next batch drops the cache
-    this.docs.commit(this.name, pending, position, start)
-    this.cache.committed(pending)
+    this.docs.commit(this.name, changes, position, start)
+    this.cache.committed(changes)
     this.cachedAt = position
     return position - start
   }
@@ -220,12 +251,19 @@ export const catchUpAll = async (
   let after = Math.min(...runners.map((r) => r.checkpoint()))
   const applied = new Map<ProjectionRunner, number>()
   for (;;) {
-    // typed as soon as read, so the rows as stored are garbage before the runners apply the batch
-    const events = typed(await store.readAll(after, batchSize), 'catch-up')
-    const last = events.at(-1)
-    if (!last) return after
-    for (const runner of runners) {
-      const n = await applyOrCatchUp(runner, events)
+    const batches = runners.map((runner) => [runner, runner.begin()] as const)
+    let read = 0
+    while (read < batchSize) {
+      const events = typed(await store.readAll(after, Math.min(READ_SIZE, batchSize - read)), 'catch-up')
+      const last = events.at(-1)
+      if (!last) break
+      for (const [runner, batch] of batches) runner.evolve(batch, events)
+      read += events.length
+      after = last.position
+    }
+    if (read === 0) return after
+    for (const [runner, batch] of batches) {
+      const n = await commitOrCatchUp(runner, batch)
       applied.set(runner, (applied.get(runner) ?? 0) + n)
       onProgress?.({
         projection: runner.name,
@@ -233,17 +271,12 @@ export const catchUpAll = async (
         applied: applied.get(runner) ?? 0,
       })
     }
-    after = last.position
   }
 }
 
-const applyOrCatchUp = async (
-  runner: ProjectionRunner,
-  events: readonly LedgerEvent<DomainEvent>[],
-): Promise<number> => {
+const commitOrCatchUp = async (runner: ProjectionRunner, batch: PendingBatch): Promise<number> => {
   try {
-    // events the runner already applied are skipped by it
-    return runner.applyParsed(events)
+    return runner.commit(batch)
   } catch (error) {
     // another process moved this runner's checkpoint: let it read from there on its own
     if (!(error instanceof CheckpointMovedError)) throw error
@@ -258,7 +291,11 @@ export const followAll = (store: EventStore, runners: readonly ProjectionRunner[
   const from = Math.min(...runners.map((r) => r.checkpoint()))
   return store.subscribe(from, async (batch) => {
     const events = typed(batch, 'follow')
-    for (const runner of runners) await applyOrCatchUp(runner, events)
+    for (const runner of runners) {
+      const pending = runner.begin()
+      runner.evolve(pending, events)
+      await commitOrCatchUp(runner, pending)
+    }
   })
 }
 

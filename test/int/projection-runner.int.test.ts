@@ -189,6 +189,49 @@ describe('ProjectionRunner on SQLite', () => {
     await ledger.store.close()
   })
 
+  it('commits a batch larger than one read of the ledger once, with its checkpoint', async () => {
+    const ledger = openLedger()
+    // several reads' worth of events
+    await ledger.append(history(0, 100, '2024-05-01T00:00:00.000Z'))
+    const head = (await ledger.store.head()).position
+    const docs = openSqliteDocStore(freshPath('docs'))
+    const commits: string[] = []
+    const counting: DocStore = Object.create(docs, {
+      commit: {
+        value: (
+          namespace: string,
+          changes: ReadonlyMap<string, unknown>,
+          checkpoint: number,
+          expected?: number,
+        ) => {
+          if (checkpoint > 0) commits.push(namespace)
+          docs.commit(namespace, changes, checkpoint, expected)
+        },
+      },
+    })
+    const progress: Progress[] = []
+    const alone = new ProjectionRunner(ledger.store, counting, openActions, { batchSize: 10_000 })
+    assert.equal(await alone.catchUp((p) => progress.push(p)), head)
+    assert.deepEqual(commits, [openActions.name])
+    assert.deepEqual(
+      progress.map((p) => [p.position, p.applied]),
+      [[head, head]],
+    )
+    const others = projections
+      .filter((p) => p !== openActions)
+      .map((p) => new ProjectionRunner(ledger.store, counting, p))
+    await catchUpAll(ledger.store, others, undefined, 10_000)
+    assert.deepEqual(commits, [openActions.name, ...others.map((r) => r.name)])
+
+    const stepByStep = openSqliteDocStore(freshPath('docs'))
+    for (const p of projections)
+      await new ProjectionRunner(ledger.store, stepByStep, p, { batchSize: 7 }).catchUp()
+    assert.deepEqual(dumps(docs), dumps(stepByStep))
+    docs.close()
+    stepByStep.close()
+    await ledger.store.close()
+  })
+
   it('keeps its checkpoint across a reopen and applies only what is new', async () => {
     const ledgerFile = freshPath('ledger')
     const docsFile = freshPath('docs')
