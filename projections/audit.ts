@@ -150,18 +150,20 @@ const entryOf = (event: Event): TimelineEntry => ({
   hash: event.hash,
 })
 
-/** Adds an entry in position order, once. */
-const withEntry = (timeline: readonly TimelineEntry[], entry: TimelineEntry): TimelineEntry[] => {
-  if (timeline.some((e) => e.eventId === entry.eventId)) return [...timeline]
+/** Adds an entry in position order, once; a timeline it is already in is returned as it is. */
+const withEntry = (timeline: readonly TimelineEntry[], entry: TimelineEntry): readonly TimelineEntry[] => {
+  // the usual case: the action's newest event, after every entry so far
+  if ((timeline.at(-1)?.position ?? 0) < entry.position) return [...timeline, entry]
+  if (timeline.some((e) => e.eventId === entry.eventId)) return timeline
   const after = timeline.filter((e) => e.position > entry.position)
   return [...timeline.filter((e) => e.position < entry.position), entry, ...after]
 }
 
-const withActor = (actors: readonly KillSwitchActor[], actor: KillSwitchActor): KillSwitchActor[] =>
-  actors.some((a) => a.eventId === actor.eventId) ? [...actors] : [...actors, actor]
+const withActor = (actors: readonly KillSwitchActor[], actor: KillSwitchActor): readonly KillSwitchActor[] =>
+  actors.some((a) => a.eventId === actor.eventId) ? actors : [...actors, actor]
 
-const appendOnce = (ids: readonly string[], id: string): string[] =>
-  ids.includes(id) ? [...ids] : [...ids, id]
+const appendOnce = (ids: readonly string[], id: string): readonly string[] =>
+  ids.includes(id) ? ids : [...ids, id]
 
 const submitted = (read: Read, event: Event & EventOf<'ProposalSubmitted'>): Change[] => {
   const d = event.data
