@@ -658,7 +658,8 @@ class LedgerBuilder {
     }
     this.clockMs = Math.max(this.clockMs, chunkStart + span * 1000)
     await this.flush()
-    await appendDueNotices(this.recording(), this.decision.world().deadlines(), new Date(this.clockMs))
+    const now = new Date(this.clockMs)
+    await appendDueNotices(this.recording(), this.decision.world().deadlines(now.toISOString()), now)
     await this.flush()
     // a finished lifecycle's state is no longer needed in memory
     for (const f of flights) {

@@ -472,7 +472,8 @@ export class History {
 
   async appendDeadlines(): Promise<void> {
     await this.settle()
-    await appendDueNotices(this.store, this.decision.world().deadlines(), this.clock.now())
+    const now = this.clock.now()
+    await appendDueNotices(this.store, this.decision.world().deadlines(now.toISOString()), now)
     await this.settle()
   }
 

@@ -20,8 +20,12 @@ export class MemoryDocStore implements DocStore {
     options: { after?: string; limit?: number } = {},
   ): Array<[string, unknown]> {
     const { after, limit } = options
-    return this.sortedKeys(namespace)
-      .filter((key) => key.startsWith(prefix) && (after === undefined || compareKeys(key, after) > 0))
+    // only the keys under the prefix are sorted, not the whole namespace
+    const keys = [...(this.docs.get(namespace)?.keys() ?? [])].filter(
+      (key) => key.startsWith(prefix) && (after === undefined || compareKeys(key, after) > 0),
+    )
+    return keys
+      .sort(compareKeys)
       .slice(0, limit)
       .map((key) => [key, this.get(namespace, key)])
   }
