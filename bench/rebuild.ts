@@ -14,6 +14,7 @@ import {
   now,
   progress,
   ratioAtLeast,
+  reported,
   tempFolder,
 } from './lib.js'
 
@@ -96,22 +97,20 @@ export const rebuildFigure = async (options: BenchOptions): Promise<Figure[]> =>
     const names = projections.map((p) => p.name)
     const medianSplit = names.map((name, i) => `${name} ${fmt(median(split.map((s) => s[i] ?? 0)))} s`)
     return [
+      // here each projection reads and types the whole ledger on its own: reported; the one pass is the figure
+      reported({
+        name: 'projection rebuild, each of the four on its own',
+        value: median(result.measured),
+        unit: 'events/s',
+        baseline:
+          'raw SELECT data, metadata FROM events of the same ledger file and JSON.parse of both, every row',
+        baselineValue: median(result.baseline),
+        note: `${rounds} interleaved rounds over a generated ledger of ${events} events; ledger events divided by the time of ProjectionRunner.rebuild of the four projections in turn into a fresh SQLite doc store; median split: ${medianSplit.join(', ')}`,
+        rounds: { measured: result.measured, baseline: result.baseline },
+      }),
       ratioAtLeast(
         {
-          name: 'projection rebuild, all four',
-          value: median(result.measured),
-          unit: 'events/s',
-          baseline:
-            'raw SELECT data, metadata FROM events of the same ledger file and JSON.parse of both, every row',
-          baselineValue: median(result.baseline),
-          note: `${rounds} interleaved rounds over a generated ledger of ${events} events; ledger events divided by the time of ProjectionRunner.rebuild of the four projections in turn into a fresh SQLite doc store; median split: ${medianSplit.join(', ')}`,
-          rounds: { measured: result.measured, baseline: result.baseline },
-        },
-        0.5,
-      ),
-      ratioAtLeast(
-        {
-          name: 'projection rebuild, one pass',
+          name: 'projection rebuild, all four in one pass',
           value: median(result.onePass),
           unit: 'events/s',
           baseline: 'the same raw read and parse',
