@@ -1,3 +1,4 @@
+import { sha256Hex } from '../src/domain/canonical.js'
 import type {
   DomainEvent,
   EventOf,
@@ -78,11 +79,20 @@ export interface ActionDoc {
   readonly timeline: readonly TimelineEntry[]
 }
 
-/** key `agent:<agentId>`: the agent's proposals in the order submitted */
+/** key `agent:<agentId>`: how many proposals the agent submitted (each one an IndexEntryDoc) */
 export interface AgentIndexDoc {
   readonly kind: 'agent'
   readonly agentId: string
-  readonly proposalIds: readonly string[]
+  readonly proposalCount: number
+}
+
+/**
+ * One proposal of an agent's or a resource's index, keyed by the position it was submitted at: the index grows
+ * by one small document per proposal, however many it holds, and reads back a page at a time in order.
+ */
+export interface IndexEntryDoc {
+  readonly kind: 'entry'
+  readonly proposalId: string
 }
 
 export interface Observation {
@@ -92,12 +102,12 @@ export interface Observation {
   readonly eventId: string
 }
 
-/** key `resource:<environment>:<resource>`: the proposals that touch it, and its last observed state */
+/** key `resource:<environment>:<resource>`: how many proposals touch it (each one an IndexEntryDoc), and its last observed state */
 export interface ResourceIndexDoc {
   readonly kind: 'resource'
   readonly environment: string
   readonly resource: string
-  readonly proposalIds: readonly string[]
+  readonly proposalCount: number
   readonly lastObservation: Observation | null
 }
 
@@ -120,12 +130,28 @@ export interface KillSwitchDoc {
   readonly revokedProposalIds: readonly string[]
 }
 
-export type AuditDoc = ActionDoc | AgentIndexDoc | ResourceIndexDoc | PolicyOwnerDoc | KillSwitchDoc
+export type AuditDoc =
+  | ActionDoc
+  | AgentIndexDoc
+  | IndexEntryDoc
+  | ResourceIndexDoc
+  | PolicyOwnerDoc
+  | KillSwitchDoc
+
+/** A fixed-width slot for a name that may hold any character, so that no index prefix is another's prefix. */
+const slot = (...parts: string[]): string => sha256Hex(parts.join('\u0000')).slice(0, 32)
 
 export const auditKeys = {
   action: (proposalId: string) => `action:${proposalId}`,
   agent: (agentId: string) => `agent:${agentId}`,
+  /** the entries of an agent's index, in the order submitted */
+  agentEntries: (agentId: string) => `agent-entry:${slot(agentId)}:`,
   resource: (environment: string, resource: string) => `resource:${environment}:${resource}`,
+  /** the entries of a resource's index, in the order submitted */
+  resourceEntries: (environment: string, resource: string) =>
+    `resource-entry:${slot(environment, resource)}:`,
+  /** an entry under an index's prefix: positions are fixed-width, so key order is ledger order */
+  entry: (entries: string, position: number) => `${entries}${String(position).padStart(16, '0')}`,
   policy: (version: number) => `policy:${version}`,
   killSwitch: (ref: KillSwitchRef) => `killswitch:${ref.scope}.${ref.target ?? '*'}`,
 } as const
@@ -201,13 +227,16 @@ const submitted = (read: Read, event: Event & EventOf<'ProposalSubmitted'>): Cha
     timeline: [entryOf(event)],
   }
   const agentKey = auditKeys.agent(d.agentId)
-  const agent = readKind(read, agentKey, 'agent') ?? { kind: 'agent', agentId: d.agentId, proposalIds: [] }
+  const agent = readKind(read, agentKey, 'agent') ?? { kind: 'agent', agentId: d.agentId, proposalCount: 0 }
   const resourceKey = auditKeys.resource(d.environment, d.resource)
   const resource = readKind(read, resourceKey, 'resource') ?? emptyResource(d.environment, d.resource)
+  const entry: IndexEntryDoc = { kind: 'entry', proposalId: d.proposalId }
   return [
     [auditKeys.action(d.proposalId), action],
-    [agentKey, { ...agent, proposalIds: appendOnce(agent.proposalIds, d.proposalId) }],
-    [resourceKey, { ...resource, proposalIds: appendOnce(resource.proposalIds, d.proposalId) }],
+    [agentKey, { ...agent, proposalCount: agent.proposalCount + 1 }],
+    [auditKeys.entry(auditKeys.agentEntries(d.agentId), event.position), entry],
+    [resourceKey, { ...resource, proposalCount: resource.proposalCount + 1 }],
+    [auditKeys.entry(auditKeys.resourceEntries(d.environment, d.resource), event.position), entry],
   ]
 }
 
@@ -215,7 +244,7 @@ const emptyResource = (environment: string, resource: string): ResourceIndexDoc 
   kind: 'resource',
   environment,
   resource,
-  proposalIds: [],
+  proposalCount: 0,
   lastObservation: null,
 })
 
@@ -375,6 +404,7 @@ const evolve = (read: Read, event: Event): Change[] => {
 /** Per action: what changed, who changed it, how fast it can be undone; with agent and resource indexes. */
 export const audit: Projection<AuditDoc> = {
   name: 'audit',
-  version: 1,
+  // 2: an index holds one entry document per proposal instead of a list that grew with every one
+  version: 2,
   evolve,
 }

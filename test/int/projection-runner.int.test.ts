@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
+import { auditKeys } from '../../projections/audit.js'
 import { projections as all, audit } from '../../projections/index.js'
 import type { OpenActionDoc } from '../../projections/open-actions.js'
 import { openActions } from '../../projections/open-actions.js'
@@ -256,8 +257,11 @@ describe('ProjectionRunner on SQLite', () => {
       progress.map((p) => [p.projection, p.applied]),
       projections.map((p) => [p.name, head - checkpoint]),
     )
-    const agent = new ProjectionRunner(second.store, docs, audit).get('agent:agent-1')
-    assert.deepEqual(agent?.kind === 'agent' && agent.proposalIds, ['p-0', 'p-1', 'p-2', 'p-3', 'p-4', 'p-5'])
+    const entries = new ProjectionRunner(second.store, docs, audit).list(auditKeys.agentEntries('agent-1'))
+    assert.deepEqual(
+      entries.map(([, doc]) => doc.kind === 'entry' && doc.proposalId),
+      ['p-0', 'p-1', 'p-2', 'p-3', 'p-4', 'p-5'],
+    )
     docs.close()
     await second.store.close()
   })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { type ActionDoc, audit } from '../../projections/audit.js'
+import { type ActionDoc, audit, auditKeys } from '../../projections/audit.js'
 import type { LedgerEvent } from '../../src/domain/events.js'
 import {
   LedgerBuilder,
@@ -246,14 +246,15 @@ describe('audit projection', () => {
       }),
     ]
     const observation = events[4] as LedgerEvent
-    given(audit, events).then({
-      'agent:agent-1': { kind: 'agent', agentId: 'agent-1', proposalIds: ['p-1', 'p-3', 'p-4'] },
-      'agent:agent-2': { kind: 'agent', agentId: 'agent-2', proposalIds: ['p-2'] },
+    const spec = given(audit, events)
+    spec.then({
+      'agent:agent-1': { kind: 'agent', agentId: 'agent-1', proposalCount: 3 },
+      'agent:agent-2': { kind: 'agent', agentId: 'agent-2', proposalCount: 1 },
       'resource:production:deployment/web': {
         kind: 'resource',
         environment: 'production',
         resource: 'deployment/web',
-        proposalIds: ['p-1', 'p-2'],
+        proposalCount: 2,
         lastObservation: {
           version: 'v41',
           digest: 'sha256:abc',
@@ -265,17 +266,27 @@ describe('audit projection', () => {
         kind: 'resource',
         environment: 'production',
         resource: 'deployment/api',
-        proposalIds: ['p-3'],
+        proposalCount: 1,
         lastObservation: null,
       },
       'resource:staging:deployment/web': {
         kind: 'resource',
         environment: 'staging',
         resource: 'deployment/web',
-        proposalIds: ['p-4'],
+        proposalCount: 1,
         lastObservation: null,
       },
     })
+    // each index holds one entry per proposal, in the order submitted
+    const ids = (prefix: string) => spec.list(prefix).map((d) => (d.kind === 'entry' ? d.proposalId : d.kind))
+    assert.deepEqual(ids(auditKeys.agentEntries('agent-1')), ['p-1', 'p-3', 'p-4'])
+    assert.deepEqual(ids(auditKeys.agentEntries('agent-2')), ['p-2'])
+    assert.deepEqual(ids(auditKeys.resourceEntries('production', 'deployment/web')), ['p-1', 'p-2'])
+    assert.deepEqual(ids(auditKeys.resourceEntries('production', 'deployment/api')), ['p-3'])
+    assert.deepEqual(ids(auditKeys.resourceEntries('staging', 'deployment/web')), ['p-4'])
+    // an id that is another's prefix, or that holds the separator, has an index of its own
+    assert.notEqual(auditKeys.agentEntries('agent-1'), auditKeys.agentEntries('agent-10').slice(0, -1))
+    assert.ok(!auditKeys.agentEntries('a:b').startsWith(auditKeys.agentEntries('a')))
   })
 
   it('records a resource observed before any proposal touches it', () => {
@@ -291,6 +302,6 @@ describe('audit projection', () => {
     ])
     const doc = spec.doc('resource:staging:db/main')
     assert.ok(doc?.kind === 'resource')
-    assert.deepEqual([doc.proposalIds, doc.lastObservation?.version], [[], '7'])
+    assert.deepEqual([doc.proposalCount, doc.lastObservation?.version], [0, '7'])
   })
 })

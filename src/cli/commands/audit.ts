@@ -141,8 +141,10 @@ export const auditAgent = (config: Config, agentId: string, context: Context): P
     const found = authority.get(authorityKeys.agent(agentId))
     const agent = isAgent(found) ? found : null
     const index = audit.get(auditKeys.agent(agentId))
-    const proposalIds = index?.kind === 'agent' ? index.proposalIds : []
-    if (!agent && proposalIds.length === 0)
+    const proposalIds = audit
+      .list(auditKeys.agentEntries(agentId))
+      .flatMap(([, doc]) => (doc.kind === 'entry' ? [doc.proposalId] : []))
+    if (!agent && index?.kind !== 'agent')
       throw new CliError(`no agent ${agentId} in the ledger (as of position ${asOf})`)
     const actions = proposalIds.flatMap((id) => {
       const doc = audit.get(auditKeys.action(id))

@@ -167,21 +167,42 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   const { store, views } = app.runtime
   const readers = authorize('auditor', 'policy-admin')
 
-  /** One page of an index's proposals, each in one line. */
-  const page = (proposalIds: readonly string[], after: string | undefined, limit: number) => {
-    const start = after === undefined ? 0 : proposalIds.indexOf(after) + 1
-    if (after !== undefined && start === 0) {
-      throw new ApiError('invalid', `invalid querystring: querystring.after ${after} is not in this index`, {
-        fields: [{ field: 'querystring.after', message: 'not a proposal of this index' }],
-      })
+  /**
+   * One page of an index's proposals, each in one line: the entries under `entries` after the one of the
+   * proposal `after` (which must be in this index), read one more than the page to tell whether more follow.
+   */
+  const page = (
+    entries: string,
+    total: number,
+    inIndex: (action: ActionDoc) => boolean,
+    after: string | undefined,
+    limit: number,
+  ) => {
+    let from: string | undefined
+    if (after !== undefined) {
+      const action = views.audit.get(auditKeys.action(after))
+      const submittedAt = isAction(action) && inIndex(action) ? action.timeline[0]?.position : undefined
+      if (submittedAt === undefined) {
+        throw new ApiError(
+          'invalid',
+          `invalid querystring: querystring.after ${after} is not in this index`,
+          {
+            fields: [{ field: 'querystring.after', message: 'not a proposal of this index' }],
+          },
+        )
+      }
+      from = auditKeys.entry(entries, submittedAt)
     }
-    const ids = proposalIds.slice(start, start + limit)
+    const found = views.audit.list(
+      entries,
+      from === undefined ? { limit: limit + 1 } : { after: from, limit: limit + 1 },
+    )
+    const ids = found.slice(0, limit).flatMap(([, doc]) => (doc.kind === 'entry' ? [doc.proposalId] : []))
     const proposals = ids.flatMap((id) => {
       const doc = views.audit.get(auditKeys.action(id))
       return isAction(doc) ? [actionSummary(doc)] : []
     })
-    const more = start + limit < proposalIds.length
-    return { proposals, total: proposalIds.length, next: more ? (ids.at(-1) ?? null) : null }
+    return { proposals, total, next: found.length > limit ? (ids.at(-1) ?? null) : null }
   }
 
   app.get(
@@ -242,7 +263,6 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
       const authority: AuthorityDoc | undefined = views.authority.get(authorityKeys.agent(agentId))
       const index = views.audit.get(auditKeys.agent(agentId))
       const agent = authority?.kind === 'agent' ? authority : undefined
-      const proposalIds = index?.kind === 'agent' ? index.proposalIds : []
       if (!agent && index?.kind !== 'agent') throw notFound(`agent ${agentId}`)
       return {
         agentId,
@@ -250,7 +270,13 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         levels: agent?.levels ?? {},
         pendingPromotions: [...(agent?.pendingPromotions ?? [])],
         refusedPromotions: agent?.refusedPromotions ?? 0,
-        ...page(proposalIds, request.query.after, request.query.limit),
+        ...page(
+          auditKeys.agentEntries(agentId),
+          index?.kind === 'agent' ? index.proposalCount : 0,
+          (action) => action.who.agentId === agentId,
+          request.query.after,
+          request.query.limit,
+        ),
         asOf,
       }
     },
@@ -278,7 +304,13 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         environment,
         resource,
         lastObservation: index.lastObservation,
-        ...page(index.proposalIds, request.query.after, request.query.limit),
+        ...page(
+          auditKeys.resourceEntries(environment, resource),
+          index.proposalCount,
+          (action) => action.what.environment === environment && action.what.resource === resource,
+          request.query.after,
+          request.query.limit,
+        ),
         asOf,
       }
     },
