@@ -11,9 +11,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20-slim
-# the JavaScript heap is capped as npm start caps it (see docs/operations.md, Memory)
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-old-space-size=160 \
     DATA_DIR=/var/lib/governance-ledger \
     HOST=0.0.0.0 \
     PORT=8080

@@ -92,8 +92,11 @@ const launch = async (
     },
   }
   for (;;) {
-    if (proc.exitCode !== null)
-      throw new Error(`node ${args.join(' ')} exited with ${proc.exitCode}:\n${log.slice(-3000)}`)
+    // a crash (out of memory: SIGABRT) ends it with a signal and no exit code
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(
+        `node ${args.join(' ')} exited with ${proc.exitCode ?? proc.signalCode}:\n${log.slice(-3000)}`,
+      )
     try {
       const response = await fetch(`${url}${readyPath}`, { signal: AbortSignal.timeout(2000) })
       if (response.status === 200) return { child, readyAfterMs: now() - started }
