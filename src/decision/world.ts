@@ -247,32 +247,31 @@ export class World {
     if (doc) this.put('proposal', keys.proposal(proposalId), update(doc))
   }
 
-  /** Sets (or, with null, drops) the proposal's allow deadline: one document by proposal, one in time order. */
+  /** Sets (or, with null, drops) the proposal's allow deadline. */
   setVerdictDeadline(proposalId: string, entry: VerdictDeadline | null): void {
-    const key = keys.verdictDeadline(proposalId)
-    const old = this.get('verdictDeadline', key)
-    if (old) this.put('due', keys.due(old.expiresAt, 'verdict', proposalId), null)
-    this.put('verdictDeadline', key, entry)
-    if (entry)
-      this.put('due', keys.due(entry.expiresAt, 'verdict', proposalId), {
-        kind: 'verdict',
-        proposalId,
-        entry,
-      })
+    this.setDeadline('verdict', proposalId, entry)
   }
 
   /** Sets (or, with null, drops) the deadline for recovering the proposal's failed execution. */
   setRecoveryDeadline(proposalId: string, entry: RecoveryDeadline | null): void {
-    const key = keys.recoveryDeadline(proposalId)
-    const old = this.get('recoveryDeadline', key)
-    if (old) this.put('due', keys.due(old.deadline, 'recovery', proposalId), null)
-    this.put('recoveryDeadline', key, entry)
-    if (entry)
-      this.put('due', keys.due(entry.deadline, 'recovery', proposalId), {
-        kind: 'recovery',
-        proposalId,
-        entry,
-      })
+    this.setDeadline('recovery', proposalId, entry)
+  }
+
+  /** A deadline is one document by proposal, and one under the time it falls due (what the scheduler reads). */
+  private setDeadline(
+    kind: DueEntry['kind'],
+    proposalId: string,
+    entry: VerdictDeadline | RecoveryDeadline | null,
+  ): void {
+    const pointer = kind === 'verdict' ? keys.verdictDeadline(proposalId) : keys.recoveryDeadline(proposalId)
+    const dueOf = (e: VerdictDeadline | RecoveryDeadline) => ({ kind, proposalId, entry: e }) as DueEntry
+    const old = this.get(kind === 'verdict' ? 'verdictDeadline' : 'recoveryDeadline', pointer)
+    if (old) this.changes.set(keys.due(dueAt(dueOf(old)), kind, proposalId), null)
+    this.changes.set(pointer, entry)
+    if (entry) {
+      const due = dueOf(entry)
+      this.changes.set(keys.due(dueAt(due), kind, proposalId), due)
+    }
   }
 
   setOpen(facts: ProposalFacts, open: boolean): void {
