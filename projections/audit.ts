@@ -39,11 +39,37 @@ export interface VerdictRef {
   readonly eventId: string
 }
 
-/** key `action:<proposalId>`: what changed, who changed it, how fast it can be undone, and the proof */
+/** Where an action's story stands, from the events of its timeline in ledger order. */
+export type ActionOutcome =
+  | 'submitted'
+  | 'allowed'
+  | 'blocked'
+  | 'revoked'
+  | 'expired'
+  | 'executing'
+  | 'succeeded'
+  | 'failed'
+  | 'rolling-back'
+  | 'recovered'
+  | 'rollback-failed'
+  | 'withdrawn'
+
+/**
+ * key `action:<proposalId>`: what changed, who changed it, how fast it can be undone, and where it stands. Its
+ * timeline is one ActionEventDoc per event (under auditKeys.actionEvents), so that an action re-decided
+ * thousands of times keeps a small document that is not copied whole on each new event.
+ */
 export interface ActionDoc {
   readonly kind: 'action'
   readonly proposalId: string
   readonly submittedAt: string
+  /** the ledger position of the submission: where the action's entries sit in the agent and resource indexes */
+  readonly submittedPosition: number
+  readonly outcome: ActionOutcome
+  /** whether an execution began: later verdicts, revocations and expiries no longer change the outcome */
+  readonly executed: boolean
+  readonly violation: boolean
+  readonly latestVerdict: VerdictRef | null
   readonly what: {
     readonly tool: string
     readonly action: string
@@ -74,9 +100,12 @@ export interface ActionDoc {
     readonly recoveredAt: string | null
     readonly timeToRecoverySeconds: number | null
   }
-  readonly verdicts: readonly VerdictRef[]
-  /** every event that concerns the action, in ledger order */
-  readonly timeline: readonly TimelineEntry[]
+}
+
+/** key `action-event:<slot>:<position>`: one event of an action's timeline; a verdict names itself too */
+export interface ActionEventDoc extends TimelineEntry {
+  readonly kind: 'event'
+  readonly verdict?: Omit<VerdictRef, 'eventId'>
 }
 
 /** key `agent:<agentId>`: how many proposals the agent submitted (each one an IndexEntryDoc) */
@@ -132,6 +161,7 @@ export interface KillSwitchDoc {
 
 export type AuditDoc =
   | ActionDoc
+  | ActionEventDoc
   | AgentIndexDoc
   | IndexEntryDoc
   | ResourceIndexDoc
@@ -143,6 +173,8 @@ const slot = (...parts: string[]): string => sha256Hex(parts.join('\u0000')).sli
 
 export const auditKeys = {
   action: (proposalId: string) => `action:${proposalId}`,
+  /** the events of an action's timeline, in ledger order */
+  actionEvents: (proposalId: string) => `action-event:${slot(proposalId)}:`,
   agent: (agentId: string) => `agent:${agentId}`,
   /** the entries of an agent's index, in the order submitted */
   agentEntries: (agentId: string) => `agent-entry:${slot(agentId)}:`,
@@ -176,13 +208,41 @@ const entryOf = (event: Event): TimelineEntry => ({
   hash: event.hash,
 })
 
-/** Adds an entry in position order, once; a timeline it is already in is returned as it is. */
-const withEntry = (timeline: readonly TimelineEntry[], entry: TimelineEntry): readonly TimelineEntry[] => {
-  // the usual case: the action's newest event, after every entry so far
-  if ((timeline.at(-1)?.position ?? 0) < entry.position) return [...timeline, entry]
-  if (timeline.some((e) => e.eventId === entry.eventId)) return timeline
-  const after = timeline.filter((e) => e.position > entry.position)
-  return [...timeline.filter((e) => e.position < entry.position), entry, ...after]
+/** The timeline document of an entry; the key keeps entries in ledger order and each one once. */
+const timelineChange = (
+  proposalId: string,
+  entry: TimelineEntry,
+  verdict?: ActionEventDoc['verdict'],
+): Change => [
+  auditKeys.entry(auditKeys.actionEvents(proposalId), entry.position),
+  verdict === undefined ? { kind: 'event', ...entry } : { kind: 'event', ...entry, verdict },
+]
+
+const OUTCOME_OF: Partial<Record<string, ActionOutcome>> = {
+  VerdictRevoked: 'revoked',
+  VerdictExpired: 'expired',
+  ExecutionStarted: 'executing',
+  ExecutionSucceeded: 'succeeded',
+  ExecutionFailed: 'failed',
+  RollbackStarted: 'rolling-back',
+  RollbackCompleted: 'recovered',
+  RollbackFailed: 'rollback-failed',
+  ProposalWithdrawn: 'withdrawn',
+}
+
+/** Where the action stands after the next event of its timeline (`decision`: of a verdict). */
+export const nextOutcome = (
+  doc: Pick<ActionDoc, 'outcome' | 'executed'>,
+  type: string,
+  decision?: VerdictRef['decision'],
+): Pick<ActionDoc, 'outcome' | 'executed'> => {
+  // a verdict issued once execution began does not change what happened, nor does a revocation or expiry
+  if (type === 'VerdictIssued') {
+    return doc.executed ? doc : { outcome: decision === 'allow' ? 'allowed' : 'blocked', executed: false }
+  }
+  const next = OUTCOME_OF[type]
+  if (next === undefined || (doc.executed && (next === 'revoked' || next === 'expired'))) return doc
+  return { outcome: next, executed: doc.executed || next === 'executing' }
 }
 
 const withActor = (actors: readonly KillSwitchActor[], actor: KillSwitchActor): readonly KillSwitchActor[] =>
@@ -198,6 +258,11 @@ const submitted = (read: Read, event: Event & EventOf<'ProposalSubmitted'>): Cha
     kind: 'action',
     proposalId: d.proposalId,
     submittedAt: event.recordedAt,
+    submittedPosition: event.position,
+    outcome: 'submitted',
+    executed: false,
+    violation: false,
+    latestVerdict: null,
     what: {
       tool: d.tool,
       action: d.action,
@@ -223,8 +288,6 @@ const submitted = (read: Read, event: Event & EventOf<'ProposalSubmitted'>): Cha
       recoveredAt: null,
       timeToRecoverySeconds: null,
     },
-    verdicts: [],
-    timeline: [entryOf(event)],
   }
   const agentKey = auditKeys.agent(d.agentId)
   const agent = readKind(read, agentKey, 'agent') ?? { kind: 'agent', agentId: d.agentId, proposalCount: 0 }
@@ -233,6 +296,7 @@ const submitted = (read: Read, event: Event & EventOf<'ProposalSubmitted'>): Cha
   const entry: IndexEntryDoc = { kind: 'entry', proposalId: d.proposalId }
   return [
     [auditKeys.action(d.proposalId), action],
+    timelineChange(d.proposalId, entryOf(event)),
     [agentKey, { ...agent, proposalCount: agent.proposalCount + 1 }],
     [auditKeys.entry(auditKeys.agentEntries(d.agentId), event.position), entry],
     [resourceKey, { ...resource, proposalCount: resource.proposalCount + 1 }],
@@ -287,17 +351,12 @@ const released = (read: Read, event: Event & EventOf<'KillSwitchReleased'>): Cha
     const action = readKind(read, auditKeys.action(proposalId), 'action')
     if (!action) return []
     const who = { ...action.who, killSwitchActors: withActor(action.who.killSwitchActors, actor) }
-    return [
-      [
-        auditKeys.action(proposalId),
-        { ...action, who, timeline: withEntry(action.timeline, entryOf(event)) },
-      ],
-    ]
+    return [[auditKeys.action(proposalId), { ...action, who }], timelineChange(proposalId, entryOf(event))]
   })
   return [...actions, [key, { ...doc, engaged: false, revokedProposalIds: [] }]]
 }
 
-/** The action after an event about it (its timeline aside), and any other document the event changes. */
+/** The action after an event about it (its outcome and timeline aside), and any other document the event changes. */
 const step = (read: Read, doc: ActionDoc, event: Event): [ActionDoc, ...Change[]] => {
   const at = event.recordedAt
   switch (event.type) {
@@ -318,7 +377,7 @@ const step = (read: Read, doc: ActionDoc, event: Event): [ActionDoc, ...Change[]
         {
           ...doc,
           who: { ...doc.who, policyVersion, policyOwner: policy?.owner ?? null },
-          verdicts: [...doc.verdicts, { verdictId, revision, decision, eventId: event.id }],
+          latestVerdict: { verdictId, revision, decision, eventId: event.id },
         },
       ]
     }
@@ -339,10 +398,14 @@ const step = (read: Read, doc: ActionDoc, event: Event): [ActionDoc, ...Change[]
       }
       const revokedProposalIds = appendOnce(killSwitch.revokedProposalIds, doc.proposalId)
       return [
-        { ...doc, who, timeline: withEntry(doc.timeline, engagement) },
+        { ...doc, who },
+        // the engagement, which came before this revocation, joins the timeline at its own position
+        timelineChange(doc.proposalId, engagement),
         [auditKeys.killSwitch(killSwitch), { ...killSwitch, revokedProposalIds }],
       ]
     }
+    case 'ViolationRecorded':
+      return [{ ...doc, violation: true }]
     case 'ExecutionStarted':
       return [{ ...doc, who: { ...doc.who, executor: event.data.executor } }]
     case 'ExecutionSucceeded':
@@ -395,16 +458,37 @@ const evolve = (read: Read, event: Event): Change[] => {
   const doc = proposalId === undefined ? undefined : readKind(read, auditKeys.action(proposalId), 'action')
   if (!doc) return []
   const [action, ...others] = step(read, doc, event)
+  const verdict =
+    event.type === 'VerdictIssued'
+      ? { verdictId: event.data.verdictId, revision: event.data.revision, decision: event.data.decision }
+      : undefined
   return [
-    [auditKeys.action(doc.proposalId), { ...action, timeline: withEntry(action.timeline, entryOf(event)) }],
+    [auditKeys.action(doc.proposalId), { ...action, ...nextOutcome(action, event.type, verdict?.decision) }],
     ...others,
+    timelineChange(doc.proposalId, entryOf(event), verdict),
   ]
+}
+
+/** An action's timeline, read from its event documents, and the verdicts on it, both in ledger order. */
+export const actionStory = (
+  events: Iterable<AuditDoc>,
+): { timeline: TimelineEntry[]; verdicts: VerdictRef[] } => {
+  const timeline: TimelineEntry[] = []
+  const verdicts: VerdictRef[] = []
+  for (const doc of events) {
+    if (doc.kind !== 'event') continue
+    const { kind: _kind, verdict, ...entry } = doc
+    timeline.push(entry)
+    if (verdict) verdicts.push({ ...verdict, eventId: entry.eventId })
+  }
+  return { timeline, verdicts }
 }
 
 /** Per action: what changed, who changed it, how fast it can be undone; with agent and resource indexes. */
 export const audit: Projection<AuditDoc> = {
   name: 'audit',
   // 2: an index holds one entry document per proposal instead of a list that grew with every one
-  version: 2,
+  // 3: an action's timeline is one document per event instead of a list copied on each new one
+  version: 3,
   evolve,
 }

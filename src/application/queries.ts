@@ -68,58 +68,10 @@ export const ledgerTime = async (store: EventStore): Promise<string | null> => {
   return latest?.recordedAt ?? null
 }
 
-/** Where an action's story stands, read from its audit timeline. */
-export type ActionOutcome =
-  | 'submitted'
-  | 'allowed'
-  | 'blocked'
-  | 'revoked'
-  | 'expired'
-  | 'executing'
-  | 'succeeded'
-  | 'failed'
-  | 'rolling-back'
-  | 'recovered'
-  | 'rollback-failed'
-  | 'withdrawn'
-
-const OUTCOME_OF: Partial<Record<string, ActionOutcome>> = {
-  VerdictRevoked: 'revoked',
-  VerdictExpired: 'expired',
-  ExecutionStarted: 'executing',
-  ExecutionSucceeded: 'succeeded',
-  ExecutionFailed: 'failed',
-  RollbackStarted: 'rolling-back',
-  RollbackCompleted: 'recovered',
-  RollbackFailed: 'rollback-failed',
-  ProposalWithdrawn: 'withdrawn',
-}
-
-export const actionOutcome = (doc: ActionDoc): ActionOutcome => {
-  const decisions = new Map(doc.verdicts.map((v) => [v.eventId, v.decision]))
-  let outcome: ActionOutcome = 'submitted'
-  let executed = false
-  for (const entry of doc.timeline) {
-    if (entry.type === 'VerdictIssued') {
-      // a verdict issued once execution began does not change what happened
-      if (!executed) outcome = decisions.get(entry.eventId) === 'allow' ? 'allowed' : 'blocked'
-      continue
-    }
-    const next = OUTCOME_OF[entry.type]
-    if (next === undefined) continue
-    if (executed && (next === 'revoked' || next === 'expired')) continue
-    if (next === 'executing') executed = true
-    outcome = next
-  }
-  return outcome
-}
-
 /** An action in one line, for the audit indexes of an agent or a resource. */
 export const actionSummary = (doc: ActionDoc) => {
-  const outcome = actionOutcome(doc)
+  const { outcome, violation, latestVerdict } = doc
   const { tool, action, resource, environment } = doc.what
-  const latest = doc.verdicts.at(-1)
-  const violation = doc.timeline.some((e) => e.type === 'ViolationRecorded')
   const recovery =
     doc.howFast.timeToRecoverySeconds === null ? '' : `, recovered in ${doc.howFast.timeToRecoverySeconds} s`
   return {
@@ -131,7 +83,7 @@ export const actionSummary = (doc: ActionDoc) => {
     resource,
     environment,
     outcome,
-    latestDecision: latest?.decision ?? null,
+    latestDecision: latestVerdict?.decision ?? null,
     violation,
     timeToRecoverySeconds: doc.howFast.timeToRecoverySeconds,
     summary: `${doc.who.agentId} ${tool}.${action} on ${resource} in ${environment}: ${outcome}${violation ? ' (violation)' : ''}${recovery}`,

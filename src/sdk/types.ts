@@ -162,6 +162,9 @@ export interface ActionAudit {
     recoveredAt: string | null
     timeToRecoverySeconds: number | null
   }
+  /** where the action stands: submitted, allowed, blocked, executing, succeeded, failed, recovered, ... */
+  outcome: string
+  violation: boolean
   verdicts: { verdictId: string; revision: number; decision: 'allow' | 'block'; eventId: string }[]
   currentVerdict: {
     verdictId: string

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { auditKeys } from '../../projections/audit.js'
+import { actionStory, auditKeys } from '../../projections/audit.js'
 import { metricsKeys } from '../../projections/metrics.js'
 import {
   type AllowedProposal,
@@ -96,8 +96,12 @@ describe('execution and rollback routes', () => {
     assert.equal(action.howFast.failedAt, stored.find((e) => e.type === 'ExecutionFailed')?.recordedAt)
     assert.equal(action.howFast.recoveredAt, stored.find((e) => e.type === 'RollbackCompleted')?.recordedAt)
     assert.ok((action.howFast.timeToRecoverySeconds ?? -1) >= 0)
+    assert.equal(action.outcome, 'recovered')
+    const { timeline } = actionStory(
+      api.runtime.views.audit.list(auditKeys.actionEvents(proposalId)).map(([, doc]) => doc),
+    )
     assert.deepEqual(
-      action.timeline.map((t) => t.eventId),
+      timeline.map((t) => t.eventId),
       stored.map((e) => e.id),
       'the timeline is every event of the action, in ledger order',
     )

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { type ActionDoc, audit, auditKeys } from '../../projections/audit.js'
+import { type ActionDoc, actionStory, audit, auditKeys, nextOutcome } from '../../projections/audit.js'
 import type { LedgerEvent } from '../../src/domain/events.js'
 import {
   LedgerBuilder,
@@ -121,6 +121,16 @@ describe('audit projection', () => {
       kind: 'action',
       proposalId: 'p-1',
       submittedAt: '2024-05-01T10:01:00.000Z',
+      submittedPosition: e.submitted.position,
+      outcome: 'recovered',
+      executed: true,
+      violation: false,
+      latestVerdict: {
+        verdictId: verdictIdOf('p-1', 2),
+        revision: 2,
+        decision: 'allow',
+        eventId: e.allowedAgain.id,
+      },
       what: {
         tool: 'kubectl',
         action: 'scale',
@@ -164,11 +174,19 @@ describe('audit projection', () => {
         recoveredAt: '2024-05-01T10:18:30.000Z',
         timeToRecoverySeconds: 240,
       },
-      verdicts: [
-        { verdictId: verdictIdOf('p-1', 1), revision: 1, decision: 'allow', eventId: e.allowed.id },
-        { verdictId: verdictIdOf('p-1', 2), revision: 2, decision: 'allow', eventId: e.allowedAgain.id },
-      ],
-      timeline: [
+    }
+    spec.then({
+      'action:p-1': expected,
+      'policy:3': { kind: 'policy', version: 3, owner: 'risk-office' },
+    })
+    const { timeline, verdicts } = actionStory(spec.list(auditKeys.actionEvents('p-1')))
+    assert.deepEqual(verdicts, [
+      { verdictId: verdictIdOf('p-1', 1), revision: 1, decision: 'allow', eventId: e.allowed.id },
+      { verdictId: verdictIdOf('p-1', 2), revision: 2, decision: 'allow', eventId: e.allowedAgain.id },
+    ])
+    assert.deepEqual(
+      timeline,
+      [
         e.submitted,
         e.tested,
         e.approvedBySre,
@@ -183,12 +201,8 @@ describe('audit projection', () => {
         e.rollbackStarted,
         e.rolledBack,
       ].map(entry),
-    }
-    spec.then({
-      'action:p-1': expected,
-      'policy:3': { kind: 'policy', version: 3, owner: 'risk-office' },
-    })
-    const timeline = (spec.doc('action:p-1') as ActionDoc).timeline
+      'every event of the action, the kill switch engaged and released included, in ledger order',
+    )
     assert.deepEqual(
       timeline.map((t) => t.actor).filter((a, i, all) => all.indexOf(a) === i),
       ['agent-1', 'governance-service', 'approver-1', 'approver-2', 'admin-2', 'admin-3', 'executor-1'],
@@ -213,15 +227,80 @@ describe('audit projection', () => {
       reason: 'global kill switch',
       killSwitch: { scope: 'global', target: null },
     })
-    const doc = given(audit, [engaged, submitted, allowed, revoked]).doc('action:p-1') as ActionDoc
+    const spec = given(audit, [engaged, submitted, allowed, revoked])
+    const doc = spec.doc('action:p-1') as ActionDoc
     assert.deepEqual(
-      doc.timeline.map((t) => t.position),
+      actionStory(spec.list(auditKeys.actionEvents('p-1'))).timeline.map((t) => t.position),
       [1, 2, 3, 4],
+      'the engagement at its own position, before the revocation',
     )
+    assert.equal(doc.outcome, 'revoked')
     assert.deepEqual(doc.who.killSwitchActors, [
       { actor: 'admin-1', scope: 'global', target: null, action: 'engaged', eventId: engaged.id },
     ])
     assert.equal(doc.who.policyOwner, null, 'an unknown policy version has no owner to show')
+  })
+
+  it('keeps an action re-decided many times to one small document, each verdict a timeline document of its own', () => {
+    const l = new LedgerBuilder()
+    const submitted = l.event('ProposalSubmitted', proposalData(P))
+    const verdicts = Array.from({ length: 300 }, (_, i) =>
+      l.event(
+        'VerdictIssued',
+        verdictData(P, {
+          revision: i + 1,
+          decision: i === 299 ? 'allow' : 'block',
+          decidedAt: '2024-05-01T10:00:00.000Z',
+        }),
+      ),
+    )
+    const headerAfter = (n: number) => given(audit, [submitted, ...verdicts.slice(0, n)]).doc('action:p-1')
+    const first = headerAfter(1) as ActionDoc
+    const last = headerAfter(300) as ActionDoc
+    assert.equal(first.outcome, 'blocked')
+    assert.deepEqual([last.outcome, last.latestVerdict?.revision], ['allowed', 300])
+    assert.ok(
+      JSON.stringify(last).length <= JSON.stringify(first).length + 10,
+      'the action document does not grow with its verdicts',
+    )
+    const story = actionStory(given(audit, [submitted, ...verdicts]).list(auditKeys.actionEvents('p-1')))
+    assert.equal(story.timeline.length, 301)
+    assert.deepEqual(
+      story.verdicts.map((v) => v.revision),
+      verdicts.map((_, i) => i + 1),
+    )
+  })
+
+  it('tells where an action stands from its events in order: verdicts after execution began change nothing', () => {
+    const start = { outcome: 'submitted', executed: false } as const
+    const after = (steps: ReadonlyArray<readonly [string, ('allow' | 'block')?]>) =>
+      steps.reduce(
+        (doc, [type, decision]) => nextOutcome(doc, type, decision),
+        start as ReturnType<typeof nextOutcome>,
+      )
+    assert.equal(after([]).outcome, 'submitted')
+    assert.equal(after([['VerdictIssued', 'block']]).outcome, 'blocked')
+    assert.equal(after([['VerdictIssued', 'allow'], ['VerdictRevoked']]).outcome, 'revoked')
+    assert.equal(after([['VerdictIssued', 'allow'], ['ApprovalGranted']]).outcome, 'allowed')
+    assert.equal(
+      after([
+        ['VerdictIssued', 'allow'],
+        ['ExecutionStarted'],
+        ['VerdictExpired'],
+        ['VerdictIssued', 'block'],
+      ]).outcome,
+      'executing',
+    )
+    assert.equal(
+      after([
+        ['VerdictIssued', 'allow'],
+        ['ExecutionStarted'],
+        ['ExecutionFailed'],
+        ['RollbackStarted'],
+        ['RollbackCompleted'],
+      ]).outcome,
+      'recovered',
+    )
   })
 
   it('indexes actions by agent and by resource, with the last observation', () => {

@@ -1,4 +1,10 @@
-import { type ActionDoc, type AuditDoc, auditKeys } from '../../../projections/audit.js'
+import {
+  type ActionDoc,
+  type AuditDoc,
+  actionStory,
+  auditKeys,
+  type TimelineEntry,
+} from '../../../projections/audit.js'
 import {
   type AgentDoc,
   type AuthorityDoc,
@@ -6,7 +12,7 @@ import {
   trackDaysOf,
   trackRecord,
 } from '../../../projections/authority.js'
-import { actionOutcome, actionSummary, currentVerdict, type VerdictView } from '../../application/queries.js'
+import { actionSummary, currentVerdict, type VerdictView } from '../../application/queries.js'
 import type { Config } from '../../config.js'
 import type { TrackRecord } from '../../domain/events.js'
 import { withViews } from '../data-folder.js'
@@ -33,8 +39,13 @@ const verdictText = (verdict: VerdictView | null): string => {
   ].join('\n')
 }
 
-const actionText = (doc: ActionDoc, outcome: string, verdict: VerdictView | null, asOf: number): string => {
-  const { what, who, howFast } = doc
+const actionText = (
+  doc: ActionDoc,
+  timeline: readonly TimelineEntry[],
+  verdict: VerdictView | null,
+  asOf: number,
+): string => {
+  const { what, who, howFast, outcome } = doc
   const approvers = who.approvers.map((a) => `${a.approver} (${a.role})`).join(', ')
   const killSwitches = who.killSwitchActors
     .map((k) => `${k.actor} ${k.action} ${k.scope}${k.target === null ? '' : ` ${k.target}`}`)
@@ -75,7 +86,7 @@ const actionText = (doc: ActionDoc, outcome: string, verdict: VerdictView | null
     '',
     verdictText(verdict),
     '',
-    `Timeline (${doc.timeline.length} events)`,
+    `Timeline (${timeline.length} events)`,
     table(
       [
         { header: 'POSITION', align: 'right' },
@@ -85,14 +96,7 @@ const actionText = (doc: ActionDoc, outcome: string, verdict: VerdictView | null
         { header: 'EVENT ID' },
         { header: 'HASH' },
       ],
-      doc.timeline.map((e) => [
-        String(e.position),
-        e.recordedAt,
-        e.type,
-        e.actor,
-        e.eventId,
-        shortHash(e.hash),
-      ]),
+      timeline.map((e) => [String(e.position), e.recordedAt, e.type, e.actor, e.eventId, shortHash(e.hash)]),
     ),
   ].join('\n')
 }
@@ -103,9 +107,21 @@ export const auditAction = (config: Config, proposalId: string): Promise<Outcome
     const asOf = runtime.views.audit.checkpoint()
     const doc = runtime.views.audit.get(auditKeys.action(proposalId))
     if (!isAction(doc)) throw new CliError(`no action ${proposalId} in the ledger (as of position ${asOf})`)
-    const outcome = actionOutcome(doc)
+    const { timeline, verdicts } = actionStory(
+      runtime.views.audit.list(auditKeys.actionEvents(proposalId)).map(([, event]) => event),
+    )
     const verdict = await currentVerdict(runtime.store, proposalId)
-    return done({ ...doc, outcome, currentVerdict: verdict, asOf }, actionText(doc, outcome, verdict, asOf))
+    const {
+      kind: _kind,
+      submittedPosition: _position,
+      executed: _executed,
+      latestVerdict: _latest,
+      ...action
+    } = doc
+    return done(
+      { ...action, verdicts, timeline, currentVerdict: verdict, asOf },
+      actionText(doc, timeline, verdict, asOf),
+    )
   })
 
 const levelCause = (held: AgentDoc['levels'][string]): string =>

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import type { ActionDoc, AuditDoc } from '../../../projections/audit.js'
-import { auditKeys } from '../../../projections/audit.js'
+import { type ActionDoc, type AuditDoc, actionStory, auditKeys } from '../../../projections/audit.js'
 import type { AuthorityDoc } from '../../../projections/authority.js'
 import { authorityKeys } from '../../../projections/authority.js'
 import { actionSummary, currentVerdict } from '../../application/queries.js'
@@ -73,6 +72,10 @@ const ActionAudit = z.object({
       eventId: z.string(),
     }),
   ),
+  outcome: z
+    .string()
+    .describe('where the action stands: submitted, allowed, blocked, executing, recovered, ...'),
+  violation: z.boolean(),
   currentVerdict: z
     .object({
       verdictId: z.string(),
@@ -181,7 +184,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
     let from: string | undefined
     if (after !== undefined) {
       const action = views.audit.get(auditKeys.action(after))
-      const submittedAt = isAction(action) && inIndex(action) ? action.timeline[0]?.position : undefined
+      const submittedAt = isAction(action) && inIndex(action) ? action.submittedPosition : undefined
       if (submittedAt === undefined) {
         throw new ApiError(
           'invalid',
@@ -221,13 +224,24 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
       const asOf = views.audit.checkpoint()
       const doc = views.audit.get(auditKeys.action(proposalId))
       if (!isAction(doc)) throw notFound(`action ${proposalId}`)
+      // read together with the action, before any await lets the projection commit again
+      const { timeline, verdicts } = actionStory(
+        views.audit.list(auditKeys.actionEvents(proposalId)).map(([, event]) => event),
+      )
       const verdict = await currentVerdict(store, proposalId)
-      const { kind: _kind, who, verdicts, timeline, ...action } = doc
+      const {
+        kind: _kind,
+        submittedPosition: _position,
+        executed: _executed,
+        latestVerdict: _latest,
+        who,
+        ...action
+      } = doc
       return {
         ...action,
         who: { ...who, approvers: [...who.approvers], killSwitchActors: [...who.killSwitchActors] },
-        verdicts: [...verdicts],
-        timeline: [...timeline],
+        verdicts,
+        timeline,
         currentVerdict: verdict && {
           verdictId: verdict.verdictId,
           revision: verdict.revision,
