@@ -58,15 +58,15 @@ export class Relay {
    * acknowledges it; the checkpoint moves after each acknowledged chunk.
    */
   async relay(batch: readonly StoredEvent[]): Promise<void> {
-    const fresh = batch.filter((e) => e.position > this.position)
+    const fresh = batch.filter((e) => e.position > this.position).map(outgoing)
     for (const chunk of chunks(fresh, CHUNK_BYTES)) await this.send(chunk)
   }
 
-  private async send(chunk: readonly StoredEvent[]): Promise<void> {
-    const last = chunk.at(-1)
+  private async send(chunk: readonly Outgoing[]): Promise<void> {
+    const last = chunk.at(-1)?.event
     if (!last) return
-    const messages = chunk.map(toKafkaMessage)
-    const verdicts = chunk.filter((e) => VERDICT_TYPES.has(e.type)).map(toKafkaMessage)
+    const messages = chunk.map((o) => o.message)
+    const verdicts = chunk.flatMap((o) => (o.verdict ? [o.message] : []))
     const topicMessages = [
       { topic: this.topics.events, messages },
       ...(verdicts.length > 0 ? [{ topic: this.topics.verdicts, messages: verdicts }] : []),
@@ -94,19 +94,29 @@ export class Relay {
 /** Well under the broker's default message.max.bytes (1 MiB), counting a verdict twice (both topics). */
 const CHUNK_BYTES = 256 * 1024
 
-const sizeOf = (e: StoredEvent): number => {
-  const m = toKafkaMessage(e)
-  const headers = Object.entries(m.headers).reduce((n, [k, v]) => n + k.length + v.length, 0)
-  return (m.key.length + m.value.length + headers) * (VERDICT_TYPES.has(e.type) ? 2 : 1)
+/** An event encoded once, with the bytes it adds to a request: a verdict goes to both topics. */
+interface Outgoing {
+  readonly event: StoredEvent
+  readonly message: ReturnType<typeof toKafkaMessage>
+  readonly verdict: boolean
+  readonly bytes: number
+}
+
+const outgoing = (event: StoredEvent): Outgoing => {
+  const message = toKafkaMessage(event)
+  const verdict = VERDICT_TYPES.has(event.type)
+  let bytes = message.key.length + message.value.length
+  for (const k in message.headers) bytes += k.length + (message.headers[k]?.length ?? 0)
+  return { event, message, verdict, bytes: verdict ? 2 * bytes : bytes }
 }
 
 /** Consecutive runs of events of at most `limit` bytes each (an event larger than that goes alone). */
-export const chunks = (events: readonly StoredEvent[], limit: number): StoredEvent[][] => {
-  const out: StoredEvent[][] = []
-  let current: StoredEvent[] = []
+const chunks = (events: readonly Outgoing[], limit: number): Outgoing[][] => {
+  const out: Outgoing[][] = []
+  let current: Outgoing[] = []
   let bytes = 0
   for (const e of events) {
-    const size = sizeOf(e)
+    const size = e.bytes
     if (current.length > 0 && bytes + size > limit) {
       out.push(current)
       current = []
