@@ -30,5 +30,5 @@ VOLUME ["/var/lib/governance-ledger"]
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "dist/src/cli/run.js"]
+ENTRYPOINT ["node", "--max-old-space-size=128", "dist/src/cli/run.js"]
 CMD ["serve"]
