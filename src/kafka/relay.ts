@@ -91,10 +91,14 @@ export class Relay {
   }
 }
 
-/** Well under the broker's default message.max.bytes (1 MiB), counting a verdict twice (both topics). */
-const CHUNK_BYTES = 256 * 1024
+/**
+ * The broker limits each record batch, one per topic partition, to message.max.bytes (1 MiB by default). A
+ * chunk's events go to governance.events and its verdicts, a subset of them, to governance.verdicts: with the
+ * chunk under this many bytes, no partition's batch of either topic can pass the limit, whatever the keys.
+ */
+const CHUNK_BYTES = 768 * 1024
 
-/** An event encoded once, with the bytes it adds to a request: a verdict goes to both topics. */
+/** An event encoded once, with its size in a record batch (key, value and headers; framing aside). */
 interface Outgoing {
   readonly event: StoredEvent
   readonly message: ReturnType<typeof toKafkaMessage>
@@ -107,7 +111,7 @@ const outgoing = (event: StoredEvent): Outgoing => {
   const verdict = VERDICT_TYPES.has(event.type)
   let bytes = message.key.length + message.value.length
   for (const k in message.headers) bytes += k.length + (message.headers[k]?.length ?? 0)
-  return { event, message, verdict, bytes: verdict ? 2 * bytes : bytes }
+  return { event, message, verdict, bytes }
 }
 
 /** Consecutive runs of events of at most `limit` bytes each (an event larger than that goes alone). */
