@@ -201,7 +201,7 @@ export const relayFigure = async (options: BenchOptions): Promise<Figure[]> => {
             unit: 'verdicts/s',
             baseline: `bare kafkajs producer, same broker, same messages (toKafkaMessage) to governance.events and governance.verdicts, batches of ${FEED_BATCH}, acks -1, maxInFlightRequests 1`,
             baselineValue: median(result.baseline),
-            note: `${rounds} interleaved rounds; a ledger of ${events.length} VerdictIssued events (taken from a generated ledger); Relay from position 0 to the head, checkpoint in a fresh SQLite doc store, fresh topics of ${PARTITIONS} partitions each round, max.message.bytes raised to 8 MiB on both sides (the baseline's 500-verdict requests pass the default 1 MiB; the relay cuts its own into chunks of at most 768 KiB) (relay batch sizes seen: ${batches})`,
+            note: `${rounds} interleaved rounds; a ledger of ${events.length} VerdictIssued events (taken from a generated ledger); Relay from position 0 to the head, checkpoint in a fresh SQLite doc store, fresh topics of ${PARTITIONS} partitions each round, max.message.bytes raised to 8 MiB on both sides (the baseline's 500-verdict requests exceed the default 1 MiB; the relay cuts its own into chunks of at most 768 KiB) (relay batch sizes seen: ${batches})`,
             rounds: result,
           },
           0.8,
