@@ -199,9 +199,20 @@ describe('Dockerfile', () => {
       /^COPY scripts\/build\.mjs \.\/scripts\/build\.mjs\nRUN node scripts\/build\.mjs$/m,
     )
     // the compiler is a runtime dependency, so the production install has it
-    const pkg = JSON.parse(text('package.json')) as { dependencies: Record<string, string> }
+    const pkg = JSON.parse(text('package.json')) as {
+      dependencies: Record<string, string>
+      scripts: Record<string, string>
+    }
     assert.ok(pkg.dependencies.esbuild, 'esbuild is a dependency')
-    assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/src\/cli\/run\.js"\]$/m)
+    assert.match(
+      dockerfile,
+      /^ENTRYPOINT \["node", "--max-old-space-size=128", "dist\/src\/cli\/run\.js"\]$/m,
+    )
+    assert.match(
+      pkg.scripts.start ?? '',
+      / node --max-old-space-size=128 dist\/src\/main\.js$/,
+      'npm start, the same heap',
+    )
     assert.match(dockerfile, /^CMD \["serve"\]$/m)
     assert.match(dockerfile, /^USER node$/m)
   })
