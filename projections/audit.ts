@@ -484,6 +484,32 @@ export const actionStory = (
   return { timeline, verdicts }
 }
 
+/** Reads the audit documents (a projection runner, or any store of them). */
+export interface AuditReader {
+  get(key: string): AuditDoc | undefined
+  list(prefix: string): Array<[string, AuditDoc]>
+}
+
+/**
+ * An action as auditors see it: what changed, who, how fast, where it stands, its verdicts and its whole
+ * timeline, read together in one synchronous step (no commit comes between them); undefined for no action.
+ */
+export const auditedAction = (audit: AuditReader, proposalId: string) => {
+  const doc = audit.get(auditKeys.action(proposalId))
+  if (doc?.kind !== 'action') return undefined
+  const story = actionStory(audit.list(auditKeys.actionEvents(proposalId)).map(([, event]) => event))
+  const {
+    kind: _kind,
+    submittedPosition: _position,
+    executed: _executed,
+    latestVerdict: _latest,
+    ...action
+  } = doc
+  return { ...action, ...story }
+}
+
+export type AuditedAction = NonNullable<ReturnType<typeof auditedAction>>
+
 /** Per action: what changed, who changed it, how fast it can be undone; with agent and resource indexes. */
 export const audit: Projection<AuditDoc> = {
   name: 'audit',

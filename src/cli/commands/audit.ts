@@ -1,9 +1,9 @@
 import {
   type ActionDoc,
   type AuditDoc,
-  actionStory,
+  type AuditedAction,
+  auditedAction,
   auditKeys,
-  type TimelineEntry,
 } from '../../../projections/audit.js'
 import {
   type AgentDoc,
@@ -39,13 +39,8 @@ const verdictText = (verdict: VerdictView | null): string => {
   ].join('\n')
 }
 
-const actionText = (
-  doc: ActionDoc,
-  timeline: readonly TimelineEntry[],
-  verdict: VerdictView | null,
-  asOf: number,
-): string => {
-  const { what, who, howFast, outcome } = doc
+const actionText = (doc: AuditedAction, verdict: VerdictView | null, asOf: number): string => {
+  const { what, who, howFast, outcome, timeline } = doc
   const approvers = who.approvers.map((a) => `${a.approver} (${a.role})`).join(', ')
   const killSwitches = who.killSwitchActors
     .map((k) => `${k.actor} ${k.action} ${k.scope}${k.target === null ? '' : ` ${k.target}`}`)
@@ -105,23 +100,10 @@ const actionText = (
 export const auditAction = (config: Config, proposalId: string): Promise<Outcome> =>
   withViews(config, ['audit'], async (runtime) => {
     const asOf = runtime.views.audit.checkpoint()
-    const doc = runtime.views.audit.get(auditKeys.action(proposalId))
-    if (!isAction(doc)) throw new CliError(`no action ${proposalId} in the ledger (as of position ${asOf})`)
-    const { timeline, verdicts } = actionStory(
-      runtime.views.audit.list(auditKeys.actionEvents(proposalId)).map(([, event]) => event),
-    )
+    const action = auditedAction(runtime.views.audit, proposalId)
+    if (!action) throw new CliError(`no action ${proposalId} in the ledger (as of position ${asOf})`)
     const verdict = await currentVerdict(runtime.store, proposalId)
-    const {
-      kind: _kind,
-      submittedPosition: _position,
-      executed: _executed,
-      latestVerdict: _latest,
-      ...action
-    } = doc
-    return done(
-      { ...action, verdicts, timeline, currentVerdict: verdict, asOf },
-      actionText(doc, timeline, verdict, asOf),
-    )
+    return done({ ...action, currentVerdict: verdict, asOf }, actionText(action, verdict, asOf))
   })
 
 const levelCause = (held: AgentDoc['levels'][string]): string =>

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { type ActionDoc, type AuditDoc, actionStory, auditKeys } from '../../../projections/audit.js'
+import { type ActionDoc, type AuditDoc, auditedAction, auditKeys } from '../../../projections/audit.js'
 import type { AuthorityDoc } from '../../../projections/authority.js'
 import { authorityKeys } from '../../../projections/authority.js'
 import { actionSummary, currentVerdict } from '../../application/queries.js'
@@ -222,26 +222,13 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request) => {
       const { proposalId } = request.params
       const asOf = views.audit.checkpoint()
-      const doc = views.audit.get(auditKeys.action(proposalId))
-      if (!isAction(doc)) throw notFound(`action ${proposalId}`)
-      // read together with the action, before any await lets the projection commit again
-      const { timeline, verdicts } = actionStory(
-        views.audit.list(auditKeys.actionEvents(proposalId)).map(([, event]) => event),
-      )
+      const action = auditedAction(views.audit, proposalId)
+      if (!action) throw notFound(`action ${proposalId}`)
       const verdict = await currentVerdict(store, proposalId)
-      const {
-        kind: _kind,
-        submittedPosition: _position,
-        executed: _executed,
-        latestVerdict: _latest,
-        who,
-        ...action
-      } = doc
+      const { who } = action
       return {
         ...action,
         who: { ...who, approvers: [...who.approvers], killSwitchActors: [...who.killSwitchActors] },
-        verdicts,
-        timeline,
         currentVerdict: verdict && {
           verdictId: verdict.verdictId,
           revision: verdict.revision,
