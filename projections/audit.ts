@@ -69,7 +69,8 @@ export interface ActionDoc {
   /** whether an execution began: later verdicts, revocations and expiries no longer change the outcome */
   readonly executed: boolean
   readonly violation: boolean
-  readonly latestVerdict: VerdictRef | null
+  /** with the verdict's version in the proposal's stream: the current verdict is read from there on */
+  readonly latestVerdict: (VerdictRef & { readonly streamVersion: number }) | null
   readonly what: {
     readonly tool: string
     readonly action: string
@@ -377,7 +378,13 @@ const step = (read: Read, doc: ActionDoc, event: Event): [ActionDoc, ...Change[]
         {
           ...doc,
           who: { ...doc.who, policyVersion, policyOwner: policy?.owner ?? null },
-          latestVerdict: { verdictId, revision, decision, eventId: event.id },
+          latestVerdict: {
+            verdictId,
+            revision,
+            decision,
+            eventId: event.id,
+            streamVersion: event.streamVersion,
+          },
         },
       ]
     }
@@ -493,22 +500,18 @@ export interface AuditReader {
 /**
  * An action as auditors see it: what changed, who, how fast, where it stands, its verdicts and its whole
  * timeline, read together in one synchronous step (no commit comes between them); undefined for no action.
+ * `verdictFrom` is the version of the proposal's stream its current verdict can be read from, so that an
+ * action decided hundreds of times does not read every verdict again.
  */
 export const auditedAction = (audit: AuditReader, proposalId: string) => {
   const doc = audit.get(auditKeys.action(proposalId))
   if (doc?.kind !== 'action') return undefined
   const story = actionStory(audit.list(auditKeys.actionEvents(proposalId)).map(([, event]) => event))
-  const {
-    kind: _kind,
-    submittedPosition: _position,
-    executed: _executed,
-    latestVerdict: _latest,
-    ...action
-  } = doc
-  return { ...action, ...story }
+  const { kind: _kind, submittedPosition: _position, executed: _executed, latestVerdict, ...action } = doc
+  return { action: { ...action, ...story }, verdictFrom: latestVerdict?.streamVersion ?? 1 }
 }
 
-export type AuditedAction = NonNullable<ReturnType<typeof auditedAction>>
+export type AuditedAction = NonNullable<ReturnType<typeof auditedAction>>['action']
 
 /** Per action: what changed, who changed it, how fast it can be undone; with agent and resource indexes. */
 export const audit: Projection<AuditDoc> = {

@@ -23,8 +23,12 @@ export const proposalView = async (store: EventStore, proposalId: string): Promi
   return { ...state, verdictDetail: verdictOf(events) }
 }
 
-export const currentVerdict = async (store: EventStore, proposalId: string): Promise<VerdictView | null> =>
-  verdictOf(await store.readStream(streams.proposal(proposalId)))
+/** The current verdict, read from `fromVersion` of the proposal's stream on (the latest verdict's, when known). */
+export const currentVerdict = async (
+  store: EventStore,
+  proposalId: string,
+  fromVersion = 1,
+): Promise<VerdictView | null> => verdictOf(await store.readStream(streams.proposal(proposalId), fromVersion))
 
 /** The current verdict told by a proposal's events: the latest issued, marked if revoked or expired since. */
 export const verdictOf = (events: readonly StoredEvent[]): VerdictView | null => {

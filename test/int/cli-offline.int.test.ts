@@ -6,8 +6,10 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
+import { audit, auditedAction } from '../../projections/audit.js'
 import { projections } from '../../projections/index.js'
 import { ProjectionRunner } from '../../projections/runner.js'
+import { currentVerdict, type VerdictView } from '../../src/application/queries.js'
 import { ConfigSchema, loadConfig } from '../../src/config.js'
 import { recordedDecisions, replayDecisions } from '../../src/decision/replay.js'
 import { DECISION_NAMESPACE, DecisionService } from '../../src/decision/service.js'
@@ -18,6 +20,7 @@ import type { StoredEvent } from '../../src/store/port.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import { FakeClock, History } from '../support/history.js'
+import { proposalData, verdictData, verdictIdOf } from '../support/ledger-events.js'
 
 const BIN = fileURLToPath(new URL('../../bin/governance-ledger.mjs', import.meta.url))
 const EVENTS = 1500
@@ -204,6 +207,63 @@ describe('cli audit', () => {
     const lastVerdict = stream.findLast((e) => e.type === 'VerdictIssued')
     assert.ok(lastVerdict)
     assert.equal(doc.currentVerdict.verdictId, (lastVerdict.data as DataOf<'VerdictIssued'>).verdictId)
+  })
+
+  it('the current verdict of every action, read from its latest verdict on, is the one its whole stream tells', async () => {
+    const paths = dataPaths(loadConfig({ DATA_DIR: dataDir, AUTH_MODE: 'embedded' }))
+    const store = openSqliteEventStore({ path: paths.ledger })
+    const docs = openSqliteDocStore(paths.derived)
+    try {
+      const view = new ProjectionRunner(store, docs, audit)
+      const seen = (v: VerdictView | null) => v && [v.verdictId, v.revision, v.revoked, v.expired]
+      const ids = ledger.flatMap((e) =>
+        e.type === 'ProposalSubmitted' ? [(e.data as DataOf<'ProposalSubmitted'>).proposalId] : [],
+      )
+      let skipped = 0
+      for (const id of ids) {
+        const audited = auditedAction(view, id)
+        assert.ok(audited, id)
+        const fromLatest = await currentVerdict(store, id, audited.verdictFrom)
+        assert.deepEqual(seen(fromLatest), seen(await currentVerdict(store, id)), id)
+        if (audited.verdictFrom > 2) skipped += 1
+      }
+      assert.ok(skipped > 10, `the history decides actions again (${skipped} read from a later verdict)`)
+    } finally {
+      await store.close()
+      docs.close()
+    }
+  })
+
+  it('a revocation after the latest verdict is still seen when the current verdict is read from that verdict on', async () => {
+    const dir = mkdtempSync(join(root, 'revoked-'))
+    const store = openSqliteEventStore({ path: join(dir, 'ledger.db') })
+    const docs = openSqliteDocStore(join(dir, 'derived.db'))
+    try {
+      const P = { proposalId: 'p-revoked' }
+      const decided = { decision: 'allow', decidedAt: '2024-05-01T10:00:00.000Z' } as const
+      const stream = 'proposal-p-revoked'
+      const event = (type: string, data: object) => ({ type, data, metadata: { actor: 'test' } })
+      await store.append(stream, [event('ProposalSubmitted', proposalData(P))], 'no-stream')
+      await store.append(stream, [event('VerdictIssued', verdictData(P, { ...decided, revision: 1 }))], 1)
+      await store.append(stream, [event('VerdictIssued', verdictData(P, { ...decided, revision: 2 }))], 2)
+      const revocation = {
+        verdictId: verdictIdOf('p-revoked', 2),
+        proposalId: 'p-revoked',
+        reason: 'stop',
+        killSwitch: null,
+      }
+      await store.append(stream, [event('VerdictRevoked', revocation)], 3)
+      const view = new ProjectionRunner(store, docs, audit)
+      await view.catchUp()
+      const audited = auditedAction(view, 'p-revoked')
+      assert.equal(audited?.verdictFrom, 3, 'the latest verdict is the third event of the stream')
+      const verdict = await currentVerdict(store, 'p-revoked', audited.verdictFrom)
+      assert.deepEqual([verdict?.revision, verdict?.revoked], [2, true])
+      assert.deepEqual(verdict, await currentVerdict(store, 'p-revoked'))
+    } finally {
+      await store.close()
+      docs.close()
+    }
   })
 
   it('audit action prints the same story for people', async () => {

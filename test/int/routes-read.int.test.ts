@@ -3,6 +3,7 @@
 // failed and was rolled back, and one that failed and is still unrecovered.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
+import { currentVerdict } from '../../src/application/queries.js'
 import type { Role } from '../../src/auth/tokens.js'
 import { streams } from '../../src/domain/events.js'
 import type { StoredEvent } from '../../src/store/port.js'
@@ -434,6 +435,21 @@ test('audit of an action: what changed, who, how fast it was undone, and the led
       'RollbackCompleted',
     ],
   )
+})
+
+test('audit of an action: its current verdict, read from the latest verdict on, is the one its whole stream tells', async () => {
+  const submitted = (await api.runtime.store.readAll(0, 100_000)).filter(
+    (e) => e.type === 'ProposalSubmitted',
+  )
+  assert.ok(submitted.length > 3)
+  for (const { data } of submitted) {
+    const { proposalId } = data as { proposalId: string }
+    const body = await json(`/v1/audit/actions/${proposalId}`)
+    const whole = await currentVerdict(api.runtime.store, proposalId)
+    const seen = (v: { verdictId: string; revision: number; revoked: boolean; expired: boolean } | null) =>
+      v && [v.verdictId, v.revision, v.revoked, v.expired]
+    assert.deepEqual(seen(body.currentVerdict), seen(whole), proposalId)
+  }
 })
 
 test('audit of an agent: its authority and its proposals, one line each', async () => {

@@ -130,6 +130,7 @@ describe('audit projection', () => {
         revision: 2,
         decision: 'allow',
         eventId: e.allowedAgain.id,
+        streamVersion: e.allowedAgain.streamVersion,
       },
       what: {
         tool: 'kubectl',

@@ -100,9 +100,10 @@ const actionText = (doc: AuditedAction, verdict: VerdictView | null, asOf: numbe
 export const auditAction = (config: Config, proposalId: string): Promise<Outcome> =>
   withViews(config, ['audit'], async (runtime) => {
     const asOf = runtime.views.audit.checkpoint()
-    const action = auditedAction(runtime.views.audit, proposalId)
-    if (!action) throw new CliError(`no action ${proposalId} in the ledger (as of position ${asOf})`)
-    const verdict = await currentVerdict(runtime.store, proposalId)
+    const audited = auditedAction(runtime.views.audit, proposalId)
+    if (!audited) throw new CliError(`no action ${proposalId} in the ledger (as of position ${asOf})`)
+    const { action, verdictFrom } = audited
+    const verdict = await currentVerdict(runtime.store, proposalId, verdictFrom)
     return done({ ...action, currentVerdict: verdict, asOf }, actionText(action, verdict, asOf))
   })
 

@@ -222,9 +222,10 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request) => {
       const { proposalId } = request.params
       const asOf = views.audit.checkpoint()
-      const action = auditedAction(views.audit, proposalId)
-      if (!action) throw notFound(`action ${proposalId}`)
-      const verdict = await currentVerdict(store, proposalId)
+      const audited = auditedAction(views.audit, proposalId)
+      if (!audited) throw notFound(`action ${proposalId}`)
+      const { action, verdictFrom } = audited
+      const verdict = await currentVerdict(store, proposalId, verdictFrom)
       const { who } = action
       return {
         ...action,
