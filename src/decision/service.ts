@@ -24,6 +24,9 @@ export const resetWorld = (docs: DocStore, namespace: string): void => {
 const isCurrentWorld = (docs: DocStore, namespace: string): boolean =>
   (docs.get(namespace, META_KEY) as { version?: unknown } | undefined)?.version === WORLD_VERSION
 
+/** The idempotency key of the answer to an event: the same event is never answered twice. */
+const answerKey = (cause: StoredEvent): string => `decision:${cause.id}`
+
 /** Signs the outputs and groups consecutive outputs to one stream into one write, keeping their order. */
 export const toWrites = async (
   outputs: readonly Output[],
@@ -61,6 +64,8 @@ export class DecisionService {
   private subscription: Subscription | null = null
   private running: Promise<void> = Promise.resolve()
   private lastPosition: number
+  /** the ledger's head when catching up began: the answers to events up to it may be in the ledger already */
+  private answeredUpTo = 0
   private readonly cache = new DocCache(CACHED_DOCS)
 
   constructor(
@@ -98,14 +103,24 @@ export class DecisionService {
       (key) => cache.get(key, () => docs.get(namespace, key)),
       (prefix, options) => docs.list(namespace, prefix, options),
     )
-    const appends: Promise<unknown>[] = []
+    const decided: Array<readonly [StoredEvent, Output[]]> = []
     for (const stored of batch) {
       if (stored.position <= this.lastPosition) continue
       const outputs = decide(world, toLedgerEvent(stored))
-      if (outputs.length === 0) continue
+      if (outputs.length > 0) decided.push([stored, outputs])
+    }
+    // an answer already in the ledger (the world was lost and is being rebuilt) is not signed and sent again
+    const recorded = await Promise.all(
+      decided.map(([stored]) =>
+        stored.position <= this.answeredUpTo ? this.store.recall(answerKey(stored)) : null,
+      ),
+    )
+    const appends: Promise<unknown>[] = []
+    for (const [i, [stored, outputs]] of decided.entries()) {
+      if (recorded[i]) continue
       const writes = await toWrites(outputs, this.signer, stored)
       // not awaited here: group commit lets the answers to a whole batch share one transaction
-      appends.push(this.store.appendMany(writes, { idempotencyKey: `decision:${stored.id}` }))
+      appends.push(this.store.appendMany(writes, { idempotencyKey: answerKey(stored) }))
     }
     await Promise.all(appends)
     const last = batch.at(-1)
@@ -124,6 +139,7 @@ export class DecisionService {
 
   /** Processes everything up to the ledger's head as it is now; returns the position reached. */
   async catchUp(batchSize = 500): Promise<number> {
+    this.answeredUpTo = Math.max(this.answeredUpTo, (await this.store.head()).position)
     for (;;) {
       const batch = await this.store.readAll(this.lastPosition, batchSize)
       if (batch.length === 0) return this.lastPosition

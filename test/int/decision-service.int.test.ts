@@ -58,15 +58,26 @@ describe('the decision service on a real ledger', () => {
     }
   })
 
-  test('a service that lost its checkpoint decides everything again and appends nothing twice', async () => {
+  test('a service that lost its checkpoint decides everything again, signs nothing again and appends nothing twice', async () => {
     const headBefore = await store.head()
     const decisionsBefore = await recordedDecisions(store)
+    const worldBefore = docs.dump(DECISION_NAMESPACE)
     docs.wipe(DECISION_NAMESPACE)
-    const restarted = new DecisionService(store, docs, signer)
+    let signed = 0
+    const counting = {
+      ...signer,
+      sign: (data: Parameters<typeof signer.sign>[0]) => {
+        signed += 1
+        return signer.sign(data)
+      },
+    }
+    const restarted = new DecisionService(store, docs, counting)
     assert.equal(restarted.position, 0)
     assert.equal(await restarted.catchUp(), headBefore.position)
     assert.deepEqual(await store.head(), headBefore, 'the idempotency keys kept every answer single')
     assert.deepEqual(await recordedDecisions(store), decisionsBefore)
+    assert.equal(signed, 0, 'every answer was found in the ledger before signing it again')
+    assert.deepEqual(docs.dump(DECISION_NAMESPACE), worldBefore, 'the same world')
   })
 
   test('a world of an older layout is rebuilt from zero, giving the same world and appending nothing', async () => {
