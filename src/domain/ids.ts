@@ -31,9 +31,12 @@ class RandomPool {
 
 const pool = new RandomPool(4096)
 
+/** Where each id is assembled before it is formatted: ids are made one at a time, synchronously. */
+const scratch = new Uint8Array(16)
+
 /** UUIDv7 (RFC 9562): 48-bit millisecond timestamp, then 74 random bits. */
 export const uuidv7 = (nowMs: number = Date.now()): string => {
-  const bytes = new Uint8Array(16)
+  const bytes = scratch
   let ms = nowMs
   for (let i = 5; i >= 0; i -= 1) {
     bytes[i] = ms % 256

@@ -66,18 +66,29 @@ export const draftWrites = (writes: readonly StreamWrite[], key: string | null):
   })
 }
 
-const seal = (tip: Tip, stream: string, streamVersion: number, event: Draft): StoredEvent => {
-  const { recordedAt } = tip
-  const { dataText, ...fields } = event
-  const body = {
-    ...fields,
-    id: uuidv7(Date.parse(recordedAt)),
+/** The event after the tip; `recordedAtMs` is the tip's recordedAt, parsed once for the whole batch. */
+const seal = (
+  tip: Tip,
+  recordedAtMs: number,
+  stream: string,
+  streamVersion: number,
+  event: Draft,
+): StoredEvent => {
+  const sealed = {
+    type: event.type,
+    data: event.data,
+    metadata: event.metadata,
+    id: uuidv7(recordedAtMs),
     stream,
     streamVersion,
     position: tip.position + 1,
-    recordedAt,
+    recordedAt: tip.recordedAt,
+    prevHash: tip.hash,
+    hash: '',
   }
-  return { ...body, prevHash: tip.hash, hash: chainHash(tip.hash, body, dataText) }
+  // the hash covers every field but the two links, which the chain hash leaves out
+  sealed.hash = chainHash(tip.hash, sealed, event.dataText)
+  return sealed
 }
 
 /** What the ledger held when the batch took the chain (a lock, or a snapshot checked by the append). */
@@ -115,7 +126,8 @@ export interface Plan {
 /** Decides the whole batch in memory: each call appends, repeats a key, or conflicts alone. */
 export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Date): Plan => {
   // recordedAt never goes backwards, even when the clock does
-  const recordedAt = new Date(Math.max(now.getTime(), Date.parse(known.tip.recordedAt) || 0)).toISOString()
+  const recordedAtMs = Math.max(now.getTime(), Date.parse(known.tip.recordedAt) || 0)
+  const recordedAt = new Date(recordedAtMs).toISOString()
   let tip: Tip = { ...known.tip, recordedAt }
   const versions = new Map<string, number>()
   const keys = new Map<string, readonly StoredEvent[]>(known.keys)
@@ -138,7 +150,7 @@ export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Da
       }
       for (const draft of write.events) {
         version += 1
-        const event = seal(next, write.stream, version, draft)
+        const event = seal(next, recordedAtMs, write.stream, version, draft)
         appended.push(event)
         texts.push(draft.dataText)
         next = { ...next, position: event.position, hash: event.hash }
