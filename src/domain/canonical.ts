@@ -1,10 +1,16 @@
 import { createHash } from 'node:crypto'
 
+/** Printable ASCII but `"` and `\`: a string of these is its own JSON form between quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+/** A string's JSON form (RFC 8785 uses ECMAScript's), without JSON.stringify for the usual plain strings. */
+const quoted = (text: string): string => (PLAIN.test(text) ? `"${text}"` : JSON.stringify(text))
+
 /** RFC 8785 (JCS) canonical JSON: sorted keys by UTF-16 code units, ECMAScript number and string forms. */
 export const canonicalize = (value: unknown): string => {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value)
+      return quoted(value)
     case 'boolean':
       return value ? 'true' : 'false'
     case 'number':
@@ -35,7 +41,7 @@ const canonicalObject = (object: Record<string, unknown>): string => {
     const v = object[key]
     if (v === undefined) continue
     if (out.length > 1) out += ','
-    out += `${JSON.stringify(key)}:${canonicalize(v)}`
+    out += `${quoted(key)}:${canonicalize(v)}`
   }
   return `${out}}`
 }

@@ -29,6 +29,24 @@ test('canonical JSON follows the examples of RFC 8785', () => {
   assert.equal(canonicalize(sorting), `{${expected}}`)
 })
 
+test('canonical JSON writes every string, as a value or as a key, exactly as ECMAScript JSON does', () => {
+  const strings = [
+    ...Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)),
+    '',
+    'plain text with spaces: 1/2 @ [x]',
+    'quote " inside',
+    'back\\slash',
+    'tab\tand newline\n',
+    '\ud83d\ude00 astral',
+    'lone \ud800 surrogate',
+    '\u007f delete',
+  ]
+  for (const text of strings) {
+    assert.equal(canonicalize(text), JSON.stringify(text), `the string ${JSON.stringify(text)}`)
+    assert.equal(canonicalize({ [text]: 1 }), `{${JSON.stringify(text)}:1}`)
+  }
+})
+
 test('canonical JSON drops undefined members, writes undefined array items as null, and refuses what JSON cannot hold', () => {
   assert.equal(canonicalize({ b: undefined, a: [undefined, -0, 1] }), '{"a":[null,0,1]}')
   assert.equal(canonicalize({ z: {}, y: [], x: '' }), '{"x":"","y":[],"z":{}}')
