@@ -497,6 +497,16 @@ export interface AuditReader {
   list(prefix: string): Array<[string, AuditDoc]>
 }
 
+/** The action document of a proposal; undefined when the audit view has none. */
+export const actionOf = (audit: AuditReader, proposalId: string): ActionDoc | undefined => {
+  const doc = audit.get(auditKeys.action(proposalId))
+  return doc?.kind === 'action' ? doc : undefined
+}
+
+/** The proposals of an agent's or a resource's index (its entries, or a page of them), in the order submitted. */
+export const indexedProposals = (entries: ReadonlyArray<readonly [string, AuditDoc]>): string[] =>
+  entries.flatMap(([, doc]) => (doc.kind === 'entry' ? [doc.proposalId] : []))
+
 /**
  * An action as auditors see it: what changed, who, how fast, where it stands, its verdicts and its whole
  * timeline, read together in one synchronous step (no commit comes between them); undefined for no action.
@@ -504,8 +514,8 @@ export interface AuditReader {
  * action decided hundreds of times does not read every verdict again.
  */
 export const auditedAction = (audit: AuditReader, proposalId: string) => {
-  const doc = audit.get(auditKeys.action(proposalId))
-  if (doc?.kind !== 'action') return undefined
+  const doc = actionOf(audit, proposalId)
+  if (!doc) return undefined
   const story = actionStory(audit.list(auditKeys.actionEvents(proposalId)).map(([, event]) => event))
   const { kind: _kind, submittedPosition: _position, executed: _executed, latestVerdict, ...action } = doc
   return { action: { ...action, ...story }, verdictFrom: latestVerdict?.streamVersion ?? 1 }

@@ -1,4 +1,4 @@
-import type { ActionDoc } from '../../projections/audit.js'
+import { type ActionDoc, type AuditReader, actionOf } from '../../projections/audit.js'
 import { agent, proposal } from '../domain/deciders/index.js'
 import type { ProposalState } from '../domain/deciders/proposal.js'
 import { type AuthorityLevel, type DataOf, streams } from '../domain/events.js'
@@ -93,6 +93,13 @@ export const actionSummary = (doc: ActionDoc) => {
     summary: `${doc.who.agentId} ${tool}.${action} on ${resource} in ${environment}: ${outcome}${violation ? ' (violation)' : ''}${recovery}`,
   }
 }
+
+/** The actions of these proposals, each in one line; a proposal the audit view does not hold yet is left out. */
+export const actionSummaries = (audit: AuditReader, proposalIds: readonly string[]) =>
+  proposalIds.flatMap((id) => {
+    const doc = actionOf(audit, id)
+    return doc ? [actionSummary(doc)] : []
+  })
 
 /** The id a command recorded: on a retry (same idempotency key) the first one, not the one generated now. */
 export const recordedId = async (

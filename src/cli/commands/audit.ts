@@ -1,10 +1,4 @@
-import {
-  type ActionDoc,
-  type AuditDoc,
-  type AuditedAction,
-  auditedAction,
-  auditKeys,
-} from '../../../projections/audit.js'
+import { type AuditedAction, auditedAction, auditKeys, indexedProposals } from '../../../projections/audit.js'
 import {
   type AgentDoc,
   type AuthorityDoc,
@@ -12,7 +6,7 @@ import {
   trackDaysOf,
   trackRecord,
 } from '../../../projections/authority.js'
-import { actionSummary, currentVerdict, type VerdictView } from '../../application/queries.js'
+import { actionSummaries, currentVerdict, type VerdictView } from '../../application/queries.js'
 import type { Config } from '../../config.js'
 import type { TrackRecord } from '../../domain/events.js'
 import { withViews } from '../data-folder.js'
@@ -20,7 +14,6 @@ import { CliError } from '../errors.js'
 import { duration, fields, orDash, shortHash, table } from '../format.js'
 import { type Context, done, type Outcome } from '../outcome.js'
 
-const isAction = (doc: AuditDoc | undefined): doc is ActionDoc => doc?.kind === 'action'
 const isAgent = (doc: AuthorityDoc | undefined): doc is AgentDoc => doc?.kind === 'agent'
 
 const TRACK_DAYS = 30
@@ -140,15 +133,10 @@ export const auditAgent = (config: Config, agentId: string, context: Context): P
     const found = authority.get(authorityKeys.agent(agentId))
     const agent = isAgent(found) ? found : null
     const index = audit.get(auditKeys.agent(agentId))
-    const proposalIds = audit
-      .list(auditKeys.agentEntries(agentId))
-      .flatMap(([, doc]) => (doc.kind === 'entry' ? [doc.proposalId] : []))
+    const proposalIds = indexedProposals(audit.list(auditKeys.agentEntries(agentId)))
     if (!agent && index?.kind !== 'agent')
       throw new CliError(`no agent ${agentId} in the ledger (as of position ${asOf})`)
-    const actions = proposalIds.flatMap((id) => {
-      const doc = audit.get(auditKeys.action(id))
-      return isAction(doc) ? [actionSummary(doc)] : []
-    })
+    const actions = actionSummaries(audit, proposalIds)
     const windowEnd = context.now().toISOString()
     const windowStart = new Date(Date.parse(windowEnd) - TRACK_DAYS * 86_400_000).toISOString()
     const environments = [

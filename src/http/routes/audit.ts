@@ -1,10 +1,16 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { type ActionDoc, type AuditDoc, auditedAction, auditKeys } from '../../../projections/audit.js'
+import {
+  type ActionDoc,
+  actionOf,
+  auditedAction,
+  auditKeys,
+  indexedProposals,
+} from '../../../projections/audit.js'
 import type { AuthorityDoc } from '../../../projections/authority.js'
 import { authorityKeys } from '../../../projections/authority.js'
-import { actionSummary, currentVerdict } from '../../application/queries.js'
+import { actionSummaries, currentVerdict } from '../../application/queries.js'
 import {
   AuthorityLevel,
   CheckResult,
@@ -163,8 +169,6 @@ const ResourceAudit = z.object({
   ...Paged,
 })
 
-const isAction = (doc: AuditDoc | undefined): doc is ActionDoc => doc?.kind === 'action'
-
 export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
   const { store, views } = app.runtime
@@ -183,8 +187,8 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   ) => {
     let from: string | undefined
     if (after !== undefined) {
-      const action = views.audit.get(auditKeys.action(after))
-      const submittedAt = isAction(action) && inIndex(action) ? action.submittedPosition : undefined
+      const action = actionOf(views.audit, after)
+      const submittedAt = action && inIndex(action) ? action.submittedPosition : undefined
       if (submittedAt === undefined) {
         throw new ApiError(
           'invalid',
@@ -200,11 +204,8 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
       entries,
       from === undefined ? { limit: limit + 1 } : { after: from, limit: limit + 1 },
     )
-    const ids = found.slice(0, limit).flatMap(([, doc]) => (doc.kind === 'entry' ? [doc.proposalId] : []))
-    const proposals = ids.flatMap((id) => {
-      const doc = views.audit.get(auditKeys.action(id))
-      return isAction(doc) ? [actionSummary(doc)] : []
-    })
+    const ids = indexedProposals(found.slice(0, limit))
+    const proposals = actionSummaries(views.audit, ids)
     return { proposals, total, next: found.length > limit ? (ids.at(-1) ?? null) : null }
   }
 
