@@ -1,8 +1,12 @@
 // Builds a large, realistic ledger fast: commands go through the real deciders (against state kept in memory
-// rather than re-read from the store), their events are written in big appendMany batches through the real
-// SQLite store (so ids, positions and the hash chain are real), and the real DecisionService answers them with
-// signed verdicts, revocations, violations and demotions. Lifecycles follow test/support/history.ts: evidence
-// with flaws, blocks and allows, executions that fail and roll back, kill switches, demotions and re-promotions.
+// rather than re-read from the store), each as the principal entitled to it, their events are written in big
+// appendMany batches through the real SQLite store (so ids, positions and the hash chain are real), and the real
+// DecisionService answers them with signed verdicts, revocations, violations and demotions. What widens authority
+// (a policy after the first, an identity binding, a grant reaching high impact, a release) is requested by one
+// policy admin and approved by another, as the service's governance takes it; promotions carry the track record
+// the authority projection computes and take two admins. Lifecycles follow test/support/history.ts: evidence with
+// flaws, blocks and allows, starts the gate refuses, executions that fail and roll back, kill switches, demotions
+// and re-promotions.
 import type { KeyObject } from 'node:crypto'
 import {
   copyFileSync,
@@ -16,14 +20,21 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type AuthorityDoc, authority, trackDaysOf, trackRecord } from '../projections/authority.js'
+import { promotionRequirement } from '../src/application/context.js'
 import { appendDueNotices } from '../src/decision/scheduler.js'
 import { DECISION_ACTOR, DecisionService } from '../src/decision/service.js'
 import { createVerdictSigner, loadOrCreateSigningKey } from '../src/decision/signer.js'
+import type { Actor, Role } from '../src/domain/actor.js'
 import { levelIn } from '../src/domain/authority.js'
 import type { AgentState } from '../src/domain/deciders/agent.js'
+import type { BindingState } from '../src/domain/deciders/binding.js'
+import { type Approval, widens } from '../src/domain/deciders/governance.js'
 import {
   agent,
+  binding,
   type Decider,
+  governance,
   grant,
   inventory,
   killSwitch,
@@ -31,16 +42,25 @@ import {
   proposal,
   resource,
 } from '../src/domain/deciders/index.js'
+import type { InventoryState } from '../src/domain/deciders/inventory.js'
+import type { KillSwitchState } from '../src/domain/deciders/kill-switch.js'
+import type { PolicyState } from '../src/domain/deciders/policy.js'
 import type { ProposalState } from '../src/domain/deciders/proposal.js'
 import { defaultPolicy } from '../src/domain/eligibility.js'
 import { DomainError } from '../src/domain/errors.js'
 import {
   type AuthorityLevel,
   type BranchKind,
+  type DataOf,
   type DomainEvent,
+  type GovernanceChange,
   type ImpactClass,
   type KillSwitchRef,
+  type PolicyDraft,
+  type PromotionRequirements,
   streams,
+  type TrackRecord,
+  toLedgerEvent,
 } from '../src/domain/events.js'
 import { MemoryDocStore } from '../src/store/memory/doc-store.js'
 import type { AppendResult, EventStore, NewEvent, StoredEvent, StreamWrite } from '../src/store/port.js'
@@ -48,11 +68,21 @@ import { openSqliteEventStore, type SqliteEventStore } from '../src/store/sqlite
 // seeded, so the same size gives the same ledger
 import { seeded } from '../test/support/history.js'
 
-const ADMIN = 'admin-1'
-const SIMULATOR = 'simulator-1'
-const EXECUTOR = 'executor-1'
-const OBSERVER = 'observer-1'
-const APPROVERS = ['approver-1', 'approver-2', 'approver-3']
+/** A principal as its verified token states it. */
+const principal = (sub: string, ...roles: Role[]): Actor => ({
+  sub,
+  roles,
+  approvalRoles: roles.includes('approver') ? ['approver'] : [],
+})
+
+const ADMIN = principal('admin-1', 'policy-admin')
+/** the second, distinct policy admin what widens authority takes */
+const SECOND_ADMIN = principal('admin-2', 'policy-admin')
+const SIMULATOR = principal('simulator-1', 'simulator')
+const EXECUTOR = principal('executor-1', 'executor')
+const OBSERVER = principal('observer-1', 'observer')
+const APPROVERS = ['approver-1', 'approver-2', 'approver-3'].map((sub) => principal(sub, 'approver'))
+const POLICY_OWNER = 'risk-office'
 const ENVIRONMENTS = ['staging', 'production'] as const
 const TOOLS: ReadonlyArray<{ tool: string; action: string; impact: ImpactClass | null }> = [
   { tool: 'metrics', action: 'read', impact: 'read' },
@@ -87,15 +117,36 @@ const AGENT_TARGETS: readonly AuthorityLevel[] = [
   'recommend',
 ]
 const LADDER: readonly AuthorityLevel[] = ['observe', 'recommend', 'simulate', 'execute']
-const TRACK = {
-  windowStart: '2026-01-01T00:00:00.000Z',
-  windowEnd: '2026-01-05T00:00:00.000Z',
-  proposals: 0,
-  simulationsPassed: 0,
-  simulationSurvivalRate: 1,
-  violations: 0,
-  failedExecutions: 0,
-}
+/**
+ * The policies ask no track record to climb (a bench service promotes its own agent on them at once), and
+ * failures and violations do not bar a climb back.
+ */
+const OPEN_LADDER: PromotionRequirements = (() => {
+  const open = {
+    windowDays: 30,
+    minProposals: 0,
+    minSimulationsPassed: 0,
+    minSurvivalRate: 0,
+    maxViolations: 1_000_000,
+    maxFailedExecutions: 1_000_000,
+  }
+  return { recommend: open, simulate: open, execute: open }
+})()
+/** the events the authority projection reads to compute track records */
+const AUTHORITY_TYPES = new Set([
+  'AgentRegistered',
+  'PromotionRequested',
+  'PromotionRefused',
+  'AgentPromoted',
+  'AgentDemoted',
+  'ProposalSubmitted',
+  'SimulationRecorded',
+  'ViolationRecorded',
+  'ExecutionFailed',
+])
+const DAY_MS = 86_400_000
+/** how far an observer's clock may run ahead of ledger time, as the service is configured by default */
+const OBSERVATION_MAX_SKEW_SECONDS = 5
 /** ledger time per event: 10^6 events span about a month; every size is generated at the same rate */
 const LEDGER_SECONDS_PER_EVENT = 2.6
 const LIFECYCLES_PER_CHUNK = 100
@@ -125,12 +176,27 @@ interface Flight {
   readonly agentId: string
   readonly environment: string
   readonly tool: string
+  readonly resource: string
   readonly impact: ImpactClass | null
-  planHash: string
+  actionDigest: string
   executionId: string | null
 }
 
 type AnyDecider = Decider<unknown, unknown, DomainEvent>
+type Acted = { readonly actor: Actor }
+
+/** A command of one decider on one stream, ready to decide. */
+interface Effect {
+  readonly decider: AnyDecider
+  readonly stream: string
+  readonly command: Acted
+}
+
+const effect = <C extends Acted, S, E extends DomainEvent>(
+  decider: Decider<C, S, E>,
+  stream: string,
+  command: C,
+): Effect => ({ decider: decider as unknown as AnyDecider, stream, command })
 
 class LedgerBuilder {
   readonly store: SqliteEventStore
@@ -148,6 +214,12 @@ class LedgerBuilder {
   private readonly agents = AGENT_TARGETS.map((target, i) => ({ agentId: `agent-${i + 1}`, target }))
   private lateRollbacks: Flight[] = []
   private policyVersion = 1
+  /** nothing written yet: the first policy is published by one admin */
+  private empty = true
+  /** the authority projection, caught up from the store before promotions, for the track records */
+  private readonly authorityDocs = new Map<string, AuthorityDoc>()
+  private authorityAt = 0
+  private ledgerTime: string | null = null
 
   constructor(
     path: string,
@@ -180,17 +252,30 @@ class LedgerBuilder {
     this.clockMs += Math.round(seconds * 1000)
   }
 
-  /** Decides a command against the stream's state in memory and queues its events; false when refused. */
-  private command<C, S, E extends DomainEvent>(
-    decider: Decider<C, S, E>,
-    stream: string,
-    command: C,
-    actor: string,
-  ): E[] | null {
-    const state = (this.states.get(stream) as S | undefined) ?? decider.initialState()
-    let events: E[]
+  private stateOf(e: Effect): unknown {
+    return this.states.get(e.stream) ?? e.decider.initialState()
+  }
+
+  /** Whether the command would be taken now, without queuing anything. */
+  private wouldTake(e: Effect): boolean {
     try {
-      events = decider.decide(command, state)
+      e.decider.decide(e.command, this.stateOf(e))
+      return true
+    } catch (error) {
+      if (error instanceof DomainError) return false
+      throw error
+    }
+  }
+
+  /**
+   * Decides a command against the stream's state in memory and queues its events, written by the command's
+   * principal; null when refused.
+   */
+  private run(e: Effect): DomainEvent[] | null {
+    const state = this.stateOf(e)
+    let events: DomainEvent[]
+    try {
+      events = e.decider.decide(e.command, state)
     } catch (error) {
       if (error instanceof DomainError) {
         this.refused += 1
@@ -199,17 +284,112 @@ class LedgerBuilder {
       throw error
     }
     this.states.set(
-      stream,
-      events.reduce((s, e) => decider.evolve(s, e), state),
+      e.stream,
+      events.reduce((s, event) => e.decider.evolve(s, event), state),
     )
     if (events.length === 0) return events
-    const metadata = { actor, correlationId: this.id('corr'), causationId: null }
-    const toAppend: NewEvent[] = events.map((e) => ({ type: e.type, data: e.data, metadata }))
+    this.empty = false
+    const metadata = { actor: e.command.actor.sub, correlationId: this.id('corr'), causationId: null }
+    const toAppend: NewEvent[] = events.map((event) => ({ type: event.type, data: event.data, metadata }))
     const last = this.writes.at(-1)
-    if (last?.stream === stream)
+    if (last?.stream === e.stream)
       this.writes[this.writes.length - 1] = { ...last, events: [...last.events, ...toAppend] }
-    else this.writes.push({ stream, events: toAppend, expectedVersion: 'any' })
+    else this.writes.push({ stream: e.stream, events: toAppend, expectedVersion: 'any' })
     return events
+  }
+
+  private command<C extends Acted, S, E extends DomainEvent>(
+    decider: Decider<C, S, E>,
+    stream: string,
+    command: C,
+  ): E[] | null {
+    return this.run(effect(decider, stream, command)) as E[] | null
+  }
+
+  /** The change itself, decided on the stream it changes, as `actor` with `approval` behind it. */
+  private effectOf(
+    actor: Actor,
+    change: GovernanceChange,
+    draft: PolicyDraft | null,
+    approval: Approval,
+  ): Effect {
+    switch (change.kind) {
+      case 'publish-policy':
+        return effect(policy, streams.policy(), {
+          type: 'PublishPolicy',
+          actor,
+          policy: draft as PolicyDraft,
+          approval,
+        })
+      case 'release-kill-switch': {
+        const { scope, target, reason } = change
+        return effect(killSwitch, streams.killSwitch({ scope, target }), {
+          type: 'Release',
+          actor,
+          reason,
+          approval,
+        })
+      }
+      case 'register-tool-action': {
+        const { kind: _kind, ...entry } = change
+        return effect(inventory, streams.tool(change.tool, change.action), {
+          type: 'RegisterToolAction',
+          actor,
+          ...entry,
+        })
+      }
+      case 'grant-scope': {
+        const { kind: _kind, ...scope } = change
+        return effect(grant, streams.grant(change.grantId), { type: 'GrantScope', actor, ...scope })
+      }
+      case 'bind-identity': {
+        const { principal: bound, role, identity } = change
+        return effect(binding, streams.identity(identity), {
+          type: 'Bind',
+          actor,
+          principal: bound,
+          role,
+          identity,
+          approval,
+        })
+      }
+    }
+  }
+
+  /**
+   * A governance change as the service takes it: applied at once by one admin when it does not widen
+   * authority; otherwise requested by one admin and approved by the other, the approval and the change
+   * written together (and nothing at all when the change could not apply).
+   */
+  private governed(change: GovernanceChange, draft: PolicyDraft | null = null): boolean {
+    const registered = (tool: string, action: string) => {
+      const state = this.states.get(streams.tool(tool, action)) as InventoryState | undefined
+      return state?.status === 'registered' ? state.current : null
+    }
+    const why = widens(change, { ledgerEmpty: this.empty, registered })
+    if (why === null) {
+      return (
+        this.run(this.effectOf(ADMIN, change, draft, { requestedBy: ADMIN.sub, approvedBy: null })) !== null
+      )
+    }
+    const approval = { requestedBy: ADMIN.sub, approvedBy: SECOND_ADMIN.sub }
+    if (!this.wouldTake(this.effectOf(SECOND_ADMIN, change, draft, approval))) {
+      this.refused += 1
+      return false
+    }
+    const requestId = this.id('change')
+    const stream = streams.change(requestId)
+    const policyBody = draft === null ? null : { ...draft }
+    this.command(governance, stream, {
+      type: 'RequestChange',
+      actor: ADMIN,
+      requestId,
+      change,
+      policy: policyBody,
+      widens: why,
+    })
+    this.command(governance, stream, { type: 'ApproveChange', actor: SECOND_ADMIN })
+    return this.run(this.effectOf(SECOND_ADMIN, change, draft, approval)) !== null
   }
 
   /** Writes the queued events in one transaction, then lets the decision service answer them. */
@@ -257,6 +437,37 @@ class LedgerBuilder {
     }
   }
 
+  /** The authority projection over everything written so far, as the service keeps it. */
+  private async catchUpAuthority(): Promise<void> {
+    for (;;) {
+      const batch = await this.store.readAll(this.authorityAt, 10_000)
+      const last = batch.at(-1)
+      if (!last) return
+      for (const stored of batch) {
+        if (!AUTHORITY_TYPES.has(stored.type)) continue
+        const changes = authority.evolve((key) => this.authorityDocs.get(key), toLedgerEvent(stored))
+        for (const [key, doc] of changes) {
+          if (doc === null) this.authorityDocs.delete(key)
+          else this.authorityDocs.set(key, doc)
+        }
+      }
+      this.authorityAt = last.position
+      this.ledgerTime = last.recordedAt
+    }
+  }
+
+  /** The track record the service computes: the authority projection's days, up to ledger time. */
+  private trackRecordOf(agentId: string, environment: string, days: number): TrackRecord {
+    const windowEnd = this.ledgerTime ?? this.iso()
+    const windowStart = new Date(Date.parse(windowEnd) - days * DAY_MS).toISOString()
+    return trackRecord(trackDaysOf(this.authorityDocs.values(), agentId, environment), windowStart, windowEnd)
+  }
+
+  private policyInForce(): DataOf<'PolicyPublished'> | null {
+    const state = this.states.get(streams.policy()) as PolicyState | undefined
+    return state?.status === 'published' ? state.current : null
+  }
+
   private agentState(agentId: string): AgentState {
     return (this.states.get(streams.agent(agentId)) as AgentState | undefined) ?? agent.initialState()
   }
@@ -267,44 +478,72 @@ class LedgerBuilder {
     )
   }
 
+  private bindingState(identity: string): BindingState {
+    return (this.states.get(streams.identity(identity)) as BindingState | undefined) ?? binding.initialState()
+  }
+
+  /** The engaged kill switches over an action, as their own streams (in memory) say. */
+  private switchesOver(f: Flight): KillSwitchRef[] {
+    const scopes: KillSwitchRef[] = [
+      { scope: 'global', target: null },
+      { scope: 'environment', target: f.environment },
+      { scope: 'tool', target: f.tool },
+      { scope: 'agent', target: f.agentId },
+    ]
+    return scopes.filter(
+      (ref) =>
+        (this.states.get(streams.killSwitch(ref)) as KillSwitchState | undefined)?.status === 'engaged',
+    )
+  }
+
   private levelOf(agentId: string, environment: string): AuthorityLevel | null {
     const state = this.agentState(agentId)
     return state.status === 'registered' ? levelIn(state.levels, environment) : null
   }
 
   async setUp(): Promise<void> {
-    this.command(policy, streams.policy(), { type: 'PublishPolicy', policy: defaultPolicy(ADMIN, 1) }, ADMIN)
+    // the first policy of an empty ledger: one admin publishes it
+    this.governed(
+      { kind: 'publish-policy', policyVersion: 1 },
+      { ...defaultPolicy(POLICY_OWNER, 1), promotion: OPEN_LADDER },
+    )
     for (const t of TOOLS) {
       if (t.impact === null) continue
-      this.command(
-        inventory,
-        streams.tool(t.tool, t.action),
-        {
-          type: 'RegisterToolAction',
-          tool: t.tool,
-          action: t.action,
-          impact: t.impact,
-          reversible: t.impact !== 'critical',
-          description: `${t.tool} ${t.action}`,
-        },
-        ADMIN,
-      )
+      this.governed({
+        kind: 'register-tool-action',
+        tool: t.tool,
+        action: t.action,
+        impact: t.impact,
+        reversible: t.impact !== 'critical',
+        description: `${t.tool} ${t.action}`,
+      })
     }
     for (const { agentId } of this.agents) {
-      this.command(
-        agent,
-        streams.agent(agentId),
-        { type: 'RegisterAgent', agentId, owner: 'platform-team', description: '' },
-        ADMIN,
-      )
+      this.command(agent, streams.agent(agentId), {
+        type: 'RegisterAgent',
+        actor: ADMIN,
+        agentId,
+        owner: 'platform-team',
+        description: '',
+      })
+      // bound before any proposal: the agent acts through its identity, the executor runs as it
+      const identity = `svc-${agentId}`
+      this.governed({ kind: 'bind-identity', principal: agentId, role: 'agent', identity })
+      this.governed({ kind: 'bind-identity', principal: EXECUTOR.sub, role: 'executor', identity })
     }
-    this.climbAll()
+    await this.climbAll()
     await this.flush()
   }
 
-  /** Every agent below its working level climbs back, one rung at a time, sometimes trying to skip one. */
-  private climbAll(): void {
+  /**
+   * Every agent below its working level climbs back, one rung at a time, sometimes trying to skip one: it asks
+   * with the track record the ledger computes, and two distinct policy admins approve.
+   */
+  private async climbAll(): Promise<void> {
+    await this.flush()
+    await this.catchUpAuthority()
     for (const { agentId, target } of this.agents) {
+      const self = principal(agentId, 'agent')
       for (const environment of ENVIRONMENTS) {
         for (let guard = 0; guard < 6; guard += 1) {
           const level = this.levelOf(agentId, environment) ?? 'observe'
@@ -314,14 +553,22 @@ class LedgerBuilder {
           const to = LADDER[index + (skip ? 2 : 1)] as AuthorityLevel
           const requestId = this.id('promotion')
           const stream = streams.agent(agentId)
-          this.command(
-            agent,
-            stream,
-            { type: 'RequestPromotion', requestId, environment, to, trackRecord: TRACK },
-            agentId,
-          )
-          if (!skip)
-            this.command(agent, stream, { type: 'ApprovePromotion', requestId, approver: ADMIN }, ADMIN)
+          const requirement = promotionRequirement(this.policyInForce(), environment, to)
+          const asked = this.command(agent, stream, {
+            type: 'RequestPromotion',
+            actor: self,
+            requestId,
+            environment,
+            to,
+            trackRecord: this.trackRecordOf(agentId, environment, requirement?.windowDays ?? 30),
+            context: { requirement },
+          })
+          if (asked?.some((e) => e.type === 'PromotionRequested') !== true) {
+            if (skip) continue
+            break
+          }
+          this.command(agent, stream, { type: 'ApprovePromotion', actor: ADMIN, requestId })
+          this.command(agent, stream, { type: 'ApprovePromotion', actor: SECOND_ADMIN, requestId })
         }
       }
     }
@@ -334,21 +581,31 @@ class LedgerBuilder {
     this.granted.add(key)
     const grantId = this.id('g')
     const wildcard = this.random.chance(0.07)
-    this.command(
-      grant,
-      streams.grant(grantId),
-      {
-        type: 'GrantScope',
-        grantId,
-        identity,
-        tool,
-        action,
-        resourcePattern: wildcard ? `${tool}-*` : name,
-        environment,
-        via: this.random.chance(0.95) ? 'direct' : 'inherited',
-      },
-      ADMIN,
-    )
+    this.governed({
+      kind: 'grant-scope',
+      grantId,
+      identity,
+      tool,
+      action,
+      resourcePattern: wildcard ? `${tool}-*` : name,
+      environment,
+      via: this.random.chance(0.95) ? 'direct' : 'inherited',
+    })
+  }
+
+  private observe(environment: string, name: string): string {
+    const version = this.id('v')
+    this.command(resource, streams.resource(environment, name), {
+      type: 'ObserveState',
+      actor: OBSERVER,
+      context: { now: this.iso(), maxSkewSeconds: OBSERVATION_MAX_SKEW_SECONDS },
+      environment,
+      resource: name,
+      version,
+      digest: `sha256:${version}`,
+      observedAt: this.iso(-2),
+    })
+    return version
   }
 
   private startFlight(): Flight | null {
@@ -359,31 +616,17 @@ class LedgerBuilder {
     const name = `${t.tool}-service-${r.int(1, RESOURCES_PER_TOOL)}`
     const identity = `svc-${agentId}`
     this.grantFor(identity, t.tool, t.action, name, environment)
-    const version = this.id('v')
-    this.command(
-      resource,
-      streams.resource(environment, name),
-      {
-        type: 'ObserveState',
-        environment,
-        resource: name,
-        version,
-        digest: `sha256:${version}`,
-        observedAt: this.iso(-2),
-      },
-      OBSERVER,
-    )
+    const version = this.observe(environment, name)
     const proposalId = this.id('p')
     const plan = {
       steps: [`${t.tool} ${t.action}`, `target ${name}`],
       batch: r.int(1, 5),
       canary: r.chance(0.5),
     }
-    const submitted = this.command(
-      proposal,
-      streams.proposal(proposalId),
-      {
-        type: 'SubmitProposal',
+    const submitted = this.command(proposal, streams.proposal(proposalId), {
+      type: 'SubmitProposal',
+      actor: principal(agentId, 'agent'),
+      proposal: {
         proposalId,
         agentId,
         executingIdentity: identity,
@@ -396,10 +639,12 @@ class LedgerBuilder {
         // now and then the agent works from an older snapshot
         snapshot: { version: r.chance(0.04) ? `${version}-old` : version },
         description: `${t.tool} ${t.action} on ${name}`,
-        context: { agentLevel: this.levelOf(agentId, environment) },
       },
-      agentId,
-    )
+      context: {
+        agentLevel: this.levelOf(agentId, environment),
+        boundAgents: this.bindingState(identity).agent,
+      },
+    })
     const first = submitted?.[0]
     if (first?.type !== 'ProposalSubmitted') return null
     this.proposals.push(proposalId)
@@ -408,77 +653,106 @@ class LedgerBuilder {
       agentId,
       environment,
       tool: t.tool,
+      resource: name,
       impact: t.impact,
-      planHash: first.data.planHash,
+      actionDigest: first.data.actionDigest,
       executionId: null,
     }
     this.attachEvidence(flight)
     return flight
   }
 
-  /** The evidence the impact class needs, each piece sometimes missing or flawed. */
+  /** The evidence the impact class needs, each piece sometimes missing or refused. */
   private attachEvidence(f: Flight): void {
     const r = this.random
     const stream = streams.proposal(f.proposalId)
     const impact = f.impact ?? 'critical'
-    const otherHash = `sha256:${'ab'.repeat(32)}`
+    const otherDigest = `sha256:${'ab'.repeat(32)}`
+    const self = principal(f.agentId, 'agent')
+    const level = this.levelOf(f.agentId, f.environment)
     if ((impact === 'high' || impact === 'critical') && !r.chance(0.06)) {
-      const branches = [
-        {
-          name: 'baseline',
-          kind: 'baseline' as const,
-          counterfactual: 'as planned',
-          outcome: 'survived' as const,
-        },
-        ...ADVERSARIAL.slice(0, r.int(3, 5)).map((kind) => ({
-          name: kind,
-          kind,
-          counterfactual: `what if ${kind} during the change`,
-          outcome: r.chance(0.97) ? ('survived' as const) : ('failed' as const),
-        })),
-      ]
-      this.command(
-        proposal,
-        stream,
-        {
+      // the agent asks for a simulation (from 'simulate' up), the simulator answers its request
+      const requestId = this.id('simreq')
+      const kinds = ADVERSARIAL.slice(0, r.int(3, 5))
+      const requested = this.command(proposal, stream, {
+        type: 'RequestSimulation',
+        actor: self,
+        requestId,
+        actionDigest: f.actionDigest,
+        branchKinds: [...kinds],
+        context: { agentLevel: level },
+      })
+      if (requested !== null) {
+        const branches = [
+          {
+            name: 'baseline',
+            kind: 'baseline' as const,
+            counterfactual: 'as planned',
+            outcome: 'survived' as const,
+          },
+          ...kinds.map((kind) => ({
+            name: kind,
+            kind,
+            counterfactual: `what if ${kind} during the change`,
+            outcome: r.chance(0.97) ? ('survived' as const) : ('failed' as const),
+          })),
+        ]
+        this.command(proposal, stream, {
           type: 'AttachSimulation',
+          actor: SIMULATOR,
           simulationId: this.id('sim'),
-          planHash: r.chance(0.96) ? f.planHash : otherHash,
-          simulatedBy: SIMULATOR,
+          requestId,
+          actionDigest: r.chance(0.96) ? f.actionDigest : otherDigest,
           branches,
-        },
-        SIMULATOR,
-      )
+        })
+      }
     }
     if (impact !== 'read' && impact !== 'low' && !r.chance(0.06)) {
-      this.command(
-        proposal,
-        stream,
-        {
-          type: 'AttachRollbackTest',
-          planHash: r.chance(0.96) ? f.planHash : otherHash,
-          playbook: `undo ${f.tool}: restore the previous version, then verify health`,
-          testRunId: this.id('run'),
-          testedAt: this.iso(-r.int(60, 3600)),
-          outcome: r.chance(0.96) ? 'passed' : 'failed',
-          expectedRecoverySeconds: r.int(30, 600),
-          killSwitch: { scope: 'tool', target: f.tool },
-        },
-        f.agentId,
-      )
+      this.command(proposal, stream, {
+        type: 'AttachRollbackTest',
+        actor: r.chance(0.5) ? SIMULATOR : EXECUTOR,
+        actionDigest: r.chance(0.96) ? f.actionDigest : otherDigest,
+        playbook: `undo ${f.tool}: restore the previous version, then verify health`,
+        testRunId: this.id('run'),
+        testedAt: this.iso(-r.int(60, 3600)),
+        outcome: r.chance(0.96) ? 'passed' : 'failed',
+        expectedRecoverySeconds: r.int(30, 600),
+        killSwitch: { scope: 'tool', target: f.tool },
+      })
     }
     const approvals = impact === 'critical' ? 2 : impact === 'medium' || impact === 'high' ? 1 : 0
     const approvers = [...APPROVERS].sort(() => (r.chance(0.5) ? 1 : -1))
+    const executors = this.bindingState(`svc-${f.agentId}`).executor
     for (let i = 0; i < approvals; i += 1) {
       if (r.chance(0.05)) continue
-      const approver = approvers[i] as string
-      this.command(
-        proposal,
-        stream,
-        { type: 'Approve', approver, role: 'approver', planHash: r.chance(0.97) ? f.planHash : otherHash },
-        approver,
-      )
+      this.command(proposal, stream, {
+        type: 'Approve',
+        actor: approvers[i] as Actor,
+        role: 'approver',
+        actionDigest: r.chance(0.97) ? f.actionDigest : otherDigest,
+        context: { executors },
+      })
     }
+  }
+
+  /** Starts an execution as the executor; the gate may refuse it (recorded, nothing runs). */
+  private start(f: Flight, verdictId: string | null, actionDigest: string): 'executing' | 'done' {
+    const executionId = this.id('exec')
+    const events = this.command(proposal, streams.proposal(f.proposalId), {
+      type: 'StartExecution',
+      actor: EXECUTOR,
+      executionId,
+      verdictId,
+      actionDigest,
+      context: {
+        executors: this.bindingState(`svc-${f.agentId}`).executor,
+        engagedSwitches: this.switchesOver(f),
+        now: this.iso(),
+      },
+    })
+    if (events?.some((e) => e.type === 'ExecutionStarted') !== true) return 'done'
+    f.executionId = executionId
+    return 'executing'
   }
 
   /** What happens once the verdicts are in: execute an allow, mostly withdraw a block. */
@@ -489,32 +763,23 @@ class LedgerBuilder {
     const stream = streams.proposal(f.proposalId)
     const v = state.verdict
     const live = v !== null && v.decision === 'allow' && !v.revoked && !v.expired
-    const start = (verdictId: string | null, planHash: string) => {
-      const executionId = this.id('exec')
-      const ok = this.command(
-        proposal,
-        stream,
-        { type: 'StartExecution', executionId, verdictId, planHash, executor: EXECUTOR },
-        EXECUTOR,
-      )
-      if (ok) f.executionId = executionId
-      return ok ? ('executing' as const) : ('done' as const)
-    }
     if (live) {
       // an allow left unused expires; the scheduler says so
       if (r.chance(0.02)) return 'done'
-      return start(v.verdictId, r.chance(0.99) ? f.planHash : `sha256:${'cd'.repeat(32)}`)
+      // the world moves on just as the executor starts: the gate takes the allow the decision service is
+      // about to supersede, which it then records as a violation
+      if (r.chance(0.01)) this.observe(f.environment, f.resource)
+      return this.start(f, v.verdictId, r.chance(0.99) ? f.actionDigest : `sha256:${'cd'.repeat(32)}`)
     }
-    // executing without a live allow is a violation: the agent is demoted
-    if (r.chance(v?.revoked ? 0.1 : 0.03)) return start(v?.verdictId ?? null, f.planHash)
+    // starting without a live allow: the gate refuses it, nothing runs
+    if (r.chance(v?.revoked ? 0.1 : 0.03)) return this.start(f, v?.verdictId ?? null, f.actionDigest)
     // most blocked proposals are withdrawn; a few are abandoned and stay open
     if (!r.chance(0.02)) {
-      this.command(
-        proposal,
-        stream,
-        { type: 'Withdraw', reason: 'blocked: not worth the evidence' },
-        f.agentId,
-      )
+      this.command(proposal, stream, {
+        type: 'Withdraw',
+        actor: principal(f.agentId, 'agent'),
+        reason: 'blocked: not worth the evidence',
+      })
     }
     return 'done'
   }
@@ -524,25 +789,21 @@ class LedgerBuilder {
     const stream = streams.proposal(f.proposalId)
     const executionId = f.executionId
     if (this.random.chance(0.82)) {
-      this.command(
-        proposal,
-        stream,
-        { type: 'SucceedExecution', executionId, resourceVersionAfter: this.id('v') },
-        EXECUTOR,
-      )
+      this.command(proposal, stream, {
+        type: 'SucceedExecution',
+        actor: EXECUTOR,
+        executionId,
+        resourceVersionAfter: this.id('v'),
+      })
       return 'done'
     }
-    this.command(
-      proposal,
-      stream,
-      {
-        type: 'FailExecution',
-        executionId,
-        error: 'health checks failed after the change',
-        resourceVersionAfter: null,
-      },
-      EXECUTOR,
-    )
+    this.command(proposal, stream, {
+      type: 'FailExecution',
+      actor: EXECUTOR,
+      executionId,
+      error: 'health checks failed after the change',
+      resourceVersionAfter: null,
+    })
     return 'failed'
   }
 
@@ -550,40 +811,36 @@ class LedgerBuilder {
     if (f.executionId === null) return
     const stream = streams.proposal(f.proposalId)
     const rollbackId = this.id('rb')
-    this.command(
-      proposal,
-      stream,
-      { type: 'StartRollback', rollbackId, executionId: f.executionId },
-      EXECUTOR,
-    )
+    const executionId = f.executionId
+    this.command(proposal, stream, { type: 'StartRollback', actor: EXECUTOR, rollbackId, executionId })
     if (firstTryFails) {
-      this.command(
-        proposal,
-        stream,
-        { type: 'FailRollback', rollbackId, error: 'rollback step timed out' },
-        EXECUTOR,
-      )
+      this.command(proposal, stream, {
+        type: 'FailRollback',
+        actor: EXECUTOR,
+        rollbackId,
+        error: 'rollback step timed out',
+      })
       const retry = this.id('rb')
-      this.command(
-        proposal,
-        stream,
-        { type: 'StartRollback', rollbackId: retry, executionId: f.executionId },
-        EXECUTOR,
-      )
-      this.command(
-        proposal,
-        stream,
-        { type: 'CompleteRollback', rollbackId: retry, resourceVersionAfter: this.id('v') },
-        EXECUTOR,
-      )
+      this.command(proposal, stream, {
+        type: 'StartRollback',
+        actor: EXECUTOR,
+        rollbackId: retry,
+        executionId,
+      })
+      this.command(proposal, stream, {
+        type: 'CompleteRollback',
+        actor: EXECUTOR,
+        rollbackId: retry,
+        resourceVersionAfter: this.id('v'),
+      })
       return
     }
-    this.command(
-      proposal,
-      stream,
-      { type: 'CompleteRollback', rollbackId, resourceVersionAfter: this.id('v') },
-      EXECUTOR,
-    )
+    this.command(proposal, stream, {
+      type: 'CompleteRollback',
+      actor: EXECUTOR,
+      rollbackId,
+      resourceVersionAfter: this.id('v'),
+    })
   }
 
   /** One chunk: a hundred lifecycles moving in lock step, ledger time advancing between the phases. */
@@ -597,11 +854,17 @@ class LedgerBuilder {
     // failures left unrecovered last time are rolled back late; demoted agents climb back
     for (const f of this.lateRollbacks) this.rollBack(f, false)
     this.lateRollbacks = []
-    this.climbAll()
+    await this.climbAll()
     if (this.policyVersion === 1 && head > this.target * 0.4) {
       this.policyVersion = 2
-      const stricter = { ...defaultPolicy(ADMIN, 2), freshnessMaxAgeSeconds: 240, survivalThreshold: 0.8 }
-      this.command(policy, streams.policy(), { type: 'PublishPolicy', policy: stricter }, ADMIN)
+      // a stricter policy: one admin publishes it, the other approves it
+      const stricter = {
+        ...defaultPolicy(POLICY_OWNER, 2),
+        freshnessMaxAgeSeconds: 240,
+        survivalThreshold: 0.8,
+        promotion: OPEN_LADDER,
+      }
+      this.governed({ kind: 'publish-policy', policyVersion: 2 }, stricter)
     }
     await this.flush()
 
@@ -622,12 +885,12 @@ class LedgerBuilder {
             ? r.pick(TOOLS).tool
             : r.pick(this.agents).agentId
       engaged = { scope, target }
-      this.command(
-        killSwitch,
-        streams.killSwitch(engaged),
-        { type: 'Engage', ...engaged, reason: 'incident in progress' },
-        ADMIN,
-      )
+      this.command(killSwitch, streams.killSwitch(engaged), {
+        type: 'Engage',
+        actor: ADMIN,
+        ...engaged,
+        reason: 'incident in progress',
+      })
       await this.flush()
     }
 
@@ -649,12 +912,8 @@ class LedgerBuilder {
 
     if (engaged) {
       this.tick(r.int(30, 300))
-      this.command(
-        killSwitch,
-        streams.killSwitch(engaged),
-        { type: 'Release', reason: 'incident resolved' },
-        ADMIN,
-      )
+      // a release widens authority again: one admin asks, the other approves
+      this.governed({ kind: 'release-kill-switch', ...engaged, reason: 'incident resolved' })
     }
     this.clockMs = Math.max(this.clockMs, chunkStart + span * 1000)
     await this.flush()
@@ -721,7 +980,7 @@ export const generateLedger = async (options: GenerateOptions): Promise<Generate
 // ---------- generated once, kept in the system temp folder ----------
 
 /** Bump when the generator changes what it writes: cached ledgers of another version are not reused. */
-const GENERATOR_VERSION = 1
+const GENERATOR_VERSION = 2
 const CACHE = join(tmpdir(), 'governance-ledger-bench')
 
 export interface LedgerFixture extends Omit<GeneratedLedger, 'seconds'> {

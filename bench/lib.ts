@@ -1,10 +1,10 @@
-// Timing, medians, the results table and bench/results.json: what every figure of DESIGN section 7 shares.
+// Timing, medians, the results table and bench/results.json: what every figure of the benchmarks (bench/README.md) shares.
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 
-/** One figure of DESIGN section 7, against the baseline measured in the same run. */
+/** One figure of the benchmarks, against the baseline measured in the same run. */
 export interface Figure {
   readonly name: string
   readonly value: number

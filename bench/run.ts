@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only name[,name]]`: measures the figures of DESIGN section 7, each against a
+// `npm run bench [-- --quick] [-- --only name[,name]]`: measures the figures of bench/README.md, each against a
 // baseline measured in the same run, prints a table and writes bench/results.json. Never fails on a missed target.
 import { fileURLToPath } from 'node:url'
 import { appendsFigure } from './appends.js'

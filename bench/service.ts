@@ -201,6 +201,8 @@ const expect = async (what: string, call: Promise<Answer>, ...statuses: number[]
 
 export interface Principals {
   readonly admin: string
+  /** a second, distinct policy admin: what widens authority takes two */
+  readonly secondAdmin: string
   readonly agent: string
   readonly observer: string
   readonly auditor: string
@@ -208,29 +210,61 @@ export interface Principals {
 
 export const principals = async (svc: Service): Promise<Principals> => ({
   admin: await svc.tokenFor('bench-admin', 'policy-admin', 'auditor'),
+  secondAdmin: await svc.tokenFor('bench-admin-2', 'policy-admin'),
   agent: await svc.tokenFor(BENCH_AGENT, 'agent'),
   observer: await svc.tokenFor('bench-observer', 'observer'),
   auditor: await svc.tokenFor('bench-auditor', 'auditor'),
 })
 
+/** A governance change answered 201/200 (applied) or 202 (pending): a pending one the second admin approves. */
+const governed = async (
+  http: ReturnType<typeof api>,
+  who: Principals,
+  what: string,
+  call: Promise<Answer>,
+): Promise<void> => {
+  const body = await expect(what, call, 200, 201, 202)
+  if (body.status !== 'pending') return
+  await expect(
+    `approval of ${what}`,
+    http.call('POST', `/v1/changes/${String(body.requestId)}/approval`, who.secondAdmin, {}),
+    201,
+  )
+}
+
+/** Promotions need no track record under the bench's policy: the bench measures decisions, not careers. */
+const NO_TRACK_RECORD = (() => {
+  const none = {
+    windowDays: 30,
+    minProposals: 0,
+    minSimulationsPassed: 0,
+    minSurvivalRate: 0,
+    maxViolations: 0,
+    maxFailedExecutions: 0,
+  }
+  return { recommend: none, simulate: none, execute: none }
+})()
+
 /**
- * Through the HTTP API, as an operator would: a policy (unless one is in force), the bench tool registered
- * as low impact, the bench agent registered and promoted to execute one approved rung at a time.
+ * Through the HTTP API, as operators would: a policy (unless one is in force), the bench tool registered as
+ * low impact, the bench agent registered and promoted to execute one rung at a time, each rung approved by two
+ * distinct policy admins.
  */
 export const seedLowImpactWorld = async (svc: Service, who: Principals): Promise<void> => {
   const http = api(svc.url)
   const current = await http.call('GET', '/v1/policies/current', who.admin)
   if (current.status === 404) {
-    await expect('policy', http.call('POST', '/v1/policies', who.admin, defaultPolicy('bench-admin', 1)), 201)
+    const policy = { ...defaultPolicy('bench-team', 1), promotion: NO_TRACK_RECORD }
+    await governed(http, who, 'policy', http.call('POST', '/v1/policies', who.admin, policy))
   }
-  await expect(
+  await governed(
+    http,
+    who,
     'inventory',
     http.call('PUT', `/v1/inventory/${BENCH_TOOL.tool}/${BENCH_TOOL.action}`, who.admin, {
       impact: 'low',
       reversible: true,
     }),
-    200,
-    201,
   )
   await expect(
     'agent',
@@ -248,16 +282,23 @@ export const seedLowImpactWorld = async (svc: Service, who: Principals): Promise
     )
     if (asked.outcome !== 'requested')
       throw new Error(`seed: promotion to ${to} refused: ${JSON.stringify(asked)}`)
-    await expect(
-      `approval of ${to}`,
-      http.call(
-        'POST',
-        `/v1/agents/${BENCH_AGENT}/promotions/${String(asked.requestId)}/approval`,
-        who.admin,
-        {},
-      ),
-      201,
-    )
+    for (const [admin, outcome] of [
+      [who.admin, 'approved'],
+      [who.secondAdmin, 'promoted'],
+    ] as const) {
+      const approved = await expect(
+        `approval of ${to}`,
+        http.call(
+          'POST',
+          `/v1/agents/${BENCH_AGENT}/promotions/${String(asked.requestId)}/approval`,
+          admin,
+          {},
+        ),
+        201,
+      )
+      if (approved.outcome !== outcome)
+        throw new Error(`seed: promotion to ${to} not ${outcome}: ${JSON.stringify(approved)}`)
+    }
   }
 }
 
@@ -269,14 +310,22 @@ export interface Phase {
 }
 
 /**
- * A phase of load: its own executing identity with an exact direct grant, and its own resource observed just
- * now, so that freshness holds and no proposal of an earlier phase is decided again.
+ * A phase of load: its own executing identity, bound to the bench agent, with an exact direct grant, and its
+ * own resource observed just now, so that freshness holds and no proposal of an earlier phase is decided again.
  */
 export const preparePhase = async (svc: Service, who: Principals, tag: string): Promise<Phase> => {
   const http = api(svc.url)
   const identity = `svc-bench-${tag}`
   const resource = `bench/cache-${tag}`
-  await expect(
+  await governed(
+    http,
+    who,
+    'binding',
+    http.call('POST', '/v1/bindings', who.admin, { principal: BENCH_AGENT, role: 'agent', identity }),
+  )
+  await governed(
+    http,
+    who,
     'grant',
     http.call('POST', '/v1/grants', who.admin, {
       identity,
@@ -285,7 +334,6 @@ export const preparePhase = async (svc: Service, who: Principals, tag: string): 
       environment: BENCH_ENVIRONMENT,
       via: 'direct',
     }),
-    201,
   )
   await expect(
     'observation',

@@ -20,7 +20,7 @@ export interface TimelineEntry {
 export interface Approver {
   readonly approver: string
   readonly role: string
-  readonly planHash: string
+  readonly actionDigest: string
   readonly eventId: string
 }
 
@@ -78,6 +78,8 @@ export interface ActionDoc {
     readonly environment: string
     readonly plan: Readonly<Record<string, unknown>>
     readonly planHash: string
+    /** what the verdict and every piece of evidence bind to */
+    readonly actionDigest: string
     /** the snapshot version the proposal was based on */
     readonly resourceVersionBefore: string
     /** as last reported by the execution or its rollback; null until then, or when not reported */
@@ -271,6 +273,7 @@ const submitted = (read: Read, event: Event & EventOf<'ProposalSubmitted'>): Cha
       environment: d.environment,
       plan: d.plan,
       planHash: d.planHash,
+      actionDigest: d.actionDigest,
       resourceVersionBefore: d.snapshot.version,
       resourceVersionAfter: null,
     },
@@ -362,8 +365,8 @@ const step = (read: Read, doc: ActionDoc, event: Event): [ActionDoc, ...Change[]
   const at = event.recordedAt
   switch (event.type) {
     case 'ApprovalGranted': {
-      const { approver, role, planHash } = event.data
-      const approvers = [...doc.who.approvers, { approver, role, planHash, eventId: event.id }]
+      const { approver, role, actionDigest } = event.data
+      const approvers = [...doc.who.approvers, { approver, role, actionDigest, eventId: event.id }]
       return [{ ...doc, who: { ...doc.who, approvers } }]
     }
     case 'RollbackTested':
@@ -528,6 +531,6 @@ export const audit: Projection<AuditDoc> = {
   name: 'audit',
   // 2: an index holds one entry document per proposal instead of a list that grew with every one
   // 3: an action's timeline is one document per event instead of a list copied on each new one
-  version: 3,
+  version: 4,
   evolve,
 }

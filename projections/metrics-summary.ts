@@ -17,6 +17,7 @@ export const zeroFigures = (): Figures => ({
   blockedVerdicts: 0,
   proposalsDecided: 0,
   unsafeBlocked: { count: 0, byCheck: {}, byAgent: {}, byTool: {}, byEnvironment: {}, byImpact: {} },
+  refusedAtGate: { count: 0, byRule: {}, byAgent: {}, byTool: {}, byEnvironment: {} },
   failedDespiteAllow: 0,
   violations: { count: 0, byKind: {}, byAgent: {} },
   recoveries: { count: 0, durationsSeconds: [], byAgent: {}, byTool: {}, byEnvironment: {} },
@@ -45,6 +46,12 @@ export const sumWindows = (windows: Iterable<Figures>): Figures => {
     addCounts(u.byTool, w.unsafeBlocked.byTool)
     addCounts(u.byEnvironment, w.unsafeBlocked.byEnvironment)
     addCounts(u.byImpact, w.unsafeBlocked.byImpact)
+    const g = total.refusedAtGate
+    g.count += w.refusedAtGate.count
+    addCounts(g.byRule, w.refusedAtGate.byRule)
+    addCounts(g.byAgent, w.refusedAtGate.byAgent)
+    addCounts(g.byTool, w.refusedAtGate.byTool)
+    addCounts(g.byEnvironment, w.refusedAtGate.byEnvironment)
     total.failedDespiteAllow += w.failedDespiteAllow
     total.violations.count += w.violations.count
     addCounts(total.violations.byKind, w.violations.byKind)
@@ -72,6 +79,7 @@ export const presentFigures = (figures: Figures, start: string, end: string) => 
   proposalsDecided: figures.proposalsDecided,
   unsafeBlocked: figures.unsafeBlocked,
   unsafeRate: unsafeRate(figures),
+  refusedAtGate: figures.refusedAtGate,
   failedDespiteAllow: figures.failedDespiteAllow,
   violations: figures.violations,
   timeToRecovery: {

@@ -25,6 +25,8 @@ export interface WindowDoc {
     byEnvironment: Counts
     byImpact: Counts
   }
+  /** execution starts the gate refused: nothing ran; by the rule broken, agent, tool and environment */
+  refusedAtGate: { count: number; byRule: Counts; byAgent: Counts; byTool: Counts; byEnvironment: Counts }
   /** executions that failed although they cited a valid allow (no violation was recorded) */
   failedDespiteAllow: number
   violations: { count: number; byKind: Counts; byAgent: Counts }
@@ -115,6 +117,7 @@ const emptyWindow = (window: WindowKind, at: string): WindowDoc => ({
   blockedVerdicts: 0,
   proposalsDecided: 0,
   unsafeBlocked: { count: 0, byCheck: {}, byAgent: {}, byTool: {}, byEnvironment: {}, byImpact: {} },
+  refusedAtGate: { count: 0, byRule: {}, byAgent: {}, byTool: {}, byEnvironment: {} },
   failedDespiteAllow: 0,
   violations: { count: 0, byKind: {}, byAgent: {} },
   recoveries: { count: 0, durationsSeconds: [], byAgent: {}, byTool: {}, byEnvironment: {} },
@@ -242,6 +245,28 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
       }
       return [[metricsKeys.exec(event.data.proposalId), exec]]
     }
+    case 'ExecutionRefused': {
+      const facts = readFacts(read, event.data.proposalId)
+      const rules = [...new Set(event.data.reasons.map((r) => r.specification))]
+      return updateWindows(read, [
+        [
+          at,
+          (doc) => {
+            const r = doc.refusedAtGate
+            return {
+              ...doc,
+              refusedAtGate: {
+                count: r.count + 1,
+                byRule: rules.reduce((counts, rule) => plus(counts, rule), r.byRule),
+                byAgent: facts ? plus(r.byAgent, facts.agentId) : r.byAgent,
+                byTool: facts ? plus(r.byTool, facts.tool) : r.byTool,
+                byEnvironment: facts ? plus(r.byEnvironment, facts.environment) : r.byEnvironment,
+              },
+            }
+          },
+        ],
+      ])
+    }
     case 'ViolationRecorded': {
       const { proposalId, kind, agentId } = event.data
       const exec = readExec(read, proposalId)
@@ -315,6 +340,6 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
 /** The headline metrics as time series: unsafe actions blocked before execution, and time to recovery. */
 export const metrics: Projection<MetricsDoc> = {
   name: 'metrics',
-  version: 1,
+  version: 2,
   evolve,
 }

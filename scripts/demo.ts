@@ -9,41 +9,63 @@ import { issueToken, loadPrivateKey, type Role } from '../src/auth/tokens.js'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { defaultPolicy } from '../src/domain/eligibility.js'
 import {
+  type ActionIdentity,
   AdminClient,
   AgentClient,
   ApproverClient,
   AuditorClient,
   ExecutorClient,
   GovernanceApiError,
+  type GovernedResult,
+  ObserverClient,
+  type Policy,
+  type PolicyInput,
   type RollbackTestInput,
   type SimulationInput,
+  SimulatorClient,
   type VerdictView,
 } from '../src/sdk/index.js'
 
 const HELP = `npm run demo: the governance story, told against a running service through the SDK
 
-  an agent at recommend is blocked; a promotion that skips a rung is refused; the agent climbs to
-  execute; evidence arrives check by check until the verdict is allow; an executor verifies and runs
-  it; a kill switch revokes another allow; an execution fails and is rolled back; the headline
-  metrics and the audit answer (what changed, who changed it, how fast it was undone) close it.
+  Authority is earned, not claimed. Two policy admins set the scene: a policy that asks for a small
+  but real track record before each promotion, the tool inventory, and the bindings of an agent and an
+  executor to the identity they act as (each widening change waits for the second admin). The agent
+  asks for simulate with no record and is refused with the numbers; a promotion that skips a rung is
+  refused; at recommend its proposal is blocked on authority; it earns simulate (two admins approve),
+  requests a simulation that the simulator runs and records, and earns execute. Its attempts to
+  attest its own evidence are refused (403). Evidence arrives check by check from whom may attest it
+  (an observer, a grant two admins approve, the simulator, an approver) until the verdict is allow;
+  the executor verifies and runs it; a kill switch revokes another allow, and its release waits for
+  the second admin; an execution fails and is rolled back; the headline metrics and the audit answer
+  (what changed, who changed it, how fast it was undone) close it.
 
 Usage: npm run demo [-- --help]          (the same as: tsx scripts/demo.ts)
 
 Environment:
   GOVERNANCE_URL    the running service (default http://127.0.0.1:8080)
   DATA_DIR          the service's data folder (default ./data, the service's own default). Required:
-                    the demo acts as an agent, an approver, an executor and an auditor, and no HTTP
-                    route issues tokens, so it signs its own with <DATA_DIR>/keys/token-signing.pem,
-                    the embedded key the service creates on its first start (AUTH_MODE=embedded).
-  GOVERNANCE_TOKEN  optional: a policy-admin token for the admin's steps, such as the bootstrap admin
-                    token the first start printed; without it the demo signs one with the same key.
-  AUTH_ISSUER, AUTH_AUDIENCE, AUTH_ROLES_CLAIM
+                    the demo acts as an agent, an observer, a simulator, an approver, an executor, two
+                    policy admins and an auditor, and no HTTP route issues tokens, so it signs its own
+                    with <DATA_DIR>/keys/token-signing.pem, the embedded key the service creates on
+                    its first start (AUTH_MODE=embedded).
+  GOVERNANCE_TOKEN  optional: a policy-admin token for the first admin's steps, such as the bootstrap
+                    admin token the first start printed; without it the demo signs one (demo-admin)
+                    with the same key. The second admin (demo-admin-2) is always signed by the demo.
+  AUTH_ISSUER, AUTH_AUDIENCE, AUTH_ROLES_CLAIM, AUTH_APPROVAL_ROLES_CLAIM
                     as the service has them, when it does not use the defaults.
 
-Every run uses fresh ids (agent, executing identity, resources), so it can run again on the same
-service. It publishes policy version 1 (the documented defaults) and registers kubectl scale as a
-high-impact, reversible action only when the service has none yet; its kill switch targets only its
-own agent, and it releases it again.
+An empty ledger or not: the demo is meant for a fresh data folder (DATA_DIR=$(mktemp -d) npm start),
+where its first step, publishing policy version 1, takes one admin because the ledger is empty. On a
+ledger that already holds events even the first policy widens authority, so it waits for a second
+admin: the demo then approves it, like every other pending change, as demo-admin-2. When a policy is
+already in force the demo uses it as it is and builds the track record that policy asks for (with the
+documented defaults that is 10 proposals and 5 passed simulations); its story needs high-impact
+actions to be allowed with all five checks and one approval, as the defaults say.
+
+Every run uses fresh ids (agent, executing identity, executor, resources), so it can run again on the
+same service. It registers kubectl scale as a high-impact, reversible action only when the service has
+none yet; its kill switch targets only its own agent, and it releases it again.
 
 Exit 0 when the whole story ran; 1 with a one-line reason on stderr otherwise.`
 
@@ -51,6 +73,7 @@ const ENVIRONMENT = 'production'
 const TOOL = 'kubectl'
 const ACTION = 'scale'
 const POLICY_OWNER = 'risk-office'
+const SECOND_ADMIN = 'demo-admin-2'
 /** How long the demo waits for the decision service or a read model before it gives up. */
 const WAIT_SECONDS = 20
 
@@ -81,6 +104,17 @@ const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>): Pr
   }
 }
 
+/** The error a call was refused with, or a stop when it was not refused. */
+const refusalOf = async (what: string, call: () => Promise<unknown>): Promise<GovernanceApiError> => {
+  try {
+    await call()
+  } catch (error) {
+    if (error instanceof GovernanceApiError) return error
+    throw error
+  }
+  throw new DemoError(`${what} should have been refused, but the service accepted it`)
+}
+
 const short = (hash: string): string => `${hash.slice(0, 19)}…`
 const secondsAgo = (seconds: number): string => new Date(Date.now() - seconds * 1000).toISOString()
 const seconds = (value: number | null): string => (value === null ? 'none' : `${value} s`)
@@ -90,6 +124,8 @@ const failing = (verdict: VerdictView): string[] =>
 const failingList = (verdict: VerdictView): string => failing(verdict).join(', ') || 'none'
 const verdictLine = (verdict: VerdictView): string =>
   `revision ${verdict.revision}: ${verdict.decision}, failing: ${failingList(verdict)}`
+const passes = (verdict: VerdictView, check: string): boolean =>
+  verdict.checks.some((c) => c.check === check && c.status === 'pass')
 
 // ---------- who takes part, and how the demo gets their tokens ----------
 
@@ -143,10 +179,19 @@ const checkReachable = async (url: string): Promise<void> => {
 interface Cast {
   readonly run: string
   readonly agentId: string
+  /** the executing identity the agent acts through and the executor runs as */
   readonly identity: string
+  readonly executorId: string
   readonly approverId: string
+  readonly observerId: string
+  readonly simulatorId: string
   readonly admin: AdminClient
+  readonly secondAdmin: AdminClient
   readonly agent: AgentClient
+  /** the agent's own name with a simulator role smuggled into its token: the attack of act 4 */
+  readonly agentPosingAsSimulator: SimulatorClient
+  readonly observer: ObserverClient
+  readonly simulator: SimulatorClient
   readonly approver: ApproverClient
   readonly executor: ExecutorClient
   readonly auditor: AuditorClient
@@ -157,24 +202,54 @@ const assemble = async (settings: Settings, run: string): Promise<Cast> => {
   const tokenFor = (sub: string, ...roles: Role[]) =>
     issueToken(settings.signingKey, settings.tokenConfig, { sub, roles, expiresIn: '1h' })
   const baseUrl = settings.url
-  const agentId = `demo-agent-${run}`
-  const identity = `demo-deployer-${run}`
-  const approverId = `demo-approver-${run}`
+  const ids = {
+    agentId: `demo-agent-${run}`,
+    identity: `demo-deployer-${run}`,
+    executorId: `demo-runner-${run}`,
+    approverId: `demo-approver-${run}`,
+    observerId: `demo-observer-${run}`,
+    simulatorId: `demo-simulator-${run}`,
+  }
   const adminToken = settings.adminToken ?? (await tokenFor('demo-admin', 'policy-admin', 'auditor'))
   return {
     run,
-    agentId,
-    identity,
-    approverId,
+    ...ids,
     admin: new AdminClient({ baseUrl, token: adminToken }),
-    agent: new AgentClient({ baseUrl, token: await tokenFor(agentId, 'agent'), agentId }),
-    approver: new ApproverClient({ baseUrl, token: await tokenFor(approverId, 'approver') }),
-    executor: new ExecutorClient({ baseUrl, token: await tokenFor(identity, 'executor') }),
+    secondAdmin: new AdminClient({ baseUrl, token: await tokenFor(SECOND_ADMIN, 'policy-admin') }),
+    agent: new AgentClient({ baseUrl, token: await tokenFor(ids.agentId, 'agent'), agentId: ids.agentId }),
+    agentPosingAsSimulator: new SimulatorClient({
+      baseUrl,
+      token: await tokenFor(ids.agentId, 'agent', 'simulator'),
+    }),
+    observer: new ObserverClient({ baseUrl, token: await tokenFor(ids.observerId, 'observer') }),
+    simulator: new SimulatorClient({ baseUrl, token: await tokenFor(ids.simulatorId, 'simulator') }),
+    approver: new ApproverClient({ baseUrl, token: await tokenFor(ids.approverId, 'approver') }),
+    executor: new ExecutorClient({ baseUrl, token: await tokenFor(ids.executorId, 'executor') }),
     auditor: new AuditorClient({ baseUrl, token: await tokenFor(`demo-auditor-${run}`, 'auditor') }),
   }
 }
 
+/**
+ * A governance change by the first admin: applied at once when it narrows nothing, else pending until the
+ * second, distinct admin approves it. Resolves with how it went, as one phrase.
+ */
+const governed = async (cast: Cast, change: Promise<GovernedResult>): Promise<string> => {
+  const answer = await change
+  if (answer.status === 'applied') return 'applied'
+  if (answer.requestId === null) throw new DemoError('a pending change came without its request id')
+  await cast.secondAdmin.approveChange(answer.requestId)
+  return `pending (${answer.widens ?? 'it widens authority'}) until ${SECOND_ADMIN} approved it`
+}
+
 // ---------- the evidence a proposal can carry ----------
+
+interface Proposed {
+  readonly proposalId: string
+  readonly planHash: string
+  readonly actionDigest: string
+  readonly resource: string
+  readonly plan: Record<string, unknown>
+}
 
 const proposalFor = (cast: Cast, resource: string, snapshot: string, plan: Record<string, unknown>) => ({
   executingIdentity: cast.identity,
@@ -188,6 +263,27 @@ const proposalFor = (cast: Cast, resource: string, snapshot: string, plan: Recor
   description: `scale ${resource} (demo run ${cast.run})`,
 })
 
+const propose = async (
+  cast: Cast,
+  resource: string,
+  snapshot: string,
+  plan: Record<string, unknown>,
+): Promise<Proposed> => {
+  const submitted = await cast.agent.submitProposal(proposalFor(cast, resource, snapshot, plan))
+  return { ...submitted, resource, plan }
+}
+
+/** The action as the executor states it before running it: every field the allow must name. */
+const actionOf = (cast: Cast, proposed: Proposed): ActionIdentity => ({
+  proposalId: proposed.proposalId,
+  tool: TOOL,
+  action: ACTION,
+  resource: proposed.resource,
+  environment: ENVIRONMENT,
+  executingIdentity: cast.identity,
+  plan: proposed.plan,
+})
+
 const observationOf = (resource: string, version: string) => ({
   environment: ENVIRONMENT,
   resource,
@@ -198,8 +294,9 @@ const observationOf = (resource: string, version: string) => ({
 
 const ADVERSARIAL = ['dependency-down', 'concurrent-change', 'partial-failure', 'stale-read'] as const
 
-const simulationOf = (planHash: string): SimulationInput => ({
-  planHash,
+const simulationOf = (actionDigest: string, requestId: string): SimulationInput => ({
+  requestId,
+  actionDigest,
   branches: [
     { name: 'baseline', kind: 'baseline', counterfactual: 'nothing else happens', outcome: 'survived' },
     ...ADVERSARIAL.map((kind) => ({
@@ -211,24 +308,36 @@ const simulationOf = (planHash: string): SimulationInput => ({
   ],
 })
 
-const rollbackTestOf = (cast: Cast, planHash: string): RollbackTestInput => ({
-  planHash,
+const rollbackTestOf = (cast: Cast, actionDigest: string): RollbackTestInput => ({
+  actionDigest,
   playbook: 'scale back to the previous replica count, then verify health',
-  testRunId: `rollback-test-${cast.run}-${planHash.slice(7, 15)}`,
+  testRunId: `rollback-test-${cast.run}-${actionDigest.slice(7, 15)}`,
   testedAt: secondsAgo(60),
   outcome: 'passed',
   expectedRecoverySeconds: 120,
   killSwitch: { scope: 'agent', target: cast.agentId },
 })
 
-const grantFor = (cast: Cast, resource: string) =>
-  cast.admin.grant({
-    identity: cast.identity,
-    tool: TOOL,
-    action: ACTION,
-    resourcePattern: resource,
-    environment: ENVIRONMENT,
+/** The agent asks for a simulation of its action; the simulator runs it and records the results. */
+const simulate = async (cast: Cast, proposed: Proposed): Promise<string> => {
+  const { requestId } = await cast.agent.requestSimulation(proposed.proposalId, {
+    actionDigest: proposed.actionDigest,
   })
+  await cast.simulator.recordSimulation(proposed.proposalId, simulationOf(proposed.actionDigest, requestId))
+  return requestId
+}
+
+const grantFor = (cast: Cast, resource: string) =>
+  governed(
+    cast,
+    cast.admin.grant({
+      identity: cast.identity,
+      tool: TOOL,
+      action: ACTION,
+      resourcePattern: resource,
+      environment: ENVIRONMENT,
+    }),
+  )
 
 /** The next verdict after `revision`, or null when the answer did not change within the wait. */
 const nextVerdict = (cast: Cast, proposalId: string, revision: number) =>
@@ -241,7 +350,26 @@ const verdictWhen = (cast: Cast, proposalId: string, what: string, accept: (v: V
     return verdict !== null && accept(verdict) ? verdict : undefined
   })
 
-/** Asks for one rung and has the policy admin approve it. */
+// ---------- promotions, earned ----------
+
+/** The track record the policy in force asks of a promotion to `to` in the demo's environment. */
+const requirementOf = (policy: Policy, to: 'simulate' | 'execute') =>
+  (policy.promotionByEnvironment[ENVIRONMENT] ?? policy.promotion)[to]
+
+/** The ledger's track record of the agent, once its projection counts at least what `enough` asks. */
+const trackRecordWhen = (cast: Cast, what: string, enough: (t: TrackRecordView) => boolean) =>
+  waitFor(what, async () => {
+    const track = await cast.agent.trackRecord(cast.agentId, ENVIRONMENT)
+    return enough(track) ? track : undefined
+  })
+
+type TrackRecordView = Awaited<ReturnType<AgentClient['trackRecord']>>
+
+const trackLine = (track: TrackRecordView): string =>
+  `${counted(track.proposals, 'proposal')}, ${counted(track.simulationsPassed, 'simulation')} passed, ` +
+  `${counted(track.violations, 'violation')}, ${counted(track.failedExecutions, 'failed execution')}`
+
+/** Asks for one rung; two distinct policy admins approve it. */
 const promote = async (cast: Cast, to: string): Promise<void> => {
   const request = await cast.agent.requestPromotion({ environment: ENVIRONMENT, to })
   if (request.outcome !== 'requested') {
@@ -250,26 +378,72 @@ const promote = async (cast: Cast, to: string): Promise<void> => {
     )
   }
   const track = await cast.agent.trackRecord(cast.agentId, ENVIRONMENT)
-  await cast.admin.approvePromotion(cast.agentId, request.requestId)
-  const level = (await cast.agent.getAgent(cast.agentId)).levels[ENVIRONMENT]?.level ?? 'observe'
+  const first = await cast.admin.approvePromotion(cast.agentId, request.requestId)
+  if (first.outcome !== 'approved') {
+    throw new DemoError(`one admin's approval should not promote, yet the outcome was ${first.outcome}`)
+  }
+  const second = await cast.secondAdmin.approvePromotion(cast.agentId, request.requestId)
+  if (second.outcome !== 'promoted') {
+    throw new DemoError(`the second admin's approval should promote, yet the outcome was ${second.outcome}`)
+  }
+  const level = await waitFor(`the agent at ${to}`, async () => {
+    const held = (await cast.agent.getAgent(cast.agentId)).levels[ENVIRONMENT]?.level
+    return held === to ? held : undefined
+  })
   say(
-    `   promotion to ${to} requested (track record: ${counted(track.proposals, 'proposal')}, ` +
-      `${counted(track.violations, 'violation')}, ${counted(track.failedExecutions, 'failed execution')}), ` +
-      `approved by a policy admin: now at ${level}`,
+    `   promotion to ${to} requested (track record: ${trackLine(track)}): approved by one policy admin, ` +
+      `which is not enough, then by ${SECOND_ADMIN}: now at ${level}`,
   )
-  if (level !== to) throw new DemoError(`the agent should be at ${to} after the approval, but is at ${level}`)
 }
 
 // ---------- the story ----------
 
-/** The policy and the inventory entry the story needs, only when the service has none yet. */
-const setTheScene = async (cast: Cast): Promise<void> => {
+/** The promotion requirements of the demo's policy: a small but real track record for each rung. */
+const DEMO_PROMOTION: Policy['promotion'] = (() => {
+  const none = {
+    windowDays: 30,
+    minProposals: 0,
+    minSimulationsPassed: 0,
+    minSurvivalRate: 0,
+    maxViolations: 0,
+    maxFailedExecutions: 0,
+  }
+  return {
+    recommend: none,
+    simulate: { ...none, minProposals: 1 },
+    execute: { ...none, minProposals: 1, minSimulationsPassed: 1, minSurvivalRate: 0.9 },
+  }
+})()
+
+const demoPolicy = (): PolicyInput => ({ ...defaultPolicy(POLICY_OWNER, 1), promotion: DEMO_PROMOTION })
+
+const needsLine = (policy: Policy, to: 'simulate' | 'execute'): string => {
+  const need = requirementOf(policy, to)
+  return (
+    `${to} needs ${counted(need.minProposals, 'proposal')} and ${counted(need.minSimulationsPassed, 'passed simulation')} ` +
+    `over ${need.windowDays} days`
+  )
+}
+
+/** The policy, the inventory entry, the agent and the bindings the story needs. */
+const setTheScene = async (cast: Cast): Promise<Policy> => {
   act('0. The scene')
+  say(
+    `   principals, each with its own token: agent ${cast.agentId}, observer ${cast.observerId}, ` +
+      `simulator ${cast.simulatorId}, approver ${cast.approverId}, executor ${cast.executorId}, ` +
+      `two policy admins (the first, and ${SECOND_ADMIN})`,
+  )
   let policyOrigin = 'already in force'
   const policy = await cast.admin.currentPolicy().catch(async (error: unknown) => {
     if (!(error instanceof GovernanceApiError && error.status === 404)) throw error
-    await cast.admin.publishPolicy(defaultPolicy(POLICY_OWNER, 1))
-    policyOrigin = 'published now, the documented defaults'
+    const published = await cast.admin.publishPolicy(demoPolicy())
+    if (published.status === 'applied') {
+      policyOrigin = 'published now by one admin: the ledger was empty'
+    } else {
+      if (published.requestId === null) throw new DemoError('a pending policy came without its request id')
+      await cast.secondAdmin.approveChange(published.requestId)
+      policyOrigin = `the ledger was not empty, so even the first policy waited for a second admin: approved by ${SECOND_ADMIN}`
+    }
     return cast.admin.currentPolicy()
   })
   const high = policy.requirements.high
@@ -277,13 +451,17 @@ const setTheScene = async (cast: Cast): Promise<void> => {
     `   policy v${policy.version} owned by ${policy.owner} (${policyOrigin}): high impact needs ` +
       `${high.checks.join(', ')} and ${counted(high.approvals.count, 'approval')}`,
   )
+  say(`   promotion is earned: ${needsLine(policy, 'simulate')}; ${needsLine(policy, 'execute')}`)
   let inventoryOrigin = 'already registered'
   const registered = await cast.admin
     .request<{ impact: string; reversible: boolean }>('GET', `/v1/inventory/${TOOL}/${ACTION}`)
     .catch(async (error: unknown) => {
       if (!(error instanceof GovernanceApiError && error.status === 404)) throw error
-      await cast.admin.registerToolAction({ tool: TOOL, action: ACTION, impact: 'high', reversible: true })
-      inventoryOrigin = 'registered now'
+      const how = await governed(
+        cast,
+        cast.admin.registerToolAction({ tool: TOOL, action: ACTION, impact: 'high', reversible: true }),
+      )
+      inventoryOrigin = `registered now: ${how}`
       return { impact: 'high', reversible: true }
     })
   const reversible = registered.reversible ? 'reversible' : 'not reversible'
@@ -294,119 +472,225 @@ const setTheScene = async (cast: Cast): Promise<void> => {
     description: 'scales deployments (demo)',
   })
   say(`   agent ${cast.agentId} registered; it starts at observe in ${ENVIRONMENT}`)
-}
-
-/** Act 1: an agent at recommend proposes, and the authority check blocks it. */
-const blockedAtRecommend = async (cast: Cast, resource: string, plan: Record<string, unknown>) => {
-  act('1. An agent at recommend proposes a production change, and is blocked')
-  await promote(cast, 'recommend')
-  const submitted = await cast.agent.submitProposal(proposalFor(cast, resource, 'v1', plan))
-  say(
-    `   proposal ${submitted.proposalId}: scale ${resource}, plan ${JSON.stringify(plan)} (${short(submitted.planHash)})`,
+  const agentBound = await governed(
+    cast,
+    cast.admin.bind({ principal: cast.agentId, role: 'agent', identity: cast.identity }),
   )
-  const verdict = await nextVerdict(cast, submitted.proposalId, 0)
-  if (verdict === null) throw new DemoError(`no verdict on proposal ${submitted.proposalId}`)
-  const authority = verdict.checks.find((c) => c.check === 'authority')
-  if (verdict.decision !== 'block' || authority?.status !== 'fail') {
-    throw new DemoError(`an agent at recommend should be blocked on authority, got ${verdictLine(verdict)}`)
-  }
-  say(`   revision ${verdict.revision}: blocked on authority: ${authority.reason}`)
-  say(`   (${failing(verdict).length - 1} evidence checks are missing too: the verdict lists every failure)`)
-  return { ...submitted, verdict }
+  say(`   bind agent ${cast.agentId} to act through ${cast.identity}: ${agentBound}`)
+  const executorBound = await governed(
+    cast,
+    cast.admin.bind({ principal: cast.executorId, role: 'executor', identity: cast.identity }),
+  )
+  say(`   bind executor ${cast.executorId} to run as ${cast.identity}: ${executorBound}`)
+  return policy
 }
 
-/** Act 2: a promotion that skips a rung is refused, and the refusal is recorded. */
-const skipRefused = async (cast: Cast): Promise<void> => {
-  act('2. A promotion that skips a rung')
+/** Act 1: the agent reaches recommend; asking for more than it has earned is refused and recorded. */
+const promotionIsEarned = async (cast: Cast, policy: Policy): Promise<void> => {
+  act('1. Promotion is earned, one rung at a time')
+  await promote(cast, 'recommend')
+  const early = await cast.agent.requestPromotion({ environment: ENVIRONMENT, to: 'simulate' })
+  if (requirementOf(policy, 'simulate').minProposals === 0) {
+    say('   (the policy in force asks no track record for simulate, so there is no early request to refuse)')
+    if (early.outcome === 'requested')
+      await cast.admin.refusePromotion(cast.agentId, early.requestId, 'the demo asks again later')
+  } else {
+    if (early.outcome !== 'refused') {
+      throw new DemoError(`a promotion without a track record should be refused, got ${early.outcome}`)
+    }
+    say(`   recommend -> simulate with no track record refused: ${early.reason ?? 'no reason given'}`)
+  }
   const skip = await cast.agent.requestPromotion({ environment: ENVIRONMENT, to: 'execute' })
   if (skip.outcome !== 'refused')
     throw new DemoError(`skipping a rung should be refused, got ${skip.outcome}`)
   const recorded = skip.events.find((e) => e.type === 'PromotionRefused')
   say(`   recommend -> execute refused: ${skip.reason ?? 'no reason given'}`)
-  const agent = await cast.agent.getAgent(cast.agentId)
+  const agent = await waitFor('the refusals in the agent view', async () => {
+    const a = await cast.agent.getAgent(cast.agentId)
+    return a.refusedPromotions >= 2 ? a : undefined
+  })
   say(
     `   recorded as ${recorded?.type ?? 'an event'} at ledger position ${recorded?.position ?? '?'}; ` +
       `refused promotions on record: ${agent.refusedPromotions}; still at ${agent.levels[ENVIRONMENT]?.level}`,
   )
 }
 
-/** Act 3: the agent climbs one rung at a time, each approved by a policy admin. */
-const climbToExecute = async (cast: Cast): Promise<void> => {
-  act('3. The agent climbs one rung at a time')
+/** Act 2: an agent at recommend proposes, and the authority check blocks it; the proposal counts. */
+const blockedAtRecommend = async (
+  cast: Cast,
+  policy: Policy,
+  resource: string,
+  plan: Record<string, unknown>,
+): Promise<Proposed & { verdict: VerdictView }> => {
+  act('2. An agent at recommend proposes a production change, and is blocked')
+  const proposed = await propose(cast, resource, 'v1', plan)
+  say(
+    `   proposal ${proposed.proposalId}: scale ${resource}, plan ${JSON.stringify(plan)} ` +
+      `(action digest ${short(proposed.actionDigest)}, computed by the ledger)`,
+  )
+  const verdict = await nextVerdict(cast, proposed.proposalId, 0)
+  if (verdict === null) throw new DemoError(`no verdict on proposal ${proposed.proposalId}`)
+  const authority = verdict.checks.find((c) => c.check === 'authority')
+  if (verdict.decision !== 'block' || authority?.status !== 'fail') {
+    throw new DemoError(`an agent at recommend should be blocked on authority, got ${verdictLine(verdict)}`)
+  }
+  say(`   revision ${verdict.revision}: blocked on authority: ${authority.reason}`)
+  say(`   (${failing(verdict).length - 1} evidence checks are missing too: the verdict lists every failure)`)
+  // a policy that asks for more than one proposal gets them: each blocked on authority just the same
+  const need = requirementOf(policy, 'simulate').minProposals
+  for (let i = 1; i < need; i++) {
+    await propose(cast, `${resource}-record-${i}`, 'v1', { ...plan, record: i })
+  }
+  if (need > 1) say(`   (${need - 1} more proposals, for the record the policy in force asks)`)
+  const track = await trackRecordWhen(cast, 'the proposals in the track record', (t) => t.proposals >= need)
+  say(`   the ledger's track record of ${cast.agentId} in ${ENVIRONMENT}: ${trackLine(track)}`)
+  return { ...proposed, verdict }
+}
+
+/** Act 3: simulate is earned; the simulator runs the simulation the agent requested; execute is earned. */
+const climbWithSimulation = async (cast: Cast, policy: Policy, first: Proposed): Promise<void> => {
+  act('3. The agent earns simulate, has its plan simulated, and earns execute')
   await promote(cast, 'simulate')
+  const requestId = await simulate(cast, first)
+  say(`   the agent requests a simulation of proposal ${first.proposalId} (request ${requestId})`)
+  const verdict = await verdictWhen(cast, first.proposalId, 'the simulation in a verdict', (v) =>
+    passes(v, 'survival'),
+  )
+  say(
+    `   ${cast.simulatorId} runs ${ADVERSARIAL.length} adversarial branches and records the results: all survived`,
+  )
+  say(`   ${verdictLine(verdict)} (survival passes; authority still blocks at simulate)`)
+  // a policy that asks for more than this one simulation gets them, each on a proposal of its own
+  const need = requirementOf(policy, 'execute')
+  const have = await cast.agent.trackRecord(cast.agentId, ENVIRONMENT)
+  const moreSimulations = Math.max(0, need.minSimulationsPassed - 1)
+  const moreProposals = Math.max(moreSimulations, need.minProposals - have.proposals)
+  for (let i = 1; i <= moreProposals; i++) {
+    const extra = await propose(cast, `${first.resource}-sim-${i}`, 'v1', { ...first.plan, simulation: i })
+    if (i <= moreSimulations) await simulate(cast, extra)
+  }
+  if (moreProposals > 0) {
+    say(
+      `   (${moreProposals} more proposals and ${moreSimulations} more simulations, for the record the policy asks)`,
+    )
+  }
+  const track = await trackRecordWhen(
+    cast,
+    'the simulations in the track record',
+    (t) => t.simulationsPassed >= need.minSimulationsPassed && t.proposals >= need.minProposals,
+  )
+  say(`   the ledger's track record now: ${trackLine(track)}`)
   await promote(cast, 'execute')
 }
 
-/** Act 4: evidence arrives check by check; each piece leads to a new verdict, until allow. */
-const evidenceUntilAllow = async (
-  cast: Cast,
-  first: { proposalId: string; planHash: string; verdict: VerdictView },
-  resource: string,
-): Promise<VerdictView> => {
-  act('4. Evidence arrives check by check, and the verdict changes with it')
+/** Act 4: the agent tries to attest its own evidence; the service refuses it. */
+const ownWordRefused = async (cast: Cast, first: Proposed): Promise<void> => {
+  act("4. The agent's own word is not evidence")
+  const observed = await refusalOf('an observation by the agent', () =>
+    cast.agent.request('POST', '/v1/observations', { body: observationOf(first.resource, 'v1') }),
+  )
+  say(
+    `   the agent posts an observation of ${first.resource}: ${observed.status} ${observed.code}: ${observed.message}`,
+  )
+  const { requestId } = await cast.agent.requestSimulation(first.proposalId, {
+    actionDigest: first.actionDigest,
+  })
+  const simulated = await refusalOf('simulation results recorded by the agent', () =>
+    cast.agentPosingAsSimulator.recordSimulation(
+      first.proposalId,
+      simulationOf(first.actionDigest, requestId),
+    ),
+  )
+  const rule = (simulated.details as { specification?: string } | null)?.specification
+  say(
+    `   the agent, with a simulator role in its own token, records results for its own request: ` +
+      `${simulated.status} ${simulated.code}${rule ? ` (${rule})` : ''}: ${simulated.message}`,
+  )
+}
+
+/** Act 5: evidence arrives check by check, each from whom may attest it; each leads to a new verdict. */
+const evidenceUntilAllow = async (cast: Cast, first: Proposed): Promise<VerdictView> => {
+  act('5. Evidence arrives check by check, from whom may attest it, and the verdict changes with it')
   let verdict = await verdictWhen(
     cast,
     first.proposalId,
     'a verdict that reflects the promotion to execute',
-    (v) => v.checks.some((c) => c.check === 'authority' && c.status === 'pass'),
+    (v) => passes(v, 'authority'),
   )
   say(`   ${verdictLine(verdict)}`)
   for (const check of verdict.checks.filter((c) => c.status === 'fail')) {
     say(`      ${check.check}: ${check.reason}`)
   }
-  const evidence: [string, () => Promise<unknown>][] = [
+  const evidence: [string, string, () => Promise<string | undefined>][] = [
     [
-      `fresh state: ${resource} observed at v1, the snapshot the proposal names`,
-      () => cast.agent.observe(observationOf(resource, 'v1')),
+      'freshState',
+      `fresh state: ${cast.observerId} observes ${first.resource} at v1, the snapshot the proposal names`,
+      async () => {
+        await cast.observer.observe(observationOf(first.resource, 'v1'))
+        return undefined
+      },
     ],
     [
-      `scoped grant: ${cast.identity} may ${TOOL} ${ACTION} ${resource} in ${ENVIRONMENT}`,
-      () => grantFor(cast, resource),
+      'scopedPermission',
+      `scoped grant: ${cast.identity} may ${TOOL} ${ACTION} ${first.resource} in ${ENVIRONMENT}`,
+      () => grantFor(cast, first.resource),
     ],
     [
-      `simulation of this plan: ${ADVERSARIAL.length} adversarial branches, all survived`,
-      () => cast.agent.attachSimulation(first.proposalId, simulationOf(first.planHash)),
+      'survival',
+      `simulation: ${ADVERSARIAL.length} adversarial branches, all survived (recorded by ${cast.simulatorId} at simulate)`,
+      async () => undefined,
     ],
     [
-      'rollback tested a minute ago: 120 s expected to recover, stopped by the agent kill switch',
-      () => cast.agent.attachRollbackTest(first.proposalId, rollbackTestOf(cast, first.planHash)),
+      'rollback',
+      `rollback tested a minute ago by ${cast.simulatorId}: 120 s expected to recover, stopped by the agent kill switch`,
+      async () => {
+        await cast.simulator.recordRollbackTest(first.proposalId, rollbackTestOf(cast, first.actionDigest))
+        return undefined
+      },
     ],
     [
-      `approval by ${cast.approverId}, bound to plan ${short(first.planHash)}`,
-      () => cast.approver.approve(first.proposalId, { planHash: first.planHash }),
+      'lineage',
+      `approval by ${cast.approverId}, bound to action digest ${short(first.actionDigest)}`,
+      async () => {
+        await cast.approver.approve(first.proposalId, { actionDigest: first.actionDigest })
+        return undefined
+      },
     ],
   ]
-  for (const [piece, attach] of evidence) {
-    await attach()
-    const next = await nextVerdict(cast, first.proposalId, verdict.revision)
-    if (next === null) {
-      say(`   + ${piece}: no new verdict, the answer did not change`)
-      continue
-    }
-    verdict = next
-    say(`   + ${piece}`)
+  for (const [check, piece, attach] of evidence) {
+    if (passes(verdict, check)) continue
+    const how = await attach()
+    const before = verdict.revision
+    verdict = await verdictWhen(
+      cast,
+      first.proposalId,
+      `a verdict in which ${check} passes`,
+      (v) => v.revision > before && passes(v, check),
+    )
+    say(`   + ${piece}${how === undefined ? '' : `: ${how}`}`)
     say(`     ${verdictLine(verdict)}`)
   }
   if (verdict.decision !== 'allow') {
     throw new DemoError(`all the evidence is in, yet the verdict is ${verdictLine(verdict)}`)
   }
-  say(`   allow, signed, bound to plan ${short(verdict.planHash)} and v1, expires at ${verdict.expiresAt}`)
+  say(
+    `   allow, signed, bound to action ${short(verdict.actionDigest)} and v1, expires at ${verdict.expiresAt}`,
+  )
   return verdict
 }
 
-/** Act 5a: the executor verifies the allow and runs it. */
-const verifyAndRun = async (cast: Cast, allow: VerdictView, plan: Record<string, unknown>) => {
-  act('5. The executor verifies the allow and runs it; a kill switch revokes another allow')
-  const checked = await cast.executor.verifyVerdict(allow, {
-    planHash: allow.planHash,
-    resourceVersion: 'v1',
-  })
+/** Act 6a: the executor verifies the allow and runs it. */
+const verifyAndRun = async (cast: Cast, first: Proposed, allow: VerdictView) => {
+  act('6. The executor verifies the allow and runs it; a kill switch revokes another allow')
+  const action = actionOf(cast, first)
+  const checked = await cast.executor.verifyVerdict(allow, { action, resourceVersion: 'v1' })
   if (!checked.ok)
     throw new DemoError(`the executor refused the allow: ${checked.reason}: ${checked.message}`)
   say(
-    `   executor ${cast.identity} verifies revision ${allow.revision}: signature, expiry, plan hash, resource version and standing hold`,
+    `   executor ${cast.executorId}, bound to run as ${cast.identity}, verifies revision ${allow.revision}: ` +
+      'signature, expiry, every field of the action and its digest, resource version and standing hold',
   )
-  const run = await cast.executor.runVerified(allow, plan, async () => ({ version: 'v2' }), {
+  const run = await cast.executor.runVerified(allow, action, async () => ({ version: 'v2' }), {
     resourceVersion: 'v1',
     versionAfter: (result) => result.version,
   })
@@ -414,34 +698,34 @@ const verifyAndRun = async (cast: Cast, allow: VerdictView, plan: Record<string,
   say(`   execution ${run.executionId} succeeded: the resource is now at v2`)
 }
 
-/** A second proposal with every piece of evidence at once; resolves with its allow. */
+/** A second proposal with every piece of evidence at once, each from whom may attest it; resolves with its allow. */
 const secondAllow = async (cast: Cast, resource: string, plan: Record<string, unknown>) => {
   await grantFor(cast, resource)
-  await cast.agent.observe(observationOf(resource, 'a1'))
-  const submitted = await cast.agent.submitProposal(proposalFor(cast, resource, 'a1', plan))
-  await cast.agent.attachSimulation(submitted.proposalId, simulationOf(submitted.planHash))
-  await cast.agent.attachRollbackTest(submitted.proposalId, rollbackTestOf(cast, submitted.planHash))
-  await cast.approver.approve(submitted.proposalId, { planHash: submitted.planHash })
+  await cast.observer.observe(observationOf(resource, 'a1'))
+  const proposed = await propose(cast, resource, 'a1', plan)
+  await simulate(cast, proposed)
+  await cast.simulator.recordRollbackTest(proposed.proposalId, rollbackTestOf(cast, proposed.actionDigest))
+  await cast.approver.approve(proposed.proposalId, { actionDigest: proposed.actionDigest })
   const allow = await verdictWhen(
     cast,
-    submitted.proposalId,
+    proposed.proposalId,
     `an allow on ${resource}`,
     (v) => v.decision === 'allow' && !v.revoked,
   )
   say(
-    `   proposal ${submitted.proposalId} (scale ${resource}) gathers all its evidence: revision ${allow.revision}: allow`,
+    `   proposal ${proposed.proposalId} (scale ${resource}) gathers all its evidence: revision ${allow.revision}: allow`,
   )
-  return { ...submitted, allow }
+  return { ...proposed, allow }
 }
 
-/** Act 5b: a kill switch revokes the second allow; the executor's verification refuses it. */
+/** Act 6b: a kill switch revokes the second allow; the release waits for the second admin. */
 const killSwitchRevokes = async (
   cast: Cast,
-  second: { proposalId: string; planHash: string; allow: VerdictView },
+  second: Proposed & { allow: VerdictView },
 ): Promise<VerdictView> => {
   const killSwitch = { scope: 'agent' as const, target: cast.agentId }
   await cast.admin.engageKillSwitch({ ...killSwitch, reason: 'a bad rollout elsewhere: stop this agent' })
-  say(`   a policy admin engages the kill switch on agent ${cast.agentId}`)
+  say(`   a policy admin engages the kill switch on agent ${cast.agentId} (one admin may stop things)`)
   const revoked = await verdictWhen(
     cast,
     second.proposalId,
@@ -449,40 +733,46 @@ const killSwitchRevokes = async (
     (v) => v.verdictId === second.allow.verdictId && v.revoked,
   )
   say(`   revision ${revoked.revision} (allow) revoked by an event in the ledger`)
-  const refused = await cast.executor.verifyVerdict(second.allow, { planHash: second.planHash })
+  const refused = await cast.executor.verifyVerdict(second.allow, { action: actionOf(cast, second) })
   if (refused.ok) throw new DemoError('the executor accepted a revoked verdict')
   say(`   the executor's verification refuses it: ${refused.reason}: ${refused.message}`)
-  await cast.admin.releaseKillSwitch({ ...killSwitch, reason: 'the rollout was stopped' })
+  const release = await cast.admin.releaseKillSwitch({ ...killSwitch, reason: 'the rollout was stopped' })
+  if (release.status !== 'pending' || release.requestId === null) {
+    throw new DemoError(
+      `releasing a kill switch should wait for a second admin, but it was ${release.status}`,
+    )
+  }
+  const still = (await cast.admin.killSwitches()).killSwitches.some((k) => k.target === cast.agentId)
+  say(
+    `   the release is requested: pending (${release.widens ?? 'it widens authority'}); ` +
+      `the switch ${still ? 'is still engaged' : 'is no longer listed'}`,
+  )
+  await cast.secondAdmin.approveChange(release.requestId)
   const again = await verdictWhen(
     cast,
     second.proposalId,
     'a new allow after the release',
     (v) => v.revision > revoked.revision && v.decision === 'allow' && !v.revoked,
   )
-  say(`   the kill switch is released: revision ${again.revision}: allow again`)
+  say(`   ${SECOND_ADMIN} approves the release: revision ${again.revision}: allow again`)
   return again
 }
 
-/** Act 6: an execution fails and is rolled back; resolves with the ledger position of the recovery. */
-const failAndRollBack = async (
-  cast: Cast,
-  proposalId: string,
-  allow: VerdictView,
-  plan: Record<string, unknown>,
-): Promise<number> => {
-  act('6. An execution fails and is rolled back')
-  const run = await cast.executor.runVerified(allow, plan, async ({ executionId }) => {
+/** Act 7: an execution fails and is rolled back; resolves with the ledger position of the recovery. */
+const failAndRollBack = async (cast: Cast, second: Proposed, allow: VerdictView): Promise<number> => {
+  act('7. An execution fails and is rolled back')
+  const run = await cast.executor.runVerified(allow, actionOf(cast, second), async ({ executionId }) => {
     say(`   execution ${executionId} started, citing revision ${allow.revision}`)
     throw new Error('the api pods crash-looped after scaling')
   })
   if (run.outcome !== 'failed') throw new DemoError(`the execution should fail, but it ${run.outcome}`)
   say(`   execution failed: ${run.error instanceof Error ? run.error.message : String(run.error)}`)
-  const rollback = await cast.executor.startRollback(proposalId, { executionId: run.executionId })
+  const rollback = await cast.executor.startRollback(second.proposalId, { executionId: run.executionId })
   say(`   rollback ${rollback.rollbackId} started`)
-  const completed = await cast.executor.completeRollback(proposalId, rollback.rollbackId, {
+  const completed = await cast.executor.completeRollback(second.proposalId, rollback.rollbackId, {
     resourceVersionAfter: 'a1',
   })
-  const status = (await cast.executor.getProposal(proposalId)).status
+  const status = (await cast.executor.getProposal(second.proposalId)).status
   say(`   rollback complete: the resource is back at a1; the proposal is ${status}`)
   return Math.max(...completed.events.map((e) => e.position))
 }
@@ -499,6 +789,7 @@ interface HeadlineMetrics {
     proposalsDecided: number
     unsafeBlocked: { count: number; byCheck: Record<string, number> }
     unsafeRate: number | null
+    refusedAtGate: { count: number; byRule: Record<string, number> }
     failedDespiteAllow: number
     violations: { count: number }
     timeToRecovery: { overall: Recovery }
@@ -507,20 +798,22 @@ interface HeadlineMetrics {
   asOf: number
 }
 
-/** Act 7a: the two headline metrics, once they reflect the recovery. */
+/** Act 8a: the two headline metrics, once they reflect the recovery. */
 const headlineMetrics = async (cast: Cast, position: number): Promise<void> => {
-  act('7. The headline metrics (service-wide, the last 24 hours)')
+  act('8. The headline metrics (service-wide, the last 24 hours)')
   const metrics = await waitFor('the metrics to reflect the recovery', async () => {
     const m = await cast.auditor.headlineMetrics<HeadlineMetrics>({ window: 'hour' })
     return m.asOf >= position ? m : undefined
   })
-  const { unsafeBlocked, proposalsDecided, unsafeRate, failedDespiteAllow, violations } = metrics.totals
+  const { unsafeBlocked, proposalsDecided, unsafeRate, refusedAtGate, failedDespiteAllow, violations } =
+    metrics.totals
   const rate = unsafeRate === null ? 'none' : `${Math.round(unsafeRate * 1000) / 10}%`
   say(
     `   unsafe actions blocked before execution: ${unsafeBlocked.count} of ${proposalsDecided} proposals decided (${rate})`,
   )
   const byCheck = Object.entries(unsafeBlocked.byCheck).map(([check, n]) => `${check} ${n}`)
   say(`   by failed check: ${byCheck.join(', ') || 'none'}`)
+  say(`   starts refused at the execution gate: ${refusedAtGate.count}`)
   say(`   failed despite an allow: ${failedDespiteAllow}; violations: ${violations.count}`)
   const ttr = metrics.totals.timeToRecovery.overall
   say(
@@ -531,7 +824,7 @@ const headlineMetrics = async (cast: Cast, position: number): Promise<void> => {
   )
 }
 
-/** Act 7b: what changed, who changed it, how fast it was undone, for the failed action. */
+/** Act 8b: what changed, who changed it, how fast it was undone, for the failed action. */
 const whatWhoHowFast = async (cast: Cast, proposalId: string, position: number): Promise<void> => {
   say()
   say(`   What changed, who changed it, how fast was it undone? (proposal ${proposalId})`)
@@ -542,9 +835,11 @@ const whatWhoHowFast = async (cast: Cast, proposalId: string, position: number):
   const { what, who, howFast } = audit
   say(
     `   what: ${what.tool} ${what.action} ${what.resource} in ${what.environment}, plan ${JSON.stringify(what.plan)} ` +
-      `(${what.planHash}), resource version ${what.resourceVersionBefore} -> ${what.resourceVersionAfter ?? 'unknown'}`,
+      `(action ${what.actionDigest}), resource version ${what.resourceVersionBefore} -> ${what.resourceVersionAfter ?? 'unknown'}`,
   )
-  const approvers = who.approvers.map((a) => `${a.approver} (${a.role}, bound to the plan hash)`).join(', ')
+  const approvers = who.approvers
+    .map((a) => `${a.approver} (${a.role}, bound to the action digest)`)
+    .join(', ')
   const switches = who.killSwitchActors.map((k) => `${k.action} by ${k.actor}`).join(', ')
   say(
     `   who: agent ${who.agentId}, executing identity ${who.executingIdentity}, executed by ${who.executor ?? 'nobody'}, ` +
@@ -579,15 +874,16 @@ const main = async (): Promise<void> => {
   const webPlan = { deployment: `web-${run}`, replicas: 5 }
   const apiPlan = { deployment: `api-${run}`, replicas: 4 }
 
-  await setTheScene(cast)
-  const first = await blockedAtRecommend(cast, web, webPlan)
-  await skipRefused(cast)
-  await climbToExecute(cast)
-  const allow = await evidenceUntilAllow(cast, first, web)
-  await verifyAndRun(cast, allow, webPlan)
+  const policy = await setTheScene(cast)
+  await promotionIsEarned(cast, policy)
+  const first = await blockedAtRecommend(cast, policy, web, webPlan)
+  await climbWithSimulation(cast, policy, first)
+  await ownWordRefused(cast, first)
+  const allow = await evidenceUntilAllow(cast, first)
+  await verifyAndRun(cast, first, allow)
   const second = await secondAllow(cast, api, apiPlan)
   const allowAgain = await killSwitchRevokes(cast, second)
-  const recovered = await failAndRollBack(cast, second.proposalId, allowAgain, apiPlan)
+  const recovered = await failAndRollBack(cast, second, allowAgain)
   await headlineMetrics(cast, recovered)
   await whatWhoHowFast(cast, second.proposalId, recovered)
   say()

@@ -39,6 +39,10 @@ export const ConfigSchema = z
     AUTH_ISSUER: z.string().min(1).default('governance-ledger'),
     AUTH_AUDIENCE: z.string().min(1).default('governance-ledger'),
     AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
+    /** the claim listing the roles an approver may approve in, beside the base 'approver' role */
+    AUTH_APPROVAL_ROLES_CLAIM: z.string().min(1).default('approval_roles'),
+    /** how far an observation's observedAt may run ahead of ledger time (observers' clocks drift) */
+    OBSERVATION_MAX_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
     BODY_LIMIT_BYTES: z.coerce
       .number()
       .int()

@@ -35,6 +35,9 @@ export const foldState = <C, S, E extends DomainEvent>(
 /** How often a command is decided again when another writer appended to its stream in the meantime. */
 const CONFLICT_RETRIES = 5
 
+/** A command, or how to build it from the stream's state (reading what its rules need beside it). */
+export type CommandOf<C, S> = C | ((state: S) => C | Promise<C>)
+
 /**
  * Runs one command against one stream: load, decide, append at the version it was decided on, so a
  * concurrent writer (often the decision service adding a verdict) makes the append fail with
@@ -45,7 +48,7 @@ export const handle = async <C, S, E extends DomainEvent>(
   store: EventStore,
   decider: Decider<C, S, E>,
   stream: string,
-  command: C,
+  command: CommandOf<C, S>,
   metadata: CommandMetadata,
 ): Promise<AppendResult> => {
   const { idempotencyKey, ...meta } = metadata
@@ -54,7 +57,9 @@ export const handle = async <C, S, E extends DomainEvent>(
     const recalled = idempotencyKey === undefined ? null : await store.recall(idempotencyKey)
     if (recalled) return recalled
     const { state, version } = await loadState(store, decider, stream)
-    const events = decider.decide(command, state)
+    const decided =
+      typeof command === 'function' ? await (command as (s: S) => C | Promise<C>)(state) : command
+    const events = decider.decide(decided, state)
     if (events.length === 0) return { events: [], duplicate: false }
     const toAppend: NewEvent[] = events.map((e) => ({ type: e.type, data: e.data, metadata: meta }))
     try {

@@ -114,7 +114,10 @@ export const recordedId = async (
   const first = result.events[0]
   if (!result.duplicate || !first) return chosen
   // the first answer's stream, which may be named after the id generated the first time
-  const data = (await eventData(store, first.stream, first.id)) as Record<string, unknown> | undefined
-  const id = data?.[field]
+  const data = await eventData(store, first.stream, first.id)
+  // a dotted field reads into the data: `change.grantId`
+  const id = field
+    .split('.')
+    .reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], data)
   return typeof id === 'string' ? id : chosen
 }

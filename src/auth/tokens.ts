@@ -3,25 +3,13 @@ import { readFileSync } from 'node:fs'
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
 import { z } from 'zod'
 import type { Config } from '../config.js'
+import { type Actor, BASE_APPROVAL_ROLE, Role } from '../domain/actor.js'
 import { Identifier } from '../domain/events.js'
 
-export const Role = z.enum([
-  'agent',
-  'observer',
-  'simulator',
-  'approver',
-  'executor',
-  'policy-admin',
-  'auditor',
-])
-export type Role = z.infer<typeof Role>
-export const ROLES: readonly Role[] = Role.options
+export { ROLES, Role } from '../domain/actor.js'
 
-/** The authenticated caller: `sub` of the token and the roles it grants. */
-export interface Principal {
-  readonly sub: string
-  readonly roles: readonly Role[]
-}
+/** The authenticated caller: `sub` of the token, the roles it grants and the roles it may approve in. */
+export type Principal = Actor
 
 export class AuthenticationError extends Error {
   override readonly name = 'AuthenticationError'
@@ -59,13 +47,19 @@ export const verifierKeys = (config: Config, embeddedKey: KeyObject | null): Ver
   }
 }
 
-const Claims = (rolesClaim: string) =>
+const Claims = (rolesClaim: string, approvalRolesClaim: string) =>
   z
     .looseObject({ sub: Identifier })
     .and(z.looseObject({ [rolesClaim]: z.array(Role).min(1) }))
-    .transform(
-      (c): Principal => ({ sub: c.sub, roles: (c as Record<string, unknown>)[rolesClaim] as Role[] }),
-    )
+    .and(z.looseObject({ [approvalRolesClaim]: z.array(Identifier).max(50).optional() }))
+    .transform((c): Principal => {
+      const claims = c as Record<string, unknown>
+      const roles = claims[rolesClaim] as Role[]
+      const extra = (claims[approvalRolesClaim] as string[] | undefined) ?? []
+      // approval roles mean something only to an approver
+      const approvalRoles = roles.includes('approver') ? [...new Set([BASE_APPROVAL_ROLE, ...extra])] : []
+      return { sub: c.sub, roles, approvalRoles }
+    })
 
 /** How long a verified token is taken on trust again, at most (never past its own expiry). */
 const TRUSTED_MS = 60_000
@@ -96,7 +90,7 @@ export const createTokenVerifier = (
   keys: VerifierKeys,
   clock: () => number = Date.now,
 ): TokenVerifier => {
-  const claims = Claims(config.AUTH_ROLES_CLAIM)
+  const claims = Claims(config.AUTH_ROLES_CLAIM, config.AUTH_APPROVAL_ROLES_CLAIM)
   const trusted = new TrustedTokens()
   return {
     async verify(token) {
@@ -135,16 +129,23 @@ export const createTokenVerifier = (
 export interface IssueTokenOptions {
   readonly sub: string
   readonly roles: readonly Role[]
+  /** extra roles an approver may approve in (the approval-roles claim) */
+  readonly approvalRoles?: readonly string[]
   readonly expiresIn?: string
 }
 
 /** Issues a token signed with the embedded key (EdDSA), as the CLI's `token issue` and the first start do. */
 export const issueToken = (
   privateKey: KeyObject,
-  config: Pick<Config, 'AUTH_ISSUER' | 'AUTH_AUDIENCE' | 'AUTH_ROLES_CLAIM'>,
+  config: Pick<Config, 'AUTH_ISSUER' | 'AUTH_AUDIENCE' | 'AUTH_ROLES_CLAIM' | 'AUTH_APPROVAL_ROLES_CLAIM'>,
   options: IssueTokenOptions,
 ): Promise<string> =>
-  new SignJWT({ [config.AUTH_ROLES_CLAIM]: [...options.roles] })
+  new SignJWT({
+    [config.AUTH_ROLES_CLAIM]: [...options.roles],
+    ...(options.approvalRoles?.length
+      ? { [config.AUTH_APPROVAL_ROLES_CLAIM]: [...options.approvalRoles] }
+      : {}),
+  })
     .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
     .setSubject(options.sub)
     .setIssuer(config.AUTH_ISSUER)

@@ -60,7 +60,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     options: { 'data-dir': dataDir },
   },
   'token issue': {
-    usage: 'token issue --sub ID --role ROLE [--role ROLE ...] [--expires 24h]',
+    usage: 'token issue --sub ID --role ROLE [--role ROLE ...] [--approval-role NAME ...] [--expires 24h]',
     summary: 'issue a bearer token signed with the embedded key',
     description: [
       'Signs a token with <DATA_DIR>/keys/token-signing.pem (AUTH_MODE=embedded only; the service',
@@ -75,6 +75,13 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         multiple: true,
         value: 'ROLE',
         description: 'a role it holds; repeat for more',
+      },
+      'approval-role': {
+        type: 'string',
+        multiple: true,
+        value: 'NAME',
+        description:
+          "for an approver: a role it may approve in beside 'approver' (a change board, say); repeat for more",
       },
       expires: {
         type: 'string',
@@ -197,6 +204,7 @@ export type Invocation =
       readonly command: 'token issue'
       readonly sub: string
       readonly roles: readonly Role[]
+      readonly approvalRoles: readonly string[]
       readonly expires: string
     } & Common)
   | ({ readonly command: 'audit action'; readonly proposalId: string } & Common)
@@ -289,10 +297,15 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       const given = (values.role as string[] | undefined) ?? []
       if (given.length === 0) throw new UsageError('token issue: at least one --role is required')
       const roles = [...new Set(given.map((r) => checked(Role, r, `--role ${r}`)))]
+      const approving = (values['approval-role'] as string[] | undefined) ?? []
+      const approvalRoles = [...new Set(approving.map((r) => checked(Identifier, r, `--approval-role ${r}`)))]
+      if (approvalRoles.length > 0 && !roles.includes('approver'))
+        throw new UsageError('token issue: --approval-role is for a token with --role approver')
       const expires = str(values, 'expires') ?? '24h'
       if (!EXPIRES.test(expires))
         throw new UsageError(`--expires ${expires}: a number and s, m, h, d or w, like 30m or 7d`)
-      return { command: name, sub: checked(Identifier, sub, '--sub'), roles, expires, ...common }
+      const subject = checked(Identifier, sub, '--sub')
+      return { command: name, sub: subject, roles, approvalRoles, expires, ...common }
     }
     case 'audit action':
       return { command: name, proposalId: checked(Identifier, arg, 'PROPOSAL_ID'), ...common }

@@ -41,6 +41,15 @@ export const applyFact = (world: World, event: Ledgered): void => {
       world.put('grants', keys.grants(identity), { active })
       return
     }
+    case 'IdentityBound':
+    case 'IdentityUnbound': {
+      if (event.data.role !== 'agent') return
+      const { principal, identity } = event.data
+      const key = keys.binding(identity)
+      const others = (world.get('binding', key)?.agents ?? []).filter((a) => a !== principal)
+      world.put('binding', key, { agents: event.type === 'IdentityBound' ? [...others, principal] : others })
+      return
+    }
     case 'PolicyPublished':
       world.put('policy', keys.policy(), event.data)
       return

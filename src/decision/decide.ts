@@ -41,6 +41,15 @@ export const decide = (world: World, event: Ledgered): Output[] => {
       return reevaluate(world.openBy('tool', event.data.tool, event.data.action))
     case 'ScopeGranted':
       return reevaluate(world.openBy('identity', event.data.identity))
+    case 'IdentityBound':
+    case 'IdentityUnbound': {
+      // only the bound agent's own proposals through that identity can change
+      const { role, identity, principal } = event.data
+      if (role !== 'agent') return []
+      return reevaluate(
+        world.openBy('identity', identity).filter((id) => world.proposal(id)?.facts.agentId === principal),
+      )
+    }
     case 'ScopeRevoked': {
       const identity = world.get('grant', keys.grant(event.data.grantId))?.identity
       return identity === undefined ? [] : reevaluate(world.openBy('identity', identity))
@@ -98,6 +107,7 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
     tool: world.get('tool', keys.tool(facts.tool, facts.action)) ?? null,
     policy: world.policy(),
     grants: Object.values(world.get('grants', keys.grants(facts.executingIdentity))?.active ?? {}),
+    identityBound: world.bound(facts.agentId, facts.executingIdentity),
     observation: world.get('resource', keys.resource(facts.environment, facts.resource))?.observation ?? null,
     simulations: doc.simulations,
     rollbackTests: doc.rollbackTests,
@@ -123,12 +133,14 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
     decision: result.decision,
     checks: result.checks,
     agentId: facts.agentId,
+    executingIdentity: facts.executingIdentity,
     tool: facts.tool,
     action: facts.action,
     resource: facts.resource,
     environment: facts.environment,
     impact: result.impact,
     planHash: facts.planHash,
+    actionDigest: facts.actionDigest,
     resourceVersion: result.resourceVersion,
     policyVersion: result.policyVersion,
     decidedAt: now,
@@ -142,7 +154,7 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
       verdictId: verdict.verdictId,
       revision,
       decision: verdict.decision,
-      planHash: verdict.planHash,
+      actionDigest: verdict.actionDigest,
       expiresAt: verdict.expiresAt,
       fingerprint,
       revoked: false,
@@ -200,10 +212,10 @@ export const violationOf = (
   if (v.revoked) return { kind: 'revoked', reason: `verdict ${cited} was revoked` }
   if (v.expired || now >= v.expiresAt)
     return { kind: 'expired', reason: `verdict ${cited} expired at ${v.expiresAt}` }
-  if (start.planHash !== v.planHash) {
+  if (start.actionDigest !== v.actionDigest) {
     return {
       kind: 'mismatch',
-      reason: `the execution's plan ${start.planHash} is not the plan ${v.planHash} allowed`,
+      reason: `the execution's action ${start.actionDigest} is not the action ${v.actionDigest} allowed`,
     }
   }
   return null
@@ -223,6 +235,7 @@ const judgeExecution = (world: World, start: DataOf<'ExecutionStarted'>, now: st
       proposalId: start.proposalId,
       executionId: start.executionId,
       agentId,
+      responsible: start.executor,
       verdictId: start.verdictId,
       ...violation,
     },

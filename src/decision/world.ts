@@ -19,7 +19,7 @@ export interface CurrentVerdict {
   readonly verdictId: string
   readonly revision: number
   readonly decision: 'allow' | 'block'
-  readonly planHash: string
+  readonly actionDigest: string
   readonly expiresAt: string
   readonly fingerprint: string
   readonly revoked: boolean
@@ -70,6 +70,8 @@ export interface WorldDocs {
   tool: { readonly impact: ImpactClass; readonly reversible: boolean }
   grants: { readonly active: Readonly<Record<string, DataOf<'ScopeGranted'>>> }
   grant: { readonly identity: string }
+  /** the agents bound to act through an executing identity */
+  binding: { readonly agents: readonly string[] }
   policy: DataOf<'PolicyPublished'>
   killSwitches: { readonly engaged: readonly KillSwitchRef[] }
   resource: { readonly observation: DataOf<'StateObserved'> | null }
@@ -85,6 +87,7 @@ export const keys = {
   tool: (tool: string, action: string) => `tool:${tool}.${action}`,
   grants: (identity: string) => `grants:${identity}`,
   grant: (grantId: string) => `grant:${grantId}`,
+  binding: (identity: string) => `binding:${identity}`,
   policy: () => 'policy',
   killSwitches: () => 'killswitches',
   resource: (environment: string, resource: string) => `resource:${environment}.${resource}`,
@@ -217,6 +220,11 @@ export class World {
    */
   openBy(index: OpenIndex, ...values: string[]): string[] {
     return this.openEntriesUnder(`open-${index}:${slot(...values)}:`).map((e) => e.proposalId)
+  }
+
+  /** whether an agent is bound to act through an executing identity */
+  bound(agentId: string, identity: string): boolean {
+    return this.get('binding', keys.binding(identity))?.agents.includes(agentId) ?? false
   }
 
   killSwitches(): readonly KillSwitchRef[] {

@@ -50,3 +50,32 @@ export const sha256Hex = (text: string): string => createHash('sha256').update(t
 
 /** The plan hash binds verdicts, evidence and approvals to one exact plan. */
 export const planHashOf = (plan: unknown): string => `sha256:${sha256Hex(canonicalize(plan))}`
+
+/** Everything that names one action: what its digest covers. */
+export interface ActionIdentity {
+  readonly proposalId: string
+  readonly tool: string
+  readonly action: string
+  readonly resource: string
+  readonly environment: string
+  readonly executingIdentity: string
+  readonly plan: unknown
+}
+
+/**
+ * The digest of the whole action, which the verdict and every piece of evidence bind to: the same plan on
+ * another resource, environment, identity or proposal is another action with another digest.
+ */
+export const actionDigestOf = (a: ActionIdentity): string =>
+  `sha256:${sha256Hex(
+    canonicalize({
+      domain: 'governance-ledger/action/v1',
+      proposalId: a.proposalId,
+      tool: a.tool,
+      action: a.action,
+      resource: a.resource,
+      environment: a.environment,
+      executingIdentity: a.executingIdentity,
+      plan: a.plan,
+    }),
+  )}`

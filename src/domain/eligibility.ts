@@ -7,6 +7,9 @@ import {
   ImpactClass,
   type ImpactRequirements,
   type KillSwitchRef,
+  type PolicyDraft,
+  type PromotionRequirement,
+  type PromotionRequirements,
 } from './events.js'
 
 // ---------- the question and its answer ----------
@@ -21,6 +24,7 @@ export type ProposalFacts = Pick<
   | 'resource'
   | 'environment'
   | 'planHash'
+  | 'actionDigest'
   | 'expectedImpact'
   | 'snapshot'
 >
@@ -44,6 +48,8 @@ export interface EligibilityInput {
   policy: Policy | null
   /** the active (not revoked) grants of the executing identity */
   grants: readonly Grant[]
+  /** whether the executing identity is still bound to the agent */
+  identityBound: boolean
   /** the latest observation of (environment, resource) */
   observation: Observation | null
   /** all recorded on the proposal, in ledger order */
@@ -284,6 +290,11 @@ const freshStateCheck = ({ proposal, observation, policy, now }: EvidenceInput):
       `the proposal is based on version ${snapshot.version}, but ${observation.version} was observed since (superseded snapshot)`,
     )
   }
+  if (ageMs < 0) {
+    problems.push(
+      `the latest observation is dated ${observation.observedAt}, after the decision time ${now}: an observation from the future confirms nothing`,
+    )
+  }
   if (ageMs > maxAge * 1000) {
     problems.push(
       `the latest observation is ${seconds(ageMs)} s old, over the ${maxAge} s maximum (stale snapshot)`,
@@ -297,18 +308,22 @@ const freshStateCheck = ({ proposal, observation, policy, now }: EvidenceInput):
   )
 }
 
-const survivalCheck = ({ proposal, simulations, agentLevel, policy }: EvidenceInput): CheckResult => {
+const survivalCheck = ({ proposal, simulations, policy }: EvidenceInput): CheckResult => {
   const ignored: string[] = []
   const accepted: Simulation[] = []
   for (const simulation of simulations) {
-    const why = simulationIgnoredBecause(simulation, proposal, agentLevel)
+    const why = simulationIgnoredBecause(simulation, proposal)
     if (why === null) accepted.push(simulation)
     else ignored.push(`${simulation.simulationId} (${why})`)
   }
   const ignoredNote = ignored.length > 0 ? `; ignored: ${listed(ignored)}` : ''
   const simulation = accepted.at(-1)
   if (simulation === undefined) {
-    return result('survival', 'fail', `no accepted simulation for plan ${proposal.planHash}${ignoredNote}`)
+    return result(
+      'survival',
+      'fail',
+      `no accepted simulation of action ${proposal.actionDigest}${ignoredNote}`,
+    )
   }
   const adversarial = simulation.branches.filter((b) => b.kind !== 'baseline')
   const survived = adversarial.filter((b) => b.outcome === 'survived').length
@@ -330,18 +345,20 @@ const survivalCheck = ({ proposal, simulations, agentLevel, policy }: EvidenceIn
   return result('survival', verdict, `${summary}${shortfallNote}${ignoredNote}`)
 }
 
-/** The agent's own simulation counts only from the 'simulate' rung up; a simulator's always counts. */
-const simulationIgnoredBecause = (
-  simulation: Simulation,
+/** Evidence counts only for this exact action, and never from the agent's side (the ledger refuses it too). */
+const attestedIgnoredBecause = (
+  evidence: { readonly actionDigest: string },
+  by: string,
   proposal: ProposalFacts,
-  agentLevel: AuthorityLevel | null,
 ): string | null => {
-  if (simulation.planHash !== proposal.planHash) return 'for another plan hash'
-  if (simulation.simulatedBy !== proposal.agentId) return null
-  if (agentLevel === 'simulate' || agentLevel === 'execute') return null
-  if (agentLevel === null) return `the agent's own, and agent ${proposal.agentId} is not registered`
-  return `the agent's own, and agent ${proposal.agentId} holds '${agentLevel}', below 'simulate'`
+  if (evidence.actionDigest !== proposal.actionDigest) return 'for another action'
+  if (by === proposal.agentId) return 'attested by the proposing agent'
+  if (by === proposal.executingIdentity) return 'attested by the executing identity'
+  return null
 }
+
+const simulationIgnoredBecause = (simulation: Simulation, proposal: ProposalFacts): string | null =>
+  attestedIgnoredBecause(simulation, simulation.simulatedBy, proposal)
 
 const rollbackCheck = (input: EvidenceInput): CheckResult => {
   const { policy, now, rollbackTests, proposal } = input
@@ -349,8 +366,13 @@ const rollbackCheck = (input: EvidenceInput): CheckResult => {
   const test = latestRollbackTest(input)
   if (test === undefined) {
     const others = rollbackTests.length
-    const note = others > 0 ? `; ${others} test run(s) for another plan hash ignored` : ''
-    return result('rollback', 'fail', `no rollback test is recorded for plan ${proposal.planHash}${note}`)
+    const note =
+      others > 0 ? `; ${others} test run(s) for another action or from the agent's side ignored` : ''
+    return result(
+      'rollback',
+      'fail',
+      `no rollback test is recorded for action ${proposal.actionDigest}${note}`,
+    )
   }
   const run = `rollback test run ${test.testRunId}`
   const ageMs = Date.parse(now) - Date.parse(test.testedAt)
@@ -371,9 +393,12 @@ const rollbackCheck = (input: EvidenceInput): CheckResult => {
 
 /** The newest test of this exact plan: a later failure supersedes an earlier success. */
 const latestRollbackTest = ({ rollbackTests, proposal }: EligibilityInput): RollbackTest | undefined =>
-  rollbackTests.filter((t) => t.planHash === proposal.planHash).at(-1)
+  rollbackTests.filter((t) => attestedIgnoredBecause(t, t.testedBy, proposal) === null).at(-1)
 
-const lineageCheck = ({ proposal, approvals, policy }: EvidenceInput, impact: ImpactClass): CheckResult => {
+const lineageCheck = (
+  { proposal, approvals, policy, identityBound }: EvidenceInput,
+  impact: ImpactClass,
+): CheckResult => {
   const required = policy.requirements[impact].approvals
   const counted: string[] = []
   const ignored: string[] = []
@@ -384,7 +409,9 @@ const lineageCheck = ({ proposal, approvals, policy }: EvidenceInput, impact: Im
   }
   const gaps = [
     policy.owner === '' ? 'the policy names no owner' : null,
-    proposal.executingIdentity === '' ? 'the proposal names no executing identity' : null,
+    identityBound
+      ? null
+      : `executing identity ${proposal.executingIdentity} is no longer bound to agent ${proposal.agentId}`,
   ].filter((g) => g !== null)
   const roles = required.roles.map((r) => `'${r}'`).join(' or ')
   const approvedBy = counted.length > 0 ? ` (${listed(counted)})` : ''
@@ -407,9 +434,8 @@ const approvalIgnoredBecause = (
   required: ImpactRequirements['approvals'],
   counted: readonly string[],
 ): string | null => {
-  if (approval.planHash !== proposal.planHash) return 'for another plan hash'
-  if (approval.approver === proposal.agentId) return 'self-approval by the proposing agent'
-  if (approval.approver === proposal.executingIdentity) return 'self-approval by the executing identity'
+  const sided = attestedIgnoredBecause(approval, approval.approver, proposal)
+  if (sided !== null) return sided.replace('attested', 'approved')
   if (!required.roles.includes(approval.role)) return `role '${approval.role}' is not accepted`
   if (counted.includes(approval.approver)) return 'duplicate approver'
   return null
@@ -423,10 +449,10 @@ const evidenceRules: Record<EvidenceCheck, (input: EvidenceInput, impact: Impact
   lineage: lineageCheck,
 }
 
-// ---------- the default policy (DESIGN section 2, rule 4) ----------
+// ---------- the default policy (the rules in README.md and docs/governance.md) ----------
 
 /** The documented defaults: which evidence each impact class needs, and the thresholds. */
-export const defaultPolicy = (owner: string, version = 1): Policy => {
+export const defaultPolicy = (owner: string, version = 1): PolicyDraft => {
   const needs = (checks: EvidenceCheck[], count: number): ImpactRequirements => ({
     checks,
     approvals: { count, roles: ['approver'] },
@@ -448,7 +474,30 @@ export const defaultPolicy = (owner: string, version = 1): Policy => {
     rollbackTestMaxAgeSeconds: 604_800,
     recoveryTimeObjectiveSeconds: 900,
     verdictTtlSeconds: 600,
+    promotion: DEFAULT_PROMOTION,
+    promotionByEnvironment: {},
   }
+}
+
+/** A promotion requirement: no violation and no failed execution in 30 days, and the minimums given. */
+export const trackRequirement = (requirement: Partial<PromotionRequirement>): PromotionRequirement => ({
+  windowDays: 30,
+  minProposals: 0,
+  minSimulationsPassed: 0,
+  minSurvivalRate: 0,
+  maxViolations: 0,
+  maxFailedExecutions: 0,
+  ...requirement,
+})
+
+/**
+ * The default track record a promotion needs over the last 30 days: no violation and no failed execution at
+ * any rung; to simulate, proposals made at recommend; to execute, simulations passed and survived.
+ */
+export const DEFAULT_PROMOTION: PromotionRequirements = {
+  recommend: trackRequirement({}),
+  simulate: trackRequirement({ minProposals: 5 }),
+  execute: trackRequirement({ minProposals: 10, minSimulationsPassed: 5, minSurvivalRate: 0.9 }),
 }
 
 // ---------- wording ----------

@@ -26,6 +26,18 @@ const name = z
   .max(200)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, 'letters, digits and . _ : @ / - only')
 export const Identifier = name
+/**
+ * A tool's or an action's name: no '.', so `<tool>.<action>` names exactly one registered pair and no tool
+ * name is a prefix of another's pair (`aws` + `s3.delete` and `aws.s3` + `delete` cannot both exist).
+ */
+export const ToolName = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "letters, digits, '_' and '-' only (no '.')")
+export const ActionName = ToolName
+/** What a grant names: a tool or action name, or '*' for any. */
+const GrantedName = z.union([ToolName, z.literal('*')])
 export const Environment = z
   .string()
   .min(1)
@@ -33,6 +45,12 @@ export const Environment = z
   .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and - only')
 export const Timestamp = z.iso.datetime({ offset: false, precision: 3 })
 const Hash = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>')
+/**
+ * What a verdict, every approval, simulation, rollback test and execution binds to: the digest of the whole
+ * action (proposal id, tool, action, resource, environment, executing identity and plan), computed by the
+ * ledger at submission, so evidence for one action never counts for another.
+ */
+export const ActionDigest = Hash
 const Reason = z.string().min(1).max(2000)
 const Seconds = z.number().int().nonnegative()
 
@@ -42,6 +60,31 @@ export const KillSwitchRef = z.object({
   target: Identifier.nullable(),
 })
 export type KillSwitchRef = z.infer<typeof KillSwitchRef>
+
+/**
+ * The least track record a promotion to a rung needs, over the window before the request: proposals made,
+ * simulations passed and their survival rate, and at most so many violations and failed executions.
+ */
+export const PromotionRequirement = z.object({
+  windowDays: z.number().int().min(1).max(366),
+  minProposals: z.number().int().min(0),
+  minSimulationsPassed: z.number().int().min(0),
+  minSurvivalRate: z.number().min(0).max(1),
+  maxViolations: z.number().int().min(0),
+  maxFailedExecutions: z.number().int().min(0),
+})
+export type PromotionRequirement = z.infer<typeof PromotionRequirement>
+/** Per rung a promotion reaches (observe is where every agent starts). */
+export const PromotionRequirements = z.object({
+  recommend: PromotionRequirement,
+  simulate: PromotionRequirement,
+  execute: PromotionRequirement,
+})
+export type PromotionRequirements = z.infer<typeof PromotionRequirements>
+
+/** Whom an identity binding is for: an agent acts through it, an executor runs as it. */
+export const BindingRole = z.enum(['agent', 'executor'])
+export type BindingRole = z.infer<typeof BindingRole>
 
 export const TrackRecord = z.object({
   windowStart: Timestamp,
@@ -108,6 +151,15 @@ export const PromotionRequested = event('PromotionRequested', {
   from: AuthorityLevel,
   to: AuthorityLevel,
   trackRecord: TrackRecord,
+  /** the token subject that asked: the agent itself or a policy admin */
+  requestedBy: Identifier,
+})
+/** One policy admin stands behind a pending promotion; it takes effect once two distinct admins do. */
+export const PromotionApproved = event('PromotionApproved', {
+  agentId: Identifier,
+  requestId: Identifier,
+  environment: Environment,
+  approvedBy: Identifier,
 })
 export const PromotionRefused = event('PromotionRefused', {
   agentId: Identifier,
@@ -124,6 +176,8 @@ export const AgentPromoted = event('AgentPromoted', {
   from: AuthorityLevel,
   to: AuthorityLevel,
   approvedBy: Identifier,
+  /** every distinct policy admin behind the promotion, the requester included when it was one */
+  endorsedBy: z.array(Identifier).min(2),
 })
 export const AgentDemoted = event('AgentDemoted', {
   agentId: Identifier,
@@ -135,8 +189,8 @@ export const AgentDemoted = event('AgentDemoted', {
   reason: Reason,
 })
 export const ToolActionRegistered = event('ToolActionRegistered', {
-  tool: Identifier,
-  action: Identifier,
+  tool: ToolName,
+  action: ActionName,
   impact: ImpactClass,
   reversible: z.boolean(),
   description: z.string().max(2000).default(''),
@@ -144,8 +198,8 @@ export const ToolActionRegistered = event('ToolActionRegistered', {
 export const ScopeGranted = event('ScopeGranted', {
   grantId: Identifier,
   identity: Identifier,
-  tool: z.string().min(1).max(200),
-  action: z.string().min(1).max(200),
+  tool: GrantedName,
+  action: GrantedName,
   /** glob over resource names; '*' matches any run of characters */
   resourcePattern: z.string().min(1).max(500),
   environment: z.string().min(1).max(64),
@@ -158,6 +212,7 @@ export const ScopeRevoked = event('ScopeRevoked', {
 })
 export const PolicyPublished = event('PolicyPublished', {
   version: z.number().int().positive(),
+  /** the accountable team; who published and approved it come from their tokens */
   owner: Identifier,
   requirements: z.object({
     read: ImpactRequirements,
@@ -172,13 +227,89 @@ export const PolicyPublished = event('PolicyPublished', {
   rollbackTestMaxAgeSeconds: Seconds,
   recoveryTimeObjectiveSeconds: Seconds,
   verdictTtlSeconds: z.number().int().positive(),
+  /** the least track record each rung needs, and per environment where one differs */
+  promotion: PromotionRequirements,
+  promotionByEnvironment: z.record(Environment, PromotionRequirements),
+  publishedBy: Identifier,
+  /** the second policy admin; null only for the first policy of an empty ledger, published by one */
+  approvedBy: Identifier.nullable(),
 })
+/** A policy as its admin writes it: who published and approved it come from their tokens. */
+export const PolicyDraft = PolicyPublished.shape.data.omit({ publishedBy: true, approvedBy: true })
+export type PolicyDraft = z.infer<typeof PolicyDraft>
 export const KillSwitchEngaged = event('KillSwitchEngaged', {
   ...KillSwitchRef.shape,
   reason: Reason,
 })
 export const KillSwitchReleased = event('KillSwitchReleased', {
   ...KillSwitchRef.shape,
+  reason: Reason,
+})
+export const IdentityBound = event('IdentityBound', {
+  principal: Identifier,
+  role: BindingRole,
+  identity: Identifier,
+  requestedBy: Identifier,
+  approvedBy: Identifier,
+})
+export const IdentityUnbound = event('IdentityUnbound', {
+  principal: Identifier,
+  role: BindingRole,
+  identity: Identifier,
+  reason: Reason,
+})
+/** A change that widens authority, waiting for a second, distinct policy admin. */
+export const GovernanceChange = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('publish-policy'), policyVersion: z.number().int().positive() }).strict(),
+  z.object({ kind: z.literal('release-kill-switch'), ...KillSwitchRef.shape, reason: Reason }).strict(),
+  z
+    .object({
+      kind: z.literal('register-tool-action'),
+      tool: ToolName,
+      action: ActionName,
+      impact: ImpactClass,
+      reversible: z.boolean(),
+      description: z.string().max(2000),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('grant-scope'),
+      grantId: Identifier,
+      identity: Identifier,
+      tool: GrantedName,
+      action: GrantedName,
+      resourcePattern: z.string().min(1).max(500),
+      environment: z.string().min(1).max(64),
+      via: z.enum(['direct', 'inherited']),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('bind-identity'),
+      principal: Identifier,
+      role: BindingRole,
+      identity: Identifier,
+    })
+    .strict(),
+])
+export type GovernanceChange = z.infer<typeof GovernanceChange>
+export const ChangeRequested = event('ChangeRequested', {
+  requestId: Identifier,
+  change: GovernanceChange,
+  /** for a policy, the whole version proposed (kept here until a second admin approves it) */
+  policy: z.record(z.string(), z.unknown()).nullable(),
+  /** why it needs a second admin, in words */
+  widens: Reason,
+  requestedBy: Identifier,
+})
+export const ChangeApproved = event('ChangeApproved', {
+  requestId: Identifier,
+  approvedBy: Identifier,
+})
+export const ChangeRefused = event('ChangeRefused', {
+  requestId: Identifier,
+  refusedBy: Identifier,
   reason: Reason,
 })
 export const StateObserved = event('StateObserved', {
@@ -192,28 +323,42 @@ export const ProposalSubmitted = event('ProposalSubmitted', {
   proposalId: Identifier,
   agentId: Identifier,
   executingIdentity: Identifier,
-  tool: Identifier,
-  action: Identifier,
+  tool: ToolName,
+  action: ActionName,
   resource: z.string().min(1).max(500),
   environment: Environment,
   plan: z.record(z.string(), z.unknown()),
   /** computed by the ledger from the canonical JSON of the plan, never taken from the caller */
   planHash: Hash,
+  /** computed by the ledger over the whole action: what every piece of evidence and the verdict bind to */
+  actionDigest: ActionDigest,
   expectedImpact: ImpactClass,
   snapshot: z.object({ version: z.string().min(1).max(200) }),
   description: z.string().max(4000).default(''),
 })
+/** The proposing agent, from the 'simulate' rung up, asks the harness to run its plan's branches. */
+export const SimulationRequested = event('SimulationRequested', {
+  proposalId: Identifier,
+  requestId: Identifier,
+  actionDigest: ActionDigest,
+  /** branch kinds the agent asks for; the harness decides what it runs */
+  branchKinds: z.array(BranchKind).max(20),
+})
 export const SimulationRecorded = event('SimulationRecorded', {
   proposalId: Identifier,
   simulationId: Identifier,
-  planHash: Hash,
-  /** the principal that ran it: the agent itself, or a simulator */
+  /** the simulation request it answers */
+  requestId: Identifier,
+  actionDigest: ActionDigest,
+  /** the simulator that ran it, from its token */
   simulatedBy: Identifier,
   branches: z.array(SimulationBranch).min(1).max(1000),
 })
 export const RollbackTested = event('RollbackTested', {
   proposalId: Identifier,
-  planHash: Hash,
+  actionDigest: ActionDigest,
+  /** the simulator or executor that ran the test, from its token */
+  testedBy: Identifier,
   playbook: z.string().min(1).max(20000),
   testRunId: Identifier,
   testedAt: Timestamp,
@@ -223,8 +368,9 @@ export const RollbackTested = event('RollbackTested', {
 })
 export const ApprovalGranted = event('ApprovalGranted', {
   proposalId: Identifier,
-  planHash: Hash,
+  actionDigest: ActionDigest,
   approver: Identifier,
+  /** one of the approval roles the approver's token grants */
   role: Identifier,
 })
 export const VerdictIssued = event('VerdictIssued', {
@@ -235,12 +381,14 @@ export const VerdictIssued = event('VerdictIssued', {
   decision: z.enum(['allow', 'block']),
   checks: z.array(CheckResult),
   agentId: Identifier,
-  tool: Identifier,
-  action: Identifier,
+  executingIdentity: Identifier,
+  tool: ToolName,
+  action: ActionName,
   resource: z.string(),
   environment: Environment,
   impact: ImpactClass,
   planHash: Hash,
+  actionDigest: ActionDigest,
   resourceVersion: z.string().nullable(),
   policyVersion: z.number().int().positive().nullable(),
   decidedAt: Timestamp,
@@ -265,10 +413,18 @@ export const VerdictExpired = event('VerdictExpired', {
 export const ExecutionStarted = event('ExecutionStarted', {
   proposalId: Identifier,
   executionId: Identifier,
-  /** the allow verdict the executor cites; null when it cites none (a violation) */
+  /** the live allow verdict the executor cites */
   verdictId: z.uuid().nullable(),
-  planHash: Hash,
+  actionDigest: ActionDigest,
   executor: Identifier,
+})
+/** A start the gate refused: nothing ran; counted as an unsafe action blocked before execution. */
+export const ExecutionRefused = event('ExecutionRefused', {
+  ...ExecutionStarted.shape.data.shape,
+  reasons: z
+    .array(z.object({ specification: Identifier, reason: Reason }))
+    .min(1)
+    .max(20),
 })
 export const ExecutionSucceeded = event('ExecutionSucceeded', {
   proposalId: Identifier,
@@ -285,6 +441,8 @@ export const ViolationRecorded = event('ViolationRecorded', {
   proposalId: Identifier,
   executionId: Identifier,
   agentId: Identifier,
+  /** the principal that ran the action without a live allow */
+  responsible: Identifier,
   verdictId: z.uuid().nullable(),
   kind: z.enum([
     'no-verdict',
@@ -326,6 +484,7 @@ export const ProposalWithdrawn = event('ProposalWithdrawn', {
 export const DomainEvent = z.discriminatedUnion('type', [
   AgentRegistered,
   PromotionRequested,
+  PromotionApproved,
   PromotionRefused,
   AgentPromoted,
   AgentDemoted,
@@ -335,8 +494,14 @@ export const DomainEvent = z.discriminatedUnion('type', [
   PolicyPublished,
   KillSwitchEngaged,
   KillSwitchReleased,
+  IdentityBound,
+  IdentityUnbound,
+  ChangeRequested,
+  ChangeApproved,
+  ChangeRefused,
   StateObserved,
   ProposalSubmitted,
+  SimulationRequested,
   SimulationRecorded,
   RollbackTested,
   ApprovalGranted,
@@ -344,6 +509,7 @@ export const DomainEvent = z.discriminatedUnion('type', [
   VerdictRevoked,
   VerdictExpired,
   ExecutionStarted,
+  ExecutionRefused,
   ExecutionSucceeded,
   ExecutionFailed,
   ViolationRecorded,
@@ -426,4 +592,8 @@ export const streams = {
   killSwitch: (ref: KillSwitchRef) => `killswitch-${ref.scope}${ref.target === null ? '' : `.${ref.target}`}`,
   resource: (environment: string, resource: string) => `resource-${environment}.${resource}`,
   proposal: (proposalId: string) => `proposal-${proposalId}`,
+  /** the principals bound to one executing identity: the agents acting through it, the executors running as it */
+  identity: (identity: string) => `identity-${identity}`,
+  /** a governance change waiting for its second policy admin */
+  change: (requestId: string) => `change-${requestId}`,
 } as const

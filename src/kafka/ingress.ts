@@ -1,6 +1,6 @@
 import type { Consumer, KafkaMessage, Producer } from 'kafkajs'
 import type { Logger } from 'pino'
-import { SubmitProposalInput, submitProposal } from '../application/submit.js'
+import { SubmitProposalInput, submitProposal } from '../application/proposals.js'
 import { AuthenticationError, type TokenVerifier } from '../auth/tokens.js'
 import { DomainError } from '../domain/errors.js'
 import type { EventStore } from '../store/port.js'

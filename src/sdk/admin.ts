@@ -2,20 +2,26 @@ import { GovernanceClient, segment } from './client.js'
 import type {
   CommandOptions,
   CommandResult,
+  GovernedResult,
   GrantInput,
   KillSwitchInput,
   Policy,
+  PolicyInput,
+  PromotionResult,
   ToolAction,
 } from './types.js'
 
-/** The policy admin: agents and promotions, grants, the tool inventory, policies and kill switches. */
+/**
+ * The policy admin: agents and promotions, grants, bindings, the tool inventory, policies and kill switches.
+ * A change that widens authority answers `pending`: a second, distinct admin approves it with approveChange.
+ */
 export class AdminClient extends GovernanceClient {
   registerAgent(agent: { agentId: string; owner: string; description?: string }, options?: CommandOptions) {
     return this.command<CommandResult>('POST', '/agents', agent, options)
   }
 
   approvePromotion(agentId: string, requestId: string, options?: CommandOptions) {
-    return this.command<CommandResult>(
+    return this.command<PromotionResult>(
       'POST',
       `/agents/${segment(agentId)}/promotions/${segment(requestId)}/approval`,
       {},
@@ -32,7 +38,7 @@ export class AdminClient extends GovernanceClient {
     )
   }
 
-  grant(grant: GrantInput, options?: CommandOptions): Promise<CommandResult & { grantId: string }> {
+  grant(grant: GrantInput, options?: CommandOptions): Promise<GovernedResult & { grantId: string }> {
     return this.command('POST', '/grants', grant, options)
   }
 
@@ -45,12 +51,41 @@ export class AdminClient extends GovernanceClient {
     options?: CommandOptions,
   ) {
     const { tool, action, ...body } = entry
-    return this.command<CommandResult>('PUT', `/inventory/${segment(tool)}/${segment(action)}`, body, options)
+    return this.command<GovernedResult>(
+      'PUT',
+      `/inventory/${segment(tool)}/${segment(action)}`,
+      body,
+      options,
+    )
   }
 
   /** Publishes a policy; its version must be the next one. */
-  publishPolicy(policy: Policy, options?: CommandOptions) {
-    return this.command<CommandResult>('POST', '/policies', policy, options)
+  publishPolicy(policy: PolicyInput, options?: CommandOptions) {
+    return this.command<GovernedResult & { version: number }>('POST', '/policies', policy, options)
+  }
+
+  /** Binds a principal to an identity: an agent acts through it, an executor runs as it. */
+  bind(
+    binding: { principal: string; role: 'agent' | 'executor'; identity: string },
+    options?: CommandOptions,
+  ) {
+    return this.command<GovernedResult>('POST', '/bindings', binding, options)
+  }
+
+  unbind(
+    binding: { principal: string; role: 'agent' | 'executor'; identity: string; reason: string },
+    options?: CommandOptions,
+  ) {
+    return this.command<CommandResult>('POST', '/bindings/removal', binding, options)
+  }
+
+  /** Approves a pending change as the second, distinct policy admin: it takes effect in the same commit. */
+  approveChange(requestId: string, options?: CommandOptions) {
+    return this.command<CommandResult>('POST', `/changes/${segment(requestId)}/approval`, {}, options)
+  }
+
+  refuseChange(requestId: string, reason: string, options?: CommandOptions) {
+    return this.command<CommandResult>('POST', `/changes/${segment(requestId)}/refusal`, { reason }, options)
   }
 
   currentPolicy(): Promise<Policy> {
@@ -61,7 +96,8 @@ export class AdminClient extends GovernanceClient {
     return this.command<CommandResult>('POST', '/kill-switches', killSwitch, options)
   }
 
+  /** Requests the release; it takes effect once a second policy admin approves the change. */
   releaseKillSwitch(killSwitch: KillSwitchInput, options?: CommandOptions) {
-    return this.command<CommandResult>('POST', '/kill-switches/release', killSwitch, options)
+    return this.command<GovernedResult>('POST', '/kill-switches/release', killSwitch, options)
   }
 }

@@ -2,12 +2,9 @@ import { type ClientOptions, GovernanceClient, segment } from './client.js'
 import type {
   CommandOptions,
   CommandResult,
-  Observation,
   PromotionResult,
   ProposalInput,
   ProposalView,
-  RollbackTestInput,
-  SimulationInput,
   VerdictView,
 } from './types.js'
 
@@ -26,7 +23,10 @@ export interface WaitOptions {
 /** The longest single long-poll the client asks for; the service may cap it lower. */
 const POLL_SECONDS = 25
 
-/** An agent: proposes, attaches its own evidence, waits for the verdict, observes, asks for promotion. */
+/**
+ * An agent: proposes, requests simulations of its plan (from the 'simulate' rung up), waits for the verdict,
+ * asks for promotion. It attests no evidence: its word about itself is not evidence.
+ */
 export class AgentClient extends GovernanceClient {
   readonly agentId: string
 
@@ -35,30 +35,21 @@ export class AgentClient extends GovernanceClient {
     this.agentId = options.agentId
   }
 
-  /** Submits a proposal; the ledger computes the plan hash from the plan. */
+  /** Submits a proposal; the ledger computes the plan hash and the action digest evidence binds to. */
   submitProposal(
     proposal: ProposalInput,
     options?: CommandOptions,
-  ): Promise<CommandResult & { proposalId: string; planHash: string }> {
+  ): Promise<CommandResult & { proposalId: string; planHash: string; actionDigest: string }> {
     return this.command('POST', '/proposals', { agentId: this.agentId, ...proposal }, options)
   }
 
-  attachSimulation(proposalId: string, simulation: SimulationInput, options?: CommandOptions) {
-    return this.command<CommandResult>(
-      'POST',
-      `/proposals/${segment(proposalId)}/simulations`,
-      simulation,
-      options,
-    )
-  }
-
-  attachRollbackTest(proposalId: string, test: RollbackTestInput, options?: CommandOptions) {
-    return this.command<CommandResult>(
-      'POST',
-      `/proposals/${segment(proposalId)}/rollback-tests`,
-      test,
-      options,
-    )
+  /** Asks the simulation harness to run the action's branches; its results, not the agent's, are evidence. */
+  requestSimulation(
+    proposalId: string,
+    request: { actionDigest: string; branchKinds?: string[]; requestId?: string },
+    options?: CommandOptions,
+  ): Promise<CommandResult & { requestId: string }> {
+    return this.command('POST', `/proposals/${segment(proposalId)}/simulation-requests`, request, options)
   }
 
   withdraw(proposalId: string, reason: string, options?: CommandOptions) {
@@ -100,11 +91,6 @@ export class AgentClient extends GovernanceClient {
       if (verdict !== null && verdict.revision > afterRevision) return verdict
       if (Date.now() >= deadline) return null
     }
-  }
-
-  /** Publishes an observation of live state. */
-  observe(observation: Observation, options?: CommandOptions) {
-    return this.command<CommandResult>('POST', '/observations', observation, options)
   }
 
   /** Asks for the next rung in an environment; the ledger computes the track record itself. */

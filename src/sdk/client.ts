@@ -4,10 +4,12 @@ import type {
   AgentAuthority,
   AgentTrackRecord,
   CommandOptions,
+  CommandResult,
   EngagedKillSwitch,
   Grant,
   Observation,
   Policy,
+  RollbackTestInput,
   VerdictStreamEvent,
 } from './types.js'
 
@@ -173,6 +175,16 @@ export class GovernanceClient {
   }
 
   /** A command under /v1: always with an Idempotency-Key, so a retry can never append twice. */
+  /** A rollback test, recorded by the simulator or executor that ran it (never by the agent). */
+  protected postRollbackTest(proposalId: string, test: RollbackTestInput, options?: CommandOptions) {
+    return this.command<CommandResult>(
+      'POST',
+      `/proposals/${segment(proposalId)}/rollback-tests`,
+      test,
+      options,
+    )
+  }
+
   protected command<T>(method: 'POST' | 'PUT', path: string, body: unknown, options: CommandOptions = {}) {
     return this.request<T>(method, `/v1${path}`, {
       body,

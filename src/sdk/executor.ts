@@ -1,8 +1,8 @@
 import type { JSONWebKeySet } from 'jose'
-import { planHashOf } from '../domain/canonical.js'
+import { type ActionIdentity, actionDigestOf } from '../domain/canonical.js'
 import { GovernanceClient, segment } from './client.js'
 import { GovernanceApiError } from './errors.js'
-import type { CommandOptions, CommandResult, ProposalView, Verdict } from './types.js'
+import type { CommandOptions, CommandResult, ProposalView, RollbackTestInput, Verdict } from './types.js'
 import {
   refuse,
   UnknownSigningKeyError,
@@ -87,25 +87,25 @@ export class ExecutorClient extends GovernanceClient {
   }
 
   /**
-   * Verifies the verdict for this exact plan and runs the action only when it holds, reporting the start,
-   * then the success or the failure. An action that throws is reported as failed, never rethrown.
+   * Verifies the verdict for this exact action (proposal, tool, action, resource, environment, identity and
+   * plan) and runs it only when it holds, reporting the start, then the success or the failure. An action
+   * that throws is reported as failed, never rethrown.
    */
   async runVerified<T>(
     verdict: unknown,
-    plan: Record<string, unknown>,
+    toRun: ActionIdentity,
     action: (context: ExecutionContext) => Promise<T>,
     options: RunOptions<T> = {},
   ): Promise<RunOutcome<T>> {
-    const planHash = planHashOf(plan)
     const checked = await this.verifyVerdict(verdict, {
-      planHash,
+      action: toRun,
       ...(options.resourceVersion === undefined ? {} : { resourceVersion: options.resourceVersion }),
     })
     if (!checked.ok) return { outcome: 'refused', reason: checked }
     const { proposalId, verdictId } = checked.verdict
     const { executionId } = await this.reportStart(proposalId, {
       verdictId,
-      planHash,
+      actionDigest: actionDigestOf(toRun),
       ...(options.executionId === undefined ? {} : { executionId: options.executionId }),
     })
     let result: T
@@ -126,7 +126,7 @@ export class ExecutorClient extends GovernanceClient {
 
   reportStart(
     proposalId: string,
-    start: { verdictId: string | null; planHash: string; executionId?: string },
+    start: { verdictId: string | null; actionDigest: string; executionId?: string },
     options?: CommandOptions,
   ): Promise<CommandResult & { executionId: string }> {
     return this.command('POST', `/proposals/${segment(proposalId)}/executions`, start, options)
@@ -194,6 +194,10 @@ export class ExecutorClient extends GovernanceClient {
       failure,
       options,
     )
+  }
+
+  recordRollbackTest(proposalId: string, test: RollbackTestInput, options?: CommandOptions) {
+    return this.postRollbackTest(proposalId, test, options)
   }
 
   getProposal(proposalId: string): Promise<ProposalView> {

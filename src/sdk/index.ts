@@ -1,9 +1,10 @@
 // The TypeScript SDK: one client per role, over fetch only, so it runs in any process that can reach the service.
 
-export { planHashOf } from '../domain/canonical.js'
+export { type ActionIdentity, actionDigestOf, planHashOf } from '../domain/canonical.js'
 export { AdminClient } from './admin.js'
 export { AgentClient, type AgentClientOptions, type WaitOptions } from './agent.js'
 export { ApproverClient } from './approver.js'
+export { ObserverClient, SimulatorClient } from './attesters.js'
 export { AuditorClient, type MetricsQuery, type OpenActionsFilter } from './auditor.js'
 export { type ClientOptions, GovernanceClient, type RequestOptions } from './client.js'
 export { GovernanceApiError } from './errors.js'
@@ -25,4 +26,5 @@ export {
   type VerdictExpectations,
   type Verification,
   verifyVerdictOffline,
+  verifyVerdictSignature,
 } from './verify.js'

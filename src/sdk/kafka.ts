@@ -1,11 +1,11 @@
 // The SDK's Kafka side, a module of its own: only it needs kafkajs; the rest of the SDK needs nothing but fetch.
 import { randomUUID } from 'node:crypto'
 import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs'
-import type { SubmitProposalInput } from '../application/submit.js'
+import type { SubmitProposalInput } from '../application/proposals.js'
 import { headerStrings, PROPOSAL_CE_TYPE, topicsFor } from '../kafka/cloudevents.js'
 import type { ExecutorClient } from './executor.js'
 import type { VerdictStreamEvent } from './types.js'
-import { UnknownSigningKeyError, verifyVerdictOffline } from './verify.js'
+import { UnknownSigningKeyError, verifyVerdictSignature } from './verify.js'
 
 const VERDICT_TYPES = new Set(['VerdictIssued', 'VerdictRevoked', 'VerdictExpired'])
 
@@ -140,7 +140,7 @@ export class KafkaVerdictSubscriber {
     if (event.type !== 'VerdictIssued') return null
     const verify = async (refresh: boolean) => {
       const jwks = await this.executor.signingKeys(refresh)
-      return verifyVerdictOffline(event.data, jwks, { planHash: event.data.planHash }, new Date(0))
+      return verifyVerdictSignature(event.data, jwks)
     }
     const result = await verify(false).catch((error: unknown) => {
       if (error instanceof UnknownSigningKeyError) return verify(true)

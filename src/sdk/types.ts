@@ -5,6 +5,7 @@ import type {
   DataOf,
   ImpactClass,
   KillSwitchScope,
+  PolicyDraft,
   TrackRecord,
 } from '../domain/events.js'
 
@@ -14,6 +15,9 @@ export type Verdict = DataOf<'VerdictIssued'>
 export type VerdictRevocation = DataOf<'VerdictRevoked'>
 export type VerdictExpiry = DataOf<'VerdictExpired'>
 export type Policy = DataOf<'PolicyPublished'>
+/** A policy as an admin writes it; who published and approved it come from their tokens. */
+export type PolicyInput = PolicyDraft
+export type SimulationRequest = DataOf<'SimulationRequested'>
 export type Observation = DataOf<'StateObserved'>
 export type Simulation = DataOf<'SimulationRecorded'>
 export type RollbackTest = DataOf<'RollbackTested'>
@@ -28,6 +32,7 @@ export type VerdictView = Verdict & { position: number; revoked: boolean; expire
 export interface ProposalView {
   proposal: ProposalFacts
   status: string
+  simulationRequests: SimulationRequest[]
   simulations: Simulation[]
   rollbackTests: RollbackTest[]
   approvals: Approval[]
@@ -58,7 +63,10 @@ export interface CommandOptions {
   idempotencyKey?: string
 }
 
-export type ProposalInput = Omit<ProposalFacts, 'planHash' | 'proposalId' | 'description' | 'agentId'> & {
+export type ProposalInput = Omit<
+  ProposalFacts,
+  'planHash' | 'actionDigest' | 'proposalId' | 'description' | 'agentId'
+> & {
   proposalId?: string
   description?: string
   /** defaults to the client's agent */
@@ -69,7 +77,16 @@ export type SimulationInput = Omit<Simulation, 'proposalId' | 'simulatedBy' | 's
   simulationId?: string
 }
 
-export type RollbackTestInput = Omit<RollbackTest, 'proposalId'>
+export type RollbackTestInput = Omit<RollbackTest, 'proposalId' | 'testedBy'>
+
+/** What a governance command answers: applied, or pending the approval of a second policy admin. */
+export interface GovernedResult extends CommandResult {
+  status: 'applied' | 'pending'
+  /** the change request to approve, when pending */
+  requestId: string | null
+  /** why it needs a second policy admin */
+  widens: string | null
+}
 
 export type VerdictStreamEvent = {
   position: number
@@ -91,7 +108,8 @@ export type GrantInput = Omit<Grant, 'grantId' | 'via'> & { grantId?: string; vi
 
 export interface PromotionResult extends CommandResult {
   requestId: string
-  outcome: 'requested' | 'promoted' | 'refused'
+  /** approved: one policy admin stands behind it, and a second, distinct one must approve it too */
+  outcome: 'requested' | 'approved' | 'promoted' | 'refused'
   reason?: string
 }
 
@@ -138,6 +156,7 @@ export interface ActionAudit {
     environment: string
     plan: Record<string, unknown>
     planHash: string
+    actionDigest: string
     resourceVersionBefore: string
     resourceVersionAfter: string | null
   }
@@ -145,7 +164,7 @@ export interface ActionAudit {
     agentId: string
     executingIdentity: string
     executor: string | null
-    approvers: { approver: string; role: string; planHash: string; eventId: string }[]
+    approvers: { approver: string; role: string; actionDigest: string; eventId: string }[]
     policyVersion: number | null
     policyOwner: string | null
     killSwitchActors: {

@@ -1,6 +1,6 @@
 import { compactVerify, createLocalJWKSet, errors, type JSONWebKeySet } from 'jose'
 import { z } from 'zod'
-import { canonicalize } from '../domain/canonical.js'
+import { type ActionIdentity, actionDigestOf, canonicalize } from '../domain/canonical.js'
 import { VerdictIssued } from '../domain/events.js'
 import type { Verdict } from './types.js'
 
@@ -9,8 +9,11 @@ export const VERDICT_JWS_TYPE = 'verdict+jws'
 
 /** What an executor must find true of a verdict before it runs anything. */
 export interface VerdictExpectations {
-  /** the hash of the plan the caller is about to run */
-  readonly planHash: string
+  /**
+   * the whole action the caller is about to run: the proposal, tool, action, resource, environment, the
+   * identity it runs as, and the plan; the verdict must name every one of them
+   */
+  readonly action: ActionIdentity
   /** the resource version the caller sees now, when it knows it */
   readonly resourceVersion?: string
 }
@@ -21,6 +24,7 @@ export type RefusalReason =
   | 'signature'
   | 'not-allowed'
   | 'expired'
+  | 'action-mismatch'
   | 'plan-mismatch'
   | 'resource-mismatch'
   | 'unknown-proposal'
@@ -46,15 +50,10 @@ export class UnknownSigningKeyError extends Error {
   override readonly name = 'UnknownSigningKeyError'
 }
 
-/**
- * The checks an executor can make without asking the service: shape, signature (and that the signed payload
- * is exactly this verdict), decision, expiry at `now`, plan hash and resource version.
- */
-export const verifyVerdictOffline = async (
+/** The shape and the signature alone: the service signed exactly this verdict, whatever it says. */
+export const verifyVerdictSignature = async (
   candidate: unknown,
   jwks: JSONWebKeySet,
-  expected: VerdictExpectations,
-  now: Date = new Date(),
 ): Promise<Verification> => {
   const parsed = SignedVerdict.safeParse(candidate)
   if (!parsed.success) {
@@ -78,6 +77,33 @@ export const verifyVerdictOffline = async (
     const code = error instanceof errors.JOSEError ? error.code : String(error)
     return refuse('signature', `the signature does not verify against the service's keys (${code})`)
   }
+  return { ok: true, verdict }
+}
+
+/** The fields of the action a verdict names, in the order a mismatch is reported. */
+const ACTION_FIELDS = [
+  'proposalId',
+  'tool',
+  'action',
+  'resource',
+  'environment',
+  'executingIdentity',
+] as const
+
+/**
+ * The checks an executor can make without asking the service: shape, signature (and that the signed payload
+ * is exactly this verdict), decision, expiry at `now`, the whole action it is bound to (every field, and the
+ * digest over them and the plan), and the resource version.
+ */
+export const verifyVerdictOffline = async (
+  candidate: unknown,
+  jwks: JSONWebKeySet,
+  expected: VerdictExpectations,
+  now: Date = new Date(),
+): Promise<Verification> => {
+  const signed = await verifyVerdictSignature(candidate, jwks)
+  if (!signed.ok) return signed
+  const { verdict } = signed
   if (verdict.decision !== 'allow') {
     const failed = verdict.checks.filter((c) => c.status === 'fail').map((c) => c.check)
     return refuse('not-allowed', `the verdict is a block (failed: ${failed.join(', ') || 'none listed'})`)
@@ -85,10 +111,19 @@ export const verifyVerdictOffline = async (
   if (Date.parse(verdict.expiresAt) <= now.getTime()) {
     return refuse('expired', `the verdict expired at ${verdict.expiresAt}`)
   }
-  if (verdict.planHash !== expected.planHash) {
+  for (const field of ACTION_FIELDS) {
+    if (verdict[field] !== expected.action[field]) {
+      return refuse(
+        'action-mismatch',
+        `the verdict allows ${field} ${verdict[field]}, not ${expected.action[field]}, the one about to run`,
+      )
+    }
+  }
+  const digest = actionDigestOf(expected.action)
+  if (verdict.actionDigest !== digest) {
     return refuse(
       'plan-mismatch',
-      `the verdict allows plan ${verdict.planHash}, not the plan about to run (${expected.planHash})`,
+      `the verdict allows action ${verdict.actionDigest}, not the plan about to run (${digest})`,
     )
   }
   if (expected.resourceVersion !== undefined && verdict.resourceVersion !== expected.resourceVersion) {

@@ -8,7 +8,7 @@ export interface NewEvent {
     Partial<Pick<EventMetadata, 'correlationId' | 'causationId'>>
 }
 
-/** A stored event in its envelope (DESIGN section 4). */
+/** A stored event in its envelope (README.md, "Events are the truth"). */
 export interface StoredEvent {
   readonly id: string
   readonly type: string

@@ -4,7 +4,14 @@ import { SignJWT } from 'jose'
 import { ROLES, type Role } from '../../src/auth/tokens.js'
 import { generateSigningKey } from '../../src/decision/signer.js'
 import { AdminClient, AgentClient } from '../../src/sdk/index.js'
-import { climb, policyV, type RunningService, secondsAgo, startService } from '../support/service.js'
+import {
+  climb,
+  governed,
+  policyV,
+  type RunningService,
+  secondsAgo,
+  startService,
+} from '../support/service.js'
 
 const SUB = 'matrix-agent'
 const ZERO_HASH = `sha256:${'0'.repeat(64)}`
@@ -41,7 +48,7 @@ const ROUTES: readonly Route[] = [
     plugin: 'executions',
     method: 'POST',
     url: '/v1/proposals/no-such-proposal/executions',
-    body: () => ({ verdictId: null, planHash: ZERO_HASH }),
+    body: () => ({ verdictId: null, actionDigest: ZERO_HASH }),
     allowed: { executor: 404 },
   },
   {
@@ -55,7 +62,7 @@ const ROUTES: readonly Route[] = [
       digest: 'sha256:m1',
       observedAt: secondsAgo(1),
     }),
-    allowed: { observer: 201, agent: 201 },
+    allowed: { observer: 201 },
   },
   {
     plugin: 'agents',
@@ -75,14 +82,16 @@ const ROUTES: readonly Route[] = [
       resourcePattern: 'deployment/matrix',
       environment: 'production',
     }),
-    allowed: { 'policy-admin': 201 },
+    // a grant of a high-impact action waits for a second admin
+    allowed: { 'policy-admin': 202 },
   },
   {
     plugin: 'inventory',
     method: 'PUT',
     url: '/v1/inventory/cache/flush',
     body: () => ({ impact: 'low', reversible: true }),
-    allowed: { 'policy-admin': 200 },
+    // registering below critical lowers the impact of an unregistered action: it waits for a second admin
+    allowed: { 'policy-admin': 202 },
   },
   {
     plugin: 'policies',
@@ -153,11 +162,16 @@ describe('every role against a representative route of every plugin', () => {
   before(async () => {
     svc = await startService()
     admin = new AdminClient({ baseUrl: svc.url, token: svc.bootstrapToken })
-    await admin.publishPolicy(policyV(1))
-    await admin.registerToolAction({ tool: 'kubectl', action: 'scale', impact: 'high', reversible: true })
+    const second = new AdminClient({ baseUrl: svc.url, token: await svc.tokenFor('admin-2', 'policy-admin') })
+    await governed(second, admin.publishPolicy(policyV(1)))
+    await governed(
+      second,
+      admin.registerToolAction({ tool: 'kubectl', action: 'scale', impact: 'high', reversible: true }),
+    )
     await admin.registerAgent({ agentId: SUB, owner: 'platform-team' })
+    await governed(second, admin.bind({ principal: SUB, role: 'agent', identity: 'deploy-bot' }))
     const agent = new AgentClient({ baseUrl: svc.url, token: await svc.tokenFor(SUB, 'agent'), agentId: SUB })
-    await climb(admin, agent, 'production', ['recommend'])
+    await climb([admin, second], agent, 'production', ['recommend'])
     // the same subject in every role: only the role differs from one column to the next
     for (const role of ROLES) tokens.set(role, await svc.tokenFor(SUB, role))
     const iss = { iss: 'governance-ledger', aud: 'governance-ledger' }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { AuditorClient } from '../../src/sdk/index.js'
+import { AdminClient, AuditorClient } from '../../src/sdk/index.js'
 import { type RunningService, startService } from '../support/service.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
@@ -73,18 +73,23 @@ interface PrintedMetrics {
   unsafeBlocked: number
   proposalsDecided: number
   byCheck: Record<string, number>
+  refusedAtGate: number
   failedDespiteAllow: number
   violations: number
   timeToRecovery: Recovery
 }
 
+/** The act that closes the story: the headline metrics and the audit answer. */
+const LAST_ACT = 8
+
 /** The headline metrics as the demo printed them. */
 const printedMetrics = (stdout: string): PrintedMetrics => {
-  const act7 = actOf(stdout, 7)
-  const blocked = match(act7, /unsafe actions blocked before execution: (\d+) of (\d+) proposals decided/)
-  const byCheck = match(act7, /by failed check: (.+)$/m)[1] ?? ''
-  const failed = match(act7, /failed despite an allow: (\d+); violations: (\d+)/)
-  const ttr = match(act7, /time to recovery: p50 ([^,]+), p90 ([^,]+), max ([^,]+), count (\d+)/)
+  const last = actOf(stdout, LAST_ACT)
+  const blocked = match(last, /unsafe actions blocked before execution: (\d+) of (\d+) proposals decided/)
+  const byCheck = match(last, /by failed check: (.+)$/m)[1] ?? ''
+  const gate = match(last, /starts refused at the execution gate: (\d+)/)
+  const failed = match(last, /failed despite an allow: (\d+); violations: (\d+)/)
+  const ttr = match(last, /time to recovery: p50 ([^,]+), p90 ([^,]+), max ([^,]+), count (\d+)/)
   return {
     unsafeBlocked: Number(blocked[1]),
     proposalsDecided: Number(blocked[2]),
@@ -94,6 +99,7 @@ const printedMetrics = (stdout: string): PrintedMetrics => {
         return [check, Number(n)]
       }),
     ),
+    refusedAtGate: Number(gate[1]),
     failedDespiteAllow: Number(failed[1]),
     violations: Number(failed[2]),
     timeToRecovery: {
@@ -109,6 +115,7 @@ interface HeadlineMetrics {
   totals: {
     proposalsDecided: number
     unsafeBlocked: { count: number; byCheck: Record<string, number> }
+    refusedAtGate: { count: number }
     failedDespiteAllow: number
     violations: { count: number }
     timeToRecovery: { overall: Recovery }
@@ -140,6 +147,7 @@ describe('npm run demo tells the whole story against a running service', () => {
       unsafeBlocked: totals.unsafeBlocked.count,
       proposalsDecided: totals.proposalsDecided,
       byCheck: totals.unsafeBlocked.byCheck,
+      refusedAtGate: totals.refusedAtGate.count,
       failedDespiteAllow: totals.failedDespiteAllow,
       violations: totals.violations.count,
       timeToRecovery: totals.timeToRecovery.overall,
@@ -153,46 +161,102 @@ describe('npm run demo tells the whole story against a running service', () => {
     assert.equal(first.code, 0, `the demo failed: ${first.stderr}`)
     assert.equal(first.stderr, '')
     assert.doesNotMatch(first.stdout, /eyJ[\w-]+\.eyJ/, 'no token is printed')
-    assert.match(actOf(first.stdout, 0), /policy v1 owned by risk-office \(published now/)
   })
 
-  it('act 1: the agent at recommend is blocked on authority, the reason naming its level', () => {
+  it('act 0: one admin publishes the first policy of the empty ledger; what widens authority waits for a second', async () => {
+    const act0 = actOf(first.stdout, 0)
+    assert.match(act0, /agent demo-agent-\w+, observer demo-observer-\w+, simulator demo-simulator-\w+/)
+    assert.match(act0, /approver demo-approver-\w+, executor demo-runner-\w+, two policy admins/)
+    assert.match(act0, /policy v1 owned by risk-office \(published now by one admin: the ledger was empty\)/)
+    assert.match(
+      act0,
+      /simulate needs 1 proposal and 0 passed simulations over 30 days; execute needs 1 proposal and 1 passed simulation/,
+    )
+    assert.match(
+      act0,
+      /kubectl scale: high impact, reversible \(registered now: pending \(.+\) until demo-admin-2/,
+    )
+    assert.match(
+      act0,
+      /bind agent demo-agent-\w+ to act through demo-deployer-\w+: pending \(.+\) until demo-admin-2/,
+    )
+    assert.match(
+      act0,
+      /bind executor demo-runner-\w+ to run as demo-deployer-\w+: pending \(.+\) until demo-admin-2/,
+    )
+    const policy = (await auditor.policies()).policies
+    assert.equal(policy.length, 1)
+    assert.equal(policy[0]?.publishedBy, 'demo-admin')
+    assert.equal(policy[0]?.approvedBy, null, 'the first policy of an empty ledger takes one admin')
+    assert.equal(policy[0]?.promotion.simulate.minProposals, 1)
+    assert.equal(policy[0]?.promotion.execute.minSimulationsPassed, 1)
+  })
+
+  it('act 1: promotion is earned: asked without a record it is refused with the numbers; a skipped rung is refused', () => {
     const act1 = actOf(first.stdout, 1)
-    assert.match(act1, /now at recommend/)
-    assert.match(act1, /blocked on authority: agent demo-agent-\w+ holds 'recommend' in production/i)
+    assert.match(
+      act1,
+      /approved by one policy admin, which is not enough, then by demo-admin-2: now at recommend/,
+    )
+    assert.match(
+      act1,
+      /recommend -> simulate with no track record refused: .*does not earn simulate: 0 proposals of 1 required/,
+    )
+    assert.match(act1, /recommend -> execute refused: promotion is one rung at a time/)
+    assert.match(act1, /recorded as PromotionRefused at ledger position \d+; refused promotions on record: 2/)
   })
 
-  it('act 2: the promotion that skips a rung is refused and recorded', () => {
+  it('act 2: the agent at recommend is blocked on authority, the reason naming its level; the proposal counts', () => {
     const act2 = actOf(first.stdout, 2)
-    assert.match(act2, /recommend -> execute refused: promotion is one rung at a time/)
-    assert.match(act2, /recorded as PromotionRefused at ledger position \d+; refused promotions on record: 1/)
+    assert.match(act2, /action digest sha256:[0-9a-f]+…, computed by the ledger/)
+    assert.match(act2, /blocked on authority: agent demo-agent-\w+ holds 'recommend' in production/i)
+    assert.match(act2, /track record of demo-agent-\w+ in production: 1 proposal, 0 simulations passed/)
   })
 
-  it('act 3: the agent climbs one rung at a time, each approved by a policy admin', () => {
+  it('act 3: simulate is earned with two admins; the simulator runs the requested simulation; execute is earned', () => {
     const act3 = actOf(first.stdout, 3)
-    assert.match(act3, /promotion to simulate requested .*approved by a policy admin: now at simulate/)
-    assert.match(act3, /promotion to execute requested .*approved by a policy admin: now at execute/)
+    const steps = [
+      /promotion to simulate requested \(track record: 1 proposal, 0 simulations passed.*then by demo-admin-2: now at simulate/,
+      /the agent requests a simulation of proposal \S+ \(request \S+\)/,
+      /demo-simulator-\w+ runs 4 adversarial branches and records the results: all survived/,
+      /revision \d+: block, failing: authority, .*\(survival passes; authority still blocks at simulate\)/,
+      /promotion to execute requested \(track record: 1 proposal, 1 simulation passed.*then by demo-admin-2: now at execute/,
+    ]
+    let from = 0
+    for (const step of steps) {
+      const at = act3.slice(from).search(step)
+      assert.ok(at >= 0, `act 3 tells ${step} after the step before it`)
+      from += at
+    }
   })
 
-  it('act 4: one revision per piece of evidence, the failing checks shrinking to none, then allow', () => {
-    const revisions = [
-      ...actOf(first.stdout, 4).matchAll(/revision (\d+): (allow|block), failing: (.+)$/gm),
-    ].map(([, revision, decision, failing]) => ({
-      revision: Number(revision),
-      decision,
-      failing: failing === 'none' ? [] : (failing ?? '').split(', '),
-    }))
+  it("act 4: the agent's own observation and simulation results are refused with 403", () => {
+    const act4 = actOf(first.stdout, 4)
+    assert.match(act4, /the agent posts an observation of \S+: 403 forbidden/)
+    assert.match(
+      act4,
+      /records results for its own request: 403 forbidden \(simulatorAttestsSimulation\): demo-agent-\w+ proposed this action/,
+    )
+  })
+
+  it('act 5: one revision per piece of evidence, the failing checks shrinking to none, then allow', () => {
+    const act5 = actOf(first.stdout, 5)
+    const revisions = [...act5.matchAll(/revision (\d+): (allow|block), failing: (.+)$/gm)].map(
+      ([, revision, decision, failing]) => ({
+        revision: Number(revision),
+        decision,
+        failing: failing === 'none' ? [] : (failing ?? '').split(', '),
+      }),
+    )
     assert.deepEqual(
       revisions.map((r) => r.failing.length),
-      [5, 4, 3, 2, 1, 0],
+      [4, 3, 2, 1, 0],
     )
-    assert.deepEqual(revisions[0]?.failing, [
-      'scopedPermission',
-      'freshState',
-      'survival',
-      'rollback',
-      'lineage',
-    ])
+    assert.deepEqual(
+      revisions[0]?.failing,
+      ['scopedPermission', 'freshState', 'rollback', 'lineage'],
+      'the simulation recorded at simulate already counts',
+    )
     for (let i = 1; i < revisions.length; i++) {
       const [before, now] = [revisions[i - 1], revisions[i]]
       assert.ok(
@@ -206,22 +270,30 @@ describe('npm run demo tells the whole story against a running service', () => {
     }
     assert.deepEqual(
       revisions.map((r) => r.decision),
-      ['block', 'block', 'block', 'block', 'block', 'allow'],
+      ['block', 'block', 'block', 'block', 'allow'],
     )
+    assert.match(act5, /demo-observer-\w+ observes/)
+    assert.match(
+      act5,
+      /scoped grant: .*: pending \(kubectl\.scale is 'high' impact\) until demo-admin-2 approved it/,
+    )
+    assert.match(act5, /rollback tested a minute ago by demo-simulator-\w+/)
+    assert.match(act5, /approval by demo-approver-\w+, bound to action digest sha256:/)
   })
 
-  it('act 5: the executor verifies and runs the allow; a kill switch revokes another, and verification refuses it', () => {
-    const act5 = actOf(first.stdout, 5)
-    assert.match(act5, /executor demo-deployer-\w+ verifies revision \d+/)
-    assert.match(act5, /execution \S+ succeeded/)
-    assert.match(act5, /engages the kill switch on agent demo-agent-\w+/)
-    assert.match(act5, /revision \d+ \(allow\) revoked/)
-    assert.match(act5, /the executor's verification refuses it: revoked: verdict \S+ was revoked/)
-    assert.match(act5, /released: revision \d+: allow again/)
-  })
-
-  it('act 6: an execution fails and is rolled back: start, failure, rollback start, rollback complete', () => {
+  it('act 6: the executor verifies and runs the allow; a kill switch revokes another; its release waits for a second admin', () => {
     const act6 = actOf(first.stdout, 6)
+    assert.match(act6, /executor demo-runner-\w+, bound to run as demo-deployer-\w+, verifies revision \d+/)
+    assert.match(act6, /execution \S+ succeeded/)
+    assert.match(act6, /engages the kill switch on agent demo-agent-\w+/)
+    assert.match(act6, /revision \d+ \(allow\) revoked/)
+    assert.match(act6, /the executor's verification refuses it: revoked: verdict \S+ was revoked/)
+    assert.match(act6, /the release is requested: pending \(.+\); the switch is still engaged/)
+    assert.match(act6, /demo-admin-2 approves the release: revision \d+: allow again/)
+  })
+
+  it('act 7: an execution fails and is rolled back: start, failure, rollback start, rollback complete', () => {
+    const act7 = actOf(first.stdout, 7)
     const steps = [
       /execution \S+ started, citing revision \d+/,
       /execution failed: the api pods crash-looped/,
@@ -230,37 +302,42 @@ describe('npm run demo tells the whole story against a running service', () => {
     ]
     let from = 0
     for (const step of steps) {
-      const at = act6.slice(from).search(step)
-      assert.ok(at >= 0, `act 6 tells ${step} after the step before it`)
+      const at = act7.slice(from).search(step)
+      assert.ok(at >= 0, `act 7 tells ${step} after the step before it`)
       from += at
     }
   })
 
-  it('act 7: the headline metrics printed are the API’s own numbers', async () => {
+  it('act 8: the headline metrics printed are the API’s own numbers', async () => {
     const printed = await assertMetricsMatch(first.stdout)
     assert.equal(printed.unsafeBlocked, 2, 'both proposals were blocked before they were allowed')
     assert.equal(printed.byCheck.authority, 1)
+    assert.equal(printed.refusedAtGate, 0)
     assert.equal(printed.failedDespiteAllow, 1)
     assert.equal(printed.violations, 0)
     assert.equal(printed.timeToRecovery.count, 1)
     assert.ok(printed.timeToRecovery.p50 !== null && printed.timeToRecovery.p50 >= 0)
   })
 
-  it('act 7: what changed, who changed it and how fast it was undone, as the audit view answers', async () => {
-    const act7 = actOf(first.stdout, 7)
-    const proposalId = match(act7, /how fast was it undone\? \(proposal (\S+)\)/)[1] ?? ''
+  it('act 8: what changed, who changed it and how fast it was undone, as the audit view answers', async () => {
+    const last = actOf(first.stdout, LAST_ACT)
+    const proposalId = match(last, /how fast was it undone\? \(proposal (\S+)\)/)[1] ?? ''
     const audit = await auditor.auditAction(proposalId)
-    const what = match(act7, /what: kubectl scale (\S+) in production, plan .* \((sha256:[0-9a-f]{64})\)/)
-    assert.equal(what[1], audit.what.resource)
-    assert.equal(what[2], audit.what.planHash)
-    assert.match(act7, /resource version a1 -> a1/)
-    const who = match(act7, /who: agent (\S+), executing identity (\S+), executed by (\S+),/)
-    assert.deepEqual(who.slice(1), [audit.who.agentId, audit.who.executingIdentity, audit.who.executor])
-    assert.match(
-      act7,
-      /policy v1 owned by risk-office, kill switch engaged by demo-admin, released by demo-admin/,
+    const what = match(
+      last,
+      /what: kubectl scale (\S+) in production, plan .* \(action (sha256:[0-9a-f]{64})\)/,
     )
-    const howFast = match(act7, /how fast: undone in (\S+) s .*the rollback's expected time was 120 s/)
+    assert.equal(what[1], audit.what.resource)
+    assert.equal(what[2], audit.what.actionDigest)
+    assert.match(last, /resource version a1 -> a1/)
+    const who = match(last, /who: agent (\S+), executing identity (\S+), executed by (\S+),/)
+    assert.deepEqual(who.slice(1), [audit.who.agentId, audit.who.executingIdentity, audit.who.executor])
+    assert.match(audit.who.executor ?? '', /^demo-runner-/, 'the executor principal, not the identity')
+    assert.match(
+      last,
+      /policy v1 owned by risk-office, kill switch engaged by demo-admin, released by demo-admin-2/,
+    )
+    const howFast = match(last, /how fast: undone in (\S+) s .*the rollback's expected time was 120 s/)
     assert.equal(secondsOf(howFast[1]), audit.howFast.timeToRecoverySeconds)
   })
 
@@ -277,13 +354,32 @@ describe('npm run demo tells the whole story against a running service', () => {
     assert.match(actOf(again.stdout, 0), /policy v1 owned by risk-office \(already in force\)/)
     assert.match(actOf(again.stdout, 0), /kubectl scale: high impact, reversible \(already registered\)/)
     assert.match(
-      actOf(again.stdout, 7),
-      /kill switch engaged by bootstrap-admin, released by bootstrap-admin/,
+      actOf(again.stdout, LAST_ACT),
+      /kill switch engaged by bootstrap-admin, released by demo-admin-2/,
     )
     const printed = await assertMetricsMatch(again.stdout)
     assert.equal(printed.unsafeBlocked, 4)
     assert.equal(printed.timeToRecovery.count, 2)
     assert.equal((await auditor.verifyLedger()).ok, true)
+  })
+
+  it('on a ledger that is not empty, the first policy waits for the second admin, who approves it', async () => {
+    const busy = await startService()
+    try {
+      const admin = new AdminClient({ baseUrl: busy.url, token: busy.bootstrapToken })
+      await admin.registerAgent({ agentId: 'someone-else', owner: 'another-team' })
+      const run = await runDemo({ GOVERNANCE_URL: busy.url, DATA_DIR: busy.dataDir })
+      assert.equal(run.code, 0, `the demo failed: ${run.stderr}`)
+      assert.match(
+        actOf(run.stdout, 0),
+        /policy v1 owned by risk-office \(the ledger was not empty, so even the first policy waited for a second admin: approved by demo-admin-2\)/,
+      )
+      const [policy] = (await admin.policies()).policies
+      assert.equal(policy?.publishedBy, 'demo-admin')
+      assert.equal(policy?.approvedBy, 'demo-admin-2')
+    } finally {
+      await busy.close()
+    }
   })
 
   it('without the service’s data folder it stops at once, with one line naming what is missing', async () => {
@@ -312,7 +408,14 @@ describe('npm run demo tells the whole story against a running service', () => {
   it('--help explains what it needs, and why the data folder', async () => {
     const run = await runDemo({}, ['--help'])
     assert.equal(run.code, 0)
-    for (const word of ['GOVERNANCE_URL', 'DATA_DIR', 'token-signing.pem', 'GOVERNANCE_TOKEN']) {
+    for (const word of [
+      'GOVERNANCE_URL',
+      'DATA_DIR',
+      'token-signing.pem',
+      'GOVERNANCE_TOKEN',
+      'empty',
+      'demo-admin-2',
+    ]) {
       assert.ok(run.stdout.includes(word), `--help mentions ${word}`)
     }
   })

@@ -1,19 +1,24 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import {
+  type ActionIdentity,
   AdminClient,
   AgentClient,
   ApproverClient,
   AuditorClient,
+  actionDigestOf,
   ExecutorClient,
   GovernanceApiError,
+  ObserverClient,
   planHashOf,
+  SimulatorClient,
   type VerdictView,
 } from '../../src/sdk/index.js'
 import {
   climb,
   eventually,
   failing,
+  governed,
   observation,
   POLICY_OWNER,
   passedRollbackTest,
@@ -27,12 +32,17 @@ const ENV = 'production'
 const TOOL = 'kubectl'
 const AGENT = 'agent-ops'
 const IDENTITY = 'deploy-bot'
+/** the executor principal, bound by two policy admins to run as IDENTITY */
+const EXECUTOR = 'deploy-bot-runner'
 
-/** The story of DESIGN.md, told through the SDK against the real service over HTTP. */
+/** The story of the design, told through the SDK against the real service over HTTP. */
 describe('the lifecycle of a production action, end to end', () => {
   let svc: RunningService
   let admin: AdminClient
+  let secondAdmin: AdminClient
   let agent: AgentClient
+  let observer: ObserverClient
+  let simulator: SimulatorClient
   let approver: ApproverClient
   let executor: ExecutorClient
   let auditor: AuditorClient
@@ -47,14 +57,28 @@ describe('the lifecycle of a production action, end to end', () => {
       return { baseUrl: svc.url, token }
     }
     admin = new AdminClient({ baseUrl: svc.url, token: svc.bootstrapToken })
+    secondAdmin = new AdminClient(await as('admin-2', 'policy-admin'))
     agent = new AgentClient({ ...(await as(AGENT, 'agent')), agentId: AGENT })
+    observer = new ObserverClient(await as('observer-1', 'observer'))
+    simulator = new SimulatorClient(await as('simulator-1', 'simulator'))
     approver = new ApproverClient(await as('approver-1', 'approver'))
-    executor = new ExecutorClient(await as(IDENTITY, 'executor'))
+    executor = new ExecutorClient(await as(EXECUTOR, 'executor'))
     auditor = new AuditorClient(await as('auditor-1', 'auditor'))
 
-    await admin.publishPolicy(policyV(1))
-    await admin.registerToolAction({ tool: TOOL, action: 'scale', impact: 'high', reversible: true })
+    // the first policy of an empty ledger takes one admin; everything that widens authority takes two
+    const published = await admin.publishPolicy(policyV(1))
+    assert.equal(published.status, 'applied')
+    const registered = await admin.registerToolAction({
+      tool: TOOL,
+      action: 'scale',
+      impact: 'high',
+      reversible: true,
+    })
+    assert.equal(registered.status, 'pending', 'a first registration below critical widens authority')
+    await governed(secondAdmin, Promise.resolve(registered))
     await admin.registerAgent({ agentId: AGENT, owner: 'platform-team', description: 'scales deployments' })
+    await governed(secondAdmin, admin.bind({ principal: AGENT, role: 'agent', identity: IDENTITY }))
+    await governed(secondAdmin, admin.bind({ principal: EXECUTOR, role: 'executor', identity: IDENTITY }))
   })
 
   after(async () => {
@@ -74,13 +98,28 @@ describe('the lifecycle of a production action, end to end', () => {
     snapshot: { version: snapshot },
     description: `scale ${resource}`,
   })
-  let first: { proposalId: string; planHash: string }
+  /** The action a proposal names, as the executor states it before running it. */
+  const actionOf = (proposalId: string, resource: string, p: Record<string, unknown>): ActionIdentity => ({
+    proposalId,
+    tool: TOOL,
+    action: 'scale',
+    resource,
+    environment: ENV,
+    executingIdentity: IDENTITY,
+    plan: p,
+  })
+  let first: { proposalId: string; planHash: string; actionDigest: string }
   let verdict: VerdictView
 
   it('blocks an agent at recommend on authority, naming the level it holds', async () => {
-    await climb(admin, agent, ENV, ['recommend'])
+    await climb([admin, secondAdmin], agent, ENV, ['recommend'])
     first = await agent.submitProposal(proposalInput('deployment/web', 'v1', plan))
     assert.equal(first.planHash, planHashOf(plan), 'the ledger computes the plan hash from the plan')
+    assert.equal(
+      first.actionDigest,
+      actionDigestOf(actionOf(first.proposalId, 'deployment/web', plan)),
+      'and the digest of the whole action, which evidence binds to',
+    )
     verdict = (await agent.waitForVerdict(first.proposalId, { timeoutSeconds: 10 })) as VerdictView
     assert.equal(verdict.decision, 'block')
     const authority = verdict.checks.find((c) => c.check === 'authority')
@@ -102,7 +141,7 @@ describe('the lifecycle of a production action, end to end', () => {
   })
 
   it('after promotion to execute, the verdict changes with each piece of evidence, failing checks shrinking', async () => {
-    await climb(admin, agent, ENV, ['simulate', 'execute'])
+    await climb([admin, secondAdmin], agent, ENV, ['simulate', 'execute'])
     // each promotion may bring its own verdict (at simulate, authority still fails): wait for the one at execute
     for (let rung = 0; rung < 2 && (rung === 0 || failing(verdict).includes('authority')); rung += 1) {
       verdict = (await agent.waitForVerdict(first.proposalId, {
@@ -113,33 +152,53 @@ describe('the lifecycle of a production action, end to end', () => {
     const steps: string[][] = [failing(verdict)]
     assert.deepEqual(steps[0], ['scopedPermission', 'freshState', 'survival', 'rollback', 'lineage'])
 
+    // each piece comes from the principal entitled to attest it, bound to the action digest
     const evidence: [string, () => Promise<unknown>][] = [
       [
         'scopedPermission',
+        // a grant on a high-impact action widens authority: it applies once a second admin approves it
         () =>
-          admin.grant({
-            identity: IDENTITY,
-            tool: TOOL,
-            action: 'scale',
-            resourcePattern: 'deployment/web',
-            environment: ENV,
-          }),
+          governed(
+            secondAdmin,
+            admin.grant({
+              identity: IDENTITY,
+              tool: TOOL,
+              action: 'scale',
+              resourcePattern: 'deployment/web',
+              environment: ENV,
+            }),
+          ),
       ],
-      ['freshState', () => agent.observe(observation(ENV, 'deployment/web', 'v1'))],
-      ['survival', () => agent.attachSimulation(first.proposalId, survivingSimulation(first.planHash))],
+      ['freshState', () => observer.observe(observation(ENV, 'deployment/web', 'v1'))],
+      [
+        'survival',
+        async () => {
+          const { requestId } = await agent.requestSimulation(first.proposalId, {
+            actionDigest: first.actionDigest,
+          })
+          await simulator.recordSimulation(
+            first.proposalId,
+            survivingSimulation(first.actionDigest, requestId),
+          )
+        },
+      ],
       [
         'rollback',
-        () => agent.attachRollbackTest(first.proposalId, passedRollbackTest(first.planHash, TOOL)),
+        () => simulator.recordRollbackTest(first.proposalId, passedRollbackTest(first.actionDigest, TOOL)),
       ],
-      ['lineage', () => approver.approve(first.proposalId, { planHash: first.planHash })],
+      ['lineage', () => approver.approve(first.proposalId, { actionDigest: first.actionDigest })],
     ]
     for (const [check, attach] of evidence) {
       const before = failing(verdict)
       await attach()
-      verdict = (await agent.waitForVerdict(first.proposalId, {
-        afterRevision: verdict.revision,
-        timeoutSeconds: 10,
-      })) as VerdictView
+      // a step may bring more than one verdict (a simulation request, then its results): wait for the check
+      do {
+        verdict = (await agent.waitForVerdict(first.proposalId, {
+          afterRevision: verdict.revision,
+          timeoutSeconds: 10,
+        })) as VerdictView
+        assert.ok(verdict, `a new verdict after the ${check} evidence`)
+      } while (failing(verdict).includes(check))
       const now = failing(verdict)
       steps.push(now)
       assert.deepEqual(
@@ -152,26 +211,25 @@ describe('the lifecycle of a production action, end to end', () => {
     assert.equal(verdict.decision, 'allow')
     assert.equal(verdict.policyVersion, 1)
     assert.equal(verdict.resourceVersion, 'v1')
+    assert.equal(verdict.actionDigest, first.actionDigest)
     figures.failingChecksPerRevision = steps.map((s) => s.length)
     figures.revisionsToAllow = verdict.revision
   })
 
   it('the executor verifies the allow and runs it, reporting start and success', async () => {
-    const checked = await executor.verifyVerdict(verdict, {
-      planHash: planHashOf(plan),
-      resourceVersion: 'v1',
-    })
+    const action = actionOf(first.proposalId, 'deployment/web', plan)
+    const checked = await executor.verifyVerdict(verdict, { action, resourceVersion: 'v1' })
     assert.equal(checked.ok, true, checked.ok ? '' : checked.message)
     let ran = 0
     const run = await executor.runVerified(
       verdict,
-      plan,
+      action,
       async ({ verdict: verified }) => {
         ran++
         assert.equal(verified.verdictId, verdict.verdictId)
         return { version: 'v2' }
       },
-      { resourceVersion: 'v1', versionAfter: (r) => r.version },
+      { resourceVersion: 'v1', versionAfter: (r: { version: string }) => r.version },
     )
     assert.equal(run.outcome, 'succeeded')
     assert.equal(ran, 1)
@@ -180,34 +238,40 @@ describe('the lifecycle of a production action, end to end', () => {
     assert.equal(view.violation, null, 'an execution that cites a valid allow is no violation')
   })
 
-  let second: { proposalId: string; planHash: string }
+  let second: { proposalId: string; planHash: string; actionDigest: string }
   const plan2 = { deployment: 'api', replicas: 4 }
 
-  /** Submits a proposal on deployment/api and attaches everything it needs for an allow. */
+  /** Submits a proposal on deployment/api; every piece of evidence comes from who may attest it. */
   const allowOnApi = async () => {
-    await admin.grant({
-      identity: IDENTITY,
-      tool: TOOL,
-      action: 'scale',
-      resourcePattern: 'deployment/api',
-      environment: ENV,
-    })
-    await agent.observe(observation(ENV, 'deployment/api', 'a1'))
+    await governed(
+      secondAdmin,
+      admin.grant({
+        identity: IDENTITY,
+        tool: TOOL,
+        action: 'scale',
+        resourcePattern: 'deployment/api',
+        environment: ENV,
+      }),
+    )
+    await observer.observe(observation(ENV, 'deployment/api', 'a1'))
     const submitted = await agent.submitProposal(proposalInput('deployment/api', 'a1', plan2))
-    await agent.attachSimulation(submitted.proposalId, survivingSimulation(submitted.planHash))
-    await agent.attachRollbackTest(submitted.proposalId, passedRollbackTest(submitted.planHash, TOOL))
-    await approver.approve(submitted.proposalId, { planHash: submitted.planHash })
+    const { proposalId, actionDigest } = submitted
+    const { requestId } = await agent.requestSimulation(proposalId, { actionDigest })
+    await simulator.recordSimulation(proposalId, survivingSimulation(actionDigest, requestId))
+    await simulator.recordRollbackTest(proposalId, passedRollbackTest(actionDigest, TOOL))
+    await approver.approve(proposalId, { actionDigest })
     const allow = await eventually('an allow on deployment/api', async () => {
-      const v = await agent.currentVerdict(submitted.proposalId)
+      const v = await agent.currentVerdict(proposalId)
       return v?.decision === 'allow' ? v : undefined
     })
     return { submitted, allow }
   }
 
-  it('a kill switch revokes another allow, and the executor then refuses it', async () => {
+  it('a kill switch revokes another allow; the executor and the gate then refuse it; release takes two admins', async () => {
     const { submitted, allow } = await allowOnApi()
     second = submitted
-    assert.equal((await executor.verifyVerdict(allow, { planHash: second.planHash })).ok, true)
+    const action = actionOf(second.proposalId, 'deployment/api', plan2)
+    assert.equal((await executor.verifyVerdict(allow, { action })).ok, true)
 
     await admin.engageKillSwitch({ scope: 'tool', target: TOOL, reason: 'a bad rollout across the fleet' })
     const revoked = await eventually('the revocation', async () => {
@@ -215,14 +279,31 @@ describe('the lifecycle of a production action, end to end', () => {
       return v?.revoked ? v : undefined
     })
     assert.equal(revoked.verdictId, allow.verdictId, 'the allow itself is revoked by an event')
-    const refused = await executor.verifyVerdict(allow, { planHash: second.planHash })
+    const refused = await executor.verifyVerdict(allow, { action })
     assert.equal(refused.ok ? null : refused.reason, 'revoked')
+    // citing the revoked allow anyway: the execution gate refuses it and records the refusal
+    const atGate = await executor
+      .reportStart(second.proposalId, { verdictId: allow.verdictId, actionDigest: second.actionDigest })
+      .then(
+        () => null,
+        (error: unknown) => error,
+      )
+    assert.ok(atGate instanceof GovernanceApiError)
+    assert.equal(atGate.status, 409)
+    assert.match(atGate.message, /revoked/)
     const engaged = await admin.killSwitches()
     assert.deepEqual(
       engaged.killSwitches.map((k) => [k.scope, k.target, k.engagedBy]),
       [['tool', TOOL, 'bootstrap-admin']],
     )
-    await admin.releaseKillSwitch({ scope: 'tool', target: TOOL, reason: 'the rollout was stopped' })
+    const release = await admin.releaseKillSwitch({
+      scope: 'tool',
+      target: TOOL,
+      reason: 'the rollout was stopped',
+    })
+    assert.equal(release.status, 'pending', 'releasing a kill switch takes a second policy admin')
+    assert.equal((await admin.killSwitches()).killSwitches.length, 1, 'still engaged while pending')
+    await secondAdmin.approveChange(release.requestId ?? '')
   })
 
   it('an execution fails and is rolled back; the audit answers what, who and how fast', async () => {
@@ -230,9 +311,13 @@ describe('the lifecycle of a production action, end to end', () => {
       const v = await agent.currentVerdict(second.proposalId)
       return v?.decision === 'allow' && !v.revoked ? v : undefined
     })
-    const run = await executor.runVerified(current, plan2, async () => {
-      throw new Error('the api pods crash-looped after scaling')
-    })
+    const run = await executor.runVerified(
+      current,
+      actionOf(second.proposalId, 'deployment/api', plan2),
+      async () => {
+        throw new Error('the api pods crash-looped after scaling')
+      },
+    )
     assert.equal(run.outcome, 'failed')
     if (run.outcome !== 'failed') return
     const rollback = await executor.startRollback(second.proposalId, { executionId: run.executionId })
@@ -250,15 +335,16 @@ describe('the lifecycle of a production action, end to end', () => {
       environment: ENV,
       plan: plan2,
       planHash: second.planHash,
+      actionDigest: second.actionDigest,
       resourceVersionBefore: 'a1',
       resourceVersionAfter: 'a1',
     })
     assert.equal(audit.who.agentId, AGENT)
     assert.equal(audit.who.executingIdentity, IDENTITY)
-    assert.equal(audit.who.executor, IDENTITY)
+    assert.equal(audit.who.executor, EXECUTOR)
     assert.deepEqual(
-      audit.who.approvers.map((a) => [a.approver, a.planHash]),
-      [['approver-1', second.planHash]],
+      audit.who.approvers.map((a) => [a.approver, a.role, a.actionDigest]),
+      [['approver-1', 'approver', second.actionDigest]],
     )
     assert.equal(audit.who.policyVersion, 1)
     assert.equal(audit.who.policyOwner, POLICY_OWNER)
@@ -266,8 +352,9 @@ describe('the lifecycle of a production action, end to end', () => {
       audit.who.killSwitchActors.map((k) => [k.actor, k.action]),
       [
         ['bootstrap-admin', 'engaged'],
-        ['bootstrap-admin', 'released'],
+        ['admin-2', 'released'],
       ],
+      'the release is recorded under the second admin, whose approval made it take effect',
     )
     assert.equal(audit.howFast.rollbackExpectedSeconds, 120)
     assert.ok(audit.howFast.failedAt !== null && audit.howFast.recoveredAt !== null)
@@ -276,8 +363,11 @@ describe('the lifecycle of a production action, end to end', () => {
     const types = audit.timeline.map((e) => e.type)
     for (const type of [
       'ProposalSubmitted',
+      'SimulationRequested',
+      'SimulationRecorded',
       'VerdictIssued',
       'VerdictRevoked',
+      'ExecutionRefused',
       'ExecutionStarted',
       'ExecutionFailed',
       'RollbackStarted',
@@ -302,6 +392,7 @@ describe('the lifecycle of a production action, end to end', () => {
         totals: {
           unsafeBlocked: { count: number; byCheck: Record<string, number> }
           timeToRecovery: { overall: { count: number; p50: number | null; max: number | null } }
+          refusedAtGate: { count: number; byRule: Record<string, number> }
           failedDespiteAllow: number
         }
       }>({ window: 'hour' })
@@ -309,6 +400,8 @@ describe('the lifecycle of a production action, end to end', () => {
     })
     assert.ok(metrics.totals.unsafeBlocked.count >= 2, 'both proposals were blocked before they were allowed')
     assert.ok((metrics.totals.unsafeBlocked.byCheck.authority ?? 0) >= 1)
+    assert.equal(metrics.totals.refusedAtGate.count, 1, 'the start citing a revoked allow')
+    assert.equal(metrics.totals.refusedAtGate.byRule.citesLiveAllow, 1)
     assert.equal(metrics.totals.failedDespiteAllow, 1)
     const verification = await auditor.verifyLedger()
     assert.equal(verification.ok, true)
@@ -341,7 +434,7 @@ describe('the lifecycle of a production action, end to end', () => {
     assert.match(output, /"msg":"request completed"/)
     const occurrences = (text: string) => output.split(text).length - 1
     assert.equal(occurrences(svc.bootstrapToken), 1)
-    assert.equal(tokensUsed.length, 4)
+    assert.equal(tokensUsed.length, 7)
     // the signature part alone would be enough to notice a leak, whatever else was redacted
     for (const token of tokensUsed) assert.equal(occurrences(token.split('.')[2] ?? token), 0)
   })

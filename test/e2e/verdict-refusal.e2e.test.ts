@@ -2,15 +2,16 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createVerdictSigner, generateSigningKey } from '../../src/decision/signer.js'
 import {
+  type ActionIdentity,
   ApproverClient,
   AuditorClient,
-  planHashOf,
   type Verdict,
   type VerdictView,
 } from '../../src/sdk/index.js'
 import {
   type Cast,
   eventually,
+  governed,
   policyV,
   proposeWithEvidence,
   type RunningService,
@@ -36,10 +37,15 @@ describe('the executor SDK refuses forged, expired, revoked and mismatched verdi
     await svc?.close()
   })
 
-  /** Verifies and records the refusal reason under `what`. */
-  const refusal = async (what: string, verdict: unknown, planHash: string, resourceVersion?: string) => {
+  /** Verifies the verdict for the action about to run and records the refusal reason under `what`. */
+  const refusal = async (
+    what: string,
+    verdict: unknown,
+    action: ActionIdentity,
+    resourceVersion?: string,
+  ) => {
     const result = await cast.executor.verifyVerdict(verdict, {
-      planHash,
+      action,
       ...(resourceVersion === undefined ? {} : { resourceVersion }),
     })
     assert.equal(result.ok, false, `${what} should be refused`)
@@ -61,10 +67,15 @@ describe('the executor SDK refuses forged, expired, revoked and mismatched verdi
   it('accepts the genuine allow for the plan about to run (the control)', async () => {
     genuine = await proposeWithEvidence(cast, 'deployment/web', plan)
     const result = await cast.executor.verifyVerdict(genuine.verdict, {
-      planHash: planHashOf(plan),
+      action: genuine.action,
       resourceVersion: genuine.version,
     })
     assert.equal(result.ok, true, result.ok ? '' : result.message)
+    assert.equal(
+      genuine.verdict.actionDigest,
+      genuine.actionDigest,
+      'the allow names the digest of the action',
+    )
   })
 
   it('refuses a forged verdict: one byte of a signed field, or of the signature, changed', async () => {
@@ -72,7 +83,7 @@ describe('the executor SDK refuses forged, expired, revoked and mismatched verdi
     const inPlanHash = json.indexOf(genuine.planHash) + 'sha256:'.length + 5
     const forged = JSON.parse(flipAt(json, inPlanHash)) as Verdict
     assert.notEqual(forged.planHash, genuine.planHash)
-    const byField = await refusal('forged field', forged, forged.planHash)
+    const byField = await refusal('forged field', forged, genuine.action)
     assert.equal(byField.reason, 'signature')
     assert.match(byField.message, /signed payload is not this verdict/)
 
@@ -82,7 +93,7 @@ describe('the executor SDK refuses forged, expired, revoked and mismatched verdi
     const bySignature = await refusal(
       'forged signature',
       { ...genuine.verdict, signature: badSignature },
-      genuine.planHash,
+      genuine.action,
     )
     assert.equal(bySignature.reason, 'signature')
   })
@@ -91,26 +102,36 @@ describe('the executor SDK refuses forged, expired, revoked and mismatched verdi
     const { signature: _signature, position: _p, revoked: _r, expired: _e, ...fields } = genuine.verdict
     const impostor = createVerdictSigner(generateSigningKey())
     const forged = { ...fields, signature: await impostor.sign(fields) }
-    const result = await refusal('foreign key', forged, genuine.planHash)
+    const result = await refusal('foreign key', forged, genuine.action)
     assert.equal(result.reason, 'signature')
     assert.match(result.message, /no key of the service/)
   })
 
-  it('refuses a mismatched verdict: another plan, or another resource version, and runs nothing', async () => {
+  it('refuses a mismatched verdict: another plan, another resource with the same plan, another resource version; runs nothing', async () => {
     const other = { deployment: 'web', replicas: 60 }
-    const plan = await refusal('mismatched plan', genuine.verdict, planHashOf(other))
+    const plan = await refusal('mismatched plan', genuine.verdict, { ...genuine.action, plan: other })
     assert.equal(plan.reason, 'plan-mismatch')
-    const version = await refusal('mismatched resource version', genuine.verdict, genuine.planHash, 'r-newer')
+    // the allow for deployment/web, cited for deployment/api with the very same plan: another action
+    const elsewhere = { ...genuine.action, resource: 'deployment/api' }
+    const resource = await refusal('mismatched resource', genuine.verdict, elsewhere)
+    assert.equal(resource.reason, 'action-mismatch')
+    assert.match(resource.message, /resource deployment\/web, not deployment\/api/)
+    const version = await refusal('mismatched resource version', genuine.verdict, genuine.action, 'r-newer')
     assert.equal(version.reason, 'resource-mismatch')
 
     const head = await auditor.ledgerHead()
-    let ran = false
-    const run = await cast.executor.runVerified(genuine.verdict, other, async () => {
-      ran = true
-    })
-    assert.equal(run.outcome, 'refused')
-    assert.equal(run.outcome === 'refused' && run.reason.reason, 'plan-mismatch')
-    assert.equal(ran, false)
+    for (const [action, reason] of [
+      [{ ...genuine.action, plan: other }, 'plan-mismatch'],
+      [elsewhere, 'action-mismatch'],
+    ] as const) {
+      let ran = false
+      const run = await cast.executor.runVerified(genuine.verdict, action, async () => {
+        ran = true
+      })
+      assert.equal(run.outcome, 'refused')
+      assert.equal(run.outcome === 'refused' && run.reason.reason, reason)
+      assert.equal(ran, false)
+    }
     assert.equal((await auditor.ledgerHead()).position, head.position, 'a refused run reports nothing')
   })
 
@@ -128,7 +149,15 @@ describe('the executor SDK refuses forged, expired, revoked and mismatched verdi
     const verdict = (await cast.agent.waitForVerdict(blocked.proposalId, {
       timeoutSeconds: 10,
     })) as VerdictView
-    const result = await refusal('block', verdict, blocked.planHash)
+    const result = await refusal('block', verdict, {
+      proposalId: blocked.proposalId,
+      tool: cast.tool,
+      action: 'scale',
+      resource: 'deployment/ungranted',
+      environment: cast.environment,
+      executingIdentity: cast.identity,
+      plan: { deployment: 'ungranted', replicas: 1 },
+    })
     assert.equal(result.reason, 'not-allowed')
     assert.match(result.message, /scopedPermission/)
   })
@@ -138,16 +167,16 @@ describe('the executor SDK refuses forged, expired, revoked and mismatched verdi
       baseUrl: svc.url,
       token: await svc.tokenFor('approver-2', 'approver'),
     })
-    await secondApprover.approve(genuine.proposalId, { planHash: genuine.planHash })
+    await secondApprover.approve(genuine.proposalId, { actionDigest: genuine.actionDigest })
     const newer = (await cast.agent.waitForVerdict(genuine.proposalId, {
       afterRevision: genuine.verdict.revision,
       timeoutSeconds: 10,
     })) as VerdictView
     assert.equal(newer.decision, 'allow')
     assert.equal(newer.supersedes, genuine.verdict.verdictId)
-    const result = await refusal('superseded', genuine.verdict, genuine.planHash)
+    const result = await refusal('superseded', genuine.verdict, genuine.action)
     assert.equal(result.reason, 'superseded')
-    assert.equal((await cast.executor.verifyVerdict(newer, { planHash: genuine.planHash })).ok, true)
+    assert.equal((await cast.executor.verifyVerdict(newer, { action: genuine.action })).ok, true)
     genuine = { ...genuine, verdict: newer }
   })
 
@@ -156,27 +185,33 @@ describe('the executor SDK refuses forged, expired, revoked and mismatched verdi
     await eventually('the revocation', async () =>
       (await cast.agent.currentVerdict(genuine.proposalId))?.revoked ? true : undefined,
     )
-    const result = await refusal('revoked', genuine.verdict, genuine.planHash)
+    const result = await refusal('revoked', genuine.verdict, genuine.action)
     assert.equal(result.reason, 'revoked')
     let ran = false
-    const run = await cast.executor.runVerified(genuine.verdict, plan, async () => {
+    const run = await cast.executor.runVerified(genuine.verdict, genuine.action, async () => {
       ran = true
     })
     assert.equal(run.outcome, 'refused')
     assert.equal(ran, false)
-    await cast.admin.releaseKillSwitch({ scope: 'agent', target: 'agent-e2e', reason: 'investigated' })
+    const release = await cast.admin.releaseKillSwitch({
+      scope: 'agent',
+      target: 'agent-e2e',
+      reason: 'investigated',
+    })
+    assert.equal(release.status, 'pending', 'releasing a kill switch takes a second policy admin')
+    await governed(cast.secondAdmin, Promise.resolve(release))
   })
 
   it('refuses an expired verdict', async () => {
     // a one-second verdict lifetime: the next verdict on the proposal expires almost at once
-    await cast.admin.publishPolicy(policyV(2, { verdictTtlSeconds: 1 }))
+    await governed(cast.secondAdmin, cast.admin.publishPolicy(policyV(2, { verdictTtlSeconds: 1 })))
     const shortLived = await eventually('a verdict under policy v2', async () => {
       const v = await cast.agent.currentVerdict(genuine.proposalId)
       return v?.policyVersion === 2 && v.decision === 'allow' ? v : undefined
     })
     const wait = Date.parse(shortLived.expiresAt) - Date.now() + 50
     await new Promise((r) => setTimeout(r, Math.max(0, wait)))
-    const result = await refusal('expired', shortLived, genuine.planHash)
+    const result = await refusal('expired', shortLived, genuine.action)
     assert.equal(result.reason, 'expired')
     const recorded = await eventually('the VerdictExpired event', async () => {
       const v = await cast.agent.currentVerdict(genuine.proposalId)

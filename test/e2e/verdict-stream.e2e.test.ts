@@ -10,6 +10,7 @@ import {
 import {
   type Cast,
   eventually,
+  governed,
   policyV,
   proposeWithEvidence,
   type RunningService,
@@ -27,6 +28,8 @@ describe('the verdict stream (Server-Sent Events)', () => {
   let other: Cast
   let auditor: AuditorClient
   const proposals: string[] = []
+  /** the plan of each proposal, by id: an executor knows the plan it is about to run */
+  const plans = new Map<string, Record<string, unknown>>()
   const figures: Record<string, unknown> = {}
 
   before(async () => {
@@ -42,8 +45,10 @@ describe('the verdict stream (Server-Sent Events)', () => {
   })
 
   const propose = async (who: Cast, n: number) => {
-    const made = await proposeWithEvidence(who, `deployment/svc-${proposals.length}`, { replicas: n })
+    const plan = { replicas: n }
+    const made = await proposeWithEvidence(who, `deployment/svc-${proposals.length}`, plan)
     proposals.push(made.proposalId)
+    plans.set(made.proposalId, plan)
     return made
   }
 
@@ -140,7 +145,10 @@ describe('the verdict stream (Server-Sent Events)', () => {
     await propose(cast, 3)
     await propose(other, 4)
     await cast.admin.engageKillSwitch({ scope: 'agent', target: 'agent-other', reason: 'stream test' })
-    await cast.admin.releaseKillSwitch({ scope: 'agent', target: 'agent-other', reason: 'stream test over' })
+    await governed(
+      cast.secondAdmin,
+      cast.admin.releaseKillSwitch({ scope: 'agent', target: 'agent-other', reason: 'stream test over' }),
+    )
     assert.equal(received.length, seenBeforeAbort, 'nothing arrives after close()')
 
     // resume with the last id, then drop the connection from the server side by restarting the service
@@ -158,7 +166,7 @@ describe('the verdict stream (Server-Sent Events)', () => {
 
     // more after the restart, with expiries: a one-second verdict lifetime
     await propose(other, 5)
-    await cast.admin.publishPolicy(policyV(2, { verdictTtlSeconds: 1 }))
+    await governed(cast.secondAdmin, cast.admin.publishPolicy(policyV(2, { verdictTtlSeconds: 1 })))
     await sleep(1500)
     await settled()
     const expected = await ledgerVerdicts()
@@ -187,10 +195,12 @@ describe('the verdict stream (Server-Sent Events)', () => {
     const keys = await executor.signingKeys()
     for (const e of received) {
       if (e.type !== 'VerdictIssued') continue
+      const { proposalId, tool, action, resource, environment, executingIdentity } = e.data
+      const plan = plans.get(proposalId)
       const checked = await verifyVerdictOffline(
         e.data,
         keys,
-        { planHash: e.data.planHash },
+        { action: { proposalId, tool, action, resource, environment, executingIdentity, plan } },
         new Date(e.data.decidedAt),
       )
       assert.ok(

@@ -57,12 +57,41 @@ describe('cli token issue', () => {
     assert.equal(run.stdout, `${token}\n`, 'the token alone, on one line')
     const runtime = await openRuntime(config)
     try {
-      assert.deepEqual(await runtime.verifier.verify(token), { sub: 'agent-7', roles: ['agent', 'observer'] })
+      assert.deepEqual(await runtime.verifier.verify(token), {
+        sub: 'agent-7',
+        roles: ['agent', 'observer'],
+        approvalRoles: [],
+      })
     } finally {
       await runtime.closeStores()
     }
     const claims = decodeJwt(token)
     assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 30 * 60)
+  })
+
+  it("issues an approver's token with the roles it may approve in, 'approver' always among them", async () => {
+    const { dir, config } = await preparedFolder('approver')
+    const run = await cli(
+      ['token', 'issue', '--sub', 'cab-1', '--role', 'approver', '--approval-role', 'change-board'],
+      { DATA_DIR: dir },
+    )
+    assert.equal(run.code, 0, run.stderr)
+    const runtime = await openRuntime(config)
+    try {
+      assert.deepEqual(await runtime.verifier.verify(run.stdout.trim()), {
+        sub: 'cab-1',
+        roles: ['approver'],
+        approvalRoles: ['approver', 'change-board'],
+      })
+    } finally {
+      await runtime.closeStores()
+    }
+    const refused = await cli(
+      ['token', 'issue', '--sub', 'a', '--role', 'agent', '--approval-role', 'change-board'],
+      { DATA_DIR: dir },
+    )
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /--approval-role is for a token with --role approver/)
   })
 
   it('--json gives the token with its claims', async () => {

@@ -4,13 +4,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { handle } from '../../src/application/handle.js'
+import type { Actor } from '../../src/domain/actor.js'
 import { resource } from '../../src/domain/deciders/index.js'
+import type { ResourceCommand } from '../../src/domain/deciders/resource.js'
 import { streams } from '../../src/domain/events.js'
 import type { EventStore } from '../../src/store/port.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 
-const observe = (version: string, observedAt: string) => ({
-  type: 'ObserveState' as const,
+const OBSERVER: Actor = { sub: 'observer-1', roles: ['observer'], approvalRoles: [] }
+
+const observe = (version: string, observedAt: string, actor = OBSERVER): ResourceCommand => ({
+  type: 'ObserveState',
+  actor,
+  context: { now: '2026-01-01T00:01:00.000Z', maxSkewSeconds: 5 },
   environment: 'production',
   resource: 'deployment/web',
   version,
@@ -34,7 +40,10 @@ test('a command that loses a race to another writer is decided again on the new 
               store,
               resource,
               stream,
-              observe(`other-${raced}`, `2026-01-01T00:00:0${raced}.000Z`),
+              observe(`other-${raced}`, `2026-01-01T00:00:0${raced}.000Z`, {
+                ...OBSERVER,
+                sub: 'observer-2',
+              }),
               { actor: 'observer-2' },
             )
           }

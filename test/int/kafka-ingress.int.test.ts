@@ -6,12 +6,21 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Producer } from 'kafkajs'
 import pino from 'pino'
+import { approveChange, govern } from '../../src/application/govern.js'
 import { handle } from '../../src/application/handle.js'
+import { requestPromotion } from '../../src/application/promotions.js'
+import { agentLevel } from '../../src/application/queries.js'
 import { issueToken } from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
-import { agent, inventory, policy } from '../../src/domain/deciders/index.js'
+import type { Actor } from '../../src/domain/actor.js'
+import { agent } from '../../src/domain/deciders/index.js'
 import { defaultPolicy } from '../../src/domain/eligibility.js'
-import { streams } from '../../src/domain/events.js'
+import {
+  type GovernanceChange,
+  type PolicyDraft,
+  streams,
+  type TrackRecord,
+} from '../../src/domain/events.js'
 import { buildApp } from '../../src/http/app.js'
 import { PROPOSAL_CE_TYPE, toKafkaMessage, topicsFor } from '../../src/kafka/cloudevents.js'
 import { type Runtime, startRuntime } from '../../src/runtime.js'
@@ -69,63 +78,65 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
       KAFKA_MAX_MESSAGE_BYTES: '16384',
     })
     runtime = await startRuntime(config, pino({ level: 'silent' }))
-    const admin = { actor: 'admin' }
-    await handle(
-      runtime.store,
-      policy,
-      streams.policy(),
-      { type: 'PublishPolicy', policy: defaultPolicy('admin') },
-      admin,
-    )
-    await handle(
-      runtime.store,
-      inventory,
-      streams.tool('kubectl', 'scale'),
-      {
-        type: 'RegisterToolAction',
-        tool: 'kubectl',
-        action: 'scale',
-        impact: 'high',
-        reversible: true,
-        description: '',
-      },
-      admin,
-    )
-    await handle(
-      runtime.store,
-      agent,
-      streams.agent('agent-k'),
-      { type: 'RegisterAgent', agentId: 'agent-k', owner: 'team', description: '' },
-      admin,
-    )
+    // the world a real service would hold: a policy, the inventory, the agent bound to its identity, at recommend
+    const admins: Actor[] = ['admin-1', 'admin-2'].map((sub) => ({
+      sub,
+      roles: ['policy-admin'],
+      approvalRoles: [],
+    }))
+    const [first, second] = admins as [Actor, Actor]
+    const governed = async (change: GovernanceChange, draft: PolicyDraft | null = null) => {
+      const outcome = await govern(runtime.store, first, change, draft)
+      if (outcome.status === 'pending') await approveChange(runtime.store, second, outcome.requestId)
+    }
+    await governed({ kind: 'publish-policy', policyVersion: 1 }, defaultPolicy('risk-office'))
+    await governed({
+      kind: 'register-tool-action',
+      tool: 'kubectl',
+      action: 'scale',
+      impact: 'high',
+      reversible: true,
+      description: '',
+    })
     await handle(
       runtime.store,
       agent,
       streams.agent('agent-k'),
-      {
-        type: 'RequestPromotion',
-        requestId: 'r1',
-        environment: 'production',
-        to: 'recommend',
-        trackRecord: {
-          windowStart: '2026-01-01T00:00:00.000Z',
-          windowEnd: '2026-01-02T00:00:00.000Z',
-          proposals: 0,
-          simulationsPassed: 0,
-          simulationSurvivalRate: 1,
-          violations: 0,
-          failedExecutions: 0,
-        },
-      },
-      { actor: 'agent-k' },
+      { type: 'RegisterAgent', actor: first, agentId: 'agent-k', owner: 'team', description: '' },
+      { actor: first.sub },
     )
-    await handle(
+    await governed({ kind: 'bind-identity', principal: 'agent-k', role: 'agent', identity: 'svc-agent-k' })
+    const agentK: Actor = { sub: 'agent-k', roles: ['agent'], approvalRoles: [] }
+    const noRecord = (days: number): Promise<TrackRecord> => {
+      const windowEnd = new Date().toISOString()
+      const windowStart = new Date(Date.now() - days * 86_400_000).toISOString()
+      return Promise.resolve({
+        windowStart,
+        windowEnd,
+        proposals: 0,
+        simulationsPassed: 0,
+        simulationSurvivalRate: 1,
+        violations: 0,
+        failedExecutions: 0,
+      })
+    }
+    await requestPromotion(
       runtime.store,
-      agent,
-      streams.agent('agent-k'),
-      { type: 'ApprovePromotion', requestId: 'r1', approver: 'admin' },
-      admin,
+      agentK,
+      'agent-k',
+      { requestId: 'r1', environment: 'production', to: 'recommend' },
+      noRecord,
     )
+    for (const admin of admins) {
+      await handle(
+        runtime.store,
+        agent,
+        streams.agent('agent-k'),
+        { type: 'ApprovePromotion', actor: admin, requestId: 'r1' },
+        { actor: admin.sub },
+      )
+    }
+    assert.equal(await agentLevel(runtime.store, 'agent-k', 'production'), 'recommend')
     agentToken = await issueToken(runtime.tokenKey as NonNullable<Runtime['tokenKey']>, config, {
       sub: 'agent-k',
       roles: ['agent'],

@@ -22,8 +22,10 @@ import type { DocStore } from '../../src/store/docs.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import {
+  actionDigestFor,
+  bindingData,
+  EXECUTING_IDENTITY,
   LedgerBuilder,
-  planHash,
   policyData,
   proposalData,
   streamOf,
@@ -40,7 +42,10 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }))
 let files = 0
 const freshPath = (name: string) => path.join(dir, `${name}-${++files}.db`)
 
-/** Proposals that end in every way an action can: succeeded, failed and recovered, revoked, still failing. */
+/**
+ * Proposals that end in every way an action can: succeeded, failed and recovered, revoked, still failing
+ * after a start the gate refused and one that raced a new verdict (a violation).
+ */
 const history = (from: number, count: number, start: string): LedgerEvent[] => {
   const l = new LedgerBuilder(start)
   const events: LedgerEvent[] = []
@@ -49,6 +54,8 @@ const history = (from: number, count: number, start: string): LedgerEvent[] => {
     events.push(
       l.event('AgentRegistered', { agentId: 'agent-1', owner: 'platform-team' }, { actor: 'admin-1' }),
     )
+    events.push(l.event('IdentityBound', bindingData('agent-1')))
+    events.push(l.event('IdentityBound', bindingData('x-1', EXECUTING_IDENTITY, 'executor')))
   }
   for (let n = from; n < from + count; n++) {
     const p = {
@@ -67,11 +74,17 @@ const history = (from: number, count: number, start: string): LedgerEvent[] => {
         verdictData(p, { revision, decision, failed, decidedAt: '2024-05-01T10:00:00.000Z' }),
       )
     const execution = { proposalId: p.proposalId, executionId: `e-${n}` }
+    const actionDigest = actionDigestFor(p)
     l.after(1800)
     events.push(l.event('ProposalSubmitted', proposalData(p)))
     events.push(verdict(1, 'block', ['freshState', 'lineage']))
     events.push(
-      l.event('ApprovalGranted', { proposalId: p.proposalId, planHash, approver: 'approver-1', role: 'sre' }),
+      l.event('ApprovalGranted', {
+        proposalId: p.proposalId,
+        actionDigest,
+        approver: 'approver-1',
+        role: 'sre',
+      }),
     )
     events.push(verdict(2, 'allow'))
     switch (n % 4) {
@@ -80,7 +93,7 @@ const history = (from: number, count: number, start: string): LedgerEvent[] => {
           l.event('ExecutionStarted', {
             ...execution,
             verdictId: verdictIdOf(p.proposalId, 2),
-            planHash,
+            actionDigest,
             executor: 'x-1',
           }),
         )
@@ -91,12 +104,19 @@ const history = (from: number, count: number, start: string): LedgerEvent[] => {
           l.event('ExecutionStarted', {
             ...execution,
             verdictId: verdictIdOf(p.proposalId, 2),
-            planHash,
+            actionDigest,
             executor: 'x-1',
           }),
         )
         events.push(
           l.after(20).event('ExecutionFailed', { ...execution, error: 'crash', resourceVersionAfter: 'v2' }),
+        )
+        events.push(
+          l.after(5).event('RollbackStarted', {
+            proposalId: p.proposalId,
+            rollbackId: `r-${n}`,
+            executionId: execution.executionId,
+          }),
         )
         events.push(
           l.after(5 * n).event('RollbackCompleted', {
@@ -117,20 +137,51 @@ const history = (from: number, count: number, start: string): LedgerEvent[] => {
             killSwitch: ref,
           }),
         )
+        // a release takes a second admin
+        const requestId = `release-${n}`
         events.push(
-          l.after(60).event('KillSwitchReleased', { ...ref, reason: 'drill over' }, { actor: 'admin-2' }),
+          l.after(30).event('ChangeRequested', {
+            requestId,
+            change: { kind: 'release-kill-switch', ...ref, reason: 'drill over' },
+            policy: null,
+            widens: 'releasing a kill switch lets what it stopped run again',
+            requestedBy: 'admin-1',
+          }),
         )
+        events.push(l.after(30).event('ChangeApproved', { requestId, approvedBy: 'admin-2' }))
+        events.push(l.event('KillSwitchReleased', { ...ref, reason: 'drill over' }, { actor: 'admin-2' }))
         break
       }
       default:
-        events.push(l.event('ExecutionStarted', { ...execution, verdictId: null, planHash, executor: 'x-1' }))
+        // an executor not bound to the identity is refused at the gate: nothing runs
+        events.push(
+          l.event('ExecutionRefused', {
+            ...execution,
+            executionId: `e-${n}-refused`,
+            verdictId: verdictIdOf(p.proposalId, 2),
+            actionDigest,
+            executor: 'x-2',
+            reasons: [{ specification: 'executorRunsAsIdentity', reason: 'x-2 is not bound' }],
+          }),
+        )
+        // the bound one starts on the allow just as a new observation has the decision service supersede it
+        events.push(verdict(3, 'block', ['freshState']))
+        events.push(
+          l.event('ExecutionStarted', {
+            ...execution,
+            verdictId: verdictIdOf(p.proposalId, 2),
+            actionDigest,
+            executor: 'x-1',
+          }),
+        )
         events.push(
           l.event('ViolationRecorded', {
             ...execution,
             agentId: 'agent-1',
-            verdictId: null,
-            kind: 'no-verdict',
-            reason: 'no verdict',
+            responsible: 'x-1',
+            verdictId: verdictIdOf(p.proposalId, 2),
+            kind: 'superseded',
+            reason: `verdict ${verdictIdOf(p.proposalId, 2)} was superseded by ${verdictIdOf(p.proposalId, 3)}`,
           }),
         )
         events.push(

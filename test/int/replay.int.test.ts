@@ -8,14 +8,120 @@ import { ProjectionRunner } from '../../projections/runner.js'
 import { everyEvent, recordedDecisions, replayDecisions } from '../../src/decision/replay.js'
 import { DECISION_NAMESPACE, DecisionService } from '../../src/decision/service.js'
 import { createVerdictSigner, generateSigningKey, verifyVerdictSignature } from '../../src/decision/signer.js'
-import { canonicalize } from '../../src/domain/canonical.js'
-import type { DataOf } from '../../src/domain/events.js'
+import { actionDigestOf, canonicalize } from '../../src/domain/canonical.js'
+import type { DataOf, DomainEvent } from '../../src/domain/events.js'
+import type { StoredEvent } from '../../src/store/port.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import { verifyLedger } from '../../src/store/verify.js'
 import { FakeClock, History } from '../support/history.js'
 
 const EVENTS = 10_000
+
+/**
+ * What a real service could have written, event by event: every fact stated by a principal entitled to it
+ * ("earned, not claimed"). Answers the first breach found, or null.
+ */
+const lawBreaches = () => {
+  const agentsOf = new Map<string, Set<string>>()
+  const proposals = new Map<
+    string,
+    { agentId: string; identity: string; digest: string; requests: Set<string> }
+  >()
+  let policies = 0
+  const breaches: string[] = []
+  const check = (ok: boolean, what: string, e: StoredEvent) => {
+    if (!ok) breaches.push(`${what} at position ${e.position} (${e.type})`)
+  }
+  const fromAgentSide = (by: string, p: { agentId: string; identity: string }) =>
+    by === p.agentId || by === p.identity
+  return {
+    breaches,
+    see(e: StoredEvent) {
+      const event = { type: e.type, data: e.data } as DomainEvent
+      const p = proposals.get((e.data as { proposalId?: string }).proposalId ?? '')
+      switch (event.type) {
+        case 'IdentityBound':
+        case 'IdentityUnbound': {
+          if (event.type === 'IdentityBound')
+            check(event.data.requestedBy !== event.data.approvedBy, 'a binding by one admin', e)
+          if (event.data.role !== 'agent') return
+          const bound = agentsOf.get(event.data.identity) ?? new Set()
+          if (event.type === 'IdentityBound') bound.add(event.data.principal)
+          else bound.delete(event.data.principal)
+          agentsOf.set(event.data.identity, bound)
+          return
+        }
+        case 'ProposalSubmitted': {
+          const { proposalId, agentId, executingIdentity, actionDigest } = event.data
+          check(e.metadata.actor === agentId, 'a proposal by another principal than its agent', e)
+          check(
+            agentsOf.get(executingIdentity)?.has(agentId) === true,
+            'a proposal through an unbound identity',
+            e,
+          )
+          check(actionDigest === actionDigestOf(event.data), 'an action digest the ledger did not compute', e)
+          proposals.set(proposalId, {
+            agentId,
+            identity: executingIdentity,
+            digest: actionDigest,
+            requests: new Set(),
+          })
+          return
+        }
+        case 'SimulationRequested':
+          check(e.metadata.actor === p?.agentId, 'a simulation requested by another than the proposer', e)
+          p?.requests.add(event.data.requestId)
+          return
+        case 'SimulationRecorded':
+          check(
+            p !== undefined && !fromAgentSide(event.data.simulatedBy, p),
+            'a simulation from the agent side',
+            e,
+          )
+          check(p?.requests.has(event.data.requestId) === true, 'a simulation nobody requested', e)
+          check(e.metadata.actor === event.data.simulatedBy, 'a simulation recorded for another', e)
+          check(event.data.actionDigest === p?.digest, 'a simulation of another action', e)
+          return
+        case 'RollbackTested':
+          check(
+            p !== undefined && !fromAgentSide(event.data.testedBy, p),
+            'a rollback test from the agent side',
+            e,
+          )
+          check(event.data.actionDigest === p?.digest, 'a rollback test of another action', e)
+          return
+        case 'ApprovalGranted':
+          check(
+            p !== undefined && !fromAgentSide(event.data.approver, p),
+            'an approval from the agent side',
+            e,
+          )
+          check(event.data.actionDigest === p?.digest, 'an approval of another action', e)
+          return
+        case 'PolicyPublished':
+          policies += 1
+          check(
+            policies === 1
+              ? event.data.approvedBy === null && e.position === 1
+              : event.data.approvedBy !== null && event.data.approvedBy !== event.data.publishedBy,
+            'a policy without its second admin',
+            e,
+          )
+          return
+        case 'AgentPromoted':
+          check(
+            new Set(event.data.endorsedBy).size >= 2 && !event.data.endorsedBy.includes(event.data.agentId),
+            'a promotion without two distinct admins',
+            e,
+          )
+          return
+        default:
+          return
+      }
+    },
+  }
+}
 
 test(`replay: a generated history of ${EVENTS}+ events, rebuilt from zero, gives identical verdicts and projections`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ledger-replay-'))
@@ -47,9 +153,12 @@ test(`replay: a generated history of ${EVENTS}+ events, rebuilt from zero, gives
       counts.set(key, (counts.get(key) ?? 0) + 1)
     }
     const typeCounts = new Map<string, number>()
+    const law = lawBreaches()
     for await (const e of everyEvent(store)) {
       typeCounts.set(e.type, (typeCounts.get(e.type) ?? 0) + 1)
+      law.see(e)
     }
+    assert.deepEqual(law.breaches, [], 'every fact is stated by a principal entitled to it')
     for (const path of [
       'VerdictIssued:allow',
       'VerdictIssued:block',
@@ -70,6 +179,12 @@ test(`replay: a generated history of ${EVENTS}+ events, rebuilt from zero, gives
       'RecoveryDeadlinePassed',
       'ProposalWithdrawn',
       'ExecutionSucceeded',
+      'ExecutionRefused',
+      'SimulationRequested',
+      'PromotionApproved',
+      'IdentityUnbound',
+      'ChangeApproved',
+      'ChangeRefused',
     ]) {
       assert.ok((typeCounts.get(type) ?? 0) > 0, `the history has no ${type}`)
     }

@@ -60,7 +60,7 @@ describe('agent and promotion routes', () => {
     const one = (await api.as('agent-2', 'agent').get('/v1/agents/agent-1')).json()
     assert.equal(one.levels.production.level, 'execute')
     assert.equal(one.levels.staging.level, 'execute')
-    assert.equal(one.levels.production.approvedBy, 'admin')
+    assert.equal(one.levels.production.approvedBy, 'admin-2', 'the second admin completes each promotion')
     const two = (await api.as('agent-2', 'agent').get('/v1/agents/agent-2')).json()
     assert.deepEqual(Object.keys(two.levels), ['production'])
     assert.equal(two.levels.production.level, 'recommend')
@@ -191,10 +191,26 @@ describe('agent and promotion routes', () => {
       headers: { authorization: `Bearer ${await api.tokenFor('admin', 'policy-admin')}` },
     })
     assert.equal(approved.statusCode, 201, approved.body)
-    assert.equal(approved.json().outcome, 'promoted')
+    assert.equal(approved.json().outcome, 'approved', 'one admin alone never promotes')
+    assert.deepEqual(
+      approved.json().events.map((e: { type: string }) => e.type),
+      ['PromotionApproved'],
+    )
+    const again = await appendsNothing(api, () =>
+      admin().post(`/v1/agents/agent-2/promotions/${body.requestId}/approval`, {}),
+    )
+    const twice = expectError(again, 403, 'forbidden')
+    assert.equal((twice.details as { specification: string }).specification, 'secondDistinctAdmin')
+    const second = await api
+      .as('admin-2', 'policy-admin')
+      .post(`/v1/agents/agent-2/promotions/${body.requestId}/approval`, {})
+    assert.equal(second.statusCode, 201, second.body)
+    assert.equal(second.json().outcome, 'promoted')
     const promoted = (await api.runtime.store.readStream('agent-agent-2')).at(-1)
     assert.equal(promoted?.type, 'AgentPromoted')
-    assert.equal((promoted?.data as { approvedBy?: string } | undefined)?.approvedBy, 'admin')
+    const effect = promoted?.data as { approvedBy?: string; endorsedBy?: string[] } | undefined
+    assert.equal(effect?.approvedBy, 'admin-2')
+    assert.deepEqual(effect?.endorsedBy, ['admin', 'admin-2'])
   })
 
   test('a request that skips a rung is refused and recorded, with the reason', async () => {
@@ -244,7 +260,11 @@ describe('agent and promotion routes', () => {
         .as('agent-self', 'agent', 'policy-admin')
         .post('/v1/agents/agent-self/promotions/self-1/approval', {}),
     )
-    expectError(selfApproval, 403, 'forbidden')
+    assert.match(expectError(selfApproval, 403, 'forbidden').message, /own promotion/)
+    const requesterApproval = await appendsNothing(api, () =>
+      admin().post('/v1/agents/agent-self/promotions/self-1/approval', {}),
+    )
+    assert.match(expectError(requesterApproval, 403, 'forbidden').message, /second, distinct policy admin/)
     const approverRole = await appendsNothing(api, () =>
       api.as('approver-1', 'approver').post('/v1/agents/agent-self/promotions/self-1/approval', {}),
     )
@@ -318,5 +338,47 @@ describe('agent and promotion routes', () => {
     const week = (await reader.get('/v1/agents/agent-1/track-record?environment=production&days=7')).json()
     assert.equal(week.days, 7)
     assert.equal((Date.parse(week.windowEnd) - Date.parse(week.windowStart)) / 86_400_000, 7)
+  })
+
+  test('a promotion is earned: a track record short of the policy is refused with the numbers, whoever asks', async () => {
+    const strict = {
+      windowDays: 30,
+      minProposals: 3,
+      minSimulationsPassed: 1,
+      minSurvivalRate: 0.9,
+      maxViolations: 0,
+      maxFailedExecutions: 0,
+    }
+    const current = (await admin().get('/v1/policies/current')).json()
+    const {
+      publishedAt: _at,
+      eventId: _id,
+      publishedBy: _by,
+      approvedBy: _approved,
+      ...draft
+    } = current as Record<string, unknown>
+    const next = {
+      ...draft,
+      version: (current.version as number) + 1,
+      promotion: { recommend: strict, simulate: strict, execute: strict },
+    }
+    const published = await admin().post('/v1/policies', next)
+    assert.equal(published.statusCode, 202, published.body)
+    const approved = await api
+      .as('admin-2', 'policy-admin')
+      .post(`/v1/changes/${published.json().requestId}/approval`, {})
+    assert.equal(approved.statusCode, 201, approved.body)
+
+    await register('agent-earn')
+    for (const asker of [api.as('agent-earn', 'agent'), admin()]) {
+      const answer = await asker.post('/v1/agents/agent-earn/promotions', {
+        environment: 'production',
+        to: 'recommend',
+      })
+      assert.equal(answer.statusCode, 201, answer.body)
+      assert.equal(answer.json().outcome, 'refused')
+      assert.match(answer.json().reason, /0 proposals of 3 required/)
+      assert.match(answer.json().reason, /0 simulations passed of 1 required/)
+    }
   })
 })

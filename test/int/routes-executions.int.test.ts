@@ -36,7 +36,7 @@ describe('execution and rollback routes', () => {
 
     const started = await executor().post(`${base}/executions`, {
       verdictId: allowed.verdictId,
-      planHash: allowed.planHash,
+      actionDigest: allowed.actionDigest,
     })
     assert.equal(started.statusCode, 201, started.body)
     const { executionId } = started.json()
@@ -76,7 +76,7 @@ describe('execution and rollback routes', () => {
       proposalId,
       executionId,
       verdictId: allowed.verdictId,
-      planHash: allowed.planHash,
+      actionDigest: allowed.actionDigest,
       executor: 'executor-1',
     })
     assert.equal(startEvent?.metadata.actor, 'executor-1')
@@ -122,7 +122,7 @@ describe('execution and rollback routes', () => {
     const started = await executor().post(`${base}/executions`, {
       executionId: 'exec-success-1',
       verdictId: allowed.verdictId,
-      planHash: allowed.planHash,
+      actionDigest: allowed.actionDigest,
     })
     assert.equal(started.statusCode, 201, started.body)
     assert.equal(started.json().executionId, 'exec-success-1')
@@ -144,7 +144,7 @@ describe('execution and rollback routes', () => {
     })
 
     test('only an executor may start, finish or roll back an execution (403)', async () => {
-      const body = { verdictId: allowed.verdictId, planHash: allowed.planHash }
+      const body = { verdictId: allowed.verdictId, actionDigest: allowed.actionDigest }
       for (const client of [
         api.as('agent-1', 'agent'),
         api.as('approver-1', 'approver'),
@@ -168,7 +168,7 @@ describe('execution and rollback routes', () => {
       const answer = await api.app.inject({
         method: 'POST',
         url: `/v1/proposals/${allowed.proposalId}/executions`,
-        payload: { verdictId: allowed.verdictId, planHash: allowed.planHash },
+        payload: { verdictId: allowed.verdictId, actionDigest: allowed.actionDigest },
       })
       expectError(answer, 401, 'unauthenticated')
     })
@@ -177,7 +177,7 @@ describe('execution and rollback routes', () => {
       const unknownProposal = await appendsNothing(api, () =>
         executor().post('/v1/proposals/no-such-proposal/executions', {
           verdictId: allowed.verdictId,
-          planHash: allowed.planHash,
+          actionDigest: allowed.actionDigest,
         }),
       )
       expectError(unknownProposal, 404, 'not-found')
@@ -198,12 +198,15 @@ describe('execution and rollback routes', () => {
     test('a bad body is a 400 naming the field', async () => {
       const url = `/v1/proposals/${allowed.proposalId}/executions`
       const cases: [unknown, string][] = [
-        [{ verdictId: allowed.verdictId, planHash: 'sha256:short' }, 'body.planHash'],
-        [{ verdictId: 'not-a-uuid', planHash: allowed.planHash }, 'body.verdictId'],
-        [{ planHash: allowed.planHash }, 'body.verdictId'],
-        [{ verdictId: allowed.verdictId, planHash: allowed.planHash, executor: 'someone-else' }, 'body'],
+        [{ verdictId: allowed.verdictId, actionDigest: 'sha256:short' }, 'body.actionDigest'],
+        [{ verdictId: 'not-a-uuid', actionDigest: allowed.actionDigest }, 'body.verdictId'],
+        [{ actionDigest: allowed.actionDigest }, 'body.verdictId'],
         [
-          { verdictId: allowed.verdictId, planHash: allowed.planHash, executionId: 'has spaces' },
+          { verdictId: allowed.verdictId, actionDigest: allowed.actionDigest, executor: 'someone-else' },
+          'body',
+        ],
+        [
+          { verdictId: allowed.verdictId, actionDigest: allowed.actionDigest, executionId: 'has spaces' },
           'body.executionId',
         ],
       ]
@@ -225,7 +228,7 @@ describe('execution and rollback routes', () => {
       expectError(notJson, 400, 'invalid')
     })
 
-    test('state conflicts are a 409: a second start, finishing twice, rolling back an open proposal', async () => {
+    test('state conflicts are a 409: a second start (refused at the gate and recorded), finishing twice, rolling back an open proposal', async () => {
       const open = await allowedProposal(api, world, { replicas: 8 })
       const rollbackOfOpen = await appendsNothing(api, () =>
         executor().post(`/v1/proposals/${open.proposalId}/rollbacks`, { executionId: 'never-started' }),
@@ -236,17 +239,21 @@ describe('execution and rollback routes', () => {
       const started = await executor().post(`${base}/executions`, {
         executionId: 'exec-conflict-1',
         verdictId: allowed.verdictId,
-        planHash: allowed.planHash,
+        actionDigest: allowed.actionDigest,
       })
       assert.equal(started.statusCode, 201, started.body)
-      const again = await appendsNothing(api, () =>
-        executor().post(`${base}/executions`, {
-          executionId: 'exec-conflict-2',
-          verdictId: allowed.verdictId,
-          planHash: allowed.planHash,
-        }),
+      const again = await executor().post(`${base}/executions`, {
+        executionId: 'exec-conflict-2',
+        verdictId: allowed.verdictId,
+        actionDigest: allowed.actionDigest,
+      })
+      const refused = expectError(again, 409, 'conflict')
+      const reasons = (refused.details as { reasons: { specification: string }[] }).reasons
+      assert.deepEqual(
+        reasons.map((r) => r.specification),
+        ['proposalIsOpen'],
       )
-      expectError(again, 409, 'conflict')
+      assert.ok((await streamTypes(api, allowed.proposalId)).includes('ExecutionRefused'))
       const ok = await executor().post(`${base}/executions/exec-conflict-1/success`, {
         resourceVersionAfter: 'v2',
       })
@@ -264,7 +271,7 @@ describe('execution and rollback routes', () => {
   test('a retry with the same Idempotency-Key returns the first answer, generated ids included', async () => {
     const allowed = await allowedProposal(api, world, { replicas: 9 })
     const url = `/v1/proposals/${allowed.proposalId}/executions`
-    const body = { verdictId: allowed.verdictId, planHash: allowed.planHash }
+    const body = { verdictId: allowed.verdictId, actionDigest: allowed.actionDigest }
     const headers = { 'idempotency-key': 'start-9' }
     const first = await executor().post(url, body, headers)
     assert.equal(first.statusCode, 201, first.body)
@@ -289,7 +296,7 @@ describe('execution and rollback routes', () => {
     assert.equal(rbAgain.json().rollbackId, rb.json().rollbackId)
   })
 
-  test('an execution citing no verdict is recorded, and the decision service records the violation and demotes', async () => {
+  test('a start citing no verdict is refused at the gate and recorded; nobody is demoted', async () => {
     const agent = api.as('agent-1', 'agent')
     const submitted = await agent.post('/v1/proposals', {
       agentId: 'agent-1',
@@ -303,19 +310,21 @@ describe('execution and rollback routes', () => {
       snapshot: { version: 'v1' },
     })
     assert.equal(submitted.statusCode, 201, submitted.body)
-    const { proposalId, planHash } = submitted.json()
+    const { proposalId, actionDigest } = submitted.json()
     const started = await executor().post(`/v1/proposals/${proposalId}/executions`, {
       verdictId: null,
-      planHash,
+      actionDigest,
     })
-    assert.equal(started.statusCode, 201, started.body)
+    const error = expectError(started, 409, 'conflict')
+    assert.match(error.message, /cites no verdict/)
     await api.settle()
     const stored = await api.runtime.store.readStream(`proposal-${proposalId}`)
-    const violation = stored.find((e) => e.type === 'ViolationRecorded')
-    assert.equal((violation?.data as { kind?: string } | undefined)?.kind, 'no-verdict')
-    const agentView = (await agent.get('/v1/agents/agent-1')).json()
-    assert.equal(agentView.levels.staging.level, 'simulate')
-    assert.equal(agentView.levels.staging.cause, 'demotion')
-    assert.equal(agentView.levels.production.level, 'execute')
+    const refused = stored.find((e) => e.type === 'ExecutionRefused')
+    assert.equal((refused?.data as { executor?: string } | undefined)?.executor, 'executor-1')
+    assert.ok(!stored.some((e) => e.type === 'ExecutionStarted' || e.type === 'ViolationRecorded'))
+    const agentView = (await api.as('admin', 'policy-admin', 'auditor').get('/v1/agents/agent-1')).json()
+    assert.equal(agentView.levels.staging.level, 'execute', 'a refused start demotes no one')
+    const day = api.runtime.views.metrics.get(metricsKeys.day(refused?.recordedAt ?? ''))
+    assert.equal(day?.kind === 'window' && day.refusedAtGate.byRule.citesLiveAllow, 1)
   })
 })

@@ -12,11 +12,12 @@ import {
 const fieldsOf = (error: { details: unknown }) =>
   (error.details as { fields: { field: string }[] }).fields.map((f) => f.field)
 
+/** a low-impact scope: one policy admin grants it */
 const scope = {
   identity: 'svc-grants',
-  tool: 'kubectl',
-  action: 'scale',
-  resourcePattern: 'deployment/*',
+  tool: 'cache',
+  action: 'flush',
+  resourcePattern: 'cache/*',
   environment: 'staging',
 }
 
@@ -40,7 +41,8 @@ describe('grant routes', () => {
   test('granting records the scope, direct by default, and the decision service lists it as active', async () => {
     const answer = await admin().post('/v1/grants', scope)
     assert.equal(answer.statusCode, 201, answer.body)
-    const { grantId, events } = answer.json()
+    const { grantId, events, status } = answer.json()
+    assert.equal(status, 'applied')
     assert.match(grantId, /^[0-9a-f-]{36}$/)
     assert.deepEqual(
       events.map((e: { type: string; stream: string }) => [e.type, e.stream]),
@@ -148,5 +150,62 @@ describe('grant routes', () => {
     assert.equal(retried.json().duplicate, true)
     assert.equal(retried.json().grantId, first.json().grantId)
     assert.equal((await activeGrants('svc-idem')).grants.length, 1)
+  })
+
+  test('a grant that reaches high or critical impact waits for a second, distinct policy admin', async () => {
+    for (const [tool, action] of [
+      ['kubectl', 'scale'],
+      ['db', 'migrate'],
+      ['unregistered', 'anything'],
+      ['*', 'flush'],
+    ]) {
+      const identity = `svc-high-${tool === '*' ? 'any' : tool}`
+      const asked = await admin().post('/v1/grants', { ...scope, identity, tool, action })
+      assert.equal(asked.statusCode, 202, asked.body)
+      const { requestId, grantId, widens, events } = asked.json()
+      assert.equal(asked.json().status, 'pending')
+      assert.ok(widens.length > 0)
+      assert.deepEqual(
+        events.map((e: { type: string }) => e.type),
+        ['ChangeRequested'],
+      )
+      assert.deepEqual((await activeGrants(identity)).grants, [], 'nothing is granted before the approval')
+      const alone = await appendsNothing(api, () => admin().post(`/v1/changes/${requestId}/approval`, {}))
+      const refused = expectError(alone, 403, 'forbidden')
+      assert.equal((refused.details as { specification: string }).specification, 'secondAdminApproves')
+      const approved = await api.as('admin-2', 'policy-admin').post(`/v1/changes/${requestId}/approval`, {})
+      assert.equal(approved.statusCode, 201, approved.body)
+      assert.deepEqual(
+        approved.json().events.map((e: { type: string }) => e.type),
+        ['ChangeApproved', 'ScopeGranted'],
+      )
+      assert.deepEqual(
+        (await activeGrants(identity)).grants.map((g) => g.grantId),
+        [grantId],
+      )
+      const change = (await admin().get(`/v1/changes/${requestId}`)).json()
+      assert.equal(change.status, 'approved')
+      assert.equal(change.requestedBy, 'admin')
+      assert.equal(change.approvedBy, 'admin-2')
+    }
+  })
+
+  test('a pending change may be refused by any admin, and then never applies', async () => {
+    const asked = await admin().post('/v1/grants', {
+      ...scope,
+      identity: 'svc-refused',
+      tool: 'kubectl',
+      action: 'scale',
+    })
+    const { requestId } = asked.json()
+    const refused = await api
+      .as('admin-2', 'policy-admin')
+      .post(`/v1/changes/${requestId}/refusal`, { reason: 'not this quarter' })
+    assert.equal(refused.statusCode, 201, refused.body)
+    const late = await appendsNothing(api, () =>
+      api.as('admin-3', 'policy-admin').post(`/v1/changes/${requestId}/approval`, {}),
+    )
+    assert.match(expectError(late, 409, 'conflict').message, /refused/)
+    assert.deepEqual((await activeGrants('svc-refused')).grants, [])
   })
 })

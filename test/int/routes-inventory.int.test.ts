@@ -17,14 +17,16 @@ describe('inventory routes', () => {
   after(() => api.close())
 
   test('registering a tool action records its impact; an unchanged registration records nothing; a change does', async () => {
-    const first = await admin().put('/v1/inventory/helm/upgrade', { impact: 'high', reversible: true })
+    // as critical and irreversible, a registration lowers nothing: one admin records it
+    const first = await admin().put('/v1/inventory/helm/upgrade', { impact: 'critical', reversible: false })
     assert.equal(first.statusCode, 200, first.body)
+    assert.equal(first.json().status, 'applied')
     assert.deepEqual(
       first.json().events.map((e: { type: string; stream: string }) => [e.type, e.stream]),
       [['ToolActionRegistered', 'tool-helm.upgrade']],
     )
     const same = await appendsNothing(api, () =>
-      admin().put('/v1/inventory/helm/upgrade', { impact: 'high', reversible: true }),
+      admin().put('/v1/inventory/helm/upgrade', { impact: 'critical', reversible: false }),
     )
     assert.equal(same.statusCode, 200)
     assert.deepEqual(same.json().events, [])
@@ -35,6 +37,21 @@ describe('inventory routes', () => {
       description: 'upgrades a release',
     })
     assert.equal(changed.json().events.length, 1)
+
+    // lowering the impact or marking it reversible widens authority: it waits for a second admin
+    const lowered = await admin().put('/v1/inventory/helm/upgrade', { impact: 'low', reversible: false })
+    assert.equal(lowered.statusCode, 202, lowered.body)
+    assert.match(lowered.json().widens, /lowers helm.upgrade from 'critical' to 'low'/)
+    const reversible = await admin().put('/v1/inventory/helm/upgrade', {
+      impact: 'critical',
+      reversible: true,
+    })
+    assert.equal(reversible.statusCode, 202, reversible.body)
+    assert.match(reversible.json().widens, /marks helm.upgrade reversible/)
+    const refused = await api
+      .as('admin-2', 'policy-admin')
+      .post(`/v1/changes/${lowered.json().requestId}/refusal`, { reason: 'helm upgrades are not low impact' })
+    assert.equal(refused.statusCode, 201, refused.body)
     const view = await reader().get('/v1/inventory/helm/upgrade')
     assert.equal(view.statusCode, 200, view.body)
     const body = view.json()
@@ -59,6 +76,19 @@ describe('inventory routes', () => {
     for (const { tool, action, impact } of SEED.toolActions)
       assert.equal(byName.get(`${tool}.${action}`), impact)
     assert.equal(byName.get('terraform.apply'), 'critical')
+  })
+
+  test('a tool or action name with a dot is refused: no two pairs may share a name', async () => {
+    for (const url of ['/v1/inventory/aws/s3.delete', '/v1/inventory/aws.s3/delete']) {
+      const answer = await appendsNothing(api, () =>
+        admin().put(url, { impact: 'critical', reversible: false }),
+      )
+      const error = expectError(answer, 400, 'invalid')
+      assert.ok(
+        fieldsOf(error).some((f) => f.startsWith('params.')),
+        fieldsOf(error).join(', '),
+      )
+    }
   })
 
   test('an unregistered tool action is a 404', async () => {

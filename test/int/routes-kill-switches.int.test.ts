@@ -70,10 +70,20 @@ describe('kill switch routes', () => {
       target: 'kubectl',
       reason: 'incident 42 resolved',
     })
-    assert.equal(release.statusCode, 201, release.body)
+    assert.equal(release.statusCode, 202, release.body)
+    assert.equal(release.json().status, 'pending')
+    assert.equal((await engaged()).killSwitches.length, 1, 'one admin alone releases nothing')
+    const alone = await appendsNothing(api, () =>
+      admin().post(`/v1/changes/${release.json().requestId}/approval`, {}),
+    )
+    expectError(alone, 403, 'forbidden')
+    const approved = await api
+      .as('admin-2', 'policy-admin')
+      .post(`/v1/changes/${release.json().requestId}/approval`, {})
+    assert.equal(approved.statusCode, 201, approved.body)
     assert.deepEqual(
-      release.json().events.map((e: { type: string }) => e.type),
-      ['KillSwitchReleased'],
+      approved.json().events.map((e: { type: string }) => e.type),
+      ['ChangeApproved', 'KillSwitchReleased'],
     )
     assert.deepEqual((await engaged()).killSwitches, [])
     const releaseAgain = await appendsNothing(api, () =>
@@ -95,7 +105,11 @@ describe('kill switch routes', () => {
       target: null,
       reason: 'thaw',
     })
-    assert.equal(release.statusCode, 201, release.body)
+    assert.equal(release.statusCode, 202, release.body)
+    const approved = await api
+      .as('admin-2', 'policy-admin')
+      .post(`/v1/changes/${release.json().requestId}/approval`, {})
+    assert.equal(approved.statusCode, 201, approved.body)
     assert.deepEqual((await engaged()).killSwitches, [])
   })
 

@@ -32,7 +32,7 @@ describe('observation routes', () => {
       [['StateObserved', 'resource-production.deployment/api']],
     )
     const newer = observation('v2', at(1))
-    const second = await api.as('agent-1', 'agent').post('/v1/observations', newer)
+    const second = await api.as('observer-2', 'observer').post('/v1/observations', newer)
     assert.equal(second.statusCode, 201, second.body)
 
     const latest = await api.as('auditor-1', 'auditor').get('/v1/observations/production/deployment%2Fapi')
@@ -48,7 +48,7 @@ describe('observation routes', () => {
       },
       newer,
     )
-    assert.equal(body.observedBy, 'agent-1')
+    assert.equal(body.observedBy, 'observer-2')
     assert.equal(body.eventId, second.json().events[0].id)
     assert.equal(body.position, second.json().events[0].position)
   })
@@ -65,8 +65,10 @@ describe('observation routes', () => {
     assert.deepEqual(repeated.json().events, [])
   })
 
-  test('only an observer or an agent may observe (403)', async () => {
+  test('only an observer may observe (403): what an agent says about state is not evidence', async () => {
     for (const client of [
+      api.as('agent-1', 'agent'),
+      api.as('agent-2', 'agent', 'observer'),
       api.as('approver-1', 'approver'),
       api.as('admin', 'policy-admin'),
       api.as('exec-1', 'executor', 'auditor'),
@@ -77,6 +79,23 @@ describe('observation routes', () => {
         'forbidden',
       )
     }
+  })
+
+  test('an observation dated in the future beyond the allowed skew is a 400, and never locks out the observer', async () => {
+    const future = { ...observation('v-future', at(-86_400)), resource: 'deployment/clock' }
+    const refused = await appendsNothing(api, () => observer().post('/v1/observations', future))
+    const error = expectError(refused, 400, 'invalid')
+    assert.equal((error.details as { specification: string }).specification, 'observationNotFromTheFuture')
+    const withinSkew = await observer().post('/v1/observations', {
+      ...observation('v-skew', at(-2)),
+      resource: 'deployment/clock',
+    })
+    assert.equal(withinSkew.statusCode, 201, withinSkew.body)
+    const next = await observer().post('/v1/observations', {
+      ...observation('v-next', at(-3)),
+      resource: 'deployment/clock',
+    })
+    assert.equal(next.statusCode, 201, 'the observer still records newer state')
   })
 
   test('a resource never observed is a 404', async () => {

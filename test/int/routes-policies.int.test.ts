@@ -40,26 +40,49 @@ describe('policy routes', () => {
     )
     expectError(stale, 409, 'conflict')
 
-    const v2 = await admin().post('/v1/policies', {
+    assert.equal(v1.json().status, 'applied', 'the first policy of an empty ledger takes one admin')
+    const stored = await api.runtime.store.readStream('policy')
+    const recorded = stored[0]?.data as { publishedBy?: string; approvedBy?: string | null } | undefined
+    assert.equal(recorded?.publishedBy, 'admin')
+    assert.equal(recorded?.approvedBy, null)
+
+    const asked = await admin().post('/v1/policies', {
       ...defaultPolicy('security-team', 2),
       survivalThreshold: 0.95,
     })
+    assert.equal(asked.statusCode, 202, asked.body)
+    assert.equal(asked.json().status, 'pending')
+    assert.match(asked.json().widens, /policy/)
+    expectError(await reader().get('/v1/policies/2'), 404, 'not-found')
+    const alone = await appendsNothing(api, () =>
+      admin().post(`/v1/changes/${asked.json().requestId}/approval`, {}),
+    )
+    expectError(alone, 403, 'forbidden')
+    const v2 = await api
+      .as('admin-2', 'policy-admin')
+      .post(`/v1/changes/${asked.json().requestId}/approval`, {})
     assert.equal(v2.statusCode, 201, v2.body)
+    assert.deepEqual(
+      v2.json().events.map((e: { type: string }) => e.type),
+      ['ChangeApproved', 'PolicyPublished'],
+    )
 
     const current = (await reader().get('/v1/policies/current')).json()
     assert.equal(current.version, 2)
     assert.equal(current.owner, 'security-team')
     assert.equal(current.survivalThreshold, 0.95)
     assert.equal(current.publishedBy, 'admin')
-    assert.equal(current.eventId, v2.json().events[0].id)
+    assert.equal(current.approvedBy, 'admin-2')
+    assert.equal(current.eventId, v2.json().events[1].id)
 
     const first = (await reader().get('/v1/policies/1')).json()
     assert.deepEqual(
-      { ...first, publishedAt: undefined, publishedBy: undefined, eventId: undefined },
+      { ...first, publishedAt: undefined, eventId: undefined },
       {
         ...defaultPolicy('platform-team', 1),
+        publishedBy: 'admin',
+        approvedBy: null,
         publishedAt: undefined,
-        publishedBy: undefined,
         eventId: undefined,
       },
     )
@@ -76,7 +99,7 @@ describe('policy routes', () => {
 
   test('publishing the current version again unchanged records nothing', async () => {
     const current = (await reader().get('/v1/policies/current')).json()
-    const { publishedAt: _at, publishedBy: _by, eventId: _id, ...policy } = current
+    const { publishedAt: _at, publishedBy: _by, approvedBy: _approved, eventId: _id, ...policy } = current
     const again = await appendsNothing(api, () => admin().post('/v1/policies', policy))
     assert.equal(again.statusCode, 201)
     assert.deepEqual(again.json().events, [])
@@ -128,7 +151,7 @@ describe('policy routes', () => {
   test('a retried publication with the same Idempotency-Key returns the first answer', async () => {
     const headers = { 'idempotency-key': 'publish-3' }
     const first = await admin().post('/v1/policies', defaultPolicy('platform-team', 3), headers)
-    assert.equal(first.statusCode, 201, first.body)
+    assert.equal(first.statusCode, 202, first.body)
     const retried = await appendsNothing(api, () =>
       admin().post('/v1/policies', defaultPolicy('platform-team', 3), headers),
     )

@@ -1,5 +1,6 @@
 // The read side over a small history driven through the API itself: a proposal blocked on stale state,
-// one blocked on authority and then executed anyway (a violation), one allowed and executed, one that
+// one blocked on authority whose start the gate refused and which then ran anyway, outside the gate (a
+// violation, written to the ledger as an executor's report would be), one allowed and executed, one that
 // failed and was rolled back, and one that failed and is still unrecovered.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
@@ -15,6 +16,7 @@ const RESOURCE = SEED.resource
 interface Submitted {
   readonly proposalId: string
   readonly planHash: string
+  readonly actionDigest: string
 }
 
 interface History {
@@ -56,7 +58,8 @@ const propose = async (agentId: string, step: string, snapshotVersion = 'v1'): P
       snapshot: { version: snapshotVersion },
     }),
   )
-  return { proposalId: String(body.proposalId), planHash: String(body.planHash) }
+  const { proposalId, planHash, actionDigest } = body
+  return { proposalId: String(proposalId), planHash: String(planHash), actionDigest: String(actionDigest) }
 }
 
 const verdictOf = async (proposalId: string) => {
@@ -72,9 +75,31 @@ const executor = () => api.as(EXECUTOR, 'executor')
 const startExecution = async (p: Submitted, verdictId: string | null): Promise<string> => {
   const body = await created(
     'execution start',
-    executor().post(`/v1/proposals/${p.proposalId}/executions`, { verdictId, planHash: p.planHash }),
+    executor().post(`/v1/proposals/${p.proposalId}/executions`, { verdictId, actionDigest: p.actionDigest }),
   )
   return String(body.executionId)
+}
+
+/** An action that ran without a live allow, as it reaches the ledger: the gate never let it start. */
+const ranWithoutAllow = async (p: Submitted) => {
+  const refused = await executor().post(`/v1/proposals/${p.proposalId}/executions`, {
+    verdictId: null,
+    actionDigest: p.actionDigest,
+  })
+  assert.equal(refused.statusCode, 409, refused.body)
+  const data = {
+    proposalId: p.proposalId,
+    executionId: `ran-anyway-${p.proposalId}`,
+    verdictId: null,
+    actionDigest: p.actionDigest,
+    executor: EXECUTOR,
+  }
+  const stream = streams.proposal(p.proposalId)
+  await api.runtime.store.append(
+    stream,
+    [{ type: 'ExecutionStarted', data, metadata: { actor: EXECUTOR } }],
+    'any',
+  )
 }
 
 const allowedAndStarted = async (step: string): Promise<{ p: Submitted; executionId: string }> => {
@@ -98,7 +123,7 @@ before(async () => {
   assert.equal((await verdictOf(staleBlocked.proposalId)).decision, 'block')
   const authorityBlocked = await propose('agent-2', 'unearned')
   assert.equal((await verdictOf(authorityBlocked.proposalId)).decision, 'block')
-  await startExecution(authorityBlocked, null)
+  await ranWithoutAllow(authorityBlocked)
 
   const unrecovered = await allowedAndStarted('left-broken')
   await created(
@@ -267,6 +292,13 @@ test('headline metrics: unsafe actions blocked, by check, agent, tool, environme
   assert.equal(totals.unsafeRate, 2 / 5)
   assert.equal(totals.failedDespiteAllow, 2)
   assert.deepEqual(totals.violations, { count: 1, byKind: { 'no-verdict': 1 }, byAgent: { 'agent-2': 1 } })
+  assert.deepEqual(totals.refusedAtGate, {
+    count: 1,
+    byRule: { citesLiveAllow: 1 },
+    byAgent: { 'agent-2': 1 },
+    byTool: { cache: 1 },
+    byEnvironment: { production: 1 },
+  })
   // from an hour ago to now: the previous hour window and this one, adding up to the totals
   assert.equal(body.series.length, 2)
   for (const w of body.series) assert.equal(Date.parse(w.end) - Date.parse(w.start), 3_600_000)
@@ -357,6 +389,8 @@ test('prometheus: the headline series and the ledger gauges', async () => {
     'governance_verdicts_total{decision="allow"}': 3,
     'governance_verdicts_total{decision="block"}': 2,
     'governance_violations_total{kind="no-verdict"}': 1,
+    governance_executions_refused_total: 1,
+    'governance_executions_refused_total{rule="citesLiveAllow"}': 1,
     governance_executions_failed_despite_allow_total: 2,
     'governance_time_to_recovery_seconds{quantile="0.5"}': history.recoverySeconds,
     'governance_time_to_recovery_seconds{quantile="0.9"}': history.recoverySeconds,
@@ -382,7 +416,7 @@ test('prometheus: the headline series and the ledger gauges', async () => {
 // ---------- audit ----------
 
 test('audit of an action: what changed, who, how fast it was undone, and the ledger timeline', async () => {
-  const { proposalId, planHash } = history.recovered
+  const { proposalId, planHash, actionDigest } = history.recovered
   const body = await json(`/v1/audit/actions/${proposalId}`, api.as('admin', 'policy-admin'))
   assert.deepEqual(body.what, {
     tool: 'cache',
@@ -391,6 +425,7 @@ test('audit of an action: what changed, who, how fast it was undone, and the led
     environment: 'production',
     plan: { step: 'undone' },
     planHash,
+    actionDigest,
     resourceVersionBefore: 'v1',
     resourceVersionAfter: 'v3-restored',
   })
@@ -398,7 +433,7 @@ test('audit of an action: what changed, who, how fast it was undone, and the led
   assert.equal(body.who.executingIdentity, SEED.executingIdentity)
   assert.equal(body.who.executor, EXECUTOR)
   assert.equal(body.who.policyVersion, 1)
-  assert.equal(body.who.policyOwner, SEED.admin)
+  assert.equal(body.who.policyOwner, 'platform-risk', 'the accountable team the policy names')
   assert.deepEqual(body.howFast, {
     rollbackExpectedSeconds: null,
     failedAt: history.recoveryFailedAt,

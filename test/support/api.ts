@@ -6,9 +6,10 @@ import pino from 'pino'
 import { issueToken, type Role } from '../../src/auth/tokens.js'
 import { type Config, loadConfig } from '../../src/config.js'
 import { defaultPolicy } from '../../src/domain/eligibility.js'
-import type { AuthorityLevel } from '../../src/domain/events.js'
+import type { AuthorityLevel, PolicyDraft } from '../../src/domain/events.js'
 import { type App, buildApp } from '../../src/http/app.js'
 import { type Runtime, startRuntime } from '../../src/runtime.js'
+import { NO_TRACK_RECORD } from './service.js'
 
 export type Env = Partial<Record<keyof Config, string>>
 
@@ -118,7 +119,12 @@ export const startTestApi = async (overrides: Env = {}): Promise<TestApi> => {
 
 export const SEED = {
   admin: 'admin',
+  /** the second policy admin, who approves what widens authority */
+  secondAdmin: 'admin-2',
   observer: 'observer-1',
+  simulator: 'simulator-1',
+  approver: 'approver-1',
+  executor: 'executor-1',
   executingIdentity: 'svc-agent-1',
   resource: 'deployment/web',
   environments: ['production', 'staging'],
@@ -130,6 +136,13 @@ export const SEED = {
     { tool: 'db', action: 'migrate', impact: 'critical' },
   ],
 } as const
+
+/** A promotion needs no track record under this policy: what a seed needs to climb an agent at once. */
+/** The default policy, owned by the admin's team, where promotions need no track record. */
+export const seedPolicy = (version = 1): PolicyDraft => ({
+  ...defaultPolicy('platform-risk', version),
+  promotion: NO_TRACK_RECORD,
+})
 
 export interface World {
   readonly admin: string
@@ -153,43 +166,79 @@ const expectStatus = async (what: string, response: Promise<LightMyRequestRespon
   return r.json()
 }
 
+/**
+ * Runs a governance command as the admin and, when it waits for a second admin (202), approves it as the
+ * second admin: resolves with the first answer. `status` is what an applied change answers.
+ */
+export const governed = async (
+  api: TestApi,
+  what: string,
+  send: (admin: Client) => Promise<LightMyRequestResponse>,
+  status = 201,
+) => {
+  const r = await send(api.as(SEED.admin, 'policy-admin'))
+  if (r.statusCode === status) return r.json()
+  if (r.statusCode !== 202) throw new Error(`seed: ${what} answered ${r.statusCode}: ${r.body}`)
+  const answer = r.json()
+  await expectStatus(
+    `approval of ${what}`,
+    api.as(SEED.secondAdmin, 'policy-admin').post(`/v1/changes/${answer.requestId}/approval`, {}),
+  )
+  return answer
+}
+
 const LADDER: readonly AuthorityLevel[] = ['observe', 'recommend', 'simulate', 'execute']
 
-/** Climbs one rung at a time: requested by the agent itself, approved by the admin. */
-const promote = async (api: TestApi, agentId: string, environment: string, to: AuthorityLevel) => {
+/** Climbs one rung at a time: requested by the agent itself, approved by both policy admins. */
+export const promote = async (api: TestApi, agentId: string, environment: string, to: AuthorityLevel) => {
   const self = api.as(agentId, 'agent')
-  const admin = api.as(SEED.admin, 'policy-admin')
   for (const rung of LADDER.slice(1, LADDER.indexOf(to) + 1)) {
     const asked = await expectStatus(
       `promotion of ${agentId} to ${rung} in ${environment}`,
       self.post(`/v1/agents/${agentId}/promotions`, { environment, to: rung }),
     )
     if (asked.outcome !== 'requested') throw new Error(`seed: promotion refused: ${asked.reason}`)
-    await expectStatus(
-      `approval of ${agentId} to ${rung}`,
-      admin.post(`/v1/agents/${agentId}/promotions/${asked.requestId}/approval`, {}),
-    )
+    for (const admin of [SEED.admin, SEED.secondAdmin]) {
+      await expectStatus(
+        `approval of ${agentId} to ${rung} by ${admin}`,
+        api
+          .as(admin, 'policy-admin')
+          .post(`/v1/agents/${agentId}/promotions/${asked.requestId}/approval`, {}),
+      )
+    }
   }
 }
 
+/** Binds a principal to an identity, as both policy admins. */
+export const bind = (api: TestApi, principal: string, role: 'agent' | 'executor', identity: string) =>
+  governed(api, `binding of ${principal} to ${identity}`, (admin) =>
+    admin.post('/v1/bindings', { principal, role, identity }),
+  )
+
 /**
- * Through the HTTP API itself: policy v1, the tool inventory, agent-1 at execute in production and
- * staging, agent-2 at recommend in production, exact direct grants for svc-agent-1, and a fresh
- * observation of deployment/web in production at v1.
+ * Through the HTTP API itself: policy v1 (the first event, so one admin publishes it), the tool inventory,
+ * agent-1 at execute in production and staging, agent-2 at recommend in production, both bound to act
+ * through svc-agent-1 and executor-1 bound to run as it, exact direct grants for svc-agent-1, and a fresh
+ * observation of deployment/web in production at v1. Whatever widens authority is approved by admin-2.
  */
 export const seedWorld = async (api: TestApi): Promise<World> => {
-  const admin = api.as(SEED.admin, 'policy-admin')
-  await expectStatus('policy', admin.post('/v1/policies', defaultPolicy(SEED.admin, 1)))
+  await governed(api, 'policy', (admin) => admin.post('/v1/policies', seedPolicy(1)))
   for (const { tool, action, impact } of SEED.toolActions) {
-    await expectStatus(
+    await governed(
+      api,
       `inventory ${tool}.${action}`,
-      admin.put(`/v1/inventory/${tool}/${action}`, { impact, reversible: true }),
+      (admin) => admin.put(`/v1/inventory/${tool}/${action}`, { impact, reversible: true }),
       200,
     )
   }
   for (const agentId of ['agent-1', 'agent-2']) {
-    await expectStatus(`agent ${agentId}`, admin.post('/v1/agents', { agentId, owner: 'platform-team' }))
+    await expectStatus(
+      `agent ${agentId}`,
+      api.as(SEED.admin, 'policy-admin').post('/v1/agents', { agentId, owner: 'platform-team' }),
+    )
+    await bind(api, agentId, 'agent', SEED.executingIdentity)
   }
+  await bind(api, SEED.executor, 'executor', SEED.executingIdentity)
   await promote(api, 'agent-1', 'production', 'execute')
   await promote(api, 'agent-1', 'staging', 'execute')
   await promote(api, 'agent-2', 'production', 'recommend')
@@ -197,8 +246,7 @@ export const seedWorld = async (api: TestApi): Promise<World> => {
   const grants: Record<string, string> = {}
   for (const { tool, action } of SEED.toolActions) {
     for (const environment of SEED.environments) {
-      const granted = await expectStatus(
-        `grant ${tool}.${action} in ${environment}`,
+      const granted = await governed(api, `grant ${tool}.${action} in ${environment}`, (admin) =>
         admin.post('/v1/grants', {
           identity: SEED.executingIdentity,
           tool,
@@ -269,13 +317,57 @@ export const appendsNothing = async <T>(api: TestApi, act: () => Promise<T>): Pr
 export interface AllowedProposal {
   readonly proposalId: string
   readonly planHash: string
+  readonly actionDigest: string
   readonly verdictId: string
   readonly revision: number
 }
 
+const branch = (name: string, kind: string) => ({
+  name,
+  kind,
+  counterfactual: `${kind} during the change`,
+  outcome: 'survived',
+})
+
+/** The branches a simulator records for a plan that survives all of them. */
+export const survivingBranches = () => [
+  branch('baseline', 'baseline'),
+  branch('db-down', 'dependency-down'),
+  branch('concurrent-deploy', 'concurrent-change'),
+  branch('half-rollout', 'partial-failure'),
+]
+
+/** A passed rollback test of an action, a minute old, stopped by the kubectl kill switch. */
+export const rollbackTestOf = (actionDigest: string, testRunId: string) => ({
+  actionDigest,
+  playbook: 'kubectl scale deployment/web --replicas=3',
+  testRunId,
+  testedAt: new Date(Date.now() - 60_000).toISOString(),
+  outcome: 'passed',
+  expectedRecoverySeconds: 120,
+  killSwitch: { scope: 'tool', target: 'kubectl' },
+})
+
+/** The agent requests a simulation of its action, and the simulator records one that survives. */
+export const simulated = async (api: TestApi, agentId: string, proposalId: string, actionDigest: string) => {
+  const requested = await expectStatus(
+    'simulation request',
+    api.as(agentId, 'agent').post(`/v1/proposals/${proposalId}/simulation-requests`, { actionDigest }),
+  )
+  await expectStatus(
+    'simulation',
+    api.as(SEED.simulator, 'simulator').post(`/v1/proposals/${proposalId}/simulations`, {
+      requestId: requested.requestId,
+      actionDigest,
+      branches: survivingBranches(),
+    }),
+  )
+}
+
 /**
- * agent-1 proposes to scale deployment/web in production (high impact) and attaches all five pieces of
- * evidence: its own simulation, a tested rollback and one approval; resolves once the allow verdict is in.
+ * agent-1 proposes to scale deployment/web in production (high impact) and every piece of evidence comes from
+ * those entitled to it: a simulation the agent requested and the simulator ran, a rollback test by the
+ * simulator, one approval; resolves once the allow verdict is in.
  */
 export const allowedProposal = async (
   api: TestApi,
@@ -297,44 +389,25 @@ export const allowedProposal = async (
       snapshot: { version: world.observation.version },
     }),
   )
-  const { proposalId, planHash } = submitted as { proposalId: string; planHash: string }
-  const branch = (name: string, kind: string) => ({
-    name,
-    kind,
-    counterfactual: `${kind} during the change`,
-    outcome: 'survived',
-  })
-  await expectStatus(
-    'simulation',
-    agent.post(`/v1/proposals/${proposalId}/simulations`, {
-      planHash,
-      branches: [
-        branch('baseline', 'baseline'),
-        branch('db-down', 'dependency-down'),
-        branch('concurrent-deploy', 'concurrent-change'),
-        branch('half-rollout', 'partial-failure'),
-      ],
-    }),
-  )
+  const { proposalId, planHash, actionDigest } = submitted as {
+    proposalId: string
+    planHash: string
+    actionDigest: string
+  }
+  await simulated(api, 'agent-1', proposalId, actionDigest)
   await expectStatus(
     'rollback test',
-    agent.post(`/v1/proposals/${proposalId}/rollback-tests`, {
-      planHash,
-      playbook: 'kubectl scale deployment/web --replicas=3',
-      testRunId: `run-${proposalId}`,
-      testedAt: new Date(Date.now() - 60_000).toISOString(),
-      outcome: 'passed',
-      expectedRecoverySeconds: 120,
-      killSwitch: { scope: 'tool', target: 'kubectl' },
-    }),
+    api
+      .as(SEED.simulator, 'simulator')
+      .post(`/v1/proposals/${proposalId}/rollback-tests`, rollbackTestOf(actionDigest, `run-${proposalId}`)),
   )
   await expectStatus(
     'approval',
-    api.as('approver-1', 'approver').post(`/v1/proposals/${proposalId}/approvals`, { planHash }),
+    api.as(SEED.approver, 'approver').post(`/v1/proposals/${proposalId}/approvals`, { actionDigest }),
   )
   // every piece of evidence draws a new verdict: once the decision service has caught up, the last one counts
   await api.settle()
   const { verdict } = await expectStatus('verdict', agent.get(`/v1/proposals/${proposalId}/verdict`), 200)
   if (verdict?.decision !== 'allow') throw new Error(`seed: no allow verdict: ${JSON.stringify(verdict)}`)
-  return { proposalId, planHash, verdictId: verdict.verdictId, revision: verdict.revision }
+  return { proposalId, planHash, actionDigest, verdictId: verdict.verdictId, revision: verdict.revision }
 }

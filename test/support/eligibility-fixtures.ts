@@ -1,5 +1,5 @@
 // A complete, passing eligibility input that each test breaks one thing of.
-import { planHashOf } from '../../src/domain/canonical.js'
+import { actionDigestOf, planHashOf } from '../../src/domain/canonical.js'
 import { defaultPolicy, type EligibilityInput, type ProposalFacts } from '../../src/domain/eligibility.js'
 import type { BranchKind, DataOf, ImpactClass } from '../../src/domain/events.js'
 
@@ -15,8 +15,29 @@ export const ENVIRONMENT = 'production'
 export const SNAPSHOT_VERSION = 'v4'
 export const POLICY_OWNER = 'policy-admin'
 export const PROPOSAL_ID = 'proposal-1'
-export const PLAN_HASH = planHashOf({ steps: ['scale db/orders to 3 replicas'] })
+export const PLAN = { steps: ['scale db/orders to 3 replicas'] }
+export const PLAN_HASH = planHashOf(PLAN)
 export const OTHER_PLAN_HASH = planHashOf({ steps: ['drop db/orders'] })
+/** The digest of the proposal's whole action, which every piece of evidence binds to. */
+export const ACTION_DIGEST = actionDigestOf({
+  proposalId: PROPOSAL_ID,
+  tool: TOOL,
+  action: ACTION,
+  resource: RESOURCE,
+  environment: ENVIRONMENT,
+  executingIdentity: EXECUTING_IDENTITY,
+  plan: PLAN,
+})
+/** The same plan, run on another resource: another action. */
+export const OTHER_ACTION_DIGEST = actionDigestOf({
+  proposalId: PROPOSAL_ID,
+  tool: TOOL,
+  action: ACTION,
+  resource: 'db/payments',
+  environment: ENVIRONMENT,
+  executingIdentity: EXECUTING_IDENTITY,
+  plan: PLAN,
+})
 
 /** The ISO time that lies the given number of seconds before `from`. */
 export const secondsBefore = (seconds: number, from = NOW): string =>
@@ -33,6 +54,7 @@ export const proposal = (impact: ImpactClass, overrides: Partial<ProposalFacts> 
   resource: RESOURCE,
   environment: ENVIRONMENT,
   planHash: PLAN_HASH,
+  actionDigest: ACTION_DIGEST,
   expectedImpact: impact,
   snapshot: { version: SNAPSHOT_VERSION },
   ...overrides,
@@ -84,24 +106,26 @@ export const branches = (adversarial: number, survived = adversarial): Branch[] 
   return [baseline, ...Array.from({ length: adversarial }, (_, i) => branch(i))]
 }
 
-/** A simulator's run of this plan: four adversarial branches, all survived. */
+/** A simulator's run of this action, answering the agent's request: four adversarial branches, all survived. */
 export const simulation = (
   overrides: Partial<DataOf<'SimulationRecorded'>> = {},
 ): DataOf<'SimulationRecorded'> => ({
   proposalId: PROPOSAL_ID,
   simulationId: 'sim-1',
-  planHash: PLAN_HASH,
+  requestId: 'simreq-1',
+  actionDigest: ACTION_DIGEST,
   simulatedBy: 'simulator-1',
   branches: branches(4),
   ...overrides,
 })
 
-/** A passed rollback test of this plan, one hour old. */
+/** A passed rollback test of this action by a simulator, one hour old. */
 export const rollbackTest = (
   overrides: Partial<DataOf<'RollbackTested'>> = {},
 ): DataOf<'RollbackTested'> => ({
   proposalId: PROPOSAL_ID,
-  planHash: PLAN_HASH,
+  actionDigest: ACTION_DIGEST,
+  testedBy: 'simulator-1',
   playbook: 'kubectl scale db/orders --replicas=1',
   testRunId: 'run-7',
   testedAt: secondsBefore(3600),
@@ -116,10 +140,17 @@ export const approval = (
   overrides: Partial<DataOf<'ApprovalGranted'>> = {},
 ): DataOf<'ApprovalGranted'> => ({
   proposalId: PROPOSAL_ID,
-  planHash: PLAN_HASH,
+  actionDigest: ACTION_DIGEST,
   approver,
   role: 'approver',
   ...overrides,
+})
+
+/** The default policy as published: by one admin, on an empty ledger. */
+export const policy = (version = 1): DataOf<'PolicyPublished'> => ({
+  ...defaultPolicy(POLICY_OWNER, version),
+  publishedBy: 'admin-1',
+  approvedBy: version === 1 ? null : 'admin-2',
 })
 
 /** Everything an allow needs at the given impact, and more: all five checks would pass even at 'critical'. */
@@ -131,8 +162,9 @@ export const eligibleInput = (
   proposal: proposal(impact),
   agentLevel: 'execute',
   tool: { impact, reversible: true },
-  policy: defaultPolicy(POLICY_OWNER),
+  policy: policy(),
   grants: [grant()],
+  identityBound: true,
   observation: observation(),
   simulations: [simulation()],
   rollbackTests: [rollbackTest()],

@@ -1,29 +1,35 @@
-// Generates a long, varied ledger history through the real deciders, store and decision service:
-// every path of the rules (blocks, allows, failures, rollbacks, violations, kill switches, promotions).
+// Generates a long, varied ledger history through the real application layer, deciders, store and decision
+// service, as the service's users would drive it, each command as the principal entitled to it (or, now and
+// then, one that is not, and is refused): every path of the rules (blocks, allows, refusals at the gate,
+// failures, rollbacks, violations, kill switches, promotions earned and refused, identities unbound).
+import { type AuthorityDoc, authority, trackDaysOf, trackRecord } from '../../projections/authority.js'
+import { bindingsOf, switchesOver } from '../../src/application/context.js'
+import { approveChange, govern, refuseChange } from '../../src/application/govern.js'
 import { handle, loadState } from '../../src/application/handle.js'
+import { requestPromotion } from '../../src/application/promotions.js'
+import { type ProposalRequest, submitProposal } from '../../src/application/proposals.js'
+import { agentLevel, ledgerTime } from '../../src/application/queries.js'
 import { appendDueNotices } from '../../src/decision/scheduler.js'
 import type { DecisionService } from '../../src/decision/service.js'
-import {
-  agent,
-  type Decider,
-  grant,
-  inventory,
-  killSwitch,
-  policy,
-  proposal,
-  resource,
-} from '../../src/domain/deciders/index.js'
+import type { Actor, Role } from '../../src/domain/actor.js'
+import { agent, binding, killSwitch, proposal, resource } from '../../src/domain/deciders/index.js'
+import type { ProposalCommand, ProposalState } from '../../src/domain/deciders/proposal.js'
 import { defaultPolicy } from '../../src/domain/eligibility.js'
 import { DomainError } from '../../src/domain/errors.js'
 import {
   type AuthorityLevel,
   type BranchKind,
-  type DomainEvent,
+  type GovernanceChange,
   type ImpactClass,
   type KillSwitchRef,
+  type PolicyDraft,
+  type PromotionRequirement,
+  type PromotionRequirements,
   streams,
+  type TrackRecord,
+  toLedgerEvent,
 } from '../../src/domain/events.js'
-import type { EventStore } from '../../src/store/port.js'
+import type { AppendResult, EventStore } from '../../src/store/port.js'
 
 /** A clock the test moves by hand; the store stamps recordedAt from it. */
 export class FakeClock {
@@ -52,8 +58,22 @@ export const seeded = (seed: number) => {
   }
 }
 
-const ADMIN = 'admin-1'
-const APPROVERS = ['approver-1', 'approver-2', 'approver-3']
+/** A principal as its verified token states it. */
+const principal = (sub: string, ...roles: Role[]): Actor => ({
+  sub,
+  roles,
+  approvalRoles: roles.includes('approver') ? ['approver'] : [],
+})
+
+const ADMINS = [principal('admin-1', 'policy-admin'), principal('admin-2', 'policy-admin')] as const
+const [ADMIN] = ADMINS
+const OBSERVER = principal('observer-1', 'observer')
+const SIMULATOR = principal('simulator-1', 'simulator')
+const EXECUTOR = principal('executor-1', 'executor')
+/** an executor bound to no identity: the gate refuses its starts */
+const STRAY_EXECUTOR = principal('executor-2', 'executor')
+const APPROVERS = ['approver-1', 'approver-2', 'approver-3'].map((sub) => principal(sub, 'approver'))
+const POLICY_OWNER = 'risk-office'
 const ENVIRONMENTS = ['staging', 'production'] as const
 const TOOLS: ReadonlyArray<{ tool: string; action: string; impact: ImpactClass | null }> = [
   { tool: 'metrics', action: 'read', impact: 'read' },
@@ -71,28 +91,60 @@ const ADVERSARIAL: readonly BranchKind[] = [
   'stale-read',
   'rollback-failure',
 ]
-const track = {
-  windowStart: '2026-01-01T00:00:00.000Z',
-  windowEnd: '2026-01-05T00:00:00.000Z',
-  proposals: 0,
-  simulationsPassed: 0,
-  simulationSurvivalRate: 1,
-  violations: 0,
-  failedExecutions: 0,
+const LADDER: readonly AuthorityLevel[] = ['observe', 'recommend', 'simulate', 'execute']
+const DAY_MS = 86_400_000
+/** how far an observer's clock may run ahead of ledger time, as the service is configured by default */
+const OBSERVATION_MAX_SKEW_SECONDS = 5
+
+const requirement = (overrides: Partial<PromotionRequirement> = {}): PromotionRequirement => ({
+  windowDays: 30,
+  minProposals: 0,
+  minSimulationsPassed: 0,
+  minSurvivalRate: 0,
+  maxViolations: 0,
+  maxFailedExecutions: 0,
+  ...overrides,
+})
+/** The first policy asks no track record (everyone starts somewhere); failures and violations do not bar a climb. */
+const OPEN_LADDER: PromotionRequirements = {
+  recommend: requirement(),
+  simulate: requirement({ maxViolations: 1000, maxFailedExecutions: 1000 }),
+  execute: requirement({ maxViolations: 1000, maxFailedExecutions: 1000 }),
+}
+/** The second asks, to execute in production, a record earned there: a proposal and a simulation passed. */
+const EARNED_IN_PRODUCTION: PromotionRequirements = {
+  ...OPEN_LADDER,
+  execute: requirement({
+    minProposals: 1,
+    minSimulationsPassed: 1,
+    minSurvivalRate: 0.5,
+    maxViolations: 1000,
+    maxFailedExecutions: 1000,
+  }),
 }
 
 export interface HistoryFigures {
   proposals: number
   refusedCommands: number
   promotionsRequested: number
+  /** starts the execution gate refused (recorded, nothing ran) */
+  refusedAtGate: number
 }
 
 /** Drives the service like its users would, stepping the decision service and the scheduler as it goes. */
 export class History {
-  readonly figures: HistoryFigures = { proposals: 0, refusedCommands: 0, promotionsRequested: 0 }
+  readonly figures: HistoryFigures = {
+    proposals: 0,
+    refusedCommands: 0,
+    promotionsRequested: 0,
+    refusedAtGate: 0,
+  }
   private readonly random
   private readonly agents: string[]
   private next = 0
+  /** the authority projection, kept in memory and caught up before each promotion request */
+  private readonly authorityDocs = new Map<string, AuthorityDoc>()
+  private authorityAt = 0
 
   constructor(
     private readonly store: EventStore,
@@ -110,23 +162,72 @@ export class History {
     return `${prefix}-${this.next}`
   }
 
+  private now(): string {
+    return this.clock.now().toISOString()
+  }
+
+  private options() {
+    return { correlationId: this.id('corr') }
+  }
+
   /** Runs a command; a refusal by the rules is counted, anything else fails the history. */
-  private async command<C, S, E extends DomainEvent>(
-    decider: Decider<C, S, E>,
-    stream: string,
-    command: C,
-    actor: string,
-  ): Promise<boolean> {
+  private async attempt<T>(command: () => Promise<T>): Promise<T | null> {
     try {
-      await handle(this.store, decider, stream, command, { actor, correlationId: this.id('corr') })
-      return true
+      return await command()
     } catch (error) {
       if (error instanceof DomainError) {
         this.figures.refusedCommands += 1
-        return false
+        return null
       }
       throw error
     }
+  }
+
+  /** A governance change by one policy admin, approved by the other when it widens authority. */
+  private async governed(change: GovernanceChange, draft: PolicyDraft | null = null): Promise<boolean> {
+    const [requester, approver] = this.random.chance(0.5) ? ADMINS : ([ADMINS[1], ADMINS[0]] as const)
+    const done = await this.attempt(async () => {
+      const outcome = await govern(this.store, requester, change, draft, this.options())
+      if (outcome.status === 'pending')
+        await approveChange(this.store, approver, outcome.requestId, this.options())
+      return true
+    })
+    return done ?? false
+  }
+
+  /** A command on a proposal, with the context its rules read loaded as the service loads it, at ledger time. */
+  private onProposal(
+    actor: Actor,
+    proposalId: string,
+    request: ProposalRequest,
+  ): Promise<AppendResult | null> {
+    const withContext = async (state: ProposalState): Promise<ProposalCommand> => {
+      if (state.status === 'none') throw new DomainError('not-found', 'the proposal does not exist')
+      const { agentId, environment, executingIdentity } = state.proposal
+      switch (request.type) {
+        case 'RequestSimulation': {
+          const level = await agentLevel(this.store, agentId, environment)
+          return { ...request, actor, context: { agentLevel: level } }
+        }
+        case 'Approve': {
+          const executors = (await bindingsOf(this.store, executingIdentity)).executor
+          return { ...request, actor, context: { executors } }
+        }
+        case 'StartExecution': {
+          const executors = (await bindingsOf(this.store, executingIdentity)).executor
+          const engagedSwitches = await switchesOver(this.store, state.proposal)
+          return { ...request, actor, context: { executors, engagedSwitches, now: this.now() } }
+        }
+        default:
+          return { ...request, actor } as ProposalCommand
+      }
+    }
+    return this.attempt(() =>
+      handle(this.store, proposal, streams.proposal(proposalId), withContext, {
+        actor: actor.sub,
+        ...this.options(),
+      }),
+    )
   }
 
   private async settle(): Promise<void> {
@@ -138,54 +239,48 @@ export class History {
   }
 
   async setUp(): Promise<void> {
-    await this.command(
-      policy,
-      streams.policy(),
-      { type: 'PublishPolicy', policy: defaultPolicy(ADMIN, 1) },
-      ADMIN,
-    )
+    // the first policy of an empty ledger: one admin publishes it (approvedBy null)
+    const first: PolicyDraft = { ...defaultPolicy(POLICY_OWNER, 1), promotion: OPEN_LADDER }
+    await this.governed({ kind: 'publish-policy', policyVersion: 1 }, first)
     for (const t of TOOLS) {
       if (t.impact === null) continue
-      await this.command(
-        inventory,
-        streams.tool(t.tool, t.action),
-        {
-          type: 'RegisterToolAction',
-          tool: t.tool,
-          action: t.action,
-          impact: t.impact,
-          reversible: t.impact !== 'critical',
-          description: '',
-        },
-        ADMIN,
-      )
+      await this.governed({
+        kind: 'register-tool-action',
+        tool: t.tool,
+        action: t.action,
+        impact: t.impact,
+        reversible: t.impact !== 'critical',
+        description: '',
+      })
     }
     for (const agentId of this.agents) {
-      await this.command(
-        agent,
-        streams.agent(agentId),
-        { type: 'RegisterAgent', agentId, owner: 'platform-team', description: '' },
-        ADMIN,
+      await this.attempt(() =>
+        handle(
+          this.store,
+          agent,
+          streams.agent(agentId),
+          { type: 'RegisterAgent', actor: ADMIN, agentId, owner: 'platform-team', description: '' },
+          { actor: ADMIN.sub, ...this.options() },
+        ),
       )
+      // bound before any proposal: the agent acts through its identity, the executor runs as it
+      const identity = `svc-${agentId}`
+      await this.governed({ kind: 'bind-identity', principal: agentId, role: 'agent', identity })
+      await this.governed({ kind: 'bind-identity', principal: EXECUTOR.sub, role: 'executor', identity })
       for (const environment of ENVIRONMENTS) {
         for (const t of TOOLS) {
           // most identities hold exact grants; some only a wildcard or an inherited one
           const exact = this.random.chance(0.8)
-          await this.command(
-            grant,
-            streams.grant(`g-${agentId}-${environment}-${t.tool}`),
-            {
-              type: 'GrantScope',
-              grantId: `g-${agentId}-${environment}-${t.tool}`,
-              identity: `svc-${agentId}`,
-              tool: t.tool,
-              action: exact ? t.action : '*',
-              resourcePattern: exact ? `${t.tool}-service` : `${t.tool}-*`,
-              environment,
-              via: this.random.chance(0.9) ? 'direct' : 'inherited',
-            },
-            ADMIN,
-          )
+          await this.governed({
+            kind: 'grant-scope',
+            grantId: `g-${agentId}-${environment}-${t.tool}`,
+            identity,
+            tool: t.tool,
+            action: exact ? t.action : '*',
+            resourcePattern: exact ? `${t.tool}-service` : `${t.tool}-*`,
+            environment,
+            via: this.random.chance(0.9) ? 'direct' : 'inherited',
+          })
         }
         await this.climb(
           agentId,
@@ -198,142 +293,156 @@ export class History {
   }
 
   private async levelOf(agentId: string, environment: string): Promise<AuthorityLevel> {
-    const { state } = await loadState(this.store, agent, streams.agent(agentId))
-    return state.status === 'registered' ? (state.levels[environment] ?? 'observe') : 'observe'
+    return (await agentLevel(this.store, agentId, environment)) ?? 'observe'
   }
 
-  /** Promotion one rung at a time, with an occasional request that skips a rung (refused and recorded). */
-  async climb(agentId: string, environment: string, target: AuthorityLevel): Promise<void> {
-    const ladder: AuthorityLevel[] = ['observe', 'recommend', 'simulate', 'execute']
+  /** The track record the ledger computes from the authority projection, over the days up to ledger time. */
+  private async trackRecordOf(agentId: string, environment: string, days: number): Promise<TrackRecord> {
     for (;;) {
+      const batch = await this.store.readAll(this.authorityAt, 1000)
+      if (batch.length === 0) break
+      for (const stored of batch) {
+        const changes = authority.evolve((key) => this.authorityDocs.get(key), toLedgerEvent(stored))
+        for (const [key, doc] of changes) {
+          if (doc === null) this.authorityDocs.delete(key)
+          else this.authorityDocs.set(key, doc)
+        }
+        this.authorityAt = stored.position
+      }
+    }
+    const windowEnd = (await ledgerTime(this.store)) ?? this.now()
+    const windowStart = new Date(Date.parse(windowEnd) - days * DAY_MS).toISOString()
+    return trackRecord(trackDaysOf(this.authorityDocs.values(), agentId, environment), windowStart, windowEnd)
+  }
+
+  /**
+   * Promotion one rung at a time: the agent asks with the track record the ledger computes, two distinct
+   * policy admins approve. Now and then it asks to skip a rung (refused and recorded); a record short of the
+   * policy's minimum is refused and recorded too, and ends the climb until the agent has earned more.
+   */
+  async climb(agentId: string, environment: string, target: AuthorityLevel): Promise<void> {
+    const self = principal(agentId, 'agent')
+    for (let rungs = 0; rungs < 6; rungs += 1) {
       const level = await this.levelOf(agentId, environment)
-      const index = ladder.indexOf(level)
-      if (index >= ladder.indexOf(target)) return
-      const skip = this.random.chance(0.15) && index + 2 < ladder.length
-      const to = ladder[index + (skip ? 2 : 1)] as AuthorityLevel
+      const index = LADDER.indexOf(level)
+      if (index >= LADDER.indexOf(target)) return
+      const skip = this.random.chance(0.15) && index + 2 < LADDER.length
+      const to = LADDER[index + (skip ? 2 : 1)] as AuthorityLevel
       const requestId = this.id('promotion')
       this.figures.promotionsRequested += 1
-      await this.command(
-        agent,
-        streams.agent(agentId),
-        { type: 'RequestPromotion', requestId, environment, to, trackRecord: track },
-        agentId,
+      const requested = await this.attempt(() =>
+        requestPromotion(
+          this.store,
+          self,
+          agentId,
+          { requestId, environment, to },
+          (days) => this.trackRecordOf(agentId, environment, days),
+          this.options(),
+        ),
       )
-      if (!skip)
-        await this.command(
-          agent,
-          streams.agent(agentId),
-          { type: 'ApprovePromotion', requestId, approver: ADMIN },
-          ADMIN,
-        )
       this.tick(5)
+      if (requested === null) return
+      if (requested.events.some((e) => e.type === 'PromotionRefused')) {
+        if (skip) continue
+        return
+      }
+      for (const admin of ADMINS) {
+        await this.attempt(() =>
+          handle(
+            this.store,
+            agent,
+            streams.agent(agentId),
+            { type: 'ApprovePromotion', actor: admin, requestId },
+            { actor: admin.sub, ...this.options() },
+          ),
+        )
+        this.tick(5)
+      }
     }
   }
 
   private async observe(environment: string, name: string): Promise<string> {
     const version = this.id('v')
-    await this.command(
-      resource,
-      streams.resource(environment, name),
-      {
-        type: 'ObserveState',
-        environment,
-        resource: name,
-        version,
-        digest: `sha256-${version}`,
-        observedAt: this.clock.now().toISOString(),
-      },
-      'observer-1',
+    await this.attempt(() =>
+      handle(
+        this.store,
+        resource,
+        streams.resource(environment, name),
+        {
+          type: 'ObserveState',
+          actor: OBSERVER,
+          context: { now: this.now(), maxSkewSeconds: OBSERVATION_MAX_SKEW_SECONDS },
+          environment,
+          resource: name,
+          version,
+          digest: `sha256-${version}`,
+          observedAt: this.now(),
+        },
+        { actor: OBSERVER.sub, ...this.options() },
+      ),
     )
     return version
   }
 
-  /** One proposal from submission to its end, with evidence arriving piece by piece, some of it flawed. */
+  /** One proposal from submission to its end, with evidence arriving piece by piece, some of it refused. */
   async lifecycle(): Promise<void> {
     const r = this.random
     const agentId = r.pick(this.agents)
+    const self = principal(agentId, 'agent')
     const environment = r.pick(ENVIRONMENTS)
     const t = r.pick(TOOLS)
     const resourceName = `${t.tool}-service`
     const proposalId = this.id('p')
-    const stream = streams.proposal(proposalId)
-    const executingIdentity = `svc-${agentId}`
+    // now and then an agent names an identity it is not bound to: refused
+    const executingIdentity = r.chance(0.03) ? `svc-${r.pick(this.agents)}` : `svc-${agentId}`
     const plan = { steps: [`${t.tool} ${t.action}`, `target ${resourceName}`], batch: r.int(1, 5) }
-    let version = await this.observe(environment, resourceName)
+    const version = await this.observe(environment, resourceName)
     this.tick(r.int(1, 20))
-    const submitted = await this.command(
-      proposal,
-      stream,
-      {
-        type: 'SubmitProposal',
-        proposalId,
-        agentId,
-        executingIdentity,
-        tool: t.tool,
-        action: t.action,
-        resource: resourceName,
-        environment,
-        plan,
-        expectedImpact: t.impact ?? 'critical',
-        snapshot: { version },
-        description: '',
-        context: { agentLevel: await this.levelOf(agentId, environment) },
-      },
-      agentId,
+    const submitted = await this.attempt(() =>
+      submitProposal(
+        this.store,
+        self,
+        {
+          proposalId,
+          agentId,
+          executingIdentity,
+          tool: t.tool,
+          action: t.action,
+          resource: resourceName,
+          environment,
+          plan,
+          expectedImpact: t.impact ?? 'critical',
+          snapshot: { version },
+          description: '',
+        },
+        this.options(),
+      ),
     )
-    if (!submitted) return
+    if (submitted === null) return
     this.figures.proposals += 1
     await this.settle()
-    const planHash = await this.planHash(proposalId)
-    const otherHash = `sha256:${'ab'.repeat(32)}`
+    const { actionDigest } = submitted
+    const otherDigest = `sha256:${'ab'.repeat(32)}`
+    const digest = (p: number) => (r.chance(p) ? actionDigest : otherDigest)
 
     const evidence: Array<() => Promise<unknown>> = [
+      () => this.simulate(proposalId, self, digest),
       () => {
-        const branches = [
-          {
-            name: 'baseline',
-            kind: 'baseline' as const,
-            counterfactual: 'as planned',
-            outcome: 'survived' as const,
-          },
-          ...ADVERSARIAL.slice(0, r.int(2, 5)).map((kind) => ({
-            name: kind,
-            kind,
-            counterfactual: `what if ${kind}`,
-            outcome: r.chance(0.93) ? ('survived' as const) : ('failed' as const),
-          })),
-        ]
-        return this.command(
-          proposal,
-          stream,
-          {
-            type: 'AttachSimulation',
-            simulationId: this.id('sim'),
-            planHash: r.chance(0.9) ? planHash : otherHash,
-            simulatedBy: r.chance(0.5) ? agentId : 'simulator-1',
-            branches,
-          },
-          r.chance(0.5) ? agentId : 'simulator-1',
-        )
+        // a rollback test by the simulator or an executor that ran it; now and then the agent tries: refused
+        const tester = r.chance(0.05) ? self : r.chance(0.5) ? SIMULATOR : EXECUTOR
+        return this.onProposal(tester, proposalId, {
+          type: 'AttachRollbackTest',
+          actionDigest: digest(0.92),
+          playbook: `undo ${t.tool} ${t.action}`,
+          testRunId: this.id('run'),
+          testedAt: new Date(this.clock.now().getTime() - r.int(60, 3600) * 1000).toISOString(),
+          outcome: r.chance(0.93) ? 'passed' : 'failed',
+          expectedRecoverySeconds: r.int(30, 600),
+          killSwitch: { scope: 'tool', target: t.tool },
+        })
       },
-      () =>
-        this.command(
-          proposal,
-          stream,
-          {
-            type: 'AttachRollbackTest',
-            planHash: r.chance(0.92) ? planHash : otherHash,
-            playbook: `undo ${t.tool} ${t.action}`,
-            testRunId: this.id('run'),
-            testedAt: new Date(this.clock.now().getTime() - r.int(60, 3600) * 1000).toISOString(),
-            outcome: r.chance(0.93) ? 'passed' : 'failed',
-            expectedRecoverySeconds: r.int(30, 600),
-            killSwitch: { scope: 'tool', target: t.tool },
-          },
-          agentId,
-        ),
-      () => this.approve(stream, planHash, otherHash, agentId),
-      () => this.approve(stream, planHash, otherHash, agentId),
+      () => this.approve(proposalId, self, digest),
+      () => this.approve(proposalId, self, digest),
     ]
     for (const attach of evidence) {
       if (r.chance(0.08)) continue
@@ -341,91 +450,209 @@ export class History {
       await attach()
       await this.settle()
     }
-    if (r.chance(0.1)) {
-      // the world moves on: the proposal's snapshot is superseded
+    let unbound = false
+    if (r.chance(0.03) && executingIdentity === `svc-${agentId}`) {
+      // the identity is taken from the agent while its proposal is open: the verdict fails lineage
       this.tick(r.int(1, 30))
-      version = await this.observe(environment, resourceName)
+      unbound =
+        (await this.attempt(() =>
+          handle(
+            this.store,
+            binding,
+            streams.identity(executingIdentity),
+            {
+              type: 'Unbind',
+              actor: ADMIN,
+              principal: agentId,
+              role: 'agent',
+              identity: executingIdentity,
+              reason: 'credentials rotated',
+            },
+            { actor: ADMIN.sub, ...this.options() },
+          ),
+        )) !== null
       await this.settle()
     }
+    let settled = true
+    if (r.chance(0.1)) {
+      // the world moves on: the proposal's snapshot is superseded, sometimes just as an executor starts, which
+      // then passes the gate on the allow the decision service is about to supersede: a violation
+      this.tick(r.int(1, 30))
+      await this.observe(environment, resourceName)
+      settled = !r.chance(0.4)
+      if (settled) await this.settle()
+    }
     this.tick(r.int(1, 60))
-    await this.end(proposalId, stream, planHash, otherHash)
+    await this.end(proposalId, settled)
+    if (unbound) {
+      this.tick(r.int(30, 300))
+      await this.governed({
+        kind: 'bind-identity',
+        principal: agentId,
+        role: 'agent',
+        identity: executingIdentity,
+      })
+      await this.settle()
+    }
   }
 
-  private async approve(
-    stream: string,
-    planHash: string,
-    otherHash: string,
-    agentId: string,
-  ): Promise<unknown> {
+  /** The agent asks for a simulation (refused below 'simulate'); the simulator answers the request. */
+  private async simulate(proposalId: string, self: Actor, digest: (p: number) => string): Promise<void> {
     const r = this.random
-    const self = r.chance(0.04)
-    const approver = self ? agentId : r.pick(APPROVERS)
-    return this.command(
-      proposal,
-      stream,
-      { type: 'Approve', approver, role: 'approver', planHash: r.chance(0.93) ? planHash : otherHash },
-      approver,
-    )
-  }
-
-  private async planHash(proposalId: string): Promise<string> {
-    const { state } = await loadState(this.store, proposal, streams.proposal(proposalId))
-    if (state.status === 'none') throw new Error(`proposal ${proposalId} missing`)
-    return state.proposal.planHash
-  }
-
-  private async end(_proposalId: string, stream: string, planHash: string, otherHash: string): Promise<void> {
-    const r = this.random
-    const { state } = await loadState(this.store, proposal, stream)
-    if (state.status !== 'open') return
-    const verdict = state.verdict
-    const executor = 'executor-1'
-    const executionId = this.id('exec')
-    if (verdict?.decision === 'allow' && !verdict.revoked && !verdict.expired) {
-      if (r.chance(0.07)) this.tick(700) // too late: the verdict expires before the start
-      if (r.chance(0.05)) await this.appendDeadlines()
-      await this.command(
-        proposal,
-        stream,
-        {
-          type: 'StartExecution',
-          executionId,
-          verdictId: verdict.verdictId,
-          planHash: r.chance(0.95) ? planHash : otherHash,
-          executor,
-        },
-        executor,
-      )
-    } else if (r.chance(0.12)) {
-      // an executor acting without an allow: a violation
-      await this.command(
-        proposal,
-        stream,
-        { type: 'StartExecution', executionId, verdictId: verdict?.verdictId ?? null, planHash, executor },
-        executor,
-      )
-    } else {
-      if (r.chance(0.5))
-        await this.command(proposal, stream, { type: 'Withdraw', reason: 'no longer needed' }, ADMIN)
+    const requestId = this.id('simreq')
+    const kinds = ADVERSARIAL.slice(0, r.int(2, 5))
+    const requested = await this.onProposal(self, proposalId, {
+      type: 'RequestSimulation',
+      requestId,
+      actionDigest: digest(0.97),
+      branchKinds: [...kinds],
+    })
+    const branches = [
+      {
+        name: 'baseline',
+        kind: 'baseline' as const,
+        counterfactual: 'as planned',
+        outcome: 'survived' as const,
+      },
+      ...kinds.map((kind) => ({
+        name: kind,
+        kind,
+        counterfactual: `what if ${kind}`,
+        outcome: r.chance(0.93) ? ('survived' as const) : ('failed' as const),
+      })),
+    ]
+    if (requested === null) {
+      // an agent that may not ask sometimes records its own results: refused
+      if (r.chance(0.3)) {
+        await this.onProposal(self, proposalId, {
+          type: 'AttachSimulation',
+          simulationId: this.id('sim'),
+          requestId,
+          actionDigest: digest(1),
+          branches,
+        })
+      }
       return
     }
     await this.settle()
-    this.tick(r.int(5, 120))
-    if (r.chance(0.75)) {
-      await this.command(
-        proposal,
-        stream,
-        { type: 'SucceedExecution', executionId, resourceVersionAfter: this.id('v') },
+    this.tick(r.int(1, 30))
+    await this.onProposal(SIMULATOR, proposalId, {
+      type: 'AttachSimulation',
+      simulationId: this.id('sim'),
+      requestId,
+      actionDigest: digest(0.9),
+      branches,
+    })
+  }
+
+  private async approve(proposalId: string, self: Actor, digest: (p: number) => string): Promise<unknown> {
+    const r = this.random
+    // now and then the proposing agent tries to approve its own action: refused
+    const approver = r.chance(0.04) ? self : r.pick(APPROVERS)
+    return this.onProposal(approver, proposalId, {
+      type: 'Approve',
+      role: 'approver',
+      actionDigest: digest(0.93),
+    })
+  }
+
+  /** Starts an execution; false when the gate refused it (recorded, nothing ran). */
+  private async start(
+    executor: Actor,
+    proposalId: string,
+    executionId: string,
+    verdictId: string | null,
+    actionDigest: string,
+  ): Promise<boolean> {
+    const result = await this.onProposal(executor, proposalId, {
+      type: 'StartExecution',
+      executionId,
+      verdictId,
+      actionDigest,
+    })
+    if (result?.events.some((e) => e.type === 'ExecutionRefused')) this.figures.refusedAtGate += 1
+    return result?.events.some((e) => e.type === 'ExecutionStarted') ?? false
+  }
+
+  private async end(proposalId: string, settled: boolean): Promise<void> {
+    const r = this.random
+    const stream = streams.proposal(proposalId)
+    const { state } = await loadState(this.store, proposal, stream)
+    if (state.status !== 'open') return
+    const verdict = state.verdict
+    const { actionDigest, agentId, environment, tool } = state.proposal
+    const executionId = this.id('exec')
+    let started = false
+    let incident: KillSwitchRef | null = null
+    if (verdict?.decision === 'allow' && !verdict.revoked && !verdict.expired) {
+      if (r.chance(0.07)) this.tick(700) // too late: the verdict expires before the start
+      if (r.chance(0.05)) await this.appendDeadlines()
+      if (settled && r.chance(0.06)) {
+        // an incident is declared just as the executor starts: before the decision service has revoked the
+        // allow, the gate reads the engaged switch itself and refuses the start
+        incident = r.pick<KillSwitchRef>([
+          { scope: 'agent', target: agentId },
+          { scope: 'tool', target: tool },
+          { scope: 'environment', target: environment },
+        ])
+        const ref = incident
+        const engaged = await this.attempt(() =>
+          handle(
+            this.store,
+            killSwitch,
+            streams.killSwitch(ref),
+            { type: 'Engage', actor: ADMIN, ...ref, reason: 'incident declared' },
+            { actor: ADMIN.sub, ...this.options() },
+          ),
+        )
+        if (engaged === null) incident = null
+      }
+      // now and then an executor not bound to the identity tries, or names another action: refused
+      const executor = r.chance(0.03) ? STRAY_EXECUTOR : EXECUTOR
+      started = await this.start(
         executor,
+        proposalId,
+        executionId,
+        verdict.verdictId,
+        r.chance(0.95) ? actionDigest : `sha256:${'cd'.repeat(32)}`,
       )
+    } else if (r.chance(0.12)) {
+      // an executor trying to act without an allow: refused at the gate, nothing runs
+      started = await this.start(EXECUTOR, proposalId, executionId, verdict?.verdictId ?? null, actionDigest)
+    } else if (r.chance(0.03)) {
+      // an approver trying to run it itself: refused at the gate
+      started = await this.start(
+        r.pick(APPROVERS),
+        proposalId,
+        executionId,
+        verdict?.verdictId ?? null,
+        actionDigest,
+      )
+    } else {
+      if (r.chance(0.5)) {
+        const withdrawer = r.chance(0.5) ? ADMIN : principal(agentId, 'agent')
+        await this.onProposal(withdrawer, proposalId, { type: 'Withdraw', reason: 'no longer needed' })
+      }
       return
     }
-    await this.command(
-      proposal,
-      stream,
-      { type: 'FailExecution', executionId, error: 'health checks failed', resourceVersionAfter: null },
-      executor,
-    )
+    await this.settle()
+    if (incident !== null) await this.release(incident)
+    if (!started) return
+    this.tick(r.int(5, 120))
+    if (r.chance(0.75)) {
+      await this.onProposal(EXECUTOR, proposalId, {
+        type: 'SucceedExecution',
+        executionId,
+        resourceVersionAfter: this.id('v'),
+      })
+      return
+    }
+    await this.onProposal(EXECUTOR, proposalId, {
+      type: 'FailExecution',
+      executionId,
+      error: 'health checks failed',
+      resourceVersionAfter: null,
+    })
     await this.settle()
     if (r.chance(0.15)) {
       // not recovered in time: the recovery deadline passes and the agent is demoted
@@ -435,37 +662,29 @@ export class History {
     }
     const rollbackId = this.id('rb')
     this.tick(r.int(5, 300))
-    await this.command(proposal, stream, { type: 'StartRollback', rollbackId, executionId }, executor)
+    await this.onProposal(EXECUTOR, proposalId, { type: 'StartRollback', rollbackId, executionId })
     this.tick(r.int(5, 400))
     if (r.chance(0.1)) {
-      await this.command(
-        proposal,
-        stream,
-        { type: 'FailRollback', rollbackId, error: 'rollback step timed out' },
-        executor,
-      )
+      await this.onProposal(EXECUTOR, proposalId, {
+        type: 'FailRollback',
+        rollbackId,
+        error: 'rollback step timed out',
+      })
       const retry = this.id('rb')
       this.tick(r.int(5, 200))
-      await this.command(
-        proposal,
-        stream,
-        { type: 'StartRollback', rollbackId: retry, executionId },
-        executor,
-      )
+      await this.onProposal(EXECUTOR, proposalId, { type: 'StartRollback', rollbackId: retry, executionId })
       this.tick(r.int(5, 200))
-      await this.command(
-        proposal,
-        stream,
-        { type: 'CompleteRollback', rollbackId: retry, resourceVersionAfter: this.id('v') },
-        executor,
-      )
+      await this.onProposal(EXECUTOR, proposalId, {
+        type: 'CompleteRollback',
+        rollbackId: retry,
+        resourceVersionAfter: this.id('v'),
+      })
     } else {
-      await this.command(
-        proposal,
-        stream,
-        { type: 'CompleteRollback', rollbackId, resourceVersionAfter: this.id('v') },
-        executor,
-      )
+      await this.onProposal(EXECUTOR, proposalId, {
+        type: 'CompleteRollback',
+        rollbackId,
+        resourceVersionAfter: this.id('v'),
+      })
     }
     await this.settle()
   }
@@ -477,7 +696,25 @@ export class History {
     await this.settle()
   }
 
-  /** A kill switch engaged while allows are outstanding, then released by an admin. */
+  /** A release widens authority: one admin asks, a second approves (after, now and then, a refusal). */
+  private async release(ref: KillSwitchRef): Promise<void> {
+    const r = this.random
+    this.tick(r.int(30, 600))
+    const change: GovernanceChange = { kind: 'release-kill-switch', ...ref, reason: 'incident resolved' }
+    if (r.chance(0.2)) {
+      // the second admin is not convinced yet
+      await this.attempt(async () => {
+        const outcome = await govern(this.store, ADMINS[0], change, null, this.options())
+        if (outcome.status !== 'pending') return
+        await refuseChange(this.store, ADMINS[1], outcome.requestId, 'not yet resolved', this.options())
+      })
+      this.tick(r.int(30, 300))
+    }
+    await this.governed(change)
+    await this.settle()
+  }
+
+  /** A kill switch engaged while allows are outstanding, then released by two admins. */
   async killSwitchEpisode(): Promise<void> {
     const r = this.random
     const scope = r.pick(['global', 'environment', 'tool', 'agent'] as const)
@@ -490,22 +727,18 @@ export class History {
             ? r.pick(TOOLS).tool
             : r.pick(this.agents)
     const ref: KillSwitchRef = { scope, target }
-    await this.command(
-      killSwitch,
-      streams.killSwitch(ref),
-      { type: 'Engage', ...ref, reason: 'incident in progress' },
-      ADMIN,
+    const engaged = await this.attempt(() =>
+      handle(
+        this.store,
+        killSwitch,
+        streams.killSwitch(ref),
+        { type: 'Engage', actor: ADMIN, ...ref, reason: 'incident in progress' },
+        { actor: ADMIN.sub, ...this.options() },
+      ),
     )
     await this.settle()
     for (let i = 0; i < r.int(1, 3); i += 1) await this.lifecycle()
-    this.tick(r.int(30, 600))
-    await this.command(
-      killSwitch,
-      streams.killSwitch(ref),
-      { type: 'Release', reason: 'incident resolved' },
-      ADMIN,
-    )
-    await this.settle()
+    if (engaged !== null) await this.release(ref)
   }
 
   /** Runs until the ledger holds at least `events` events. */
@@ -514,15 +747,23 @@ export class History {
     let step = 0
     while ((await this.store.head()).position < events) {
       step += 1
-      if (step % 40 === 0) await this.killSwitchEpisode()
+      if (step === 150) {
+        // a stricter policy, asking a track record to execute in production: one admin publishes it, the
+        // other approves it
+        const stricter: PolicyDraft = {
+          ...defaultPolicy(POLICY_OWNER, 2),
+          freshnessMaxAgeSeconds: 240,
+          survivalThreshold: 0.8,
+          promotion: OPEN_LADDER,
+          promotionByEnvironment: { production: EARNED_IN_PRODUCTION },
+        }
+        await this.governed({ kind: 'publish-policy', policyVersion: 2 }, stricter)
+        await this.settle()
+      } else if (step % 40 === 0) await this.killSwitchEpisode()
       else if (step % 25 === 0) {
         // demoted agents earn their way back
         for (const agentId of this.agents)
           for (const env of ENVIRONMENTS) await this.climb(agentId, env, 'execute')
-      } else if (step === 150) {
-        const stricter = { ...defaultPolicy(ADMIN, 2), freshnessMaxAgeSeconds: 240, survivalThreshold: 0.8 }
-        await this.command(policy, streams.policy(), { type: 'PublishPolicy', policy: stricter }, ADMIN)
-        await this.settle()
       } else await this.lifecycle()
       if (step % 10 === 0) await this.appendDeadlines()
     }

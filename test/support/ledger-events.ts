@@ -1,5 +1,6 @@
 import type { z } from 'zod'
-import { planHashOf } from '../../src/domain/canonical.js'
+import { actionDigestOf, planHashOf } from '../../src/domain/canonical.js'
+import { DEFAULT_PROMOTION } from '../../src/domain/eligibility.js'
 import {
   type CheckName,
   type CheckResult,
@@ -39,6 +40,13 @@ export const streamOf = (event: DomainEvent): string => {
       return streams.killSwitch(event.data)
     case 'StateObserved':
       return streams.resource(event.data.environment, event.data.resource)
+    case 'IdentityBound':
+    case 'IdentityUnbound':
+      return streams.identity(event.data.identity)
+    case 'ChangeRequested':
+    case 'ChangeApproved':
+    case 'ChangeRefused':
+      return streams.change(event.data.requestId)
     default:
       return streams.agent(typeof data.agentId === 'string' ? data.agentId : 'unknown')
   }
@@ -99,10 +107,27 @@ const defaultActor = (event: DomainEvent): string => {
   switch (event.type) {
     case 'ProposalSubmitted':
       return event.data.agentId
+    case 'SimulationRecorded':
+      return event.data.simulatedBy
+    case 'RollbackTested':
+      return event.data.testedBy
     case 'ApprovalGranted':
       return event.data.approver
     case 'ExecutionStarted':
+    case 'ExecutionRefused':
       return event.data.executor
+    case 'PromotionRequested':
+    case 'ChangeRequested':
+      return event.data.requestedBy
+    case 'PromotionApproved':
+    case 'AgentPromoted':
+    case 'IdentityBound':
+    case 'ChangeApproved':
+      return event.data.approvedBy
+    case 'ChangeRefused':
+      return event.data.refusedBy
+    case 'PolicyPublished':
+      return event.data.approvedBy ?? event.data.publishedBy
     default:
       return 'governance-service'
   }
@@ -126,6 +151,7 @@ export const verdictIdOf = (proposalId: string, revision: number): string =>
 export interface ProposalFacts {
   readonly proposalId: string
   readonly agentId?: string
+  readonly executingIdentity?: string
   readonly tool?: string
   readonly action?: string
   readonly resource?: string
@@ -134,18 +160,45 @@ export interface ProposalFacts {
   readonly snapshot?: string
 }
 
-export const proposalData = (facts: ProposalFacts): DataIn<'ProposalSubmitted'> => ({
+export const EXECUTING_IDENTITY = 'svc-deployer'
+
+/** The action a proposal names, and so what its digest covers. */
+export const actionOf = (facts: ProposalFacts) => ({
   proposalId: facts.proposalId,
-  agentId: facts.agentId ?? 'agent-1',
-  executingIdentity: 'svc-deployer',
   tool: facts.tool ?? 'kubectl',
   action: facts.action ?? 'scale',
   resource: facts.resource ?? 'deployment/web',
   environment: facts.environment ?? 'production',
+  executingIdentity: facts.executingIdentity ?? EXECUTING_IDENTITY,
   plan,
-  planHash,
-  expectedImpact: facts.expectedImpact ?? 'high',
-  snapshot: { version: facts.snapshot ?? 'v41' },
+})
+
+/** The action digest the ledger computes at submission. */
+export const actionDigestFor = (facts: ProposalFacts): string => actionDigestOf(actionOf(facts))
+
+export const proposalData = (facts: ProposalFacts): DataIn<'ProposalSubmitted'> => {
+  const action = actionOf(facts)
+  return {
+    ...action,
+    agentId: facts.agentId ?? 'agent-1',
+    planHash,
+    actionDigest: actionDigestOf(action),
+    expectedImpact: facts.expectedImpact ?? 'high',
+    snapshot: { version: facts.snapshot ?? 'v41' },
+  }
+}
+
+/** A binding of an agent (or an executor) to an identity, by two policy admins. */
+export const bindingData = (
+  principal: string,
+  identity = EXECUTING_IDENTITY,
+  role: 'agent' | 'executor' = 'agent',
+): DataIn<'IdentityBound'> => ({
+  principal,
+  role,
+  identity,
+  requestedBy: 'admin-1',
+  approvedBy: 'admin-2',
 })
 
 /** Every check, passing except the failed ones. */
@@ -187,12 +240,14 @@ export const verdictData = (proposal: ProposalFacts, facts: VerdictFacts): DataI
     decision: facts.decision,
     checks: checks(facts.failed),
     agentId: p.agentId,
+    executingIdentity: p.executingIdentity,
     tool: p.tool,
     action: p.action,
     resource: p.resource,
     environment: p.environment,
     impact: facts.impact ?? p.expectedImpact,
     planHash,
+    actionDigest: p.actionDigest,
     resourceVersion: p.snapshot.version,
     policyVersion: facts.policyVersion === undefined ? 1 : facts.policyVersion,
     decidedAt: facts.decidedAt,
@@ -208,7 +263,10 @@ const requirement = (checks: DataIn<'PolicyPublished'>['requirements']['read']['
   approvals: { count, roles: ['sre'] },
 })
 
-/** A policy with the default requirements of the design. */
+/**
+ * A policy with the default requirements of the design: the first published by one admin on an empty ledger,
+ * every later one approved by a second.
+ */
 export const policyData = (version: number, owner: string): DataIn<'PolicyPublished'> => ({
   version,
   owner,
@@ -225,4 +283,8 @@ export const policyData = (version: number, owner: string): DataIn<'PolicyPublis
   rollbackTestMaxAgeSeconds: 86_400,
   recoveryTimeObjectiveSeconds: 900,
   verdictTtlSeconds: 900,
+  promotion: DEFAULT_PROMOTION,
+  promotionByEnvironment: {},
+  publishedBy: 'admin-1',
+  approvedBy: version === 1 ? null : 'admin-2',
 })

@@ -8,16 +8,19 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { issueToken, loadPrivateKey, type Role } from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
-import { defaultPolicy } from '../../src/domain/eligibility.js'
+import { defaultPolicy, trackRequirement } from '../../src/domain/eligibility.js'
 import {
   AdminClient,
   AgentClient,
   ApproverClient,
   ExecutorClient,
   type Observation,
+  ObserverClient,
   type Policy,
+  type PolicyInput,
   type RollbackTestInput,
   type SimulationInput,
+  SimulatorClient,
 } from '../../src/sdk/index.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
@@ -34,6 +37,8 @@ export interface RunningService {
   readonly env: Readonly<Record<string, string>>
   /** a token signed with the service's embedded key, as the CLI would issue it */
   tokenFor(sub: string, ...roles: Role[]): Promise<string>
+  /** the same, with the approval roles an approver's token may carry */
+  tokenWith(sub: string, roles: Role[], claims: { approvalRoles?: string[] }): Promise<string>
   /** everything the child wrote to stdout and stderr so far */
   output(): string
   /** SIGTERM, then asserts a clean exit (code 0) */
@@ -155,6 +160,7 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     bootstrapToken,
     env,
     tokenFor: (sub, ...roles) => issueToken(key, config, { sub, roles }),
+    tokenWith: (sub, roles, claims) => issueToken(key, config, { sub, roles, ...claims }),
     output: () => log,
     stop,
     restart: async () => {
@@ -176,9 +182,17 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
 
 export const POLICY_OWNER = 'risk-office'
 
+/** Promotions need no track record under the policies of these worlds, so a test can climb an agent at once. */
+export const NO_TRACK_RECORD: Policy['promotion'] = {
+  recommend: trackRequirement({}),
+  simulate: trackRequirement({}),
+  execute: trackRequirement({}),
+}
+
 /** The default policy, owned by the risk office, with the given version and overrides. */
-export const policyV = (version: number, overrides: Partial<Policy> = {}): Policy => ({
+export const policyV = (version: number, overrides: Partial<PolicyInput> = {}): PolicyInput => ({
   ...defaultPolicy(POLICY_OWNER, version),
+  promotion: NO_TRACK_RECORD,
   ...overrides,
 })
 
@@ -194,9 +208,10 @@ export const observation = (environment: string, resource: string, version: stri
   observedAt: secondsAgo(1),
 })
 
-/** A simulation of this exact plan that survives every one of its adversarial branches. */
-export const survivingSimulation = (planHash: string): SimulationInput => ({
-  planHash,
+/** The results of a simulation of this exact action that survives every one of its adversarial branches. */
+export const survivingSimulation = (actionDigest: string, requestId: string): SimulationInput => ({
+  requestId,
+  actionDigest,
   branches: [
     { name: 'baseline', kind: 'baseline', counterfactual: 'nothing else happens', outcome: 'survived' },
     ...(['dependency-down', 'concurrent-change', 'partial-failure', 'stale-read'] as const).map((kind) => ({
@@ -208,20 +223,30 @@ export const survivingSimulation = (planHash: string): SimulationInput => ({
   ],
 })
 
-/** A rollback of this exact plan, tested a minute ago and stopped by the tool's kill switch. */
-export const passedRollbackTest = (planHash: string, tool: string): RollbackTestInput => ({
-  planHash,
+/** A rollback of this exact action, tested a minute ago and stopped by the tool's kill switch. */
+export const passedRollbackTest = (actionDigest: string, tool: string): RollbackTestInput => ({
+  actionDigest,
   playbook: 'scale back to the previous replica count, then verify health',
-  testRunId: `run-${planHash.slice(7, 19)}`,
+  testRunId: `run-${actionDigest.slice(7, 19)}`,
   testedAt: secondsAgo(60),
   outcome: 'passed',
   expectedRecoverySeconds: 120,
   killSwitch: { scope: 'tool', target: tool },
 })
 
-/** Climbs an agent up the ladder one approved rung at a time, to `level`. */
+/** A governance change by the first admin, approved by the second when it waits for one. */
+export const governed = async <T extends { status: 'applied' | 'pending'; requestId: string | null }>(
+  second: AdminClient,
+  change: Promise<T>,
+): Promise<T> => {
+  const answer = await change
+  if (answer.status === 'pending' && answer.requestId !== null) await second.approveChange(answer.requestId)
+  return answer
+}
+
+/** Climbs an agent up the ladder one rung at a time, each approved by two policy admins. */
 export const climb = async (
-  admin: AdminClient,
+  admins: readonly [AdminClient, AdminClient],
   agent: AgentClient,
   environment: string,
   rungs: readonly string[],
@@ -229,11 +254,10 @@ export const climb = async (
   for (const to of rungs) {
     const request = await agent.requestPromotion({ environment, to })
     assert.equal(request.outcome, 'requested', `promotion to ${to}: ${request.reason ?? ''}`)
-    const approved = await admin.approvePromotion(agent.agentId, request.requestId)
-    assert.ok(
-      approved.events.some((e) => e.type === 'AgentPromoted'),
-      `promotion to ${to} should be approved`,
-    )
+    const first = await admins[0].approvePromotion(agent.agentId, request.requestId)
+    assert.equal(first.outcome, 'approved', `promotion to ${to} needs a second admin`)
+    const second = await admins[1].approvePromotion(agent.agentId, request.requestId)
+    assert.equal(second.outcome, 'promoted', `promotion to ${to} should be approved by the second admin`)
   }
 }
 
@@ -259,7 +283,11 @@ export const eventually = async <T>(
 /** The principals of a small world, each with its SDK client. */
 export interface Cast {
   readonly admin: AdminClient
+  /** the second policy admin, who approves what widens authority */
+  readonly secondAdmin: AdminClient
   readonly agent: AgentClient
+  readonly observer: ObserverClient
+  readonly simulator: SimulatorClient
   readonly approver: ApproverClient
   readonly executor: ExecutorClient
   readonly environment: string
@@ -268,8 +296,9 @@ export interface Cast {
 }
 
 /**
- * Policy v1, a high-impact reversible tool action, and an agent climbed to execute in the environment:
- * everything a proposal needs for an allow apart from its own evidence.
+ * Policy v1, a high-impact reversible tool action, an agent bound to its identity and climbed to execute in
+ * the environment, an executor bound to run as that identity: everything a proposal needs for an allow apart
+ * from its own evidence.
  */
 export const setUpWorld = async (
   svc: RunningService,
@@ -287,28 +316,58 @@ export const setUpWorld = async (
     tool = 'kubectl',
     environment = 'production',
   } = options
+  const client = async <C>(
+    make: new (o: { baseUrl: string; token: string }) => C,
+    sub: string,
+    ...roles: Role[]
+  ) => new make({ baseUrl: svc.url, token: await svc.tokenFor(sub, ...roles) })
   const admin = new AdminClient({ baseUrl: svc.url, token: svc.bootstrapToken })
+  const secondAdmin = await client(AdminClient, 'admin-2', 'policy-admin')
   const agent = new AgentClient({ baseUrl: svc.url, token: await svc.tokenFor(agentId, 'agent'), agentId })
-  const approver = new ApproverClient({
-    baseUrl: svc.url,
-    token: await svc.tokenFor('approver-1', 'approver'),
-  })
-  const executor = new ExecutorClient({ baseUrl: svc.url, token: await svc.tokenFor(identity, 'executor') })
+  const observer = await client(ObserverClient, 'observer-1', 'observer')
+  const simulator = await client(SimulatorClient, 'simulator-1', 'simulator')
+  const approver = await client(ApproverClient, 'approver-1', 'approver')
+  const executorId = `${identity}-runner`
+  const executor = await client(ExecutorClient, executorId, 'executor')
   if (options.policy !== false) {
-    await admin.publishPolicy(policyV(1))
-    await admin.registerToolAction({ tool, action: 'scale', impact: 'high', reversible: true })
+    await governed(secondAdmin, admin.publishPolicy(policyV(1)))
+    await governed(
+      secondAdmin,
+      admin.registerToolAction({ tool, action: 'scale', impact: 'high', reversible: true }),
+    )
   }
   await admin.registerAgent({ agentId, owner: 'platform-team' })
-  await climb(admin, agent, environment, ['recommend', 'simulate', 'execute'])
-  return { admin, agent, approver, executor, environment, tool, identity }
+  await governed(secondAdmin, admin.bind({ principal: agentId, role: 'agent', identity }))
+  await governed(secondAdmin, admin.bind({ principal: executorId, role: 'executor', identity }))
+  await climb([admin, secondAdmin], agent, environment, ['recommend', 'simulate', 'execute'])
+  return { admin, secondAdmin, agent, observer, simulator, approver, executor, environment, tool, identity }
 }
 
-/** Grants, observes, proposes and attaches every piece of evidence; resolves with the allow. */
+/** The action a proposal names, as an executor states it before running it. */
+export const actionOf = (
+  cast: Cast,
+  proposalId: string,
+  resource: string,
+  plan: Record<string, unknown>,
+) => ({
+  proposalId,
+  tool: cast.tool,
+  action: 'scale',
+  resource,
+  environment: cast.environment,
+  executingIdentity: cast.identity,
+  plan,
+})
+
+/** Grants, observes, proposes; every piece of evidence comes from who may attest it; resolves with the allow. */
 export const proposeWithEvidence = async (cast: Cast, resource: string, plan: Record<string, unknown>) => {
-  const { admin, agent, approver, environment, tool, identity } = cast
-  await admin.grant({ identity, tool, action: 'scale', resourcePattern: resource, environment })
+  const { admin, secondAdmin, agent, observer, simulator, approver, environment, tool, identity } = cast
+  await governed(
+    secondAdmin,
+    admin.grant({ identity, tool, action: 'scale', resourcePattern: resource, environment }),
+  )
   const version = `r${Date.now().toString(36)}`
-  await agent.observe(observation(environment, resource, version))
+  await observer.observe(observation(environment, resource, version))
   const submitted = await agent.submitProposal({
     executingIdentity: identity,
     tool,
@@ -319,12 +378,14 @@ export const proposeWithEvidence = async (cast: Cast, resource: string, plan: Re
     expectedImpact: 'high',
     snapshot: { version },
   })
-  await agent.attachSimulation(submitted.proposalId, survivingSimulation(submitted.planHash))
-  await agent.attachRollbackTest(submitted.proposalId, passedRollbackTest(submitted.planHash, tool))
-  await approver.approve(submitted.proposalId, { planHash: submitted.planHash })
+  const { proposalId, actionDigest } = submitted
+  const { requestId } = await agent.requestSimulation(proposalId, { actionDigest })
+  await simulator.recordSimulation(proposalId, survivingSimulation(actionDigest, requestId))
+  await simulator.recordRollbackTest(proposalId, passedRollbackTest(actionDigest, tool))
+  await approver.approve(proposalId, { actionDigest })
   const verdict = await eventually(`an allow for ${resource}`, async () => {
-    const v = await agent.currentVerdict(submitted.proposalId)
+    const v = await agent.currentVerdict(proposalId)
     return v?.decision === 'allow' ? v : undefined
   })
-  return { ...submitted, verdict, version }
+  return { ...submitted, verdict, version, action: actionOf(cast, proposalId, resource, plan) }
 }

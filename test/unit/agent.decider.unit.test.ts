@@ -1,12 +1,28 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import type { Actor } from '../../src/domain/actor.js'
 import { levelIn, nextRung, rungBelow } from '../../src/domain/authority.js'
-import type { AgentEvent } from '../../src/domain/deciders/agent.js'
+import type { AgentCommand, AgentEvent } from '../../src/domain/deciders/agent.js'
 import * as agent from '../../src/domain/deciders/agent.js'
-import type { AuthorityLevel, TrackRecord } from '../../src/domain/events.js'
+import { PROMOTION_ENDORSEMENTS, trackRecordShortfall } from '../../src/domain/deciders/agent.js'
+import type { DomainErrorCode } from '../../src/domain/errors.js'
+import type { AuthorityLevel, PromotionRequirement, TrackRecord } from '../../src/domain/events.js'
+import { actorOf, actors, specificationRefusing } from '../support/actors.js'
 import { spec } from '../support/decider-spec.js'
 
-const agentId = 'agent-7'
+const { admin, secondAdmin, otherAgent, approver, observer } = actors
+const self = actors.agent
+const agentId = self.sub
+
+/** what the policy in force asks of a promotion, and a record that meets it */
+const requirement: PromotionRequirement = {
+  windowDays: 30,
+  minProposals: 10,
+  minSimulationsPassed: 5,
+  minSurvivalRate: 0.9,
+  maxViolations: 0,
+  maxFailedExecutions: 1,
+}
 const trackRecord: TrackRecord = {
   windowStart: '2025-01-01T00:00:00.000Z',
   windowEnd: '2025-01-31T00:00:00.000Z',
@@ -15,6 +31,15 @@ const trackRecord: TrackRecord = {
   simulationSurvivalRate: 0.95,
   violations: 0,
   failedExecutions: 1,
+}
+/** short of the requirement on every count */
+const poorRecord: TrackRecord = {
+  ...trackRecord,
+  proposals: 3,
+  simulationsPassed: 2,
+  simulationSurvivalRate: 0.5,
+  violations: 2,
+  failedExecutions: 4,
 }
 
 const registered: AgentEvent = {
@@ -26,44 +51,119 @@ const requested = (
   environment: string,
   from: AuthorityLevel,
   to: AuthorityLevel,
+  requestedBy = agentId,
+  record = trackRecord,
 ): AgentEvent => ({
   type: 'PromotionRequested',
-  data: { agentId, requestId, environment, from, to, trackRecord },
+  data: { agentId, requestId, environment, from, to, trackRecord: record, requestedBy },
+})
+const approvedBy = (requestId: string, environment: string, by: string): AgentEvent => ({
+  type: 'PromotionApproved',
+  data: { agentId, requestId, environment, approvedBy: by },
 })
 const promoted = (
   requestId: string,
   environment: string,
   from: AuthorityLevel,
   to: AuthorityLevel,
+  endorsedBy = [admin.sub, secondAdmin.sub],
 ): AgentEvent => ({
   type: 'AgentPromoted',
-  data: { agentId, requestId, environment, from, to, approvedBy: 'policy-admin' },
+  data: {
+    agentId,
+    requestId,
+    environment,
+    from,
+    to,
+    approvedBy: endorsedBy[endorsedBy.length - 1] ?? admin.sub,
+    endorsedBy,
+  },
 })
-const request = (requestId: string, environment: string, to: AuthorityLevel) =>
-  ({ type: 'RequestPromotion', requestId, environment, to, trackRecord }) as const
-const approve = (requestId: string, approver = 'policy-admin') =>
-  ({ type: 'ApprovePromotion', requestId, approver }) as const
+const promotionRefused = (
+  requestId: string,
+  environment: string,
+  from: AuthorityLevel,
+  to: AuthorityLevel,
+  reason: string,
+): AgentEvent => ({
+  type: 'PromotionRefused',
+  data: { agentId, requestId, environment, from, to, reason },
+})
+
+const request = (
+  requestId: string,
+  environment: string,
+  to: AuthorityLevel,
+  { actor = self as Actor, record = trackRecord, need = requirement as PromotionRequirement | null } = {},
+): AgentCommand => ({
+  type: 'RequestPromotion',
+  actor,
+  requestId,
+  environment,
+  to,
+  trackRecord: record,
+  context: { requirement: need },
+})
+const approve = (requestId: string, actor: Actor = admin): AgentCommand => ({
+  type: 'ApprovePromotion',
+  actor,
+  requestId,
+})
+const refuse = (requestId: string, actor: Actor = admin): AgentCommand => ({
+  type: 'RefusePromotion',
+  actor,
+  requestId,
+  reason: 'too few proposals',
+})
+const register = (actor: Actor = admin): AgentCommand => ({
+  type: 'RegisterAgent',
+  actor,
+  agentId,
+  owner: 'platform-team',
+  description: 'restarts stuck workers',
+})
+
+/** An agent-requested promotion approved by two distinct admins, event by event. */
+const earned = (requestId: string, environment: string, from: AuthorityLevel, to: AuthorityLevel) => [
+  requested(requestId, environment, from, to),
+  approvedBy(requestId, environment, admin.sub),
+  approvedBy(requestId, environment, secondAdmin.sub),
+  promoted(requestId, environment, from, to),
+]
 
 /** The history of an agent promoted rung by rung up to a level in one environment. */
 const climbedTo = (environment: string, top: AuthorityLevel): AgentEvent[] => {
   const ladder: AuthorityLevel[] = ['observe', 'recommend', 'simulate', 'execute']
   return ladder.slice(1, ladder.indexOf(top) + 1).flatMap((to, i) => {
     const from = ladder[i] ?? 'observe'
-    const id = `${environment}-${to}`
-    return [requested(id, environment, from, to), promoted(id, environment, from, to)]
+    return earned(`${environment}-${to}`, environment, from, to)
   })
 }
 
-describe('agent decider', () => {
-  test('an agent is registered once', () => {
-    spec(agent)
-      .given([])
-      .when({ type: 'RegisterAgent', agentId, owner: 'platform-team', description: 'restarts stuck workers' })
-      .then([registered])
+/** Refused with the error code, the named specification, and a message that says why. */
+const refuses = (
+  given: AgentEvent[],
+  command: AgentCommand,
+  code: DomainErrorCode,
+  specification: string,
+  why: RegExp,
+): void => {
+  spec(agent).given(given).when(command).thenThrows(code, why)
+  assert.equal(specificationRefusing(agent, given, command), specification)
+}
+
+describe('agent decider: registration', () => {
+  test('an agent is registered once, by a policy admin', () => {
+    spec(agent).given([]).when(register()).then([registered])
     spec(agent)
       .given([registered])
-      .when({ type: 'RegisterAgent', agentId, owner: 'someone-else', description: '' })
+      .when({ ...register(), owner: 'someone-else', description: '' } as AgentCommand)
       .thenThrows('conflict', /already registered/)
+  })
+
+  test('adminGoverns: an agent registering itself is refused', () => {
+    refuses([], register(self), 'forbidden', 'adminGoverns', /agent-7 holds no policy-admin role/)
+    refuses([], register(approver), 'forbidden', 'adminGoverns', /approver-1 holds no policy-admin role/)
   })
 
   test('commands for an unknown agent are not found', () => {
@@ -72,28 +172,48 @@ describe('agent decider', () => {
       .when(request('r1', 'staging', 'recommend'))
       .thenThrows('not-found')
     spec(agent).given([]).when(approve('r1')).thenThrows('not-found')
+    spec(agent).given([]).when(refuse('r1')).thenThrows('not-found')
+  })
+})
+
+describe('agent decider: promotion requests', () => {
+  test('agentOrAdminRequestsPromotion: the agent itself requests its promotion', () => {
+    spec(agent)
+      .given([registered])
+      .when(request('r1', 'staging', 'recommend'))
+      .then([requested('r1', 'staging', 'observe', 'recommend')])
   })
 
-  test('each rung of the ladder is earned one at a time', () => {
-    const steps: [AuthorityLevel, AuthorityLevel][] = [
-      ['observe', 'recommend'],
-      ['recommend', 'simulate'],
-      ['simulate', 'execute'],
-    ]
-    const history: AgentEvent[] = [registered]
-    for (const [from, to] of steps) {
-      const id = `staging-${to}`
-      spec(agent)
-        .given(history)
-        .when(request(id, 'staging', to))
-        .then([requested(id, 'staging', from, to)])
-      history.push(requested(id, 'staging', from, to))
-      spec(agent)
-        .given(history)
-        .when(approve(id))
-        .then([promoted(id, 'staging', from, to)])
-      history.push(promoted(id, 'staging', from, to))
-    }
+  test('agentOrAdminRequestsPromotion: a policy admin requests it for the agent', () => {
+    spec(agent)
+      .given([registered])
+      .when(request('r1', 'staging', 'recommend', { actor: admin }))
+      .then([requested('r1', 'staging', 'observe', 'recommend', admin.sub)])
+  })
+
+  test('agentOrAdminRequestsPromotion: a promotion requested by another agent is refused', () => {
+    refuses(
+      [registered],
+      request('r1', 'staging', 'recommend', { actor: otherAgent }),
+      'forbidden',
+      'agentOrAdminRequestsPromotion',
+      /only agent agent-7 itself or a policy admin may request its promotion/,
+    )
+    refuses(
+      [registered],
+      request('r1', 'staging', 'recommend', { actor: observer }),
+      'forbidden',
+      'agentOrAdminRequestsPromotion',
+      /only agent agent-7 itself or a policy admin/,
+    )
+    // the agent's subject without the agent role is not the agent asking
+    refuses(
+      [registered],
+      request('r1', 'staging', 'recommend', { actor: actorOf(agentId, ['approver']) }),
+      'forbidden',
+      'agentOrAdminRequestsPromotion',
+      /only agent agent-7 itself/,
+    )
   })
 
   test('a request that skips a rung is refused and recorded', () => {
@@ -101,18 +221,13 @@ describe('agent decider', () => {
       .given([registered])
       .when(request('r1', 'production', 'execute'))
       .then([
-        {
-          type: 'PromotionRefused',
-          data: {
-            agentId,
-            requestId: 'r1',
-            environment: 'production',
-            from: 'observe',
-            to: 'execute',
-            reason:
-              'promotion is one rung at a time: from observe in production the next rung is recommend, not execute',
-          },
-        },
+        promotionRefused(
+          'r1',
+          'production',
+          'observe',
+          'execute',
+          'promotion is one rung at a time: from observe in production the next rung is recommend, not execute',
+        ),
       ])
   })
 
@@ -121,35 +236,102 @@ describe('agent decider', () => {
       .given([registered, ...climbedTo('staging', 'simulate')])
       .when(request('r1', 'staging', 'recommend'))
       .then([
-        {
-          type: 'PromotionRefused',
-          data: {
-            agentId,
-            requestId: 'r1',
-            environment: 'staging',
-            from: 'simulate',
-            to: 'recommend',
-            reason:
-              'promotion is one rung at a time: from simulate in staging the next rung is execute, not recommend',
-          },
-        },
+        promotionRefused(
+          'r1',
+          'staging',
+          'simulate',
+          'recommend',
+          'promotion is one rung at a time: from simulate in staging the next rung is execute, not recommend',
+        ),
       ])
     spec(agent)
       .given([registered, ...climbedTo('staging', 'execute')])
       .when(request('r2', 'staging', 'execute'))
       .then([
-        {
-          type: 'PromotionRefused',
-          data: {
-            agentId,
-            requestId: 'r2',
-            environment: 'staging',
-            from: 'execute',
-            to: 'execute',
-            reason: 'execute is the top rung in staging; there is nothing to promote to',
-          },
-        },
+        promotionRefused(
+          'r2',
+          'staging',
+          'execute',
+          'execute',
+          'execute is the top rung in staging; there is nothing to promote to',
+        ),
       ])
+  })
+
+  test('trackRecordShortfall: a record short of the requirement is refused and recorded with the numbers', () => {
+    spec(agent)
+      .given([registered])
+      .when(request('r1', 'production', 'recommend', { record: poorRecord }))
+      .then([
+        promotionRefused(
+          'r1',
+          'production',
+          'observe',
+          'recommend',
+          'the track record in production over the last 30 days does not earn recommend: ' +
+            '3 proposals of 10 required; 2 simulations passed of 5 required; a survival rate of 0.5 below 0.9; ' +
+            '2 violations (at most 0); 4 failed executions (at most 1)',
+        ),
+      ])
+  })
+
+  test('trackRecordShortfall: a policy admin asking does not make a short record enough', () => {
+    const short = { ...trackRecord, violations: 1 }
+    spec(agent)
+      .given([registered])
+      .when(request('r1', 'production', 'recommend', { actor: admin, record: short }))
+      .then([
+        promotionRefused(
+          'r1',
+          'production',
+          'observe',
+          'recommend',
+          'the track record in production over the last 30 days does not earn recommend: 1 violations (at most 0)',
+        ),
+      ])
+  })
+
+  test('trackRecordShortfall: the requirement met exactly is enough', () => {
+    const exact: TrackRecord = {
+      ...trackRecord,
+      proposals: 10,
+      simulationsPassed: 5,
+      simulationSurvivalRate: 0.9,
+      violations: 0,
+      failedExecutions: 1,
+    }
+    assert.deepEqual(trackRecordShortfall(exact, requirement), [])
+    spec(agent)
+      .given([registered])
+      .when(request('r1', 'production', 'recommend', { record: exact }))
+      .then([requested('r1', 'production', 'observe', 'recommend', agentId, exact)])
+  })
+
+  test('trackRecordShortfall lists every count short, in numbers', () => {
+    assert.deepEqual(trackRecordShortfall(poorRecord, requirement), [
+      '3 proposals of 10 required',
+      '2 simulations passed of 5 required',
+      'a survival rate of 0.5 below 0.9',
+      '2 violations (at most 0)',
+      '4 failed executions (at most 1)',
+    ])
+  })
+
+  test('with no policy in force every request is refused: fail closed', () => {
+    for (const actor of [self, admin]) {
+      spec(agent)
+        .given([registered])
+        .when(request('r1', 'production', 'recommend', { actor, need: null }))
+        .then([
+          promotionRefused(
+            'r1',
+            'production',
+            'observe',
+            'recommend',
+            'the track record in production does not earn recommend: no policy is in force, so no track record can be judged: fail closed',
+          ),
+        ])
+    }
   })
 
   test('authority is per environment', () => {
@@ -194,12 +376,120 @@ describe('agent decider', () => {
       .when(request('r1', 'production', 'recommend'))
       .thenThrows('conflict', /r1 is already pending/)
   })
+})
 
-  test('nobody approves their own promotion', () => {
+describe('agent decider: two distinct policy admins stand behind a promotion', () => {
+  const pending = [registered, requested('r1', 'staging', 'observe', 'recommend')]
+
+  test('it takes two distinct admins', () => {
+    assert.equal(PROMOTION_ENDORSEMENTS, 2)
+  })
+
+  test('secondDistinctAdmin: the first admin approval records PromotionApproved only', () => {
     spec(agent)
-      .given([registered, requested('r1', 'staging', 'observe', 'recommend')])
-      .when(approve('r1', agentId))
-      .thenThrows('forbidden', /own promotion/)
+      .given(pending)
+      .when(approve('r1', admin))
+      .then([approvedBy('r1', 'staging', admin.sub)])
+    const state = [...pending, approvedBy('r1', 'staging', admin.sub)].reduce(
+      agent.evolve,
+      agent.initialState(),
+    )
+    assert.deepEqual(state.status === 'registered' && state.levels, {})
+  })
+
+  test('secondDistinctAdmin: a second, distinct admin promotes the agent, endorsed by both', () => {
+    spec(agent)
+      .given([...pending, approvedBy('r1', 'staging', admin.sub)])
+      .when(approve('r1', secondAdmin))
+      .then([
+        approvedBy('r1', 'staging', secondAdmin.sub),
+        promoted('r1', 'staging', 'observe', 'recommend', [admin.sub, secondAdmin.sub]),
+      ])
+  })
+
+  test('secondDistinctAdmin: the same admin approving twice is refused', () => {
+    refuses(
+      [...pending, approvedBy('r1', 'staging', admin.sub)],
+      approve('r1', admin),
+      'forbidden',
+      'secondDistinctAdmin',
+      /admin-1 already stands behind this promotion: a second, distinct policy admin must approve it/,
+    )
+  })
+
+  test('secondDistinctAdmin: the agent approving its own promotion is refused, even holding policy-admin', () => {
+    refuses(
+      pending,
+      approve('r1', actorOf(agentId, ['agent', 'policy-admin'])),
+      'forbidden',
+      'secondDistinctAdmin',
+      /nobody approves their own promotion/,
+    )
+    refuses(
+      pending,
+      approve('r1', self),
+      'forbidden',
+      'secondDistinctAdmin',
+      /agent-7 holds no policy-admin role/,
+    )
+  })
+
+  test('secondDistinctAdmin: an approver who is not a policy admin is refused', () => {
+    refuses(
+      pending,
+      approve('r1', approver),
+      'forbidden',
+      'secondDistinctAdmin',
+      /approver-1 holds no policy-admin/,
+    )
+  })
+
+  test('secondDistinctAdmin: an admin-requested promotion needs just one more admin', () => {
+    const byAdmin = [registered, requested('r1', 'staging', 'observe', 'recommend', admin.sub)]
+    spec(agent)
+      .given(byAdmin)
+      .when(approve('r1', secondAdmin))
+      .then([
+        approvedBy('r1', 'staging', secondAdmin.sub),
+        promoted('r1', 'staging', 'observe', 'recommend', [admin.sub, secondAdmin.sub]),
+      ])
+    // the requesting admin approving its own request is not a second admin
+    refuses(
+      byAdmin,
+      approve('r1', admin),
+      'forbidden',
+      'secondDistinctAdmin',
+      /admin-1 already stands behind this promotion/,
+    )
+  })
+
+  test('each rung of the ladder is earned one at a time', () => {
+    const steps: [AuthorityLevel, AuthorityLevel][] = [
+      ['observe', 'recommend'],
+      ['recommend', 'simulate'],
+      ['simulate', 'execute'],
+    ]
+    const history: AgentEvent[] = [registered]
+    for (const [from, to] of steps) {
+      const id = `staging-${to}`
+      spec(agent)
+        .given(history)
+        .when(request(id, 'staging', to))
+        .then([requested(id, 'staging', from, to)])
+      history.push(requested(id, 'staging', from, to))
+      spec(agent)
+        .given(history)
+        .when(approve(id, admin))
+        .then([approvedBy(id, 'staging', admin.sub)])
+      history.push(approvedBy(id, 'staging', admin.sub))
+      spec(agent)
+        .given(history)
+        .when(approve(id, secondAdmin))
+        .then([approvedBy(id, 'staging', secondAdmin.sub), promoted(id, 'staging', from, to)])
+      history.push(approvedBy(id, 'staging', secondAdmin.sub), promoted(id, 'staging', from, to))
+    }
+    const state = history.reduce(agent.evolve, agent.initialState())
+    assert.deepEqual(state.status === 'registered' && state.levels, { staging: 'execute' })
   })
 
   test('approving an unknown request is not found', () => {
@@ -213,62 +503,37 @@ describe('agent decider', () => {
   test('a promotion whose starting level no longer holds is refused and recorded', () => {
     // a promotion recorded meanwhile under another request (written before the one-pending rule)
     spec(agent)
-      .given([
-        registered,
-        requested('r1', 'staging', 'observe', 'recommend'),
-        promoted('older', 'staging', 'observe', 'recommend'),
-      ])
+      .given([...pending, promoted('older', 'staging', 'observe', 'recommend')])
       .when(approve('r1'))
       .then([
-        {
-          type: 'PromotionRefused',
-          data: {
-            agentId,
-            requestId: 'r1',
-            environment: 'staging',
-            from: 'observe',
-            to: 'recommend',
-            reason: 'the level in staging changed from observe to recommend since the request',
-          },
-        },
+        promotionRefused(
+          'r1',
+          'staging',
+          'observe',
+          'recommend',
+          'the level in staging changed from observe to recommend since the request',
+        ),
       ])
   })
 
-  test('a policy admin may refuse a promotion', () => {
+  test('adminGoverns: a policy admin may refuse a promotion', () => {
+    const refusal = promotionRefused('r1', 'staging', 'observe', 'recommend', 'too few proposals')
+    spec(agent).given(pending).when(refuse('r1')).then([refusal])
     spec(agent)
-      .given([registered, requested('r1', 'staging', 'observe', 'recommend')])
-      .when({ type: 'RefusePromotion', requestId: 'r1', by: 'policy-admin', reason: 'too few proposals' })
-      .then([
-        {
-          type: 'PromotionRefused',
-          data: {
-            agentId,
-            requestId: 'r1',
-            environment: 'staging',
-            from: 'observe',
-            to: 'recommend',
-            reason: 'too few proposals',
-          },
-        },
-      ])
-    spec(agent)
-      .given([
-        registered,
-        requested('r1', 'staging', 'observe', 'recommend'),
-        {
-          type: 'PromotionRefused',
-          data: {
-            agentId,
-            requestId: 'r1',
-            environment: 'staging',
-            from: 'observe',
-            to: 'recommend',
-            reason: 'too few proposals',
-          },
-        },
-      ])
+      .given([...pending, refusal])
       .when(approve('r1'))
       .thenThrows('not-found')
+  })
+
+  test('adminGoverns: an agent or an approver may not refuse one', () => {
+    refuses(
+      pending,
+      refuse('r1', otherAgent),
+      'forbidden',
+      'adminGoverns',
+      /agent-8 holds no policy-admin role/,
+    )
+    refuses(pending, refuse('r1', approver), 'forbidden', 'adminGoverns', /approver-1 holds no policy-admin/)
   })
 
   test('a demotion cancels pending requests', () => {
@@ -288,14 +553,17 @@ describe('agent decider', () => {
       registered,
       ...climbedTo('staging', 'simulate'),
       requested('r-exec', 'staging', 'simulate', 'execute'),
-      requested('r-prod', 'production', 'observe', 'recommend'),
+      requested('r-prod', 'production', 'observe', 'recommend', admin.sub),
       demoted,
     ]
-    spec(agent).given(history).when(approve('r-exec')).thenThrows('not-found')
+    spec(agent).given(history).when(approve('r-exec', secondAdmin)).thenThrows('not-found')
     spec(agent)
       .given(history)
-      .when(approve('r-prod'))
-      .then([promoted('r-prod', 'production', 'observe', 'recommend')])
+      .when(approve('r-prod', secondAdmin))
+      .then([
+        approvedBy('r-prod', 'production', secondAdmin.sub),
+        promoted('r-prod', 'production', 'observe', 'recommend'),
+      ])
     // the ladder is climbed again from where the demotion left it
     spec(agent)
       .given(history)

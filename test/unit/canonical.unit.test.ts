@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { canonicalize } from '../../src/domain/canonical.js'
+import {
+  type ActionIdentity,
+  actionDigestOf,
+  canonicalize,
+  planHashOf,
+  sha256Hex,
+} from '../../src/domain/canonical.js'
 import { uuidFromName, uuidv7 } from '../../src/domain/ids.js'
 
 test('canonical JSON follows the examples of RFC 8785', () => {
@@ -54,6 +60,64 @@ test('canonical JSON drops undefined members, writes undefined array items as nu
   assert.throws(() => canonicalize([Number.POSITIVE_INFINITY]), /non-finite/)
   assert.throws(() => canonicalize({ a: () => 1 }), /function/)
   assert.throws(() => canonicalize({ a: 1n }), /bigint/)
+})
+
+const ACTION: ActionIdentity = {
+  proposalId: 'p-1',
+  tool: 'kubectl',
+  action: 'scale',
+  resource: 'deployment/web-a',
+  environment: 'production',
+  executingIdentity: 'svc-deployer',
+  plan: { steps: ['scale to 3 replicas'], batch: 1 },
+}
+
+test('the action digest is a sha256 of the canonical action, in its own domain, stable under key order', () => {
+  const digest = actionDigestOf(ACTION)
+  assert.match(digest, /^sha256:[0-9a-f]{64}$/)
+  const reordered: ActionIdentity = {
+    plan: { batch: 1, steps: ['scale to 3 replicas'] },
+    executingIdentity: 'svc-deployer',
+    environment: 'production',
+    resource: 'deployment/web-a',
+    action: 'scale',
+    tool: 'kubectl',
+    proposalId: 'p-1',
+  }
+  assert.equal(actionDigestOf(reordered), digest)
+  assert.equal(
+    digest,
+    `sha256:${sha256Hex(canonicalize({ domain: 'governance-ledger/action/v1', ...ACTION }))}`,
+  )
+  // never the plan hash: the same plan is not the same action
+  assert.notEqual(digest, planHashOf(ACTION.plan))
+  // fields beyond the action's are not part of it
+  assert.equal(actionDigestOf({ ...ACTION, agentId: 'agent-9' } as ActionIdentity), digest)
+})
+
+test('the action digest differs when any one field of the action differs', () => {
+  const digest = actionDigestOf(ACTION)
+  const variants: Record<keyof ActionIdentity, unknown> = {
+    proposalId: 'p-2',
+    tool: 'helm',
+    action: 'rollout',
+    resource: 'database/payments-primary',
+    environment: 'staging',
+    executingIdentity: 'svc-other',
+    plan: { steps: ['scale to 3 replicas'], batch: 2 },
+  }
+  const seen = new Set([digest])
+  for (const [field, value] of Object.entries(variants)) {
+    const other = actionDigestOf({ ...ACTION, [field]: value })
+    assert.notEqual(other, digest, `a different ${field} is another action`)
+    seen.add(other)
+  }
+  assert.equal(seen.size, 1 + Object.keys(variants).length, 'every variant has its own digest')
+  // a field's value cannot be moved into another field to forge the same digest
+  assert.notEqual(
+    actionDigestOf({ ...ACTION, tool: 'kubectl', action: 'scale' }),
+    actionDigestOf({ ...ACTION, tool: 'kubectl-scale', action: '' }),
+  )
 })
 
 test('uuidv7 carries the millisecond timestamp, the version and the variant, and never repeats', () => {

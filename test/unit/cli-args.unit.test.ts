@@ -14,11 +14,36 @@ describe('cli: the command line', () => {
     [['replay', '--check'], { command: 'replay', check: true, ...common }],
     [
       ['token', 'issue', '--sub', 'agent-1', '--role', 'agent', '--role=observer', '--expires', '30m'],
-      { command: 'token issue', sub: 'agent-1', roles: ['agent', 'observer'], expires: '30m', ...common },
+      {
+        command: 'token issue',
+        sub: 'agent-1',
+        roles: ['agent', 'observer'],
+        approvalRoles: [],
+        expires: '30m',
+        ...common,
+      },
     ],
     [
       ['token', 'issue', '--sub', 'auditor@example.org', '--role', 'auditor', '--role', 'auditor'],
-      { command: 'token issue', sub: 'auditor@example.org', roles: ['auditor'], expires: '24h', ...common },
+      {
+        command: 'token issue',
+        sub: 'auditor@example.org',
+        roles: ['auditor'],
+        approvalRoles: [],
+        expires: '24h',
+        ...common,
+      },
+    ],
+    [
+      ['token', 'issue', '--sub', 'cab-1', '--role', 'approver', '--approval-role', 'change-board'],
+      {
+        command: 'token issue',
+        sub: 'cab-1',
+        roles: ['approver'],
+        approvalRoles: ['change-board'],
+        expires: '24h',
+        ...common,
+      },
     ],
     [
       ['audit', 'action', 'p-17', '--data-dir', 'ledger-data'],
@@ -78,6 +103,10 @@ describe('cli: the command line', () => {
     [['serve', '--json'], /serve: unknown option --json/],
     [['token', 'issue', '--role', 'agent'], /--sub is required/],
     [['token', 'issue', '--sub', 'a'], /at least one --role/],
+    [
+      ['token', 'issue', '--sub', 'a', '--role', 'agent', '--approval-role', 'cab'],
+      /--approval-role is for a token with --role approver/,
+    ],
     [['token', 'issue', '--sub', 'a', '--role', 'root'], /--role root/],
     [['token', 'issue', '--sub', 'a', '--role', 'agent', '--expires', 'forever'], /--expires forever/],
     [['token', 'issue', '--sub'], /token issue: .*--sub/],

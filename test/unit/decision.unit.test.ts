@@ -5,7 +5,14 @@ import { dueNotices } from '../../src/decision/scheduler.js'
 import { World } from '../../src/decision/world.js'
 import { defaultPolicy } from '../../src/domain/eligibility.js'
 import type { KillSwitchRef, LedgerEvent } from '../../src/domain/events.js'
-import { LedgerBuilder, planHash, proposalData } from '../support/ledger-events.js'
+import {
+  actionDigestFor,
+  bindingData,
+  EXECUTING_IDENTITY,
+  LedgerBuilder,
+  planHash,
+  proposalData,
+} from '../support/ledger-events.js'
 
 /** a world over a map, scanned in key order in pages like a document store */
 const worldOver = (docs: Map<string, unknown>) =>
@@ -46,22 +53,31 @@ const lastVerdict = (answers: readonly Output[][]) => {
 
 const P = 'p-1'
 const AGENT = 'agent-1'
+const DIGEST = actionDigestFor({ proposalId: P })
 
 /** A high-impact proposal by an agent at execute, with every piece of evidence the default policy asks. */
 const fullyEvidenced = (b = new LedgerBuilder(), proposalId = P): LedgerEvent[] => [
-  b.event('PolicyPublished', defaultPolicy('policy-admin')),
+  b.event('PolicyPublished', { ...defaultPolicy('policy-admin'), publishedBy: 'admin-1', approvedBy: null }),
   b.event('ToolActionRegistered', { tool: 'kubectl', action: 'scale', impact: 'high', reversible: true }),
   b.event('AgentRegistered', { agentId: AGENT, owner: 'platform' }),
-  ...(['recommend', 'simulate', 'execute'] as const).map((to, i) =>
-    b.event('AgentPromoted', {
-      agentId: AGENT,
-      requestId: `r-${i}`,
-      environment: 'production',
-      from: (['observe', 'recommend', 'simulate'] as const)[i] ?? 'observe',
-      to,
-      approvedBy: 'policy-admin',
-    }),
-  ),
+  ...(['recommend', 'simulate', 'execute'] as const).flatMap((to, i) => {
+    const from = (['observe', 'recommend', 'simulate'] as const)[i] ?? 'observe'
+    const promotion = { agentId: AGENT, requestId: `r-${i}`, environment: 'production' }
+    return [
+      b.event('PromotionRequested', { ...promotion, from, to, trackRecord, requestedBy: AGENT }),
+      b.event('PromotionApproved', { ...promotion, approvedBy: 'admin-1' }),
+      b.event('PromotionApproved', { ...promotion, approvedBy: 'admin-2' }),
+      b.event('AgentPromoted', {
+        ...promotion,
+        from,
+        to,
+        approvedBy: 'admin-2',
+        endorsedBy: ['admin-1', 'admin-2'],
+      }),
+    ]
+  }),
+  b.event('IdentityBound', bindingData(AGENT)),
+  b.event('IdentityBound', bindingData('executor-1', EXECUTING_IDENTITY, 'executor')),
   b.event('ScopeGranted', {
     grantId: 'g-1',
     identity: 'svc-deployer',
@@ -81,12 +97,34 @@ const fullyEvidenced = (b = new LedgerBuilder(), proposalId = P): LedgerEvent[] 
   ...evidenceFor(b, proposalId),
 ]
 
+const trackRecord = {
+  windowStart: '2024-04-01T00:00:00.000Z',
+  windowEnd: '2024-05-01T00:00:00.000Z',
+  proposals: 12,
+  simulationsPassed: 6,
+  simulationSurvivalRate: 1,
+  violations: 0,
+  failedExecutions: 0,
+}
+
+/** The proposal, then its evidence: a simulation the agent requested, a rollback test, one approval. */
 const evidenceFor = (b: LedgerBuilder, proposalId: string): LedgerEvent[] => [
   b.after(10).event('ProposalSubmitted', proposalData({ proposalId })),
-  b.after(10).event('SimulationRecorded', {
+  b.after(5).event(
+    'SimulationRequested',
+    {
+      proposalId,
+      requestId: `simreq-${proposalId}`,
+      actionDigest: actionDigestFor({ proposalId }),
+      branchKinds: ['dependency-down', 'partial-failure', 'stale-read'],
+    },
+    { actor: AGENT },
+  ),
+  b.after(5).event('SimulationRecorded', {
     proposalId,
     simulationId: `sim-${proposalId}`,
-    planHash,
+    requestId: `simreq-${proposalId}`,
+    actionDigest: actionDigestFor({ proposalId }),
     simulatedBy: 'simulator-1',
     branches: (['dependency-down', 'partial-failure', 'stale-read'] as const).map((kind) => ({
       name: kind,
@@ -97,7 +135,8 @@ const evidenceFor = (b: LedgerBuilder, proposalId: string): LedgerEvent[] => [
   }),
   b.after(10).event('RollbackTested', {
     proposalId,
-    planHash,
+    actionDigest: actionDigestFor({ proposalId }),
+    testedBy: 'simulator-1',
     playbook: 'scale back to 2',
     testRunId: `run-${proposalId}`,
     testedAt: '2024-05-01T09:00:00.000Z',
@@ -105,7 +144,12 @@ const evidenceFor = (b: LedgerBuilder, proposalId: string): LedgerEvent[] => [
     expectedRecoverySeconds: 120,
     killSwitch: { scope: 'tool', target: 'kubectl' },
   }),
-  b.after(10).event('ApprovalGranted', { proposalId, planHash, approver: 'approver-1', role: 'approver' }),
+  b.after(10).event('ApprovalGranted', {
+    proposalId,
+    actionDigest: actionDigestFor({ proposalId }),
+    approver: 'approver-1',
+    role: 'approver',
+  }),
 ]
 
 describe('the decision service', () => {
@@ -133,8 +177,143 @@ describe('the decision service', () => {
       'the first verdict says exactly what is missing',
     )
     assert.equal(issued.at(-1)?.planHash, planHash)
+    assert.equal(issued.at(-1)?.actionDigest, DIGEST)
+    assert.equal(issued.at(-1)?.executingIdentity, EXECUTING_IDENTITY)
     assert.equal(issued.at(-1)?.resourceVersion, 'v41')
     assert.equal(issued.at(-1)?.policyVersion, 1)
+  })
+
+  test('the verdict names the action it allows: its digest, the executing identity and every field the digest covers', () => {
+    const { answers, world } = given(fullyEvidenced())
+    const verdict = lastVerdict(answers)
+    const submitted = proposalData({ proposalId: P })
+    assert.deepEqual(
+      {
+        proposalId: verdict.proposalId,
+        agentId: verdict.agentId,
+        executingIdentity: verdict.executingIdentity,
+        tool: verdict.tool,
+        action: verdict.action,
+        resource: verdict.resource,
+        environment: verdict.environment,
+        planHash: verdict.planHash,
+        actionDigest: verdict.actionDigest,
+      },
+      {
+        proposalId: P,
+        agentId: AGENT,
+        executingIdentity: submitted.executingIdentity,
+        tool: submitted.tool,
+        action: submitted.action,
+        resource: submitted.resource,
+        environment: submitted.environment,
+        planHash: submitted.planHash,
+        actionDigest: submitted.actionDigest,
+      },
+    )
+    assert.equal(world().proposal(P)?.verdict?.actionDigest, DIGEST)
+  })
+
+  test('an IdentityUnbound of the agent re-decides its open proposals to a block on lineage, and a new binding restores the allow', () => {
+    const b = new LedgerBuilder()
+    const { when, answers } = given([...fullyEvidenced(b), ...evidenceFor(b, 'p-2')])
+    assert.equal(lastVerdict(answers).decision, 'allow')
+    const out = when(
+      b
+        .after(5)
+        .event(
+          'IdentityUnbound',
+          { principal: AGENT, role: 'agent', identity: EXECUTING_IDENTITY, reason: 'rotated' },
+          { actor: 'admin-1' },
+        ),
+    )
+    const reissued = verdicts(out).map((o) => o.data)
+    assert.deepEqual(
+      reissued.map((v) => [v.proposalId, v.decision]),
+      [
+        [P, 'block'],
+        ['p-2', 'block'],
+      ],
+    )
+    for (const v of reissued) {
+      assert.deepEqual(
+        v.checks.filter((c) => c.status === 'fail').map((c) => c.check),
+        ['lineage'],
+      )
+      assert.match(
+        String(v.checks.find((c) => c.check === 'lineage')?.reason),
+        /executing identity svc-deployer is no longer bound to agent agent-1/,
+      )
+    }
+    const rebound = verdicts(when(b.after(5).event('IdentityBound', bindingData(AGENT)))).map((o) => o.data)
+    assert.deepEqual(
+      rebound.map((v) => [v.proposalId, v.decision]),
+      [
+        [P, 'allow'],
+        ['p-2', 'allow'],
+      ],
+    )
+  })
+
+  test('an executor binding, or an agent binding of another identity, re-decides nothing', () => {
+    const b = new LedgerBuilder()
+    const { when } = given(fullyEvidenced(b))
+    const unbind = (principal: string, role: 'agent' | 'executor', identity: string) =>
+      when(b.after(1).event('IdentityUnbound', { principal, role, identity, reason: 'tidy up' }))
+    assert.deepEqual(unbind('executor-1', 'executor', EXECUTING_IDENTITY), [])
+    assert.deepEqual(
+      when(b.after(1).event('IdentityBound', bindingData('executor-2', EXECUTING_IDENTITY, 'executor'))),
+      [],
+    )
+    assert.deepEqual(when(b.after(1).event('IdentityBound', bindingData(AGENT, 'svc-other'))), [])
+    assert.deepEqual(unbind(AGENT, 'agent', 'svc-other'), [])
+  })
+
+  test("binding or unbinding another agent through the identity leaves this agent's allow as it is", () => {
+    const b = new LedgerBuilder()
+    const { when } = given(fullyEvidenced(b))
+    const bound = verdicts(when(b.after(1).event('IdentityBound', bindingData('agent-9'))))
+    const unbound = verdicts(
+      when(
+        b.after(1).event('IdentityUnbound', {
+          principal: 'agent-9',
+          role: 'agent',
+          identity: EXECUTING_IDENTITY,
+          reason: 'retired',
+        }),
+      ),
+    )
+    // an admin action about another agent never supersedes a live allow of this one
+    assert.deepEqual([...bound, ...unbound], [])
+  })
+
+  test('a proposal through an identity the agent is not bound to is blocked on lineage', () => {
+    const b = new LedgerBuilder()
+    const events = fullyEvidenced(b).filter((e) => !(e.type === 'IdentityBound' && e.data.role === 'agent'))
+    const { answers } = given(events)
+    const verdict = lastVerdict(answers)
+    assert.equal(verdict.decision, 'block')
+    assert.deepEqual(
+      verdict.checks.filter((c) => c.status === 'fail').map((c) => c.check),
+      ['lineage'],
+    )
+  })
+
+  test('a refused start is not an execution: no violation, no demotion, the allow still stands', () => {
+    const b = new LedgerBuilder()
+    const { when, world, answers } = given(fullyEvidenced(b))
+    const { verdictId } = lastVerdict(answers)
+    const refused = b.after(1).event('ExecutionRefused', {
+      proposalId: P,
+      executionId: 'x-1',
+      verdictId,
+      actionDigest: DIGEST,
+      executor: 'intruder',
+      reasons: [{ specification: 'startedByExecutor', reason: 'intruder holds no executor role' }],
+    })
+    assert.deepEqual(when(refused), [])
+    assert.equal(world().proposal(P)?.phase, 'open')
+    assert.equal(world().levelOf(AGENT, 'production'), 'execute')
   })
 
   test('a fact that changes no answer issues no verdict', () => {
@@ -197,9 +376,12 @@ describe('the decision service', () => {
     when(b.after(5).event('KillSwitchEngaged', { scope: 'global', target: null, reason: 'incident' }))
     const blocked = verdicts(
       when(
-        b
-          .after(5)
-          .event('ApprovalGranted', { proposalId: P, planHash, approver: 'approver-2', role: 'approver' }),
+        b.after(5).event('ApprovalGranted', {
+          proposalId: P,
+          actionDigest: DIGEST,
+          approver: 'approver-2',
+          role: 'approver',
+        }),
       ),
     )[0]?.data
     assert.equal(blocked?.decision, 'block')
@@ -218,7 +400,7 @@ describe('the decision service', () => {
       proposalId: P,
       executionId: 'x-1',
       verdictId,
-      planHash,
+      actionDigest: DIGEST,
       executor: 'executor-1',
     })
     assert.deepEqual(when(start), [])
@@ -232,7 +414,7 @@ describe('the decision service', () => {
         proposalId: P,
         executionId: 'x-1',
         verdictId: null,
-        planHash,
+        actionDigest: DIGEST,
         executor: 'executor-1',
       }),
     )
@@ -240,7 +422,11 @@ describe('the decision service', () => {
       outputs.map((o) => o.type),
       ['ViolationRecorded', 'AgentDemoted'],
     )
-    assert.equal(outputs[0]?.type === 'ViolationRecorded' && outputs[0].data.kind, 'no-verdict')
+    const violation = outputs[0]
+    assert.ok(violation?.type === 'ViolationRecorded')
+    assert.equal(violation.data.kind, 'no-verdict')
+    assert.equal(violation.data.responsible, 'executor-1', 'the violation names the principal that ran it')
+    assert.equal(violation.data.agentId, AGENT, 'and the agent it ran for')
     const demoted = outputs[1]
     assert.ok(demoted?.type === 'AgentDemoted')
     assert.deepEqual(
@@ -256,9 +442,13 @@ describe('the decision service', () => {
     when(b.after(1).event('KillSwitchEngaged', { scope: 'global', target: null, reason: 'stop' }))
     when(b.after(1).event('KillSwitchReleased', { scope: 'global', target: null, reason: 'resume' }))
     const out = when(
-      b
-        .after(1)
-        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+      b.after(1).event('ExecutionStarted', {
+        proposalId: P,
+        executionId: 'x',
+        verdictId,
+        actionDigest: DIGEST,
+        executor: 'e',
+      }),
     )
     // the release issued a new allow, so the revoked one is both revoked and superseded: superseded is named first
     assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'superseded')
@@ -270,9 +460,13 @@ describe('the decision service', () => {
     const { verdictId } = lastVerdict(answers)
     when(b.after(1).event('KillSwitchEngaged', { scope: 'agent', target: AGENT, reason: 'stop' }))
     const out = when(
-      b
-        .after(1)
-        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+      b.after(1).event('ExecutionStarted', {
+        proposalId: P,
+        executionId: 'x',
+        verdictId,
+        actionDigest: DIGEST,
+        executor: 'e',
+      }),
     )
     assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'revoked')
   })
@@ -281,9 +475,13 @@ describe('the decision service', () => {
     const b = new LedgerBuilder()
     const { when, answers } = given(fullyEvidenced(b))
     const { verdictId, expiresAt } = lastVerdict(answers)
-    const late = b
-      .at(expiresAt)
-      .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' })
+    const late = b.at(expiresAt).event('ExecutionStarted', {
+      proposalId: P,
+      executionId: 'x',
+      verdictId,
+      actionDigest: DIGEST,
+      executor: 'e',
+    })
     const out = when(late)
     assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'expired')
   })
@@ -302,11 +500,21 @@ describe('the decision service', () => {
 
   test('an execution citing a block verdict, another plan, or an unknown verdict is a violation of that kind', () => {
     const cases: Array<
-      [string, (ids: { allow: string; block: string }) => { verdictId: string; planHash: string }]
+      [string, (ids: { allow: string; block: string }) => { verdictId: string; actionDigest: string }]
     > = [
-      ['not-allowed', ({ block }) => ({ verdictId: block, planHash })],
-      ['mismatch', ({ allow }) => ({ verdictId: allow, planHash: `sha256:${'0'.repeat(64)}` })],
-      ['unknown-verdict', () => ({ verdictId: '00000000-0000-4000-8000-000000000000', planHash })],
+      ['not-allowed', ({ block }) => ({ verdictId: block, actionDigest: DIGEST })],
+      // the same plan, on another resource: another action
+      [
+        'mismatch',
+        ({ allow }) => ({
+          verdictId: allow,
+          actionDigest: actionDigestFor({ proposalId: P, resource: 'database/payments-primary' }),
+        }),
+      ],
+      [
+        'unknown-verdict',
+        () => ({ verdictId: '00000000-0000-4000-8000-000000000000', actionDigest: DIGEST }),
+      ],
     ]
     for (const [kind, cite] of cases) {
       const b = new LedgerBuilder()
@@ -327,9 +535,13 @@ describe('the decision service', () => {
     const { when, answers } = given(fullyEvidenced(b).slice(0, -1))
     const { verdictId } = lastVerdict(answers)
     const out = when(
-      b
-        .after(1)
-        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+      b.after(1).event('ExecutionStarted', {
+        proposalId: P,
+        executionId: 'x',
+        verdictId,
+        actionDigest: DIGEST,
+        executor: 'e',
+      }),
     )
     assert.equal(out[0]?.type === 'ViolationRecorded' && out[0].data.kind, 'not-allowed')
   })
@@ -343,7 +555,7 @@ describe('the decision service', () => {
         proposalId: P,
         executionId: 'x',
         verdictId: null,
-        planHash,
+        actionDigest: DIGEST,
         executor: 'e',
       }),
     )
@@ -359,9 +571,13 @@ describe('the decision service', () => {
     const { when, answers, world } = given(fullyEvidenced(b))
     const { verdictId } = lastVerdict(answers)
     when(
-      b
-        .after(1)
-        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+      b.after(1).event('ExecutionStarted', {
+        proposalId: P,
+        executionId: 'x',
+        verdictId,
+        actionDigest: DIGEST,
+        executor: 'e',
+      }),
     )
     const failed = b.after(30).event('ExecutionFailed', {
       proposalId: P,
@@ -395,9 +611,13 @@ describe('the decision service', () => {
     const { when, answers, world } = given(fullyEvidenced(b))
     const { verdictId } = lastVerdict(answers)
     when(
-      b
-        .after(1)
-        .event('ExecutionStarted', { proposalId: P, executionId: 'x', verdictId, planHash, executor: 'e' }),
+      b.after(1).event('ExecutionStarted', {
+        proposalId: P,
+        executionId: 'x',
+        verdictId,
+        actionDigest: DIGEST,
+        executor: 'e',
+      }),
     )
     when(
       b.after(30).event('ExecutionFailed', {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
+  DEFAULT_PROMOTION,
   defaultPolicy,
   type Eligibility,
   type EligibilityInput,
@@ -30,10 +31,11 @@ import {
   eligibleInput,
   grant,
   NOW,
-  OTHER_PLAN_HASH,
+  OTHER_ACTION_DIGEST,
   observation,
   POLICY_OWNER,
   proposal,
+  policy as publishedPolicy,
   rollbackTest,
   secondsAfter,
   secondsBefore,
@@ -164,13 +166,13 @@ describe('rule 4: the five checks, each failing alone at critical', () => {
   test('survival evidence missing: only survival fails', () => {
     const result = evaluate(eligibleInput('critical', { simulations: [] }))
     assertBlockedOnlyBy(result, 'survival')
-    assertCheck(result, 'survival', 'fail', /no accepted simulation for plan sha256:/)
+    assertCheck(result, 'survival', 'fail', /no accepted simulation of action sha256:/)
   })
 
   test('tested rollback missing: only rollback fails', () => {
     const result = evaluate(eligibleInput('critical', { rollbackTests: [] }))
     assertBlockedOnlyBy(result, 'rollback')
-    assertCheck(result, 'rollback', 'fail', /no rollback test is recorded for plan sha256:/)
+    assertCheck(result, 'rollback', 'fail', /no rollback test is recorded for action sha256:/)
   })
 
   test('lineage missing: only lineage fails', () => {
@@ -228,9 +230,12 @@ describe('rule 4: the default policy, per impact class', () => {
     assert.equal(evaluate(eligibleInput('read', { ...bare, agentLevel: 'recommend' })).decision, 'block')
   })
 
-  test('the default policy is a valid PolicyPublished event, with the documented thresholds', () => {
+  test('the default policy, with who published and approved it, is a valid PolicyPublished event, with the documented thresholds', () => {
     const policy = defaultPolicy(POLICY_OWNER, 7)
-    assert.deepEqual(PolicyPublished.shape.data.parse(policy), policy)
+    const published = { ...policy, publishedBy: 'admin-1', approvedBy: 'admin-2' }
+    assert.deepEqual(PolicyPublished.shape.data.parse(published), published)
+    assert.deepEqual(policy.promotion, DEFAULT_PROMOTION)
+    assert.deepEqual(policy.promotionByEnvironment, {})
     assert.equal(policy.version, 7)
     assert.equal(defaultPolicy(POLICY_OWNER).version, 1)
     assert.equal(policy.owner, POLICY_OWNER)
@@ -253,13 +258,14 @@ describe('rule 4: the default policy, per impact class', () => {
     const input = eligibleInput('critical')
     for (const g of input.grants) ScopeGranted.shape.data.parse(g)
     StateObserved.shape.data.parse(input.observation)
+    PolicyPublished.shape.data.parse(input.policy)
     for (const s of input.simulations) SimulationRecorded.shape.data.parse(s)
     for (const t of input.rollbackTests) RollbackTested.shape.data.parse(t)
     for (const a of input.approvals) ApprovalGranted.shape.data.parse(a)
   })
 })
 
-describe('lineage: approvals bound to the plan, from distinct approvers, never self-approved', () => {
+describe('lineage: approvals bound to the action, from distinct approvers, never from the agent side, through a bound identity', () => {
   test('critical with one approval: lineage fails', () => {
     const result = evaluate(eligibleInput('critical', { approvals: [approval('approver-1')] }))
     assertBlockedOnlyBy(result, 'lineage')
@@ -302,26 +308,56 @@ describe('lineage: approvals bound to the plan, from distinct approvers, never s
     assertCheck(none, 'lineage', 'fail', /0 distinct approval\(s\).* of 1 required/)
   })
 
-  test('an approval by the proposing agent is ignored as self-approval', () => {
+  test('an approval by the proposing agent is ignored, and the reason names it', () => {
     const result = evaluate(
       eligibleInput('critical', { approvals: [approval(AGENT), approval('approver-1')] }),
     )
     assertBlockedOnlyBy(result, 'lineage')
-    assertCheck(result, 'lineage', 'fail', /ignored: agent-a1 \(self-approval by the proposing agent\)/)
+    assertCheck(result, 'lineage', 'fail', /ignored: agent-a1 \(approved by the proposing agent\)$/)
   })
 
-  test('an approval by the executing identity is ignored as self-approval', () => {
+  test('an approval by the executing identity is ignored, and the reason names it', () => {
     const approvals = [approval(EXECUTING_IDENTITY), approval('approver-1')]
     const result = evaluate(eligibleInput('critical', { approvals }))
     assertBlockedOnlyBy(result, 'lineage')
-    assertCheck(result, 'lineage', 'fail', /ignored: deploy-bot \(self-approval by the executing identity\)/)
+    assertCheck(result, 'lineage', 'fail', /ignored: deploy-bot \(approved by the executing identity\)$/)
   })
 
-  test('an approval for another plan hash does not count', () => {
-    const approvals = [approval('approver-1'), approval('approver-2', { planHash: OTHER_PLAN_HASH })]
+  test('approvals from the agent side never make up the count, however many there are', () => {
+    const approvals = [approval(AGENT), approval(EXECUTING_IDENTITY), approval(AGENT, { role: 'sre' })]
+    const result = evaluate(eligibleInput('high', { approvals }))
+    assertBlockedOnlyBy(result, 'lineage')
+    assertCheck(result, 'lineage', 'fail', /0 distinct approval\(s\).*too few approvals/)
+  })
+
+  test('an approval for another action digest does not count', () => {
+    const approvals = [approval('approver-1'), approval('approver-2', { actionDigest: OTHER_ACTION_DIGEST })]
     const result = evaluate(eligibleInput('critical', { approvals }))
     assertBlockedOnlyBy(result, 'lineage')
-    assertCheck(result, 'lineage', 'fail', /ignored: approver-2 \(for another plan hash\)/)
+    assertCheck(result, 'lineage', 'fail', /ignored: approver-2 \(for another action\)$/)
+  })
+
+  test('an executing identity no longer bound to the agent fails lineage, whatever the approvals', () => {
+    const result = evaluate(eligibleInput('critical', { identityBound: false }))
+    assertBlockedOnlyBy(result, 'lineage')
+    assertCheck(
+      result,
+      'lineage',
+      'fail',
+      /\(approver-1, approver-2\) of 2 required: executing identity deploy-bot is no longer bound to agent agent-a1$/,
+    )
+  })
+
+  test('an unbound identity and too few approvals are both named', () => {
+    const result = evaluate(eligibleInput('critical', { identityBound: false, approvals: [] }))
+    assertBlockedOnlyBy(result, 'lineage')
+    assertCheck(result, 'lineage', 'fail', /no longer bound to agent agent-a1 and too few approvals$/)
+  })
+
+  test('lineage not required: an unbound identity does not fail it (the ledger refuses such proposals anyway)', () => {
+    const result = evaluate(eligibleInput('low', { identityBound: false }))
+    assertAllowed(result)
+    assertCheck(result, 'lineage', 'not-required')
   })
 
   test('an approval in a role the policy does not accept does not count', () => {
@@ -444,6 +480,28 @@ describe('fresh state: the latest observed version, younger than the maximum age
     assert.equal(result.resourceVersion, 'v5')
   })
 
+  test('an observation dated after the decision (from the future) blocks, however recent', () => {
+    for (const ahead of [1, 60]) {
+      const future = observation({ observedAt: secondsAfter(ahead) })
+      const result = evaluate(eligibleInput('critical', { observation: future }))
+      assertBlockedOnlyBy(result, 'freshState')
+      assertCheck(
+        result,
+        'freshState',
+        'fail',
+        new RegExp(
+          `^the latest observation is dated ${secondsAfter(ahead).replace(/\./g, '\\.')}, after the decision time ${NOW.replace(/\./g, '\\.')}: an observation from the future confirms nothing$`,
+        ),
+      )
+    }
+  })
+
+  test('an observation dated exactly at the decision time is fresh', () => {
+    const result = evaluate(eligibleInput('critical', { observation: observation({ observedAt: NOW }) }))
+    assertAllowed(result)
+    assertCheck(result, 'freshState', 'pass', /, 0 s old \(maximum 300 s\)$/)
+  })
+
   test('a snapshot both superseded and stale names both problems', () => {
     const stale = observation({ version: 'v5', observedAt: secondsBefore(900) })
     const result = evaluate(eligibleInput('low', { observation: stale }))
@@ -457,7 +515,7 @@ describe('fresh state: the latest observed version, younger than the maximum age
   })
 })
 
-describe('survival under pressure: simulation of this exact plan', () => {
+describe("survival under pressure: a simulator's simulation of this exact action", () => {
   test('too few adversarial branches fails', () => {
     const result = evaluate(
       eligibleInput('critical', { simulations: [simulation({ branches: branches(2) })] }),
@@ -492,15 +550,15 @@ describe('survival under pressure: simulation of this exact plan', () => {
     assertCheck(result, 'survival', 'pass', /a survival rate of 0\.9 \(threshold 0\.9\)$/)
   })
 
-  test('a simulation for another plan hash is ignored', () => {
-    const other = simulation({ simulationId: 'sim-other', planHash: OTHER_PLAN_HASH })
+  test('a simulation for another action digest is ignored', () => {
+    const other = simulation({ simulationId: 'sim-other', actionDigest: OTHER_ACTION_DIGEST })
     const result = evaluate(eligibleInput('critical', { simulations: [other] }))
     assertBlockedOnlyBy(result, 'survival')
     assertCheck(
       result,
       'survival',
       'fail',
-      /no accepted simulation .*; ignored: sim-other \(for another plan hash\)$/,
+      /no accepted simulation .*; ignored: sim-other \(for another action\)$/,
     )
   })
 
@@ -513,32 +571,36 @@ describe('survival under pressure: simulation of this exact plan', () => {
     assertAllowed(evaluate(eligibleInput('critical', { simulations: [weak, simulation()] })))
   })
 
-  test("the agent's own simulation is rejected at 'recommend'", () => {
-    const own = simulation({ simulationId: 'sim-own', simulatedBy: AGENT })
-    const result = evaluate(eligibleInput('critical', { agentLevel: 'recommend', simulations: [own] }))
-    assertBlockedOnlyBy(result, 'authority', 'survival')
+  for (const level of ['recommend', 'simulate', 'execute'] as const) {
+    test(`a simulation attested by the proposing agent is ignored, even at '${level}'`, () => {
+      const own = simulation({ simulationId: 'sim-own', simulatedBy: AGENT })
+      const result = evaluate(eligibleInput('critical', { agentLevel: level, simulations: [own] }))
+      assertBlockedOnlyBy(result, ...(level === 'execute' ? [] : (['authority'] as const)), 'survival')
+      assertCheck(result, 'survival', 'fail', /; ignored: sim-own \(attested by the proposing agent\)$/)
+    })
+  }
+
+  test('a simulation attested by the executing identity is ignored', () => {
+    const own = simulation({ simulationId: 'sim-identity', simulatedBy: EXECUTING_IDENTITY })
+    const result = evaluate(eligibleInput('critical', { simulations: [own] }))
+    assertBlockedOnlyBy(result, 'survival')
+    assertCheck(result, 'survival', 'fail', /; ignored: sim-identity \(attested by the executing identity\)$/)
+  })
+
+  test("a simulator's simulation counts although a later one from the agent side was recorded", () => {
+    const own = simulation({ simulationId: 'sim-own', simulatedBy: AGENT, branches: branches(10) })
+    const result = evaluate(eligibleInput('critical', { simulations: [simulation(), own] }))
+    assertAllowed(result)
     assertCheck(
       result,
       'survival',
-      'fail',
-      /ignored: sim-own \(the agent's own, and agent agent-a1 holds 'recommend', below 'simulate'\)$/,
+      'pass',
+      /^simulation sim-1 by simulator-1 .*; ignored: sim-own \(attested by the proposing agent\)$/,
     )
   })
 
-  test("the agent's own simulation is accepted at 'simulate', leaving authority the only failure", () => {
-    const own = simulation({ simulationId: 'sim-own', simulatedBy: AGENT })
-    const result = evaluate(eligibleInput('critical', { agentLevel: 'simulate', simulations: [own] }))
-    assertBlockedOnlyBy(result, 'authority')
-    assertCheck(result, 'survival', 'pass', /simulation sim-own by agent-a1/)
-  })
-
-  test("the agent's own simulation is accepted at 'execute'", () => {
-    const own = simulation({ simulatedBy: AGENT })
-    assertAllowed(evaluate(eligibleInput('critical', { agentLevel: 'execute', simulations: [own] })))
-  })
-
   test('with no adversarial branch required, a baseline-only simulation survives', () => {
-    const policy = { ...defaultPolicy(POLICY_OWNER), minAdversarialBranches: 0 }
+    const policy = { ...publishedPolicy(), minAdversarialBranches: 0 }
     const result = evaluate(
       eligibleInput('critical', { policy, simulations: [simulation({ branches: branches(0) })] }),
     )
@@ -552,7 +614,7 @@ describe('survival under pressure: simulation of this exact plan', () => {
   })
 })
 
-describe('tested rollback: a recent passed test of this plan', () => {
+describe('tested rollback: a recent passed test of this action, by a simulator or executor', () => {
   test('a passed test names its run id, the expected recovery time and the kill switch', () => {
     const result = evaluate(eligibleInput('critical'))
     assertCheck(
@@ -578,16 +640,48 @@ describe('tested rollback: a recent passed test of this plan', () => {
     assertCheck(result, 'rollback', 'fail', /run-7 is 604801 s old, over the 604800 s maximum/)
   })
 
-  test('a test for another plan hash does not count', () => {
-    const other = rollbackTest({ planHash: OTHER_PLAN_HASH })
+  test('a test for another action digest does not count', () => {
+    const other = rollbackTest({ actionDigest: OTHER_ACTION_DIGEST })
     const result = evaluate(eligibleInput('critical', { rollbackTests: [other] }))
     assertBlockedOnlyBy(result, 'rollback')
     assertCheck(
       result,
       'rollback',
       'fail',
-      /no rollback test is recorded .*; 1 test run\(s\) for another plan hash ignored$/,
+      /no rollback test is recorded .*; 1 test run\(s\) for another action or from the agent's side ignored$/,
     )
+  })
+
+  for (const [who, testedBy] of [
+    ['the proposing agent', AGENT],
+    ['the executing identity', EXECUTING_IDENTITY],
+  ] as const) {
+    test(`a test attested by ${who} does not count`, () => {
+      const own = rollbackTest({ testRunId: 'run-own', testedBy })
+      const result = evaluate(eligibleInput('critical', { rollbackTests: [own] }))
+      assertBlockedOnlyBy(result, 'rollback')
+      assertCheck(
+        result,
+        'rollback',
+        'fail',
+        /^no rollback test is recorded for action sha256:[0-9a-f]{64}; 1 test run\(s\) for another action or from the agent's side ignored$/,
+      )
+    })
+  }
+
+  test("a later passed test from the agent side does not supersede a simulator's failed one", () => {
+    const failed = rollbackTest({ outcome: 'failed' })
+    const own = rollbackTest({ testRunId: 'run-own', testedBy: AGENT, testedAt: secondsBefore(60) })
+    const result = evaluate(eligibleInput('critical', { rollbackTests: [failed, own] }))
+    assertBlockedOnlyBy(result, 'rollback')
+    assertCheck(result, 'rollback', 'fail', /^rollback test run run-7 at .* failed$/)
+  })
+
+  test('a test by an executor counts', () => {
+    const result = evaluate(
+      eligibleInput('critical', { rollbackTests: [rollbackTest({ testedBy: 'executor-1' })] }),
+    )
+    assertAllowed(result)
   })
 
   test('a test dated after the decision fails', () => {
@@ -662,7 +756,7 @@ describe('rule 9: fail closed', () => {
 describe('rule 6: the verdict is bound to versions and expires', () => {
   test('a verdict expires after the policy TTL when no evidence limits it', () => {
     assert.equal(evaluate(eligibleInput('read')).expiresAt, secondsAfter(600))
-    const policy = { ...defaultPolicy(POLICY_OWNER), verdictTtlSeconds: 120 }
+    const policy = { ...publishedPolicy(), verdictTtlSeconds: 120 }
     assert.equal(evaluate(eligibleInput('critical', { policy })).expiresAt, secondsAfter(120))
   })
 
@@ -689,7 +783,7 @@ describe('rule 6: the verdict is bound to versions and expires', () => {
   })
 
   test('the verdict names the resource version and policy version it is bound to', () => {
-    const result = evaluate(eligibleInput('critical', { policy: defaultPolicy(POLICY_OWNER, 4) }))
+    const result = evaluate(eligibleInput('critical', { policy: publishedPolicy(4) }))
     assert.equal(result.resourceVersion, 'v4')
     assert.equal(result.policyVersion, 4)
     assert.equal(evaluate(eligibleInput('critical', { observation: null })).resourceVersion, null)

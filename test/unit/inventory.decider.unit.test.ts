@@ -1,7 +1,11 @@
+import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { InventoryCommand, InventoryEvent } from '../../src/domain/deciders/inventory.js'
 import * as inventory from '../../src/domain/deciders/inventory.js'
+import { actors, specificationRefusing } from '../support/actors.js'
 import { spec } from '../support/decider-spec.js'
+
+const { admin, agent, approver } = actors
 
 const registration = {
   tool: 'kubernetes',
@@ -10,7 +14,7 @@ const registration = {
   reversible: true,
   description: 'change the replica count',
 } as const
-const register: InventoryCommand = { type: 'RegisterToolAction', ...registration }
+const register: InventoryCommand = { type: 'RegisterToolAction', actor: admin, ...registration }
 const registered: InventoryEvent = { type: 'ToolActionRegistered', data: registration }
 
 describe('inventory decider', () => {
@@ -42,5 +46,16 @@ describe('inventory decider', () => {
       data: { ...registration, impact: 'critical' },
     }
     spec(inventory).given([registered, changed]).when(register).then([registered])
+  })
+
+  test('adminGoverns: an agent registering (or lowering) a tool action is refused', () => {
+    for (const actor of [agent, approver]) {
+      const command: InventoryCommand = { ...register, actor, impact: 'read' }
+      spec(inventory)
+        .given([registered])
+        .when(command)
+        .thenThrows('forbidden', new RegExp(`${actor.sub} holds no policy-admin role`))
+      assert.equal(specificationRefusing(inventory, [registered], command), 'adminGoverns')
+    }
   })
 })

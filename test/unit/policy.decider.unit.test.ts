@@ -1,11 +1,34 @@
+import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import type { PolicyEvent } from '../../src/domain/deciders/policy.js'
+import type { Actor } from '../../src/domain/actor.js'
+import type { Approval } from '../../src/domain/deciders/governance.js'
+import type { PolicyCommand, PolicyEvent } from '../../src/domain/deciders/policy.js'
 import * as policy from '../../src/domain/deciders/policy.js'
-import type { DataOf, ImpactRequirements } from '../../src/domain/events.js'
+import type {
+  ImpactRequirements,
+  PolicyDraft,
+  PromotionRequirement,
+  PromotionRequirements,
+} from '../../src/domain/events.js'
+import { actors, specificationRefusing } from '../support/actors.js'
 import { spec } from '../support/decider-spec.js'
 
-const needs = (count: number): ImpactRequirements => ({ checks: [], approvals: { count, roles: ['sre'] } })
-const version = (n: number, owner = 'governance-board'): DataOf<'PolicyPublished'> => ({
+const { admin, secondAdmin, agent, approver } = actors
+
+const needs = (count: number): ImpactRequirements => ({
+  checks: [],
+  approvals: { count, roles: ['approver'] },
+})
+const track = (minProposals: number): PromotionRequirement => ({
+  windowDays: 30,
+  minProposals,
+  minSimulationsPassed: 0,
+  minSurvivalRate: 0,
+  maxViolations: 0,
+  maxFailedExecutions: 0,
+})
+const promotion: PromotionRequirements = { recommend: track(0), simulate: track(5), execute: track(10) }
+const draft = (n: number, owner = 'governance-board'): PolicyDraft => ({
   version: n,
   owner,
   requirements: { read: needs(0), low: needs(0), medium: needs(1), high: needs(1), critical: needs(2) },
@@ -15,54 +38,97 @@ const version = (n: number, owner = 'governance-board'): DataOf<'PolicyPublished
   rollbackTestMaxAgeSeconds: 86400,
   recoveryTimeObjectiveSeconds: 900,
   verdictTtlSeconds: 600,
+  promotion,
+  promotionByEnvironment: { production: { ...promotion, execute: track(20) } },
 })
-const published = (n: number): PolicyEvent => ({ type: 'PolicyPublished', data: version(n) })
+/** the first policy of an empty ledger, by one admin */
+const alone: Approval = { requestedBy: admin.sub, approvedBy: null }
+const twoAdmins: Approval = { requestedBy: admin.sub, approvedBy: secondAdmin.sub }
+
+const publish = (
+  n: number,
+  { actor = secondAdmin as Actor, approval = twoAdmins, policy: body = draft(n) } = {},
+): PolicyCommand => ({ type: 'PublishPolicy', actor, policy: body, approval })
+const published = (n: number, approval = twoAdmins): PolicyEvent => ({
+  type: 'PolicyPublished',
+  data: { ...draft(n), publishedBy: approval.requestedBy, approvedBy: approval.approvedBy },
+})
 
 describe('policy decider', () => {
-  test('the first policy is version 1', () => {
+  test('the first policy is version 1, and one admin may publish it', () => {
     spec(policy)
       .given([])
-      .when({ type: 'PublishPolicy', policy: version(1) })
-      .then([published(1)])
+      .when(publish(1, { actor: admin, approval: alone }))
+      .then([published(1, alone)])
     spec(policy)
       .given([])
-      .when({ type: 'PublishPolicy', policy: version(2) })
+      .when(publish(2))
       .thenThrows('conflict', /expected 1/)
+  })
+
+  test('who published and who approved come from the approval, with the promotion requirements kept', () => {
+    spec(policy)
+      .given([published(1, alone)])
+      .when(publish(2))
+      .then([published(2)])
   })
 
   test('each version follows the current one', () => {
     spec(policy)
       .given([published(1), published(2)])
-      .when({ type: 'PublishPolicy', policy: version(3) })
+      .when(publish(3))
       .then([published(3)])
     spec(policy)
       .given([published(1), published(2)])
-      .when({ type: 'PublishPolicy', policy: version(4) })
+      .when(publish(4))
       .thenThrows('conflict', /expected 3/)
   })
 
   test('an older version is not published again', () => {
     spec(policy)
       .given([published(1), published(2)])
-      .when({ type: 'PublishPolicy', policy: version(1) })
+      .when(publish(1))
       .thenThrows('conflict', /out of sequence/)
   })
 
   test('the current version published again unchanged is an idempotent no-op', () => {
     spec(policy)
       .given([published(1)])
-      .when({ type: 'PublishPolicy', policy: version(1) })
+      .when(publish(1))
       .then([])
     spec(policy)
       .given([published(1)])
-      .when({ type: 'PublishPolicy', policy: { ...version(1), verdictTtlSeconds: 60 } })
+      .when(publish(1, { policy: { ...draft(1), verdictTtlSeconds: 60 } }))
       .thenThrows('conflict', /expected 2/)
+    // a retry is judged on the policy itself, whoever published and approved it
+    spec(policy)
+      .given([published(1)])
+      .when(publish(1, { approval: { requestedBy: secondAdmin.sub, approvedBy: admin.sub } }))
+      .then([])
   })
 
   test('a policy has an owner', () => {
     spec(policy)
       .given([])
-      .when({ type: 'PublishPolicy', policy: version(1, ' ') })
+      .when(publish(1, { policy: draft(1, ' ') }))
       .thenThrows('invalid', /owner/)
+  })
+
+  test('adminGoverns: a policy published by a non-admin is refused', () => {
+    for (const actor of [agent, approver]) {
+      const command = publish(1, { actor, approval: { requestedBy: actor.sub, approvedBy: null } })
+      spec(policy)
+        .given([])
+        .when(command)
+        .thenThrows('forbidden', new RegExp(`${actor.sub} holds no policy-admin role`))
+      assert.equal(specificationRefusing(policy, [], command), 'adminGoverns')
+    }
+  })
+
+  test('a policy after the first is never published by one admin alone', {}, () => {
+    spec(policy)
+      .given([published(1, alone)])
+      .when(publish(2, { actor: admin, approval: alone }))
+      .thenThrows('forbidden')
   })
 })

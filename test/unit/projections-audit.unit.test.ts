@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { type ActionDoc, actionStory, audit, auditKeys, nextOutcome } from '../../projections/audit.js'
 import type { LedgerEvent } from '../../src/domain/events.js'
 import {
+  actionDigestFor,
   LedgerBuilder,
   plan,
   planHash,
@@ -14,6 +15,7 @@ import {
 import { given } from '../support/projection-spec.js'
 
 const P = { proposalId: 'p-1', expectedImpact: 'critical' } as const
+const DIGEST = actionDigestFor(P)
 const production = { scope: 'environment', target: 'production' } as const
 
 /** A critical action: approved twice, allowed, revoked by a kill switch, allowed again, failed and rolled back. */
@@ -31,7 +33,8 @@ const failedAndRolledBack = () => {
     submitted: l.after(60).event('ProposalSubmitted', proposalData(P)),
     tested: l.after(60).event('RollbackTested', {
       proposalId: 'p-1',
-      planHash,
+      actionDigest: DIGEST,
+      testedBy: 'simulator-1',
       playbook: 'kubectl rollout undo deployment/web',
       testRunId: 'run-7',
       testedAt: '2024-05-01T09:30:00.000Z',
@@ -41,13 +44,13 @@ const failedAndRolledBack = () => {
     }),
     approvedBySre: l.event('ApprovalGranted', {
       proposalId: 'p-1',
-      planHash,
+      actionDigest: DIGEST,
       approver: 'approver-1',
       role: 'sre',
     }),
     approvedBySecurity: l.event('ApprovalGranted', {
       proposalId: 'p-1',
-      planHash,
+      actionDigest: DIGEST,
       approver: 'approver-2',
       role: 'security',
     }),
@@ -81,11 +84,23 @@ const failedAndRolledBack = () => {
         decidedAt: '2024-05-01T10:13:00.000Z',
       }),
     ),
-    started: l.after(60).event('ExecutionStarted', {
+    // an approver tries to run what it approved: refused at the gate, nothing runs
+    refused: l.after(30).event('ExecutionRefused', {
+      proposalId: 'p-1',
+      executionId: 'e-0',
+      verdictId: verdictIdOf('p-1', 2),
+      actionDigest: DIGEST,
+      executor: 'approver-1',
+      reasons: [
+        { specification: 'startedByExecutor', reason: 'approver-1 holds no executor role' },
+        { specification: 'approverNeverExecutes', reason: 'approver-1 approved this proposal' },
+      ],
+    }),
+    started: l.after(30).event('ExecutionStarted', {
       proposalId: 'p-1',
       executionId: 'e-1',
       verdictId: verdictIdOf('p-1', 2),
-      planHash,
+      actionDigest: DIGEST,
       executor: 'executor-1',
     }),
     failed: l.after(30).event('ExecutionFailed', {
@@ -139,6 +154,7 @@ describe('audit projection', () => {
         environment: 'production',
         plan,
         planHash,
+        actionDigest: DIGEST,
         resourceVersionBefore: 'v41',
         resourceVersionAfter: 'v43',
       },
@@ -147,8 +163,13 @@ describe('audit projection', () => {
         executingIdentity: 'svc-deployer',
         executor: 'executor-1',
         approvers: [
-          { approver: 'approver-1', role: 'sre', planHash, eventId: e.approvedBySre.id },
-          { approver: 'approver-2', role: 'security', planHash, eventId: e.approvedBySecurity.id },
+          { approver: 'approver-1', role: 'sre', actionDigest: DIGEST, eventId: e.approvedBySre.id },
+          {
+            approver: 'approver-2',
+            role: 'security',
+            actionDigest: DIGEST,
+            eventId: e.approvedBySecurity.id,
+          },
         ],
         policyVersion: 3,
         policyOwner: 'risk-office',
@@ -197,6 +218,7 @@ describe('audit projection', () => {
         e.revoked,
         e.released,
         e.allowedAgain,
+        e.refused,
         e.started,
         e.failed,
         e.rollbackStarted,
@@ -206,8 +228,28 @@ describe('audit projection', () => {
     )
     assert.deepEqual(
       timeline.map((t) => t.actor).filter((a, i, all) => all.indexOf(a) === i),
-      ['agent-1', 'governance-service', 'approver-1', 'approver-2', 'admin-2', 'admin-3', 'executor-1'],
+      [
+        'agent-1',
+        'simulator-1',
+        'approver-1',
+        'approver-2',
+        'governance-service',
+        'admin-2',
+        'admin-3',
+        'executor-1',
+      ],
     )
+  })
+
+  it('shows a start refused at the gate on the timeline, and it neither executes the action nor names an executor', () => {
+    const e = failedAndRolledBack()
+    const upToRefusal = Object.values(e).slice(0, Object.keys(e).indexOf('refused') + 1)
+    const spec = given(audit, upToRefusal)
+    const doc = spec.doc('action:p-1') as ActionDoc
+    assert.deepEqual([doc.outcome, doc.executed, doc.who.executor], ['allowed', false, null])
+    const { timeline } = actionStory(spec.list(auditKeys.actionEvents('p-1')))
+    assert.deepEqual(timeline.at(-1), entry(e.refused))
+    assert.equal(timeline.at(-1)?.actor, 'approver-1')
   })
 
   it('keeps the timeline in ledger order when a kill switch engaged before the last step was revoking', () => {

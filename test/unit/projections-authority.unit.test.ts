@@ -9,7 +9,7 @@ import {
   trackDaysOf,
   trackRecord,
 } from '../../projections/authority.js'
-import { LedgerBuilder, planHash, proposalData } from '../support/ledger-events.js'
+import { actionDigestFor, LedgerBuilder, proposalData } from '../support/ledger-events.js'
 import { given } from '../support/projection-spec.js'
 
 const trackRecordOf = {
@@ -33,6 +33,7 @@ describe('authority projection', () => {
       from: 'observe',
       to: 'recommend',
       trackRecord: trackRecordOf,
+      requestedBy: 'agent-1',
     })
     const skipping = l.event('PromotionRequested', {
       agentId: 'agent-1',
@@ -41,6 +42,7 @@ describe('authority projection', () => {
       from: 'observe',
       to: 'execute',
       trackRecord: trackRecordOf,
+      requestedBy: 'agent-1',
     })
     const refused = l.event('PromotionRefused', {
       agentId: 'agent-1',
@@ -50,15 +52,28 @@ describe('authority projection', () => {
       to: 'execute',
       reason: 'a promotion climbs one rung at a time',
     })
-    const promoted = l.after(60).event('AgentPromoted', {
+    const endorsed = l.after(30).event('PromotionApproved', {
+      agentId: 'agent-1',
+      requestId: 'req-1',
+      environment: 'staging',
+      approvedBy: 'admin-2',
+    })
+    const approved = l.after(30).event('PromotionApproved', {
+      agentId: 'agent-1',
+      requestId: 'req-1',
+      environment: 'staging',
+      approvedBy: 'admin-1',
+    })
+    const promoted = l.event('AgentPromoted', {
       agentId: 'agent-1',
       requestId: 'req-1',
       environment: 'staging',
       from: 'observe',
       to: 'recommend',
       approvedBy: 'admin-1',
+      endorsedBy: ['admin-2', 'admin-1'],
     })
-    const spec = given(authority, [registered, requested, skipping, refused, promoted])
+    const spec = given(authority, [registered, requested, skipping, refused, endorsed, approved, promoted])
     spec.then({
       'agent:agent-1': {
         kind: 'agent',
@@ -95,6 +110,7 @@ describe('authority projection', () => {
         from: 'observe',
         to: 'recommend',
         trackRecord: trackRecordOf,
+        requestedBy: 'agent-1',
       }),
     ])
     const agent = spec.doc('agent:agent-1') as AgentDoc
@@ -118,6 +134,7 @@ describe('authority projection', () => {
         from,
         to,
         approvedBy: 'admin-1',
+        endorsedBy: ['admin-2', 'admin-1'],
       })
     const events = [
       l.event('AgentRegistered', { agentId: 'agent-1', owner: 'platform-team' }),
@@ -155,7 +172,8 @@ describe('authority projection', () => {
       l.event('SimulationRecorded', {
         proposalId: 'p-1',
         simulationId: 'sim-1',
-        planHash,
+        requestId: 'simreq-1',
+        actionDigest: actionDigestFor({ proposalId: 'p-1', environment: 'staging' }),
         simulatedBy: 'simulator-1',
         branches: [
           { name: 'base', kind: 'baseline', counterfactual: 'as planned', outcome: 'failed' },
@@ -172,8 +190,9 @@ describe('authority projection', () => {
       l.event('SimulationRecorded', {
         proposalId: 'p-2',
         simulationId: 'sim-2',
-        planHash,
-        simulatedBy: 'agent-1',
+        requestId: 'simreq-2',
+        actionDigest: actionDigestFor({ proposalId: 'p-2', environment: 'staging' }),
+        simulatedBy: 'simulator-2',
         branches: [
           { name: 'base', kind: 'baseline', counterfactual: 'as planned', outcome: 'survived' },
           {
@@ -189,13 +208,14 @@ describe('authority projection', () => {
         proposalId: 'p-2',
         executionId: 'e-2',
         verdictId: null,
-        planHash,
+        actionDigest: actionDigestFor({ proposalId: 'p-2', environment: 'staging' }),
         executor: 'executor-1',
       }),
       l.event('ViolationRecorded', {
         proposalId: 'p-2',
         executionId: 'e-2',
         agentId: 'agent-1',
+        responsible: 'executor-1',
         verdictId: null,
         kind: 'no-verdict',
         reason: 'the execution cited no verdict',

@@ -3,9 +3,9 @@ import { describe, it } from 'node:test'
 import { metrics, summarizeRecovery, unsafeRate, type WindowDoc } from '../../projections/metrics.js'
 import type { LedgerEvent } from '../../src/domain/events.js'
 import {
+  actionDigestFor,
   LedgerBuilder,
   type ProposalFacts,
-  planHash,
   proposalData,
   type VerdictFacts,
   verdictData,
@@ -38,8 +38,21 @@ const ledger = (start: string) => {
           proposalId: p.proposalId,
           executionId: `e-${p.proposalId}`,
           verdictId,
-          planHash,
+          actionDigest: actionDigestFor(p),
           executor: 'executor-1',
+        }),
+      )
+      return this
+    },
+    refuse(p: ProposalFacts, executionId: string, executor: string, rules: readonly string[]) {
+      events.push(
+        l.event('ExecutionRefused', {
+          proposalId: p.proposalId,
+          executionId,
+          verdictId: null,
+          actionDigest: actionDigestFor(p),
+          executor,
+          reasons: rules.map((specification) => ({ specification, reason: `${specification} broken` })),
         }),
       )
       return this
@@ -61,6 +74,7 @@ const ledger = (start: string) => {
           proposalId: p.proposalId,
           executionId: `e-${p.proposalId}`,
           agentId: p.agentId ?? 'agent-1',
+          responsible: 'executor-1',
           verdictId,
           kind,
           reason: `violation: ${kind}`,
@@ -150,6 +164,65 @@ describe('metrics projection', () => {
       [4, 3, 2, 1],
     )
     assert.deepEqual(day.unsafeBlocked.byCheck, { scopedPermission: 1, freshState: 1 })
+  })
+
+  it('counts a start refused at the gate in refusedAtGate, by rule, agent, tool and environment, and not as an execution', () => {
+    const p1 = { proposalId: 'p-1', agentId: 'agent-1', tool: 'kubectl', environment: 'production' } as const
+    const p2 = { proposalId: 'p-2', agentId: 'agent-2', tool: 'terraform', environment: 'staging' } as const
+    const m = ledger('2024-05-01T10:00:00.000Z')
+      .submit(p1)
+      .submit(p2)
+      .verdict(p1, { revision: 1, decision: 'allow' })
+      .at('2024-05-01T10:10:00.000Z')
+      // an intruder cites nothing and holds no role: three rules broken, one refusal
+      .refuse(p1, 'x-1', 'intruder', ['startedByExecutor', 'executorRunsAsIdentity', 'citesLiveAllow'])
+      .refuse(p2, 'x-2', 'executor-1', ['citesLiveAllow'])
+      .at('2024-05-01T11:05:00.000Z')
+      .refuse(p2, 'x-3', 'executor-1', ['citesLiveAllow', 'citesLiveAllow', 'citesThisAction'])
+
+    const hour10 = m.window('hour:2024-05-01T10')
+    assert.deepEqual(hour10.refusedAtGate, {
+      count: 2,
+      byRule: { startedByExecutor: 1, executorRunsAsIdentity: 1, citesLiveAllow: 2 },
+      byAgent: { 'agent-1': 1, 'agent-2': 1 },
+      byTool: { kubectl: 1, terraform: 1 },
+      byEnvironment: { production: 1, staging: 1 },
+    })
+    assert.deepEqual(
+      [hour10.failedDespiteAllow, hour10.violations.count, hour10.recoveries.count],
+      [0, 0, 0],
+      'nothing ran: no execution, failure or violation is counted',
+    )
+    const hour11 = m.window('hour:2024-05-01T11')
+    assert.deepEqual(hour11.refusedAtGate, {
+      count: 1,
+      byRule: { citesLiveAllow: 1, citesThisAction: 1 },
+      byAgent: { 'agent-2': 1 },
+      byTool: { terraform: 1 },
+      byEnvironment: { staging: 1 },
+    })
+    const day = m.window('day:2024-05-01')
+    assert.equal(day.refusedAtGate.count, 3)
+    assert.deepEqual(day.refusedAtGate.byRule, {
+      startedByExecutor: 1,
+      executorRunsAsIdentity: 1,
+      citesLiveAllow: 3,
+      citesThisAction: 1,
+    })
+    assert.deepEqual(day.refusedAtGate.byAgent, { 'agent-1': 1, 'agent-2': 2 })
+  })
+
+  it('counts a refusal for a proposal it never saw, with no agent, tool or environment', () => {
+    const m = ledger('2024-05-01T10:00:00.000Z').refuse({ proposalId: 'p-unknown' }, 'x-1', 'e', [
+      'proposalIsOpen',
+    ])
+    assert.deepEqual(m.window('hour:2024-05-01T10').refusedAtGate, {
+      count: 1,
+      byRule: { proposalIsOpen: 1 },
+      byAgent: {},
+      byTool: {},
+      byEnvironment: {},
+    })
   })
 
   it('has no unsafe rate for a window that decided nothing', () => {

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test'
 import { ageSeconds, type OpenActionDoc, openActions } from '../../projections/open-actions.js'
 import type { LedgerEvent } from '../../src/domain/events.js'
 import {
+  actionDigestFor,
   LedgerBuilder,
-  planHash,
   proposalData,
   type VerdictFacts,
   verdictData,
@@ -49,8 +49,17 @@ const started = (l: LedgerBuilder) =>
     proposalId: 'p-1',
     executionId: 'e-1',
     verdictId: verdictIdOf('p-1', 1),
-    planHash,
+    actionDigest: actionDigestFor(P),
     executor: 'executor-1',
+  })
+const refused = (l: LedgerBuilder) =>
+  l.event('ExecutionRefused', {
+    proposalId: 'p-1',
+    executionId: 'e-0',
+    verdictId: verdictIdOf('p-1', 1),
+    actionDigest: actionDigestFor({ ...P, resource: 'database/payments-primary' }),
+    executor: 'executor-1',
+    reasons: [{ specification: 'citesThisAction', reason: 'another action' }],
   })
 const failed = (l: LedgerBuilder) =>
   l.event('ExecutionFailed', {
@@ -144,6 +153,15 @@ describe('open actions projection', () => {
         expiresAt: '2024-05-01T10:02:00.000Z',
       }),
     )
+    assert.equal(s.open()?.state, 'allowed')
+  })
+
+  it('stays allowed when a start is refused at the gate: nothing runs', () => {
+    const s = story()
+    s.verdict({ revision: 1, decision: 'allow' })
+    const before = s.open()
+    s.event(refused)
+    assert.deepEqual(s.open(), before)
     assert.equal(s.open()?.state, 'allowed')
   })
 

@@ -7,13 +7,30 @@ import {
   generateSigningKey,
   VERDICT_JWS_TYPE as SIGNED_TYPE,
 } from '../../src/decision/signer.js'
-import { planHashOf } from '../../src/domain/canonical.js'
-import { VERDICT_JWS_TYPE, type Verdict, verifyVerdictOffline } from '../../src/sdk/index.js'
+import {
+  type ActionIdentity,
+  actionDigestOf,
+  planHashOf,
+  VERDICT_JWS_TYPE,
+  type Verdict,
+  verifyVerdictOffline,
+  verifyVerdictSignature,
+} from '../../src/sdk/index.js'
 import { UnknownSigningKeyError } from '../../src/sdk/verify.js'
 
 const NOW = new Date('2025-06-01T12:00:00.000Z')
-const PLAN = { replicas: 3, deployment: 'web' }
+const PLAN = { replicas: 3, strategy: 'rolling' }
 const PLAN_HASH = planHashOf(PLAN)
+/** The action the verdict allows: scaling deployment/web-a, as svc-deployer. */
+const ACTION: ActionIdentity = {
+  proposalId: 'proposal-1',
+  tool: 'kubectl',
+  action: 'scale',
+  resource: 'deployment/web-a',
+  environment: 'production',
+  executingIdentity: 'svc-deployer',
+  plan: PLAN,
+}
 
 const unsigned = (overrides: Partial<UnsignedVerdict> = {}): UnsignedVerdict => ({
   verdictId: '01890a5d-ac96-774b-bcce-b302099a8057',
@@ -22,12 +39,14 @@ const unsigned = (overrides: Partial<UnsignedVerdict> = {}): UnsignedVerdict => 
   decision: 'allow',
   checks: [{ check: 'authority', status: 'pass', reason: "agent a1 holds 'execute' in production" }],
   agentId: 'a1',
-  tool: 'kubectl',
-  action: 'scale',
-  resource: 'deployment/web',
-  environment: 'production',
+  executingIdentity: ACTION.executingIdentity,
+  tool: ACTION.tool,
+  action: ACTION.action,
+  resource: ACTION.resource,
+  environment: ACTION.environment,
   impact: 'high',
   planHash: PLAN_HASH,
+  actionDigest: actionDigestOf(ACTION),
   resourceVersion: 'v7',
   policyVersion: 1,
   decidedAt: '2025-06-01T11:59:00.000Z',
@@ -43,14 +62,42 @@ const signed = async (overrides: Partial<UnsignedVerdict> = {}): Promise<Verdict
   return { ...verdict, signature: await signer.sign(verdict) }
 }
 const keys = async (): Promise<JSONWebKeySet> => signer.jwks()
-const expected = { planHash: PLAN_HASH }
+const expected = { action: ACTION }
+const reasonOf = (result: { ok: boolean; reason?: string }) => (result.ok ? null : result.reason)
 
-describe('verifying a verdict offline (signature, decision, expiry, plan, resource version)', () => {
+describe('verifying a verdict signature alone (shape and signature)', () => {
+  it('accepts any genuine verdict, whatever it decides, however old, for whatever action', async () => {
+    for (const verdict of [
+      await signed(),
+      await signed({ decision: 'block' }),
+      await signed({ expiresAt: '2000-01-01T00:00:00.000Z', resource: 'database/payments-primary' }),
+    ]) {
+      const result = await verifyVerdictSignature({ ...verdict, position: 3, revoked: true }, await keys())
+      assert.equal(result.ok, true)
+      assert.deepEqual(result.ok && result.verdict, verdict)
+    }
+  })
+
+  it('refuses a field changed after signing, a malformed verdict, and throws for an unknown key', async () => {
+    const verdict = await signed()
+    const changed = await verifyVerdictSignature({ ...verdict, resource: 'database/x' }, await keys())
+    assert.equal(reasonOf(changed), 'signature')
+    const { actionDigest: _digest, ...noDigest } = verdict
+    const malformed = await verifyVerdictSignature(noDigest, await keys())
+    assert.equal(reasonOf(malformed), 'malformed')
+    assert.match(malformed.ok ? '' : malformed.message, /actionDigest/)
+    const other = createVerdictSigner(generateSigningKey())
+    const forged = { ...unsigned(), signature: await other.sign(unsigned()) }
+    await assert.rejects(verifyVerdictSignature(forged, await keys()), UnknownSigningKeyError)
+  })
+})
+
+describe('verifying a verdict offline (signature, decision, expiry, action, plan, resource version)', () => {
   it('signs with the JWS type the SDK expects', () => {
     assert.equal(VERDICT_JWS_TYPE, SIGNED_TYPE)
   })
 
-  it('accepts a genuine allow for the plan about to run, and returns the signed fields only', async () => {
+  it('accepts a genuine allow for the action about to run, and returns the signed fields only', async () => {
     const verdict = await signed()
     const view = { ...verdict, position: 12, revoked: false, expired: false }
     const result = await verifyVerdictOffline(view, await keys(), { ...expected, resourceVersion: 'v7' }, NOW)
@@ -62,6 +109,8 @@ describe('verifying a verdict offline (signature, decision, expiry, plan, resour
     const verdict = await signed()
     for (const change of [
       { resource: 'deployment/wex' },
+      { executingIdentity: 'svc-admin' },
+      { actionDigest: actionDigestOf({ ...ACTION, resource: 'deployment/wex' }) },
       { expiresAt: '2025-06-01T13:09:00.000Z' },
       { decision: 'allow' as const, revision: 3 },
       { resourceVersion: 'v8' },
@@ -130,13 +179,45 @@ describe('verifying a verdict offline (signature, decision, expiry, plan, resour
 
   it('refuses a verdict for another plan than the one about to run', async () => {
     const verdict = await signed()
-    const result = await verifyVerdictOffline(
-      verdict,
-      await keys(),
-      { planHash: planHashOf({ drop: 'all' }) },
-      NOW,
+    const action = { ...ACTION, plan: { drop: 'all' } }
+    const result = await verifyVerdictOffline(verdict, await keys(), { action }, NOW)
+    assert.equal(reasonOf(result), 'plan-mismatch')
+    assert.match(result.ok ? '' : result.message, new RegExp(actionDigestOf(action)))
+  })
+
+  it('refuses an allow for deployment/web-a when the same plan is about to run on database/payments-primary', async () => {
+    const verdict = await signed()
+    const attack = { ...ACTION, resource: 'database/payments-primary' }
+    const result = await verifyVerdictOffline(verdict, await keys(), { action: attack }, NOW)
+    assert.equal(reasonOf(result), 'action-mismatch')
+    assert.match(
+      result.ok ? '' : result.message,
+      /resource deployment\/web-a, not database\/payments-primary/,
     )
-    assert.equal(result.ok ? null : result.reason, 'plan-mismatch')
+  })
+
+  it('refuses an allow for any other proposal, tool, action, resource, environment or executing identity', async () => {
+    const verdict = await signed()
+    const others: Record<Exclude<keyof ActionIdentity, 'plan'>, string> = {
+      proposalId: 'proposal-2',
+      tool: 'helm',
+      action: 'delete',
+      resource: 'database/payments-primary',
+      environment: 'staging',
+      executingIdentity: 'svc-root',
+    }
+    for (const [field, value] of Object.entries(others)) {
+      const action = { ...ACTION, [field]: value }
+      const result = await verifyVerdictOffline(verdict, await keys(), { action }, NOW)
+      assert.equal(reasonOf(result), 'action-mismatch', field)
+      assert.match(result.ok ? '' : result.message, new RegExp(`^the verdict allows ${field} `), field)
+    }
+  })
+
+  it('refuses a signed verdict whose fields name the action but whose digest covers another (plan-mismatch)', async () => {
+    const verdict = await signed({ actionDigest: actionDigestOf({ ...ACTION, plan: { replicas: 30 } }) })
+    const result = await verifyVerdictOffline(verdict, await keys(), expected, NOW)
+    assert.equal(reasonOf(result), 'plan-mismatch')
   })
 
   it('refuses a verdict bound to another resource version than the one seen now', async () => {

@@ -29,7 +29,7 @@ const verifierAt = (start: number) => {
 test('a token verified once is trusted again for at most a minute, and never past its expiry', async () => {
   const token = await issueToken(privateKey, config, { sub: 'agent-1', roles: ['agent'], expiresIn: '2h' })
   const at = verifierAt(Date.now())
-  const principal = { sub: 'agent-1', roles: ['agent'] }
+  const principal = { sub: 'agent-1', roles: ['agent'], approvalRoles: [] }
   assert.deepEqual(await at.verifier.verify(token), principal)
   assert.deepEqual(await at.verifier.verify(token), principal)
   assert.equal(at.checks(), 1, 'the second call was not verified again')

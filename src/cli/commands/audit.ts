@@ -46,6 +46,7 @@ const actionText = (doc: AuditedAction, verdict: VerdictView | null, asOf: numbe
       ['tool.action', `${what.tool}.${what.action}`],
       ['resource', `${what.resource} in ${what.environment}`],
       ['plan hash', what.planHash],
+      ['action digest', what.actionDigest],
       ['version before', what.resourceVersionBefore],
       ['version after', orDash(what.resourceVersionAfter)],
       ['submitted', doc.submittedAt],

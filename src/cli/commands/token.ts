@@ -9,6 +9,7 @@ import { done, type Outcome } from '../outcome.js'
 export interface TokenRequest {
   readonly sub: string
   readonly roles: readonly Role[]
+  readonly approvalRoles?: readonly string[]
   readonly expires: string
 }
 
@@ -26,6 +27,7 @@ export const issueTokenCommand = async (config: Config, request: TokenRequest): 
   const token = await issueToken(loadPrivateKey(path), config, {
     sub: request.sub,
     roles: request.roles,
+    ...(request.approvalRoles?.length ? { approvalRoles: request.approvalRoles } : {}),
     expiresIn: request.expires,
   })
   const { exp } = decodeJwt(token)

@@ -1,32 +1,94 @@
+import { type Actor, holds } from '../actor.js'
 import { levelIn, nextRung } from '../authority.js'
 import { DomainError } from '../errors.js'
-import type { AuthorityLevel, EventOf, TrackRecord } from '../events.js'
+import type { AuthorityLevel, EventOf, PromotionRequirement, TrackRecord } from '../events.js'
+import { demand, specification } from '../specification.js'
+import { adminGoverns } from './governance.js'
 
 export type AgentEvent =
   | EventOf<'AgentRegistered'>
   | EventOf<'PromotionRequested'>
+  | EventOf<'PromotionApproved'>
   | EventOf<'PromotionRefused'>
   | EventOf<'AgentPromoted'>
   | EventOf<'AgentDemoted'>
 
-export type AgentCommand =
+export type AgentCommand = { readonly actor: Actor } & (
   | { type: 'RegisterAgent'; agentId: string; owner: string; description: string }
   | {
       type: 'RequestPromotion'
       requestId: string
       environment: string
       to: AuthorityLevel
+      /** what the ledger computes over the policy's window, never what the caller says */
       trackRecord: TrackRecord
+      /** the least track record the policy in force asks for that rung; null: no policy, fail closed */
+      context: { requirement: PromotionRequirement | null }
     }
-  | { type: 'ApprovePromotion'; requestId: string; approver: string }
+  | { type: 'ApprovePromotion'; requestId: string }
   /** who refused is the event's actor: PromotionRefused has no field for it */
-  | { type: 'RefusePromotion'; requestId: string; by: string; reason: string }
+  | { type: 'RefusePromotion'; requestId: string; reason: string }
+)
 
 export interface PendingPromotion {
   readonly environment: string
   readonly from: AuthorityLevel
   readonly to: AuthorityLevel
+  readonly requestedBy: string
+  /** the distinct policy admins behind it so far: the requester when it is one, then each approver */
+  readonly endorsedBy: readonly string[]
 }
+
+/** How many distinct policy admins a promotion needs: it widens authority, so never one alone. */
+export const PROMOTION_ENDORSEMENTS = 2
+
+// ---------- who may do what, each a named specification ----------
+
+export const agentOrAdminRequestsPromotion = specification<{ actor: Actor; agentId: string }>(
+  'agentOrAdminRequestsPromotion',
+  'a promotion is requested by the agent itself or by a policy admin',
+  ({ actor, agentId }) =>
+    (actor.sub === agentId && holds(actor, 'agent')) || holds(actor, 'policy-admin')
+      ? null
+      : `only agent ${agentId} itself or a policy admin may request its promotion`,
+)
+
+export const secondDistinctAdmin = specification<{
+  actor: Actor
+  agentId: string
+  endorsedBy: readonly string[]
+}>(
+  'secondDistinctAdmin',
+  'a promotion takes effect once two distinct policy admins stand behind it, neither of them the agent',
+  ({ actor, agentId, endorsedBy }) => {
+    if (!holds(actor, 'policy-admin')) return `${actor.sub} holds no policy-admin role`
+    if (actor.sub === agentId) return 'nobody approves their own promotion'
+    if (endorsedBy.includes(actor.sub)) {
+      return `${actor.sub} already stands behind this promotion: a second, distinct policy admin must approve it`
+    }
+    return null
+  },
+)
+
+/** Every shortfall of a track record against the policy's minimum, in numbers; empty when it is met. */
+export const trackRecordShortfall = (record: TrackRecord, need: PromotionRequirement): string[] =>
+  [
+    record.proposals < need.minProposals
+      ? `${record.proposals} proposals of ${need.minProposals} required`
+      : null,
+    record.simulationsPassed < need.minSimulationsPassed
+      ? `${record.simulationsPassed} simulations passed of ${need.minSimulationsPassed} required`
+      : null,
+    record.simulationSurvivalRate < need.minSurvivalRate
+      ? `a survival rate of ${record.simulationSurvivalRate} below ${need.minSurvivalRate}`
+      : null,
+    record.violations > need.maxViolations
+      ? `${record.violations} violations (at most ${need.maxViolations})`
+      : null,
+    record.failedExecutions > need.maxFailedExecutions
+      ? `${record.failedExecutions} failed executions (at most ${need.maxFailedExecutions})`
+      : null,
+  ].filter((s) => s !== null)
 
 export type AgentState =
   | { readonly status: 'none' }
@@ -46,7 +108,10 @@ type Command<T extends AgentCommand['type']> = Extract<AgentCommand, { type: T }
 export const initialState = (): AgentState => ({ status: 'none' })
 
 export const decide = (command: AgentCommand, state: AgentState): AgentEvent[] => {
-  if (command.type === 'RegisterAgent') return register(command, state)
+  if (command.type === 'RegisterAgent') {
+    demand(adminGoverns, command.actor)
+    return register(command, state)
+  }
   if (state.status === 'none') throw new DomainError('not-found', 'the agent is not registered')
   switch (command.type) {
     case 'RequestPromotion':
@@ -66,7 +131,8 @@ const register = (command: Command<'RegisterAgent'>, state: AgentState): AgentEv
 }
 
 const requestPromotion = (command: Command<'RequestPromotion'>, state: Registered): AgentEvent[] => {
-  const { requestId, environment, to, trackRecord } = command
+  const { actor, requestId, environment, to, trackRecord, context } = command
+  demand(agentOrAdminRequestsPromotion, { actor, agentId: state.agentId })
   const earlier = state.pending[requestId]
   if (earlier !== undefined) {
     // a retried request is harmless; the same id for another request is not
@@ -92,10 +158,25 @@ const requestPromotion = (command: Command<'RequestPromotion'>, state: Registere
   if (other !== undefined) {
     throw new DomainError('conflict', `request ${other} is already pending for ${environment}`)
   }
+  // earned, not granted: a record short of the policy's minimum is refused with the numbers, whoever asks
+  const shortfall =
+    context.requirement === null
+      ? ['no policy is in force, so no track record can be judged: fail closed']
+      : trackRecordShortfall(trackRecord, context.requirement)
+  if (shortfall.length > 0) {
+    const window = context.requirement === null ? '' : ` over the last ${context.requirement.windowDays} days`
+    const reason = `the track record in ${environment}${window} does not earn ${to}: ${shortfall.join('; ')}`
+    return [
+      {
+        type: 'PromotionRefused',
+        data: { agentId: state.agentId, requestId, environment, from, to, reason },
+      },
+    ]
+  }
   return [
     {
       type: 'PromotionRequested',
-      data: { agentId: state.agentId, requestId, environment, from, to, trackRecord },
+      data: { agentId: state.agentId, requestId, environment, from, to, trackRecord, requestedBy: actor.sub },
     },
   ]
 }
@@ -107,9 +188,9 @@ const pendingRequest = (state: Registered, requestId: string): PendingPromotion 
 }
 
 const approvePromotion = (command: Command<'ApprovePromotion'>, state: Registered): AgentEvent[] => {
-  const { requestId, approver } = command
-  const { environment, from, to } = pendingRequest(state, requestId)
-  if (approver === state.agentId) throw new DomainError('forbidden', 'nobody approves their own promotion')
+  const { actor, requestId } = command
+  const { environment, from, to, endorsedBy } = pendingRequest(state, requestId)
+  demand(secondDistinctAdmin, { actor, agentId: state.agentId, endorsedBy })
   const current = levelIn(state.levels, environment)
   if (current !== from) {
     const reason = `the level in ${environment} changed from ${from} to ${current} since the request`
@@ -120,16 +201,25 @@ const approvePromotion = (command: Command<'ApprovePromotion'>, state: Registere
       },
     ]
   }
+  const agentId = state.agentId
+  const approved: AgentEvent = {
+    type: 'PromotionApproved',
+    data: { agentId, requestId, environment, approvedBy: actor.sub },
+  }
+  const endorsed = [...endorsedBy, actor.sub]
+  if (endorsed.length < PROMOTION_ENDORSEMENTS) return [approved]
   return [
+    approved,
     {
       type: 'AgentPromoted',
-      data: { agentId: state.agentId, requestId, environment, from, to, approvedBy: approver },
+      data: { agentId, requestId, environment, from, to, approvedBy: actor.sub, endorsedBy: endorsed },
     },
   ]
 }
 
 const refusePromotion = (command: Command<'RefusePromotion'>, state: Registered): AgentEvent[] => {
-  const { requestId, reason } = command
+  const { actor, requestId, reason } = command
+  demand(adminGoverns, actor)
   const { environment, from, to } = pendingRequest(state, requestId)
   return [
     { type: 'PromotionRefused', data: { agentId: state.agentId, requestId, environment, from, to, reason } },
@@ -144,8 +234,17 @@ export const evolve = (state: AgentState, event: AgentEvent): AgentState => {
   if (state.status === 'none') return state
   switch (event.type) {
     case 'PromotionRequested': {
-      const { requestId, environment, from, to } = event.data
-      return { ...state, pending: { ...state.pending, [requestId]: { environment, from, to } } }
+      const { requestId, environment, from, to, requestedBy } = event.data
+      // a policy admin who asks stands behind the request; an agent asking for itself does not count
+      const endorsedBy = requestedBy === state.agentId ? [] : [requestedBy]
+      const request = { environment, from, to, requestedBy, endorsedBy }
+      return { ...state, pending: { ...state.pending, [requestId]: request } }
+    }
+    case 'PromotionApproved': {
+      const request = state.pending[event.data.requestId]
+      if (request === undefined) return state
+      const endorsed = { ...request, endorsedBy: [...request.endorsedBy, event.data.approvedBy] }
+      return { ...state, pending: { ...state.pending, [event.data.requestId]: endorsed } }
     }
     case 'PromotionRefused':
       return { ...state, pending: without(state.pending, (id) => id === event.data.requestId) }

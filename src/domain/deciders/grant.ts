@@ -1,11 +1,15 @@
+import type { Actor } from '../actor.js'
 import { DomainError } from '../errors.js'
 import type { DataOf, EventOf } from '../events.js'
+import { demand } from '../specification.js'
+import { adminGoverns } from './governance.js'
 
 export type GrantEvent = EventOf<'ScopeGranted'> | EventOf<'ScopeRevoked'>
 
-export type GrantCommand =
+export type GrantCommand = { readonly actor: Actor } & (
   | ({ type: 'GrantScope' } & DataOf<'ScopeGranted'>)
   | { type: 'RevokeScope'; reason: string }
+)
 
 export type GrantState =
   | { readonly status: 'none' }
@@ -15,6 +19,7 @@ export type GrantState =
 export const initialState = (): GrantState => ({ status: 'none' })
 
 export const decide = (command: GrantCommand, state: GrantState): GrantEvent[] => {
+  demand(adminGoverns, command.actor)
   switch (command.type) {
     case 'GrantScope': {
       if (state.status !== 'none')

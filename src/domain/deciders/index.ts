@@ -6,6 +6,8 @@ export interface Decider<Command, State, Event> {
 }
 
 export * as agent from './agent.js'
+export * as binding from './binding.js'
+export * as governance from './governance.js'
 export * as grant from './grant.js'
 export * as inventory from './inventory.js'
 export * as killSwitch from './kill-switch.js'

@@ -1,8 +1,11 @@
+import type { Actor } from '../actor.js'
 import type { DataOf, EventOf } from '../events.js'
+import { demand } from '../specification.js'
+import { adminGoverns } from './governance.js'
 
 export type InventoryEvent = EventOf<'ToolActionRegistered'>
 
-export type InventoryCommand = { type: 'RegisterToolAction' } & DataOf<'ToolActionRegistered'>
+export type InventoryCommand = { type: 'RegisterToolAction'; actor: Actor } & DataOf<'ToolActionRegistered'>
 
 export type InventoryState =
   | { readonly status: 'none' }
@@ -13,6 +16,7 @@ export const initialState = (): InventoryState => ({ status: 'none' })
 export const decide = (command: InventoryCommand, state: InventoryState): InventoryEvent[] => {
   switch (command.type) {
     case 'RegisterToolAction': {
+      demand(adminGoverns, command.actor)
       const { tool, action, impact, reversible, description } = command
       const data = { tool, action, impact, reversible, description }
       // each registration is a fact in the ledger, so only a change is worth recording

@@ -1,11 +1,16 @@
+import type { Actor } from '../actor.js'
 import { DomainError } from '../errors.js'
 import type { EventOf, KillSwitchRef } from '../events.js'
+import { demand } from '../specification.js'
+import { type Approval, adminGoverns, secondAdminBehind } from './governance.js'
 
 export type KillSwitchEvent = EventOf<'KillSwitchEngaged'> | EventOf<'KillSwitchReleased'>
 
-export type KillSwitchCommand =
+export type KillSwitchCommand = { readonly actor: Actor } & (
   | ({ type: 'Engage'; reason: string } & KillSwitchRef)
-  | { type: 'Release'; reason: string }
+  /** a release widens authority: it takes the second admin's approval */
+  | { type: 'Release'; reason: string; approval: Approval }
+)
 
 export type KillSwitchState =
   | { readonly status: 'released' }
@@ -14,6 +19,7 @@ export type KillSwitchState =
 export const initialState = (): KillSwitchState => ({ status: 'released' })
 
 export const decide = (command: KillSwitchCommand, state: KillSwitchState): KillSwitchEvent[] => {
+  demand(adminGoverns, command.actor)
   switch (command.type) {
     case 'Engage': {
       const { scope, target, reason } = command
@@ -27,6 +33,7 @@ export const decide = (command: KillSwitchCommand, state: KillSwitchState): Kill
     }
     case 'Release': {
       if (state.status !== 'engaged') throw new DomainError('conflict', 'the kill switch is not engaged')
+      demand(secondAdminBehind, { change: 'releasing a kill switch', approval: command.approval })
       const { scope, target } = state
       return [{ type: 'KillSwitchReleased', data: { scope, target, reason: command.reason } }]
     }

@@ -1,9 +1,27 @@
-import { canonicalize, planHashOf } from '../canonical.js'
+import type { Actor } from '../actor.js'
+import { actionDigestOf, canonicalize, planHashOf } from '../canonical.js'
 import { DomainError } from '../errors.js'
-import type { AuthorityLevel, DataOf, EventOf } from '../events.js'
+import type { AuthorityLevel, DataOf, EventOf, KillSwitchRef } from '../events.js'
+import { demand, unmet } from '../specification.js'
+import {
+  agentProposesAsItself,
+  approvalRoleFromToken,
+  approverIsIndependent,
+  ENTITLEMENT_RULES,
+  EXECUTION_GATE,
+  identityBoundToAgent,
+  proposerAboveObserve,
+  proposerOrAdminWithdraws,
+  proposerRequestsSimulation,
+  simulationAnswersRequest,
+  simulatorAttestsSimulation,
+  starterReports,
+  testerAttestsRollback,
+} from './proposal-rules.js'
 
 export type ProposalEvent =
   | EventOf<'ProposalSubmitted'>
+  | EventOf<'SimulationRequested'>
   | EventOf<'SimulationRecorded'>
   | EventOf<'RollbackTested'>
   | EventOf<'ApprovalGranted'>
@@ -12,6 +30,7 @@ export type ProposalEvent =
   | EventOf<'VerdictRevoked'>
   | EventOf<'VerdictExpired'>
   | EventOf<'ExecutionStarted'>
+  | EventOf<'ExecutionRefused'>
   | EventOf<'ExecutionSucceeded'>
   | EventOf<'ExecutionFailed'>
   | EventOf<'ViolationRecorded'>
@@ -20,24 +39,51 @@ export type ProposalEvent =
   | EventOf<'RollbackCompleted'>
   | EventOf<'RollbackFailed'>
 
-/** What the caller states: the proposal id comes from the stream, the plan hash from the ledger. */
+/** What the caller states: the proposal id comes from the stream, the digests from the ledger. */
 type Given<T extends ProposalEvent['type']> = Omit<DataOf<T>, 'proposalId'>
 
-export type ProposalCommand =
-  | ({ type: 'SubmitProposal'; context: { agentLevel: AuthorityLevel | null } } & Omit<
-      DataOf<'ProposalSubmitted'>,
-      'planHash'
-    >)
-  | ({ type: 'AttachSimulation' } & Given<'SimulationRecorded'>)
-  | ({ type: 'AttachRollbackTest' } & Given<'RollbackTested'>)
-  | ({ type: 'Approve' } & Given<'ApprovalGranted'>)
+/** A proposal as its agent states it; the ledger adds the plan hash and the action digest. */
+export type ProposalInput = Omit<DataOf<'ProposalSubmitted'>, 'planHash' | 'actionDigest'>
+
+export type ProposalCommand = { readonly actor: Actor } & (
+  | {
+      type: 'SubmitProposal'
+      proposal: ProposalInput
+      context: {
+        agentLevel: AuthorityLevel | null
+        /** the agents bound to act through the proposal's executing identity */
+        boundAgents: readonly string[]
+      }
+    }
+  | ({
+      type: 'RequestSimulation'
+      context: { agentLevel: AuthorityLevel | null }
+    } & Given<'SimulationRequested'>)
+  | ({ type: 'AttachSimulation' } & Omit<Given<'SimulationRecorded'>, 'simulatedBy'>)
+  | ({ type: 'AttachRollbackTest' } & Omit<Given<'RollbackTested'>, 'testedBy'>)
+  | ({
+      type: 'Approve'
+      /** the executors bound to run as the proposal's executing identity */
+      context: { executors: readonly string[] }
+    } & Omit<Given<'ApprovalGranted'>, 'approver'>)
   | ({ type: 'Withdraw' } & Given<'ProposalWithdrawn'>)
-  | ({ type: 'StartExecution' } & Given<'ExecutionStarted'>)
+  | ({
+      type: 'StartExecution'
+      context: {
+        /** the executors bound to run as the proposal's executing identity */
+        executors: readonly string[]
+        /** the engaged kill switches over the action, read from their own streams at the gate */
+        engagedSwitches: readonly KillSwitchRef[]
+        /** ledger time at the gate */
+        now: string
+      }
+    } & Omit<Given<'ExecutionStarted'>, 'executor'>)
   | ({ type: 'SucceedExecution' } & Given<'ExecutionSucceeded'>)
   | ({ type: 'FailExecution' } & Given<'ExecutionFailed'>)
   | ({ type: 'StartRollback' } & Given<'RollbackStarted'>)
   | ({ type: 'CompleteRollback' } & Given<'RollbackCompleted'>)
   | ({ type: 'FailRollback' } & Given<'RollbackFailed'>)
+)
 
 /** The current verdict, as the decision service last wrote it. */
 export interface CurrentVerdict {
@@ -53,6 +99,7 @@ export type ViolationKind = DataOf<'ViolationRecorded'>['kind']
 /** The facts every submitted proposal carries, whatever its status. */
 export interface ProposalFacts {
   readonly proposal: DataOf<'ProposalSubmitted'>
+  readonly simulationRequests: readonly DataOf<'SimulationRequested'>[]
   readonly simulations: readonly DataOf<'SimulationRecorded'>[]
   readonly rollbackTests: readonly DataOf<'RollbackTested'>[]
   readonly approvals: readonly DataOf<'ApprovalGranted'>[]
@@ -61,7 +108,8 @@ export interface ProposalFacts {
   readonly recoveryDeadlinePassed: boolean
 }
 
-type Executed = ProposalFacts & { readonly executionId: string }
+/** An execution under way or done, and the executor that started it (the only one that reports on it). */
+type Executed = ProposalFacts & { readonly executionId: string; readonly executor: string }
 type RolledBack = Executed & { readonly rollbackId: string }
 
 export type ProposalState =
@@ -85,46 +133,54 @@ export const decide = (command: ProposalCommand, state: ProposalState): Proposal
   if (command.type === 'SubmitProposal') return submit(command, state)
   if (state.status === 'none') throw new DomainError('not-found', 'the proposal does not exist')
   const { proposalId } = state.proposal
+  const acting = { actor: command.actor, proposal: state.proposal }
   switch (command.type) {
+    case 'RequestSimulation':
+      return requestSimulation(command, requireStatus(state, ['open'], 'request a simulation'))
     case 'AttachSimulation':
+      demand(simulatorAttestsSimulation, acting)
       return attachSimulation(command, requireStatus(state, ['open'], 'attach a simulation'))
     case 'AttachRollbackTest':
+      demand(testerAttestsRollback, acting)
       return attachRollbackTest(command, requireStatus(state, ['open'], 'attach a rollback test'))
     case 'Approve':
+      demand(approverIsIndependent, { ...acting, executors: command.context.executors })
+      demand(approvalRoleFromToken, { actor: command.actor, role: command.role })
       return approve(command, requireStatus(state, ['open'], 'approve'))
     case 'Withdraw': {
+      demand(proposerOrAdminWithdraws, acting)
       requireStatus(state, ['open'], 'withdraw')
       return [{ type: 'ProposalWithdrawn', data: { proposalId, reason: command.reason } }]
     }
-    case 'StartExecution': {
-      // recorded whatever verdict it cites: judging the verdict is the decision service's job
-      requireStatus(state, ['open'], 'start an execution')
-      const { executionId, verdictId, planHash, executor } = command
-      return [{ type: 'ExecutionStarted', data: { proposalId, executionId, verdictId, planHash, executor } }]
-    }
+    case 'StartExecution':
+      return startExecution(command, state)
     case 'SucceedExecution': {
-      requireExecution(requireStatus(state, ['executing'], 'complete an execution'), command.executionId)
+      requireExecution(state, command, 'report its success')
+      requireStatus(state, ['executing'], 'complete an execution')
       const { executionId, resourceVersionAfter } = command
       return [{ type: 'ExecutionSucceeded', data: { proposalId, executionId, resourceVersionAfter } }]
     }
     case 'FailExecution': {
-      requireExecution(requireStatus(state, ['executing'], 'fail an execution'), command.executionId)
+      requireExecution(state, command, 'report its failure')
+      requireStatus(state, ['executing'], 'fail an execution')
       const { executionId, error, resourceVersionAfter } = command
       return [{ type: 'ExecutionFailed', data: { proposalId, executionId, error, resourceVersionAfter } }]
     }
     case 'StartRollback': {
-      const done = requireStatus(state, ['failed', 'succeeded', 'rollback-failed'], 'start a rollback')
-      requireExecution(done, command.executionId)
+      requireStatus(state, ['failed', 'succeeded', 'rollback-failed'], 'start a rollback')
+      requireExecution(state, command, 'roll it back')
       const { rollbackId, executionId } = command
       return [{ type: 'RollbackStarted', data: { proposalId, rollbackId, executionId } }]
     }
     case 'CompleteRollback': {
-      requireRollback(requireStatus(state, ['rolling-back'], 'complete a rollback'), command.rollbackId)
+      requireRollback(state, command, 'report its completion')
+      requireStatus(state, ['rolling-back'], 'complete a rollback')
       const { rollbackId, resourceVersionAfter } = command
       return [{ type: 'RollbackCompleted', data: { proposalId, rollbackId, resourceVersionAfter } }]
     }
     case 'FailRollback': {
-      requireRollback(requireStatus(state, ['rolling-back'], 'fail a rollback'), command.rollbackId)
+      requireRollback(state, command, 'report its failure')
+      requireStatus(state, ['rolling-back'], 'fail a rollback')
       const { rollbackId, error } = command
       return [{ type: 'RollbackFailed', data: { proposalId, rollbackId, error } }]
     }
@@ -143,40 +199,54 @@ const requireStatus = <S extends Status>(
   return state as In<S>
 }
 
-const requireExecution = (state: Executed, executionId: string): void => {
-  if (state.executionId !== executionId) {
-    throw new DomainError(
-      'conflict',
-      `execution ${executionId} is not this proposal's execution ${state.executionId}`,
-    )
+type Submitted = Exclude<ProposalState, { status: 'none' }>
+
+/** The execution named is this proposal's (else it is unknown here), and only its starter reports on it. */
+const requireExecution = (
+  state: Submitted,
+  command: { readonly actor: Actor; readonly executionId: string },
+  what: string,
+): void => {
+  if (!('executionId' in state) || state.executionId !== command.executionId) {
+    throw new DomainError('not-found', `execution ${command.executionId} is not this proposal's execution`)
   }
+  demand(starterReports, { actor: command.actor, executor: state.executor, what })
 }
 
-const requireRollback = (state: RolledBack, rollbackId: string): void => {
-  if (state.rollbackId !== rollbackId) {
-    throw new DomainError(
-      'conflict',
-      `rollback ${rollbackId} is not the rollback under way, ${state.rollbackId}`,
-    )
+/** The rollback named is the one under way (else it is unknown here), and only the starter reports on it. */
+const requireRollback = (
+  state: Submitted,
+  command: { readonly actor: Actor; readonly rollbackId: string },
+  what: string,
+): void => {
+  if (!('rollbackId' in state) || state.rollbackId !== command.rollbackId) {
+    throw new DomainError('not-found', `rollback ${command.rollbackId} is not this proposal's rollback`)
   }
+  demand(starterReports, { actor: command.actor, executor: state.executor, what })
 }
 
 const submit = (command: Command<'SubmitProposal'>, state: ProposalState): ProposalEvent[] => {
-  if (state.status !== 'none')
-    throw new DomainError('conflict', `proposal ${command.proposalId} already exists`)
-  const { proposalId, agentId, executingIdentity, tool, action, resource, environment, plan } = command
-  const { expectedImpact, snapshot, description, context } = command
+  const { actor, proposal, context } = command
+  const { proposalId, agentId, executingIdentity, environment, plan } = proposal
+  demand(agentProposesAsItself, { actor, agentId })
+  if (state.status !== 'none') throw new DomainError('conflict', `proposal ${proposalId} already exists`)
   if (context.agentLevel === null) throw new DomainError('not-found', `agent ${agentId} is not registered`)
-  if (context.agentLevel === 'observe') {
+  demand(proposerAboveObserve, { agentId, environment, level: context.agentLevel })
+  demand(identityBoundToAgent, { agentId, executingIdentity, boundAgents: context.boundAgents })
+  // both digests are computed here, never taken from the caller
+  const data = { ...proposal, planHash: planHashOf(plan), actionDigest: actionDigestOf(proposal) }
+  return [{ type: 'ProposalSubmitted', data }]
+}
+
+/** Evidence names the action it is for; evidence for another action is refused, never silently kept. */
+const requireThisAction = (state: In<'open'>, actionDigest: string, what: string): void => {
+  if (actionDigest !== state.proposal.actionDigest) {
     throw new DomainError(
-      'forbidden',
-      `observe may not propose: agent ${agentId} is observe in ${environment}`,
+      'conflict',
+      `the ${what} names action ${actionDigest}, not this proposal's action ${state.proposal.actionDigest}`,
+      { actionDigest: state.proposal.actionDigest },
     )
   }
-  // the plan hash is computed here, never taken from the caller
-  const planHash = planHashOf(plan)
-  const data = { proposalId, agentId, executingIdentity, tool, action, resource, environment, plan, planHash }
-  return [{ type: 'ProposalSubmitted', data: { ...data, expectedImpact, snapshot, description } }]
 }
 
 /** Evidence with a known id is a retry when identical, and a conflict when it differs. */
@@ -186,40 +256,95 @@ const isRepeat = <T>(known: T | undefined, given: T, what: string): boolean => {
   throw new DomainError('conflict', `${what} was already recorded with other content`)
 }
 
+const requestSimulation = (command: Command<'RequestSimulation'>, state: In<'open'>): ProposalEvent[] => {
+  const { actor, requestId, actionDigest, branchKinds, context } = command
+  demand(proposerRequestsSimulation, { actor, proposal: state.proposal, level: context.agentLevel })
+  requireThisAction(state, actionDigest, 'simulation request')
+  const data = { proposalId: state.proposal.proposalId, requestId, actionDigest, branchKinds }
+  const known = state.simulationRequests.find((r) => r.requestId === requestId)
+  if (isRepeat(known, data, `simulation request ${requestId}`)) return []
+  return [{ type: 'SimulationRequested', data }]
+}
+
 const attachSimulation = (command: Command<'AttachSimulation'>, state: In<'open'>): ProposalEvent[] => {
-  const { simulationId, planHash, simulatedBy, branches } = command
-  const data = { proposalId: state.proposal.proposalId, simulationId, planHash, simulatedBy, branches }
+  const { actor, simulationId, requestId, actionDigest, branches } = command
+  requireThisAction(state, actionDigest, 'simulation')
+  const requests = state.simulationRequests.map((r) => r.requestId)
+  demand(simulationAnswersRequest, { requestId, requests }, 'conflict')
+  const data = {
+    proposalId: state.proposal.proposalId,
+    simulationId,
+    requestId,
+    actionDigest,
+    simulatedBy: actor.sub,
+    branches,
+  }
   const known = state.simulations.find((s) => s.simulationId === data.simulationId)
   if (isRepeat(known, data, `simulation ${data.simulationId}`)) return []
   return [{ type: 'SimulationRecorded', data }]
 }
 
 const attachRollbackTest = (command: Command<'AttachRollbackTest'>, state: In<'open'>): ProposalEvent[] => {
-  const { planHash, playbook, testRunId, testedAt, outcome, expectedRecoverySeconds, killSwitch } = command
-  const evidence = { planHash, playbook, testRunId, testedAt, outcome, expectedRecoverySeconds, killSwitch }
-  const data = { proposalId: state.proposal.proposalId, ...evidence }
+  const { actor, actionDigest, playbook, testRunId, testedAt, outcome, expectedRecoverySeconds, killSwitch } =
+    command
+  requireThisAction(state, actionDigest, 'rollback test')
+  const evidence = { playbook, testRunId, testedAt, outcome, expectedRecoverySeconds, killSwitch }
+  const data = { proposalId: state.proposal.proposalId, actionDigest, testedBy: actor.sub, ...evidence }
   const known = state.rollbackTests.find((t) => t.testRunId === data.testRunId)
   if (isRepeat(known, data, `rollback test run ${data.testRunId}`)) return []
   return [{ type: 'RollbackTested', data }]
 }
 
 const approve = (command: Command<'Approve'>, state: In<'open'>): ProposalEvent[] => {
-  const { approver, role, planHash } = command
-  if (approver === state.proposal.agentId)
-    throw new DomainError('forbidden', 'no self-approval: the agent proposed it')
-  if (state.approvals.some((a) => a.approver === approver && a.planHash === planHash)) return []
-  // an approval of another plan hash is recorded as given: the eligibility rules ignore it
-  return [
-    { type: 'ApprovalGranted', data: { proposalId: state.proposal.proposalId, planHash, approver, role } },
-  ]
+  const { actor, role, actionDigest } = command
+  requireThisAction(state, actionDigest, 'approval')
+  if (state.approvals.some((a) => a.approver === actor.sub && a.role === role)) return []
+  const data = { proposalId: state.proposal.proposalId, actionDigest, approver: actor.sub, role }
+  return [{ type: 'ApprovalGranted', data }]
 }
+
+/**
+ * The execution gate: a start that breaks any of its rules is refused and recorded, with every reason, so
+ * it counts as an unsafe action blocked before execution; nothing runs.
+ */
+const startExecution = (command: Command<'StartExecution'>, state: ProposalState): ProposalEvent[] => {
+  if (state.status === 'none') throw new DomainError('not-found', 'the proposal does not exist')
+  const { actor, executionId, verdictId, actionDigest, context } = command
+  const { proposalId } = state.proposal
+  // the same executor starting the same execution again is a retry of a start that happened, not a new attempt
+  if ('executionId' in state && state.executionId === executionId && state.executor === actor.sub) return []
+  const reasons = unmet(EXECUTION_GATE, {
+    actor,
+    proposal: state.proposal,
+    open: state.status === 'open',
+    approvers: state.approvals.map((a) => a.approver),
+    verdict: state.verdict,
+    cited: { verdictId, actionDigest },
+    executors: context.executors,
+    engagedSwitches: context.engagedSwitches,
+    now: context.now,
+  })
+  const data = { proposalId, executionId, verdictId, actionDigest, executor: actor.sub }
+  if (reasons.length > 0) return [{ type: 'ExecutionRefused', data: { ...data, reasons } }]
+  return [{ type: 'ExecutionStarted', data }]
+}
+
+/** How a refused start is answered: 403 when the executor was not entitled to start it, else 409. */
+export const refusalCode = (
+  reasons: readonly { readonly specification: string }[],
+): 'forbidden' | 'conflict' =>
+  reasons.some((r) => ENTITLEMENT_RULES.has(r.specification)) ? 'forbidden' : 'conflict'
 
 export const evolve = (state: ProposalState, event: ProposalEvent): ProposalState => {
   if (event.type === 'ProposalSubmitted') return state.status === 'none' ? opened(event.data) : state
   if (state.status === 'none') return state
   switch (event.type) {
+    case 'SimulationRequested':
+      return { ...state, simulationRequests: [...state.simulationRequests, event.data] }
     case 'SimulationRecorded':
       return { ...state, simulations: [...state.simulations, event.data] }
+    case 'ExecutionRefused':
+      return state
     case 'RollbackTested':
       return { ...state, rollbackTests: [...state.rollbackTests, event.data] }
     case 'ApprovalGranted':
@@ -238,10 +363,10 @@ export const evolve = (state: ProposalState, event: ProposalEvent): ProposalStat
       return { ...state, recoveryDeadlinePassed: true }
     case 'ProposalWithdrawn':
       return state.status === 'open' ? { ...state, status: 'withdrawn' } : state
-    case 'ExecutionStarted':
-      return state.status === 'open'
-        ? { ...state, status: 'executing', executionId: event.data.executionId }
-        : state
+    case 'ExecutionStarted': {
+      const { executionId, executor } = event.data
+      return state.status === 'open' ? { ...state, status: 'executing', executionId, executor } : state
+    }
     case 'ExecutionSucceeded':
       return state.status === 'executing' ? { ...state, status: 'succeeded' } : state
     case 'ExecutionFailed':
@@ -260,6 +385,7 @@ export const evolve = (state: ProposalState, event: ProposalEvent): ProposalStat
 const opened = (proposal: DataOf<'ProposalSubmitted'>): ProposalState => ({
   status: 'open',
   proposal,
+  simulationRequests: [],
   simulations: [],
   rollbackTests: [],
   approvals: [],

@@ -1,9 +1,40 @@
+import { type Actor, holds } from '../actor.js'
 import { DomainError } from '../errors.js'
 import type { DataOf, EventOf } from '../events.js'
+import { demand, specification } from '../specification.js'
 
 export type ResourceEvent = EventOf<'StateObserved'>
 
-export type ResourceCommand = { type: 'ObserveState' } & DataOf<'StateObserved'>
+export type ResourceCommand = {
+  type: 'ObserveState'
+  actor: Actor
+  /** ledger time at the edge, and how far ahead of it an observer's clock may run */
+  context: { now: string; maxSkewSeconds: number }
+} & DataOf<'StateObserved'>
+
+export const observerAttestsState = specification<Actor>(
+  'observerAttestsState',
+  'state is attested only by an observer, never by an agent',
+  (actor) => {
+    if (!holds(actor, 'observer'))
+      return `${actor.sub} holds no observer role: only an observer reports live state`
+    if (holds(actor, 'agent')) return `${actor.sub} holds the agent role, and an agent's word is not evidence`
+    return null
+  },
+)
+
+export const observationNotFromTheFuture = specification<{
+  observedAt: string
+  now: string
+  maxSkewSeconds: number
+}>(
+  'observationNotFromTheFuture',
+  'an observation is dated no later than ledger time plus the configured clock skew',
+  ({ observedAt, now, maxSkewSeconds }) =>
+    Date.parse(observedAt) > Date.parse(now) + maxSkewSeconds * 1000
+      ? `observedAt ${observedAt} is later than ledger time ${now} plus the allowed skew of ${maxSkewSeconds} s`
+      : null,
+)
 
 export type ResourceState =
   | { readonly status: 'none' }
@@ -14,6 +45,8 @@ export const initialState = (): ResourceState => ({ status: 'none' })
 export const decide = (command: ResourceCommand, state: ResourceState): ResourceEvent[] => {
   switch (command.type) {
     case 'ObserveState': {
+      demand(observerAttestsState, command.actor)
+      demand(observationNotFromTheFuture, { observedAt: command.observedAt, ...command.context }, 'invalid')
       const { environment, resource, version, digest, observedAt } = command
       const data = { environment, resource, version, digest, observedAt }
       if (state.status === 'none') return [{ type: 'StateObserved', data }]

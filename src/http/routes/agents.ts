@@ -1,7 +1,8 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { authorityKeys, trackDaysOf, trackRecord } from '../../../projections/authority.js'
+import { requestPromotion } from '../../application/promotions.js'
 import { eventData, ledgerTime, recordedId } from '../../application/queries.js'
 import { agent } from '../../domain/deciders/index.js'
 import {
@@ -15,9 +16,10 @@ import {
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
 import type { Runtime } from '../../runtime.js'
-import { authorize, hasRole, principalOf } from '../auth.js'
-import { forbidden, notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { authorize } from '../auth.js'
+import { actorOf, optionsOf } from '../commands.js'
+import { notFound } from '../errors.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, summarize } from '../schemas.js'
 
 const DAY_MS = 86_400_000
 /** the window a promotion request's track record covers */
@@ -77,7 +79,9 @@ const AgentResponse = z.object({
 
 const Outcome = CommandResult.extend({
   requestId: z.string(),
-  outcome: z.enum(['requested', 'promoted', 'refused']),
+  outcome: z
+    .enum(['requested', 'approved', 'promoted', 'refused'])
+    .describe('approved: one policy admin stands behind it, and a second, distinct one must approve it too'),
   reason: z.string().optional(),
 })
 
@@ -111,14 +115,8 @@ const outcomeOf = async (runtime: Runtime, agentId: string, result: CommandResul
     return { outcome: 'refused' as const, ...(data?.reason === undefined ? {} : { reason: data.reason }) }
   }
   if (result.events.some((e) => e.type === 'AgentPromoted')) return { outcome: 'promoted' as const }
+  if (result.events.some((e) => e.type === 'PromotionApproved')) return { outcome: 'approved' as const }
   return { outcome: 'requested' as const }
-}
-
-const requireSelfOrAdmin = (request: FastifyRequest, agentId: string) => {
-  const principal = principalOf(request)
-  if (principal.sub === agentId && hasRole(principal, 'agent')) return
-  if (hasRole(principal, 'policy-admin')) return
-  throw forbidden(`only agent ${agentId} itself or a policy-admin may request its promotion`)
 }
 
 export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
@@ -141,6 +139,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       const { agentId, owner, description } = request.body
       const result = await app.commands.run(request, agent, streams.agent(agentId), {
         type: 'RegisterAgent',
+        actor: actorOf(request),
         agentId,
         owner,
         description,
@@ -203,17 +202,16 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request, reply) => {
       const { agentId } = request.params
-      requireSelfOrAdmin(request, agentId)
       const { requestId = uuidv7(), environment, to } = request.body
-      const track = await trackRecordOf(runtime, agentId, environment, PROMOTION_WINDOW_DAYS)
-      const stream = streams.agent(agentId)
-      const result = await app.commands.run(request, agent, stream, {
-        type: 'RequestPromotion',
-        requestId,
-        environment,
-        to,
-        trackRecord: track,
-      })
+      const appended = await requestPromotion(
+        runtime.store,
+        actorOf(request),
+        agentId,
+        { requestId, environment, to },
+        (days) => trackRecordOf(runtime, agentId, environment, days),
+        optionsOf(request),
+      )
+      const result = { duplicate: appended.duplicate, events: summarize(appended.events) }
       const recorded = await recordedId(runtime.store, result, 'requestId', requestId)
       const outcome = await outcomeOf(runtime, agentId, result)
       return reply.code(201).send({ ...result, requestId: recorded, ...outcome })
@@ -235,12 +233,10 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request, reply) => {
       const { agentId, requestId } = request.params
-      const approver = principalOf(request).sub
-      if (approver === agentId) throw forbidden('nobody approves their own promotion')
       const result = await app.commands.run(request, agent, streams.agent(agentId), {
         type: 'ApprovePromotion',
+        actor: actorOf(request),
         requestId,
-        approver,
       })
       const outcome = await outcomeOf(runtime, agentId, result)
       return reply.code(201).send({ ...result, requestId, ...outcome })
@@ -264,8 +260,8 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       const { agentId, requestId } = request.params
       const result = await app.commands.run(request, agent, streams.agent(agentId), {
         type: 'RefusePromotion',
+        actor: actorOf(request),
         requestId,
-        by: principalOf(request).sub,
         reason: request.body.reason,
       })
       return reply.code(201).send({ ...result, requestId, ...(await outcomeOf(runtime, agentId, result)) })

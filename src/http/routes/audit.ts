@@ -42,6 +42,7 @@ const ActionAudit = z.object({
     environment: z.string(),
     plan: z.record(z.string(), z.unknown()),
     planHash: z.string(),
+    actionDigest: z.string(),
     resourceVersionBefore: z.string(),
     resourceVersionAfter: z.string().nullable(),
   }),
@@ -50,7 +51,7 @@ const ActionAudit = z.object({
     executingIdentity: z.string(),
     executor: z.string().nullable(),
     approvers: z.array(
-      z.object({ approver: z.string(), role: z.string(), planHash: z.string(), eventId: z.string() }),
+      z.object({ approver: z.string(), role: z.string(), actionDigest: z.string(), eventId: z.string() }),
     ),
     policyVersion: z.number().int().nullable(),
     policyOwner: z.string().nullable(),

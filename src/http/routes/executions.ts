@@ -1,8 +1,7 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { proposalView, recordedId } from '../../application/queries.js'
-import { proposal } from '../../domain/deciders/index.js'
+import { recordedId } from '../../application/queries.js'
 import {
   ExecutionFailed,
   ExecutionStarted,
@@ -11,12 +10,11 @@ import {
   RollbackCompleted,
   RollbackFailed,
   RollbackStarted,
-  streams,
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
-import { authorize, principalOf } from '../auth.js'
-import { notFound } from '../errors.js'
+import { authorize } from '../auth.js'
 import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { runOnProposal } from './proposals.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
 const ExecutionParams = ProposalParams.extend({ executionId: Identifier })
@@ -24,6 +22,7 @@ const RollbackParams = ProposalParams.extend({ rollbackId: Identifier })
 
 const StartBody = ExecutionStarted.shape.data
   .omit({ proposalId: true, executor: true, executionId: true })
+  .extend({ verdictId: z.uuid().nullable().describe("the proposal's current, live allow verdict") })
   .extend({ executionId: Identifier.optional().describe('chosen by the executor; generated when absent') })
   .strict()
 const SuccessBody = ExecutionSucceeded.shape.data.omit({ proposalId: true, executionId: true })
@@ -34,29 +33,6 @@ const RollbackBody = RollbackStarted.shape.data
   .strict()
 const CompletionBody = RollbackCompleted.shape.data.omit({ proposalId: true, rollbackId: true })
 const RollbackFailureBody = RollbackFailed.shape.data.omit({ proposalId: true, rollbackId: true })
-
-/** The proposal, or a 404 before the decider is asked. */
-const requireProposal = async (request: FastifyRequest, proposalId: string) => {
-  const view = await proposalView(request.server.runtime.store, proposalId)
-  if (!view) throw notFound(`proposal ${proposalId}`)
-  return view
-}
-
-/** The execution named in the path must be this proposal's: any other id is unknown here. */
-const requireExecution = async (request: FastifyRequest, proposalId: string, executionId: string) => {
-  const view = await requireProposal(request, proposalId)
-  if (!('executionId' in view) || view.executionId !== executionId) {
-    throw notFound(`execution ${executionId} of proposal ${proposalId}`)
-  }
-}
-
-/** The rollback named in the path must be this proposal's latest. */
-const requireRollback = async (request: FastifyRequest, proposalId: string, rollbackId: string) => {
-  const view = await requireProposal(request, proposalId)
-  if (!('rollbackId' in view) || view.rollbackId !== rollbackId) {
-    throw notFound(`rollback ${rollbackId} of proposal ${proposalId}`)
-  }
-}
 
 export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
@@ -69,7 +45,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       schema: {
         tags: ['executions'],
         summary:
-          'Start executing a proposal, citing the allow verdict (citing none is recorded as a violation)',
+          'Start executing a proposal, citing its live allow verdict; the gate refuses and records anything else',
         headers: IdempotencyHeaders,
         params: ProposalParams,
         body: StartBody,
@@ -77,15 +53,11 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
-      const { proposalId } = request.params
-      await requireProposal(request, proposalId)
       const { executionId = uuidv7(), ...body } = request.body
-      const stream = streams.proposal(proposalId)
-      const result = await app.commands.run(request, proposal, stream, {
+      const result = await runOnProposal(request, request.params.proposalId, {
         type: 'StartExecution',
         executionId,
         ...body,
-        executor: principalOf(request).sub,
       })
       const recorded = await recordedId(store, result, 'executionId', executionId)
       return reply.code(201).send({ ...result, executionId: recorded })
@@ -107,8 +79,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request, reply) => {
       const { proposalId, executionId } = request.params
-      await requireExecution(request, proposalId, executionId)
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
+      const result = await runOnProposal(request, proposalId, {
         type: 'SucceedExecution',
         executionId,
         ...request.body,
@@ -132,8 +103,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request, reply) => {
       const { proposalId, executionId } = request.params
-      await requireExecution(request, proposalId, executionId)
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
+      const result = await runOnProposal(request, proposalId, {
         type: 'FailExecution',
         executionId,
         ...request.body,
@@ -156,11 +126,8 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
-      const { proposalId } = request.params
-      await requireProposal(request, proposalId)
       const { rollbackId = uuidv7(), executionId } = request.body
-      const stream = streams.proposal(proposalId)
-      const result = await app.commands.run(request, proposal, stream, {
+      const result = await runOnProposal(request, request.params.proposalId, {
         type: 'StartRollback',
         rollbackId,
         executionId,
@@ -185,8 +152,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request, reply) => {
       const { proposalId, rollbackId } = request.params
-      await requireRollback(request, proposalId, rollbackId)
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
+      const result = await runOnProposal(request, proposalId, {
         type: 'CompleteRollback',
         rollbackId,
         ...request.body,
@@ -210,8 +176,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request, reply) => {
       const { proposalId, rollbackId } = request.params
-      await requireRollback(request, proposalId, rollbackId)
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
+      const result = await runOnProposal(request, proposalId, {
         type: 'FailRollback',
         rollbackId,
         ...request.body,

@@ -7,6 +7,7 @@ import { grant } from '../../domain/deciders/index.js'
 import { Identifier, ScopeGranted, ScopeRevoked, streams } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
 import { authorize } from '../auth.js'
+import { actorOf, GovernedResult, governed } from '../commands.js'
 import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
 const GrantParams = z.object({ grantId: Identifier })
@@ -38,15 +39,23 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: 'Grant an identity a scope: tool, action, resource pattern and environment',
         headers: IdempotencyHeaders,
         body: GrantBody,
-        response: { 201: CommandResult.extend({ grantId: z.string() }), ...errorResponses },
+        response: {
+          201: GovernedResult.extend({ grantId: z.string() }),
+          202: GovernedResult.extend({ grantId: z.string() }),
+          ...errorResponses,
+        },
       },
     },
     async (request, reply) => {
       const { grantId = uuidv7(), ...body } = request.body
-      const stream = streams.grant(grantId)
-      const result = await app.commands.run(request, grant, stream, { type: 'GrantScope', grantId, ...body })
-      const recorded = await recordedId(store, result, 'grantId', grantId)
-      return reply.code(201).send({ ...result, grantId: recorded })
+      const answer = await governed(request, { kind: 'grant-scope', grantId, ...body })
+      const recorded = await recordedId(
+        store,
+        answer,
+        answer.status === 'pending' ? 'change.grantId' : 'grantId',
+        grantId,
+      )
+      return reply.code(answer.status === 'pending' ? 202 : 201).send({ ...answer, grantId: recorded })
     },
   )
 
@@ -66,6 +75,7 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request, reply) => {
       const result = await app.commands.run(request, grant, streams.grant(request.params.grantId), {
         type: 'RevokeScope',
+        actor: actorOf(request),
         reason: request.body.reason,
       })
       return reply.code(201).send(result)

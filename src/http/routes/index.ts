@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { agentRoutes } from './agents.js'
 import { auditRoutes } from './audit.js'
 import { executionRoutes } from './executions.js'
+import { governanceRoutes } from './governance.js'
 import { grantRoutes } from './grants.js'
 import { inventoryRoutes } from './inventory.js'
 import { killSwitchRoutes } from './kill-switches.js'
@@ -25,6 +26,7 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
     inventoryRoutes,
     policyRoutes,
     killSwitchRoutes,
+    governanceRoutes,
     openActionRoutes,
     metricsRoutes,
     auditRoutes,

@@ -2,14 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
-import { inventory } from '../../domain/deciders/index.js'
-import { Identifier, parseDomainEvent, streams, ToolActionRegistered } from '../../domain/events.js'
+import { ActionName, parseDomainEvent, streams, ToolActionRegistered, ToolName } from '../../domain/events.js'
 import type { EventStore } from '../../store/port.js'
 import { authorize } from '../auth.js'
+import { GovernedResult, governed } from '../commands.js'
 import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { errorResponses, IdempotencyHeaders } from '../schemas.js'
 
-const ToolActionParams = z.object({ tool: Identifier, action: Identifier })
+const ToolActionParams = z.object({ tool: ToolName, action: ActionName })
 const RegistrationBody = ToolActionRegistered.shape.data.omit({ tool: true, action: true })
 
 const ToolActionResponse = ToolActionRegistered.shape.data.extend({
@@ -51,17 +51,15 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
         headers: IdempotencyHeaders,
         params: ToolActionParams,
         body: RegistrationBody,
-        response: { 200: CommandResult, ...errorResponses },
+        response: { 200: GovernedResult, 202: GovernedResult, ...errorResponses },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { tool, action } = request.params
-      return app.commands.run(request, inventory, streams.tool(tool, action), {
-        type: 'RegisterToolAction',
-        tool,
-        action,
-        ...request.body,
-      })
+      const { impact, reversible, description } = request.body
+      const change = { kind: 'register-tool-action' as const, tool, action, impact, reversible, description }
+      const answer = await governed(request, change)
+      return reply.code(answer.status === 'pending' ? 202 : 200).send(answer)
     },
   )
 

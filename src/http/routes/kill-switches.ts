@@ -3,13 +3,16 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { killSwitch } from '../../domain/deciders/index.js'
 import {
+  Environment,
   KillSwitchEngaged,
   KillSwitchRef,
   KillSwitchScope,
   parseDomainEvent,
   streams,
+  ToolName,
 } from '../../domain/events.js'
 import { authorize } from '../auth.js'
+import { actorOf, GovernedResult, governed } from '../commands.js'
 import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
 /** The global switch has no target and every other one names what it stops: checked here so a 400 names the field. */
@@ -26,6 +29,15 @@ const SwitchBody = KillSwitchEngaged.shape.data
         path: ['target'],
         message: `a ${body.scope} kill switch needs a target`,
       })
+    // a tool switch names a registered tool exactly (no '.'), so it stops every action of that tool and no other
+    if (body.scope === 'tool' && body.target !== null && !ToolName.safeParse(body.target).success)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['target'],
+        message: "a tool name: letters, digits, '_' and '-' only",
+      })
+    if (body.scope === 'environment' && body.target !== null && !Environment.safeParse(body.target).success)
+      ctx.addIssue({ code: 'custom', path: ['target'], message: 'an environment name' })
   })
 
 const EngagedSwitch = z.object({
@@ -58,6 +70,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
       const { scope, target, reason } = request.body
       const result = await app.commands.run(request, killSwitch, streams.killSwitch({ scope, target }), {
         type: 'Engage',
+        actor: actorOf(request),
         scope,
         target,
         reason,
@@ -72,19 +85,17 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['kill switches'],
-        summary: 'Release an engaged kill switch, with the reason',
+        summary:
+          'Request the release of an engaged kill switch, with the reason (a second policy admin approves it)',
         headers: IdempotencyHeaders,
         body: SwitchBody,
-        response: { 201: CommandResult, ...errorResponses },
+        response: { 201: GovernedResult, 202: GovernedResult, ...errorResponses },
       },
     },
     async (request, reply) => {
       const { scope, target, reason } = request.body
-      const result = await app.commands.run(request, killSwitch, streams.killSwitch({ scope, target }), {
-        type: 'Release',
-        reason,
-      })
-      return reply.code(201).send(result)
+      const answer = await governed(request, { kind: 'release-kill-switch', scope, target, reason })
+      return reply.code(answer.status === 'pending' ? 202 : 201).send(answer)
     },
   )
 

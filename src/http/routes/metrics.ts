@@ -56,6 +56,15 @@ const WindowFiguresSchema = z.object({
     })
     .describe('proposals blocked before execution, each counted once, in the window of its first block'),
   unsafeRate: z.number().nullable().describe('unsafeBlocked.count / proposalsDecided; null when none'),
+  refusedAtGate: z
+    .object({
+      count: z.number().int(),
+      byRule: Counted.describe('per rule of the gate broken: a start may break several'),
+      byAgent: Counted,
+      byTool: Counted,
+      byEnvironment: Counted,
+    })
+    .describe('execution starts the gate refused, so nothing ran: unsafe actions blocked before execution'),
   failedDespiteAllow: z.number().int().describe('executions that failed although they cited a valid allow'),
   violations: z.object({ count: z.number().int(), byKind: Counted, byAgent: Counted }),
   timeToRecovery: z
@@ -231,6 +240,12 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     labelNames: ['kind'],
     registers,
   })
+  const refusedAtGate = new Gauge({
+    name: 'governance_executions_refused_total',
+    help: 'Execution starts refused at the gate (nothing ran), by the rule broken, all time (computed at scrape)',
+    labelNames: ['rule'],
+    registers,
+  })
   const failedDespiteAllow = new Gauge({
     name: 'governance_executions_failed_despite_allow_total',
     help: 'Executions that failed although they cited a valid allow verdict, all time (computed at scrape)',
@@ -279,7 +294,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
       .map(([, doc]) => doc)
       .filter(isWindow)
     const total = sumWindows(days)
-    for (const gauge of [unsafeBlocked, verdicts, violations, recovery]) gauge.reset()
+    for (const gauge of [unsafeBlocked, verdicts, violations, refusedAtGate, recovery]) gauge.reset()
     const u = total.unsafeBlocked
     unsafeBlocked.set(u.count)
     setEach(unsafeBlocked, 'check', u.byCheck)
@@ -290,6 +305,8 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     verdicts.set({ decision: 'allow' }, total.allowed)
     verdicts.set({ decision: 'block' }, total.blockedVerdicts)
     setEach(violations, 'kind', total.violations.byKind)
+    refusedAtGate.set(total.refusedAtGate.count)
+    setEach(refusedAtGate, 'rule', total.refusedAtGate.byRule)
     failedDespiteAllow.set(total.failedDespiteAllow)
     const summary = summarizeRecovery(total.recoveries.durationsSeconds)
     if (summary.p50 !== null) recovery.set({ quantile: '0.5' }, summary.p50)

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { ledgerNow } from '../../application/context.js'
 import { resource } from '../../domain/deciders/index.js'
 import { Environment, parseDomainEvent, StateObserved, streams } from '../../domain/events.js'
 import { authorize } from '../auth.js'
+import { actorOf } from '../commands.js'
 import { notFound } from '../errors.js'
 import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
@@ -28,10 +30,11 @@ export const observationRoutes = async (base: FastifyInstance): Promise<void> =>
   app.post(
     '/observations',
     {
-      preValidation: authorize('observer', 'agent'),
+      preValidation: authorize('observer'),
       schema: {
         tags: ['observations'],
-        summary: 'Record an observation of live state: resource, version, digest, observed at',
+        summary:
+          'Record an observation of live state (observers only): resource, version, digest, observed at (no later than ledger time plus the allowed skew)',
         headers: IdempotencyHeaders,
         body: ObservationBody,
         response: { 201: CommandResult, ...errorResponses },
@@ -45,7 +48,9 @@ export const observationRoutes = async (base: FastifyInstance): Promise<void> =>
         streams.resource(body.environment, body.resource),
         {
           type: 'ObserveState',
+          actor: actorOf(request),
           ...body,
+          context: { now: ledgerNow(), maxSkewSeconds: app.runtime.config.OBSERVATION_MAX_SKEW_SECONDS },
         },
       )
       return reply.code(201).send(result)

@@ -1,19 +1,18 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { policy } from '../../domain/deciders/index.js'
-import { PolicyPublished, parseDomainEvent, streams } from '../../domain/events.js'
+import { PolicyDraft, PolicyPublished, parseDomainEvent, streams } from '../../domain/events.js'
 import type { EventStore } from '../../store/port.js'
 import { authorize } from '../auth.js'
+import { GovernedResult, governed } from '../commands.js'
 import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { errorResponses, IdempotencyHeaders } from '../schemas.js'
 
-const PolicyBody = PolicyPublished.shape.data
+const PolicyBody = PolicyDraft
 const VersionParams = z.object({ version: z.coerce.number().int().positive() })
 
 const PolicyResponse = PolicyPublished.shape.data.extend({
   publishedAt: z.string(),
-  publishedBy: z.string(),
   eventId: z.string(),
 })
 type PolicyView = z.infer<typeof PolicyResponse>
@@ -27,7 +26,6 @@ const publishedPolicies = async (store: EventStore): Promise<PolicyView[]> =>
           {
             ...event.data,
             publishedAt: stored.recordedAt,
-            publishedBy: stored.metadata.actor,
             eventId: stored.id,
           },
         ]
@@ -44,18 +42,21 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['policies'],
-        summary: 'Publish the next policy version: which checks each impact class needs, and every threshold',
+        summary:
+          'Publish the next policy version (a second policy admin approves it; only the first policy of an empty ledger takes one)',
         headers: IdempotencyHeaders,
         body: PolicyBody,
-        response: { 201: CommandResult.extend({ version: z.number().int() }), ...errorResponses },
+        response: {
+          201: GovernedResult.extend({ version: z.number().int() }),
+          202: GovernedResult.extend({ version: z.number().int() }),
+          ...errorResponses,
+        },
       },
     },
     async (request, reply) => {
-      const result = await app.commands.run(request, policy, streams.policy(), {
-        type: 'PublishPolicy',
-        policy: request.body,
-      })
-      return reply.code(201).send({ ...result, version: request.body.version })
+      const { version } = request.body
+      const answer = await governed(request, { kind: 'publish-policy', policyVersion: version }, request.body)
+      return reply.code(answer.status === 'pending' ? 202 : 201).send({ ...answer, version })
     },
   )
 

@@ -1,34 +1,52 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import {
+  type ProposalRequest,
+  proposalCommand,
+  SubmitProposalInput,
+  submitProposal,
+} from '../../application/proposals.js'
 import { proposalView, type VerdictView, verdictOf } from '../../application/queries.js'
-import { SubmitProposalInput, submitProposal } from '../../application/submit.js'
-import { proposal } from '../../domain/deciders/index.js'
+import { BASE_APPROVAL_ROLE } from '../../domain/actor.js'
 import {
   ApprovalGranted,
   Identifier,
   ProposalSubmitted,
   RollbackTested,
   SimulationRecorded,
+  SimulationRequested,
   streams,
   VerdictIssued,
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
 import type { StoredEvent } from '../../store/port.js'
-import { authorize, hasRole, principalOf } from '../auth.js'
-import { idempotencyKeyOf } from '../commands.js'
-import { forbidden, notFound } from '../errors.js'
+import { authorize } from '../auth.js'
+import { actorOf, optionsOf } from '../commands.js'
+import { notFound } from '../errors.js'
 import { CommandResult, errorResponses, IdempotencyHeaders, summarize } from '../schemas.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
 
+const SimulationRequestBody = SimulationRequested.shape.data
+  .omit({ proposalId: true, requestId: true })
+  .extend({
+    requestId: Identifier.optional().describe('chosen by the agent; generated when absent'),
+    branchKinds: SimulationRequested.shape.data.shape.branchKinds.default([]),
+  })
+  .strict()
 const SimulationBody = SimulationRecorded.shape.data
   .omit({ proposalId: true, simulatedBy: true, simulationId: true })
   .extend({ simulationId: Identifier.optional() })
-const RollbackTestBody = RollbackTested.shape.data.omit({ proposalId: true })
+  .strict()
+const RollbackTestBody = RollbackTested.shape.data.omit({ proposalId: true, testedBy: true }).strict()
 const ApprovalBody = ApprovalGranted.shape.data
-  .pick({ planHash: true })
-  .extend({ role: Identifier.default('approver') })
+  .pick({ actionDigest: true })
+  .extend({
+    role: Identifier.default(BASE_APPROVAL_ROLE).describe(
+      "one of the approval roles the approver's token grants (its approval-roles claim)",
+    ),
+  })
   .strict()
 const WithdrawBody = z.object({ reason: z.string().min(1).max(2000) }).strict()
 
@@ -41,6 +59,7 @@ export const VerdictViewSchema = VerdictIssued.shape.data.extend({
 const ProposalResponse = z.object({
   proposal: ProposalSubmitted.shape.data,
   status: z.string(),
+  simulationRequests: z.array(SimulationRequested.shape.data),
   simulations: z.array(SimulationRecorded.shape.data),
   rollbackTests: z.array(RollbackTested.shape.data),
   approvals: z.array(ApprovalGranted.shape.data),
@@ -60,22 +79,20 @@ const WaitQuery = z.object({
     .describe('wait for a verdict with a higher revision'),
 })
 
-/** The proposal, or a 404. */
-const existingProposal = async (request: FastifyRequest, proposalId: string) => {
-  const view = await proposalView(request.server.runtime.store, proposalId)
-  if (!view) throw notFound(`proposal ${proposalId}`)
-  return view
-}
-
-const requireOwnerOr = (
+/** Runs a command on a proposal for the request's principal: the one path every proposal command takes. */
+export const runOnProposal = async (
   request: FastifyRequest,
-  agentId: string,
-  ...roles: Parameters<typeof hasRole>[1][]
+  proposalId: string,
+  command: ProposalRequest,
 ) => {
-  const principal = principalOf(request)
-  if (principal.sub === agentId && hasRole(principal, 'agent')) return
-  if (roles.length > 0 && hasRole(principal, ...roles)) return
-  throw forbidden(`only agent ${agentId}${roles.length ? ` or ${roles.join(', ')}` : ''} may do this`)
+  const result = await proposalCommand(
+    request.server.runtime.store,
+    actorOf(request),
+    proposalId,
+    command,
+    optionsOf(request),
+  )
+  return { duplicate: result.duplicate, events: summarize(result.events) }
 }
 
 /** Resolves once a verdict newer than `afterRevision` is in the ledger, or after `seconds`; 404 for no proposal. */
@@ -125,25 +142,20 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         headers: IdempotencyHeaders,
         body: SubmitProposalInput,
         response: {
-          201: CommandResult.extend({ proposalId: z.string(), planHash: z.string() }),
+          201: CommandResult.extend({
+            proposalId: z.string(),
+            planHash: z.string(),
+            actionDigest: z.string(),
+          }),
           ...errorResponses,
         },
       },
     },
     async (request, reply) => {
-      const idempotencyKey = idempotencyKeyOf(request)
-      const { proposalId, planHash, result } = await submitProposal(
-        store,
-        principalOf(request),
-        request.body,
-        {
-          correlationId: request.id,
-          ...(idempotencyKey ? { idempotencyKey } : {}),
-        },
-      )
-      return reply
-        .code(201)
-        .send({ duplicate: result.duplicate, events: summarize(result.events), proposalId, planHash })
+      const submitted = await submitProposal(store, actorOf(request), request.body, optionsOf(request))
+      const { proposalId, planHash, actionDigest, result } = submitted
+      const events = summarize(result.events)
+      return reply.code(201).send({ duplicate: result.duplicate, events, proposalId, planHash, actionDigest })
     },
   )
 
@@ -163,6 +175,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       return {
         proposal: view.proposal,
         status: view.status,
+        simulationRequests: [...view.simulationRequests],
         simulations: [...view.simulations],
         rollbackTests: [...view.rollbackTests],
         approvals: [...view.approvals],
@@ -199,12 +212,36 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   )
 
   app.post(
-    '/proposals/:proposalId/simulations',
+    '/proposals/:proposalId/simulation-requests',
     {
-      preValidation: authorize('agent', 'simulator'),
+      preValidation: authorize('agent'),
       schema: {
         tags: ['evidence'],
-        summary: 'Attach counterfactual simulation results for a plan hash',
+        summary: "Request a simulation of the proposal's action (its agent, from the 'simulate' rung up)",
+        headers: IdempotencyHeaders,
+        params: ProposalParams,
+        body: SimulationRequestBody,
+        response: { 201: CommandResult.extend({ requestId: z.string() }), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { requestId = uuidv7(), ...body } = request.body
+      const result = await runOnProposal(request, request.params.proposalId, {
+        type: 'RequestSimulation',
+        requestId,
+        ...body,
+      })
+      return reply.code(201).send({ ...result, requestId })
+    },
+  )
+
+  app.post(
+    '/proposals/:proposalId/simulations',
+    {
+      preValidation: authorize('simulator'),
+      schema: {
+        tags: ['evidence'],
+        summary: 'Record the results of a requested simulation (the simulation harness only)',
         headers: IdempotencyHeaders,
         params: ProposalParams,
         body: SimulationBody,
@@ -212,15 +249,11 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
-      const { proposalId } = request.params
-      const view = await existingProposal(request, proposalId)
-      requireOwnerOr(request, view.proposal.agentId, 'simulator')
       const { simulationId = uuidv7(), ...body } = request.body
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
+      const result = await runOnProposal(request, request.params.proposalId, {
         type: 'AttachSimulation',
-        ...body,
         simulationId,
-        simulatedBy: principalOf(request).sub,
+        ...body,
       })
       return reply.code(201).send(result)
     },
@@ -229,10 +262,11 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/proposals/:proposalId/rollback-tests',
     {
-      preValidation: authorize('agent', 'simulator', 'executor'),
+      preValidation: authorize('simulator', 'executor'),
       schema: {
         tags: ['evidence'],
-        summary: 'Attach a tested rollback: playbook, test run, expected recovery time and kill switch',
+        summary:
+          'Record a tested rollback (the simulator or executor that ran it): playbook, test run, expected recovery time and kill switch',
         headers: IdempotencyHeaders,
         params: ProposalParams,
         body: RollbackTestBody,
@@ -240,10 +274,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
-      const { proposalId } = request.params
-      const view = await existingProposal(request, proposalId)
-      requireOwnerOr(request, view.proposal.agentId, 'simulator', 'executor')
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
+      const result = await runOnProposal(request, request.params.proposalId, {
         type: 'AttachRollbackTest',
         ...request.body,
       })
@@ -257,7 +288,8 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('approver'),
       schema: {
         tags: ['evidence'],
-        summary: 'Approve a proposal, bound to its plan hash (never by its proposer)',
+        summary:
+          "Approve a proposal's action, bound to its digest, in a role the approver's token grants (never by its proposer or a possible executor)",
         headers: IdempotencyHeaders,
         params: ProposalParams,
         body: ApprovalBody,
@@ -265,15 +297,8 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
-      const { proposalId } = request.params
-      const view = await existingProposal(request, proposalId)
-      const approver = principalOf(request).sub
-      if (approver === view.proposal.agentId || approver === view.proposal.executingIdentity) {
-        throw forbidden('no self-approval: the proposer and the executing identity cannot approve')
-      }
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
+      const result = await runOnProposal(request, request.params.proposalId, {
         type: 'Approve',
-        approver,
         ...request.body,
       })
       return reply.code(201).send(result)
@@ -286,7 +311,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin'),
       schema: {
         tags: ['proposals'],
-        summary: 'Withdraw an open proposal',
+        summary: 'Withdraw an open proposal (its agent, or a policy admin)',
         headers: IdempotencyHeaders,
         params: ProposalParams,
         body: WithdrawBody,
@@ -294,10 +319,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
-      const { proposalId } = request.params
-      const view = await existingProposal(request, proposalId)
-      requireOwnerOr(request, view.proposal.agentId, 'policy-admin')
-      const result = await app.commands.run(request, proposal, streams.proposal(proposalId), {
+      const result = await runOnProposal(request, request.params.proposalId, {
         type: 'Withdraw',
         reason: request.body.reason,
       })

@@ -1,0 +1,132 @@
+import type { z } from 'zod'
+import type { Actor } from '../domain/actor.js'
+import { proposal } from '../domain/deciders/index.js'
+import { type ProposalCommand, type ProposalState, refusalCode } from '../domain/deciders/proposal.js'
+import { DomainError } from '../domain/errors.js'
+import { type DataOf, Identifier, ProposalSubmitted, streams } from '../domain/events.js'
+import { uuidv7 } from '../domain/ids.js'
+import type { AppendResult, EventStore } from '../store/port.js'
+import { bindingsOf, ledgerNow, switchesOver } from './context.js'
+import { type CommandMetadata, handle } from './handle.js'
+import { agentLevel, eventData } from './queries.js'
+
+/** What an agent submits, over HTTP or Kafka: the ledger computes the plan hash and action digest, never the caller. */
+export const SubmitProposalInput = ProposalSubmitted.shape.data
+  .omit({ planHash: true, actionDigest: true, proposalId: true })
+  .extend({ proposalId: Identifier.optional().describe('chosen by the agent; generated when absent') })
+export type SubmitProposalInput = z.infer<typeof SubmitProposalInput>
+
+export interface Submitted {
+  readonly proposalId: string
+  readonly planHash: string
+  readonly actionDigest: string
+  readonly result: AppendResult
+}
+
+type Options = Omit<CommandMetadata, 'actor'>
+
+const metadataOf = (actor: Actor, options: Options): CommandMetadata => ({ ...options, actor: actor.sub })
+
+/** Submits a proposal for an authenticated agent: load what its rules read, decide, append. */
+export const submitProposal = async (
+  store: EventStore,
+  actor: Actor,
+  input: SubmitProposalInput,
+  options: Options = {},
+): Promise<Submitted> => {
+  const { proposalId = uuidv7(), ...body } = input
+  const command = async (): Promise<ProposalCommand> => ({
+    type: 'SubmitProposal',
+    actor,
+    proposal: { proposalId, ...body },
+    context: {
+      agentLevel: await agentLevel(store, body.agentId, body.environment),
+      boundAgents: (await bindingsOf(store, body.executingIdentity)).agent,
+    },
+  })
+  const result = await handle(
+    store,
+    proposal,
+    streams.proposal(proposalId),
+    command,
+    metadataOf(actor, options),
+  )
+  // a retry answers with what the first call recorded, including the proposal id generated then
+  const first = result.events[0]
+  const recorded = first
+    ? ((await eventData(store, first.stream, first.id)) as DataOf<'ProposalSubmitted'> | undefined)
+    : undefined
+  if (!recorded) throw new DomainError('conflict', 'the proposal was not recorded')
+  const { planHash, actionDigest } = recorded
+  return { proposalId: recorded.proposalId, planHash, actionDigest, result }
+}
+
+/** A command on an existing proposal, as the edge states it: the rules' context is added here. */
+export type ProposalRequest = DistributiveOmit<
+  Exclude<ProposalCommand, { type: 'SubmitProposal' }>,
+  'actor' | 'context'
+>
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+/** Loads what each command's rules read beside the proposal's own stream. */
+const withContext = async (
+  store: EventStore,
+  actor: Actor,
+  request: ProposalRequest,
+  state: ProposalState,
+): Promise<ProposalCommand> => {
+  if (state.status === 'none') throw new DomainError('not-found', 'the proposal does not exist')
+  const { agentId, environment, executingIdentity } = state.proposal
+  switch (request.type) {
+    case 'RequestSimulation':
+      return { ...request, actor, context: { agentLevel: await agentLevel(store, agentId, environment) } }
+    case 'Approve':
+      return {
+        ...request,
+        actor,
+        context: { executors: (await bindingsOf(store, executingIdentity)).executor },
+      }
+    case 'StartExecution':
+      return {
+        ...request,
+        actor,
+        context: {
+          executors: (await bindingsOf(store, executingIdentity)).executor,
+          engagedSwitches: await switchesOver(store, state.proposal),
+          now: ledgerNow(),
+        },
+      }
+    default:
+      return { ...request, actor } as ProposalCommand
+  }
+}
+
+/**
+ * Runs a command on a proposal for an authenticated principal. A start the execution gate refuses is
+ * recorded (ExecutionRefused) and then answered as an error that lists every reason.
+ */
+export const proposalCommand = async (
+  store: EventStore,
+  actor: Actor,
+  proposalId: string,
+  request: ProposalRequest,
+  options: Options = {},
+): Promise<AppendResult> => {
+  const result = await handle(
+    store,
+    proposal,
+    streams.proposal(proposalId),
+    (state) => withContext(store, actor, request, state),
+    metadataOf(actor, options),
+  )
+  const refused = result.events.find((e) => e.type === 'ExecutionRefused')
+  if (refused) {
+    const data = (await eventData(store, refused.stream, refused.id)) as DataOf<'ExecutionRefused'>
+    throw new DomainError(
+      refusalCode(data.reasons),
+      `the execution gate refused the start: ${data.reasons.map((r) => r.reason).join('; ')}`,
+      { refusedEventId: refused.id, reasons: data.reasons },
+    )
+  }
+  return result
+}

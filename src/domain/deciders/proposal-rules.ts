@@ -1,0 +1,250 @@
+import { type Actor, holds } from '../actor.js'
+import { AUTHORITY_LADDER, type AuthorityLevel, type DataOf, type KillSwitchRef } from '../events.js'
+import { specification } from '../specification.js'
+
+/**
+ * Who may do what to a proposal: each rule a named specification, demanded by the proposal decider. The
+ * agent's word about itself is never evidence: state, simulations, rollback tests and approvals count only
+ * from principals entitled to attest them, taken from their tokens.
+ */
+
+type Submitted = DataOf<'ProposalSubmitted'>
+
+/** The principal of a command, and the proposal it acts on. */
+export interface Acting {
+  readonly actor: Actor
+  readonly proposal: Submitted
+}
+
+/** Evidence is never attested by the proposing agent, its executing identity, or any other agent. */
+const notFromTheAgentSide = ({ actor, proposal }: Acting): string | null => {
+  if (actor.sub === proposal.agentId)
+    return `${actor.sub} proposed this action and cannot attest evidence for it`
+  if (actor.sub === proposal.executingIdentity) {
+    return `${actor.sub} is the action's executing identity and cannot attest evidence for it`
+  }
+  if (holds(actor, 'agent')) return `${actor.sub} holds the agent role, and an agent's word is not evidence`
+  return null
+}
+
+export const agentProposesAsItself = specification<{ actor: Actor; agentId: string }>(
+  'agentProposesAsItself',
+  'only an agent proposes, and only as itself',
+  ({ actor, agentId }) => {
+    if (!holds(actor, 'agent')) return `${actor.sub} holds no agent role: only an agent proposes`
+    if (actor.sub !== agentId) return `${actor.sub} may propose only as itself, not as agent ${agentId}`
+    return null
+  },
+)
+
+export const proposerAboveObserve = specification<{
+  agentId: string
+  environment: string
+  level: AuthorityLevel | null
+}>(
+  'proposerAboveObserve',
+  "an agent proposes from the 'recommend' rung up; at 'observe' it may only read and observe",
+  ({ agentId, environment, level }) =>
+    level === 'observe' ? `observe may not propose: agent ${agentId} is observe in ${environment}` : null,
+)
+
+export const identityBoundToAgent = specification<{
+  agentId: string
+  executingIdentity: string
+  boundAgents: readonly string[]
+}>(
+  'identityBoundToAgent',
+  'an agent acts only through executing identities a policy admin bound to it',
+  ({ agentId, executingIdentity, boundAgents }) =>
+    boundAgents.includes(agentId)
+      ? null
+      : `executing identity ${executingIdentity} is not bound to agent ${agentId}: a policy admin binds the identities an agent may act through`,
+)
+
+export const proposerRequestsSimulation = specification<Acting & { level: AuthorityLevel | null }>(
+  'proposerRequestsSimulation',
+  "only the proposing agent, from the 'simulate' rung up, requests a simulation of its plan",
+  ({ actor, proposal, level }) => {
+    if (actor.sub !== proposal.agentId || !holds(actor, 'agent')) {
+      return `only agent ${proposal.agentId}, which proposed it, may request a simulation of this action`
+    }
+    const rank = (l: AuthorityLevel) => AUTHORITY_LADDER.indexOf(l)
+    if (level === null || rank(level) < rank('simulate')) {
+      return `agent ${proposal.agentId} holds '${level ?? 'no level'}' in ${proposal.environment}; requesting a simulation needs 'simulate'`
+    }
+    return null
+  },
+)
+
+export const simulatorAttestsSimulation = specification<Acting>(
+  'simulatorAttestsSimulation',
+  'simulation results count only from a simulator, never from the agent side',
+  (acting) =>
+    holds(acting.actor, 'simulator')
+      ? notFromTheAgentSide(acting)
+      : `${acting.actor.sub} holds no simulator role: only the simulation harness records results`,
+)
+
+export const simulationAnswersRequest = specification<{ requestId: string; requests: readonly string[] }>(
+  'simulationAnswersRequest',
+  'simulation results answer a simulation the proposing agent requested',
+  ({ requestId, requests }) =>
+    requests.includes(requestId) ? null : `no simulation request ${requestId} was made for this proposal`,
+)
+
+export const testerAttestsRollback = specification<Acting>(
+  'testerAttestsRollback',
+  'a rollback test counts only from the simulator or executor that ran it, never from the agent side',
+  (acting) =>
+    holds(acting.actor, 'simulator', 'executor')
+      ? notFromTheAgentSide(acting)
+      : `${acting.actor.sub} holds neither the simulator nor the executor role: only whoever ran the test records it`,
+)
+
+export const approverIsIndependent = specification<Acting & { executors: readonly string[] }>(
+  'approverIsIndependent',
+  'an approver is never the proposer, its executing identity, an agent, or a principal that may execute it',
+  (acting) => {
+    const { actor, executors } = acting
+    if (!holds(actor, 'approver')) return `${actor.sub} holds no approver role`
+    const sided = notFromTheAgentSide(acting)
+    if (sided !== null) return sided.replace('attest evidence for', 'approve')
+    if (executors.includes(actor.sub)) {
+      return `${actor.sub} is bound to run as ${acting.proposal.executingIdentity} and may execute this action, so it cannot approve it`
+    }
+    return null
+  },
+)
+
+export const approvalRoleFromToken = specification<{ actor: Actor; role: string }>(
+  'approvalRoleFromToken',
+  "an approval's role is one the approver's token grants, never one the body claims",
+  ({ actor, role }) =>
+    actor.approvalRoles.includes(role)
+      ? null
+      : `${actor.sub}'s token grants approval in ${actor.approvalRoles.map((r) => `'${r}'`).join(', ') || 'no role'}, not '${role}'`,
+)
+
+export const proposerOrAdminWithdraws = specification<Acting>(
+  'proposerOrAdminWithdraws',
+  'only the proposing agent or a policy admin withdraws a proposal',
+  ({ actor, proposal }) =>
+    (actor.sub === proposal.agentId && holds(actor, 'agent')) || holds(actor, 'policy-admin')
+      ? null
+      : `only agent ${proposal.agentId} or a policy admin may withdraw this proposal`,
+)
+
+export const starterReports = specification<{ actor: Actor; executor: string; what: string }>(
+  'starterReports',
+  'only the principal that started an execution reports its outcome and runs its rollback',
+  ({ actor, executor, what }) =>
+    actor.sub === executor ? null : `only ${executor}, which started the execution, may ${what}`,
+)
+
+// ---------- the execution gate ----------
+
+/** What a start is judged on: the proposal as it stands, the citation, and the executor's bindings. */
+export interface Start {
+  readonly actor: Actor
+  readonly proposal: Submitted
+  readonly open: boolean
+  readonly approvers: readonly string[]
+  readonly verdict: {
+    readonly verdictId: string
+    readonly decision: 'allow' | 'block'
+    readonly expiresAt: string
+    readonly revoked: boolean
+    readonly expired: boolean
+  } | null
+  readonly cited: { readonly verdictId: string | null; readonly actionDigest: string }
+  /** the executors bound to run as the proposal's executing identity */
+  readonly executors: readonly string[]
+  /** the engaged kill switches over the action, as their own streams say at the gate */
+  readonly engagedSwitches: readonly KillSwitchRef[]
+  /** when the gate judges the start */
+  readonly now: string
+}
+
+export const startedByExecutor = specification<Start>(
+  'startedByExecutor',
+  'an execution is started only by a principal holding the executor role',
+  ({ actor }) => (holds(actor, 'executor') ? null : `${actor.sub} holds no executor role`),
+)
+
+export const executorRunsAsIdentity = specification<Start>(
+  'executorRunsAsIdentity',
+  'an executor runs only as the identities a policy admin bound it to',
+  ({ actor, proposal, executors }) =>
+    executors.includes(actor.sub)
+      ? null
+      : `executor ${actor.sub} is not bound to run as ${proposal.executingIdentity}`,
+)
+
+export const approverNeverExecutes = specification<Start>(
+  'approverNeverExecutes',
+  'one principal never both approves and executes the same proposal',
+  ({ actor, approvers }) =>
+    approvers.includes(actor.sub) ? `${actor.sub} approved this proposal and cannot also execute it` : null,
+)
+
+export const proposalIsOpen = specification<Start>(
+  'proposalIsOpen',
+  'only an open proposal is executed, once',
+  ({ open }) => (open ? null : 'the proposal is not open: it was executed or withdrawn already'),
+)
+
+export const citesLiveAllow = specification<Start>(
+  'citesLiveAllow',
+  "a start cites the proposal's current allow verdict, unexpired and unrevoked",
+  ({ verdict, cited, now }) => {
+    if (cited.verdictId === null) return 'the start cites no verdict'
+    if (verdict === null) return 'the proposal has no verdict yet'
+    if (verdict.verdictId !== cited.verdictId) {
+      return `verdict ${cited.verdictId} is not the current verdict ${verdict.verdictId}`
+    }
+    if (verdict.decision !== 'allow') return `verdict ${verdict.verdictId} is a block`
+    if (verdict.revoked) return `verdict ${verdict.verdictId} was revoked`
+    if (verdict.expired || now >= verdict.expiresAt) {
+      return `verdict ${verdict.verdictId} expired at ${verdict.expiresAt}`
+    }
+    return null
+  },
+)
+
+export const noKillSwitchEngaged = specification<Start>(
+  'noKillSwitchEngaged',
+  'nothing starts while a kill switch over it is engaged, even before its revocation reaches the verdict',
+  ({ engagedSwitches }) =>
+    engagedSwitches.length === 0
+      ? null
+      : `engaged kill switches stop this action: ${engagedSwitches
+          .map((s) => (s.target === null ? 'the global switch' : `the ${s.scope} switch for ${s.target}`))
+          .join(', ')}`,
+)
+
+export const citesThisAction = specification<Start>(
+  'citesThisAction',
+  'a start names the exact action the verdict allows, by its digest',
+  ({ proposal, cited }) =>
+    cited.actionDigest === proposal.actionDigest
+      ? null
+      : `the start names action ${cited.actionDigest}, not this proposal's action ${proposal.actionDigest}`,
+)
+
+/** The gate's rules, in the order a refusal lists them; the first three are about who, the rest about what. */
+export const EXECUTION_GATE = [
+  startedByExecutor,
+  executorRunsAsIdentity,
+  approverNeverExecutes,
+  proposalIsOpen,
+  citesLiveAllow,
+  noKillSwitchEngaged,
+  citesThisAction,
+] as const
+
+/** Rules about who may start: breaking one is a 403; the others are a 409. */
+export const ENTITLEMENT_RULES: ReadonlySet<string> = new Set([
+  startedByExecutor.name,
+  executorRunsAsIdentity.name,
+  approverNeverExecutes.name,
+])
