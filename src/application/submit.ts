@@ -26,7 +26,11 @@ export const submitProposal = async (
   store: EventStore,
   principal: Principal,
   input: SubmitProposalInput,
-  options: { readonly idempotencyKey?: string; readonly correlationId?: string | null } = {},
+  options: {
+    readonly idempotencyKey?: string
+    readonly requestDigest?: string
+    readonly correlationId?: string | null
+  } = {},
 ): Promise<Submitted> => {
   if (!principal.roles.includes('agent')) throw new DomainError('forbidden', 'only an agent may propose')
   const { proposalId = uuidv7(), ...body } = input
@@ -41,6 +45,7 @@ export const submitProposal = async (
       actor: principal.sub,
       correlationId: options.correlationId ?? null,
       ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+      ...(options.requestDigest ? { requestDigest: options.requestDigest } : {}),
     },
   )
   // a retry returns what the first call recorded, including the proposal id generated then
