@@ -16,7 +16,7 @@ import {
 import { uuidv7 } from '../../domain/ids.js'
 import type { StoredEvent } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
-import { idempotencyKeyOf } from '../commands.js'
+import { idempotencyOf, sameRequest } from '../commands.js'
 import { forbidden, notFound } from '../errors.js'
 import { CommandResult, errorResponses, IdempotencyHeaders, summarize } from '../schemas.js'
 
@@ -131,16 +131,16 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
-      const idempotencyKey = idempotencyKeyOf(request)
       const { proposalId, planHash, result } = await submitProposal(
         store,
         principalOf(request),
         request.body,
         {
           correlationId: request.id,
-          ...(idempotencyKey ? { idempotencyKey } : {}),
+          ...idempotencyOf(request),
         },
       )
+      sameRequest(request, result)
       return reply
         .code(201)
         .send({ duplicate: result.duplicate, events: summarize(result.events), proposalId, planHash })
