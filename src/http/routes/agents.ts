@@ -121,6 +121,16 @@ const requireSelfOrAdmin = (request: FastifyRequest, agentId: string) => {
   throw forbidden(`only agent ${agentId} itself or a policy-admin may request its promotion`)
 }
 
+/** Need to know: an agent's authority and track record are read by itself, a policy-admin, an auditor. */
+const requireAgentReader = (request: FastifyRequest, agentId: string) => {
+  const principal = principalOf(request)
+  if (hasRole(principal, 'policy-admin', 'auditor')) return
+  if (principal.sub === agentId && hasRole(principal, 'agent')) return
+  throw forbidden(
+    "an agent reads only its own authority and track record; any agent's are read by policy-admin, auditor",
+  )
+}
+
 export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
   const { runtime } = app
@@ -152,6 +162,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/agents/:agentId',
     {
+      preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
         summary: "An agent's authority: its level per environment and its pending promotions",
@@ -160,6 +171,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request) => {
+      requireAgentReader(request, request.params.agentId)
       const { kind: _kind, ...doc } = agentDoc(runtime, request.params.agentId)
       return { ...doc, pendingPromotions: [...doc.pendingPromotions] }
     },
@@ -168,6 +180,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/agents/:agentId/track-record',
     {
+      preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
         summary: "An agent's track record in an environment over the last days of ledger time",
@@ -182,6 +195,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request) => {
       const { agentId } = request.params
       const { environment, days } = request.query
+      requireAgentReader(request, agentId)
       agentDoc(runtime, agentId)
       return { agentId, environment, days, ...(await trackRecordOf(runtime, agentId, environment, days)) }
     },

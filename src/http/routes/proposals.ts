@@ -78,6 +78,22 @@ const requireOwnerOr = (
   throw forbidden(`only agent ${agentId}${roles.length ? ` or ${roles.join(', ')}` : ''} may do this`)
 }
 
+/** The roles that read any proposal, as each acts on proposals: approve, simulate, execute, govern, audit. */
+const PROPOSAL_READERS = ['approver', 'simulator', 'executor', 'policy-admin', 'auditor'] as const
+
+/**
+ * Need to know: a proposal's plan, evidence and verdict are read by the agent that proposed it and by the
+ * roles that act on proposals, never by another agent (nor by an observer, refused by role before this).
+ */
+const requireProposalReader = (request: FastifyRequest, agentId: unknown) => {
+  const principal = principalOf(request)
+  if (hasRole(principal, ...PROPOSAL_READERS)) return
+  if (principal.sub === agentId && hasRole(principal, 'agent')) return
+  throw forbidden(
+    `an agent reads only its own proposals, and this one is another agent's; any proposal is read by ${PROPOSAL_READERS.join(', ')}`,
+  )
+}
+
 /** Resolves once a verdict newer than `afterRevision` is in the ledger, or after `seconds`; 404 for no proposal. */
 const waitForVerdict = async (
   request: FastifyRequest,
@@ -101,6 +117,7 @@ const waitForVerdict = async (
       // one read of the stream tells both whether the proposal exists and its verdict
       const events = await store.readStream(stream)
       if (events.length === 0) throw notFound(`proposal ${proposalId}`)
+      requireProposalReader(request, (events[0]?.data as { agentId?: unknown } | undefined)?.agentId)
       const verdict = verdictOf(events)
       const remaining = deadline - Date.now()
       if (newer(verdict) || remaining <= 0) return { verdict, timedOut: !newer(verdict) }
@@ -150,6 +167,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/proposals/:proposalId',
     {
+      preValidation: authorize('agent', ...PROPOSAL_READERS),
       schema: {
         tags: ['proposals'],
         summary: 'A proposal with its evidence and its current verdict, every check with its reason',
@@ -160,6 +178,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request) => {
       const view = await proposalView(store, request.params.proposalId)
       if (!view) throw notFound(`proposal ${request.params.proposalId}`)
+      requireProposalReader(request, view.proposal.agentId)
       return {
         proposal: view.proposal,
         status: view.status,
@@ -177,6 +196,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/proposals/:proposalId/verdict',
     {
+      preValidation: authorize('agent', ...PROPOSAL_READERS),
       schema: {
         tags: ['proposals'],
         summary: 'The current verdict; with ?wait=N, waits up to N seconds for one newer than ?afterRevision',
