@@ -14,6 +14,8 @@ export interface CommandMetadata {
   readonly correlationId?: string | null
   readonly causationId?: string | null
   readonly idempotencyKey?: string
+  /** recorded with the events under the idempotency key, so a retry can be told from a reuse */
+  readonly requestDigest?: string
 }
 
 /** Loads a stream's state by folding its events through the decider's evolve. */

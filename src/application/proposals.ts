@@ -103,30 +103,31 @@ const withContext = async (
 
 /**
  * Runs a command on a proposal for an authenticated principal. A start the execution gate refuses is
- * recorded (ExecutionRefused) and then answered as an error that lists every reason.
+ * recorded (ExecutionRefused): `refusalIn` turns that answer into the error a client reads.
  */
-export const proposalCommand = async (
+export const proposalCommand = (
   store: EventStore,
   actor: Actor,
   proposalId: string,
   request: ProposalRequest,
   options: Options = {},
-): Promise<AppendResult> => {
-  const result = await handle(
+): Promise<AppendResult> =>
+  handle(
     store,
     proposal,
     streams.proposal(proposalId),
     (state) => withContext(store, actor, request, state),
     metadataOf(actor, options),
   )
+
+/** The error that answers a start the gate refused and recorded, listing every reason; null for any other answer. */
+export const refusalIn = (result: AppendResult): DomainError | null => {
   const refused = result.events.find((e) => e.type === 'ExecutionRefused')
-  if (refused) {
-    const data = (await eventData(store, refused.stream, refused.id)) as DataOf<'ExecutionRefused'>
-    throw new DomainError(
-      refusalCode(data.reasons),
-      `the execution gate refused the start: ${data.reasons.map((r) => r.reason).join('; ')}`,
-      { refusedEventId: refused.id, reasons: data.reasons },
-    )
-  }
-  return result
+  if (!refused) return null
+  const { reasons } = refused.data as DataOf<'ExecutionRefused'>
+  return new DomainError(
+    refusalCode(reasons),
+    `the execution gate refused the start: ${reasons.map((r) => r.reason).join('; ')}`,
+    { refusedEventId: refused.id, reasons },
+  )
 }

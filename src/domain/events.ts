@@ -541,6 +541,8 @@ export const EventMetadata = z.object({
   correlationId: z.string().max(200).nullable(),
   causationId: z.string().max(200).nullable(),
   idempotencyKey: z.string().max(300).nullable(),
+  /** what the idempotency key was first used for (method, path, body), when the request can be told apart */
+  requestDigest: Hash.optional(),
 })
 export type EventMetadata = z.infer<typeof EventMetadata>
 

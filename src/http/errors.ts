@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'conflict'
   | 'payload-too-large'
   | 'unsupported-media-type'
+  | 'idempotency-key-reused'
   | 'unavailable'
   | 'internal'
 
@@ -23,6 +24,7 @@ const STATUS: Record<ErrorCode, number> = {
   conflict: 409,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
+  'idempotency-key-reused': 422,
   unavailable: 503,
   internal: 500,
 }

@@ -19,6 +19,7 @@ export const errorResponses = {
   404: ErrorBody,
   409: ErrorBody,
   413: ErrorBody,
+  422: ErrorBody,
 } as const
 
 export const EventSummary = z.object({
@@ -56,5 +57,7 @@ export const IdempotencyHeaders = z.looseObject({
     .max(200)
     .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
     .optional()
-    .describe('a retried request with the same key returns the first answer and appends nothing'),
+    .describe(
+      "the principal's key for this request: the same request again returns the first answer and appends nothing; another request with it is refused with 422",
+    ),
 })

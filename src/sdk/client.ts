@@ -139,12 +139,12 @@ export class GovernanceClient {
     return followVerdicts(source, onVerdict, options)
   }
 
-  /** An agent's authority: its level per environment and its pending promotions (any role). */
+  /** An agent's level per environment and its pending promotions (itself, policy-admin, auditor). */
   getAgent(agentId: string): Promise<AgentAuthority> {
     return this.get(`/agents/${segment(agentId)}`)
   }
 
-  /** The track record the ledger computes for an agent in an environment (any role). */
+  /** An agent's track record in an environment, as the ledger computes it (itself, policy-admin, auditor). */
   trackRecord(agentId: string, environment: string, days?: number): Promise<AgentTrackRecord> {
     return this.get(`/agents/${segment(agentId)}/track-record`, { environment, days })
   }
@@ -157,7 +157,7 @@ export class GovernanceClient {
     return this.get(`/observations/${segment(environment)}/${segment(resource)}`)
   }
 
-  /** An identity's active grants (any role). */
+  /** An identity's active grants (policy-admin, auditor). */
   grants(identity: string): Promise<{ identity: string; grants: Grant[]; asOf: number }> {
     return this.get('/grants', { identity })
   }

@@ -59,7 +59,10 @@ export interface CommandResult {
 }
 
 export interface CommandOptions {
-  /** a retry with the same key returns the first answer and appends nothing; generated when absent */
+  /**
+   * a retry with the same key returns the first answer and appends nothing; generated when absent; the key
+   * sent with another request (another path or body) is refused with 422 idempotency-key-reused
+   */
   idempotencyKey?: string
 }
 

@@ -47,12 +47,17 @@ const draft = (event: NewEvent, key: string | null): Draft => {
   return { type: event.type, data: JSON.parse(dataText), dataText, metadata: metadataOf(event, key) }
 }
 
-const metadataOf = (event: NewEvent, key: string | null): Draft['metadata'] => ({
-  actor: event.metadata.actor,
-  correlationId: event.metadata.correlationId ?? null,
-  causationId: event.metadata.causationId ?? null,
-  idempotencyKey: key,
-})
+const metadataOf = (event: NewEvent, key: string | null): Draft['metadata'] => {
+  const metadata = {
+    actor: event.metadata.actor,
+    correlationId: event.metadata.correlationId ?? null,
+    causationId: event.metadata.causationId ?? null,
+    idempotencyKey: key,
+  }
+  // only under a key, and only when given: every other event's metadata stays as it always was
+  const digest = event.metadata.requestDigest
+  return key === null || digest === undefined ? metadata : { ...metadata, requestDigest: digest }
+}
 
 /** Validates a call up front, so that a bad call fails alone instead of failing its whole batch. */
 export const draftWrites = (writes: readonly StreamWrite[], key: string | null): DraftWrite[] => {

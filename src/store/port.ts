@@ -5,7 +5,7 @@ export interface NewEvent {
   readonly type: string
   readonly data: unknown
   readonly metadata: Pick<EventMetadata, 'actor'> &
-    Partial<Pick<EventMetadata, 'correlationId' | 'causationId'>>
+    Partial<Pick<EventMetadata, 'correlationId' | 'causationId' | 'requestDigest'>>
 }
 
 /** A stored event in its envelope (README.md, "Events are the truth"). */

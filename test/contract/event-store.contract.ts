@@ -279,6 +279,20 @@ export const eventStoreContract = (
       assert.equal(await store.recall('order-8'), null)
     })
 
+    it('keeps the request digest given with an idempotency key, and recalls it with the events', async () => {
+      const digest = `sha256:${'ab'.repeat(32)}`
+      const withDigest = { ...event(1), metadata: { actor: 'tester', requestDigest: digest } }
+      const first = await store.append('s', [withDigest], 'no-stream', { idempotencyKey: 'req-1' })
+      assert.equal(first.events[0]?.metadata.requestDigest, digest)
+      const recalled = await store.recall('req-1')
+      assert.deepEqual(recalled, { events: first.events, duplicate: true })
+      assert.deepEqual(await store.readStream('s'), first.events)
+      // without a key there is nothing to tell apart: the digest is not recorded
+      const unkeyed = await store.append('s', [withDigest], 1)
+      assert.equal('requestDigest' in (unkeyed.events[0]?.metadata ?? {}), false)
+      await assertChainOk()
+    })
+
     it('gives the second of two concurrent calls with the same key the first one’s result', async () => {
       const [one, two] = await Promise.all([
         store.append('s', [event(1)], 'any', { idempotencyKey: 'same' }),

@@ -15,6 +15,8 @@ import {
 
 const SUB = 'matrix-agent'
 const ZERO_HASH = `sha256:${'0'.repeat(64)}`
+/** a proposal of SUB's, submitted before the matrix runs */
+const PROPOSAL = 'matrix-proposal'
 
 interface Route {
   readonly plugin: string
@@ -45,6 +47,13 @@ const ROUTES: readonly Route[] = [
     allowed: { agent: 201 },
   },
   {
+    plugin: 'proposal read',
+    method: 'GET',
+    url: `/v1/proposals/${PROPOSAL}`,
+    // the agent column is the proposal's own agent: the same subject in every role
+    allowed: { agent: 200, approver: 200, simulator: 200, executor: 200, 'policy-admin': 200, auditor: 200 },
+  },
+  {
     plugin: 'executions',
     method: 'POST',
     url: '/v1/proposals/no-such-proposal/executions',
@@ -72,6 +81,12 @@ const ROUTES: readonly Route[] = [
     allowed: { 'policy-admin': 201 },
   },
   {
+    plugin: 'agent read',
+    method: 'GET',
+    url: `/v1/agents/${SUB}`,
+    allowed: { agent: 200, 'policy-admin': 200, auditor: 200 },
+  },
+  {
     plugin: 'grants',
     method: 'POST',
     url: '/v1/grants',
@@ -84,6 +99,12 @@ const ROUTES: readonly Route[] = [
     }),
     // a grant of a high-impact action waits for a second admin
     allowed: { 'policy-admin': 202 },
+  },
+  {
+    plugin: 'grants read',
+    method: 'GET',
+    url: '/v1/grants?identity=deploy-bot',
+    allowed: { 'policy-admin': 200, auditor: 200 },
   },
   {
     plugin: 'inventory',
@@ -100,6 +121,13 @@ const ROUTES: readonly Route[] = [
     // another version 1: the admin passes authorization and meets the rule that versions follow in sequence
     body: () => policyV(1, { survivalThreshold: 0.95 }),
     allowed: { 'policy-admin': 409 },
+  },
+  {
+    plugin: 'policy read',
+    method: 'GET',
+    url: '/v1/policies/current',
+    // what every role needs to act: the policy in force (so are observations, inventory, kill switches)
+    allowed: Object.fromEntries(ROLES.map((role) => [role, 200])),
   },
   {
     plugin: 'kill switches',
@@ -172,6 +200,17 @@ describe('every role against a representative route of every plugin', () => {
     await governed(second, admin.bind({ principal: SUB, role: 'agent', identity: 'deploy-bot' }))
     const agent = new AgentClient({ baseUrl: svc.url, token: await svc.tokenFor(SUB, 'agent'), agentId: SUB })
     await climb([admin, second], agent, 'production', ['recommend'])
+    await agent.submitProposal({
+      proposalId: PROPOSAL,
+      executingIdentity: 'deploy-bot',
+      tool: 'kubectl',
+      action: 'scale',
+      resource: 'deployment/matrix',
+      environment: 'production',
+      plan: { replicas: 3 },
+      expectedImpact: 'high',
+      snapshot: { version: 'm0' },
+    })
     // the same subject in every role: only the role differs from one column to the next
     for (const role of ROLES) tokens.set(role, await svc.tokenFor(SUB, role))
     const iss = { iss: 'governance-ledger', aud: 'governance-ledger' }
@@ -270,5 +309,28 @@ describe('every role against a representative route of every plugin', () => {
     }
     tally.routes = ROUTES.length
     tally.roles = ROLES.length
+  })
+
+  it('lets an agent read only its own proposals and its own record: another agent gets 403, without the plan', async () => {
+    const intruder = await svc.tokenFor('matrix-intruder', 'agent')
+    for (const url of [
+      `/v1/proposals/${PROPOSAL}`,
+      `/v1/proposals/${PROPOSAL}/verdict?wait=1`,
+      `/v1/agents/${SUB}`,
+      `/v1/agents/${SUB}/track-record?environment=production`,
+    ]) {
+      const { status, json } = await send({ plugin: 'ownership', method: 'GET', url, allowed: {} }, intruder)
+      assert.equal(status, 403, `another agent on ${url}`)
+      assert.equal(json.error, 'forbidden')
+      assert.match(json.message, /only its own/)
+      assert.doesNotMatch(JSON.stringify(json), /replicas|deploy-bot|matrix\/|planHash/)
+      tally['403 not own'] = (tally['403 not own'] ?? 0) + 1
+    }
+    const own = await send(
+      { plugin: 'ownership', method: 'GET', url: `/v1/proposals/${PROPOSAL}`, allowed: {} },
+      tokens.get('agent') ?? '',
+    )
+    assert.equal(own.status, 200)
+    assert.deepEqual(own.json.proposal.plan, { replicas: 3 })
   })
 })

@@ -231,7 +231,7 @@ describe('the verdict stream (Server-Sent Events)', () => {
     const expected = (await ledgerVerdicts()).filter((e) => e.position > 0)
     const ownProposals = new Set<string>()
     for (const proposalId of proposals) {
-      if ((await cast.agent.getProposal(proposalId)).proposal.agentId === 'agent-other')
+      if ((await cast.approver.getProposal(proposalId)).proposal.agentId === 'agent-other')
         ownProposals.add(proposalId)
     }
     const own = expected.filter((e) => ownProposals.has(e.proposalId))

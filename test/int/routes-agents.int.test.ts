@@ -57,7 +57,7 @@ describe('agent and promotion routes', () => {
   })
 
   test('the seeded agents hold the levels they climbed to, one rung at a time', async () => {
-    const one = (await api.as('agent-2', 'agent').get('/v1/agents/agent-1')).json()
+    const one = (await api.as('agent-1', 'agent').get('/v1/agents/agent-1')).json()
     assert.equal(one.levels.production.level, 'execute')
     assert.equal(one.levels.staging.level, 'execute')
     assert.equal(one.levels.production.approvedBy, 'admin-2', 'the second admin completes each promotion')
@@ -101,6 +101,32 @@ describe('agent and promotion routes', () => {
         'invalid',
       )
       assert.ok(fieldsOf(error).includes(field), `${field} in ${fieldsOf(error)}`)
+    }
+  })
+
+  test('an agent reads its own authority and track record, not another agent’s (403); admins and auditors read any', async () => {
+    const track = '/track-record?environment=production'
+    for (const suffix of ['', track]) {
+      const own = await api.as('agent-2', 'agent').get(`/v1/agents/agent-2${suffix}`)
+      assert.equal(own.statusCode, 200, own.body)
+      const other = expectError(
+        await api.as('agent-2', 'agent').get(`/v1/agents/agent-1${suffix}`),
+        403,
+        'forbidden',
+      )
+      assert.match(other.message, /only its own/)
+      // another agent learns nothing, not even whether the agent exists
+      expectError(await api.as('agent-2', 'agent').get(`/v1/agents/nobody${suffix}`), 403, 'forbidden')
+      for (const role of ['observer', 'simulator', 'approver', 'executor'] as const) {
+        expectError(await api.as('agent-1', role).get(`/v1/agents/agent-1${suffix}`), 403, 'forbidden')
+      }
+      for (const [sub, role] of [
+        ['admin', 'policy-admin'],
+        ['auditor-1', 'auditor'],
+      ] as const) {
+        const read = await api.as(sub, role).get(`/v1/agents/agent-1${suffix}`)
+        assert.equal(read.statusCode, 200, `${role}: ${read.body}`)
+      }
     }
   })
 

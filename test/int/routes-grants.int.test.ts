@@ -27,7 +27,7 @@ describe('grant routes', () => {
   const admin = () => api.as('admin', 'policy-admin')
   const activeGrants = async (identity: string) => {
     await api.settle()
-    const answer = await api.as('agent-1', 'agent').get(`/v1/grants?identity=${identity}`)
+    const answer = await api.as('auditor-1', 'auditor').get(`/v1/grants?identity=${identity}`)
     assert.equal(answer.statusCode, 200, answer.body)
     return answer.json() as { identity: string; grants: { grantId: string; via: string }[]; asOf: number }
   }
@@ -117,6 +117,19 @@ describe('grant routes', () => {
         403,
         'forbidden',
       )
+    }
+  })
+
+  test('only a policy-admin or an auditor reads grants: an agent, an executor or an approver gets 403', async () => {
+    const url = `/v1/grants?identity=${world.executingIdentity}`
+    for (const role of ['agent', 'executor', 'approver', 'simulator', 'observer'] as const) {
+      const error = expectError(await api.as('agent-1', role).get(url), 403, 'forbidden')
+      assert.deepEqual((error.details as { required: string[] }).required, ['policy-admin', 'auditor'])
+    }
+    for (const client of [admin(), api.as('auditor-1', 'auditor')]) {
+      const answer = await client.get(url)
+      assert.equal(answer.statusCode, 200, answer.body)
+      assert.ok(answer.json().grants.length > 0)
     }
   })
 

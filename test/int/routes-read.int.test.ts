@@ -8,7 +8,7 @@ import { currentVerdict } from '../../src/application/queries.js'
 import type { Role } from '../../src/auth/tokens.js'
 import { streams } from '../../src/domain/events.js'
 import type { StoredEvent } from '../../src/store/port.js'
-import { SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
+import { expectError, SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
 
 const EXECUTOR = 'executor-1'
 const RESOURCE = SEED.resource
@@ -573,6 +573,27 @@ const READ_ROUTES: ReadonlyArray<{ url: string; allowed: readonly Role[]; denied
   { url: '/v1/ledger/verify', allowed: ['auditor', 'policy-admin'], denied: 'simulator' },
   { url: '/v1/ledger/head', allowed: ['auditor', 'policy-admin'], denied: 'executor' },
   { url: '/metrics', allowed: ['auditor', 'policy-admin'], denied: 'agent' },
+  {
+    url: '/v1/proposals/{proposal}',
+    allowed: ['approver', 'simulator', 'executor', 'policy-admin', 'auditor'],
+    denied: 'observer',
+  },
+  {
+    url: '/v1/proposals/{proposal}/verdict',
+    allowed: ['approver', 'simulator', 'executor', 'policy-admin', 'auditor'],
+    denied: 'observer',
+  },
+  {
+    url: `/v1/grants?identity=${SEED.executingIdentity}`,
+    allowed: ['policy-admin', 'auditor'],
+    denied: 'agent',
+  },
+  { url: '/v1/agents/agent-1', allowed: ['policy-admin', 'auditor'], denied: 'executor' },
+  {
+    url: '/v1/agents/agent-1/track-record?environment=production',
+    allowed: ['policy-admin', 'auditor'],
+    denied: 'approver',
+  },
 ]
 
 test('every read route: 401 without a token, 403 for a role it does not serve, 200 for each it does', async () => {
@@ -587,6 +608,56 @@ test('every read route: 401 without a token, 403 for a role it does not serve, 2
     for (const role of route.allowed) {
       assert.equal((await api.as('someone', role).get(url)).statusCode, 200, `${url} as ${role}`)
     }
+  }
+})
+
+test('a proposal is read by its own agent and the roles acting on it; another agent gets 403 and no plan', async () => {
+  const { proposalId } = history.succeeded
+  const urls = [
+    `/v1/proposals/${proposalId}`,
+    `/v1/proposals/${proposalId}/verdict`,
+    `/v1/proposals/${proposalId}/verdict?wait=5&afterRevision=99`,
+  ]
+  for (const url of urls) {
+    const own = await api.as('agent-1', 'agent').get(url)
+    assert.equal(own.statusCode, 200, `${url}: ${own.body}`)
+    const started = Date.now()
+    const other = await api.as('agent-2', 'agent').get(url)
+    const error = expectError(other, 403, 'forbidden')
+    assert.match(error.message, /only its own proposals/)
+    assert.doesNotMatch(other.body, /planHash|"step"|fine/, 'nothing of the proposal in the refusal')
+    assert.ok(Date.now() - started < 2000, 'refused at once, not after the wait')
+    // the same subject with a role that acts on proposals reads it
+    for (const role of ['approver', 'simulator', 'executor', 'policy-admin', 'auditor'] as const) {
+      const r = await api.as('agent-2', role).get(url.replace('wait=5', 'wait=0'))
+      assert.equal(r.statusCode, 200, `${url} as ${role}: ${r.body}`)
+    }
+  }
+  const read = await auditor().get(`/v1/proposals/${proposalId}`)
+  assert.deepEqual(read.json().proposal.plan, { step: 'fine' })
+  assert.equal(read.json().proposal.agentId, 'agent-1')
+  // an unknown proposal is a 404 for its readers, another agent's a 403 whatever its state
+  expectError(await auditor().get('/v1/proposals/no-such-proposal'), 404, 'not-found')
+  expectError(
+    await api.as('agent-2', 'agent').get(`/v1/proposals/${history.unrecovered.proposalId}`),
+    403,
+    'forbidden',
+  )
+})
+
+test('an agent reads neither grants nor audit trails nor the ledger (403)', async () => {
+  const agent = api.as('agent-1', 'agent')
+  for (const url of [
+    `/v1/grants?identity=${SEED.executingIdentity}`,
+    `/v1/audit/actions/${history.succeeded.proposalId}`,
+    '/v1/audit/agents/agent-1',
+    `/v1/audit/resources/production/${RESOURCE}`,
+    '/v1/ledger/verify',
+    '/v1/ledger/head',
+    '/v1/metrics/headline',
+    '/v1/open-actions',
+  ]) {
+    expectError(await agent.get(url), 403, 'forbidden')
   }
 })
 

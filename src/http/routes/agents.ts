@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { authorityKeys, trackDaysOf, trackRecord } from '../../../projections/authority.js'
@@ -16,10 +16,10 @@ import {
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
 import type { Runtime } from '../../runtime.js'
-import { authorize } from '../auth.js'
-import { actorOf, optionsOf } from '../commands.js'
-import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders, summarize } from '../schemas.js'
+import { authorize, hasRole, principalOf } from '../auth.js'
+import { actorOf, answerOf, optionsOf } from '../commands.js'
+import { forbidden, notFound } from '../errors.js'
+import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
 const DAY_MS = 86_400_000
 /** the window a promotion request's track record covers */
@@ -119,6 +119,16 @@ const outcomeOf = async (runtime: Runtime, agentId: string, result: CommandResul
   return { outcome: 'requested' as const }
 }
 
+/** Need to know: an agent's authority and track record are read by itself, a policy-admin, an auditor. */
+const requireAgentReader = (request: FastifyRequest, agentId: string) => {
+  const principal = principalOf(request)
+  if (hasRole(principal, 'policy-admin', 'auditor')) return
+  if (principal.sub === agentId && hasRole(principal, 'agent')) return
+  throw forbidden(
+    "an agent reads only its own authority and track record; any agent's are read by policy-admin, auditor",
+  )
+}
+
 export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
   const { runtime } = app
@@ -151,6 +161,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/agents/:agentId',
     {
+      preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
         summary: "An agent's authority: its level per environment and its pending promotions",
@@ -159,6 +170,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request) => {
+      requireAgentReader(request, request.params.agentId)
       const { kind: _kind, ...doc } = agentDoc(runtime, request.params.agentId)
       return { ...doc, pendingPromotions: [...doc.pendingPromotions] }
     },
@@ -167,6 +179,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/agents/:agentId/track-record',
     {
+      preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
         summary: "An agent's track record in an environment over the last days of ledger time",
@@ -181,6 +194,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request) => {
       const { agentId } = request.params
       const { environment, days } = request.query
+      requireAgentReader(request, agentId)
       agentDoc(runtime, agentId)
       return { agentId, environment, days, ...(await trackRecordOf(runtime, agentId, environment, days)) }
     },
@@ -211,7 +225,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
         (days) => trackRecordOf(runtime, agentId, environment, days),
         optionsOf(request),
       )
-      const result = { duplicate: appended.duplicate, events: summarize(appended.events) }
+      const result = answerOf(request, appended)
       const recorded = await recordedId(runtime.store, result, 'requestId', requestId)
       const outcome = await outcomeOf(runtime, agentId, result)
       return reply.code(201).send({ ...result, requestId: recorded, ...outcome })

@@ -6,9 +6,9 @@ import { loadState } from '../../application/handle.js'
 import { binding } from '../../domain/deciders/index.js'
 import { BindingRole, GovernanceChange, Identifier, streams } from '../../domain/events.js'
 import { authorize } from '../auth.js'
-import { actorOf, GovernedResult, governed, optionsOf } from '../commands.js'
+import { actorOf, answerOf, GovernedResult, governed, optionsOf } from '../commands.js'
 import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders, summarize } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
 const Reason = z.string().min(1).max(2000)
 const BindingBody = z.object({ principal: Identifier, role: BindingRole, identity: Identifier }).strict()
@@ -139,7 +139,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
         request.params.requestId,
         optionsOf(request),
       )
-      return reply.code(201).send({ duplicate: result.duplicate, events: summarize(result.events) })
+      return reply.code(201).send(answerOf(request, result))
     },
   )
 
@@ -165,7 +165,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
         request.body.reason,
         optionsOf(request),
       )
-      return reply.code(201).send({ duplicate: result.duplicate, events: summarize(result.events) })
+      return reply.code(201).send(answerOf(request, result))
     },
   )
 }

@@ -85,6 +85,7 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/grants',
     {
+      preValidation: authorize('policy-admin', 'auditor'),
       schema: {
         tags: ['grants'],
         summary: "An identity's active grants, as the decision service sees them",

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import {
   type ProposalRequest,
   proposalCommand,
+  refusalIn,
   SubmitProposalInput,
   submitProposal,
 } from '../../application/proposals.js'
@@ -21,10 +22,10 @@ import {
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
 import type { StoredEvent } from '../../store/port.js'
-import { authorize } from '../auth.js'
-import { actorOf, optionsOf } from '../commands.js'
-import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders, summarize } from '../schemas.js'
+import { authorize, hasRole, principalOf } from '../auth.js'
+import { actorOf, answerOf, optionsOf } from '../commands.js'
+import { forbidden, notFound } from '../errors.js'
+import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
 
@@ -92,7 +93,26 @@ export const runOnProposal = async (
     command,
     optionsOf(request),
   )
-  return { duplicate: result.duplicate, events: summarize(result.events) }
+  const answer = answerOf(request, result)
+  const refused = refusalIn(result)
+  if (refused) throw refused
+  return answer
+}
+
+/** The roles that read any proposal, as each acts on proposals: approve, simulate, execute, govern, audit. */
+const PROPOSAL_READERS = ['approver', 'simulator', 'executor', 'policy-admin', 'auditor'] as const
+
+/**
+ * Need to know: a proposal's plan, evidence and verdict are read by the agent that proposed it and by the
+ * roles that act on proposals, never by another agent (nor by an observer, refused by role before this).
+ */
+const requireProposalReader = (request: FastifyRequest, agentId: unknown) => {
+  const principal = principalOf(request)
+  if (hasRole(principal, ...PROPOSAL_READERS)) return
+  if (principal.sub === agentId && hasRole(principal, 'agent')) return
+  throw forbidden(
+    `an agent reads only its own proposals, and this one is another agent's; any proposal is read by ${PROPOSAL_READERS.join(', ')}`,
+  )
 }
 
 /** Resolves once a verdict newer than `afterRevision` is in the ledger, or after `seconds`; 404 for no proposal. */
@@ -118,6 +138,7 @@ const waitForVerdict = async (
       // one read of the stream tells both whether the proposal exists and its verdict
       const events = await store.readStream(stream)
       if (events.length === 0) throw notFound(`proposal ${proposalId}`)
+      requireProposalReader(request, (events[0]?.data as { agentId?: unknown } | undefined)?.agentId)
       const verdict = verdictOf(events)
       const remaining = deadline - Date.now()
       if (newer(verdict) || remaining <= 0) return { verdict, timedOut: !newer(verdict) }
@@ -154,14 +175,14 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request, reply) => {
       const submitted = await submitProposal(store, actorOf(request), request.body, optionsOf(request))
       const { proposalId, planHash, actionDigest, result } = submitted
-      const events = summarize(result.events)
-      return reply.code(201).send({ duplicate: result.duplicate, events, proposalId, planHash, actionDigest })
+      return reply.code(201).send({ ...answerOf(request, result), proposalId, planHash, actionDigest })
     },
   )
 
   app.get(
     '/proposals/:proposalId',
     {
+      preValidation: authorize('agent', ...PROPOSAL_READERS),
       schema: {
         tags: ['proposals'],
         summary: 'A proposal with its evidence and its current verdict, every check with its reason',
@@ -172,6 +193,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request) => {
       const view = await proposalView(store, request.params.proposalId)
       if (!view) throw notFound(`proposal ${request.params.proposalId}`)
+      requireProposalReader(request, view.proposal.agentId)
       return {
         proposal: view.proposal,
         status: view.status,
@@ -190,6 +212,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/proposals/:proposalId/verdict',
     {
+      preValidation: authorize('agent', ...PROPOSAL_READERS),
       schema: {
         tags: ['proposals'],
         summary: 'The current verdict; with ?wait=N, waits up to N seconds for one newer than ?afterRevision',
