@@ -206,6 +206,8 @@ class LedgerBuilder {
   private clockMs: number
   private readonly random
   private readonly states = new Map<string, unknown>()
+  /** each stream's version as the builder wrote it, for what a change request is based on */
+  private readonly versions = new Map<string, number>()
   private writes: StreamWrite[] = []
   /** what the decision service and the scheduler appended, still to fold into the states in memory */
   private answers: StoredEvent[] = []
@@ -287,6 +289,7 @@ class LedgerBuilder {
       e.stream,
       events.reduce((s, event) => e.decider.evolve(s, event), state),
     )
+    this.versions.set(e.stream, (this.versions.get(e.stream) ?? 0) + events.length)
     if (events.length === 0) return events
     this.empty = false
     const metadata = { actor: e.command.actor.sub, correlationId: this.id('corr'), causationId: null }
@@ -336,6 +339,7 @@ class LedgerBuilder {
           type: 'RegisterToolAction',
           actor,
           ...entry,
+          approval,
         })
       }
       case 'grant-scope': {
@@ -373,7 +377,8 @@ class LedgerBuilder {
       )
     }
     const approval = { requestedBy: ADMIN.sub, approvedBy: SECOND_ADMIN.sub }
-    if (!this.wouldTake(this.effectOf(SECOND_ADMIN, change, draft, approval))) {
+    const target = this.effectOf(SECOND_ADMIN, change, draft, approval)
+    if (!this.wouldTake(target)) {
       this.refused += 1
       return false
     }
@@ -387,6 +392,7 @@ class LedgerBuilder {
       change,
       policy: policyBody,
       widens: why,
+      basedOn: { stream: target.stream, version: this.versions.get(target.stream) ?? 0 },
     })
     this.command(governance, stream, { type: 'ApproveChange', actor: SECOND_ADMIN })
     return this.run(this.effectOf(SECOND_ADMIN, change, draft, approval)) !== null
@@ -704,6 +710,7 @@ class LedgerBuilder {
           requestId,
           actionDigest: r.chance(0.96) ? f.actionDigest : otherDigest,
           branches,
+          context: { attesterIsAgent: false },
         })
       }
     }
@@ -718,6 +725,7 @@ class LedgerBuilder {
         outcome: r.chance(0.96) ? 'passed' : 'failed',
         expectedRecoverySeconds: r.int(30, 600),
         killSwitch: { scope: 'tool', target: f.tool },
+        context: { attesterIsAgent: false },
       })
     }
     const approvals = impact === 'critical' ? 2 : impact === 'medium' || impact === 'high' ? 1 : 0
@@ -730,7 +738,7 @@ class LedgerBuilder {
         actor: approvers[i] as Actor,
         role: 'approver',
         actionDigest: r.chance(0.97) ? f.actionDigest : otherDigest,
-        context: { executors },
+        context: { executors, attesterIsAgent: false },
       })
     }
   }
@@ -980,7 +988,7 @@ export const generateLedger = async (options: GenerateOptions): Promise<Generate
 // ---------- generated once, kept in the system temp folder ----------
 
 /** Bump when the generator changes what it writes: cached ledgers of another version are not reused. */
-const GENERATOR_VERSION = 2
+const GENERATOR_VERSION = 3
 const CACHE = join(tmpdir(), 'governance-ledger-bench')
 
 export interface LedgerFixture extends Omit<GeneratedLedger, 'seconds'> {

@@ -18,6 +18,10 @@ import { loadState } from './handle.js'
 export const bindingsOf = async (store: EventStore, identity: string): Promise<BindingState> =>
   (await loadState(store, binding, streams.identity(identity))).state
 
+/** Whether the ledger registered this subject as an agent: its word is never evidence, whatever its token says. */
+export const isAgent = async (store: EventStore, subject: string): Promise<boolean> =>
+  (await store.readStream(streams.agent(subject))).length > 0
+
 /** The policy in force, or null before the first one is published. */
 export const policyInForce = async (store: EventStore): Promise<DataOf<'PolicyPublished'> | null> => {
   const { state } = await loadState(store, policy, streams.policy())

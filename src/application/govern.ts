@@ -3,7 +3,13 @@ import { type Approval, adminGoverns, type GovernanceCommand, widens } from '../
 import type { Decider } from '../domain/deciders/index.js'
 import { binding, governance, grant, inventory, killSwitch, policy } from '../domain/deciders/index.js'
 import { DomainError } from '../domain/errors.js'
-import { type DomainEvent, type GovernanceChange, PolicyDraft, streams } from '../domain/events.js'
+import {
+  type DataOf,
+  type DomainEvent,
+  type GovernanceChange,
+  PolicyDraft,
+  streams,
+} from '../domain/events.js'
 import { uuidv7 } from '../domain/ids.js'
 import { demand } from '../domain/specification.js'
 import {
@@ -13,7 +19,7 @@ import {
   WrongExpectedVersionError,
 } from '../store/port.js'
 import { wideningContext } from './context.js'
-import { type CommandMetadata, foldState } from './handle.js'
+import { type CommandMetadata, foldState, modelled } from './handle.js'
 
 type Options = Omit<CommandMetadata, 'actor'>
 
@@ -33,7 +39,7 @@ interface Effect {
 }
 
 /** Stands for the admin who will approve, when a change is tried before it is requested; never recorded. */
-const SOME_SECOND_ADMIN = '(a second policy admin)'
+const SOME_SECOND_ADMIN = 'second-policy-admin-to-come'
 
 /** How often a command is decided again when another writer appended to one of its streams meanwhile. */
 const CONFLICT_RETRIES = 5
@@ -51,7 +57,7 @@ const decideOn = async <C, S, E extends DomainEvent>(
   return {
     write: {
       stream,
-      events: events.map((e) => ({ type: e.type, data: e.data, metadata: meta })),
+      events: modelled(events).map((e) => ({ type: e.type, data: e.data, metadata: meta })),
       expectedVersion: stored.length,
     },
   }
@@ -79,7 +85,7 @@ const effectOf = (
     }
     case 'register-tool-action': {
       const { kind: _kind, ...entry } = change
-      const command = { type: 'RegisterToolAction' as const, actor, ...entry }
+      const command = { type: 'RegisterToolAction' as const, actor, ...entry, approval }
       return decideOn(store, inventory, streams.tool(change.tool, change.action), command, metadata)
     }
     case 'grant-scope': {
@@ -130,7 +136,8 @@ const retrying = async (
 /**
  * A governance change by one policy admin: applied at once when it does not widen authority; otherwise
  * checked against the stream it would change (so a change that could never apply is refused now) and
- * recorded as a request that a second, distinct policy admin approves or refuses.
+ * recorded as a request, pinned to that stream's version, that a second, distinct policy admin approves or
+ * refuses. Whether it widens is judged again on every attempt, against the state it is appended on.
  */
 export const govern = async (
   store: EventStore,
@@ -142,27 +149,22 @@ export const govern = async (
   demand(adminGoverns, actor)
   const metadata: CommandMetadata = { ...options, actor: actor.sub }
   const toolAction = change.kind === 'register-tool-action' || change.kind === 'grant-scope' ? change : null
-  const why = widens(change, await wideningContext(store, toolAction))
-  if (why === null) {
-    const approval = { requestedBy: actor.sub, approvedBy: null }
-    const result = await retrying(store, options.idempotencyKey, async () =>
-      appendAll(
-        store,
-        [await effectOf(store, actor, change, draft, approval, metadata)],
-        options.idempotencyKey,
-      ),
-    )
-    return { status: 'applied', result }
-  }
   const requestId = uuidv7()
-  let unchanged = false
   const result = await retrying(store, options.idempotencyKey, async () => {
+    const why = widens(change, await wideningContext(store, toolAction))
+    if (why === null) {
+      const alone = { requestedBy: actor.sub, approvedBy: null }
+      return appendAll(
+        store,
+        [await effectOf(store, actor, change, draft, alone, metadata)],
+        options.idempotencyKey,
+      )
+    }
     // would it apply if approved now? An impossible change is refused before anyone is asked to approve it,
     // and a change that would change nothing (a retry of one already made) asks no one
     const approval = { requestedBy: actor.sub, approvedBy: SOME_SECOND_ADMIN }
     const effect = await effectOf(store, actor, change, draft, approval, metadata)
-    unchanged = effect.write.events.length === 0
-    if (unchanged) return { events: [], duplicate: false }
+    if (effect.write.events.length === 0) return { events: [], duplicate: false }
     const command: GovernanceCommand = {
       type: 'RequestChange',
       actor,
@@ -170,6 +172,7 @@ export const govern = async (
       change,
       policy: draft === null ? null : { ...draft },
       widens: why,
+      basedOn: { stream: effect.write.stream, version: Number(effect.write.expectedVersion) },
     }
     return appendAll(
       store,
@@ -177,9 +180,10 @@ export const govern = async (
       options.idempotencyKey,
     )
   })
-  if (unchanged) return { status: 'applied', result }
-  const recorded = result.events[0]?.data as { requestId?: string } | undefined
-  return { status: 'pending', requestId: recorded?.requestId ?? requestId, widens: why, result }
+  const requested = result.events[0]
+  if (requested?.type !== 'ChangeRequested') return { status: 'applied', result }
+  const data = requested.data as DataOf<'ChangeRequested'>
+  return { status: 'pending', requestId: data.requestId, widens: data.widens, result }
 }
 
 /**
@@ -194,14 +198,29 @@ export const approveChange = (
 ): Promise<AppendResult> => {
   const metadata: CommandMetadata = { ...options, actor: actor.sub }
   return retrying(store, options.idempotencyKey, async () => {
-    const stream = streams.change(requestId)
-    const stored = await store.readStream(stream)
-    const state = foldState(governance, stored)
-    const approved = await decideOn(store, governance, stream, { type: 'ApproveChange', actor }, metadata)
+    const changeStream = streams.change(requestId)
+    const state = foldState(governance, await store.readStream(changeStream))
+    const approved = await decideOn(
+      store,
+      governance,
+      changeStream,
+      { type: 'ApproveChange', actor },
+      metadata,
+    )
     if (state.status === 'none') throw new DomainError('not-found', `change request ${requestId}`)
     const draft = state.policy === null ? null : PolicyDraft.parse(state.policy)
     const approval = { requestedBy: state.requestedBy, approvedBy: actor.sub }
     const effect = await effectOf(store, actor, state.change, draft, approval, metadata)
+    // approved as requested, or not at all: a change whose stream moved since is stale, and asked for again
+    const { stream, version } = state.basedOn
+    if (effect.write.stream !== stream || effect.write.expectedVersion !== version) {
+      const now = effect.write.expectedVersion
+      throw new DomainError(
+        'conflict',
+        `${stream} changed since this change was requested (version ${version}, now ${String(now)}): refuse it and request it again`,
+        { stream, requestedAt: version, now },
+      )
+    }
     return appendAll(store, [approved, effect], options.idempotencyKey)
   })
 }

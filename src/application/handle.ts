@@ -1,5 +1,5 @@
 import type { Decider } from '../domain/deciders/index.js'
-import { type DomainEvent, toLedgerEvent } from '../domain/events.js'
+import { DomainEvent, toLedgerEvent } from '../domain/events.js'
 import {
   type AppendResult,
   type EventStore,
@@ -34,6 +34,19 @@ export const foldState = <C, S, E extends DomainEvent>(
   stored: readonly StoredEvent[],
 ): S => stored.reduce((s, e) => decider.evolve(s, toLedgerEvent(e) as unknown as E), decider.initialState())
 
+/**
+ * The events as the model reads them back: an event its own schema refuses never reaches the ledger, where
+ * every consumer would stop on it. A decider that produces one has a bug; the command fails instead.
+ */
+export const modelled = <E extends DomainEvent>(events: readonly E[]): E[] =>
+  events.map((event) => {
+    const parsed = DomainEvent.safeParse(event)
+    if (!parsed.success) {
+      throw new Error(`refusing to append a ${event.type} the model cannot read: ${parsed.error.message}`)
+    }
+    return event
+  })
+
 /** How often a command is decided again when another writer appended to its stream in the meantime. */
 const CONFLICT_RETRIES = 5
 
@@ -63,7 +76,7 @@ export const handle = async <C, S, E extends DomainEvent>(
       typeof command === 'function' ? await (command as (s: S) => C | Promise<C>)(state) : command
     const events = decider.decide(decided, state)
     if (events.length === 0) return { events: [], duplicate: false }
-    const toAppend: NewEvent[] = events.map((e) => ({ type: e.type, data: e.data, metadata: meta }))
+    const toAppend: NewEvent[] = modelled(events).map((e) => ({ type: e.type, data: e.data, metadata: meta }))
     try {
       return await store.append(
         stream,

@@ -1,12 +1,12 @@
 import type { z } from 'zod'
 import type { Actor } from '../domain/actor.js'
 import { proposal } from '../domain/deciders/index.js'
-import { type ProposalCommand, type ProposalState, refusalCode } from '../domain/deciders/proposal.js'
+import type { ProposalCommand, ProposalState } from '../domain/deciders/proposal.js'
 import { DomainError } from '../domain/errors.js'
 import { type DataOf, Identifier, ProposalSubmitted, streams } from '../domain/events.js'
 import { uuidv7 } from '../domain/ids.js'
 import type { AppendResult, EventStore } from '../store/port.js'
-import { bindingsOf, ledgerNow, switchesOver } from './context.js'
+import { bindingsOf, isAgent, ledgerNow, switchesOver } from './context.js'
 import { type CommandMetadata, handle } from './handle.js'
 import { agentLevel, eventData } from './queries.js'
 
@@ -80,12 +80,13 @@ const withContext = async (
   switch (request.type) {
     case 'RequestSimulation':
       return { ...request, actor, context: { agentLevel: await agentLevel(store, agentId, environment) } }
-    case 'Approve':
-      return {
-        ...request,
-        actor,
-        context: { executors: (await bindingsOf(store, executingIdentity)).executor },
-      }
+    case 'AttachSimulation':
+    case 'AttachRollbackTest':
+      return { ...request, actor, context: { attesterIsAgent: await isAgent(store, actor.sub) } }
+    case 'Approve': {
+      const executors = (await bindingsOf(store, executingIdentity)).executor
+      return { ...request, actor, context: { executors, attesterIsAgent: await isAgent(store, actor.sub) } }
+    }
     case 'StartExecution':
       return {
         ...request,
@@ -126,7 +127,7 @@ export const refusalIn = (result: AppendResult): DomainError | null => {
   if (!refused) return null
   const { reasons } = refused.data as DataOf<'ExecutionRefused'>
   return new DomainError(
-    refusalCode(reasons),
+    'conflict',
     `the execution gate refused the start: ${reasons.map((r) => r.reason).join('; ')}`,
     { refusedEventId: refused.id, reasons },
   )

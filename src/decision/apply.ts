@@ -80,6 +80,7 @@ export const applyFact = (world: World, event: Ledgered): void => {
         approvals: [],
         verdict: null,
         verdictIds: [],
+        ledgerVerdict: null,
         execution: null,
         demotedForFailure: false,
       })
@@ -102,11 +103,14 @@ export const applyFact = (world: World, event: Ledgered): void => {
       world.updateProposal(event.data.proposalId, (p) => ({ ...p, approvals: [...p.approvals, event.data] }))
       return
     case 'VerdictExpired':
-      world.updateProposal(event.data.proposalId, (p) =>
-        p.verdict?.verdictId === event.data.verdictId
-          ? { ...p, verdict: { ...p.verdict, expired: true } }
-          : p,
-      )
+      world.updateProposal(event.data.proposalId, (p) => ({
+        ...p,
+        verdict: p.verdict?.verdictId === event.data.verdictId ? { ...p.verdict, expired: true } : p.verdict,
+        ledgerVerdict:
+          p.ledgerVerdict?.verdictId === event.data.verdictId
+            ? { ...p.ledgerVerdict, expired: true }
+            : p.ledgerVerdict,
+      }))
       dropVerdictDeadline(world, event.data.proposalId)
       return
     case 'ExecutionStarted':
@@ -162,6 +166,26 @@ const close = (
   world.put('proposal', keys.proposal(proposalId), { ...doc, phase, execution: execution ?? doc.execution })
   world.setOpen(doc.facts, false)
   dropVerdictDeadline(world, proposalId)
+}
+
+/**
+ * The decision service's own answers, read back in ledger order: they changed its world when it decided them,
+ * and now mark where the ledger's current verdict stands, which is what the execution gate saw.
+ */
+export const noteAnswer = (world: World, event: Ledgered): void => {
+  if (event.type === 'VerdictIssued') {
+    const { proposalId, verdictId, decision, actionDigest, expiresAt } = event.data
+    world.updateProposal(proposalId, (p) => ({
+      ...p,
+      ledgerVerdict: { verdictId, decision, actionDigest, expiresAt, revoked: false, expired: false },
+    }))
+  } else if (event.type === 'VerdictRevoked') {
+    world.updateProposal(event.data.proposalId, (p) =>
+      p.ledgerVerdict?.verdictId === event.data.verdictId
+        ? { ...p, ledgerVerdict: { ...p.ledgerVerdict, revoked: true } }
+        : p,
+    )
+  }
 }
 
 export const dropVerdictDeadline = (world: World, proposalId: string): void => {

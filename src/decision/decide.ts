@@ -1,9 +1,15 @@
 import { rungBelow } from '../domain/authority.js'
 import { canonicalize } from '../domain/canonical.js'
 import { evaluate } from '../domain/eligibility.js'
-import { type DataOf, DECISION_OUTPUT_TYPES, type KillSwitchRef, streams } from '../domain/events.js'
+import {
+  clipReason,
+  type DataOf,
+  DECISION_OUTPUT_TYPES,
+  type KillSwitchRef,
+  streams,
+} from '../domain/events.js'
 import { uuidFromName } from '../domain/ids.js'
-import { applyFact, dropVerdictDeadline } from './apply.js'
+import { applyFact, dropVerdictDeadline, noteAnswer } from './apply.js'
 import { keys, type Ledgered, type OpenEntry, type ProposalDoc, type World } from './world.js'
 
 export type UnsignedVerdict = Omit<DataOf<'VerdictIssued'>, 'signature'>
@@ -25,8 +31,12 @@ export type Output =
  * the event's recordedAt, so replaying the ledger reproduces every verdict.
  */
 export const decide = (world: World, event: Ledgered): Output[] => {
-  // Outputs of the decision service took effect when they were decided; reading them back changes nothing.
-  if (DECISION_OUTPUT_TYPES.has(event.type)) return []
+  // Outputs of the decision service took effect when they were decided; read back, they only mark what the
+  // ledger held at this position, which is what the execution gate judged starts against.
+  if (DECISION_OUTPUT_TYPES.has(event.type)) {
+    noteAnswer(world, event)
+    return []
+  }
   applyFact(world, event)
   const reevaluate = (ids: readonly string[]) => ids.flatMap((id) => reevaluateProposal(world, id, event))
   switch (event.type) {
@@ -185,7 +195,7 @@ const revokeAllow = (world: World, proposalId: string, ks: KillSwitchRef & { rea
       data: {
         verdictId,
         proposalId,
-        reason: `${target} engaged: ${ks.reason}`,
+        reason: clipReason(`${target} engaged: ${ks.reason}`),
         killSwitch: { scope: ks.scope, target: ks.target },
       },
     },
@@ -194,14 +204,18 @@ const revokeAllow = (world: World, proposalId: string, ks: KillSwitchRef & { rea
 
 type Violation = Pick<DataOf<'ViolationRecorded'>, 'kind' | 'reason'>
 
-/** Why an execution start is not covered by a valid allow verdict; null when it is. */
+/**
+ * Why an execution start is not covered by a valid allow verdict; null when it is. It is judged against the
+ * verdict the ledger held when the start was recorded, as the gate judged it: a verdict decided meanwhile but
+ * appended after the start does not make a violation of a start the ledger allowed.
+ */
 export const violationOf = (
   doc: ProposalDoc,
   start: DataOf<'ExecutionStarted'>,
   now: string,
 ): Violation | null => {
   const cited = start.verdictId
-  const v = doc.verdict
+  const v = doc.ledgerVerdict
   if (cited === null) return { kind: 'no-verdict', reason: 'the execution cited no verdict' }
   if (v === null || v.verdictId !== cited) {
     return doc.verdictIds.includes(cited)

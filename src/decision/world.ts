@@ -37,9 +37,23 @@ export interface ProposalDoc {
   readonly verdict: CurrentVerdict | null
   /** every verdict id ever issued for the proposal, to tell a superseded verdict from an unknown one */
   readonly verdictIds: readonly string[]
+  /**
+   * The current verdict as the ledger holds it so far (its own answers read back in ledger order): what the
+   * execution gate judged a start against, which may trail the verdict decided but not yet appended.
+   */
+  readonly ledgerVerdict: LedgerVerdict | null
   readonly execution: { readonly executionId: string; readonly failedAt: string | null } | null
   /** set once the agent was demoted for this failure, so a second deadline event changes nothing */
   readonly demotedForFailure: boolean
+}
+
+export interface LedgerVerdict {
+  readonly verdictId: string
+  readonly decision: 'allow' | 'block'
+  readonly actionDigest: string
+  readonly expiresAt: string
+  readonly revoked: boolean
+  readonly expired: boolean
 }
 
 export interface VerdictDeadline {

@@ -2,6 +2,7 @@ import {
   type AuthorityLevel,
   type CheckName,
   type CheckResult,
+  clipReason,
   type DataOf,
   EvidenceCheck,
   ImpactClass,
@@ -502,13 +503,10 @@ export const DEFAULT_PROMOTION: PromotionRequirements = {
 
 // ---------- wording ----------
 
-/** The verdict schema caps a reason at 2000 characters. */
-const MAX_REASON_LENGTH = 2000
-
 const result = (check: CheckName, status: CheckResult['status'], reason: string): CheckResult => ({
   check,
   status,
-  reason: reason.length <= MAX_REASON_LENGTH ? reason : `${reason.slice(0, MAX_REASON_LENGTH - 1)}…`,
+  reason: clipReason(reason),
 })
 
 /** Names the first few items and counts the rest, so a reason stays one readable sentence. */

@@ -51,8 +51,15 @@ const Hash = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>')
  * ledger at submission, so evidence for one action never counts for another.
  */
 export const ActionDigest = Hash
-const Reason = z.string().min(1).max(2000)
+/** A reason a person reads, at most this long. */
+export const MAX_REASON_LENGTH = 2000
+const Reason = z.string().min(1).max(MAX_REASON_LENGTH)
+/** A reason the service words itself, kept within what the model accepts. */
+export const clipReason = (text: string): string =>
+  text.length <= MAX_REASON_LENGTH ? text : `${text.slice(0, MAX_REASON_LENGTH - 1)}…`
 const Seconds = z.number().int().nonnegative()
+/** A span of time in seconds: ten years at most, so every deadline it sets is a real date. */
+const Duration = Seconds.max(315_360_000)
 
 export const KillSwitchRef = z.object({
   scope: KillSwitchScope,
@@ -221,12 +228,12 @@ export const PolicyPublished = event('PolicyPublished', {
     high: ImpactRequirements,
     critical: ImpactRequirements,
   }),
-  freshnessMaxAgeSeconds: Seconds,
+  freshnessMaxAgeSeconds: Duration,
   minAdversarialBranches: z.number().int().min(0).max(100),
   survivalThreshold: z.number().min(0).max(1),
-  rollbackTestMaxAgeSeconds: Seconds,
-  recoveryTimeObjectiveSeconds: Seconds,
-  verdictTtlSeconds: z.number().int().positive(),
+  rollbackTestMaxAgeSeconds: Duration,
+  recoveryTimeObjectiveSeconds: Duration,
+  verdictTtlSeconds: Duration.min(1),
   /** the least track record each rung needs, and per environment where one differs */
   promotion: PromotionRequirements,
   promotionByEnvironment: z.record(Environment, PromotionRequirements),
@@ -302,6 +309,8 @@ export const ChangeRequested = event('ChangeRequested', {
   /** why it needs a second admin, in words */
   widens: Reason,
   requestedBy: Identifier,
+  /** the stream it changes, at the version it was judged on: approved as requested, or not at all */
+  basedOn: z.object({ stream: z.string().min(1).max(600), version: z.number().int().nonnegative() }),
 })
 export const ChangeApproved = event('ChangeApproved', {
   requestId: Identifier,
@@ -363,7 +372,7 @@ export const RollbackTested = event('RollbackTested', {
   testRunId: Identifier,
   testedAt: Timestamp,
   outcome: z.enum(['passed', 'failed']),
-  expectedRecoverySeconds: Seconds,
+  expectedRecoverySeconds: Duration,
   killSwitch: KillSwitchRef,
 })
 export const ApprovalGranted = event('ApprovalGranted', {

@@ -66,7 +66,8 @@ export const idempotencyOf = (request: FastifyRequest): Idempotency | undefined 
   const path = request.url.split('?', 1)[0]
   const sent = canonicalize({ method: request.method, path, body: request.body ?? null })
   return {
-    idempotencyKey: `http:${principalOf(request).sub}:${key}`,
+    // the subject's length first, so that no subject and key together read as another subject's key
+    idempotencyKey: `http:${principalOf(request).sub.length}:${principalOf(request).sub}:${key}`,
     requestDigest: `sha256:${sha256Hex(sent)}`,
   }
 }

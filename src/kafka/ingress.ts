@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { SubmitProposalInput, submitProposal } from '../application/proposals.js'
 import { AuthenticationError, type TokenVerifier } from '../auth/tokens.js'
 import { DomainError } from '../domain/errors.js'
+import { Identifier } from '../domain/events.js'
 import type { EventStore } from '../store/port.js'
 import { headerStrings, PROPOSAL_CE_TYPE, type Topics } from './cloudevents.js'
 
@@ -97,6 +98,13 @@ export class Ingress {
       )
     }
     const proposalId = parsed.data.proposalId ?? headers.ce_id
+    // the CloudEvent id stands for the proposal id only when it is one: the ledger never holds an id it cannot read back
+    if (!Identifier.safeParse(proposalId).success) {
+      throw new Rejected(
+        'invalid',
+        `ce_id ${JSON.stringify(proposalId).slice(0, 80)} is not a proposal id: set proposalId`,
+      )
+    }
     try {
       await submitProposal(
         this.store,

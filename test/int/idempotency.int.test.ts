@@ -89,7 +89,11 @@ for (const ledger of LEDGERS) {
       assert.equal(approvals.length, 1)
       // the ledger records the key per principal, and the digest of the request it was first used for
       const [approval] = approvals
-      assert.equal(approval?.metadata.idempotencyKey, 'http:approver-1:approve-once')
+      assert.equal(
+        approval?.metadata.idempotencyKey,
+        'http:10:approver-1:approve-once',
+        'the subject, length first',
+      )
       assert.match(String(approval?.metadata.requestDigest), /^sha256:[0-9a-f]{64}$/)
 
       // a submission retried without a proposal id gets the id generated the first time
@@ -173,6 +177,17 @@ for (const ledger of LEDGERS) {
         'idempotency-key-reused',
       )
       assert.equal((await eventsOf(p.proposalId, 'SimulationRecorded')).length, 1)
+    })
+
+    test('a subject and key that read as another subject and key are still another key', async () => {
+      const p = await proposal()
+      const url = `/v1/proposals/${p.proposalId}/approvals`
+      // 'ops:k' with key '1' and 'ops' with key 'k:1' would both read 'ops:k:1' without the subject's length
+      const one = await approver('ops:k').post(url, { actionDigest: p.actionDigest }, key('1'))
+      const two = await approver('ops').post(url, { actionDigest: p.actionDigest }, key('k:1'))
+      assert.equal(one.statusCode, 201, one.body)
+      assert.equal(two.statusCode, 201, two.body)
+      assert.equal(two.json().duplicate, false)
     })
 
     test('the same key from another principal is another key', async () => {

@@ -146,6 +146,7 @@ const history = (from: number, count: number, start: string): LedgerEvent[] => {
             policy: null,
             widens: 'releasing a kill switch lets what it stopped run again',
             requestedBy: 'admin-1',
+            basedOn: { stream: `killswitch-${ref.scope}.${ref.target}`, version: 1 },
           }),
         )
         events.push(l.after(30).event('ChangeApproved', { requestId, approvedBy: 'admin-2' }))

@@ -3,7 +3,7 @@
 // then, one that is not, and is refused): every path of the rules (blocks, allows, refusals at the gate,
 // failures, rollbacks, violations, kill switches, promotions earned and refused, identities unbound).
 import { type AuthorityDoc, authority, trackDaysOf, trackRecord } from '../../projections/authority.js'
-import { bindingsOf, switchesOver } from '../../src/application/context.js'
+import { bindingsOf, isAgent, switchesOver } from '../../src/application/context.js'
 import { approveChange, govern, refuseChange } from '../../src/application/govern.js'
 import { handle, loadState } from '../../src/application/handle.js'
 import { requestPromotion } from '../../src/application/promotions.js'
@@ -209,9 +209,16 @@ export class History {
           const level = await agentLevel(this.store, agentId, environment)
           return { ...request, actor, context: { agentLevel: level } }
         }
+        case 'AttachSimulation':
+        case 'AttachRollbackTest':
+          return { ...request, actor, context: { attesterIsAgent: await isAgent(this.store, actor.sub) } }
         case 'Approve': {
           const executors = (await bindingsOf(this.store, executingIdentity)).executor
-          return { ...request, actor, context: { executors } }
+          return {
+            ...request,
+            actor,
+            context: { executors, attesterIsAgent: await isAgent(this.store, actor.sub) },
+          }
         }
         case 'StartExecution': {
           const executors = (await bindingsOf(this.store, executingIdentity)).executor
@@ -574,6 +581,22 @@ export class History {
     return result?.events.some((e) => e.type === 'ExecutionStarted') ?? false
   }
 
+  /** An action run outside the gate, as its executor reports it to the ledger: the decision service's to judge. */
+  private async ranWithoutAllow(
+    proposalId: string,
+    executionId: string,
+    verdictId: string | null,
+    actionDigest: string,
+  ): Promise<void> {
+    const data = { proposalId, executionId, verdictId, actionDigest, executor: EXECUTOR.sub }
+    const metadata = { actor: EXECUTOR.sub, correlationId: null, causationId: null }
+    await this.store.append(
+      streams.proposal(proposalId),
+      [{ type: 'ExecutionStarted', data, metadata }],
+      'any',
+    )
+  }
+
   private async end(proposalId: string, settled: boolean): Promise<void> {
     const r = this.random
     const stream = streams.proposal(proposalId)
@@ -619,6 +642,11 @@ export class History {
     } else if (r.chance(0.12)) {
       // an executor trying to act without an allow: refused at the gate, nothing runs
       started = await this.start(EXECUTOR, proposalId, executionId, verdict?.verdictId ?? null, actionDigest)
+      // ... and now and then it runs the action anyway, outside the gate, and reports it: a violation
+      if (!started && r.chance(0.3)) {
+        await this.ranWithoutAllow(proposalId, executionId, verdict?.verdictId ?? null, actionDigest)
+        started = true
+      }
     } else if (r.chance(0.03)) {
       // an approver trying to run it itself: refused at the gate
       started = await this.start(

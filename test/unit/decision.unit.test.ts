@@ -29,18 +29,32 @@ const worldOver = (docs: Map<string, unknown>) =>
 const given = (events: readonly LedgerEvent[]) => {
   const docs = new Map<string, unknown>()
   const answers: Output[][] = []
-  const step = (event: LedgerEvent): Output[] => {
+  const apply = (event: LedgerEvent): Output[] => {
     const world = worldOver(docs)
     const outputs = decide(world, event)
     for (const [key, doc] of world.changed()) {
       if (doc === null) docs.delete(key)
       else docs.set(key, doc)
     }
+    return outputs
+  }
+  /** The answers, appended and read back in ledger order, as the service's own are. */
+  const readBack = (event: LedgerEvent, outputs: readonly Output[]) => {
+    for (const o of outputs) {
+      const data = o.type === 'VerdictIssued' ? { ...o.data, signature: 'x.y.z' } : o.data
+      apply({ ...event, stream: o.stream, type: o.type, data } as LedgerEvent)
+    }
+  }
+  const step = (event: LedgerEvent): Output[] => {
+    const outputs = apply(event)
+    readBack(event, outputs)
     answers.push(outputs)
     return outputs
   }
   for (const event of events) step(event)
-  return { when: step, answers, world: () => worldOver(docs) }
+  /** Decides an event whose answers reach the ledger only later, after other events (`readBack`). */
+  const decidedOnly = (event: LedgerEvent): Output[] => apply(event)
+  return { when: step, decidedOnly, readBack, answers, world: () => worldOver(docs) }
 }
 
 const verdicts = (outputs: readonly Output[]) => outputs.filter((o) => o.type === 'VerdictIssued')
@@ -404,6 +418,31 @@ describe('the decision service', () => {
       executor: 'executor-1',
     })
     assert.deepEqual(when(start), [])
+  })
+
+  test('a start the ledger allowed is no violation, though a newer verdict was decided before it was appended', () => {
+    const b = new LedgerBuilder()
+    const { when, decidedOnly, readBack, answers } = given(fullyEvidenced(b))
+    const { verdictId, decidedAt } = lastVerdict(answers)
+    // anyone re-observes the resource: a new verdict is decided, but the gate sees the ledger, where it is not yet
+    const observed = b.after(2).event('StateObserved', {
+      environment: 'production',
+      resource: 'deployment/web',
+      version: 'v41',
+      digest: 'd41',
+      observedAt: decidedAt,
+    })
+    const newer = verdicts(decidedOnly(observed))
+    assert.equal(newer.length, 1, 'the re-observation restates the allow')
+    const start = b.after(1).event('ExecutionStarted', {
+      proposalId: P,
+      executionId: 'x-1',
+      verdictId,
+      actionDigest: DIGEST,
+      executor: 'executor-1',
+    })
+    assert.deepEqual(when(start), [], 'no violation, no demotion')
+    readBack(observed, newer)
   })
 
   test('an execution without a valid allow verdict becomes a violation, and the agent is demoted one rung', () => {

@@ -23,6 +23,7 @@ const bind: GovernanceChange = {
   identity: 'deployer',
 }
 const why = 'binding executor-1 to deployer lets it act as that identity'
+const basedOn = { stream: 'identity-deployer', version: 0 }
 
 const requestChange = (actor: Actor = admin): GovernanceCommand => ({
   type: 'RequestChange',
@@ -31,6 +32,7 @@ const requestChange = (actor: Actor = admin): GovernanceCommand => ({
   change: bind,
   policy: null,
   widens: why,
+  basedOn,
 })
 const approveChange = (actor: Actor = secondAdmin): GovernanceCommand => ({
   type: 'ApproveChange',
@@ -44,7 +46,7 @@ const refuseChange = (actor: Actor = secondAdmin): GovernanceCommand => ({
 
 const requested: GovernanceEvent = {
   type: 'ChangeRequested',
-  data: { requestId, change: bind, policy: null, widens: why, requestedBy: admin.sub },
+  data: { requestId, change: bind, policy: null, widens: why, requestedBy: admin.sub, basedOn },
 }
 const approved = (by = secondAdmin.sub): GovernanceEvent => ({
   type: 'ChangeApproved',
@@ -83,6 +85,7 @@ describe('governance decider: the change stream', () => {
         change: { kind: 'publish-policy', policyVersion: 2 },
         policy,
         widens: 'a policy decides what every agent may do',
+        basedOn,
       })
       .then([
         {
@@ -93,6 +96,7 @@ describe('governance decider: the change stream', () => {
             policy,
             widens: 'a policy decides what every agent may do',
             requestedBy: admin.sub,
+            basedOn,
           },
         },
       ])

@@ -14,10 +14,48 @@ const registration = {
   reversible: true,
   description: 'change the replica count',
 } as const
-const register: InventoryCommand = { type: 'RegisterToolAction', actor: admin, ...registration }
+/** behind a registration that lowers nothing, one admin; behind one that does, two */
+const alone = { requestedBy: admin.sub, approvedBy: null }
+const withSecond = { requestedBy: admin.sub, approvedBy: 'admin-2' }
+const register: InventoryCommand = {
+  type: 'RegisterToolAction',
+  actor: admin,
+  ...registration,
+  approval: withSecond,
+}
 const registered: InventoryEvent = { type: 'ToolActionRegistered', data: registration }
 
 describe('inventory decider', () => {
+  test('secondAdminBehind: a registration that lowers the impact or marks it reversible takes two admins', () => {
+    // unregistered counts as critical and irreversible: registering it as high and reversible lowers both
+    spec(inventory)
+      .given([])
+      .when({ ...register, approval: alone })
+      .thenThrows(
+        'forbidden',
+        /lowers kubernetes.scale from 'critical' to 'high' impact and marks kubernetes.scale reversible/,
+      )
+    spec(inventory)
+      .given([registered])
+      .when({ ...register, impact: 'low', approval: alone })
+      .thenThrows('forbidden', /needs a second, distinct policy admin/)
+  })
+
+  test('a registration that raises the impact or marks it irreversible takes one admin', () => {
+    spec(inventory)
+      .given([registered])
+      .when({ ...register, impact: 'critical', reversible: false, approval: alone })
+      .then([
+        { type: 'ToolActionRegistered', data: { ...registration, impact: 'critical', reversible: false } },
+      ])
+    spec(inventory)
+      .given([])
+      .when({ ...register, impact: 'critical', reversible: false, approval: alone })
+      .then([
+        { type: 'ToolActionRegistered', data: { ...registration, impact: 'critical', reversible: false } },
+      ])
+  })
+
   test('a tool action is registered with its impact and reversibility', () => {
     spec(inventory).given([]).when(register).then([registered])
   })

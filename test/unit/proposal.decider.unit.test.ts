@@ -4,9 +4,8 @@ import type { Actor } from '../../src/domain/actor.js'
 import { actionDigestOf, planHashOf } from '../../src/domain/canonical.js'
 import type { ProposalCommand, ProposalEvent, ProposalInput } from '../../src/domain/deciders/proposal.js'
 import * as proposal from '../../src/domain/deciders/proposal.js'
-import { refusalCode } from '../../src/domain/deciders/proposal.js'
-import { ENTITLEMENT_RULES, EXECUTION_GATE } from '../../src/domain/deciders/proposal-rules.js'
-import type { DomainErrorCode } from '../../src/domain/errors.js'
+import { WHAT_A_START_NEEDS, WHO_MAY_START } from '../../src/domain/deciders/proposal-rules.js'
+import { DomainError, type DomainErrorCode } from '../../src/domain/errors.js'
 import type { AuthorityLevel, DataOf, KillSwitchRef } from '../../src/domain/events.js'
 import { actorOf, actors, specificationRefusing } from '../support/actors.js'
 import { spec } from '../support/decider-spec.js'
@@ -79,6 +78,7 @@ const attachSimulation = (
   requestId,
   actionDigest: digest,
   branches,
+  context: { attesterIsAgent: false },
 })
 const rollbackEvidence = {
   playbook: 'scale back to 2 replicas',
@@ -93,11 +93,18 @@ const attachRollbackTest = (actor: Actor = simulator, digest = actionDigest): Pr
   actor,
   actionDigest: digest,
   ...rollbackEvidence,
+  context: { attesterIsAgent: false },
 })
 const approve = (
   actor: Actor = approver,
-  { role = 'approver', executors = [executor.sub], digest = actionDigest } = {},
-): ProposalCommand => ({ type: 'Approve', actor, role, actionDigest: digest, context: { executors } })
+  { role = 'approver', executors = [executor.sub], digest = actionDigest, attesterIsAgent = false } = {},
+): ProposalCommand => ({
+  type: 'Approve',
+  actor,
+  role,
+  actionDigest: digest,
+  context: { executors, attesterIsAgent },
+})
 const now = '2025-02-01T10:10:00.000Z'
 const start = (
   actor: Actor = executor,
@@ -264,6 +271,18 @@ const refuses = (
 }
 
 /** The reasons of the one ExecutionRefused a start comes to. */
+/** The reasons a principal that may not start at all is refused with (403, nothing recorded). */
+const whoReasons = (given: ProposalEvent[], command: ProposalCommand) => {
+  try {
+    proposal.decide(command, stateOf(given))
+  } catch (error) {
+    assert.ok(error instanceof DomainError, String(error))
+    assert.equal(error.code, 'forbidden')
+    return (error.details as { reasons: { specification: string; reason: string }[] }).reasons
+  }
+  return assert.fail('expected the start to be refused')
+}
+
 const gateReasons = (given: ProposalEvent[], command: ProposalCommand) => {
   const events = proposal.decide(command, stateOf(given))
   const [event] = events
@@ -389,14 +408,14 @@ describe('proposal decider: simulation requests', () => {
       requestSimulation(otherAgent),
       'forbidden',
       'proposerRequestsSimulation',
-      /only agent agent-7, which proposed it, may request a simulation/,
+      /only the proposing agent may request a simulation/,
     )
     refuses(
       [submitted],
       requestSimulation(simulator),
       'forbidden',
       'proposerRequestsSimulation',
-      /only agent agent-7/,
+      /only the proposing agent/,
     )
   })
 
@@ -637,6 +656,26 @@ describe('proposal decider: approvals', () => {
     )
   })
 
+  test('a registered agent presenting a token without the agent role still attests nothing', () => {
+    const disguised = actorOf(otherAgent.sub, ['approver', 'simulator', 'executor'], ['approver'])
+    refuses(
+      [submitted],
+      approve(disguised, { attesterIsAgent: true }),
+      'forbidden',
+      'approverIsIndependent',
+      /agent-8 is a registered agent, and an agent's word is not evidence/,
+    )
+    const requested = proposal.decide(requestSimulation(), stateOf([submitted]))
+    assert.throws(
+      () =>
+        proposal.decide(
+          { ...attachSimulation(disguised), context: { attesterIsAgent: true } } as ProposalCommand,
+          stateOf([submitted, ...requested]),
+        ),
+      /agent-8 is a registered agent/,
+    )
+  })
+
   test('approverIsIndependent: the executing identity approving is refused', () => {
     refuses(
       [submitted],
@@ -710,9 +749,15 @@ describe('proposal decider: withdrawal', () => {
       withdraw(otherAgent),
       'forbidden',
       'proposerOrAdminWithdraws',
-      /only agent agent-7 or a policy admin may withdraw this proposal/,
+      /only the proposing agent or a policy admin may withdraw this proposal/,
     )
-    refuses([submitted], withdraw(approver), 'forbidden', 'proposerOrAdminWithdraws', /only agent agent-7/)
+    refuses(
+      [submitted],
+      withdraw(approver),
+      'forbidden',
+      'proposerOrAdminWithdraws',
+      /only the proposing agent/,
+    )
   })
 })
 
@@ -727,63 +772,39 @@ describe('proposal decider: the execution gate', () => {
       .then([started(otherExecutor.sub)])
   })
 
-  test('startedByExecutor: an agent starting its own action is refused and recorded', () => {
-    spec(proposal)
-      .given(ready)
-      .when(start(agent))
-      .then([
-        refused(
-          [
-            { specification: 'startedByExecutor', reason: 'agent-7 holds no executor role' },
-            {
-              specification: 'executorRunsAsIdentity',
-              reason: 'executor agent-7 is not bound to run as deployer',
-            },
-          ],
-          { by: agentId },
-        ),
-      ])
+  test('startedByExecutor: an agent starting its own action is refused, and nothing is recorded', () => {
+    assert.deepEqual(whoReasons(ready, start(agent)), [
+      { specification: 'startedByExecutor', reason: 'agent-7 holds no executor role' },
+      { specification: 'executorRunsAsIdentity', reason: 'executor agent-7 is not bound to run as deployer' },
+    ])
     // bound as an executor but without the role in its token
-    const reasons = gateReasons(ready, start(approver, { executors: [approver.sub] }))
     assert.deepEqual(
-      reasons.map((r) => r.specification),
+      whoReasons(ready, start(approver, { executors: [approver.sub] })).map((r) => r.specification),
       ['startedByExecutor'],
     )
   })
 
-  test('executorRunsAsIdentity: an executor not bound to the identity is refused and recorded', () => {
+  test('executorRunsAsIdentity: an executor not bound to the identity is refused, and nothing is recorded', () => {
     spec(proposal)
       .given(ready)
       .when(start(otherExecutor, { executors: [executor.sub] }))
-      .then([
-        refused(
-          [
-            {
-              specification: 'executorRunsAsIdentity',
-              reason: 'executor executor-2 is not bound to run as deployer',
-            },
-          ],
-          { by: otherExecutor.sub },
-        ),
-      ])
+      .thenThrows('forbidden', /executor executor-2 is not bound to run as deployer/)
   })
 
-  test('approverNeverExecutes: an approver starting the execution it approved is refused and recorded', () => {
+  test('approverNeverExecutes: an approver starting the execution it approved is refused, and nothing is recorded', () => {
     // approved while not bound, bound as an executor afterwards
-    spec(proposal)
-      .given([submitted, approved(approverExecutor.sub), issued])
-      .when(start(approverExecutor, { executors: [approverExecutor.sub] }))
-      .then([
-        refused(
-          [
-            {
-              specification: 'approverNeverExecutes',
-              reason: 'approver-executor approved this proposal and cannot also execute it',
-            },
-          ],
-          { by: approverExecutor.sub },
-        ),
-      ])
+    assert.deepEqual(
+      whoReasons(
+        [submitted, approved(approverExecutor.sub), issued],
+        start(approverExecutor, { executors: [approverExecutor.sub] }),
+      ),
+      [
+        {
+          specification: 'approverNeverExecutes',
+          reason: 'approver-executor approved this proposal and cannot also execute it',
+        },
+      ],
+    )
     // another approver's approval does not stop a bound executor
     spec(proposal).given([submitted, approved(), issued]).when(start()).then([started()])
   })
@@ -919,16 +940,21 @@ describe('proposal decider: the execution gate', () => {
     // an approver without the executor role, not bound, on a withdrawn proposal, citing nothing, for another action
     const given = [submitted, approved(), issued, withdrawn]
     const switches: KillSwitchRef[] = [{ scope: 'global', target: null }]
-    const reasons = gateReasons(
-      given,
-      start(approver, { cited: null, digest: otherDigest, executors: [], switches }),
+    // who may start is judged first: such a principal is refused without a record
+    assert.deepEqual(
+      whoReasons(given, start(approver, { cited: null, digest: otherDigest, executors: [], switches })).map(
+        (r) => r.specification,
+      ),
+      WHO_MAY_START.map((s) => s.name),
     )
+    // an entitled executor breaking every other rule is refused and recorded with all the reasons
+    const reasons = gateReasons(given, start(executor, { cited: null, digest: otherDigest, switches }))
     assert.deepEqual(
       reasons.map((r) => r.specification),
-      EXECUTION_GATE.map((s) => s.name),
+      WHAT_A_START_NEEDS.map((s) => s.name),
     )
     assert.deepEqual(
-      reasons.map((r) => r.specification),
+      [...WHO_MAY_START, ...WHAT_A_START_NEEDS].map((s) => s.name),
       [
         'startedByExecutor',
         'executorRunsAsIdentity',
@@ -963,23 +989,6 @@ describe('proposal decider: the execution gate', () => {
       .given([...ready, refusal])
       .when(start())
       .then([started()])
-  })
-
-  test('refusalCode: forbidden when the executor was not entitled, conflict otherwise', () => {
-    for (const name of ['startedByExecutor', 'executorRunsAsIdentity', 'approverNeverExecutes']) {
-      assert.ok(ENTITLEMENT_RULES.has(name))
-      assert.equal(refusalCode([{ specification: name }]), 'forbidden')
-      assert.equal(refusalCode([{ specification: 'citesLiveAllow' }, { specification: name }]), 'forbidden')
-    }
-    for (const name of ['proposalIsOpen', 'citesLiveAllow', 'citesThisAction']) {
-      assert.ok(!ENTITLEMENT_RULES.has(name))
-      assert.equal(refusalCode([{ specification: name }]), 'conflict')
-    }
-    assert.equal(
-      refusalCode(gateReasons([submitted, issued], start(otherExecutor, { executors: [executor.sub] }))),
-      'forbidden',
-    )
-    assert.equal(refusalCode(gateReasons([submitted, issued, revoked], start())), 'conflict')
   })
 })
 

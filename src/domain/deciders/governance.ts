@@ -26,6 +26,7 @@ export type GovernanceCommand = { readonly actor: Actor } & (
       change: GovernanceChange
       policy: Record<string, unknown> | null
       widens: string
+      basedOn: { stream: string; version: number }
     }
   | { type: 'ApproveChange' }
   | { type: 'RefuseChange'; reason: string }
@@ -39,6 +40,7 @@ export type GovernanceState =
       readonly change: GovernanceChange
       readonly policy: Record<string, unknown> | null
       readonly requestedBy: string
+      readonly basedOn: { readonly stream: string; readonly version: number }
     }
 
 export const initialState = (): GovernanceState => ({ status: 'none' })
@@ -51,13 +53,20 @@ export const adminGoverns = specification<Actor>(
   (actor) => (holds(actor, 'policy-admin') ? null : `${actor.sub} holds no policy-admin role`),
 )
 
-export const secondAdminApproves = specification<{ actor: Actor; requestedBy: string }>(
+export const secondAdminApproves = specification<{
+  actor: Actor
+  requestedBy: string
+  change: GovernanceChange
+}>(
   'secondAdminApproves',
-  'a change that widens authority takes effect only when a second, distinct policy admin approves it',
-  ({ actor, requestedBy }) => {
+  'a change that widens authority takes effect only when a second, distinct policy admin approves it, never one it empowers',
+  ({ actor, requestedBy, change }) => {
     if (!holds(actor, 'policy-admin')) return `${actor.sub} holds no policy-admin role`
     if (actor.sub === requestedBy) {
       return `${actor.sub} requested this change: a second, distinct policy admin must approve it`
+    }
+    if (change.kind === 'bind-identity' && change.principal === actor.sub) {
+      return `${actor.sub} would be bound by this change: another policy admin must approve it`
     }
     return null
   },
@@ -130,14 +139,13 @@ export const decide = (command: GovernanceCommand, state: GovernanceState): Gove
       demand(adminGoverns, actor)
       if (state.status !== 'none')
         throw new DomainError('conflict', `change ${command.requestId} already exists`)
-      const { requestId, change, policy, widens: why } = command
-      return [
-        { type: 'ChangeRequested', data: { requestId, change, policy, widens: why, requestedBy: actor.sub } },
-      ]
+      const { requestId, change, policy, widens: why, basedOn } = command
+      const data = { requestId, change, policy, widens: why, requestedBy: actor.sub, basedOn }
+      return [{ type: 'ChangeRequested', data }]
     }
     case 'ApproveChange': {
       const pending = requirePending(state)
-      demand(secondAdminApproves, { actor, requestedBy: pending.requestedBy })
+      demand(secondAdminApproves, { actor, requestedBy: pending.requestedBy, change: pending.change })
       return [{ type: 'ChangeApproved', data: { requestId: pending.requestId, approvedBy: actor.sub } }]
     }
     case 'RefuseChange': {
@@ -158,8 +166,8 @@ const requirePending = (state: GovernanceState) => {
 export const evolve = (state: GovernanceState, event: GovernanceEvent): GovernanceState => {
   switch (event.type) {
     case 'ChangeRequested': {
-      const { requestId, change, policy, requestedBy } = event.data
-      return { status: 'pending', requestId, change, policy, requestedBy }
+      const { requestId, change, policy, requestedBy, basedOn } = event.data
+      return { status: 'pending', requestId, change, policy, requestedBy, basedOn }
     }
     case 'ChangeApproved':
       return state.status === 'none' ? state : { ...state, status: 'approved' }

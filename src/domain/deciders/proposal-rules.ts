@@ -16,14 +16,23 @@ export interface Acting {
   readonly proposal: Submitted
 }
 
-/** Evidence is never attested by the proposing agent, its executing identity, or any other agent. */
-const notFromTheAgentSide = ({ actor, proposal }: Acting): string | null => {
+/** A principal attesting evidence, and whether the ledger knows its subject as a registered agent. */
+export interface Attesting extends Acting {
+  readonly attesterIsAgent: boolean
+}
+
+/**
+ * Evidence is never attested by the proposing agent, its executing identity, or any other agent: neither a
+ * token holding the agent role nor a subject the ledger registered as an agent, whatever roles it presents.
+ */
+const notFromTheAgentSide = ({ actor, proposal, attesterIsAgent }: Attesting): string | null => {
   if (actor.sub === proposal.agentId)
     return `${actor.sub} proposed this action and cannot attest evidence for it`
   if (actor.sub === proposal.executingIdentity) {
     return `${actor.sub} is the action's executing identity and cannot attest evidence for it`
   }
   if (holds(actor, 'agent')) return `${actor.sub} holds the agent role, and an agent's word is not evidence`
+  if (attesterIsAgent) return `${actor.sub} is a registered agent, and an agent's word is not evidence`
   return null
 }
 
@@ -66,7 +75,7 @@ export const proposerRequestsSimulation = specification<Acting & { level: Author
   "only the proposing agent, from the 'simulate' rung up, requests a simulation of its plan",
   ({ actor, proposal, level }) => {
     if (actor.sub !== proposal.agentId || !holds(actor, 'agent')) {
-      return `only agent ${proposal.agentId}, which proposed it, may request a simulation of this action`
+      return 'only the proposing agent may request a simulation of this action'
     }
     const rank = (l: AuthorityLevel) => AUTHORITY_LADDER.indexOf(l)
     if (level === null || rank(level) < rank('simulate')) {
@@ -76,7 +85,7 @@ export const proposerRequestsSimulation = specification<Acting & { level: Author
   },
 )
 
-export const simulatorAttestsSimulation = specification<Acting>(
+export const simulatorAttestsSimulation = specification<Attesting>(
   'simulatorAttestsSimulation',
   'simulation results count only from a simulator, never from the agent side',
   (acting) =>
@@ -92,7 +101,7 @@ export const simulationAnswersRequest = specification<{ requestId: string; reque
     requests.includes(requestId) ? null : `no simulation request ${requestId} was made for this proposal`,
 )
 
-export const testerAttestsRollback = specification<Acting>(
+export const testerAttestsRollback = specification<Attesting>(
   'testerAttestsRollback',
   'a rollback test counts only from the simulator or executor that ran it, never from the agent side',
   (acting) =>
@@ -101,7 +110,7 @@ export const testerAttestsRollback = specification<Acting>(
       : `${acting.actor.sub} holds neither the simulator nor the executor role: only whoever ran the test records it`,
 )
 
-export const approverIsIndependent = specification<Acting & { executors: readonly string[] }>(
+export const approverIsIndependent = specification<Attesting & { executors: readonly string[] }>(
   'approverIsIndependent',
   'an approver is never the proposer, its executing identity, an agent, or a principal that may execute it',
   (acting) => {
@@ -131,7 +140,7 @@ export const proposerOrAdminWithdraws = specification<Acting>(
   ({ actor, proposal }) =>
     (actor.sub === proposal.agentId && holds(actor, 'agent')) || holds(actor, 'policy-admin')
       ? null
-      : `only agent ${proposal.agentId} or a policy admin may withdraw this proposal`,
+      : 'only the proposing agent or a policy admin may withdraw this proposal',
 )
 
 export const starterReports = specification<{ actor: Actor; executor: string; what: string }>(
@@ -231,20 +240,16 @@ export const citesThisAction = specification<Start>(
       : `the start names action ${cited.actionDigest}, not this proposal's action ${proposal.actionDigest}`,
 )
 
-/** The gate's rules, in the order a refusal lists them; the first three are about who, the rest about what. */
-export const EXECUTION_GATE = [
-  startedByExecutor,
-  executorRunsAsIdentity,
-  approverNeverExecutes,
+/** Who may start at all: a principal breaking one of these could not run the action; refused (403), not recorded. */
+export const WHO_MAY_START = [startedByExecutor, executorRunsAsIdentity, approverNeverExecutes] as const
+
+/** What a start by an entitled executor needs: breaking one is refused (409), recorded and counted. */
+export const WHAT_A_START_NEEDS = [
   proposalIsOpen,
   citesLiveAllow,
   noKillSwitchEngaged,
   citesThisAction,
 ] as const
 
-/** Rules about who may start: breaking one is a 403; the others are a 409. */
-export const ENTITLEMENT_RULES: ReadonlySet<string> = new Set([
-  startedByExecutor.name,
-  executorRunsAsIdentity.name,
-  approverNeverExecutes.name,
-])
+/** The gate's rules, in the order a refusal lists them. */
+export const EXECUTION_GATE = [...WHO_MAY_START, ...WHAT_A_START_NEEDS] as const

@@ -7,8 +7,6 @@ import {
   agentProposesAsItself,
   approvalRoleFromToken,
   approverIsIndependent,
-  ENTITLEMENT_RULES,
-  EXECUTION_GATE,
   identityBoundToAgent,
   proposerAboveObserve,
   proposerOrAdminWithdraws,
@@ -17,6 +15,8 @@ import {
   simulatorAttestsSimulation,
   starterReports,
   testerAttestsRollback,
+  WHAT_A_START_NEEDS,
+  WHO_MAY_START,
 } from './proposal-rules.js'
 
 export type ProposalEvent =
@@ -42,6 +42,11 @@ export type ProposalEvent =
 /** What the caller states: the proposal id comes from the stream, the digests from the ledger. */
 type Given<T extends ProposalEvent['type']> = Omit<DataOf<T>, 'proposalId'>
 
+/** What the rules know of a principal attesting evidence beside its token: whether it is a registered agent. */
+export interface Attester {
+  readonly attesterIsAgent: boolean
+}
+
 /** A proposal as its agent states it; the ledger adds the plan hash and the action digest. */
 export type ProposalInput = Omit<DataOf<'ProposalSubmitted'>, 'planHash' | 'actionDigest'>
 
@@ -59,12 +64,14 @@ export type ProposalCommand = { readonly actor: Actor } & (
       type: 'RequestSimulation'
       context: { agentLevel: AuthorityLevel | null }
     } & Given<'SimulationRequested'>)
-  | ({ type: 'AttachSimulation' } & Omit<Given<'SimulationRecorded'>, 'simulatedBy'>)
-  | ({ type: 'AttachRollbackTest' } & Omit<Given<'RollbackTested'>, 'testedBy'>)
+  | ({ type: 'AttachSimulation'; context: Attester } & Omit<Given<'SimulationRecorded'>, 'simulatedBy'>)
+  | ({ type: 'AttachRollbackTest'; context: Attester } & Omit<Given<'RollbackTested'>, 'testedBy'>)
   | ({
       type: 'Approve'
-      /** the executors bound to run as the proposal's executing identity */
-      context: { executors: readonly string[] }
+      context: Attester & {
+        /** the executors bound to run as the proposal's executing identity */
+        executors: readonly string[]
+      }
     } & Omit<Given<'ApprovalGranted'>, 'approver'>)
   | ({ type: 'Withdraw' } & Given<'ProposalWithdrawn'>)
   | ({
@@ -138,13 +145,13 @@ export const decide = (command: ProposalCommand, state: ProposalState): Proposal
     case 'RequestSimulation':
       return requestSimulation(command, requireStatus(state, ['open'], 'request a simulation'))
     case 'AttachSimulation':
-      demand(simulatorAttestsSimulation, acting)
+      demand(simulatorAttestsSimulation, { ...acting, ...command.context })
       return attachSimulation(command, requireStatus(state, ['open'], 'attach a simulation'))
     case 'AttachRollbackTest':
-      demand(testerAttestsRollback, acting)
+      demand(testerAttestsRollback, { ...acting, ...command.context })
       return attachRollbackTest(command, requireStatus(state, ['open'], 'attach a rollback test'))
     case 'Approve':
-      demand(approverIsIndependent, { ...acting, executors: command.context.executors })
+      demand(approverIsIndependent, { ...acting, ...command.context })
       demand(approvalRoleFromToken, { actor: command.actor, role: command.role })
       return approve(command, requireStatus(state, ['open'], 'approve'))
     case 'Withdraw': {
@@ -304,8 +311,10 @@ const approve = (command: Command<'Approve'>, state: In<'open'>): ProposalEvent[
 }
 
 /**
- * The execution gate: a start that breaks any of its rules is refused and recorded, with every reason, so
- * it counts as an unsafe action blocked before execution; nothing runs.
+ * The execution gate. A principal that may not start this action at all (no executor, not bound to its
+ * identity, one of its approvers) is refused with every reason and nothing is recorded: it could not have run
+ * it, and it must not fill the proposal's stream. An entitled executor's start that breaks any other rule is
+ * refused and recorded with every reason, so it counts as an unsafe action blocked before execution.
  */
 const startExecution = (command: Command<'StartExecution'>, state: ProposalState): ProposalEvent[] => {
   if (state.status === 'none') throw new DomainError('not-found', 'the proposal does not exist')
@@ -313,7 +322,7 @@ const startExecution = (command: Command<'StartExecution'>, state: ProposalState
   const { proposalId } = state.proposal
   // the same executor starting the same execution again is a retry of a start that happened, not a new attempt
   if ('executionId' in state && state.executionId === executionId && state.executor === actor.sub) return []
-  const reasons = unmet(EXECUTION_GATE, {
+  const start = {
     actor,
     proposal: state.proposal,
     open: state.status === 'open',
@@ -323,17 +332,23 @@ const startExecution = (command: Command<'StartExecution'>, state: ProposalState
     executors: context.executors,
     engagedSwitches: context.engagedSwitches,
     now: context.now,
-  })
+  }
+  const who = unmet(WHO_MAY_START, start)
+  if (who.length > 0) {
+    throw new DomainError(
+      'forbidden',
+      `the execution gate refused the start: ${who.map((r) => r.reason).join('; ')}`,
+      {
+        specification: who[0]?.specification,
+        reasons: who,
+      },
+    )
+  }
+  const reasons = unmet(WHAT_A_START_NEEDS, start)
   const data = { proposalId, executionId, verdictId, actionDigest, executor: actor.sub }
   if (reasons.length > 0) return [{ type: 'ExecutionRefused', data: { ...data, reasons } }]
   return [{ type: 'ExecutionStarted', data }]
 }
-
-/** How a refused start is answered: 403 when the executor was not entitled to start it, else 409. */
-export const refusalCode = (
-  reasons: readonly { readonly specification: string }[],
-): 'forbidden' | 'conflict' =>
-  reasons.some((r) => ENTITLEMENT_RULES.has(r.specification)) ? 'forbidden' : 'conflict'
 
 export const evolve = (state: ProposalState, event: ProposalEvent): ProposalState => {
   if (event.type === 'ProposalSubmitted') return state.status === 'none' ? opened(event.data) : state
