@@ -573,8 +573,11 @@ class LedgerBuilder {
             if (skip) continue
             break
           }
-          this.command(agent, stream, { type: 'ApprovePromotion', actor: ADMIN, requestId })
-          this.command(agent, stream, { type: 'ApprovePromotion', actor: SECOND_ADMIN, requestId })
+          for (const admin of [ADMIN, SECOND_ADMIN]) {
+            const trackRecord = this.trackRecordOf(agentId, environment, requirement?.windowDays ?? 30)
+            const context = { requirement, trackRecord }
+            this.command(agent, stream, { type: 'ApprovePromotion', actor: admin, requestId, context })
+          }
         }
       }
     }

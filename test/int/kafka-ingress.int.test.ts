@@ -8,7 +8,7 @@ import type { Producer } from 'kafkajs'
 import pino from 'pino'
 import { approveChange, govern } from '../../src/application/govern.js'
 import { handle } from '../../src/application/handle.js'
-import { requestPromotion } from '../../src/application/promotions.js'
+import { approvePromotion, requestPromotion } from '../../src/application/promotions.js'
 import { agentLevel } from '../../src/application/queries.js'
 import { issueToken } from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
@@ -128,13 +128,7 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
       noRecord,
     )
     for (const admin of admins) {
-      await handle(
-        runtime.store,
-        agent,
-        streams.agent('agent-k'),
-        { type: 'ApprovePromotion', actor: admin, requestId: 'r1' },
-        { actor: admin.sub },
-      )
+      await approvePromotion(runtime.store, admin, 'agent-k', 'r1', (_environment, days) => noRecord(days))
     }
     assert.equal(await agentLevel(runtime.store, 'agent-k', 'production'), 'recommend')
     agentToken = await issueToken(runtime.tokenKey as NonNullable<Runtime['tokenKey']>, config, {

@@ -6,7 +6,7 @@ import { type AuthorityDoc, authority, trackDaysOf, trackRecord } from '../../pr
 import { bindingsOf, isAgent, switchesOver } from '../../src/application/context.js'
 import { approveChange, govern, refuseChange } from '../../src/application/govern.js'
 import { handle, loadState } from '../../src/application/handle.js'
-import { requestPromotion } from '../../src/application/promotions.js'
+import { approvePromotion, requestPromotion } from '../../src/application/promotions.js'
 import { type ProposalRequest, submitProposal } from '../../src/application/proposals.js'
 import { agentLevel, ledgerTime } from '../../src/application/queries.js'
 import { appendDueNotices } from '../../src/decision/scheduler.js'
@@ -355,12 +355,13 @@ export class History {
       }
       for (const admin of ADMINS) {
         await this.attempt(() =>
-          handle(
+          approvePromotion(
             this.store,
-            agent,
-            streams.agent(agentId),
-            { type: 'ApprovePromotion', actor: admin, requestId },
-            { actor: admin.sub, ...this.options() },
+            admin,
+            agentId,
+            requestId,
+            (env, days) => this.trackRecordOf(agentId, env, days),
+            this.options(),
           ),
         )
         this.tick(5)

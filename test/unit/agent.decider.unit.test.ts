@@ -104,10 +104,15 @@ const request = (
   trackRecord: record,
   context: { requirement: need },
 })
-const approve = (requestId: string, actor: Actor = admin): AgentCommand => ({
+const approve = (
+  requestId: string,
+  actor: Actor = admin,
+  { record = trackRecord, need = requirement as PromotionRequirement | null } = {},
+): AgentCommand => ({
   type: 'ApprovePromotion',
   actor,
   requestId,
+  context: { requirement: need, trackRecord: record },
 })
 const refuse = (requestId: string, actor: Actor = admin): AgentCommand => ({
   type: 'RefusePromotion',
@@ -405,6 +410,17 @@ describe('agent decider: two distinct policy admins stand behind a promotion', (
         approvedBy('r1', 'staging', secondAdmin.sub),
         promoted('r1', 'staging', 'observe', 'recommend', [admin.sub, secondAdmin.sub]),
       ])
+  })
+
+  test('an approval judges the record again: one that no longer earns the rung, or no policy, is refused', () => {
+    const given = [...pending, approvedBy('r1', 'staging', admin.sub)]
+    const events = given.reduce(agent.evolve, agent.initialState())
+    const [worse] = agent.decide(approve('r1', secondAdmin, { record: poorRecord }), events)
+    assert.equal(worse?.type, 'PromotionRefused')
+    assert.match(worse?.type === 'PromotionRefused' ? worse.data.reason : '', /does not earn recommend/)
+    const [noPolicy] = agent.decide(approve('r1', secondAdmin, { need: null }), events)
+    assert.equal(noPolicy?.type, 'PromotionRefused')
+    assert.match(noPolicy?.type === 'PromotionRefused' ? noPolicy.data.reason : '', /no policy is in force/)
   })
 
   test('secondDistinctAdmin: the same admin approving twice is refused', () => {

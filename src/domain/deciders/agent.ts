@@ -25,7 +25,12 @@ export type AgentCommand = { readonly actor: Actor } & (
       /** the least track record the policy in force asks for that rung; null: no policy, fail closed */
       context: { requirement: PromotionRequirement | null }
     }
-  | { type: 'ApprovePromotion'; requestId: string }
+  | {
+      type: 'ApprovePromotion'
+      requestId: string
+      /** the record judged again, as the ledger computes it now, against the policy in force now */
+      context: { requirement: PromotionRequirement | null; trackRecord: TrackRecord }
+    }
   /** who refused is the event's actor: PromotionRefused has no field for it */
   | { type: 'RefusePromotion'; requestId: string; reason: string }
 )
@@ -159,13 +164,8 @@ const requestPromotion = (command: Command<'RequestPromotion'>, state: Registere
     throw new DomainError('conflict', `request ${other} is already pending for ${environment}`)
   }
   // earned, not granted: a record short of the policy's minimum is refused with the numbers, whoever asks
-  const shortfall =
-    context.requirement === null
-      ? ['no policy is in force, so no track record can be judged: fail closed']
-      : trackRecordShortfall(trackRecord, context.requirement)
-  if (shortfall.length > 0) {
-    const window = context.requirement === null ? '' : ` over the last ${context.requirement.windowDays} days`
-    const reason = `the track record in ${environment}${window} does not earn ${to}: ${shortfall.join('; ')}`
+  const reason = unearned(environment, to, trackRecord, context.requirement)
+  if (reason !== null) {
     return [
       {
         type: 'PromotionRefused',
@@ -181,6 +181,22 @@ const requestPromotion = (command: Command<'RequestPromotion'>, state: Registere
   ]
 }
 
+/** Why a track record does not earn the rung under the requirement, with the numbers; null when it does. */
+const unearned = (
+  environment: string,
+  to: AuthorityLevel,
+  record: TrackRecord,
+  requirement: PromotionRequirement | null,
+): string | null => {
+  const shortfall =
+    requirement === null
+      ? ['no policy is in force, so no track record can be judged: fail closed']
+      : trackRecordShortfall(record, requirement)
+  if (shortfall.length === 0) return null
+  const window = requirement === null ? '' : ` over the last ${requirement.windowDays} days`
+  return `the track record in ${environment}${window} does not earn ${to}: ${shortfall.join('; ')}`
+}
+
 const pendingRequest = (state: Registered, requestId: string): PendingPromotion => {
   const request = state.pending[requestId]
   if (request === undefined) throw new DomainError('not-found', `no pending promotion request ${requestId}`)
@@ -188,12 +204,16 @@ const pendingRequest = (state: Registered, requestId: string): PendingPromotion 
 }
 
 const approvePromotion = (command: Command<'ApprovePromotion'>, state: Registered): AgentEvent[] => {
-  const { actor, requestId } = command
+  const { actor, requestId, context } = command
   const { environment, from, to, endorsedBy } = pendingRequest(state, requestId)
   demand(secondDistinctAdmin, { actor, agentId: state.agentId, endorsedBy })
   const current = levelIn(state.levels, environment)
-  if (current !== from) {
-    const reason = `the level in ${environment} changed from ${from} to ${current} since the request`
+  // judged again as approved: a record that no longer earns the rung, or a rung that moved, is refused
+  const reason =
+    current !== from
+      ? `the level in ${environment} changed from ${from} to ${current} since the request`
+      : unearned(environment, to, context.trackRecord, context.requirement)
+  if (reason !== null) {
     return [
       {
         type: 'PromotionRefused',

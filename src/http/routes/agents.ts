@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { authorityKeys, trackDaysOf, trackRecord } from '../../../projections/authority.js'
-import { requestPromotion } from '../../application/promotions.js'
+import { approvePromotion, requestPromotion } from '../../application/promotions.js'
 import { eventData, ledgerTime, recordedId } from '../../application/queries.js'
 import { agent } from '../../domain/deciders/index.js'
 import {
@@ -247,11 +247,15 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request, reply) => {
       const { agentId, requestId } = request.params
-      const result = await app.commands.run(request, agent, streams.agent(agentId), {
-        type: 'ApprovePromotion',
-        actor: actorOf(request),
+      const appended = await approvePromotion(
+        runtime.store,
+        actorOf(request),
+        agentId,
         requestId,
-      })
+        (environment, days) => trackRecordOf(runtime, agentId, environment, days),
+        optionsOf(request),
+      )
+      const result = answerOf(request, appended)
       const outcome = await outcomeOf(runtime, agentId, result)
       return reply.code(201).send({ ...result, requestId, ...outcome })
     },
