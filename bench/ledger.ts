@@ -758,6 +758,8 @@ class LedgerBuilder {
       context: {
         executors: this.bindingState(`svc-${f.agentId}`).executor,
         engagedSwitches: this.switchesOver(f),
+        // the builder judges starts on the states it holds; its decision service catches up at each flush
+        decisionsCurrent: true,
         now: this.iso(),
       },
     })
@@ -777,8 +779,8 @@ class LedgerBuilder {
     if (live) {
       // an allow left unused expires; the scheduler says so
       if (r.chance(0.02)) return 'done'
-      // the world moves on just as the executor starts: the gate takes the allow the decision service is
-      // about to supersede, which it then records as a violation
+      // the world moves on just as the executor starts: the start is recorded on the allow the ledger holds,
+      // which the decision service supersedes right after
       if (r.chance(0.01)) this.observe(f.environment, f.resource)
       return this.start(f, v.verdictId, r.chance(0.99) ? f.actionDigest : `sha256:${'cd'.repeat(32)}`)
     }
@@ -991,7 +993,7 @@ export const generateLedger = async (options: GenerateOptions): Promise<Generate
 // ---------- generated once, kept in the system temp folder ----------
 
 /** Bump when the generator changes what it writes: cached ledgers of another version are not reused. */
-const GENERATOR_VERSION = 3
+const GENERATOR_VERSION = 4
 const CACHE = join(tmpdir(), 'governance-ledger-bench')
 
 export interface LedgerFixture extends Omit<GeneratedLedger, 'seconds'> {

@@ -67,6 +67,8 @@ export class DecisionService {
   /** the ledger's head when catching up began: the answers to events up to it may be in the ledger already */
   private answeredUpTo = 0
   private readonly cache = new DocCache(CACHED_DOCS)
+  /** callers waiting until the service has decided up to a position */
+  private waiters: Array<{ readonly position: number; readonly done: (reached: boolean) => void }> = []
 
   constructor(
     private readonly store: EventStore,
@@ -81,6 +83,28 @@ export class DecisionService {
   /** the last ledger position whose answer is durable */
   get position(): number {
     return this.lastPosition
+  }
+
+  /**
+   * Resolves true once every event up to `position` is decided and its answers are durable, or false after
+   * `timeoutMs`: what the execution gate waits for before it trusts the verdict in the ledger.
+   */
+  decided(position: number, timeoutMs: number): Promise<boolean> {
+    if (this.lastPosition >= position) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter)
+        resolve(false)
+      }, timeoutMs)
+      const waiter = {
+        position,
+        done: (reached: boolean) => {
+          clearTimeout(timer)
+          resolve(reached)
+        },
+      }
+      this.waiters.push(waiter)
+    })
   }
 
   /** reads the world as of the checkpoint (for the scheduler and the API) */
@@ -134,6 +158,11 @@ export class DecisionService {
       }
       this.cache.committed(world.changed())
       this.lastPosition = last.position
+      const reached = this.waiters.filter((w) => w.position <= this.lastPosition)
+      if (reached.length > 0) {
+        this.waiters = this.waiters.filter((w) => w.position > this.lastPosition)
+        for (const w of reached) w.done(true)
+      }
     }
   }
 

@@ -1,4 +1,5 @@
-export type DomainErrorCode = 'invalid' | 'not-found' | 'conflict' | 'forbidden'
+/** `unavailable`: the service cannot judge the command now (retry later); nothing was done. */
+export type DomainErrorCode = 'invalid' | 'not-found' | 'conflict' | 'forbidden' | 'unavailable'
 
 /** A refused command; the HTTP layer maps the code to a status. */
 export class DomainError extends Error {

@@ -327,4 +327,31 @@ describe('execution and rollback routes', () => {
     const day = api.runtime.views.metrics.get(metricsKeys.day(refused?.recordedAt ?? ''))
     assert.equal(day?.kind === 'window' && day.refusedAtGate.byRule.citesLiveAllow, 1)
   })
+
+  test('fail closed: while the decision service has not judged the ledger up to its head, nothing starts (503)', async () => {
+    const allowed = await allowedProposal(api, world, { replicas: 11 })
+    await api.runtime.decision.stop()
+    try {
+      // an observation the decision service has not judged: it could change the verdict
+      const observed = await api.as('observer-1', 'observer').post('/v1/observations', {
+        environment: 'production',
+        resource: world.observation.resource,
+        version: 'v1',
+        digest: 'sha256:web-v1-again',
+        observedAt: new Date().toISOString(),
+      })
+      assert.equal(observed.statusCode, 201, observed.body)
+      const before = await api.head()
+      const started = await executor().post(`/v1/proposals/${allowed.proposalId}/executions`, {
+        verdictId: allowed.verdictId,
+        actionDigest: allowed.actionDigest,
+      })
+      const error = expectError(started, 503, 'unavailable')
+      assert.match(error.message, /has not yet judged every event/)
+      assert.equal(await api.head(), before, 'nothing was recorded')
+    } finally {
+      api.runtime.decision.start()
+    }
+    await api.settle()
+  })
 })

@@ -223,7 +223,10 @@ export class History {
         case 'StartExecution': {
           const executors = (await bindingsOf(this.store, executingIdentity)).executor
           const engagedSwitches = await switchesOver(this.store, state.proposal)
-          return { ...request, actor, context: { executors, engagedSwitches, now: this.now() } }
+          // the gate waits for the decision service to judge the ledger up to its head, as the service's does
+          await this.settle()
+          const context = { executors, engagedSwitches, decisionsCurrent: true, now: this.now() }
+          return { ...request, actor, context }
         }
         default:
           return { ...request, actor } as ProposalCommand
@@ -484,7 +487,7 @@ export class History {
     let settled = true
     if (r.chance(0.1)) {
       // the world moves on: the proposal's snapshot is superseded, sometimes just as an executor starts, which
-      // then passes the gate on the allow the decision service is about to supersede: a violation
+      // the gate then holds until the decision service has judged it, and refuses on the new verdict
       this.tick(r.int(1, 30))
       await this.observe(environment, resourceName)
       settled = !r.chance(0.4)

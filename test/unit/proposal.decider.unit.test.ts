@@ -115,6 +115,7 @@ const start = (
     executors = [executor.sub, otherExecutor.sub],
     at = now,
     switches = [] as KillSwitchRef[],
+    current = true,
   } = {},
 ): ProposalCommand => ({
   type: 'StartExecution',
@@ -122,7 +123,7 @@ const start = (
   executionId,
   verdictId: cited,
   actionDigest: digest,
-  context: { executors, engagedSwitches: switches, now: at },
+  context: { executors, engagedSwitches: switches, decisionsCurrent: current, now: at },
 })
 const withdraw = (actor: Actor = agent): ProposalCommand => ({
   type: 'Withdraw',
@@ -966,6 +967,13 @@ describe('proposal decider: the execution gate', () => {
       ],
     )
     for (const { reason } of reasons) assert.ok(reason.length > 0)
+  })
+
+  test('decisionsCaughtUp: no start while the decision service has not judged the ledger up to its head (503)', () => {
+    spec(proposal)
+      .given(ready)
+      .when(start(executor, { current: false }))
+      .thenThrows('unavailable', /has not yet judged every event/)
   })
 
   test('noKillSwitchEngaged: an engaged switch stops a start before its revocation reaches the verdict', () => {

@@ -240,6 +240,15 @@ export const citesThisAction = specification<Start>(
       : `the start names action ${cited.actionDigest}, not this proposal's action ${proposal.actionDigest}`,
 )
 
+export const decisionsCaughtUp = specification<{ decisionsCurrent: boolean }>(
+  'decisionsCaughtUp',
+  'nothing starts until the decision service has judged every event in the ledger so far: its verdict is the one to trust',
+  ({ decisionsCurrent }) =>
+    decisionsCurrent
+      ? null
+      : 'the decision service has not yet judged every event in the ledger, so the verdict may be about to change: retry in a moment',
+)
+
 /** Who may start at all: a principal breaking one of these could not run the action; refused (403), not recorded. */
 export const WHO_MAY_START = [startedByExecutor, executorRunsAsIdentity, approverNeverExecutes] as const
 

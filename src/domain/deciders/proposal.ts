@@ -7,6 +7,7 @@ import {
   agentProposesAsItself,
   approvalRoleFromToken,
   approverIsIndependent,
+  decisionsCaughtUp,
   identityBoundToAgent,
   proposerAboveObserve,
   proposerOrAdminWithdraws,
@@ -81,6 +82,8 @@ export type ProposalCommand = { readonly actor: Actor } & (
         executors: readonly string[]
         /** the engaged kill switches over the action, read from their own streams at the gate */
         engagedSwitches: readonly KillSwitchRef[]
+        /** whether the decision service has judged every event up to the ledger's head at the gate */
+        decisionsCurrent: boolean
         /** ledger time at the gate */
         now: string
       }
@@ -333,6 +336,8 @@ const startExecution = (command: Command<'StartExecution'>, state: ProposalState
     engagedSwitches: context.engagedSwitches,
     now: context.now,
   }
+  // fail closed: a verdict the decision service may be about to replace is no verdict to start on
+  demand(decisionsCaughtUp, context, 'unavailable')
   const who = unmet(WHO_MAY_START, start)
   if (who.length > 0) {
     throw new DomainError(

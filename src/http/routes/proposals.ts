@@ -86,8 +86,10 @@ export const runOnProposal = async (
   proposalId: string,
   command: ProposalRequest,
 ) => {
+  const { store, decision } = request.server.runtime
   const result = await proposalCommand(
-    request.server.runtime.store,
+    store,
+    decision,
     actorOf(request),
     proposalId,
     command,
