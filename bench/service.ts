@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { issueToken, loadPrivateKey, type Role } from '../src/auth/tokens.js'
 import { loadConfig } from '../src/config.js'
-import { defaultPolicy } from '../src/domain/eligibility.js'
+import { defaultPolicy, trackRequirement } from '../src/domain/eligibility.js'
 import { now, rssMb, sleep } from './lib.js'
 
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..')
@@ -233,17 +233,11 @@ const governed = async (
 }
 
 /** Promotions need no track record under the bench's policy: the bench measures decisions, not careers. */
-const NO_TRACK_RECORD = (() => {
-  const none = {
-    windowDays: 30,
-    minProposals: 0,
-    minSimulationsPassed: 0,
-    minSurvivalRate: 0,
-    maxViolations: 0,
-    maxFailedExecutions: 0,
-  }
-  return { recommend: none, simulate: none, execute: none }
-})()
+const NO_TRACK_RECORD = {
+  recommend: trackRequirement({}),
+  simulate: trackRequirement({}),
+  execute: trackRequirement({}),
+}
 
 /**
  * Through the HTTP API, as operators would: a policy (unless one is in force), the bench tool registered as

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { issueToken, loadPrivateKey, type Role } from '../src/auth/tokens.js'
 import { ConfigError, loadConfig } from '../src/config.js'
-import { defaultPolicy } from '../src/domain/eligibility.js'
+import { defaultPolicy, trackRequirement } from '../src/domain/eligibility.js'
 import {
   type ActionIdentity,
   AdminClient,
@@ -399,21 +399,11 @@ const promote = async (cast: Cast, to: string): Promise<void> => {
 // ---------- the story ----------
 
 /** The promotion requirements of the demo's policy: a small but real track record for each rung. */
-const DEMO_PROMOTION: Policy['promotion'] = (() => {
-  const none = {
-    windowDays: 30,
-    minProposals: 0,
-    minSimulationsPassed: 0,
-    minSurvivalRate: 0,
-    maxViolations: 0,
-    maxFailedExecutions: 0,
-  }
-  return {
-    recommend: none,
-    simulate: { ...none, minProposals: 1 },
-    execute: { ...none, minProposals: 1, minSimulationsPassed: 1, minSurvivalRate: 0.9 },
-  }
-})()
+const DEMO_PROMOTION: Policy['promotion'] = {
+  recommend: trackRequirement({}),
+  simulate: trackRequirement({ minProposals: 1 }),
+  execute: trackRequirement({ minProposals: 1, minSimulationsPassed: 1, minSurvivalRate: 0.9 }),
+}
 
 const demoPolicy = (): PolicyInput => ({ ...defaultPolicy(POLICY_OWNER, 1), promotion: DEMO_PROMOTION })
 

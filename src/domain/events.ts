@@ -279,18 +279,7 @@ export const GovernanceChange = z.discriminatedUnion('kind', [
       description: z.string().max(2000),
     })
     .strict(),
-  z
-    .object({
-      kind: z.literal('grant-scope'),
-      grantId: Identifier,
-      identity: Identifier,
-      tool: GrantedName,
-      action: GrantedName,
-      resourcePattern: z.string().min(1).max(500),
-      environment: z.string().min(1).max(64),
-      via: z.enum(['direct', 'inherited']),
-    })
-    .strict(),
+  z.object({ kind: z.literal('grant-scope'), ...ScopeGranted.shape.data.shape }).strict(),
   z
     .object({
       kind: z.literal('bind-identity'),
