@@ -8,7 +8,7 @@ import { uuidv7 } from '../domain/ids.js'
 import type { AppendResult, EventStore } from '../store/port.js'
 import { bindingsOf, isAgent, ledgerNow, switchesOver } from './context.js'
 import { type CommandMetadata, handle } from './handle.js'
-import { agentLevel, eventData } from './queries.js'
+import { agentLevel } from './queries.js'
 
 /** What an agent submits, over HTTP or Kafka: the ledger computes the plan hash and action digest, never the caller. */
 export const SubmitProposalInput = ProposalSubmitted.shape.data
@@ -52,10 +52,7 @@ export const submitProposal = async (
     metadataOf(actor, options),
   )
   // a retry answers with what the first call recorded, including the proposal id generated then
-  const first = result.events[0]
-  const recorded = first
-    ? ((await eventData(store, first.stream, first.id)) as DataOf<'ProposalSubmitted'> | undefined)
-    : undefined
+  const recorded = result.events[0]?.data as DataOf<'ProposalSubmitted'> | undefined
   if (!recorded) throw new DomainError('conflict', 'the proposal was not recorded')
   const { planHash, actionDigest } = recorded
   return { proposalId: recorded.proposalId, planHash, actionDigest, result }
