@@ -168,35 +168,26 @@ describe('earned, not claimed: every attack on the gate gets a clear refusal, ne
     const { admin, secondAdmin } = cast
     await admin.registerAgent({ agentId: 'agent-b', owner: 'other-team' })
     await governed(secondAdmin, admin.bind({ principal: 'agent-b', role: 'agent', identity: 'svc-b' }))
+    const throughSvcB = (agentId: string) => ({
+      agentId,
+      executingIdentity: 'svc-b',
+      tool: cast.tool,
+      action: 'scale',
+      resource: 'deployment/b',
+      environment: cast.environment,
+      plan: { replicas: 1 },
+      expectedImpact: 'high',
+      snapshot: { version: 'v1' },
+    })
     refused(
       "agent A proposes as agent B's identity svc-b",
-      await call('agent-e2e', ['agent'], 'POST', '/proposals', {
-        agentId: 'agent-e2e',
-        executingIdentity: 'svc-b',
-        tool: cast.tool,
-        action: 'scale',
-        resource: 'deployment/b',
-        environment: cast.environment,
-        plan: { replicas: 1 },
-        expectedImpact: 'high',
-        snapshot: { version: 'v1' },
-      }),
+      await call('agent-e2e', ['agent'], 'POST', '/proposals', throughSvcB('agent-e2e')),
       403,
       'identityBoundToAgent',
     )
     refused(
       'agent A proposes as agent B',
-      await call('agent-e2e', ['agent'], 'POST', '/proposals', {
-        agentId: 'agent-b',
-        executingIdentity: 'svc-b',
-        tool: cast.tool,
-        action: 'scale',
-        resource: 'deployment/b',
-        environment: cast.environment,
-        plan: { replicas: 1 },
-        expectedImpact: 'high',
-        snapshot: { version: 'v1' },
-      }),
+      await call('agent-e2e', ['agent'], 'POST', '/proposals', throughSvcB('agent-b')),
       403,
       'agentProposesAsItself',
     )

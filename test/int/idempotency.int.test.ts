@@ -7,6 +7,7 @@ import { streams } from '../../src/domain/events.js'
 import {
   appendsNothing,
   expectError,
+  proposalBody,
   seedWorld,
   startTestApi,
   type TestApi,
@@ -50,22 +51,10 @@ for (const ledger of LEDGERS) {
     const approver = (sub = 'approver-1') => api.as(sub, 'approver')
     const key = (k: string) => ({ 'idempotency-key': k })
 
-    const proposalBody = (plan: Record<string, unknown>) => ({
-      agentId: 'agent-1',
-      executingIdentity: world.executingIdentity,
-      tool: 'kubectl',
-      action: 'scale',
-      resource: world.observation.resource,
-      environment: world.observation.environment,
-      plan,
-      expectedImpact: 'high',
-      snapshot: { version: world.observation.version },
-    })
-
     /** A new proposal of agent-1, with no Idempotency-Key. */
     const proposal = async (): Promise<{ proposalId: string; actionDigest: string }> => {
       proposals += 1
-      const r = await agent().post('/v1/proposals', proposalBody({ replicas: 100 + proposals }))
+      const r = await agent().post('/v1/proposals', proposalBody(world, { replicas: 100 + proposals }))
       assert.equal(r.statusCode, 201, r.body)
       return r.json()
     }
@@ -97,7 +86,7 @@ for (const ledger of LEDGERS) {
       assert.match(String(approval?.metadata.requestDigest), /^sha256:[0-9a-f]{64}$/)
 
       // a submission retried without a proposal id gets the id generated the first time
-      const body = proposalBody({ replicas: 7 })
+      const body = proposalBody(world, { replicas: 7 })
       const submitted = await agent().post('/v1/proposals', body, key('submit-once'))
       assert.equal(submitted.statusCode, 201, submitted.body)
       const again = await appendsNothing(api, () => agent().post('/v1/proposals', body, key('submit-once')))
@@ -143,13 +132,17 @@ for (const ledger of LEDGERS) {
     })
 
     test('the same key with another body is refused with 422 and appends nothing', async () => {
-      const first = await agent().post('/v1/proposals', proposalBody({ replicas: 11 }), key('submit-11'))
+      const first = await agent().post(
+        '/v1/proposals',
+        proposalBody(world, { replicas: 11 }),
+        key('submit-11'),
+      )
       assert.equal(first.statusCode, 201, first.body)
       const proposalsBefore = (await api.runtime.store.readAll(0, 100_000)).filter(
         (e) => e.type === 'ProposalSubmitted',
       ).length
       const reused = await appendsNothing(api, () =>
-        agent().post('/v1/proposals', proposalBody({ replicas: 12 }), key('submit-11')),
+        agent().post('/v1/proposals', proposalBody(world, { replicas: 12 }), key('submit-11')),
       )
       expectError(reused, 422, 'idempotency-key-reused')
       const proposalsAfter = (await api.runtime.store.readAll(0, 100_000)).filter(

@@ -369,26 +369,26 @@ export const simulated = async (api: TestApi, agentId: string, proposalId: strin
  * those entitled to it: a simulation the agent requested and the simulator ran, a rollback test by the
  * simulator, one approval; resolves once the allow verdict is in.
  */
+/** agent-1's proposal to scale the seeded resource with this plan (high impact), as the agent sends it. */
+export const proposalBody = (world: World, plan: Record<string, unknown>) => ({
+  agentId: 'agent-1',
+  executingIdentity: world.executingIdentity,
+  tool: 'kubectl',
+  action: 'scale',
+  resource: world.observation.resource,
+  environment: world.observation.environment,
+  plan,
+  expectedImpact: 'high',
+  snapshot: { version: world.observation.version },
+})
+
 export const allowedProposal = async (
   api: TestApi,
   world: World,
   plan: Record<string, unknown> = { replicas: 5 },
 ): Promise<AllowedProposal> => {
   const agent = api.as('agent-1', 'agent')
-  const submitted = await expectStatus(
-    'proposal',
-    agent.post('/v1/proposals', {
-      agentId: 'agent-1',
-      executingIdentity: world.executingIdentity,
-      tool: 'kubectl',
-      action: 'scale',
-      resource: world.observation.resource,
-      environment: world.observation.environment,
-      plan,
-      expectedImpact: 'high',
-      snapshot: { version: world.observation.version },
-    }),
-  )
+  const submitted = await expectStatus('proposal', agent.post('/v1/proposals', proposalBody(world, plan)))
   const { proposalId, planHash, actionDigest } = submitted as {
     proposalId: string
     planHash: string

@@ -259,6 +259,3 @@ export const WHAT_A_START_NEEDS = [
   noKillSwitchEngaged,
   citesThisAction,
 ] as const
-
-/** The gate's rules, in the order a refusal lists them. */
-export const EXECUTION_GATE = [...WHO_MAY_START, ...WHAT_A_START_NEEDS] as const
