@@ -51,6 +51,11 @@ export const ConfigSchema = z
       .default(1024 * 1024),
     WAIT_MAX_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
     SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /**
+     * how long a ledger consumer (decision service, projections) may keep failing, retried with backoff and
+     * the gate closed, before the process exits non-zero for its supervisor to restart it
+     */
+    RECOVERY_MAX_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
     /** Prometheus /metrics without a token; off by default */
     METRICS_PUBLIC: flag.default(false),
     /** host:port[,host:port...]; when set, the relay and the ingress start */

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import {
+  GATE_WAIT_MS,
   type ProposalRequest,
   proposalCommand,
   refusalIn,
@@ -24,7 +25,7 @@ import { uuidv7 } from '../../domain/ids.js'
 import type { StoredEvent } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { actorOf, answerOf, optionsOf } from '../commands.js'
-import { forbidden, notFound } from '../errors.js'
+import { ApiError, forbidden, notFound } from '../errors.js'
 import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
@@ -86,15 +87,8 @@ export const runOnProposal = async (
   proposalId: string,
   command: ProposalRequest,
 ) => {
-  const { store, decision } = request.server.runtime
-  const result = await proposalCommand(
-    store,
-    decision,
-    actorOf(request),
-    proposalId,
-    command,
-    optionsOf(request),
-  )
+  const { store, gate } = request.server.runtime
+  const result = await proposalCommand(store, gate, actorOf(request), proposalId, command, optionsOf(request))
   const answer = answerOf(request, result)
   const refused = refusalIn(result)
   if (refused) throw refused
@@ -115,6 +109,12 @@ const requireProposalReader = (request: FastifyRequest, agentId: unknown) => {
   throw forbidden(
     `an agent reads only its own proposals, and this one is another agent's; any proposal is read by ${PROPOSAL_READERS.join(', ')}`,
   )
+}
+
+/** A verdict is served only while the service can vouch for it: 503, saying why, while the gate is closed. */
+const requireGateOpen = async (request: FastifyRequest): Promise<void> => {
+  const closed = await request.server.runtime.gate.closedBecause(GATE_WAIT_MS)
+  if (closed) throw new ApiError('unavailable', `no verdict is served while the gate is closed: ${closed}`)
 }
 
 /** Resolves once a verdict newer than `afterRevision` is in the ledger, or after `seconds`; 404 for no proposal. */
@@ -196,6 +196,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       const view = await proposalView(store, request.params.proposalId)
       if (!view) throw notFound(`proposal ${request.params.proposalId}`)
       requireProposalReader(request, view.proposal.agentId)
+      await requireGateOpen(request)
       return {
         proposal: view.proposal,
         status: view.status,
@@ -227,12 +228,14 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request) => {
-      return waitForVerdict(
+      const answer = await waitForVerdict(
         request,
         request.params.proposalId,
         request.query.afterRevision,
         Math.min(request.query.wait, config.WAIT_MAX_SECONDS),
       )
+      await requireGateOpen(request)
+      return answer
     },
   )
 
