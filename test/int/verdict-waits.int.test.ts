@@ -222,3 +222,33 @@ describe('verdict long-polls are capped per principal and in all', () => {
     }
   })
 })
+
+describe('a server that stops', () => {
+  it('answers every long-poll with the verdict it has before it drops connections', async () => {
+    const api = await startTestApi()
+    try {
+      const world = await seedWorld(api)
+      const p = await allowedProposal(api, world)
+      const readsOf = countReads(api)
+      const base = await api.app.listen({ port: 0, host: '127.0.0.1' })
+      const token = await api.tokenFor('agent-1', 'agent')
+      const waiting = fetch(
+        `${base}/v1/proposals/${p.proposalId}/verdict?wait=30&afterRevision=${p.revision}`,
+        {
+          headers: { authorization: `Bearer ${token}` },
+        },
+      )
+      await eventually('the wait has read the proposal', async () =>
+        readsOf(streams.proposal(p.proposalId)) > 0 ? true : undefined,
+      )
+      await api.app.close()
+      const r = await waiting
+      assert.equal(r.status, 200)
+      const answer = (await r.json()) as WaitAnswer
+      assert.equal(answer.timedOut, true)
+      assert.equal(answer.verdict?.verdictId, p.verdictId)
+    } finally {
+      await api.close()
+    }
+  })
+})

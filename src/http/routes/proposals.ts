@@ -161,7 +161,11 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   })
   // one listener feeds every waiting request; a closing server answers them at once
   tail.on('events', waits.feed)
-  app.addHook('preClose', async () => waits.closeAll())
+  app.addHook('preClose', async () => {
+    waits.closeAll()
+    // the answers are written within this turn of the event loop, before the server drops connections
+    await new Promise((done) => setImmediate(done))
+  })
   app.addHook('onClose', async () => void tail.off('events', waits.feed))
 
   app.post(
