@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'payload-too-large'
   | 'unsupported-media-type'
   | 'idempotency-key-reused'
+  | 'too-many-requests'
   | 'unavailable'
   | 'internal'
 
@@ -25,6 +26,7 @@ const STATUS: Record<ErrorCode, number> = {
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   'idempotency-key-reused': 422,
+  'too-many-requests': 429,
   unavailable: 503,
   internal: 500,
 }
@@ -36,6 +38,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: unknown = null,
+    /** headers the answer carries, e.g. Retry-After */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message)
   }
@@ -132,5 +136,8 @@ export const errorHandler = (error: unknown, request: FastifyRequest, reply: Fas
     request.log.warn({ reason: api.message }, 'request answered 503')
     void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
   } else if (api.status >= 500) request.log.error({ err: error }, 'request failed')
-  void reply.code(api.status).send({ error: api.code, message: api.message, details: api.details })
+  void reply
+    .headers(api.headers)
+    .code(api.status)
+    .send({ error: api.code, message: api.message, details: api.details })
 }
