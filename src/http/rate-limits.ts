@@ -35,13 +35,14 @@ const PRINCIPALS_TRACKED = 10_000
 const keyOf = (request: FastifyRequest): string =>
   request.principal ? `principal:${request.principal.sub}` : `address:${request.ip}`
 
-const refusal = (limit: string, budget: Budget, what: string) =>
+const refusal = (name: string, budget: Budget, what: string) =>
   ((_request, context) => {
     const retryAfterSeconds = Math.max(1, Math.ceil(context.ttl / 1000))
+    const windowSeconds = budget.windowMs / 1000
     return new ApiError(
       'too-many-requests',
-      `rate limit ${limit}: at most ${context.max} ${what}; retry in ${retryAfterSeconds} s`,
-      { limit, max: context.max, windowSeconds: budget.windowMs / 1000, retryAfterSeconds },
+      `rate limit ${name}: at most ${context.max} ${what} in ${windowSeconds} s for each principal; retry in ${retryAfterSeconds} s`,
+      { budget: name, max: context.max, windowSeconds, retryAfterSeconds },
     )
   }) satisfies RateLimitPluginOptions['errorResponseBuilder']
 
@@ -65,7 +66,7 @@ export const rateLimitsPlugin = fp(
       hook: 'onRequest',
       max: limits.requests.max,
       timeWindow: limits.requests.windowMs,
-      errorResponseBuilder: refusal('requests-per-second', limits.requests, 'requests per second'),
+      errorResponseBuilder: refusal('requests-per-second', limits.requests, 'requests'),
     })
     await api.register(rateLimit, {
       ...common,
@@ -80,7 +81,7 @@ export const rateLimitsPlugin = fp(
         'ratelimit-remaining': false,
         'ratelimit-reset': false,
       },
-      errorResponseBuilder: refusal('commands-per-minute', limits.commands, 'commands per minute'),
+      errorResponseBuilder: refusal('commands-per-minute', limits.commands, 'commands'),
     })
   },
   { name: 'governance-rate-limits' },

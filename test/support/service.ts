@@ -67,6 +67,24 @@ export const freePort = (): Promise<number> =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * Tests drive the API far faster than any client, so the harness starts the service with its rate limits
+ * at their highest; a test of the limits themselves sets its own.
+ */
+export const UNBOUNDED_RATES = {
+  RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
+  RATE_LIMIT_COMMANDS_PER_MINUTE: '1000000',
+} as const
+
+/** The limits a service starts with when nothing sets them, for tests that must stay within them (the demo). */
+export const DEFAULT_RATES = (() => {
+  const defaults = loadConfig({})
+  return {
+    RATE_LIMIT_REQUESTS_PER_SECOND: String(defaults.RATE_LIMIT_REQUESTS_PER_SECOND),
+    RATE_LIMIT_COMMANDS_PER_MINUTE: String(defaults.RATE_LIMIT_COMMANDS_PER_MINUTE),
+  }
+})()
+
 export const startService = async (extraEnv: Record<string, string> = {}): Promise<RunningService> => {
   const dataDir = mkdtempSync(join(tmpdir(), 'governance-e2e-'))
   const port = await freePort()
@@ -78,6 +96,7 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     AUTH_MODE: 'embedded',
     LOG_LEVEL: 'info',
     SCHEDULER_INTERVAL_MS: '200',
+    ...UNBOUNDED_RATES,
     ...extraEnv,
   }
   const config = loadConfig(env)
