@@ -71,7 +71,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * Tests drive the API far faster than any client, so the harness starts the service with its rate limits
  * at their highest; a test of the limits themselves sets its own.
  */
-export const UNBOUNDED_RATES = {
+export const HIGHEST_RATES = {
   RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
   RATE_LIMIT_COMMANDS_PER_MINUTE: '1000000',
 } as const
@@ -96,7 +96,7 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     AUTH_MODE: 'embedded',
     LOG_LEVEL: 'info',
     SCHEDULER_INTERVAL_MS: '200',
-    ...UNBOUNDED_RATES,
+    ...HIGHEST_RATES,
     ...extraEnv,
   }
   const config = loadConfig(env)
