@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import Fastify, { type LightMyRequestResponse } from 'fastify'
 import { issueToken } from '../../src/auth/tokens.js'
+import { ConfigError, loadConfig } from '../../src/config.js'
 import { authPlugin } from '../../src/http/auth.js'
 import { errorHandler } from '../../src/http/errors.js'
 import { rateLimitsPlugin } from '../../src/http/rate-limits.js'
@@ -211,5 +212,22 @@ describe('the rate-limit plugin with a short command window', () => {
     for (let i = 0; i < 5; i += 1) assert.equal((await client.get('/thing')).statusCode, 200)
     await sleep(retryAfterOf(refused) * 1000)
     assert.equal((await client.post('/thing')).statusCode, 201)
+  })
+})
+
+describe('the rate-limit settings', () => {
+  test('no value turns a limit off: zero, a negative, a fraction or a word stops the start, naming it', () => {
+    for (const name of ['RATE_LIMIT_REQUESTS_PER_SECOND', 'RATE_LIMIT_COMMANDS_PER_MINUTE']) {
+      for (const value of ['0', '-1', '2.5', 'unlimited']) {
+        assert.throws(
+          () => loadConfig({ [name]: value }),
+          (error) => error instanceof ConfigError && error.message.includes(name),
+          `${name}=${value}`,
+        )
+      }
+    }
+    const defaults = loadConfig({})
+    assert.ok(defaults.RATE_LIMIT_REQUESTS_PER_SECOND >= 1)
+    assert.ok(defaults.RATE_LIMIT_COMMANDS_PER_MINUTE >= 1)
   })
 })
