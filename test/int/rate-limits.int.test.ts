@@ -63,13 +63,13 @@ describe('rate limits per principal', () => {
       admitted.map((a) => [a.statusCode, a.headers['ratelimit-remaining']]),
       admitted.map((_, i) => [200, String(REQUESTS_PER_SECOND - 1 - i)]),
     )
-    const body = expectError(refused, 429, 'rate-limited')
+    const body = expectError(refused, 429, 'too-many-requests')
     assert.match(
       body.message,
       new RegExp(`requests-per-second: at most ${REQUESTS_PER_SECOND} requests in 1 s`),
     )
     assert.deepEqual(body.details, {
-      limit: 'requests-per-second',
+      budget: 'requests-per-second',
       max: REQUESTS_PER_SECOND,
       windowSeconds: 1,
       retryAfterSeconds: retryAfterOf(refused),
@@ -99,7 +99,7 @@ describe('rate limits per principal', () => {
     }
     const { admitted, refused } = await untilRefused(disguised, 10 * REQUESTS_PER_SECOND)
     assert.equal(admitted.length, REQUESTS_PER_SECOND)
-    expectError(refused, 429, 'rate-limited')
+    expectError(refused, 429, 'too-many-requests')
 
     // tokens for the victim's subject, signed with another key: refused before any budget is spent
     const { privateKey } = generateKeyPairSync('ed25519')
@@ -137,8 +137,8 @@ describe('rate limits per principal', () => {
       return answers
     })
     for (const answer of refused) {
-      const body = expectError(answer, 429, 'rate-limited')
-      assert.equal((body.details as { limit: string }).limit, 'commands-per-minute')
+      const body = expectError(answer, 429, 'too-many-requests')
+      assert.equal((body.details as { budget: string }).budget, 'commands-per-minute')
       assert.equal(answer.headers['ratelimit-limit'], String(COMMANDS_PER_MINUTE))
       assert.equal(answer.headers['ratelimit-remaining'], '0')
       const retryAfter = retryAfterOf(answer)
@@ -202,9 +202,9 @@ describe('the rate-limit plugin with a short command window', () => {
       admitted.map((a) => a.statusCode),
       [201, 201],
     )
-    const body = expectError(refused, 429, 'rate-limited')
+    const body = expectError(refused, 429, 'too-many-requests')
     assert.deepEqual(body.details, {
-      limit: 'commands-per-minute',
+      budget: 'commands-per-minute',
       max: 2,
       windowSeconds: 0.3,
       retryAfterSeconds: 1,

@@ -63,7 +63,7 @@ describe('GovernanceApiError', () => {
   it('reads Retry-After in seconds, and nothing else as one', async () => {
     const limited = (retryAfter: string) =>
       GovernanceApiError.from(
-        new Response(JSON.stringify({ error: 'rate-limited', message: 'slow down', details: null }), {
+        new Response(JSON.stringify({ error: 'too-many-requests', message: 'slow down', details: null }), {
           status: 429,
           headers: { 'retry-after': retryAfter },
         }),
@@ -84,10 +84,13 @@ describe('GovernanceClient against a 429', () => {
       fetch: async () => {
         calls += 1
         return calls === 1
-          ? new Response(JSON.stringify({ error: 'rate-limited', message: 'slow down', details: null }), {
-              status: 429,
-              headers: { 'retry-after': retryAfter },
-            })
+          ? new Response(
+              JSON.stringify({ error: 'too-many-requests', message: 'slow down', details: null }),
+              {
+                status: 429,
+                headers: { 'retry-after': retryAfter },
+              },
+            )
           : json(200, { ok: true })
       },
     })
