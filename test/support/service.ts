@@ -45,6 +45,8 @@ export interface RunningService {
   stop(): Promise<void>
   /** Waits for the service to end on its own (at most `timeoutMs`); resolves its exit code. */
   exited(timeoutMs: number): Promise<number | null>
+  /** SIGKILL, as a crash: no drain, no checkpoint saved; resolves once the process is gone (restart() starts it again) */
+  kill(): Promise<void>
   /** stops cleanly and starts again on the same port and data folder */
   restart(): Promise<void>
   /** stops, and removes the data folder */
@@ -137,6 +139,16 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     assert.equal(code, 0, `the service should exit cleanly on SIGTERM:\n${log.slice(-4000)}`)
   }
 
+  const kill = async (): Promise<void> => {
+    const proc = child
+    if (proc === null) return
+    child = null
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL')
+      await exited
+    }
+  }
+
   // never leave a service or its data behind when the test process ends early
   const reap = () => {
     const proc = child as ChildProcess | null
@@ -183,6 +195,7 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
         clearTimeout(timer)
       }
     },
+    kill,
     restart: async () => {
       await stop()
       await launch()
