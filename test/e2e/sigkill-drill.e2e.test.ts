@@ -68,6 +68,9 @@ class Load {
   readonly serverErrors: string[] = []
   /** attempts that failed on a dead or restarting service and were sent again with the same key */
   retried = 0
+  /** commands still unanswered long after the last restart */
+  givenUp = 0
+  /** requests sent and not yet answered */
   inFlight = 0
   stopping = false
   executed = 0
@@ -86,6 +89,7 @@ class Load {
     const key = randomUUID()
     let lateAttempts = 0
     for (;;) {
+      let failure: unknown
       this.inFlight += 1
       try {
         const result = await call({ idempotencyKey: key })
@@ -98,18 +102,22 @@ class Load {
         })
         return result
       } catch (error) {
-        if (error instanceof GovernanceApiError && !error.retryable) {
-          if (error.status >= 500) this.serverErrors.push(`${what}: ${error.status} ${error.message}`)
-          else this.count(`${what} ${error.status} ${error.code}`)
-          return null
-        }
-        this.retried += 1
-        // the service is up again once the drill stops: a command still unanswered by then is given up
-        if (this.stopping && ++lateAttempts > 100) return null
-        await sleep(40 + Math.random() * 80)
+        failure = error
       } finally {
         this.inFlight -= 1
       }
+      if (failure instanceof GovernanceApiError && !failure.retryable) {
+        if (failure.status >= 500) this.serverErrors.push(`${what}: ${failure.status} ${failure.message}`)
+        else this.count(`${what} ${failure.status} ${failure.code}`)
+        return null
+      }
+      this.retried += 1
+      // the service is up again once the drill stops: a command still unanswered by then is given up
+      if (this.stopping && ++lateAttempts > 100) {
+        this.givenUp += 1
+        return null
+      }
+      await sleep(40 + Math.random() * 80)
     }
   }
 
@@ -432,7 +440,7 @@ it(`${ROUNDS} SIGKILLs under concurrent load: 0 acknowledged requests lost, 0 do
         [
           `sigkill drill: ${ROUNDS} rounds, ${inFlightAtKill.length} kills (requests in flight at each kill: ${inFlightAtKill.join(' ')})`,
           `  acknowledged: ${load.acks.length} requests (${load.acks.filter((a) => a.duplicate).length} answered as retries), ${ackedEvents} events; per round: ${acksPerRound.join(' ')}`,
-          `  attempts cut by a kill and sent again: ${load.retried}; refused: ${refusals}; 5xx: ${load.serverErrors.length}`,
+          `  attempts cut by a kill and sent again: ${load.retried}; given up: ${load.givenUp}; refused: ${refusals}; 5xx: ${load.serverErrors.length}`,
           `  actions executed ${load.executed}, failed and rolled back ${load.rolledBack}, never allowed ${load.noAllow}`,
           `  ledger: ${events.length} events, chain ${chain.ok ? 'verifies' : 'BROKEN'} (${chain.checked} checked)`,
           `  lost: ${lost.length}; doubles: ${doubles.length}; decisions identical on replay: ${matched} of ${recorded.length}, ${differences.length} differing`,
