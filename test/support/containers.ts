@@ -167,12 +167,17 @@ export const containerFor = async (service: ContainerService): Promise<string | 
   }
   let address = started.get(service)
   if (!address) {
-    address = starters[service]().catch((error: unknown) => {
-      const why = error instanceof Error ? error.message : String(error)
-      throw new Error(`the ${IMAGES[service]} container did not start: ${why}`, { cause: error })
-    })
+    address = starters[service]().then(
+      (found) => {
+        console.log(`started ${IMAGES[service]} in a container for this test process`)
+        return found
+      },
+      (error: unknown) => {
+        const why = error instanceof Error ? error.message : String(error)
+        throw new Error(`the ${IMAGES[service]} container did not start: ${why}`, { cause: error })
+      },
+    )
     started.set(service, address)
-    console.log(`started ${IMAGES[service]} in a container for this test process`)
   }
   return address
 }
