@@ -73,6 +73,8 @@ class Load {
   /** requests sent and not yet answered */
   inFlight = 0
   stopping = false
+  /** the drill failed: every command gives up at once */
+  aborted = false
   executed = 0
   rolledBack = 0
   noAllow = 0
@@ -111,6 +113,7 @@ class Load {
         else this.count(`${what} ${failure.status} ${failure.code}`)
         return null
       }
+      if (this.aborted) return null
       this.retried += 1
       // the service is up again once the drill stops: a command still unanswered by then is given up
       if (this.stopping && ++lateAttempts > 100) {
@@ -345,6 +348,7 @@ it(`${ROUNDS} SIGKILLs under concurrent load: 0 acknowledged requests lost, 0 do
 }, async () => {
   const began = Date.now()
   const svc = await startService()
+  const load = new Load()
   try {
     const casts: Cast[] = []
     for (let i = 0; i < WORKERS; i += 1) {
@@ -362,7 +366,6 @@ it(`${ROUNDS} SIGKILLs under concurrent load: 0 acknowledged requests lost, 0 do
     }
 
     const setUpSeconds = (Date.now() - began) / 1000
-    const load = new Load()
     const running = workers.map((w) => work(load, w))
     const inFlightAtKill: number[] = []
     const acksPerRound: number[] = []
@@ -449,7 +452,14 @@ it(`${ROUNDS} SIGKILLs under concurrent load: 0 acknowledged requests lost, 0 do
         ].join('\n'),
       )
 
-      assert.ok(load.acks.length >= ROUNDS, 'the load was acknowledged throughout the drill')
+      assert.ok(
+        acksPerRound.filter((n) => n > 0).length >= ROUNDS / 2,
+        'at least half the kills hit a service that was answering the load',
+      )
+      assert.ok(
+        inFlightAtKill.some((n) => n > 0),
+        'some kills cut requests in flight',
+      )
       assert.ok(load.executed + load.rolledBack > 0, 'some actions went all the way through the gate')
       assert.deepEqual(load.serverErrors, [], 'no request answered 5xx')
       assert.deepEqual(lost, [], 'every acknowledged event is in the ledger where it was acknowledged')
@@ -464,6 +474,9 @@ it(`${ROUNDS} SIGKILLs under concurrent load: 0 acknowledged requests lost, 0 do
       await ledger.close()
     }
   } finally {
+    // a drill that failed midway leaves no worker retrying against a service that is gone
+    load.aborted = true
+    load.stopping = true
     await svc.close()
   }
 })
