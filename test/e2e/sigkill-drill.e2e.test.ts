@@ -66,7 +66,7 @@ class Load {
   readonly acks: Ack[] = []
   readonly refused = new Map<string, number>()
   readonly serverErrors: string[] = []
-  /** attempts that failed on a dead or restarting service and were sent again with the same key */
+  /** commands that failed on a dead, restarting or closed service and were sent again with the same key */
   retried = 0
   /** commands still unanswered long after the last restart */
   givenUp = 0
@@ -115,6 +115,7 @@ class Load {
       }
       if (this.aborted) return null
       this.retried += 1
+      if (failure instanceof GovernanceApiError) this.answeredLater(failure.status)
       // the service is up again once the drill stops: a command still unanswered by then is given up
       if (this.stopping && ++lateAttempts > 100) {
         this.givenUp += 1
@@ -134,10 +135,18 @@ class Load {
           if (error.status >= 500) this.serverErrors.push(`read: ${error.status} ${error.message}`)
           return null
         }
+        if (error instanceof GovernanceApiError) this.answeredLater(error.status)
         if (this.stopping) return null
         await sleep(40 + Math.random() * 80)
       }
     }
+  }
+
+  /** 429 and 502/503/504 answers (a closed gate answers 503), by status: the service asked to be asked again */
+  readonly later = new Map<number, number>()
+
+  answeredLater(status: number): void {
+    this.later.set(status, (this.later.get(status) ?? 0) + 1)
   }
 
   count(what: string): void {
@@ -444,6 +453,7 @@ it(`${ROUNDS} SIGKILLs under concurrent load: 0 acknowledged requests lost, 0 do
           `sigkill drill: ${ROUNDS} rounds, ${inFlightAtKill.length} kills (requests in flight at each kill: ${inFlightAtKill.join(' ')})`,
           `  acknowledged: ${load.acks.length} requests (${load.acks.filter((a) => a.duplicate).length} answered as retries), ${ackedEvents} events; per round: ${acksPerRound.join(' ')}`,
           `  attempts cut by a kill and sent again: ${load.retried}; given up: ${load.givenUp}; refused: ${refusals}; 5xx: ${load.serverErrors.length}`,
+          `  answers to ask again later (a closed gate answers 503): ${[...load.later].map(([status, n]) => `${status}: ${n}`).join(', ') || 'none'}`,
           `  actions executed ${load.executed}, failed and rolled back ${load.rolledBack}, never allowed ${load.noAllow}`,
           `  ledger: ${events.length} events, chain ${chain.ok ? 'verifies' : 'BROKEN'} (${chain.checked} checked)`,
           `  lost: ${lost.length}; doubles: ${doubles.length}; decisions identical on replay: ${matched} of ${recorded.length}, ${differences.length} differing`,
