@@ -45,7 +45,9 @@ export interface RunningService {
   stop(): Promise<void>
   /** Waits for the service to end on its own (at most `timeoutMs`); resolves its exit code. */
   exited(timeoutMs: number): Promise<number | null>
-  /** stops cleanly and starts again on the same port and data folder */
+  /** SIGKILL, as a crash: no drain, no checkpoint saved; resolves once the process is gone (restart() starts it again); asserts it was still running */
+  kill(): Promise<void>
+  /** stops cleanly (unless killed) and starts again on the same port and data folder */
   restart(): Promise<void>
   /** stops, and removes the data folder */
   close(): Promise<void>
@@ -156,6 +158,19 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     assert.equal(code, 0, `the service should exit cleanly on SIGTERM:\n${log.slice(-4000)}`)
   }
 
+  const kill = async (): Promise<void> => {
+    const proc = child
+    if (proc === null) return
+    child = null
+    // it ended before we asked: a crash of its own, not the one the caller means to cause
+    assert.ok(
+      proc.exitCode === null && proc.signalCode === null,
+      `the service ended on its own (${proc.exitCode ?? proc.signalCode}):\n${log.slice(-4000)}`,
+    )
+    proc.kill('SIGKILL')
+    await exited
+  }
+
   // never leave a service or its data behind when the test process ends early
   const reap = () => {
     const proc = child as ChildProcess | null
@@ -202,6 +217,7 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
         clearTimeout(timer)
       }
     },
+    kill,
     restart: async () => {
       await stop()
       await launch()
