@@ -77,7 +77,7 @@ export class KurrentDbEventStore implements EventStore {
   private readonly commits: GroupCommit
   private readonly appends: AppendQueue
   // feeds read past assertOpen: close() stops them before it disposes of the client
-  private readonly feeds = new Feeds((after, limit) => this.ledger.after(after, limit))
+  private readonly feeds = new Feeds((after, limit, maxBytes) => this.ledger.after(after, limit, maxBytes))
   /** the latest read of the ledger's end, and the next one that calls made meanwhile share */
   private reading: Promise<void> = Promise.resolve()
   private waiting: Promise<void> | null = null
@@ -133,15 +133,15 @@ export class KurrentDbEventStore implements EventStore {
     for (let i = 0; i < runs.length; i += PARALLEL_READS) {
       const reads = runs
         .slice(i, i + PARALLEL_READS)
-        .map((run) => this.ledger.after(run.first - 1, run.count))
+        .map((run) => this.ledger.range({ first: run.first, last: run.first + run.count - 1 }))
       for (const page of await Promise.all(reads)) events.push(...page)
     }
     return events
   }
 
-  async readAll(after: number, limit = 1000): Promise<StoredEvent[]> {
+  async readAll(after: number, limit = 1000, maxBytes?: number): Promise<StoredEvent[]> {
     this.assertOpen()
-    return this.ledger.after(after, limit)
+    return this.ledger.after(after, limit, maxBytes)
   }
 
   async head(): Promise<LedgerHead> {
@@ -194,9 +194,9 @@ export class KurrentDbEventStore implements EventStore {
 
   private async readNew(): Promise<void> {
     for (;;) {
-      const page = await this.ledger.after(this.index.tip.position, PAGE)
-      this.index.add(page)
-      if (page.length < PAGE) return
+      const page = await this.ledger.page(this.index.tip.position, PAGE)
+      this.index.add(page.events)
+      if (!page.more) return
     }
   }
 }

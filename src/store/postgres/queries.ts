@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { canonicalize } from '../../domain/canonical.js'
 import type { Plan, Tip } from '../append-plan.js'
-import { GENESIS_HASH, type StoredEvent } from '../port.js'
+import { GENESIS_HASH, READ_BUDGET_BYTES, type StoredEvent } from '../port.js'
 import { CHANNEL, type EventRow, fromRow, type Tables } from './schema.js'
 
 /** A pool or one of its clients: reads run on either, a group commit on one client. */
@@ -67,10 +67,31 @@ export const readStream = async (db: Db, t: Tables, stream: string, fromVersion:
   return rows.map(fromRow)
 }
 
-export const readAll = async (db: Db, t: Tables, after: number, limit: number) => {
+/**
+ * The events after a position, at most `limit` and about `maxBytes` of them. The page walks the chain's gap-free
+ * positions one at a time and stops at the event whose JSON reaches the budget, so the server reads no row past
+ * it; a gap (a deleted row) ends the page early, and the next read goes on after it.
+ */
+export const readAll = async (
+  db: Db,
+  t: Tables,
+  after: number,
+  limit: number,
+  maxBytes = READ_BUDGET_BYTES,
+) => {
+  if (limit < 1) return []
+  const size = 'octet_length(e.data::text) + octet_length(e.metadata::text)'
   const { rows } = await db.query<EventRow>(
-    `SELECT * FROM ${t.events} WHERE position > $1 ORDER BY position LIMIT $2`,
-    [after, limit],
+    `WITH RECURSIVE page AS (
+       (SELECT e.*, ${size} AS read_bytes, 1 AS read_count FROM ${t.events} e
+        WHERE e.position > $1 ORDER BY e.position LIMIT 1)
+       UNION ALL
+       SELECT e.*, page.read_bytes + ${size}, page.read_count + 1
+       FROM page JOIN ${t.events} e ON e.position = page.position + 1
+       WHERE page.read_bytes < $3 AND page.read_count < $2
+     )
+     SELECT * FROM page ORDER BY position`,
+    [after, limit, maxBytes],
   )
   return rows.map(fromRow)
 }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import type { StoredEvent } from '../port.js'
+import { READ_BUDGET_BYTES, ReadBudget, type StoredEvent } from '../port.js'
 
 /** The ledger's tables: one row per event, and the positions each idempotency key appended. */
 export const SCHEMA = `
@@ -97,3 +97,20 @@ export const prepare = (db: Database.Database): EventStatements => ({
     'SELECT position, hash, recorded_at AS recordedAt FROM events ORDER BY position DESC LIMIT 1',
   ),
 })
+
+/** The events after a position, at most `limit` and about `maxBytes` of them: rows are read one at a time. */
+export const readAfter = (
+  sql: EventStatements,
+  after: number,
+  limit: number,
+  maxBytes = READ_BUDGET_BYTES,
+): StoredEvent[] => {
+  const budget = new ReadBudget(maxBytes)
+  const events: StoredEvent[] = []
+  for (const row of sql.readAll.iterate(after, limit)) {
+    events.push(fromRow(row))
+    // leaving the loop resets the statement: the rows after it are never read
+    if (!budget.spend(row.data.length + row.metadata.length)) break
+  }
+  return events
+}
