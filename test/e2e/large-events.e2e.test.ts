@@ -1,7 +1,7 @@
 // A ledger of large events under the 128 MB heap of `npm start`: ~90 proposals of a mebibyte each, written past
 // the HTTP schema's limits through the application (as a ledger written before those limits may hold them). The
-// service, started as `npm start` starts it on a fresh derived.db, must rebuild its state, become ready, verify
-// the chain and stream the verdicts from position 0, and stay alive.
+// service, started as `npm start` starts it on a fresh derived.db, must rebuild its state and judge the
+// proposals, become ready, verify the chain and stream the verdicts from position 0, and stay alive.
 import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import { after, before, test } from 'node:test'
@@ -10,6 +10,7 @@ import { type Service, startService } from '../../bench/service.js'
 import { type SubmitProposalInput, submitProposal } from '../../src/application/proposals.js'
 import { VERDICT_EVENT_TYPES } from '../../src/http/routes/verdict-stream.js'
 import { dataPaths } from '../../src/runtime.js'
+import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import { proposalBody, seedWorld, startTestApi, type TestApi } from '../support/api.js'
 
 const PROPOSALS = 90
@@ -59,27 +60,32 @@ const readVerdicts = async (service: Service, token: string, count: number): Pro
 let dataDir = ''
 let ledgerBytes = 0
 let headPosition = 0
+const proposalIds: string[] = []
 
 before(async () => {
   const started = performance.now()
   const api: TestApi = await startTestApi()
   dataDir = api.dataDir
   const world = await seedWorld(api)
-  const actor = { sub: 'agent-1', roles: ['agent' as const], approvalRoles: [] }
-  // ten at a time: group commit writes them together
-  for (let n = 1; n <= PROPOSALS; n += 10) {
-    const plans = Array.from({ length: Math.min(10, PROPOSALS - n + 1) }, (_, i) => largePlan(n + i))
-    for (const plan of plans) ledgerBytes += JSON.stringify(plan).length
-    const inputs = plans.map((plan) => proposalBody(world, plan) as SubmitProposalInput)
-    await Promise.all(inputs.map((input) => submitProposal(api.runtime.store, actor, input)))
-  }
-  await api.settle(60_000)
-  headPosition = await api.head()
-  // the folder is kept: the service below runs on it
+  await api.settle()
+  // the folder is kept: the proposals go straight into its ledger, and the service below runs on it
   await api.app.close()
   await api.runtime.close()
-  const { derived } = dataPaths(api.config)
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${derived}${suffix}`, { force: true })
+  const paths = dataPaths(api.config)
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${paths.derived}${suffix}`, { force: true })
+  const store = openSqliteEventStore({ path: paths.ledger })
+  try {
+    const actor = { sub: 'agent-1', roles: ['agent' as const], approvalRoles: [] }
+    for (let n = 1; n <= PROPOSALS; n++) {
+      const plan = largePlan(n)
+      ledgerBytes += JSON.stringify(plan).length
+      const submitted = await submitProposal(store, actor, proposalBody(world, plan) as SubmitProposalInput)
+      proposalIds.push(submitted.proposalId)
+    }
+    headPosition = (await store.head()).position
+  } finally {
+    await store.close()
+  }
   console.log(`ledger written in ${((performance.now() - started) / 1000).toFixed(1)} s`)
 })
 
@@ -117,6 +123,22 @@ test('a ledger of large events never breaks the 128 MB heap: rebuild, verify, st
     for (const type of verdicts) assert.ok(VERDICT_EVENT_TYPES.has(type), `${type} is a verdict event`)
     console.log(`first verdicts streamed from 0 in ${((performance.now() - streamed) / 1000).toFixed(1)} s`)
     console.log(`after the verdict stream from 0: heap used ${(await heapUsedMb(service)).toFixed(0)} MB`)
+
+    // the audit view keeps the plan's hash; one action's audit reads the plan from the ledger
+    const lastId = proposalIds.at(-1)
+    const audit = await fetch(`${service.url}/v1/audit/actions/${lastId}`, {
+      headers: { authorization: `Bearer ${auditor}` },
+    })
+    assert.equal(audit.status, 200)
+    const action = (await audit.json()) as { what: { plan: { proposal: number; steps: unknown[] } } }
+    assert.deepEqual(action.what.plan, largePlan(PROPOSALS))
+    const listed = await fetch(`${service.url}/v1/audit/agents/agent-1?limit=1000`, {
+      headers: { authorization: `Bearer ${auditor}` },
+    })
+    assert.equal(listed.status, 200)
+    const { proposals } = (await listed.json()) as { proposals: unknown[] }
+    assert.equal(proposals.length, PROPOSALS)
+    console.log(`after the audits: heap used ${(await heapUsedMb(service)).toFixed(0)} MB`)
 
     const health = await fetch(`${service.url}/health`)
     assert.equal(health.status, 200, 'the service is still alive')
