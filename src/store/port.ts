@@ -85,7 +85,11 @@ export interface EventStore {
   appendMany(writes: readonly StreamWrite[], options?: AppendOptions): Promise<AppendResult>
   /** What an append under this idempotency key stored, or null when the key is new. */
   recall(idempotencyKey: string): Promise<AppendResult | null>
-  readStream(stream: string, fromVersion?: number): Promise<StoredEvent[]>
+  /**
+   * A stream's events from a version on; with `limit`, a page: at most `limit` events, and none past the one whose
+   * stored JSON reaches `maxBytes` (default READ_BUDGET_BYTES), never empty while events follow.
+   */
+  readStream(stream: string, fromVersion?: number, limit?: number, maxBytes?: number): Promise<StoredEvent[]>
   /**
    * Events with position strictly greater than `after`, in global order: at most `limit` of them, and none
    * past the one whose stored JSON brings the read to `maxBytes` (default READ_BUDGET_BYTES). Never empty while
@@ -109,15 +113,20 @@ export const READ_BUDGET_BYTES = 4 * 1024 * 1024
 
 /** Counts what a batch read has taken; false once the budget is spent: take nothing more. */
 export class ReadBudget {
-  private left: number
+  private unspent: number
 
   constructor(maxBytes: number = READ_BUDGET_BYTES) {
-    this.left = maxBytes
+    this.unspent = maxBytes
+  }
+
+  /** what may still be read */
+  get left(): number {
+    return this.unspent
   }
 
   spend(bytes: number): boolean {
-    this.left -= bytes
-    return this.left > 0
+    this.unspent -= bytes
+    return this.unspent > 0
   }
 }
 

@@ -378,6 +378,16 @@ export const eventStoreContract = (
         after = page.at(-1)?.position ?? after
       }
       assert.deepEqual(pages, [range(1, 3), range(4, 6)])
+      // a stream reads whole unless a page is asked for, and a page is bounded the same way
+      await store.append('other', [event(7)], 'no-stream')
+      await store.append('large', [large(8, 10_000)], 6)
+      assert.equal((await store.readStream('large')).length, 7)
+      const versions = (list: readonly StoredEvent[]) => list.map((e) => e.streamVersion)
+      assert.deepEqual(versions(await store.readStream('large', 2, 100, 25_000)), [2, 3, 4])
+      assert.deepEqual(versions(await store.readStream('large', 5, 100, 25_000)), [5, 6, 7], 'across the gap')
+      assert.deepEqual(versions(await store.readStream('large', 7, 100, 1)), [7])
+      assert.deepEqual(versions(await store.readStream('large', 1, 2, 1_000_000)), [1, 2])
+      assert.deepEqual(await store.readStream('large', 8, 100), [])
       await assertChainOk()
     })
 

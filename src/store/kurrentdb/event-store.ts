@@ -46,6 +46,8 @@ import {
   GENESIS_HASH,
   type LedgerHead,
   type NewEvent,
+  READ_BUDGET_BYTES,
+  ReadBudget,
   StoreClosedError,
   type StoredEvent,
   type StreamWrite,
@@ -53,8 +55,8 @@ import {
 } from '../port.js'
 import { takeBatch } from './commit.js'
 import { GroupCommit } from './group-commit.js'
-import { LedgerIndex, runsOf } from './ledger-index.js'
-import { LedgerStream } from './ledger-stream.js'
+import { LedgerIndex, type PositionRun, runsOf } from './ledger-index.js'
+import { jsonLength, LedgerStream } from './ledger-stream.js'
 import { ledgerStreamName } from './mapping.js'
 import { LedgerNotifier } from './notifier.js'
 
@@ -125,16 +127,38 @@ export class KurrentDbEventStore implements EventStore {
     return range ? { events: await this.ledger.range(range), duplicate: true } : null
   }
 
-  async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
+  async readStream(
+    stream: string,
+    fromVersion = 1,
+    limit?: number,
+    maxBytes?: number,
+  ): Promise<StoredEvent[]> {
     this.assertOpen()
     await this.catchUp()
-    const runs = runsOf(this.index.positions(stream, fromVersion))
+    const positions = this.index.positions(stream, fromVersion)
+    if (limit !== undefined) return this.streamPage(runsOf(positions.slice(0, limit)), maxBytes)
+    const runs = runsOf(positions)
     const events: StoredEvent[] = []
     for (let i = 0; i < runs.length; i += PARALLEL_READS) {
       const reads = runs
         .slice(i, i + PARALLEL_READS)
         .map((run) => this.ledger.range({ first: run.first, last: run.first + run.count - 1 }))
       for (const page of await Promise.all(reads)) events.push(...page)
+    }
+    return events
+  }
+
+  /** A page of a stream: its runs read one after the other, until one stops at what is left of the budget. */
+  private async streamPage(
+    runs: readonly PositionRun[],
+    maxBytes = READ_BUDGET_BYTES,
+  ): Promise<StoredEvent[]> {
+    const budget = new ReadBudget(maxBytes)
+    const events: StoredEvent[] = []
+    for (const run of runs) {
+      const page = await this.ledger.after(run.first - 1, run.count, budget.left)
+      events.push(...page)
+      if (!budget.spend(page.reduce((sum, e) => sum + jsonLength(e), 0))) break
     }
     return events
   }

@@ -18,7 +18,7 @@ export interface Page {
 }
 
 /** What an event's data and metadata take as JSON: the client hands them over parsed, not as text. */
-const jsonLength = (event: StoredEvent): number =>
+export const jsonLength = (event: StoredEvent): number =>
   (JSON.stringify(event.data)?.length ?? 0) + JSON.stringify(event.metadata).length
 
 /** The one KurrentDB stream that holds the ledger, read and appended to in the port's terms. */

@@ -113,9 +113,14 @@ export class PostgresEventStore implements EventStore {
     return events ? { events, duplicate: true } : null
   }
 
-  async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
+  async readStream(
+    stream: string,
+    fromVersion = 1,
+    limit?: number,
+    maxBytes?: number,
+  ): Promise<StoredEvent[]> {
     this.assertOpen()
-    return readStream(this.pool, this.tables, stream, fromVersion)
+    return readStream(this.pool, this.tables, stream, fromVersion, limit, maxBytes)
   }
 
   async readAll(after: number, limit = 1000, maxBytes?: number): Promise<StoredEvent[]> {

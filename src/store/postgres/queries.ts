@@ -59,13 +59,40 @@ export const findByKeys = async (
   return found
 }
 
-export const readStream = async (db: Db, t: Tables, stream: string, fromVersion: number) => {
+/** A stream's events from a version on: all of them, or with `limit` a page walked version by version as readAll's. */
+export const readStream = async (
+  db: Db,
+  t: Tables,
+  stream: string,
+  fromVersion: number,
+  limit?: number,
+  maxBytes = READ_BUDGET_BYTES,
+) => {
+  if (limit === undefined) {
+    const { rows } = await db.query<EventRow>(
+      `SELECT * FROM ${t.events} WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`,
+      [stream, fromVersion],
+    )
+    return rows.map(fromRow)
+  }
+  if (limit < 1) return []
   const { rows } = await db.query<EventRow>(
-    `SELECT * FROM ${t.events} WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`,
-    [stream, fromVersion],
+    `WITH RECURSIVE page AS (
+       (SELECT e.*, ${SIZE} AS read_bytes, 1 AS read_count FROM ${t.events} e
+        WHERE e.stream = $1 AND e.stream_version >= $2 ORDER BY e.stream_version LIMIT 1)
+       UNION ALL
+       SELECT e.*, page.read_bytes + ${SIZE}, page.read_count + 1
+       FROM page JOIN ${t.events} e ON e.stream = page.stream AND e.stream_version = page.stream_version + 1
+       WHERE page.read_bytes < $4 AND page.read_count < $3
+     )
+     SELECT * FROM page ORDER BY stream_version`,
+    [stream, fromVersion, limit, maxBytes],
   )
   return rows.map(fromRow)
 }
+
+/** What an event's data and metadata take as stored JSON. */
+const SIZE = 'octet_length(e.data::text) + octet_length(e.metadata::text)'
 
 /**
  * The events after a position, at most `limit` and about `maxBytes` of them. The page walks the chain's gap-free
@@ -80,13 +107,12 @@ export const readAll = async (
   maxBytes = READ_BUDGET_BYTES,
 ) => {
   if (limit < 1) return []
-  const size = 'octet_length(e.data::text) + octet_length(e.metadata::text)'
   const { rows } = await db.query<EventRow>(
     `WITH RECURSIVE page AS (
-       (SELECT e.*, ${size} AS read_bytes, 1 AS read_count FROM ${t.events} e
+       (SELECT e.*, ${SIZE} AS read_bytes, 1 AS read_count FROM ${t.events} e
         WHERE e.position > $1 ORDER BY e.position LIMIT 1)
        UNION ALL
-       SELECT e.*, page.read_bytes + ${size}, page.read_count + 1
+       SELECT e.*, page.read_bytes + ${SIZE}, page.read_count + 1
        FROM page JOIN ${t.events} e ON e.position = page.position + 1
        WHERE page.read_bytes < $3 AND page.read_count < $2
      )

@@ -25,7 +25,15 @@ import {
   type Subscription,
 } from '../port.js'
 import { StreamVersions } from '../stream-versions.js'
-import { type EventStatements, fromRow, prepare, readAfter, SCHEMA, toRow } from './event-table.js'
+import {
+  type EventStatements,
+  fromRow,
+  prepare,
+  readAfter,
+  readStreamFrom,
+  SCHEMA,
+  toRow,
+} from './event-table.js'
 
 export interface SqliteEventStoreOptions {
   readonly path: string
@@ -79,9 +87,14 @@ export class SqliteEventStore implements EventStore {
     return events ? { events, duplicate: true } : null
   }
 
-  async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
+  async readStream(
+    stream: string,
+    fromVersion = 1,
+    limit?: number,
+    maxBytes?: number,
+  ): Promise<StoredEvent[]> {
     this.assertOpen()
-    return this.sql.readStream.all(stream, fromVersion).map(fromRow)
+    return readStreamFrom(this.sql, stream, fromVersion, limit, maxBytes)
   }
 
   async readAll(after: number, limit = 1000, maxBytes?: number): Promise<StoredEvent[]> {
