@@ -47,8 +47,13 @@ const readVerdicts = async (service: Service, token: string, count: number): Pro
   try {
     for await (const chunk of response.body) {
       text += decoder.decode(chunk as Uint8Array, { stream: true })
-      for (const match of text.matchAll(/^event: (\S+)$/gm)) types.push(match[1] ?? '')
-      text = text.slice(text.lastIndexOf('\n\n') + 1)
+      // complete events only: the last block may still be arriving
+      const blocks = text.split('\n\n')
+      text = blocks.pop() ?? ''
+      for (const block of blocks) {
+        const type = /^event: (\S+)$/m.exec(block)?.[1]
+        if (type) types.push(type)
+      }
       if (types.length >= count) break
     }
   } finally {
