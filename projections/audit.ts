@@ -76,7 +76,7 @@ export interface ActionDoc {
     readonly action: string
     readonly resource: string
     readonly environment: string
-    readonly plan: Readonly<Record<string, unknown>>
+    /** the plan itself stays in the ledger, at submittedPosition: no document copies an event's payload */
     readonly planHash: string
     /** what the verdict and every piece of evidence bind to */
     readonly actionDigest: string
@@ -271,7 +271,6 @@ const submitted = (read: Read, event: Event & EventOf<'ProposalSubmitted'>): Cha
       action: d.action,
       resource: d.resource,
       environment: d.environment,
-      plan: d.plan,
       planHash: d.planHash,
       actionDigest: d.actionDigest,
       resourceVersionBefore: d.snapshot.version,
@@ -514,14 +513,19 @@ export const indexedProposals = (entries: ReadonlyArray<readonly [string, AuditD
  * An action as auditors see it: what changed, who, how fast, where it stands, its verdicts and its whole
  * timeline, read together in one synchronous step (no commit comes between them); undefined for no action.
  * `verdictFrom` is the version of the proposal's stream its current verdict can be read from, so that an
- * action decided hundreds of times does not read every verdict again.
+ * action decided hundreds of times does not read every verdict again; the plan is read from the submission, at
+ * `submittedPosition`.
  */
 export const auditedAction = (audit: AuditReader, proposalId: string) => {
   const doc = actionOf(audit, proposalId)
   if (!doc) return undefined
   const story = actionStory(audit.list(auditKeys.actionEvents(proposalId)).map(([, event]) => event))
-  const { kind: _kind, submittedPosition: _position, executed: _executed, latestVerdict, ...action } = doc
-  return { action: { ...action, ...story }, verdictFrom: latestVerdict?.streamVersion ?? 1 }
+  const { kind: _kind, submittedPosition, executed: _executed, latestVerdict, ...action } = doc
+  return {
+    action: { ...action, ...story },
+    verdictFrom: latestVerdict?.streamVersion ?? 1,
+    submittedPosition,
+  }
 }
 
 export type AuditedAction = NonNullable<ReturnType<typeof auditedAction>>['action']
@@ -531,6 +535,7 @@ export const audit: Projection<AuditDoc> = {
   name: 'audit',
   // 2: an index holds one entry document per proposal instead of a list that grew with every one
   // 3: an action's timeline is one document per event instead of a list copied on each new one
-  version: 4,
+  // 5: an action keeps its plan's hash, not the plan: documents stay small however large a plan the ledger holds
+  version: 5,
   evolve,
 }

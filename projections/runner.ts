@@ -11,6 +11,7 @@ const DEFAULT_BATCH_SIZE = 5000
 /**
  * Catching up reads and types this many events at a time: a batch is evolved a read at a time, so only the
  * events of one read, not of the whole batch, are alive at once (fewer survivors for the garbage collector).
+ * A read also stops at the store's byte budget, and a batch ends with the first short read.
  */
 const READ_SIZE = 500
 /** Decoded documents each runner keeps between batches: enough for the documents a stretch of ledger touches. */
@@ -110,6 +111,8 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
         const events = typed(await this.store.readAll(batch.position, limit), this.name)
         if (events.length === 0) break
         this.evolve(batch, events)
+        // a short read met the ledger's end or its byte budget: commit before the batch holds more
+        if (events.length < limit) break
       }
       if (batch.position === batch.start) return this.checkpoint()
       applied += this.commitOrReread(batch)
@@ -254,12 +257,15 @@ export const catchUpAll = async (
     const batches = runners.map((runner) => [runner, runner.begin()] as const)
     let read = 0
     while (read < batchSize) {
-      const events = typed(await store.readAll(after, Math.min(READ_SIZE, batchSize - read)), 'catch-up')
+      const limit = Math.min(READ_SIZE, batchSize - read)
+      const events = typed(await store.readAll(after, limit), 'catch-up')
       const last = events.at(-1)
       if (!last) break
       for (const [runner, batch] of batches) runner.evolve(batch, events)
       read += events.length
       after = last.position
+      // a short read met the ledger's end or its byte budget: commit before the batch holds more
+      if (events.length < limit) break
     }
     if (read === 0) return after
     for (const [runner, batch] of batches) {

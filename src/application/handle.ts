@@ -7,6 +7,7 @@ import {
   type StoredEvent,
   WrongExpectedVersionError,
 } from '../store/port.js'
+import { streamPages } from '../store/stream-pages.js'
 
 export interface CommandMetadata {
   /** the authenticated principal */
@@ -18,21 +19,27 @@ export interface CommandMetadata {
   readonly requestDigest?: string
 }
 
-/** Loads a stream's state by folding its events through the decider's evolve. */
+/** Loads a stream's state by folding its events through the decider's evolve, a page at a time. */
 export const loadState = async <C, S, E extends DomainEvent>(
   store: EventStore,
   decider: Decider<C, S, E>,
   stream: string,
 ): Promise<{ state: S; version: number }> => {
-  const stored = await store.readStream(stream)
-  return { state: foldState(decider, stored), version: stored.length }
+  let state = decider.initialState()
+  let version = 0
+  for await (const page of streamPages(store, stream)) {
+    state = foldState(decider, page, state)
+    version = page.at(-1)?.streamVersion ?? version
+  }
+  return { state, version }
 }
 
-/** A stream's state from its events, folded through the decider's evolve. */
+/** A stream's state from its events, folded through the decider's evolve (from `initial`, else from the start). */
 export const foldState = <C, S, E extends DomainEvent>(
   decider: Decider<C, S, E>,
   stored: readonly StoredEvent[],
-): S => stored.reduce((s, e) => decider.evolve(s, toLedgerEvent(e) as unknown as E), decider.initialState())
+  initial: S = decider.initialState(),
+): S => stored.reduce((s, e) => decider.evolve(s, toLedgerEvent(e) as unknown as E), initial)
 
 /**
  * The events as the model reads them back: an event its own schema refuses never reaches the ledger, where

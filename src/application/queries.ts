@@ -1,4 +1,4 @@
-import { type ActionDoc, type AuditReader, actionOf } from '../../projections/audit.js'
+import { type ActionDoc, type AuditedAction, type AuditReader, actionOf } from '../../projections/audit.js'
 import { agent, proposal } from '../domain/deciders/index.js'
 import type { ProposalState } from '../domain/deciders/proposal.js'
 import { type AuthorityLevel, type DataOf, streams } from '../domain/events.js'
@@ -70,6 +70,15 @@ export const ledgerTime = async (store: EventStore): Promise<string | null> => {
   if (position === 0) return null
   const [latest] = await store.readAll(position - 1, 1)
   return latest?.recordedAt ?? null
+}
+
+/** An audited action with its plan, read from its submission: the ledger holds the plan, the audit view its hash. */
+export const withPlan = async (store: EventStore, action: AuditedAction, submittedPosition: number) => {
+  const [submitted] = await store.readAll(submittedPosition - 1, 1)
+  if (submitted?.type !== 'ProposalSubmitted')
+    throw new Error(`no submission of ${action.proposalId} at ledger position ${submittedPosition}`)
+  const { plan } = submitted.data as DataOf<'ProposalSubmitted'>
+  return { ...action, what: { ...action.what, plan } }
 }
 
 /** An action in one line, for the audit indexes of an agent or a resource. */

@@ -8,7 +8,13 @@ import {
   type StoredEvent,
   type Subscription,
 } from '../store/port.js'
-import { type EventStatements, fromRow, prepare } from '../store/sqlite/event-table.js'
+import {
+  type EventStatements,
+  fromRow,
+  prepare,
+  readAfter,
+  readStreamFrom,
+} from '../store/sqlite/event-table.js'
 import { CliError } from './errors.js'
 
 const refuse = (): Promise<never> => Promise.reject(new Error('the ledger is open read-only'))
@@ -46,12 +52,17 @@ export class ReadOnlyLedger implements EventStore {
       : null
   }
 
-  async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
-    return this.sql.readStream.all(stream, fromVersion).map(fromRow)
+  async readStream(
+    stream: string,
+    fromVersion = 1,
+    limit?: number,
+    maxBytes?: number,
+  ): Promise<StoredEvent[]> {
+    return readStreamFrom(this.sql, stream, fromVersion, limit, maxBytes)
   }
 
-  async readAll(after: number, limit = 1000): Promise<StoredEvent[]> {
-    return this.sql.readAll.all(after, limit).map(fromRow)
+  async readAll(after: number, limit = 1000, maxBytes?: number): Promise<StoredEvent[]> {
+    return readAfter(this.sql, after, limit, maxBytes)
   }
 
   async head(): Promise<LedgerHead> {
@@ -78,10 +89,10 @@ export const upTo = (store: EventStore, last: number): EventStore => ({
   append: refuse,
   appendMany: refuse,
   recall: (key) => store.recall(key),
-  readStream: async (stream, fromVersion) =>
-    (await store.readStream(stream, fromVersion)).filter((e) => e.position <= last),
-  readAll: async (after, limit) =>
-    after >= last ? [] : (await store.readAll(after, limit)).filter((e) => e.position <= last),
+  readStream: async (stream, fromVersion, limit, maxBytes) =>
+    (await store.readStream(stream, fromVersion, limit, maxBytes)).filter((e) => e.position <= last),
+  readAll: async (after, limit, maxBytes) =>
+    after >= last ? [] : (await store.readAll(after, limit, maxBytes)).filter((e) => e.position <= last),
   head: async () => {
     const [event] = last <= 0 ? [] : await store.readAll(last - 1, 1)
     return event ? { position: event.position, hash: event.hash } : { position: 0, hash: GENESIS_HASH }

@@ -1,12 +1,16 @@
-import type { StoredEvent, Subscription } from './port.js'
+import { READ_BUDGET_BYTES, type StoredEvent, type Subscription } from './port.js'
 
 /** How long a caught-up feed waits before looking for appends it was not told about. */
 const POLL_MS = 200
-/** The most events a feed reads, and hands its handler, at once. */
+/** The most events a feed reads, and hands its handler, at once; READ_BUDGET_BYTES bounds their size. */
 const FEED_BATCH = 500
 
-/** The events with a position greater than `after`, at most `limit` of them, in order. */
-export type ReadAfter = (after: number, limit: number) => StoredEvent[] | Promise<StoredEvent[]>
+/** The events with a position greater than `after` in order, at most `limit` of them and about `maxBytes`. */
+export type ReadAfter = (
+  after: number,
+  limit: number,
+  maxBytes: number,
+) => StoredEvent[] | Promise<StoredEvent[]>
 
 type Handler = (batch: readonly StoredEvent[]) => Promise<void>
 
@@ -80,7 +84,7 @@ export class Feeds {
   constructor(private readonly read: ReadAfter) {}
 
   subscribe(after: number, handler: Handler): Subscription {
-    const read = (position: number) => this.read(position, FEED_BATCH)
+    const read = (position: number) => this.read(position, FEED_BATCH, READ_BUDGET_BYTES)
     const feed: Feed = new Feed({ read, after, handler, onEnd: () => this.open.delete(feed) })
     this.open.add(feed)
     return feed

@@ -85,9 +85,17 @@ export interface EventStore {
   appendMany(writes: readonly StreamWrite[], options?: AppendOptions): Promise<AppendResult>
   /** What an append under this idempotency key stored, or null when the key is new. */
   recall(idempotencyKey: string): Promise<AppendResult | null>
-  readStream(stream: string, fromVersion?: number): Promise<StoredEvent[]>
-  /** Events with position strictly greater than `after`, in global order. */
-  readAll(after: number, limit?: number): Promise<StoredEvent[]>
+  /**
+   * A stream's events from a version on; with `limit`, a page: at most `limit` events, and none past the one whose
+   * stored JSON reaches `maxBytes` (default READ_BUDGET_BYTES), never empty while events follow.
+   */
+  readStream(stream: string, fromVersion?: number, limit?: number, maxBytes?: number): Promise<StoredEvent[]>
+  /**
+   * Events with position strictly greater than `after`, in global order: at most `limit` of them, and none
+   * past the one whose stored JSON brings the read to `maxBytes` (default READ_BUDGET_BYTES). Never empty while
+   * events follow `after`, so a reader pages until a read comes back empty.
+   */
+  readAll(after: number, limit?: number, maxBytes?: number): Promise<StoredEvent[]>
   head(): Promise<LedgerHead>
   /**
    * Delivers every event after `after`, in order, one batch at a time; the handler's promise is awaited
@@ -95,6 +103,31 @@ export interface EventStore {
    */
   subscribe(after: number, handler: (batch: readonly StoredEvent[]) => Promise<void>): Subscription
   close(): Promise<void>
+}
+
+/**
+ * The most stored JSON (data and metadata, in characters) one batch read of the ledger holds: a batch stops at the
+ * event that reaches it, and holds at least one event, so a ledger of large events is read a few at a time.
+ */
+export const READ_BUDGET_BYTES = 4 * 1024 * 1024
+
+/** Counts what a batch read has taken; false once the budget is spent: take nothing more. */
+export class ReadBudget {
+  private unspent: number
+
+  constructor(maxBytes: number = READ_BUDGET_BYTES) {
+    this.unspent = maxBytes
+  }
+
+  /** what may still be read */
+  get left(): number {
+    return this.unspent
+  }
+
+  spend(bytes: number): boolean {
+    this.unspent -= bytes
+    return this.unspent > 0
+  }
 }
 
 /** The genesis link of the hash chain. */

@@ -4,6 +4,7 @@ import {
   type EventStore,
   GENESIS_HASH,
   type NewEvent,
+  READ_BUDGET_BYTES,
   StoreClosedError,
   type StoredEvent,
   WrongExpectedVersionError,
@@ -35,6 +36,9 @@ const HEX_64 = /^[0-9a-f]{64}$/
 const event = (n: number, type = 'Noted'): NewEvent => ({ type, data: { n }, metadata: { actor: 'tester' } })
 const events = (count: number): NewEvent[] => Array.from({ length: count }, (_, i) => event(i + 1))
 const positions = (list: readonly StoredEvent[]) => list.map((e) => e.position)
+/** The stored JSON of the events' data and metadata, as a store measures a batch read. */
+const jsonLength = (list: readonly StoredEvent[]) =>
+  list.reduce((sum, e) => sum + JSON.stringify(e.data).length + JSON.stringify(e.metadata).length, 0)
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 /** Polls until the condition holds, failing after a deadline instead of hanging the suite. */
@@ -345,6 +349,72 @@ export const eventStoreContract = (
       assert.deepEqual(pages, [range(1, 10), range(11, 20), range(21, 25)])
       assert.deepEqual(positions(await store.readAll(23)), [24, 25])
       assert.equal((await store.readAll(0)).length, 25)
+      await assertChainOk()
+    })
+
+    it('bounds a batch read by the bytes of its events as well as by their count', async () => {
+      const large = (n: number, chars: number): NewEvent => ({
+        type: 'Noted',
+        data: { n, text: 'x'.repeat(chars) },
+        metadata: { actor: 'tester' },
+      })
+      await store.append(
+        'large',
+        [1, 2, 3, 4, 5, 6].map((n) => large(n, 10_000)),
+        'no-stream',
+      )
+      // each event holds a little over 10,000 characters: the third one brings the read past 25,000
+      const budgeted = await store.readAll(0, 100, 25_000)
+      assert.deepEqual(positions(budgeted), [1, 2, 3])
+      assert.ok(jsonLength(budgeted.slice(0, -1)) < 25_000, 'no event is read past the budget')
+      // a budget smaller than one event still returns that event, so paging always moves on
+      assert.deepEqual(positions(await store.readAll(4, 100, 1)), [5])
+      assert.deepEqual(positions(await store.readAll(0, 2, 1_000_000)), [1, 2], 'the count still bounds it')
+      const pages: number[][] = []
+      for (let after = 0; ; ) {
+        const page = await store.readAll(after, 100, 25_000)
+        if (page.length === 0) break
+        pages.push(positions(page))
+        after = page.at(-1)?.position ?? after
+      }
+      assert.deepEqual(pages, [range(1, 3), range(4, 6)])
+      // a stream reads whole unless a page is asked for, and a page is bounded the same way
+      await store.append('other', [event(7)], 'no-stream')
+      await store.append('large', [large(8, 10_000)], 6)
+      assert.equal((await store.readStream('large')).length, 7)
+      const versions = (list: readonly StoredEvent[]) => list.map((e) => e.streamVersion)
+      assert.deepEqual(versions(await store.readStream('large', 2, 100, 25_000)), [2, 3, 4])
+      assert.deepEqual(versions(await store.readStream('large', 5, 100, 25_000)), [5, 6, 7], 'across the gap')
+      assert.deepEqual(versions(await store.readStream('large', 7, 100, 1)), [7])
+      assert.deepEqual(versions(await store.readStream('large', 1, 2, 1_000_000)), [1, 2])
+      assert.deepEqual(await store.readStream('large', 8, 100), [])
+      await assertChainOk()
+    })
+
+    it('hands a subscriber batches no larger than the read budget, and every event', async () => {
+      // five events of a mebibyte each: more than READ_BUDGET_BYTES together
+      const mebibyte = 'x'.repeat(1024 * 1024)
+      for (let n = 1; n <= 5; n++)
+        await store.append(
+          'large',
+          [{ type: 'Noted', data: { n, mebibyte }, metadata: { actor: 'tester' } }],
+          'any',
+        )
+      const batches: StoredEvent[][] = []
+      let all: () => void = () => {}
+      const received = new Promise<void>((resolve) => {
+        all = resolve
+      })
+      const sizes = store.subscribe(0, async (batch) => {
+        batches.push([...batch])
+        if (batches.flat().length >= 5) all()
+      })
+      await received
+      await sizes.close()
+      assert.deepEqual(positions(batches.flat()), range(1, 5))
+      assert.ok(batches.length > 1, `delivered in ${batches.length} batch(es)`)
+      for (const batch of batches)
+        assert.ok(jsonLength(batch.slice(0, -1)) < READ_BUDGET_BYTES, 'a batch stops at its budget')
       await assertChainOk()
     })
 

@@ -10,6 +10,7 @@ import type { ResourceCommand } from '../../src/domain/deciders/resource.js'
 import { streams } from '../../src/domain/events.js'
 import type { EventStore } from '../../src/store/port.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
+import { lastOf, streamPages } from '../../src/store/stream-pages.js'
 
 const OBSERVER: Actor = { sub: 'observer-1', roles: ['observer'], approvalRoles: [] }
 
@@ -65,6 +66,43 @@ test('a command that loses a race to another writer is decided again on the new 
       handle(store, resource, stream, observe('late', '2026-01-01T00:00:00.000Z'), { actor: 'observer-1' }),
       /stale/,
     )
+  } finally {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('a stream longer than a page is loaded page by page to its last version', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'handle-'))
+  const store = openSqliteEventStore({ path: join(dir, 'ledger.db') })
+  try {
+    const stream = streams.resource('production', 'deployment/web')
+    const observed = (n: number) => ({
+      type: 'StateObserved',
+      data: {
+        environment: 'production',
+        resource: 'deployment/web',
+        version: `v${n}`,
+        digest: `d-v${n}`,
+        observedAt: '2026-01-01T00:00:00.000Z',
+      },
+      metadata: { actor: 'observer-1' },
+    })
+    const count = 2500
+    for (let from = 1; from <= count; from += 500)
+      await store.append(
+        stream,
+        Array.from({ length: 500 }, (_, i) => observed(from + i)),
+        'any',
+      )
+    let pages = 0
+    for await (const _ of streamPages(store, stream)) pages += 1
+    assert.ok(pages > 1, `read in ${pages} pages`)
+    assert.equal((await lastOf(store, stream))?.streamVersion, count)
+    const result = await handle(store, resource, stream, observe('next', '2026-01-01T00:00:05.000Z'), {
+      actor: 'observer-1',
+    })
+    assert.equal(result.events[0]?.streamVersion, count + 1, 'appended at the version after the last page')
   } finally {
     await store.close()
     rmSync(dir, { recursive: true, force: true })

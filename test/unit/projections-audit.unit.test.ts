@@ -5,7 +5,6 @@ import type { LedgerEvent } from '../../src/domain/events.js'
 import {
   actionDigestFor,
   LedgerBuilder,
-  plan,
   planHash,
   policyData,
   proposalData,
@@ -152,7 +151,6 @@ describe('audit projection', () => {
         action: 'scale',
         resource: 'deployment/web',
         environment: 'production',
-        plan,
         planHash,
         actionDigest: DIGEST,
         resourceVersionBefore: 'v41',

@@ -6,7 +6,7 @@ import {
   trackDaysOf,
   trackRecord,
 } from '../../../projections/authority.js'
-import { actionSummaries, currentVerdict, type VerdictView } from '../../application/queries.js'
+import { actionSummaries, currentVerdict, type VerdictView, withPlan } from '../../application/queries.js'
 import type { Config } from '../../config.js'
 import type { TrackRecord } from '../../domain/events.js'
 import { withViews } from '../data-folder.js'
@@ -96,7 +96,8 @@ export const auditAction = (config: Config, proposalId: string): Promise<Outcome
     const asOf = runtime.views.audit.checkpoint()
     const audited = auditedAction(runtime.views.audit, proposalId)
     if (!audited) throw new CliError(`no action ${proposalId} in the ledger (as of position ${asOf})`)
-    const { action, verdictFrom } = audited
+    const { verdictFrom, submittedPosition } = audited
+    const action = await withPlan(runtime.store, audited.action, submittedPosition)
     const verdict = await currentVerdict(runtime.store, proposalId, verdictFrom)
     return done({ ...action, currentVerdict: verdict, asOf }, actionText(action, verdict, asOf))
   })

@@ -10,7 +10,7 @@ import {
 } from '../../../projections/audit.js'
 import type { AuthorityDoc } from '../../../projections/authority.js'
 import { authorityKeys } from '../../../projections/authority.js'
-import { actionSummaries, currentVerdict } from '../../application/queries.js'
+import { actionSummaries, currentVerdict, withPlan } from '../../application/queries.js'
 import {
   AuthorityLevel,
   CheckResult,
@@ -226,7 +226,8 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
       const asOf = views.audit.checkpoint()
       const audited = auditedAction(views.audit, proposalId)
       if (!audited) throw notFound(`action ${proposalId}`)
-      const { action, verdictFrom } = audited
+      const { verdictFrom, submittedPosition } = audited
+      const action = await withPlan(store, audited.action, submittedPosition)
       const verdict = await currentVerdict(store, proposalId, verdictFrom)
       const { who } = action
       return {

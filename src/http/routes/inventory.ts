@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
 import { ActionName, parseDomainEvent, streams, ToolActionRegistered, ToolName } from '../../domain/events.js'
 import type { EventStore } from '../../store/port.js'
+import { lastOf } from '../../store/stream-pages.js'
 import { authorize } from '../auth.js'
 import { GovernedResult, governed } from '../commands.js'
 import { notFound } from '../errors.js'
@@ -24,7 +25,7 @@ const toolStream = (toolDotAction: string) => `tool-${toolDotAction}`
 
 /** The latest registration recorded in a tool action's stream, or null. */
 const registration = async (store: EventStore, stream: string): Promise<ToolActionView | null> => {
-  const latest = (await store.readStream(stream)).at(-1)
+  const latest = await lastOf(store, stream)
   if (!latest) return null
   const event = parseDomainEvent(latest)
   if (event.type !== 'ToolActionRegistered') return null

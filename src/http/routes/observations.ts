@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { ledgerNow } from '../../application/context.js'
 import { resource } from '../../domain/deciders/index.js'
 import { Environment, parseDomainEvent, StateObserved, streams } from '../../domain/events.js'
+import { lastOf } from '../../store/stream-pages.js'
 import { authorize } from '../auth.js'
 import { actorOf } from '../commands.js'
 import { notFound } from '../errors.js'
@@ -69,7 +70,7 @@ export const observationRoutes = async (base: FastifyInstance): Promise<void> =>
     },
     async (request) => {
       const { environment, resource: name } = request.params
-      const latest = (await store.readStream(streams.resource(environment, name))).at(-1)
+      const latest = await lastOf(store, streams.resource(environment, name))
       const observed = latest ? parseDomainEvent(latest) : null
       if (!latest || observed?.type !== 'StateObserved') {
         throw notFound(`observation of ${name} in ${environment}`)

@@ -46,6 +46,8 @@ import {
   GENESIS_HASH,
   type LedgerHead,
   type NewEvent,
+  READ_BUDGET_BYTES,
+  ReadBudget,
   StoreClosedError,
   type StoredEvent,
   type StreamWrite,
@@ -53,8 +55,8 @@ import {
 } from '../port.js'
 import { takeBatch } from './commit.js'
 import { GroupCommit } from './group-commit.js'
-import { LedgerIndex, runsOf } from './ledger-index.js'
-import { LedgerStream } from './ledger-stream.js'
+import { LedgerIndex, type PositionRun, runsOf } from './ledger-index.js'
+import { jsonLength, LedgerStream } from './ledger-stream.js'
 import { ledgerStreamName } from './mapping.js'
 import { LedgerNotifier } from './notifier.js'
 
@@ -77,7 +79,7 @@ export class KurrentDbEventStore implements EventStore {
   private readonly commits: GroupCommit
   private readonly appends: AppendQueue
   // feeds read past assertOpen: close() stops them before it disposes of the client
-  private readonly feeds = new Feeds((after, limit) => this.ledger.after(after, limit))
+  private readonly feeds = new Feeds((after, limit, maxBytes) => this.ledger.after(after, limit, maxBytes))
   /** the latest read of the ledger's end, and the next one that calls made meanwhile share */
   private reading: Promise<void> = Promise.resolve()
   private waiting: Promise<void> | null = null
@@ -125,23 +127,45 @@ export class KurrentDbEventStore implements EventStore {
     return range ? { events: await this.ledger.range(range), duplicate: true } : null
   }
 
-  async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
+  async readStream(
+    stream: string,
+    fromVersion = 1,
+    limit?: number,
+    maxBytes?: number,
+  ): Promise<StoredEvent[]> {
     this.assertOpen()
     await this.catchUp()
-    const runs = runsOf(this.index.positions(stream, fromVersion))
+    const positions = this.index.positions(stream, fromVersion)
+    if (limit !== undefined) return this.streamPage(runsOf(positions.slice(0, limit)), maxBytes)
+    const runs = runsOf(positions)
     const events: StoredEvent[] = []
     for (let i = 0; i < runs.length; i += PARALLEL_READS) {
       const reads = runs
         .slice(i, i + PARALLEL_READS)
-        .map((run) => this.ledger.after(run.first - 1, run.count))
+        .map((run) => this.ledger.range({ first: run.first, last: run.first + run.count - 1 }))
       for (const page of await Promise.all(reads)) events.push(...page)
     }
     return events
   }
 
-  async readAll(after: number, limit = 1000): Promise<StoredEvent[]> {
+  /** A page of a stream: its runs read one after the other, until one stops at what is left of the budget. */
+  private async streamPage(
+    runs: readonly PositionRun[],
+    maxBytes = READ_BUDGET_BYTES,
+  ): Promise<StoredEvent[]> {
+    const budget = new ReadBudget(maxBytes)
+    const events: StoredEvent[] = []
+    for (const run of runs) {
+      const page = await this.ledger.after(run.first - 1, run.count, budget.left)
+      events.push(...page)
+      if (!budget.spend(page.reduce((sum, e) => sum + jsonLength(e), 0))) break
+    }
+    return events
+  }
+
+  async readAll(after: number, limit = 1000, maxBytes?: number): Promise<StoredEvent[]> {
     this.assertOpen()
-    return this.ledger.after(after, limit)
+    return this.ledger.after(after, limit, maxBytes)
   }
 
   async head(): Promise<LedgerHead> {
@@ -194,9 +218,9 @@ export class KurrentDbEventStore implements EventStore {
 
   private async readNew(): Promise<void> {
     for (;;) {
-      const page = await this.ledger.after(this.index.tip.position, PAGE)
-      this.index.add(page)
-      if (page.length < PAGE) return
+      const page = await this.ledger.page(this.index.tip.position, PAGE)
+      this.index.add(page.events)
+      if (!page.more) return
     }
   }
 }

@@ -103,7 +103,7 @@ export class GroupCommit {
         }
         if (send === 1) return { ok: false, failure, error }
         // an earlier send whose answer was lost may be in the ledger though this one failed
-        const found = await ledger.after(first - 1, plan.events.length).then(
+        const found = await ledger.range({ first, last: first + plan.events.length - 1 }).then(
           (events) => landed(plan.events, events),
           () => null,
         )

@@ -60,7 +60,9 @@ export class PostgresEventStore implements EventStore {
   private readonly versions = new StreamVersions()
   private readonly appends = new AppendQueue({ flush: (calls) => this.flush(calls) })
   // feeds read past assertOpen: close() stops them before it ends the pool
-  private readonly feeds = new Feeds((after, limit) => readAll(this.pool, this.tables, after, limit))
+  private readonly feeds = new Feeds((after, limit, maxBytes) =>
+    readAll(this.pool, this.tables, after, limit, maxBytes),
+  )
   private closing: Promise<void> | null = null
   private notifier: Notifier | null = null
   private readonly counters = { transactions: 0, appends: 0 }
@@ -111,14 +113,19 @@ export class PostgresEventStore implements EventStore {
     return events ? { events, duplicate: true } : null
   }
 
-  async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
+  async readStream(
+    stream: string,
+    fromVersion = 1,
+    limit?: number,
+    maxBytes?: number,
+  ): Promise<StoredEvent[]> {
     this.assertOpen()
-    return readStream(this.pool, this.tables, stream, fromVersion)
+    return readStream(this.pool, this.tables, stream, fromVersion, limit, maxBytes)
   }
 
-  async readAll(after: number, limit = 1000): Promise<StoredEvent[]> {
+  async readAll(after: number, limit = 1000, maxBytes?: number): Promise<StoredEvent[]> {
     this.assertOpen()
-    return readAll(this.pool, this.tables, after, limit)
+    return readAll(this.pool, this.tables, after, limit, maxBytes)
   }
 
   async head(): Promise<LedgerHead> {

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import { canonicalize } from '../../domain/canonical.js'
 import type { Plan, Tip } from '../append-plan.js'
-import { GENESIS_HASH, type StoredEvent } from '../port.js'
+import { GENESIS_HASH, READ_BUDGET_BYTES, type StoredEvent } from '../port.js'
 import { CHANNEL, type EventRow, fromRow, type Tables } from './schema.js'
 
 /** A pool or one of its clients: reads run on either, a group commit on one client. */
@@ -59,18 +59,65 @@ export const findByKeys = async (
   return found
 }
 
-export const readStream = async (db: Db, t: Tables, stream: string, fromVersion: number) => {
+/** A stream's events from a version on: all of them, or with `limit` a page walked version by version as readAll's. */
+export const readStream = async (
+  db: Db,
+  t: Tables,
+  stream: string,
+  fromVersion: number,
+  limit?: number,
+  maxBytes = READ_BUDGET_BYTES,
+) => {
+  if (limit === undefined) {
+    const { rows } = await db.query<EventRow>(
+      `SELECT * FROM ${t.events} WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`,
+      [stream, fromVersion],
+    )
+    return rows.map(fromRow)
+  }
+  if (limit < 1) return []
   const { rows } = await db.query<EventRow>(
-    `SELECT * FROM ${t.events} WHERE stream = $1 AND stream_version >= $2 ORDER BY stream_version`,
-    [stream, fromVersion],
+    `WITH RECURSIVE page AS (
+       (SELECT e.*, ${SIZE} AS read_bytes, 1 AS read_count FROM ${t.events} e
+        WHERE e.stream = $1 AND e.stream_version >= $2 ORDER BY e.stream_version LIMIT 1)
+       UNION ALL
+       SELECT e.*, page.read_bytes + ${SIZE}, page.read_count + 1
+       FROM page JOIN ${t.events} e ON e.stream = page.stream AND e.stream_version = page.stream_version + 1
+       WHERE page.read_bytes < $4 AND page.read_count < $3
+     )
+     SELECT * FROM page ORDER BY stream_version`,
+    [stream, fromVersion, limit, maxBytes],
   )
   return rows.map(fromRow)
 }
 
-export const readAll = async (db: Db, t: Tables, after: number, limit: number) => {
+/** What an event's data and metadata take as stored JSON. */
+const SIZE = 'octet_length(e.data::text) + octet_length(e.metadata::text)'
+
+/**
+ * The events after a position, at most `limit` and about `maxBytes` of them. The page walks the chain's gap-free
+ * positions one at a time and stops at the event whose JSON reaches the budget, so the server reads no row past
+ * it; a gap (a deleted row) ends the page early, and the next read goes on after it.
+ */
+export const readAll = async (
+  db: Db,
+  t: Tables,
+  after: number,
+  limit: number,
+  maxBytes = READ_BUDGET_BYTES,
+) => {
+  if (limit < 1) return []
   const { rows } = await db.query<EventRow>(
-    `SELECT * FROM ${t.events} WHERE position > $1 ORDER BY position LIMIT $2`,
-    [after, limit],
+    `WITH RECURSIVE page AS (
+       (SELECT e.*, ${SIZE} AS read_bytes, 1 AS read_count FROM ${t.events} e
+        WHERE e.position > $1 ORDER BY e.position LIMIT 1)
+       UNION ALL
+       SELECT e.*, page.read_bytes + ${SIZE}, page.read_count + 1
+       FROM page JOIN ${t.events} e ON e.position = page.position + 1
+       WHERE page.read_bytes < $3 AND page.read_count < $2
+     )
+     SELECT * FROM page ORDER BY position`,
+    [after, limit, maxBytes],
   )
   return rows.map(fromRow)
 }

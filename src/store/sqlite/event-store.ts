@@ -25,7 +25,15 @@ import {
   type Subscription,
 } from '../port.js'
 import { StreamVersions } from '../stream-versions.js'
-import { type EventStatements, fromRow, prepare, SCHEMA, toRow } from './event-table.js'
+import {
+  type EventStatements,
+  fromRow,
+  prepare,
+  readAfter,
+  readStreamFrom,
+  SCHEMA,
+  toRow,
+} from './event-table.js'
 
 export interface SqliteEventStoreOptions {
   readonly path: string
@@ -38,7 +46,7 @@ export class SqliteEventStore implements EventStore {
   private readonly clock: () => Date
   private readonly versions = new StreamVersions()
   private readonly appends = new AppendQueue({ flush: (calls) => this.flush(calls) })
-  private readonly feeds = new Feeds((after, limit) => this.sql.readAll.all(after, limit).map(fromRow))
+  private readonly feeds = new Feeds((after, limit, maxBytes) => readAfter(this.sql, after, limit, maxBytes))
   private closing: Promise<void> | null = null
   private readonly counters = { transactions: 0, appends: 0 }
   private readonly planAndWrite: Database.Transaction<(calls: readonly PendingAppend[]) => Plan>
@@ -79,14 +87,19 @@ export class SqliteEventStore implements EventStore {
     return events ? { events, duplicate: true } : null
   }
 
-  async readStream(stream: string, fromVersion = 1): Promise<StoredEvent[]> {
+  async readStream(
+    stream: string,
+    fromVersion = 1,
+    limit?: number,
+    maxBytes?: number,
+  ): Promise<StoredEvent[]> {
     this.assertOpen()
-    return this.sql.readStream.all(stream, fromVersion).map(fromRow)
+    return readStreamFrom(this.sql, stream, fromVersion, limit, maxBytes)
   }
 
-  async readAll(after: number, limit = 1000): Promise<StoredEvent[]> {
+  async readAll(after: number, limit = 1000, maxBytes?: number): Promise<StoredEvent[]> {
     this.assertOpen()
-    return this.sql.readAll.all(after, limit).map(fromRow)
+    return readAfter(this.sql, after, limit, maxBytes)
   }
 
   async head(): Promise<LedgerHead> {

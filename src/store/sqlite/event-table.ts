@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3'
-import type { StoredEvent } from '../port.js'
+import { READ_BUDGET_BYTES, ReadBudget, type StoredEvent } from '../port.js'
 
 /** The ledger's tables: one row per event, and the positions each idempotency key appended. */
 export const SCHEMA = `
@@ -74,6 +74,7 @@ export interface EventStatements {
   readonly streamVersion: Statement<[string], number | null>
   readonly readStream: Statement<[string, number], EventRow>
   readonly readAll: Statement<[number, number], EventRow>
+  readonly readStreamPage: Statement<[string, number, number], EventRow>
   readonly tip: Statement<[], { position: number; hash: string; recordedAt: string }>
 }
 
@@ -93,7 +94,42 @@ export const prepare = (db: Database.Database): EventStatements => ({
     'SELECT * FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version',
   ),
   readAll: db.prepare('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
+  readStreamPage: db.prepare(
+    'SELECT * FROM events WHERE stream = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?',
+  ),
   tip: db.prepare(
     'SELECT position, hash, recorded_at AS recordedAt FROM events ORDER BY position DESC LIMIT 1',
   ),
 })
+
+/** The events of rows read one at a time, up to the one that spends `maxBytes`. */
+const budgeted = (rows: IterableIterator<EventRow>, maxBytes = READ_BUDGET_BYTES): StoredEvent[] => {
+  const budget = new ReadBudget(maxBytes)
+  const events: StoredEvent[] = []
+  for (const row of rows) {
+    events.push(fromRow(row))
+    // leaving the loop resets the statement: the rows after it are never read
+    if (!budget.spend(row.data.length + row.metadata.length)) break
+  }
+  return events
+}
+
+/** The events after a position, at most `limit` and about `maxBytes` of them. */
+export const readAfter = (
+  sql: EventStatements,
+  after: number,
+  limit: number,
+  maxBytes?: number,
+): StoredEvent[] => budgeted(sql.readAll.iterate(after, limit), maxBytes)
+
+/** A stream's events from a version on: all of them, or with `limit` a page of about `maxBytes` at most. */
+export const readStreamFrom = (
+  sql: EventStatements,
+  stream: string,
+  fromVersion: number,
+  limit?: number,
+  maxBytes?: number,
+): StoredEvent[] =>
+  limit === undefined
+    ? sql.readStream.all(stream, fromVersion).map(fromRow)
+    : budgeted(sql.readStreamPage.iterate(stream, fromVersion, limit), maxBytes)
