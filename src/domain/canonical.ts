@@ -24,6 +24,16 @@ export class CanonicalJsonError extends TypeError {
   }
 }
 
+/** Path steps shown in a message; a deeper path ends in '…'. */
+const PATH_STEPS_SHOWN = 8
+
+/** Where a value stands in another, for a message: `$` for the whole, `$.plan.steps.0` for a part. */
+export const jsonPath = (steps: readonly (string | number)[]): string =>
+  `$${steps
+    .slice(0, PATH_STEPS_SHOWN)
+    .map((step) => `.${step}`)
+    .join('')}${steps.length > PATH_STEPS_SHOWN ? '…' : ''}`
+
 /** Deeper than any JSON value held: only a cycle gets there, which has no JSON form. */
 const CYCLE_DEPTH = 1_000_000
 
@@ -37,13 +47,8 @@ interface Frame {
   empty: boolean
 }
 
-const pathOf = (stack: readonly Frame[]): string => {
-  let path = '$'
-  for (const frame of stack) {
-    path += `.${frame.keys === null ? frame.next - 1 : frame.keys[frame.next - 1]}`
-  }
-  return path
-}
+const pathOf = (stack: readonly Frame[]): string =>
+  jsonPath(stack.map((frame) => (frame.keys === null ? frame.next - 1 : (frame.keys[frame.next - 1] ?? ''))))
 
 const quote = (text: string, strict: boolean, stack: readonly Frame[]): string => {
   if (PLAIN.test(text)) return `"${text}"`

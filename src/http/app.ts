@@ -8,6 +8,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod'
+import { parseJsonStrictly } from '../domain/strict-json.js'
 import type { Runtime } from '../runtime.js'
 import { authPlugin } from './auth.js'
 import { commandsPlugin } from './commands.js'
@@ -53,6 +54,15 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(errorHandler)
+  // one meaning per body: no duplicate keys, no lone surrogates, exact numbers, bounded depth (400 otherwise)
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonStrictly(body as string))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
   app.setNotFoundHandler((request, reply) => {
     void reply
       .code(404)
