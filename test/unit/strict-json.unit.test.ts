@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import fc from 'fast-check'
 import { CanonicalJsonError, canonicalize } from '../../src/domain/canonical.js'
@@ -201,4 +202,23 @@ test('each event type has its byte limit; the larger ones are few and a new appe
   let deep: unknown = 1
   for (let i = 0; i < 40; i += 1) deep = { a: deep }
   assert.match(eventLimitViolation(proposal(deep))?.message ?? '', /^plan is deeper than 32 levels/)
+})
+
+test('the operations guide states every limit as the table defines it', () => {
+  const guide = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8')
+  const section = guide.slice(guide.indexOf('## Bounded input'), guide.indexOf('## The command line'))
+  assert.ok(section.length > 100, 'the section is there')
+  assert.match(section, new RegExp(`nesting deeper than ${EDGE_JSON_MAX_DEPTH} levels`))
+  for (const [limit, value] of Object.entries(PLAN_LIMITS)) {
+    assert.match(section, new RegExp(`\\| \`${limit}\` +\\| ${value} `), `plan ${limit}`)
+  }
+  assert.match(section, new RegExp(`at most ${DEFAULT_EVENT_LIMITS.maxBytes} bytes`))
+  const rows = section.split('\n').filter((line) => /^\| `[A-Z]\w+` +\| \d+/.test(line))
+  assert.equal(rows.length, LARGER_EVENT_TYPES.length, 'one row per larger event type')
+  for (const type of LARGER_EVENT_TYPES) {
+    assert.ok(
+      rows.some((row) => new RegExp(`^\\| \`${type}\` +\\| ${limitsOf(type).maxBytes} `).test(row)),
+      `${type}: ${limitsOf(type).maxBytes}`,
+    )
+  }
 })
