@@ -54,13 +54,14 @@ const LARGER: Partial<Record<EventType, EventLimits>> = {
   SimulationRecorded: { maxBytes: 256 * KiB },
   /** the playbook */
   RollbackTested: { maxBytes: 128 * KiB },
-  /** every check with its reason */
-  VerdictIssued: { maxBytes: 128 * KiB },
   /** up to 20 refusals with their reasons */
   ExecutionRefused: { maxBytes: 256 * KiB },
 }
 
-/** The limits of one event type, checked on every new append; events already recorded are read as they are. */
+/**
+ * The limits of one event type, checked on every event a command appends (application/handle.ts); the decision
+ * service's own events are bounded by their schemas. Events already recorded are read as they are.
+ */
 export const limitsOf = (type: EventType): EventLimits => LARGER[type] ?? DEFAULT_EVENT_LIMITS
 
 /** Every type with limits other than the default, for the docs and the tests. */
