@@ -174,10 +174,13 @@ export const canonicalize = (value: unknown): string => write(value, true)
  */
 export const canonicalizeRecorded = (value: unknown): string => write(value, false)
 
-/** JSON text of any value the ledger holds, however deeply nested: the native writer, or the iterative one past its stack. */
-export const jsonText = (value: unknown): string => {
+/**
+ * JSON text of any value the ledger holds, however deeply nested: the native writer (indented by `space`), or
+ * the iterative one, compact, past its stack.
+ */
+export const jsonText = (value: unknown, space?: number): string => {
   try {
-    return JSON.stringify(value)
+    return JSON.stringify(value, null, space)
   } catch (error) {
     if (error instanceof RangeError) return canonicalizeRecorded(value)
     throw error

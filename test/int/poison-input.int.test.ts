@@ -135,6 +135,10 @@ describe('poison input', () => {
     const verdict = await api.as('agent-1', 'agent').get(`/v1/proposals/${proposalId}/verdict`)
     assert.equal(verdict.statusCode, 200, verdict.body)
     assert.ok(verdict.json().verdict, 'the decision service judged it')
+    // and serves it back as it was recorded, deeper than the native JSON writer goes
+    const read = await api.as('agent-1', 'agent').get(`/v1/proposals/${proposalId}`)
+    assert.equal(read.statusCode, 200, read.body.slice(0, 300))
+    assert.equal(canonicalize(read.json().proposal.plan), nestedText(6000))
 
     await api.app.close()
     await runtime.close()
@@ -146,6 +150,9 @@ describe('poison input', () => {
     console.log(`poison ledger: replay exit ${replay.code}: ${replay.out.trim().split('\n').at(-1)}`)
     assert.equal(replay.code, 0, replay.out)
     assert.doesNotMatch(replay.out, /call stack/)
+    const audit = await cli(['audit', 'action', proposalId, '--json'], dataDir)
+    assert.equal(audit.code, 0, audit.out.slice(0, 300))
+    assert.ok(audit.out.includes(nestedText(6000)), 'the audit trail holds the plan as recorded')
     const check = await cli(['replay', '--check'], dataDir)
     assert.doesNotMatch(check.out, /call stack/)
     assert.ok(check.code === 0 || check.code === 1, check.out)
