@@ -49,6 +49,9 @@ const pathOf = (stack: readonly Frame[]): string =>
 const HIGH = (u: number) => u >= 0xd800 && u <= 0xdbff
 const LOW = (u: number) => u >= 0xdc00 && u <= 0xdfff
 
+/** A run of code units with nothing to check: no quote, no backslash, no surrogate. */
+const PLAIN_RUN = /[^"\\\ud800-\udfff]*/y
+
 /** Checks a string token whose opening quote is at `start`; returns the index of its closing quote. */
 const scanString = (
   text: string,
@@ -58,6 +61,11 @@ const scanString = (
   let escaped = false
   let high = false
   for (let i = start + 1; ; i += 1) {
+    if (!high) {
+      PLAIN_RUN.lastIndex = i
+      PLAIN_RUN.test(text)
+      i = PLAIN_RUN.lastIndex
+    }
     let unit = text.charCodeAt(i)
     if (unit === 0x22) {
       if (high) break
@@ -86,12 +94,14 @@ const scanString = (
   )
 }
 
-const NUMBER_CHAR = /[-+.eE0-9]/
+/** Digits, signs, the point and the exponent: what a number token is made of. */
+const isNumberChar = (c: number): boolean =>
+  (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45
 
 /** Checks a number token at `start`; returns the index after it. */
 const scanNumber = (text: string, start: number, stack: readonly Frame[]): number => {
   let end = start
-  while (end < text.length && NUMBER_CHAR.test(text.charAt(end))) end += 1
+  while (end < text.length && isNumberChar(text.charCodeAt(end))) end += 1
   const literal = text.slice(start, end)
   const value = Number(literal)
   if (!Number.isFinite(value)) {
