@@ -1,5 +1,7 @@
 import type { Decider } from '../domain/deciders/index.js'
+import { DomainError } from '../domain/errors.js'
 import { DomainEvent, toLedgerEvent } from '../domain/events.js'
+import { eventLimitViolation } from '../domain/limits.js'
 import {
   type AppendResult,
   type EventStore,
@@ -43,13 +45,21 @@ export const foldState = <C, S, E extends DomainEvent>(
 
 /**
  * The events as the model reads them back: an event its own schema refuses never reaches the ledger, where
- * every consumer would stop on it. A decider that produces one has a bug; the command fails instead.
+ * every consumer would stop on it. A decider that produces one has a bug; the command fails instead. An event
+ * beyond its type's limits (limits.ts) is refused as the caller's: 413 for its size, 400 for the rest.
  */
 export const modelled = <E extends DomainEvent>(events: readonly E[]): E[] =>
   events.map((event) => {
     const parsed = DomainEvent.safeParse(event)
     if (!parsed.success) {
       throw new Error(`refusing to append a ${event.type} the model cannot read: ${parsed.error.message}`)
+    }
+    const violation = eventLimitViolation(event)
+    if (violation) {
+      throw new DomainError(violation.tooLarge ? 'too-large' : 'invalid', violation.message, {
+        type: event.type,
+        limit: violation.limit,
+      })
     }
     return event
   })

@@ -3,8 +3,9 @@ import type { Actor } from '../domain/actor.js'
 import { proposal } from '../domain/deciders/index.js'
 import type { ProposalCommand, ProposalState } from '../domain/deciders/proposal.js'
 import { DomainError } from '../domain/errors.js'
-import { type DataOf, Identifier, ProposalSubmitted, streams } from '../domain/events.js'
+import { boundedJsonObject, type DataOf, Identifier, ProposalSubmitted, streams } from '../domain/events.js'
 import { uuidv7 } from '../domain/ids.js'
+import { PLAN_LIMITS } from '../domain/limits.js'
 import type { AppendResult, EventStore } from '../store/port.js'
 import { bindingsOf, isAgent, ledgerNow, switchesOver } from './context.js'
 import { type CommandMetadata, handle } from './handle.js'
@@ -13,7 +14,10 @@ import { agentLevel } from './queries.js'
 /** What an agent submits, over HTTP or Kafka: the ledger computes the plan hash and action digest, never the caller. */
 export const SubmitProposalInput = ProposalSubmitted.shape.data
   .omit({ planHash: true, actionDigest: true, proposalId: true })
-  .extend({ proposalId: Identifier.optional().describe('chosen by the agent; generated when absent') })
+  .extend({
+    proposalId: Identifier.optional().describe('chosen by the agent; generated when absent'),
+    plan: boundedJsonObject(PLAN_LIMITS),
+  })
 export type SubmitProposalInput = z.infer<typeof SubmitProposalInput>
 
 export interface Submitted {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../config.js'
+import { jsonText } from '../domain/canonical.js'
 import { helpText, type Invocation, parseCommandLine } from './args.js'
 import { auditAction, auditAgent } from './commands/audit.js'
 import { headCommand, verifyCommand } from './commands/ledger.js'
@@ -87,7 +88,7 @@ export const main = async (argv: readonly string[], io: Io = processIo): Promise
     }
     const context: Context = { env: io.env, stderr: io.stderr, now: io.now ?? (() => new Date()) }
     const outcome = await run(invocation, context)
-    io.stdout.write(invocation.json ? `${JSON.stringify(outcome.data, null, 2)}\n` : `${outcome.text}\n`)
+    io.stdout.write(invocation.json ? `${jsonText(outcome.data, 2)}\n` : `${outcome.text}\n`)
     return outcome.exitCode
   } catch (error) {
     io.stderr.write(`governance-ledger: ${oneLine(error)}\n`)

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject,
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { compactVerify, createLocalJWKSet, exportJWK, type JSONWebKeySet, type JWK } from 'jose'
-import { canonicalize, sha256Hex } from '../domain/canonical.js'
+import { canonicalize, canonicalizeRecorded, sha256Hex } from '../domain/canonical.js'
 import type { UnsignedVerdict } from './decide.js'
 
 export const VERDICT_JWS_TYPE = 'verdict+jws'
@@ -48,7 +48,7 @@ export const verifyVerdictSignature = async (
   })
   if (protectedHeader.typ !== VERDICT_JWS_TYPE)
     throw new Error(`unexpected JWS type ${String(protectedHeader.typ)}`)
-  if (new TextDecoder().decode(payload) !== canonicalize(fields))
+  if (new TextDecoder().decode(payload) !== canonicalizeRecorded(fields))
     throw new Error('the signed payload is not this verdict')
   return fields
 }

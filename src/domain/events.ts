@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { type JsonLimits, jsonLimitViolation } from './limits.js'
 
 // ---------- vocabulary ----------
 
@@ -140,6 +141,24 @@ export const SimulationBranch = z.object({
   outcome: z.enum(['survived', 'failed']),
   detail: z.string().max(4000).optional(),
 })
+
+/** A free-form JSON object as recorded: read back as it is, whatever an older ledger let in. */
+export const JsonObject = z.record(z.string(), z.unknown())
+
+/** A free-form JSON object on its way in: within its limits (limits.ts), or an issue naming the one passed. */
+export const boundedJsonObject = (limits: JsonLimits) =>
+  JsonObject.superRefine((value, ctx) => {
+    const violation = jsonLimitViolation(value, limits)
+    if (violation) {
+      ctx.addIssue({
+        code: 'custom',
+        message: violation.message,
+        params: { limit: violation.limit, tooLarge: violation.tooLarge },
+      })
+    }
+  }).describe(
+    `JSON of at most ${limits.maxBytes} bytes (canonical), ${limits.maxDepth} levels, ${limits.maxKeys} keys per object, ${limits.maxStringLength} characters per string and ${limits.maxArrayLength} items per array; numbers within ±(2^53-1)`,
+  )
 
 // ---------- the events, one schema each ----------
 
@@ -294,7 +313,7 @@ export const ChangeRequested = event('ChangeRequested', {
   requestId: Identifier,
   change: GovernanceChange,
   /** for a policy, the whole version proposed (kept here until a second admin approves it) */
-  policy: z.record(z.string(), z.unknown()).nullable(),
+  policy: JsonObject.nullable(),
   /** why it needs a second admin, in words */
   widens: Reason,
   requestedBy: Identifier,
@@ -325,7 +344,7 @@ export const ProposalSubmitted = event('ProposalSubmitted', {
   action: ActionName,
   resource: z.string().min(1).max(500),
   environment: Environment,
-  plan: z.record(z.string(), z.unknown()),
+  plan: JsonObject,
   /** computed by the ledger from the canonical JSON of the plan, never taken from the caller */
   planHash: Hash,
   /** computed by the ledger over the whole action: what every piece of evidence and the verdict bind to */
@@ -558,7 +577,7 @@ export const EnvelopeFields = z.object({
 /** A ledger event: a domain event in its envelope. */
 export const Envelope = EnvelopeFields.extend({
   type: z.enum(DomainEvent.options.map((o) => o.shape.type.value) as [EventType, ...EventType[]]),
-  data: z.record(z.string(), z.unknown()),
+  data: JsonObject,
 })
 export type LedgerEvent<E extends { type: string; data: unknown } = DomainEvent> = z.infer<
   typeof EnvelopeFields

@@ -8,6 +8,8 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod'
+import { jsonText } from '../domain/canonical.js'
+import { parseJsonStrictly } from '../domain/strict-json.js'
 import type { Runtime } from '../runtime.js'
 import { authPlugin } from './auth.js'
 import { commandsPlugin } from './commands.js'
@@ -52,8 +54,28 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
     forceCloseConnections: true,
   }).withTypeProvider<ZodTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
-  app.setSerializerCompiler(serializerCompiler)
+  app.setSerializerCompiler((route) => {
+    const serialize = serializerCompiler(route as Parameters<typeof serializerCompiler>[0])
+    // a value an older ledger let in deeper than the native writer goes (checked already): the iterative one
+    return (data) => {
+      try {
+        return serialize(data)
+      } catch (error) {
+        if (error instanceof RangeError) return jsonText(data)
+        throw error
+      }
+    }
+  })
   app.setErrorHandler(errorHandler)
+  // one meaning per body: no duplicate keys, no lone surrogates, exact numbers, bounded depth (400 otherwise)
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonStrictly(body as string))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
   app.setNotFoundHandler((request, reply) => {
     void reply
       .code(404)

@@ -1,7 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
 import { AuthenticationError } from '../auth/tokens.js'
+import { CanonicalJsonError } from '../domain/canonical.js'
 import { DomainError } from '../domain/errors.js'
+import { StrictJsonError } from '../domain/strict-json.js'
 import { StoreClosedError, WrongExpectedVersionError } from '../store/port.js'
 
 export type ErrorCode =
@@ -71,7 +73,18 @@ export const forbidden = (message: string): ApiError => new ApiError('forbidden'
 /** Maps every error to the one JSON shape; bad input is never a 5xx. */
 export const toApiError = (error: unknown): ApiError => {
   if (error instanceof ApiError) return error
-  if (error instanceof DomainError) return new ApiError(error.code, error.message, error.details ?? null)
+  if (error instanceof DomainError) {
+    const code = error.code === 'too-large' ? 'payload-too-large' : error.code
+    return new ApiError(code, error.message, error.details ?? null)
+  }
+  if (error instanceof StrictJsonError) {
+    const { reason, path, limit } = error
+    return new ApiError('invalid', `invalid JSON body: ${error.message}`, { reason, path, limit })
+  }
+  if (error instanceof CanonicalJsonError) {
+    const { reason, path } = error
+    return new ApiError('invalid', `invalid body: ${error.message}`, { reason, path })
+  }
   if (error instanceof AuthenticationError) return new ApiError('unauthenticated', error.message)
   if (error instanceof WrongExpectedVersionError) {
     return new ApiError('conflict', error.message, {
@@ -95,8 +108,12 @@ export const toApiError = (error: unknown): ApiError => {
       ].join('.'),
       message: v.message ?? 'invalid',
     }))
+    // a free-form field over its byte size (see boundedJsonObject) is too large rather than malformed
+    const tooLarge = fe.validation.some(
+      (v) => (v.params as { params?: { tooLarge?: boolean } }).params?.tooLarge,
+    )
     return new ApiError(
-      'invalid',
+      tooLarge ? 'payload-too-large' : 'invalid',
       `invalid ${where}: ${fields.map((f) => `${f.field} ${f.message}`).join('; ')}`,
       { fields },
     )

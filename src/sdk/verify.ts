@@ -1,6 +1,6 @@
 import { compactVerify, createLocalJWKSet, errors, type JSONWebKeySet } from 'jose'
 import { z } from 'zod'
-import { type ActionIdentity, actionDigestOf, canonicalize } from '../domain/canonical.js'
+import { type ActionIdentity, actionDigestOf, canonicalizeRecorded } from '../domain/canonical.js'
 import { VerdictIssued } from '../domain/events.js'
 import type { Verdict } from './types.js'
 
@@ -69,7 +69,7 @@ export const verifyVerdictSignature = async (
     if (protectedHeader.typ !== VERDICT_JWS_TYPE) {
       return refuse('signature', `the signature is of type ${String(protectedHeader.typ)}, not a verdict`)
     }
-    if (new TextDecoder().decode(payload) !== canonicalize(signed)) {
+    if (new TextDecoder().decode(payload) !== canonicalizeRecorded(signed)) {
       return refuse('signature', 'the signed payload is not this verdict: a field was changed after signing')
     }
   } catch (error) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { canonicalize } from '../domain/canonical.js'
+import { canonicalizeRecorded } from '../domain/canonical.js'
 import { GENESIS_HASH, type StoredEvent } from './port.js'
 
 /**
@@ -10,13 +10,13 @@ import { GENESIS_HASH, type StoredEvent } from './port.js'
 export const chainHash = (
   prevHash: string,
   event: Omit<StoredEvent, 'prevHash' | 'hash'>,
-  dataText: string = canonicalize(event.data),
+  dataText: string = canonicalizeRecorded(event.data),
 ): string => {
   const { id, type, stream, streamVersion, position, recordedAt, metadata } = event
   const s = JSON.stringify
   const body =
-    `{"data":${dataText},"id":${s(id)},"metadata":${canonicalize(metadata)},"position":${canonicalize(position)},` +
-    `"recordedAt":${s(recordedAt)},"stream":${s(stream)},"streamVersion":${canonicalize(streamVersion)},"type":${s(type)}}`
+    `{"data":${dataText},"id":${s(id)},"metadata":${canonicalizeRecorded(metadata)},"position":${s(position)},` +
+    `"recordedAt":${s(recordedAt)},"stream":${s(stream)},"streamVersion":${s(streamVersion)},"type":${s(type)}}`
   return createHash('sha256').update(prevHash, 'utf8').update(body, 'utf8').digest('hex')
 }
 

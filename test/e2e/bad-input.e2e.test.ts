@@ -2,73 +2,10 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { ROLES } from '../../src/auth/tokens.js'
 import { AuditorClient, type LedgerHead } from '../../src/sdk/index.js'
+import { example, type JsonSchema, type Operation, operationsOf, type Parameter } from '../support/openapi.js'
 import { proposeWithEvidence, type RunningService, setUpWorld, startService } from '../support/service.js'
 
 const BODY_LIMIT = 4096
-const ZERO_HASH = `sha256:${'0'.repeat(64)}`
-
-interface JsonSchema {
-  type?: string
-  enum?: unknown[]
-  format?: string
-  pattern?: string
-  nullable?: boolean
-  minimum?: number
-  exclusiveMinimum?: boolean | number
-  maximum?: number
-  minLength?: number
-  minItems?: number
-  items?: JsonSchema
-  properties?: Record<string, JsonSchema>
-  required?: string[]
-  additionalProperties?: boolean | JsonSchema
-  anyOf?: JsonSchema[]
-  oneOf?: JsonSchema[]
-}
-
-interface Parameter {
-  in: 'path' | 'query' | 'header'
-  name: string
-  required?: boolean
-  schema: JsonSchema
-}
-
-interface Operation {
-  method: string
-  path: string
-  parameters: Parameter[]
-  body: JsonSchema | null
-}
-
-/** The smallest value the schema accepts (the patterns the API uses are known by name). */
-const example = (schema: JsonSchema): unknown => {
-  const options = schema.anyOf ?? schema.oneOf
-  if (options) return example(options.find((o) => o.type !== 'null') ?? {})
-  if (schema.enum) return schema.enum[0]
-  switch (schema.type) {
-    case 'string':
-      if (schema.format === 'date-time') return new Date().toISOString()
-      if (schema.format === 'uuid') return '01890a5d-ac96-774b-bcce-b302099a8057'
-      if (schema.pattern?.startsWith('^sha256:')) return ZERO_HASH
-      if (schema.pattern === '^[a-z0-9][a-z0-9-]*$') return 'production'
-      return 'x'.repeat(Math.max(1, schema.minLength ?? 1))
-    case 'integer':
-    case 'number': {
-      const min = (schema.minimum ?? 1) + (schema.exclusiveMinimum === true ? 1 : 0)
-      return Math.min(Math.max(min, 1), schema.maximum ?? Number.MAX_SAFE_INTEGER)
-    }
-    case 'boolean':
-      return true
-    case 'array':
-      return Array.from({ length: Math.max(1, schema.minItems ?? 1) }, () => example(schema.items ?? {}))
-    case 'object':
-      return Object.fromEntries(
-        (schema.required ?? []).map((k) => [k, example(schema.properties?.[k] ?? { type: 'string' })]),
-      )
-    default:
-      return 'x'
-  }
-}
 
 /** A value of the wrong JSON type for the schema. */
 const wrongType = (schema: JsonSchema): unknown => {
@@ -120,23 +57,7 @@ describe('bad input on every operation of the OpenAPI document', () => {
     auditor = new AuditorClient({ baseUrl: svc.url, token: await svc.tokenFor('auditor-1', 'auditor') })
     // every role at once, so that only the input can be what is wrong
     token = await svc.tokenFor('fuzzer', ...ROLES)
-    const doc = (await (await fetch(`${svc.url}/docs/json`)).json()) as {
-      paths: Record<
-        string,
-        Record<
-          string,
-          { parameters?: Parameter[]; requestBody?: { content: Record<string, { schema: JsonSchema }> } }
-        >
-      >
-    }
-    operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
-      Object.entries(ops).map(([method, op]) => ({
-        method: method.toUpperCase(),
-        path,
-        parameters: op.parameters ?? [],
-        body: op.requestBody?.content['application/json']?.schema ?? null,
-      })),
-    )
+    operations = operationsOf(await (await fetch(`${svc.url}/docs/json`)).json())
     // let the decision service and the views finish, so the head can only move by our requests
     for (let stable = 0, last = -1; stable < 3; ) {
       const head = await auditor.ledgerHead()

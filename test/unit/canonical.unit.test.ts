@@ -4,6 +4,9 @@ import {
   type ActionIdentity,
   actionDigestOf,
   canonicalize,
+  canonicalizeRecorded,
+  isWellFormed,
+  jsonText,
   planHashOf,
   sha256Hex,
 } from '../../src/domain/canonical.js'
@@ -16,10 +19,13 @@ test('canonical JSON follows the examples of RFC 8785', () => {
     '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],' +
       ' "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}',
   )
-  assert.equal(
-    canonicalize(input),
-    '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
-  )
+  const rfc =
+    '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+  assert.equal(canonicalizeRecorded(input), rfc)
+  // RFC 8785 takes I-JSON (RFC 7493), whose numbers are exact within ±(2^53-1): 1E30 is refused, the rest holds
+  assert.throws(() => canonicalize(input), { reason: 'unsafe-integer', path: '$.numbers.1' })
+  input.numbers.splice(1, 1)
+  assert.equal(canonicalize(input), rfc.replace('1e+30,', ''))
   // section 3.2.3: keys sorted by their UTF-16 code units, not by code points
   const sorting = {
     '\u20ac': 'Euro Sign',
@@ -35,7 +41,7 @@ test('canonical JSON follows the examples of RFC 8785', () => {
   assert.equal(canonicalize(sorting), `{${expected}}`)
 })
 
-test('canonical JSON writes every string, as a value or as a key, exactly as ECMAScript JSON does', () => {
+test('canonical JSON writes every well-formed string, as a value or as a key, exactly as ECMAScript JSON does', () => {
   const strings = [
     ...Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)),
     '',
@@ -44,22 +50,67 @@ test('canonical JSON writes every string, as a value or as a key, exactly as ECM
     'back\\slash',
     'tab\tand newline\n',
     '\ud83d\ude00 astral',
-    'lone \ud800 surrogate',
     '\u007f delete',
   ]
+  let lone = 0
   for (const text of strings) {
+    if (/[\ud800-\udfff]/.test(text) && !/[\ud800-\udbff][\udc00-\udfff]/.test(text)) {
+      // a lone surrogate has no UTF-8 form: refused, as a value and as a key, naming where
+      lone += 1
+      assert.throws(() => canonicalize({ a: [text] }), {
+        name: 'CanonicalJsonError',
+        reason: 'lone-surrogate',
+        path: '$.a.0',
+      })
+      assert.throws(() => canonicalize({ [text]: 1 }), {
+        name: 'CanonicalJsonError',
+        reason: 'lone-surrogate',
+      })
+      // what an older ledger recorded is still written as it was hashed
+      assert.equal(canonicalizeRecorded(text), JSON.stringify(text))
+      continue
+    }
     assert.equal(canonicalize(text), JSON.stringify(text), `the string ${JSON.stringify(text)}`)
     assert.equal(canonicalize({ [text]: 1 }), `{${JSON.stringify(text)}:1}`)
   }
+  assert.equal(lone, 0x800, 'every lone surrogate code unit was refused')
+  for (const text of ['lone \ud800 surrogate', '\udc00', 'x\udbff', '\ude00\ud83d']) {
+    assert.throws(() => canonicalize(text), /lone surrogate/)
+    assert.equal(isWellFormed(text), false)
+  }
+  assert.equal(isWellFormed('\ud83d\ude00 astral'), true)
 })
 
-test('canonical JSON drops undefined members, writes undefined array items as null, and refuses what JSON cannot hold', () => {
-  assert.equal(canonicalize({ b: undefined, a: [undefined, -0, 1] }), '{"a":[null,0,1]}')
-  assert.equal(canonicalize({ z: {}, y: [], x: '' }), '{"x":"","y":[],"z":{}}')
-  assert.throws(() => canonicalize({ a: Number.NaN }), /non-finite/)
-  assert.throws(() => canonicalize([Number.POSITIVE_INFINITY]), /non-finite/)
-  assert.throws(() => canonicalize({ a: () => 1 }), /function/)
-  assert.throws(() => canonicalize({ a: 1n }), /bigint/)
+test("canonical JSON holds finite numbers within ±(2^53-1) only; an older ledger's larger integers are written back as recorded", () => {
+  const max = Number.MAX_SAFE_INTEGER
+  assert.equal(canonicalize([max, -max, 0.5, 1e-7, 1e21 / 1e6]), `[${max},${-max},0.5,1e-7,1000000000000000]`)
+  for (const big of [max + 1, -(max + 1), 1e21, 1.7976931348623157e308]) {
+    assert.throws(() => canonicalize({ n: big }), {
+      name: 'CanonicalJsonError',
+      reason: 'unsafe-integer',
+      path: '$.n',
+    })
+    assert.equal(canonicalizeRecorded({ n: big }), `{"n":${JSON.stringify(big)}}`)
+  }
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    assert.throws(() => canonicalize([bad]), { reason: 'non-finite-number' })
+    assert.throws(() => canonicalizeRecorded([bad]), { reason: 'non-finite-number' })
+  }
+})
+
+test('canonical JSON writes any depth of nesting without recursion, and refuses a cycle', () => {
+  const depth = 200_000
+  const text = `${'{"a":['.repeat(depth)}1${']}'.repeat(depth)}`
+  const deep = JSON.parse(text)
+  assert.equal(canonicalize(deep), text)
+  assert.equal(canonicalizeRecorded(deep), text)
+  // the native writer gives up long before: the fallback writes it all the same
+  assert.throws(() => JSON.stringify(deep), RangeError)
+  assert.equal(jsonText(deep), text)
+  assert.equal(jsonText({ b: 1, a: 2 }), '{"b":1,"a":2}')
+  const cycle: Record<string, unknown> = {}
+  cycle.self = cycle
+  assert.throws(() => canonicalize(cycle), { reason: 'not-json' })
 })
 
 const ACTION: ActionIdentity = {

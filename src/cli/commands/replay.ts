@@ -4,7 +4,7 @@ import { ProjectionRunner } from '../../../projections/runner.js'
 import type { Config } from '../../config.js'
 import { type Decision, recordedDecisions, replayDecisions } from '../../decision/replay.js'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
-import { canonicalize } from '../../domain/canonical.js'
+import { canonicalizeRecorded } from '../../domain/canonical.js'
 import { dataPaths } from '../../runtime.js'
 import { MemoryDocStore } from '../../store/memory/doc-store.js'
 import type { EventStore } from '../../store/port.js'
@@ -141,7 +141,10 @@ export const compareDecisions = (
       pending += again.length
       continue
     }
-    if (was.length === again.length && was.every((d, i) => canonicalize(d) === canonicalize(again[i]))) {
+    if (
+      was.length === again.length &&
+      was.every((d, i) => canonicalizeRecorded(d) === canonicalizeRecorded(again[i]))
+    ) {
       matched += was.length
       continue
     }

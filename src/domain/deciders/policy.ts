@@ -1,5 +1,5 @@
 import type { Actor } from '../actor.js'
-import { canonicalize } from '../canonical.js'
+import { canonicalizeRecorded } from '../canonical.js'
 import { DomainError } from '../errors.js'
 import type { DataOf, EventOf, PolicyDraft } from '../events.js'
 import { demand } from '../specification.js'
@@ -38,7 +38,8 @@ const publish = (policy: DataOf<'PolicyPublished'>, state: PolicyState): PolicyE
   if (policy.owner.trim() === '') throw new DomainError('invalid', 'a policy needs an owner')
   const current = state.status === 'published' ? state.current : null
   // publishing the current version again, unchanged, is a retry, whoever published and approved it
-  if (current !== null && canonicalize(draftOf(current)) === canonicalize(draftOf(policy))) return []
+  if (current !== null && canonicalizeRecorded(draftOf(current)) === canonicalizeRecorded(draftOf(policy)))
+    return []
   const expected = (current?.version ?? 0) + 1
   if (policy.version !== expected) {
     throw new DomainError(

@@ -1,5 +1,5 @@
 import type { Actor } from '../actor.js'
-import { actionDigestOf, canonicalize, planHashOf } from '../canonical.js'
+import { actionDigestOf, canonicalizeRecorded, planHashOf } from '../canonical.js'
 import { DomainError } from '../errors.js'
 import type { AuthorityLevel, DataOf, EventOf, KillSwitchRef } from '../events.js'
 import { demand, unmet } from '../specification.js'
@@ -262,7 +262,7 @@ const requireThisAction = (state: In<'open'>, actionDigest: string, what: string
 /** Evidence with a known id is a retry when identical, and a conflict when it differs. */
 const isRepeat = <T>(known: T | undefined, given: T, what: string): boolean => {
   if (known === undefined) return false
-  if (canonicalize(known) === canonicalize(given)) return true
+  if (canonicalizeRecorded(known) === canonicalizeRecorded(given)) return true
   throw new DomainError('conflict', `${what} was already recorded with other content`)
 }
 

@@ -26,7 +26,7 @@ export const estimatedBytes = (call: PendingAppend): number => {
   let bytes = 0
   for (const write of call.writes) {
     for (const event of write.events) {
-      bytes += ENVELOPE_BYTES + Buffer.byteLength(JSON.stringify(event.data) ?? '', 'utf8')
+      bytes += ENVELOPE_BYTES + Buffer.byteLength(event.dataText, 'utf8')
     }
   }
   return bytes

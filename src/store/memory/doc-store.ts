@@ -1,4 +1,4 @@
-import { canonicalize } from '../../domain/canonical.js'
+import { canonicalizeRecorded, jsonText } from '../../domain/canonical.js'
 import { CheckpointMovedError, type DocStore } from '../docs.js'
 
 /** Key order as SQLite's: UTF-8 bytes, which is code point order (JS `<` compares UTF-16 units). */
@@ -60,7 +60,10 @@ export class MemoryDocStore implements DocStore {
 
   dump(namespace: string): Array<[string, string]> {
     const docs = this.docs.get(namespace)
-    return this.sortedKeys(namespace).map((key) => [key, canonicalize(JSON.parse(docs?.get(key) ?? 'null'))])
+    return this.sortedKeys(namespace).map((key) => [
+      key,
+      canonicalizeRecorded(JSON.parse(docs?.get(key) ?? 'null')),
+    ])
   }
 
   close(): void {}
@@ -79,7 +82,7 @@ export class MemoryDocStore implements DocStore {
 }
 
 const toJson = (doc: unknown): string => {
-  const text = JSON.stringify(doc)
+  const text = jsonText(doc)
   if (text === undefined) throw new TypeError(`a document must be JSON, not ${typeof doc}`)
   return text
 }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { canonicalize } from '../../domain/canonical.js'
+import { canonicalizeRecorded, jsonText } from '../../domain/canonical.js'
 import { CheckpointMovedError, type DocStore } from '../docs.js'
 
 const SCHEMA = `
@@ -47,7 +47,7 @@ const prepare = (db: Database.Database) => {
 }
 
 const toJson = (doc: unknown): string => {
-  const text = JSON.stringify(doc)
+  const text = jsonText(doc)
   if (text === undefined) throw new TypeError(`a document must be JSON, not ${typeof doc}`)
   return text
 }
@@ -115,7 +115,7 @@ class SqliteDocStore implements DocStore {
   }
 
   dump(namespace: string): Array<[string, string]> {
-    return this.sql.dump.all(namespace).map((row) => [row.key, canonicalize(JSON.parse(row.doc))])
+    return this.sql.dump.all(namespace).map((row) => [row.key, canonicalizeRecorded(JSON.parse(row.doc))])
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3'
+import { jsonText } from '../../domain/canonical.js'
 import { READ_BUDGET_BYTES, ReadBudget, type StoredEvent } from '../port.js'
 
 /** The ledger's tables: one row per event, and the positions each idempotency key appended. */
@@ -50,7 +51,7 @@ export const fromRow = (row: EventRow): StoredEvent => ({
 })
 
 /** The row of an event; `dataText`, when the writer holds it, is the data's JSON already serialised. */
-export const toRow = (e: StoredEvent, dataText = JSON.stringify(e.data)) => [
+export const toRow = (e: StoredEvent, dataText = jsonText(e.data)) => [
   e.position,
   e.id,
   e.stream,
@@ -58,7 +59,7 @@ export const toRow = (e: StoredEvent, dataText = JSON.stringify(e.data)) => [
   e.type,
   e.recordedAt,
   dataText,
-  JSON.stringify(e.metadata),
+  jsonText(e.metadata),
   e.prevHash,
   e.hash,
 ]
