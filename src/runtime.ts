@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { audit, authority, metrics, openActions } from '../projections/index.js'
 import { catchUpAll, followAll, ProjectionRunner } from '../projections/runner.js'
+import { followRevocations, RevokedTokens } from './auth/revocations.js'
 import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { appendDueNotices } from './decision/scheduler.js'
@@ -39,6 +40,8 @@ export interface Runtime {
   /** the embedded token key (AUTH_MODE=embedded), to issue tokens locally */
   readonly tokenKey: KeyObject | null
   readonly verifier: TokenVerifier
+  /** the token ids revoked by a policy admin, which every verifier of the service refuses */
+  readonly revokedTokens: RevokedTokens
   readonly tail: LedgerTail
   /** whether this start created the data folder's keys: the first start */
   readonly firstStart: boolean
@@ -77,6 +80,7 @@ export const openRuntime = async (
   const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
   const tokenKey = config.AUTH_MODE === 'embedded' ? loadOrCreateSigningKey(paths.tokenKey) : null
   const verdictSigner = createVerdictSigner(verdictKey.key)
+  const revokedTokens = new RevokedTokens(config.AUTH_MAX_TOKEN_LIFETIME)
   return {
     config,
     store,
@@ -90,7 +94,10 @@ export const openRuntime = async (
     },
     verdictSigner,
     tokenKey: tokenKey?.key ?? null,
-    verifier: createTokenVerifier(config, verifierKeys(config, tokenKey?.key ?? null)),
+    verifier: createTokenVerifier(config, verifierKeys(config, tokenKey?.key ?? null), {
+      revoked: revokedTokens,
+    }),
+    revokedTokens,
     tail: new LedgerTail(),
     firstStart: verdictKey.created || (tokenKey?.created ?? false),
     closeStores: async () => {
@@ -113,6 +120,7 @@ export const startRuntime = async (config: Config, log: Logger): Promise<Runtime
       tail.emit('events', batch)
     }),
   )
+  await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
   for (const s of subscriptions) {
     s.done.catch((error: unknown) => log.fatal({ err: error }, 'a ledger consumer stopped'))
   }
