@@ -110,6 +110,63 @@ describe('cli token issue', () => {
     assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 24 * 3600)
   })
 
+  it('refuses a lifetime beyond AUTH_MAX_TOKEN_LIFETIME, naming it, and issues up to it', async () => {
+    const { dir } = await preparedFolder('lifetime')
+    for (const expires of ['999999w', '25h']) {
+      const run = await cli(['token', 'issue', '--sub', 'a', '--role', 'agent', '--expires', expires], {
+        DATA_DIR: dir,
+      })
+      assert.equal(run.code, 2, run.stderr)
+      assert.equal(run.stdout, '')
+      assert.match(
+        run.stderr,
+        new RegExp(`--expires ${expires}: a token lives at most 1d \\(AUTH_MAX_TOKEN_LIFETIME\\)`),
+      )
+    }
+    const longer = await cli(['token', 'issue', '--sub', 'a', '--role', 'agent', '--expires', '2d'], {
+      DATA_DIR: dir,
+      AUTH_MAX_TOKEN_LIFETIME: '7d',
+    })
+    assert.equal(longer.code, 0, longer.stderr)
+    const claims = decodeJwt(longer.stdout.trim())
+    assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 2 * 24 * 3600)
+    const shorter = await cli(['token', 'issue', '--sub', 'a', '--role', 'agent'], {
+      DATA_DIR: dir,
+      AUTH_MAX_TOKEN_LIFETIME: '1h',
+    })
+    const short = decodeJwt(shorter.stdout.trim())
+    assert.equal((short.exp ?? 0) - (short.iat ?? 0), 3600, 'without --expires: the maximum')
+  })
+
+  it('--audience issues a token for another audience, which the HTTP verifier refuses', async () => {
+    const { dir, config } = await preparedFolder('audience')
+    const run = await cli(
+      [
+        'token',
+        'issue',
+        '--sub',
+        'publisher-1',
+        '--role',
+        'agent',
+        '--audience',
+        'kafka-publishers',
+        '--json',
+      ],
+      { DATA_DIR: dir },
+    )
+    assert.equal(run.code, 0, run.stderr)
+    const json = JSON.parse(run.stdout)
+    assert.equal(json.audience, 'kafka-publishers')
+    assert.equal(decodeJwt(json.token).aud, 'kafka-publishers')
+    assert.equal(json.jti, decodeJwt(json.token).jti)
+    const runtime = await openRuntime(config)
+    try {
+      await assert.rejects(runtime.verifier.verify(json.token), /unexpected "aud" claim value/)
+    } finally {
+      await runtime.closeStores()
+    }
+  })
+
   it('refuses when the key is missing, without creating one', async () => {
     const dir = mkdtempSync(join(root, 'no-key-'))
     const run = await cli(['token', 'issue', '--sub', 'a', '--role', 'agent'], { DATA_DIR: dir })
