@@ -1,6 +1,5 @@
 import type { KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { audit, authority, metrics, openActions } from '../projections/index.js'
@@ -8,6 +7,7 @@ import { catchUpAll, followAll, ProjectionRunner } from '../projections/runner.j
 import { followRevocations, RevokedTokens } from './auth/revocations.js'
 import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
 import type { Config } from './config.js'
+import { secureDataFolder } from './data-folder.js'
 import { appendDueNotices } from './decision/scheduler.js'
 import { DecisionService } from './decision/service.js'
 import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from './decision/signer.js'
@@ -55,6 +55,8 @@ export const dataPaths = (config: Config) => ({
   derived: join(config.DATA_DIR, 'derived.db'),
   verdictKey: join(config.DATA_DIR, 'keys', 'verdict-signing.pem'),
   tokenKey: join(config.DATA_DIR, 'keys', 'token-signing.pem'),
+  /** the first start's admin token, written once */
+  bootstrapToken: join(config.DATA_DIR, 'bootstrap-admin.token'),
 })
 
 /** Opens the stores and keys; starts nothing that runs in the background. */
@@ -73,8 +75,9 @@ export const openLedger = async (config: Config): Promise<EventStore> => {
 export const openRuntime = async (
   config: Config,
 ): Promise<Omit<Runtime, 'close' | 'kafka'> & { closeStores(): Promise<void> }> => {
-  mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 })
   const paths = dataPaths(config)
+  const databases = config.LEDGER === 'sqlite' ? [paths.ledger, paths.derived] : [paths.derived]
+  secureDataFolder(config.DATA_DIR, Object.values(paths), databases)
   const store = await openLedger(config)
   const docs = openSqliteDocStore(paths.derived)
   const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
