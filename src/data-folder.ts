@@ -11,7 +11,9 @@ export class DataFolderError extends Error {
 const ownerOf = (path: string): string => {
   const uid = statSync(path).uid
   const self = process.getuid?.()
-  return self === undefined || uid === self ? '' : ` (it belongs to uid ${uid}, the service runs as uid ${self})`
+  return self === undefined || uid === self
+    ? ''
+    : ` (it belongs to uid ${uid}, the service runs as uid ${self})`
 }
 
 /** Sets the mode, or says in one sentence why it cannot be set. */
