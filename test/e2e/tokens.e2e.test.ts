@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { decodeJwt, SignJWT } from 'jose'
 import { loadPrivateKey } from '../../src/auth/tokens.js'
+import { AdminClient } from '../../src/sdk/index.js'
 import { eventually, type RunningService, startService } from '../support/service.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -64,8 +65,12 @@ describe('tokens against the running service', () => {
     const agent = await svc.tokenFor('agent-y', 'agent')
     assert.equal((await get(agent)).status, 200, 'verified, and trusted from the cache for a minute')
     const sent = Date.now()
-    const answer = await revoke(svc.bootstrapToken, String(decodeJwt(agent).jti), 'laptop lost')
-    assert.equal(answer.status, 201)
+    const admin = new AdminClient({ baseUrl: svc.url, token: svc.bootstrapToken })
+    const answer = await admin.revokeToken({ jti: String(decodeJwt(agent).jti), reason: 'laptop lost' })
+    assert.deepEqual(
+      answer.events.map((e) => e.type),
+      ['TokenRevoked'],
+    )
     const refused = await eventually(
       'the revoked token refused',
       async () => ((await get(agent)).status === 401 ? Date.now() - sent : undefined),
