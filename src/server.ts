@@ -8,6 +8,8 @@ import { dataPaths, type Runtime, startRuntime } from './runtime.js'
 
 export interface RunningServer {
   readonly url: string
+  /** resolves, with the reason, once the service cannot go on: the caller stops the process non-zero */
+  readonly failed: Promise<string>
   close(): Promise<void>
 }
 
@@ -41,7 +43,11 @@ const writeBootstrapToken = async (runtime: Runtime): Promise<string> => {
  */
 export const serve = async (config: Config): Promise<RunningServer> => {
   const log = pino({ level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } })
-  const runtime = await startRuntime(config, log)
+  let fail: (reason: string) => void = () => {}
+  const failed = new Promise<string>((resolve) => {
+    fail = resolve
+  })
+  const runtime = await startRuntime(config, log, { onFatal: (reason) => fail(reason) })
   const app = await buildApp(runtime)
   const bootstrap = runtime.firstStart ? await writeBootstrapToken(runtime) : ''
   const address = await app.listen({ host: config.HOST, port: config.PORT })
@@ -54,6 +60,7 @@ export const serve = async (config: Config): Promise<RunningServer> => {
   let closing: Promise<void> | null = null
   return {
     url,
+    failed,
     close: () => {
       closing ??= (async () => {
         await app.close()

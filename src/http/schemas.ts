@@ -22,6 +22,9 @@ export const errorResponses = {
   422: ErrorBody,
 } as const
 
+/** The answers of a route that holds a connection open: too many of the caller's own (429), or in all (503). */
+export const busyResponses = { 429: ErrorBody, 503: ErrorBody } as const
+
 export const EventSummary = z.object({
   id: z.string(),
   type: z.string(),

@@ -43,6 +43,8 @@ export interface RunningService {
   output(): string
   /** SIGTERM, then asserts a clean exit (code 0) */
   stop(): Promise<void>
+  /** Waits for the service to end on its own (at most `timeoutMs`); resolves its exit code. */
+  exited(timeoutMs: number): Promise<number | null>
   /** stops cleanly and starts again on the same port and data folder */
   restart(): Promise<void>
   /** stops, and removes the data folder */
@@ -160,6 +162,24 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     tokenWith: (sub, roles, claims) => issueToken(key, config, { sub, roles, ...claims }),
     output: () => log,
     stop,
+    exited: async (timeoutMs) => {
+      const proc = child as ChildProcess | null
+      if (proc === null) throw new Error('the service is not running')
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<never>((_, fail) => {
+        timer = setTimeout(
+          () => fail(new Error(`the service was still running after ${timeoutMs} ms`)),
+          timeoutMs,
+        )
+      })
+      try {
+        const code = await Promise.race([exited, late])
+        child = null
+        return code
+      } finally {
+        clearTimeout(timer)
+      }
+    },
     restart: async () => {
       await stop()
       await launch()
