@@ -91,10 +91,11 @@ export const openRuntime = async (
   }
 > => {
   const paths = dataPaths(config)
+  // before the folder is secured, so that the derived.db replacing a corrupted one is created private too
+  const setAside = setAsideIfNotSqlite(paths.derived)
   const databases = config.LEDGER === 'sqlite' ? [paths.ledger, paths.derived] : [paths.derived]
   secureDataFolder(config.DATA_DIR, Object.values(paths), databases)
   const store = await openLedger(config)
-  const setAside = setAsideIfNotSqlite(paths.derived)
   const docs = openSqliteDocStore(paths.derived, { busyTimeoutMs: DERIVED_BUSY_TIMEOUT_MS })
   const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
   const tokenKey = config.AUTH_MODE === 'embedded' ? loadOrCreateSigningKey(paths.tokenKey) : null

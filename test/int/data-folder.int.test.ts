@@ -73,6 +73,22 @@ describe('the data folder', () => {
     }
   })
 
+  test('the derived.db that replaces a corrupted one is created 0600 as well', async () => {
+    const dir = join(root, 'corrupted')
+    await (await open(dir)).closeStores()
+    const derived = dataPaths(loadConfig({ DATA_DIR: dir })).derived
+    for (const journal of ['-wal', '-shm']) rmSync(`${derived}${journal}`, { force: true })
+    writeFileSync(derived, 'not a database at all, and readable by everyone')
+    chmodSync(derived, 0o644)
+    const runtime = await open(dir)
+    try {
+      assert.ok(runtime.setAside !== null, 'the corrupted file was set aside')
+      assert.equal(modeOf(derived), '600')
+    } finally {
+      await runtime.closeStores()
+    }
+  })
+
   test('a folder whose mode cannot be set stops the start, naming the path and the reason', async (t) => {
     // a folder of the kernel's, whose mode no user may change
     if (!existsSync('/proc/1')) {
