@@ -76,6 +76,10 @@ export const ConfigSchema = z
       .min(1024)
       .max(16 * 1024 * 1024)
       .default(64 * 1024),
+    /** requests per principal in each second, on every /v1 route */
+    RATE_LIMIT_REQUESTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(50),
+    /** commands (POST, PUT, DELETE under /v1: what appends to the ledger) per principal in each minute */
+    RATE_LIMIT_COMMANDS_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
     SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
     /**
      * how long a ledger consumer (decision service, projections) may keep failing, retried with backoff and

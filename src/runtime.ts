@@ -16,9 +16,7 @@ import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from 
 import { type Consumer, Health, Supervisor } from './health.js'
 import { type KafkaBridge, startKafkaBridge } from './kafka/bridge.js'
 import type { DocStore } from './store/docs.js'
-import { openKurrentDbEventStore } from './store/kurrentdb/event-store.js'
 import type { EventStore, StoredEvent } from './store/port.js'
-import { openPostgresEventStore } from './store/postgres/event-store.js'
 import { openSqliteDocStore } from './store/sqlite/doc-store.js'
 import { openSqliteEventStore } from './store/sqlite/event-store.js'
 
@@ -71,9 +69,16 @@ export const dataPaths = (config: Config) => ({
 export const openLedger = async (config: Config): Promise<EventStore> => {
   switch (config.LEDGER) {
     case 'postgres':
-      return openPostgresEventStore({ url: String(config.POSTGRES_URL), schema: config.POSTGRES_SCHEMA })
+      // each server ledger's client is loaded only when it is the one configured
+      return (await import('./store/postgres/event-store.js')).openPostgresEventStore({
+        url: String(config.POSTGRES_URL),
+        schema: config.POSTGRES_SCHEMA,
+      })
     case 'kurrentdb':
-      return openKurrentDbEventStore({ url: String(config.KURRENTDB_URL), stream: config.KURRENTDB_STREAM })
+      return (await import('./store/kurrentdb/event-store.js')).openKurrentDbEventStore({
+        url: String(config.KURRENTDB_URL),
+        stream: config.KURRENTDB_STREAM,
+      })
     case 'sqlite':
       return openSqliteEventStore({ path: dataPaths(config).ledger })
   }

@@ -20,6 +20,7 @@ export const errorResponses = {
   409: ErrorBody,
   413: ErrorBody,
   422: ErrorBody,
+  429: ErrorBody,
 } as const
 
 /** The answers of a route that holds a connection open: too many of the caller's own (429), or in all (503). */

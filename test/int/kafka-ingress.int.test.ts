@@ -35,7 +35,7 @@ import {
   uniquePrefix,
 } from '../support/kafka.js'
 
-const target = kafkaBrokers()
+const target = await kafkaBrokers()
 
 const proposalBody = (proposalId: string, agentId = 'agent-k') => ({
   proposalId,
