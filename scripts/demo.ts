@@ -50,8 +50,8 @@ Environment:
                     with <DATA_DIR>/keys/token-signing.pem, the embedded key the service creates on
                     its first start (AUTH_MODE=embedded).
   GOVERNANCE_TOKEN  optional: a policy-admin token for the first admin's steps, such as the bootstrap
-                    admin token the first start printed; without it the demo signs one (demo-admin)
-                    with the same key. The second admin (demo-admin-2) is always signed by the demo.
+                    admin token the first start wrote ($(cat <DATA_DIR>/bootstrap-admin.token)); without
+                    it the demo signs one (demo-admin) with the same key. The second admin (demo-admin-2) is always signed by the demo.
   AUTH_ISSUER, AUTH_AUDIENCE, AUTH_ROLES_CLAIM, AUTH_APPROVAL_ROLES_CLAIM
                     as the service has them, when it does not use the defaults.
 

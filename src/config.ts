@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { Lifetime } from './auth/lifetime.js'
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
 
@@ -32,7 +33,10 @@ export const ConfigSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** the URL printed at first start and used in links; defaults to http://HOST:PORT */
     PUBLIC_URL: z.url().optional(),
-    AUTH_MODE: z.enum(['embedded', 'jwks', 'key-file', 'hs256-development']).default('embedded'),
+    AUTH_MODE: z
+      .enum(['embedded', 'jwks', 'jwks-development', 'key-file', 'hs256-development'])
+      .default('embedded'),
+    /** https only; plain http only with AUTH_MODE=jwks-development */
     AUTH_JWKS_URL: z.url().optional(),
     AUTH_PUBLIC_KEY_FILE: z.string().min(1).optional(),
     AUTH_HS256_SECRET: z.string().min(32, 'at least 32 characters').optional(),
@@ -41,6 +45,15 @@ export const ConfigSchema = z
     AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
     /** the claim listing the roles an approver may approve in, beside the base 'approver' role */
     AUTH_APPROVAL_ROLES_CLAIM: z.string().min(1).default('approval_roles'),
+    /** the longest a token may live (exp - iat), in seconds; the service refuses longer ones, the CLI will not issue them */
+    AUTH_MAX_TOKEN_LIFETIME: Lifetime.pipe(
+      z
+        .number()
+        .min(60, 'at least 1m')
+        .max(30 * 86_400, 'at most 30d'),
+    ).default(24 * 3600),
+    /** a token without jti could never be revoked: refused unless this is false */
+    AUTH_REQUIRE_JTI: flag.default(true),
     /** how far an observation's observedAt may run ahead of ledger time (observers' clocks drift) */
     OBSERVATION_MAX_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
     BODY_LIMIT_BYTES: z.coerce
@@ -101,7 +114,20 @@ export const ConfigSchema = z
       if (when && c[key] === undefined)
         ctx.addIssue({ code: 'custom', path: [key], message: `required when AUTH_MODE=${c.AUTH_MODE}` })
     }
-    need(c.AUTH_MODE === 'jwks', 'AUTH_JWKS_URL')
+    need(c.AUTH_MODE === 'jwks' || c.AUTH_MODE === 'jwks-development', 'AUTH_JWKS_URL')
+    if (c.AUTH_JWKS_URL !== undefined) {
+      const { protocol } = new URL(c.AUTH_JWKS_URL)
+      const allowed = c.AUTH_MODE === 'jwks-development' ? ['https:', 'http:'] : ['https:']
+      if (!allowed.includes(protocol))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['AUTH_JWKS_URL'],
+          message:
+            protocol === 'http:'
+              ? 'an https:// URL (plain http only with AUTH_MODE=jwks-development)'
+              : `an https:// URL, not ${protocol}`,
+        })
+    }
     need(c.AUTH_MODE === 'key-file', 'AUTH_PUBLIC_KEY_FILE')
     need(c.AUTH_MODE === 'hs256-development', 'AUTH_HS256_SECRET')
     if (c.LEDGER === 'postgres' && c.POSTGRES_URL === undefined) {

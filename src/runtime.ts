@@ -1,13 +1,15 @@
 import type { KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
+import { closeSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { audit, authority, metrics, openActions } from '../projections/index.js'
 import { catchUpAll, followAll, ProjectionRunner } from '../projections/runner.js'
 import type { Gate } from './application/proposals.js'
+import { followRevocations, RevokedTokens } from './auth/revocations.js'
 import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
 import type { Config } from './config.js'
+import { secureDataFolder } from './data-folder.js'
 import { appendDueNotices } from './decision/scheduler.js'
 import { DecisionService } from './decision/service.js'
 import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from './decision/signer.js'
@@ -39,6 +41,8 @@ export interface Runtime {
   /** the embedded token key (AUTH_MODE=embedded), to issue tokens locally */
   readonly tokenKey: KeyObject | null
   readonly verifier: TokenVerifier
+  /** the token ids revoked by a policy admin, which every verifier of the service refuses */
+  readonly revokedTokens: RevokedTokens
   readonly tail: LedgerTail
   /** what is wrong now: any fault closes the gate and makes /ready answer 503 */
   readonly health: Health
@@ -56,6 +60,8 @@ export const dataPaths = (config: Config) => ({
   derived: join(config.DATA_DIR, 'derived.db'),
   verdictKey: join(config.DATA_DIR, 'keys', 'verdict-signing.pem'),
   tokenKey: join(config.DATA_DIR, 'keys', 'token-signing.pem'),
+  /** the first start's admin token, written once */
+  bootstrapToken: join(config.DATA_DIR, 'bootstrap-admin.token'),
 })
 
 /** Opens the stores and keys; starts nothing that runs in the background. */
@@ -89,14 +95,17 @@ export const openRuntime = async (
     derivedIntact: () => string | null
   }
 > => {
-  mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 })
   const paths = dataPaths(config)
-  const store = await openLedger(config)
+  // before the folder is secured, so that the derived.db replacing a corrupted one is created private too
   const setAside = setAsideIfNotSqlite(paths.derived)
+  const databases = config.LEDGER === 'sqlite' ? [paths.ledger, paths.derived] : [paths.derived]
+  secureDataFolder(config.DATA_DIR, Object.values(paths), databases)
+  const store = await openLedger(config)
   const docs = openSqliteDocStore(paths.derived, { busyTimeoutMs: DERIVED_BUSY_TIMEOUT_MS })
   const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
   const tokenKey = config.AUTH_MODE === 'embedded' ? loadOrCreateSigningKey(paths.tokenKey) : null
   const verdictSigner = createVerdictSigner(verdictKey.key)
+  const revokedTokens = new RevokedTokens(config.AUTH_MAX_TOKEN_LIFETIME)
   return {
     config,
     store,
@@ -110,7 +119,10 @@ export const openRuntime = async (
     },
     verdictSigner,
     tokenKey: tokenKey?.key ?? null,
-    verifier: createTokenVerifier(config, verifierKeys(config, tokenKey?.key ?? null)),
+    verifier: createTokenVerifier(config, verifierKeys(config, tokenKey?.key ?? null), {
+      revoked: revokedTokens,
+    }),
+    revokedTokens,
     tail: new LedgerTail(),
     health: new Health(),
     derivedIntact: derivedStateIntact(paths.derived),
@@ -247,6 +259,7 @@ export const startRuntime = async (
   })
   // the first start fails the start itself: nothing is served before the derived state is caught up
   for (const consumer of consumers) supervisor.watch(consumer, await consumer.start())
+  await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
   const gate: Gate = {
     closedBecause: async (timeoutMs) => {
       const before = health.reason()

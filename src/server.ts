@@ -1,8 +1,10 @@
+import { writeFileSync } from 'node:fs'
 import pino from 'pino'
+import { formatLifetime } from './auth/lifetime.js'
 import { issueToken } from './auth/tokens.js'
 import { type Config, publicUrl } from './config.js'
 import { buildApp, REDACTED_PATHS } from './http/app.js'
-import { startRuntime } from './runtime.js'
+import { dataPaths, type Runtime, startRuntime } from './runtime.js'
 
 export interface RunningServer {
   readonly url: string
@@ -12,8 +14,32 @@ export interface RunningServer {
 }
 
 /**
+ * The one way into a new embedded installation: an admin token, written once to a file only the service's
+ * user reads (never to stdout, which ends up in log streams). Resolves what to tell the operator.
+ */
+const writeBootstrapToken = async (runtime: Runtime): Promise<string> => {
+  const { config } = runtime
+  const path = dataPaths(config).bootstrapToken
+  if (!runtime.tokenKey) return ''
+  const token = await issueToken(runtime.tokenKey, config, {
+    sub: 'bootstrap-admin',
+    roles: ['policy-admin', 'auditor'],
+  })
+  try {
+    writeFileSync(path, `${token}\n`, { mode: 0o600, flag: 'wx' })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    // something was there before the keys: left alone, and this start grants nothing
+    return `  No bootstrap admin token: ${path} already exists and was left as it is; issue one with\n  governance-ledger token issue --sub ID --role policy-admin.\n`
+  }
+  const valid = formatLifetime(config.AUTH_MAX_TOKEN_LIFETIME)
+  return `  Bootstrap admin token (policy-admin, auditor; valid ${valid}), readable by this user only:\n  ${path}\n`
+}
+
+/**
  * Starts the service: ledger, decision service, projections, scheduler and HTTP API. On the first start
- * of an embedded data folder it prints, once, a bootstrap admin token and the URL.
+ * of an embedded data folder it writes a bootstrap admin token to the data folder, then prints the URL and
+ * where the token is, once.
  */
 export const serve = async (config: Config): Promise<RunningServer> => {
   const log = pino({ level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } })
@@ -23,20 +49,14 @@ export const serve = async (config: Config): Promise<RunningServer> => {
   })
   const runtime = await startRuntime(config, log, { onFatal: (reason) => fail(reason) })
   const app = await buildApp(runtime)
+  const bootstrap = runtime.firstStart ? await writeBootstrapToken(runtime) : ''
   const address = await app.listen({ host: config.HOST, port: config.PORT })
   const url = config.PUBLIC_URL ?? address
   log.info({ url, dataDir: config.DATA_DIR, authMode: config.AUTH_MODE }, 'governance-ledger is serving')
-  if (runtime.firstStart && runtime.tokenKey) {
-    const token = await issueToken(runtime.tokenKey, config, {
-      sub: 'bootstrap-admin',
-      roles: ['policy-admin', 'auditor'],
-      expiresIn: '7d',
-    })
-    // printed to stdout once, never logged: the one way into a new embedded installation
+  if (runtime.firstStart)
     process.stdout.write(
-      `\nFirst start: a new ledger in ${config.DATA_DIR}.\n  URL:  ${publicUrl({ ...config, PUBLIC_URL: url })}\n  Bootstrap admin token (policy-admin, auditor; valid 7 days):\n  ${token}\n\n`,
+      `\nFirst start: a new ledger in ${config.DATA_DIR}.\n  URL:  ${publicUrl({ ...config, PUBLIC_URL: url })}\n${bootstrap}\n`,
     )
-  }
   let closing: Promise<void> | null = null
   return {
     url,

@@ -1,10 +1,12 @@
-import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
 import { z } from 'zod'
 import type { Config } from '../config.js'
 import { type Actor, BASE_APPROVAL_ROLE, Role } from '../domain/actor.js'
-import { Identifier } from '../domain/events.js'
+import { Identifier, TokenId } from '../domain/events.js'
+import { formatLifetime, Lifetime, lifetimeBeyond } from './lifetime.js'
+import { RevokedTokens } from './revocations.js'
 
 export { ROLES, Role } from '../domain/actor.js'
 
@@ -31,6 +33,7 @@ export const verifierKeys = (config: Config, embeddedKey: KeyObject | null): Ver
       if (!embeddedKey) throw new Error('the embedded token key is missing')
       return { key: createPublicKey(embeddedKey), algorithms: ['EdDSA'] }
     case 'jwks':
+    case 'jwks-development':
       return {
         key: createRemoteJWKSet(new URL(String(config.AUTH_JWKS_URL))),
         algorithms: ['EdDSA', 'RS256'],
@@ -49,7 +52,7 @@ export const verifierKeys = (config: Config, embeddedKey: KeyObject | null): Ver
 
 const Claims = (rolesClaim: string, approvalRolesClaim: string) =>
   z
-    .looseObject({ sub: Identifier })
+    .looseObject({ sub: Identifier, jti: TokenId.optional() })
     .and(z.looseObject({ [rolesClaim]: z.array(Role).min(1) }))
     .and(z.looseObject({ [approvalRolesClaim]: z.array(Identifier).max(50).optional() }))
     .transform((c): Principal => {
@@ -65,60 +68,111 @@ const Claims = (rolesClaim: string, approvalRolesClaim: string) =>
 const TRUSTED_MS = 60_000
 const TRUSTED_TOKENS = 1024
 
+interface Trusted {
+  readonly principal: Principal
+  readonly jti: string | undefined
+  readonly until: number
+}
+
 /** Tokens verified lately: a client that sends the same token again is not verified again for a minute. */
 class TrustedTokens {
-  private readonly byToken = new Map<string, { readonly principal: Principal; readonly until: number }>()
+  private readonly byToken = new Map<string, Trusted>()
 
-  get(token: string, now: number): Principal | undefined {
+  get(token: string, now: number): Trusted | undefined {
     const hit = this.byToken.get(token)
-    if (hit && hit.until > now) return hit.principal
+    if (hit && hit.until > now) return hit
     if (hit) this.byToken.delete(token)
     return undefined
   }
 
-  add(token: string, principal: Principal, expiresAt: number | undefined, now: number): void {
+  /** Trusted for a minute at most, and never past the token's expiry nor its maximum age. */
+  add(token: string, principal: Principal, jti: string | undefined, lastValid: number, now: number): void {
     if (this.byToken.size >= TRUSTED_TOKENS) {
       const oldest = this.byToken.keys().next()
       if (!oldest.done) this.byToken.delete(oldest.value)
     }
-    this.byToken.set(token, { principal, until: Math.min(now + TRUSTED_MS, expiresAt ?? now + TRUSTED_MS) })
+    this.byToken.set(token, { principal, jti, until: Math.min(now + TRUSTED_MS, lastValid) })
   }
 }
 
+export interface VerifierOptions {
+  /** the time tokens are checked at, in ms (tests move it) */
+  readonly clock?: () => number
+  /** the token ids a policy admin revoked; checked on every request, a trusted token's too */
+  readonly revoked?: RevokedTokens
+}
+
+/**
+ * Checks a bearer token: signature, issuer, audience, exp and iat required, a lifetime (exp - iat) within
+ * AUTH_MAX_TOKEN_LIFETIME and an age (now - iat) within it too, a jti unless AUTH_REQUIRE_JTI=false, and
+ * that jti not revoked. A verifier for another audience is the same call with another AUTH_AUDIENCE.
+ */
 export const createTokenVerifier = (
-  config: Config,
+  config: Pick<
+    Config,
+    | 'AUTH_ISSUER'
+    | 'AUTH_AUDIENCE'
+    | 'AUTH_ROLES_CLAIM'
+    | 'AUTH_APPROVAL_ROLES_CLAIM'
+    | 'AUTH_MAX_TOKEN_LIFETIME'
+    | 'AUTH_REQUIRE_JTI'
+  >,
   keys: VerifierKeys,
-  clock: () => number = Date.now,
+  { clock = Date.now, revoked = new RevokedTokens(config.AUTH_MAX_TOKEN_LIFETIME) }: VerifierOptions = {},
 ): TokenVerifier => {
   const claims = Claims(config.AUTH_ROLES_CLAIM, config.AUTH_APPROVAL_ROLES_CLAIM)
   const trusted = new TrustedTokens()
+  const maxLifetime = config.AUTH_MAX_TOKEN_LIFETIME
+  const notRevoked = (jti: string | undefined, now: number) => {
+    if (jti !== undefined && revoked.has(jti, now))
+      throw new AuthenticationError('the token has been revoked')
+  }
   return {
     async verify(token) {
       const now = clock()
       const known = trusted.get(token, now)
-      if (known) return known
+      if (known) {
+        notRevoked(known.jti, now)
+        return known.principal
+      }
       try {
         const options = {
           issuer: config.AUTH_ISSUER,
           audience: config.AUTH_AUDIENCE,
           algorithms: keys.algorithms,
           currentDate: new Date(now),
+          requiredClaims: config.AUTH_REQUIRE_JTI ? ['exp', 'jti'] : ['exp'],
+          // requires iat, in the past and at most this old
+          maxTokenAge: maxLifetime,
         }
         const { key } = keys
         const { payload } =
           typeof key === 'function'
             ? await jwtVerify(token, key, options)
             : await jwtVerify(token, key, options)
+        const exp = Number(payload.exp)
+        const iat = Number(payload.iat)
+        const tooLong = lifetimeBeyond(exp - iat, maxLifetime)
+        if (tooLong !== null) throw new AuthenticationError(`invalid token: ${tooLong}`)
         const parsed = claims.safeParse(payload)
         if (!parsed.success)
           throw new AuthenticationError(
             `token claims: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`,
           )
-        trusted.add(token, parsed.data, payload.exp === undefined ? undefined : payload.exp * 1000, now)
+        const jti = payload.jti
+        notRevoked(jti, now)
+        trusted.add(token, parsed.data, jti, Math.min(exp, iat + maxLifetime) * 1000, now)
         return parsed.data
       } catch (error) {
         if (error instanceof AuthenticationError) throw error
-        if (error instanceof errors.JWTExpired) throw new AuthenticationError('the token has expired')
+        if (error instanceof errors.JWTExpired)
+          throw new AuthenticationError(
+            error.claim === 'iat'
+              ? `the token is older than ${formatLifetime(maxLifetime)} (AUTH_MAX_TOKEN_LIFETIME)`
+              : 'the token has expired',
+          )
+        if (error instanceof errors.JWTClaimValidationFailed)
+          throw new AuthenticationError(`invalid token: ${error.message}`)
         if (error instanceof errors.JOSEError) throw new AuthenticationError(`invalid token: ${error.code}`)
         throw error
       }
@@ -131,16 +185,45 @@ export interface IssueTokenOptions {
   readonly roles: readonly Role[]
   /** extra roles an approver may approve in (the approval-roles claim) */
   readonly approvalRoles?: readonly string[]
+  /** a lifetime such as 30m, 24h or 7d; default and at most AUTH_MAX_TOKEN_LIFETIME */
   readonly expiresIn?: string
+  /** default AUTH_AUDIENCE; another audience makes a token the HTTP API refuses */
+  readonly audience?: string
 }
 
-/** Issues a token signed with the embedded key (EdDSA), as the CLI's `token issue` and the first start do. */
+/** The lifetime asked for, in seconds, or why it may not be issued. */
+export const tokenLifetime = (
+  expiresIn: string | undefined,
+  maxSeconds: number,
+): { seconds: number } | { refused: string } => {
+  if (expiresIn === undefined) return { seconds: maxSeconds }
+  const parsed = Lifetime.safeParse(expiresIn)
+  if (!parsed.success) return { refused: parsed.error.issues[0]?.message ?? 'not a lifetime' }
+  const refused = lifetimeBeyond(parsed.data, maxSeconds)
+  return refused === null ? { seconds: parsed.data } : { refused }
+}
+
+/**
+ * Issues a token signed with the embedded key (EdDSA), as the CLI's `token issue` and the first start do:
+ * with a fresh jti, so that a policy admin can revoke it, and a lifetime within AUTH_MAX_TOKEN_LIFETIME.
+ */
 export const issueToken = (
   privateKey: KeyObject,
-  config: Pick<Config, 'AUTH_ISSUER' | 'AUTH_AUDIENCE' | 'AUTH_ROLES_CLAIM' | 'AUTH_APPROVAL_ROLES_CLAIM'>,
+  config: Pick<
+    Config,
+    | 'AUTH_ISSUER'
+    | 'AUTH_AUDIENCE'
+    | 'AUTH_ROLES_CLAIM'
+    | 'AUTH_APPROVAL_ROLES_CLAIM'
+    | 'AUTH_MAX_TOKEN_LIFETIME'
+  >,
   options: IssueTokenOptions,
-): Promise<string> =>
-  new SignJWT({
+): Promise<string> => {
+  const lifetime = tokenLifetime(options.expiresIn, config.AUTH_MAX_TOKEN_LIFETIME)
+  if ('refused' in lifetime)
+    return Promise.reject(new Error(`a token for ${options.expiresIn}: ${lifetime.refused}`))
+  const iat = Math.floor(Date.now() / 1000)
+  return new SignJWT({
     [config.AUTH_ROLES_CLAIM]: [...options.roles],
     ...(options.approvalRoles?.length
       ? { [config.AUTH_APPROVAL_ROLES_CLAIM]: [...options.approvalRoles] }
@@ -149,9 +232,11 @@ export const issueToken = (
     .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
     .setSubject(options.sub)
     .setIssuer(config.AUTH_ISSUER)
-    .setAudience(config.AUTH_AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? '24h')
+    .setAudience(options.audience ?? config.AUTH_AUDIENCE)
+    .setJti(randomUUID())
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + lifetime.seconds)
     .sign(privateKey)
+}
 
 export const loadPrivateKey = (path: string): KeyObject => createPrivateKey(readFileSync(path))

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { OpenState } from '../../projections/open-actions.js'
+import { Lifetime } from '../auth/lifetime.js'
 import { Role } from '../auth/tokens.js'
 import { Environment, Identifier } from '../domain/events.js'
 import { UsageError } from './errors.js'
@@ -60,11 +61,14 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     options: { 'data-dir': dataDir },
   },
   'token issue': {
-    usage: 'token issue --sub ID --role ROLE [--role ROLE ...] [--approval-role NAME ...] [--expires 24h]',
+    usage:
+      'token issue --sub ID --role ROLE [--role ROLE ...] [--approval-role NAME ...] [--expires 24h] [--audience AUD]',
     summary: 'issue a bearer token signed with the embedded key',
     description: [
       'Signs a token with <DATA_DIR>/keys/token-signing.pem (AUTH_MODE=embedded only; the service',
       'creates the key on its first start). Prints the token alone, so that TOKEN=$(...) works.',
+      'Each token carries its own jti (a policy admin revokes it by that) and lives at most',
+      'AUTH_MAX_TOKEN_LIFETIME (default 24h), which --expires cannot exceed.',
       `Roles: ${Role.options.join(', ')}.`,
     ],
     args: [],
@@ -86,7 +90,13 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       expires: {
         type: 'string',
         value: 'TIME',
-        description: 'lifetime: a number and s, m, h, d or w (default 24h)',
+        description: 'lifetime: a number and s, m, h, d or w (default and at most AUTH_MAX_TOKEN_LIFETIME)',
+      },
+      audience: {
+        type: 'string',
+        value: 'AUD',
+        description:
+          'the aud claim (default AUTH_AUDIENCE); another audience makes a token the HTTP API refuses',
       },
       json,
       'data-dir': dataDir,
@@ -205,7 +215,9 @@ export type Invocation =
       readonly sub: string
       readonly roles: readonly Role[]
       readonly approvalRoles: readonly string[]
-      readonly expires: string
+      /** as given; undefined: the longest AUTH_MAX_TOKEN_LIFETIME allows */
+      readonly expires: string | undefined
+      readonly audience: string | undefined
     } & Common)
   | ({ readonly command: 'audit action'; readonly proposalId: string } & Common)
   | ({ readonly command: 'audit agent'; readonly agentId: string } & Common)
@@ -273,7 +285,11 @@ const checked = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => {
   throw new UsageError(`${what}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
 }
 
-const EXPIRES = /^[1-9]\d{0,5}[smhdw]$/
+const Audience = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
 const Time = z.iso.datetime({ offset: true, message: 'an ISO 8601 time, like 2026-01-05T08:00:00Z' })
 
 const str = (values: Values, name: string): string | undefined => {
@@ -301,11 +317,12 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       const approvalRoles = [...new Set(approving.map((r) => checked(Identifier, r, `--approval-role ${r}`)))]
       if (approvalRoles.length > 0 && !roles.includes('approver'))
         throw new UsageError('token issue: --approval-role is for a token with --role approver')
-      const expires = str(values, 'expires') ?? '24h'
-      if (!EXPIRES.test(expires))
-        throw new UsageError(`--expires ${expires}: a number and s, m, h, d or w, like 30m or 7d`)
+      const expires = str(values, 'expires')
+      if (expires !== undefined) checked(Lifetime, expires, `--expires ${expires}`)
+      const audience = str(values, 'audience')
+      if (audience !== undefined) checked(Audience, audience, '--audience')
       const subject = checked(Identifier, sub, '--sub')
-      return { command: name, sub: subject, roles, approvalRoles, expires, ...common }
+      return { command: name, sub: subject, roles, approvalRoles, expires, audience, ...common }
     }
     case 'audit action':
       return { command: name, proposalId: checked(Identifier, arg, 'PROPOSAL_ID'), ...common }

@@ -59,6 +59,12 @@ const Reason = z.string().min(1).max(MAX_REASON_LENGTH)
 export const clipReason = (text: string): string =>
   text.length <= MAX_REASON_LENGTH ? text : `${text.slice(0, MAX_REASON_LENGTH - 1)}…`
 const Seconds = z.number().int().nonnegative()
+/** A token's jti as an identity provider may write it: printable ASCII without spaces. */
+export const TokenId = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
 /** A span of time in seconds: ten years at most, so every deadline it sets is a real date. */
 const Duration = Seconds.max(315_360_000)
 
@@ -497,6 +503,12 @@ export const ProposalWithdrawn = event('ProposalWithdrawn', {
   proposalId: Identifier,
   reason: Reason,
 })
+/** A policy admin revoked a bearer token: the service refuses it from then on. */
+export const TokenRevoked = event('TokenRevoked', {
+  /** the token's jti */
+  jti: TokenId,
+  reason: Reason,
+})
 
 export const DomainEvent = z.discriminatedUnion('type', [
   AgentRegistered,
@@ -535,6 +547,7 @@ export const DomainEvent = z.discriminatedUnion('type', [
   RollbackCompleted,
   RollbackFailed,
   ProposalWithdrawn,
+  TokenRevoked,
 ])
 export type DomainEvent = z.infer<typeof DomainEvent>
 export type EventType = DomainEvent['type']
@@ -615,4 +628,6 @@ export const streams = {
   identity: (identity: string) => `identity-${identity}`,
   /** a governance change waiting for its second policy admin */
   change: (requestId: string) => `change-${requestId}`,
+  /** every token revocation, in one stream the service reads whole at start */
+  tokenRevocations: () => 'token-revocations',
 } as const

@@ -12,7 +12,8 @@ import type {
 } from './types.js'
 
 /**
- * The policy admin: agents and promotions, grants, bindings, the tool inventory, policies and kill switches.
+ * The policy admin: agents and promotions, grants, bindings, the tool inventory, policies, kill switches and
+ * token revocations.
  * A change that widens authority answers `pending`: a second, distinct admin approves it with approveChange.
  */
 export class AdminClient extends GovernanceClient {
@@ -99,5 +100,10 @@ export class AdminClient extends GovernanceClient {
   /** Requests the release; it takes effect once a second policy admin approves the change. */
   releaseKillSwitch(killSwitch: KillSwitchInput, options?: CommandOptions) {
     return this.command<GovernedResult>('POST', '/kill-switches/release', killSwitch, options)
+  }
+
+  /** Revokes a bearer token by its jti, at once: no events when it was revoked already. */
+  revokeToken(revocation: { jti: string; reason: string }, options?: CommandOptions) {
+    return this.command<CommandResult>('POST', '/token-revocations', revocation, options)
   }
 }

@@ -27,6 +27,8 @@ interface Route {
   readonly allowed: Partial<Record<Role, number>>
 }
 
+let revocations = 0
+
 /** One representative route per plugin, with a valid request, so a refusal can only come from the role. */
 const ROUTES: readonly Route[] = [
   {
@@ -134,6 +136,14 @@ const ROUTES: readonly Route[] = [
     method: 'POST',
     url: '/v1/kill-switches',
     body: () => ({ scope: 'tool', target: 'matrix-tool', reason: 'authorization matrix' }),
+    allowed: { 'policy-admin': 201 },
+  },
+  {
+    plugin: 'token revocations',
+    method: 'POST',
+    url: '/v1/token-revocations',
+    // a jti no token carries: each call revokes a new one, so each allowed call earns its 201
+    body: () => ({ jti: `matrix-${(revocations += 1)}`, reason: 'authorization matrix' }),
     allowed: { 'policy-admin': 201 },
   },
   {

@@ -1,7 +1,7 @@
 // Starts the real service as a child process on a free port and a fresh data folder, for e2e tests.
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -31,7 +31,7 @@ export interface RunningService {
   readonly url: string
   readonly port: number
   readonly dataDir: string
-  /** the policy-admin + auditor token the first start printed */
+  /** the policy-admin + auditor token the first start wrote to DATA_DIR/bootstrap-admin.token */
   readonly bootstrapToken: string
   /** the configuration the service runs with (as the child parsed the same environment) */
   readonly env: Readonly<Record<string, string>>
@@ -180,13 +180,10 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
   process.once('exit', reap)
 
   await launch()
-  // the banner is written just after listening: give it a moment to reach the pipe
-  const bannerDeadline = Date.now() + 5000
-  const findBanner = () => /Bootstrap admin token[^\n]*\n\s*(\S+)\n/.exec(log)
-  while (!findBanner() && Date.now() < bannerDeadline) await sleep(20)
-  const banner = findBanner()
-  if (!banner?.[1]) throw new Error(`the first start printed no bootstrap token:\n${log.slice(-4000)}`)
-  const bootstrapToken = banner[1]
+  // written once, before the service listens: the first start prints where, never the token
+  const tokenFile = join(dataDir, 'bootstrap-admin.token')
+  if (!existsSync(tokenFile)) throw new Error(`the first start wrote no ${tokenFile}:\n${log.slice(-4000)}`)
+  const bootstrapToken = readFileSync(tokenFile, 'utf8').trim()
   const key = loadPrivateKey(join(dataDir, 'keys', 'token-signing.pem'))
 
   return {

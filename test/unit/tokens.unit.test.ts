@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
-import { createPublicKey, generateKeyPairSync } from 'node:crypto'
-import { test } from 'node:test'
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
+import { describe, test } from 'node:test'
+import { decodeJwt, SignJWT } from 'jose'
+import { RevokedTokens } from '../../src/auth/revocations.js'
 import { createTokenVerifier, issueToken } from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
+import type { StoredEvent } from '../../src/store/port.js'
 
 const config = loadConfig({})
 const { privateKey } = generateKeyPairSync('ed25519')
@@ -16,7 +19,7 @@ const verifierAt = (start: number) => {
     checks += 1
     return publicKey
   }
-  const verifier = createTokenVerifier(config, { key, algorithms: ['EdDSA'] }, () => now)
+  const verifier = createTokenVerifier(config, { key, algorithms: ['EdDSA'] }, { clock: () => now })
   return {
     verifier,
     checks: () => checks,
@@ -52,4 +55,205 @@ test('a token that fails verification is never trusted', async () => {
   await assert.rejects(at.verifier.verify(forged), /invalid token/)
   await assert.rejects(at.verifier.verify(forged), /invalid token/)
   assert.equal(at.checks(), 2)
+})
+
+/** A token signed with the test key, with exactly the claims given (no defaults). */
+const signed = (claims: Record<string, unknown>) =>
+  new SignJWT({
+    roles: ['agent'],
+    sub: 'agent-1',
+    iss: config.AUTH_ISSUER,
+    aud: config.AUTH_AUDIENCE,
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
+    .sign(privateKey)
+
+const nowSeconds = () => Math.floor(Date.now() / 1000)
+const DAY = 24 * 3600
+
+describe('what a token must carry', () => {
+  const verifier = () => createTokenVerifier(config, { key: publicKey, algorithms: ['EdDSA'] })
+
+  test('a token without exp is refused, naming the claim', async () => {
+    const token = await signed({ iat: nowSeconds(), jti: randomUUID() })
+    await assert.rejects(verifier().verify(token), /invalid token: missing required "exp" claim/)
+  })
+
+  test('a token that lives 30,000 years is refused, naming the maximum', async () => {
+    const iat = nowSeconds()
+    const token = await signed({ iat, exp: iat + 30_000 * 365 * DAY, jti: randomUUID() })
+    await assert.rejects(verifier().verify(token), /a token lives at most 1d \(AUTH_MAX_TOKEN_LIFETIME\)/)
+  })
+
+  test('a token without iat is refused: its lifetime cannot be told', async () => {
+    const token = await signed({ exp: nowSeconds() + 3600, jti: randomUUID() })
+    await assert.rejects(verifier().verify(token), /missing required "iat" claim/)
+  })
+
+  test('a token issued in the future is refused, however short its stated lifetime', async () => {
+    const iat = nowSeconds() + 300 * 365 * DAY
+    const token = await signed({ iat, exp: iat + 3600, jti: randomUUID() })
+    await assert.rejects(verifier().verify(token), /"iat" claim timestamp check failed/)
+  })
+
+  test('the maximum lifetime itself is accepted, one second more is not', async () => {
+    const iat = nowSeconds()
+    const exact = await signed({ iat, exp: iat + DAY, jti: randomUUID() })
+    assert.equal((await verifier().verify(exact)).sub, 'agent-1')
+    const over = await signed({ iat, exp: iat + DAY + 1, jti: randomUUID() })
+    await assert.rejects(verifier().verify(over), /at most 1d/)
+    const shorter = loadConfig({ AUTH_MAX_TOKEN_LIFETIME: '1h' })
+    const strict = createTokenVerifier(shorter, { key: publicKey, algorithms: ['EdDSA'] })
+    await assert.rejects(strict.verify(exact), /a token lives at most 1h/)
+  })
+
+  test('a token without jti could never be revoked: refused unless AUTH_REQUIRE_JTI=false', async () => {
+    const iat = nowSeconds()
+    const token = await signed({ iat, exp: iat + 3600 })
+    await assert.rejects(verifier().verify(token), /missing required "jti" claim/)
+    const lenient = loadConfig({ AUTH_REQUIRE_JTI: 'false' })
+    const accepting = createTokenVerifier(lenient, { key: publicKey, algorithms: ['EdDSA'] })
+    assert.equal((await accepting.verify(token)).sub, 'agent-1')
+    const odd = await signed({ iat, exp: iat + 3600, jti: 42 })
+    await assert.rejects(accepting.verify(odd), /token claims: jti/)
+  })
+})
+
+describe('issued tokens', () => {
+  test('every token the service issues carries its own jti, iat and a lifetime within the maximum', async () => {
+    const a = decodeJwt(await issueToken(privateKey, config, { sub: 'a', roles: ['agent'] }))
+    const b = decodeJwt(await issueToken(privateKey, config, { sub: 'a', roles: ['agent'] }))
+    assert.ok(typeof a.jti === 'string' && a.jti.length > 0)
+    assert.notEqual(a.jti, b.jti)
+    assert.equal((a.exp ?? 0) - (a.iat ?? 0), config.AUTH_MAX_TOKEN_LIFETIME, 'the default is the maximum')
+    await assert.rejects(
+      issueToken(privateKey, config, { sub: 'a', roles: ['agent'], expiresIn: '999999w' }),
+      /a token lives at most 1d/,
+    )
+    await assert.rejects(issueToken(privateKey, config, { sub: 'a', roles: ['agent'], expiresIn: '1y' }))
+  })
+
+  test('a token for another audience is refused by the API verifier and accepted by a verifier for that audience', async () => {
+    const keys = { key: publicKey, algorithms: ['EdDSA'] }
+    const other = await issueToken(privateKey, config, { sub: 'a', roles: ['agent'], audience: 'publishers' })
+    const api = createTokenVerifier(config, keys)
+    await assert.rejects(api.verify(other), /unexpected "aud" claim value/)
+    const publishers = createTokenVerifier({ ...config, AUTH_AUDIENCE: 'publishers' }, keys)
+    assert.equal((await publishers.verify(other)).sub, 'a')
+    await assert.rejects(
+      publishers.verify(await issueToken(privateKey, config, { sub: 'a', roles: ['agent'] })),
+      /unexpected "aud" claim value/,
+    )
+  })
+})
+
+describe('revocation', () => {
+  test('a revoked token is refused on its next request, even while it is trusted from the cache', async () => {
+    const token = await issueToken(privateKey, config, { sub: 'agent-1', roles: ['agent'], expiresIn: '2h' })
+    const jti = String(decodeJwt(token).jti)
+    const revoked = new RevokedTokens(config.AUTH_MAX_TOKEN_LIFETIME)
+    let checks = 0
+    const key = async () => {
+      checks += 1
+      return publicKey
+    }
+    const verifier = createTokenVerifier(config, { key, algorithms: ['EdDSA'] }, { revoked })
+    await verifier.verify(token)
+    await verifier.verify(token)
+    assert.equal(checks, 1, 'the second request was served from the cache')
+    revoked.revoke(jti, new Date().toISOString())
+    await assert.rejects(verifier.verify(token), /the token has been revoked/)
+    assert.equal(checks, 1, 'refused from the cache, without verifying again')
+    const other = await issueToken(privateKey, config, { sub: 'agent-1', roles: ['agent'] })
+    assert.equal(
+      (await verifier.verify(other)).sub,
+      'agent-1',
+      'another token of the same subject still works',
+    )
+  })
+
+  test('a revocation is forgotten once no token it could name is young enough to be accepted', () => {
+    const revoked = new RevokedTokens(3600)
+    const recordedAt = Date.parse('2026-01-05T08:00:00.000Z')
+    revoked.record(
+      [revocationEvent('jti-1', recordedAt), revocationEvent('jti-2', recordedAt + 7200_000)],
+      recordedAt,
+    )
+    assert.equal(
+      revoked.has('jti-1', recordedAt + 3600_000),
+      true,
+      'kept while a token issued before it may live',
+    )
+    assert.equal(revoked.has('jti-3', recordedAt), false)
+    // an hour of lifetime and five minutes of clock margin later
+    const later = recordedAt + 3600_000 + 5 * 60_000 + 1
+    assert.equal(revoked.has('jti-1', later), false)
+    revoked.record([revocationEvent('jti-4', later)], later)
+    assert.deepEqual(
+      ['jti-1', 'jti-2', 'jti-4'].map((jti) => revoked.has(jti, later)),
+      [false, true, true],
+    )
+    // recording prunes what can no longer matter: at jti-2's end only the revocation just recorded is left
+    const end = recordedAt + 7200_000 + 3600_000 + 5 * 60_000
+    revoked.record([revocationEvent('jti-5', end)], end)
+    assert.equal(revoked.size, 1)
+    assert.equal(revoked.has('jti-5', end), true)
+  })
+})
+
+const revocationEvent = (jti: string, at: number): StoredEvent => ({
+  id: randomUUID(),
+  type: 'TokenRevoked',
+  stream: 'token-revocations',
+  streamVersion: 1,
+  position: 1,
+  recordedAt: new Date(at).toISOString(),
+  data: { jti, reason: 'leaked' },
+  metadata: { actor: 'admin-1', correlationId: null, causationId: null, idempotencyKey: null },
+  prevHash: '0'.repeat(64),
+  hash: '0'.repeat(64),
+})
+
+describe('configuration', () => {
+  const issues = (env: Record<string, string>) => {
+    try {
+      loadConfig(env)
+      return ''
+    } catch (error) {
+      return String(error)
+    }
+  }
+
+  test('a JWKS URL is https; plain http only in the jwks-development mode; file:// never', () => {
+    const https = 'https://idp.example.org/.well-known/jwks.json'
+    const http = 'http://idp.example.org/.well-known/jwks.json'
+    assert.equal(issues({ AUTH_MODE: 'jwks', AUTH_JWKS_URL: https }), '')
+    assert.match(
+      issues({ AUTH_MODE: 'jwks', AUTH_JWKS_URL: http }),
+      /AUTH_JWKS_URL: an https:\/\/ URL \(plain http only with AUTH_MODE=jwks-development\)/,
+    )
+    assert.equal(issues({ AUTH_MODE: 'jwks-development', AUTH_JWKS_URL: http }), '')
+    for (const mode of ['jwks', 'jwks-development'])
+      assert.match(
+        issues({ AUTH_MODE: mode, AUTH_JWKS_URL: 'file:///etc/jwks.json' }),
+        /AUTH_JWKS_URL: an https:\/\/ URL, not file:/,
+      )
+    assert.match(
+      issues({ AUTH_MODE: 'jwks-development' }),
+      /AUTH_JWKS_URL: required when AUTH_MODE=jwks-development/,
+    )
+  })
+
+  test('the maximum token lifetime is a lifetime between a minute and 30 days, 24 hours by default', () => {
+    assert.equal(loadConfig({}).AUTH_MAX_TOKEN_LIFETIME, 24 * 3600)
+    assert.equal(loadConfig({ AUTH_MAX_TOKEN_LIFETIME: '90m' }).AUTH_MAX_TOKEN_LIFETIME, 5400)
+    assert.match(issues({ AUTH_MAX_TOKEN_LIFETIME: '30s' }), /AUTH_MAX_TOKEN_LIFETIME: at least 1m/)
+    assert.match(issues({ AUTH_MAX_TOKEN_LIFETIME: '31d' }), /AUTH_MAX_TOKEN_LIFETIME: at most 30d/)
+    assert.match(
+      issues({ AUTH_MAX_TOKEN_LIFETIME: 'forever' }),
+      /AUTH_MAX_TOKEN_LIFETIME: a number and s, m, h, d or w/,
+    )
+    assert.match(issues({ AUTH_REQUIRE_JTI: 'maybe' }), /AUTH_REQUIRE_JTI/)
+  })
 })

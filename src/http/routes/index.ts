@@ -13,6 +13,7 @@ import { openActionRoutes } from './open-actions.js'
 import { policyRoutes } from './policies.js'
 import { proposalRoutes } from './proposals.js'
 import { systemRoutes } from './system.js'
+import { tokenRevocationRoutes } from './token-revocations.js'
 import { verdictStreamRoutes } from './verdict-stream.js'
 
 /** Routes under /v1, behind authentication: one plugin per resource. */
@@ -32,6 +33,7 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
     auditRoutes,
     ledgerRoutes,
     verdictStreamRoutes,
+    tokenRevocationRoutes,
   ]) {
     await api.register(routes)
   }
