@@ -22,6 +22,7 @@ import {
   type TrackRecord,
 } from '../../src/domain/events.js'
 import { buildApp } from '../../src/http/app.js'
+import { kafkaTokenConfig } from '../../src/kafka/bridge.js'
 import { PROPOSAL_CE_TYPE, toKafkaMessage, topicsFor } from '../../src/kafka/cloudevents.js'
 import { type Runtime, startRuntime } from '../../src/runtime.js'
 import { ExecutorClient } from '../../src/sdk/executor.js'
@@ -131,10 +132,15 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
       await approvePromotion(runtime.store, admin, 'agent-k', 'r1', (_environment, days) => noRecord(days))
     }
     assert.equal(await agentLevel(runtime.store, 'agent-k', 'production'), 'recommend')
-    agentToken = await issueToken(runtime.tokenKey as NonNullable<Runtime['tokenKey']>, config, {
-      sub: 'agent-k',
-      roles: ['agent'],
-    })
+    agentToken = await issueToken(
+      runtime.tokenKey as NonNullable<Runtime['tokenKey']>,
+      kafkaTokenConfig(config),
+      {
+        sub: 'agent-k',
+        roles: ['agent'],
+        expiresIn: '15m',
+      },
+    )
     producer = await producerFor(kafkaClient(brokers))
   })
 
@@ -194,12 +200,12 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
     const before = await runtime.store.head()
     const otherAgentToken = await issueToken(
       runtime.tokenKey as NonNullable<Runtime['tokenKey']>,
-      runtime.config,
+      kafkaTokenConfig(runtime.config),
       { sub: 'agent-x', roles: ['agent'] },
     )
     const observerToken = await issueToken(
       runtime.tokenKey as NonNullable<Runtime['tokenKey']>,
-      runtime.config,
+      kafkaTokenConfig(runtime.config),
       { sub: 'agent-k', roles: ['observer'] },
     )
     const kinds: Array<[string, (i: number) => { value: string | Buffer; headers: Record<string, string> }]> =
