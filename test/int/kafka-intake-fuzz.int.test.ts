@@ -8,7 +8,7 @@ import { SubmitProposalInput } from '../../src/application/proposals.js'
 import { createTokenVerifier, issueToken, verifierKeys } from '../../src/auth/tokens.js'
 import { kafkaTokenConfig } from '../../src/kafka/bridge.js'
 import { Intake, type Outcome } from '../../src/kafka/ingress.js'
-import { seedWorld, startTestApi, type TestApi } from '../support/api.js'
+import { SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
 import { proposalMessages } from '../support/kafka-fuzz.js'
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000)
@@ -65,22 +65,25 @@ const fuzz = async (runs: number, maxDepth: number): Promise<void> => {
   let thrown = 0
   const started = Date.now()
   await fc.assert(
-    fc.asyncProperty(proposalMessages(tokens, maxDepth), async (message) => {
-      let outcome: Outcome
-      try {
-        outcome = await intake.examine(message)
-      } catch (error) {
-        thrown += 1
-        throw error
-      }
-      if (outcome.taken) {
-        taken += 1
-        if (!outcome.duplicate) appended += 1
-        return
-      }
-      assert.ok(outcome.code.length > 0 && outcome.reason.length > 0, 'a refusal names its reason')
-      codes.set(outcome.code, (codes.get(outcome.code) ?? 0) + 1)
-    }),
+    fc.asyncProperty(
+      proposalMessages(tokens, { maxDepth, identity: SEED.executingIdentity }),
+      async (message) => {
+        let outcome: Outcome
+        try {
+          outcome = await intake.examine(message)
+        } catch (error) {
+          thrown += 1
+          throw error
+        }
+        if (outcome.taken) {
+          taken += 1
+          if (!outcome.duplicate) appended += 1
+          return
+        }
+        assert.ok(outcome.code.length > 0 && outcome.reason.length > 0, 'a refusal names its reason')
+        codes.set(outcome.code, (codes.get(outcome.code) ?? 0) + 1)
+      },
+    ),
     { numRuns: runs },
   )
   const refused = runs - taken

@@ -19,6 +19,12 @@ export interface FuzzTokens {
   readonly observer: string
 }
 
+/** How deep a plan may be nested, and the identity the world's agents act through. */
+export interface FuzzWorld {
+  readonly maxDepth: number
+  readonly identity: string
+}
+
 /** Raw JSON text that JSON.stringify never writes: numbers, strings and shapes at the edges. */
 const NASTY = [
   '1e400',
@@ -90,7 +96,7 @@ const identifier = fc.oneof(
  * A proposal's JSON text, mostly well formed, the plan from `planText`, a field now and then wrong; the
  * agent is the principal's own (`self`) unless another is drawn.
  */
-const proposalText = (self: string, maxDepth: number): fc.Arbitrary<string> =>
+const proposalText = (self: string, { maxDepth, identity }: FuzzWorld): fc.Arbitrary<string> =>
   fc
     .record({
       proposalId: fc.option(identifier, { nil: undefined }),
@@ -115,7 +121,7 @@ const proposalText = (self: string, maxDepth: number): fc.Arbitrary<string> =>
       const fields: Record<string, unknown> = {
         ...(proposalId === undefined ? {} : { proposalId }),
         agentId: agentId ?? self,
-        executingIdentity: SEED.executingIdentity,
+        executingIdentity: identity,
         tool: toolName,
         action,
         resource: SEED.resource,
@@ -129,12 +135,12 @@ const proposalText = (self: string, maxDepth: number): fc.Arbitrary<string> =>
     })
 
 /** The value's bytes: the proposal, cut short, any JSON, any text, any bytes. */
-const valueText = (self: string, maxDepth: number): fc.Arbitrary<string | Buffer | null> =>
+const valueText = (self: string, world: FuzzWorld): fc.Arbitrary<string | Buffer | null> =>
   fc.oneof(
-    { weight: 12, arbitrary: proposalText(self, maxDepth) },
+    { weight: 12, arbitrary: proposalText(self, world) },
     {
       weight: 1,
-      arbitrary: proposalText(self, maxDepth).chain((t) => fc.nat(t.length).map((n) => t.slice(0, n))),
+      arbitrary: proposalText(self, world).chain((t) => fc.nat(t.length).map((n) => t.slice(0, n))),
     },
     { weight: 1, arbitrary: fc.json() },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
@@ -155,12 +161,12 @@ const CONTENT_TYPES = [
 ]
 
 /** Every way a message of governance.proposals can be written, as far as the ingress is concerned. */
-export const proposalMessages = (tokens: FuzzTokens, maxDepth: number): fc.Arbitrary<FuzzMessage> =>
+export const proposalMessages = (tokens: FuzzTokens, world: FuzzWorld): fc.Arbitrary<FuzzMessage> =>
   fc
     .constantFrom(...Object.keys(tokens.agents))
     .chain((self) =>
       fc.record({
-        value: valueText(self, maxDepth),
+        value: valueText(self, world),
         structured: fc.boolean(),
         // the right one for the mode unless another is drawn
         contentType: fc.oneof(
