@@ -13,7 +13,7 @@ import { ensureTopics } from './topics.js'
 export interface KafkaBridge {
   readonly relay: Relay
   readonly ingress: Ingress
-  /** whether the broker answers a metadata request now */
+  /** whether the broker answers a metadata request within 2 s */
   reachable(): Promise<boolean>
   close(): Promise<void>
 }
@@ -24,6 +24,9 @@ const kafkaLogLevel = (level: Config['LOG_LEVEL']) =>
     : level === 'silent'
       ? logLevel.NOTHING
       : logLevel.ERROR
+
+/** How long `reachable` waits for the broker's answer. */
+const REACHABLE_WITHIN_MS = 2000
 
 /** The token settings on Kafka: the service's, with the Kafka audience (KAFKA_TOKEN_AUDIENCE) for AUTH_AUDIENCE. */
 export const kafkaTokenConfig = (config: Config): Config => ({
@@ -61,8 +64,15 @@ export const startKafkaBridge = async (
   })
   await producer.connect()
   const groupId = `${config.KAFKA_TOPIC_PREFIX}${config.KAFKA_CLIENT_ID}.ingress`
-  // a crashed consumer is started again by the ingress, with its backoff and its report, never silently
-  const consumer = () => kafka.consumer({ groupId, retry: { restartOnFailure: async () => false } })
+  // a crashed consumer is started again by the ingress, with its backoff and its report, never silently; the
+  // group gives up on a dead member after 10 s (not kafkajs's 30 s), so the one started again takes over soon
+  const consumer = () =>
+    kafka.consumer({
+      groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      retry: { restartOnFailure: async () => false },
+    })
   const relay = new Relay(deps.store, deps.docs, producer, topics, log)
   // tokens on Kafka carry an audience of their own: an HTTP token is refused there, and a Kafka token on HTTP
   const verifier = createTokenVerifier(kafkaTokenConfig(config), verifierKeys(config, deps.tokenKey))
@@ -74,11 +84,17 @@ export const startKafkaBridge = async (
     relay,
     ingress,
     reachable: async () => {
+      // the admin client retries for many seconds: a broker that does not answer soon does not answer
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<false>((r) => {
+        timer = setTimeout(() => r(false), REACHABLE_WITHIN_MS)
+      })
       try {
-        await admin.describeCluster()
-        return true
+        return await Promise.race([admin.describeCluster().then(() => true), late])
       } catch {
         return false
+      } finally {
+        clearTimeout(timer)
       }
     },
     close: async () => {
