@@ -42,6 +42,7 @@ import {
 import { proposalMessages } from '../support/kafka-fuzz.js'
 
 const target = kafkaBrokers()
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const proposalBody = (proposalId: string, agentId = 'agent-k') => ({
   proposalId,
@@ -749,6 +750,74 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
     } finally {
       await ingress.stop()
       await app.close()
+    }
+  })
+
+  test('while the ledger does not answer, a message waits (backoff, /ready says why) and is taken afterwards, never dead-lettered', async () => {
+    const kafka = kafkaClient(brokers)
+    const ownTopics = await freshTopics(kafka)
+    const dlq = await collect(kafka, [ownTopics.proposalsDlq])
+    let down = true
+    let refusedCalls = 0
+    // the ledger as a database that refuses connections while `down`
+    const ledger = new Proxy(runtime.store, {
+      get(target, property, receiver) {
+        const member: unknown = Reflect.get(target, property, receiver)
+        if (typeof member !== 'function') return member
+        return (...args: unknown[]) => {
+          if (down) {
+            refusedCalls += 1
+            return Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))
+          }
+          return member.apply(target, args)
+        }
+      },
+    })
+    const ingress = new Ingress(
+      () => kafka.consumer({ groupId: `ingress-${randomUUID()}` }),
+      producer,
+      ownTopics,
+      new Intake(
+        ledger,
+        createTokenVerifier(kafkaTokenConfig(runtime.config), verifierKeys(runtime.config, runtime.tokenKey)),
+        runtime.config.KAFKA_MAX_MESSAGE_BYTES,
+      ),
+      pino({ level: 'silent' }),
+    )
+    const bridge = runtime.kafka
+    assert.ok(bridge)
+    const app = await buildApp({ ...runtime, kafka: { ...bridge, ingress } }, { logger: false })
+    try {
+      await ingress.start()
+      const proposalId = `p-${randomUUID()}`
+      await producer.send({
+        topic: ownTopics.proposals,
+        messages: [
+          {
+            key: proposalId,
+            value: JSON.stringify(proposalBody(proposalId)),
+            headers: cloudEvent(agentToken),
+          },
+        ],
+      })
+      await eventually(() => refusedCalls >= 3, 30_000, 'the message tried again')
+      assert.match(String(ingress.failure), /the ledger does not answer.*a message waits/)
+      const ready = await app.inject({ method: 'GET', url: '/ready' })
+      assert.equal(ready.statusCode, 503)
+      assert.match(ready.json().reason, /Kafka ingress is not consuming: the ledger does not answer/)
+      down = false
+      await taken(proposalId)
+      await eventually(() => ingress.failure === null, 10_000, 'the failure cleared')
+      await sleep(1000) // a DLQ entry, if one were written, would have arrived
+      assert.equal(dlq.messages.length, 0, 'nothing dead-lettered for the ledger outage')
+      assert.equal(ingress.stats().accepted, 1)
+      console.log(
+        `kafka ledger outage: ${refusedCalls} ledger calls refused while down, the message taken afterwards, 0 in the DLQ; /ready meanwhile: "${ready.json().reason}"`,
+      )
+    } finally {
+      await ingress.stop()
+      await app.close()
+      await dlq.stop()
     }
   })
 
