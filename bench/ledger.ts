@@ -759,7 +759,7 @@ class LedgerBuilder {
         executors: this.bindingState(`svc-${f.agentId}`).executor,
         engagedSwitches: this.switchesOver(f),
         // the builder judges starts on the states it holds; its decision service catches up at each flush
-        decisionsCurrent: true,
+        gateClosed: null,
         now: this.iso(),
       },
     })

@@ -128,6 +128,9 @@ export const startService = async (dataDir: string, timeoutMs = 60_000): Promise
     PORT: String(port),
     AUTH_MODE: 'embedded',
     LOG_LEVEL: 'warn',
+    // the bench measures throughput from one principal, not the rate limits: at their highest
+    RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
+    RATE_LIMIT_COMMANDS_PER_MINUTE: '1000000',
   }
   const url = `http://127.0.0.1:${port}`
   buildOnce()

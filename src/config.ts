@@ -50,7 +50,29 @@ export const ConfigSchema = z
       .max(64 * 1024 * 1024)
       .default(1024 * 1024),
     WAIT_MAX_SECONDS: z.coerce.number().int().min(1).max(300).default(30),
+    /** verdict long-polls (?wait=) one principal may hold open at once, and the service in all */
+    WAIT_MAX_PER_PRINCIPAL: z.coerce.number().int().min(1).max(100_000).default(100),
+    WAIT_MAX_TOTAL: z.coerce.number().int().min(1).max(100_000).default(1000),
+    /** verdict streams (Server-Sent Events) one principal may hold open at once, and the service in all */
+    STREAM_MAX_PER_PRINCIPAL: z.coerce.number().int().min(1).max(10_000).default(8),
+    STREAM_MAX_TOTAL: z.coerce.number().int().min(1).max(10_000).default(200),
+    /** the most a verdict stream writes before it waits for the client to take it (at least one event) */
+    STREAM_PAGE_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(64 * 1024),
+    /** requests per principal in each second, on every /v1 route */
+    RATE_LIMIT_REQUESTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(50),
+    /** commands (POST, PUT, DELETE under /v1: what appends to the ledger) per principal in each minute */
+    RATE_LIMIT_COMMANDS_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
     SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /**
+     * how long a ledger consumer (decision service, projections) may keep failing, retried with backoff and
+     * the gate closed, before the process exits non-zero for its supervisor to restart it
+     */
+    RECOVERY_MAX_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
     /** Prometheus /metrics without a token; off by default */
     METRICS_PUBLIC: flag.default(false),
     /** host:port[,host:port...]; when set, the relay and the ingress start */

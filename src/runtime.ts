@@ -1,20 +1,20 @@
 import type { KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { audit, authority, metrics, openActions } from '../projections/index.js'
 import { catchUpAll, followAll, ProjectionRunner } from '../projections/runner.js'
+import type { Gate } from './application/proposals.js'
 import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { appendDueNotices } from './decision/scheduler.js'
 import { DecisionService } from './decision/service.js'
 import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from './decision/signer.js'
+import { type Consumer, Health, Supervisor } from './health.js'
 import { type KafkaBridge, startKafkaBridge } from './kafka/bridge.js'
 import type { DocStore } from './store/docs.js'
-import { openKurrentDbEventStore } from './store/kurrentdb/event-store.js'
-import type { EventStore, StoredEvent, Subscription } from './store/port.js'
-import { openPostgresEventStore } from './store/postgres/event-store.js'
+import type { EventStore, StoredEvent } from './store/port.js'
 import { openSqliteDocStore } from './store/sqlite/doc-store.js'
 import { openSqliteEventStore } from './store/sqlite/event-store.js'
 
@@ -40,6 +40,10 @@ export interface Runtime {
   readonly tokenKey: KeyObject | null
   readonly verifier: TokenVerifier
   readonly tail: LedgerTail
+  /** what is wrong now: any fault closes the gate and makes /ready answer 503 */
+  readonly health: Health
+  /** whether the service can vouch for the verdicts in the ledger now */
+  readonly gate: Gate
   /** whether this start created the data folder's keys: the first start */
   readonly firstStart: boolean
   /** the relay and the ingress, when KAFKA_BROKERS is set */
@@ -59,9 +63,16 @@ export const dataPaths = (config: Config) => ({
 export const openLedger = async (config: Config): Promise<EventStore> => {
   switch (config.LEDGER) {
     case 'postgres':
-      return openPostgresEventStore({ url: String(config.POSTGRES_URL), schema: config.POSTGRES_SCHEMA })
+      // each server ledger's client is loaded only when it is the one configured
+      return (await import('./store/postgres/event-store.js')).openPostgresEventStore({
+        url: String(config.POSTGRES_URL),
+        schema: config.POSTGRES_SCHEMA,
+      })
     case 'kurrentdb':
-      return openKurrentDbEventStore({ url: String(config.KURRENTDB_URL), stream: config.KURRENTDB_STREAM })
+      return (await import('./store/kurrentdb/event-store.js')).openKurrentDbEventStore({
+        url: String(config.KURRENTDB_URL),
+        stream: config.KURRENTDB_STREAM,
+      })
     case 'sqlite':
       return openSqliteEventStore({ path: dataPaths(config).ledger })
   }
@@ -69,11 +80,20 @@ export const openLedger = async (config: Config): Promise<EventStore> => {
 
 export const openRuntime = async (
   config: Config,
-): Promise<Omit<Runtime, 'close' | 'kafka'> & { closeStores(): Promise<void> }> => {
+): Promise<
+  Omit<Runtime, 'close' | 'kafka' | 'gate'> & {
+    closeStores(): Promise<void>
+    /** where a corrupted derived.db was moved, or null */
+    setAside: string | null
+    /** why the derived.db this process opened can no longer be trusted, or null */
+    derivedIntact: () => string | null
+  }
+> => {
   mkdirSync(config.DATA_DIR, { recursive: true, mode: 0o700 })
   const paths = dataPaths(config)
   const store = await openLedger(config)
-  const docs = openSqliteDocStore(paths.derived)
+  const setAside = setAsideIfNotSqlite(paths.derived)
+  const docs = openSqliteDocStore(paths.derived, { busyTimeoutMs: DERIVED_BUSY_TIMEOUT_MS })
   const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
   const tokenKey = config.AUTH_MODE === 'embedded' ? loadOrCreateSigningKey(paths.tokenKey) : null
   const verdictSigner = createVerdictSigner(verdictKey.key)
@@ -92,7 +112,10 @@ export const openRuntime = async (
     tokenKey: tokenKey?.key ?? null,
     verifier: createTokenVerifier(config, verifierKeys(config, tokenKey?.key ?? null)),
     tail: new LedgerTail(),
+    health: new Health(),
+    derivedIntact: derivedStateIntact(paths.derived),
     firstStart: verdictKey.created || (tokenKey?.created ?? false),
+    setAside,
     closeStores: async () => {
       await store.close()
       docs.close()
@@ -100,22 +123,146 @@ export const openRuntime = async (
   }
 }
 
-/** Opens everything, catches the derived state up with the ledger, then follows it live. */
-export const startRuntime = async (config: Config, log: Logger): Promise<Runtime> => {
-  const { closeStores, ...runtime } = await openRuntime(config)
-  const { store, decision, views, tail } = runtime
-  await decision.catchUp()
-  await catchUpAll(store, Object.values(views))
-  const subscriptions: Subscription[] = [decision.start(), followAll(store, Object.values(views))]
-  const head = await store.head()
-  subscriptions.push(
-    store.subscribe(head.position, async (batch) => {
-      tail.emit('events', batch)
-    }),
-  )
-  for (const s of subscriptions) {
-    s.done.catch((error: unknown) => log.fatal({ err: error }, 'a ledger consumer stopped'))
+/**
+ * How long the service lets a lock on derived.db held by another process block it before the write fails:
+ * the consumer then stops, the gate closes, and it is retried with backoff instead of freezing every request.
+ */
+const DERIVED_BUSY_TIMEOUT_MS = 250
+const SQLITE_HEADER = 'SQLite format 3\0'
+
+/** The first bytes of a file, or null when it has none (a database SQLite has not written yet). */
+const headerOf = (path: string): string | null => {
+  const fd = openSync(path, 'r')
+  try {
+    const header = Buffer.alloc(SQLITE_HEADER.length)
+    const read = readSync(fd, header, 0, header.length, 0)
+    return read === 0 ? null : header.subarray(0, read).toString('latin1')
+  } finally {
+    closeSync(fd)
   }
+}
+
+/**
+ * Derived state is rebuilt from the ledger: a derived.db that is not a SQLite database (corrupted) is moved
+ * aside, with its journal files, and a new one is built. Returns where it went, or null.
+ */
+const setAsideIfNotSqlite = (path: string): string | null => {
+  let header: string | null
+  try {
+    header = headerOf(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw error
+  }
+  if (header === null || header === SQLITE_HEADER) return null
+  const aside = `${path}.corrupt-${new Date().toISOString().replaceAll(':', '-')}`
+  renameSync(path, aside)
+  for (const journal of ['-wal', '-shm']) rmSync(`${path}${journal}`, { force: true })
+  return aside
+}
+
+/**
+ * A probe of the derived.db this process opened: deleted, replaced or overwritten while serving, what the
+ * service holds no longer matches what a restart would read, so nothing derived from it may open the gate.
+ */
+const derivedStateIntact = (path: string): (() => string | null) => {
+  const opened = statSync(path)
+  return () => {
+    try {
+      const now = statSync(path)
+      if (now.ino !== opened.ino || now.dev !== opened.dev) return 'derived.db was replaced while serving'
+      return headerOf(path) === SQLITE_HEADER
+        ? null
+        : 'derived.db is corrupted: it is no longer a SQLite database'
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      return code === 'ENOENT'
+        ? 'derived.db was deleted while serving'
+        : `derived.db cannot be read (${code})`
+    }
+  }
+}
+
+export interface RuntimeOptions {
+  /**
+   * Called once when the service cannot go on (a consumer keeps failing, derived.db is gone): the gate is
+   * closed already; `serve` stops the process for its supervisor to restart it.
+   */
+  readonly onFatal?: (reason: string) => void
+}
+
+/** How often the derived state's probe is asked even when no request asks. */
+const WATCHDOG_MS = 1_000
+
+/** Opens everything, catches the derived state up with the ledger, then follows it live. */
+export const startRuntime = async (
+  config: Config,
+  log: Logger,
+  options: RuntimeOptions = {},
+): Promise<Runtime> => {
+  const { closeStores, setAside, derivedIntact, ...runtime } = await openRuntime(config)
+  const { store, decision, views, tail, health } = runtime
+  health.probe('derived state', derivedIntact)
+  if (setAside)
+    log.warn({ setAside }, 'derived.db was not a SQLite database: set aside, rebuilding from the ledger')
+  let fatal = false
+  const onFatal = (reason: string) => {
+    if (fatal) return
+    fatal = true
+    health.fault('service', `cannot go on: ${reason}`)
+    log.fatal({ reason }, 'the service cannot go on')
+    options.onFatal?.(reason)
+  }
+  const runners = Object.values(views)
+  let tailAt = (await store.head()).position
+  const consumers: Consumer[] = [
+    {
+      name: 'decision service',
+      start: async () => {
+        await decision.catchUp()
+        return decision.start()
+      },
+    },
+    {
+      name: 'projections',
+      start: async () => {
+        await catchUpAll(store, runners)
+        return followAll(store, runners)
+      },
+    },
+    {
+      name: 'ledger tail',
+      start: async () =>
+        store.subscribe(tailAt, async (batch) => {
+          tailAt = batch.at(-1)?.position ?? tailAt
+          tail.emit('events', batch)
+        }),
+    },
+  ]
+  const supervisor = new Supervisor({
+    health,
+    log,
+    giveUpAfterMs: config.RECOVERY_MAX_SECONDS * 1000,
+    onFatal,
+  })
+  // the first start fails the start itself: nothing is served before the derived state is caught up
+  for (const consumer of consumers) supervisor.watch(consumer, await consumer.start())
+  const gate: Gate = {
+    closedBecause: async (timeoutMs) => {
+      const before = health.reason()
+      if (before) return before
+      const head = (await store.head()).position
+      if (!(await decision.decided(head, timeoutMs)))
+        return `the decision service has not yet judged the ledger up to position ${head}`
+      return health.reason()
+    },
+  }
+  const watchdog = setInterval(() => {
+    // derived.db gone or overwritten cannot mend while this process holds the old file open
+    const reason = derivedIntact()
+    if (reason) onFatal(reason)
+  }, WATCHDOG_MS)
+  watchdog.unref()
   const scheduler = setInterval(() => {
     const now = new Date()
     appendDueNotices(store, decision.world().deadlines(now.toISOString()), now).catch((error: unknown) =>
@@ -127,12 +274,14 @@ export const startRuntime = async (config: Config, log: Logger): Promise<Runtime
   let closed: Promise<void> | null = null
   return {
     ...runtime,
+    gate,
     kafka,
     close: () => {
       closed ??= (async () => {
         clearInterval(scheduler)
+        clearInterval(watchdog)
         await kafka?.close()
-        await Promise.allSettled(subscriptions.map((s) => s.close()))
+        await supervisor.close()
         await closeStores()
       })()
       return closed

@@ -6,6 +6,8 @@ import { startRuntime } from './runtime.js'
 
 export interface RunningServer {
   readonly url: string
+  /** resolves, with the reason, once the service cannot go on: the caller stops the process non-zero */
+  readonly failed: Promise<string>
   close(): Promise<void>
 }
 
@@ -15,7 +17,11 @@ export interface RunningServer {
  */
 export const serve = async (config: Config): Promise<RunningServer> => {
   const log = pino({ level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } })
-  const runtime = await startRuntime(config, log)
+  let fail: (reason: string) => void = () => {}
+  const failed = new Promise<string>((resolve) => {
+    fail = resolve
+  })
+  const runtime = await startRuntime(config, log, { onFatal: (reason) => fail(reason) })
   const app = await buildApp(runtime)
   const address = await app.listen({ host: config.HOST, port: config.PORT })
   const url = config.PUBLIC_URL ?? address
@@ -34,6 +40,7 @@ export const serve = async (config: Config): Promise<RunningServer> => {
   let closing: Promise<void> | null = null
   return {
     url,
+    failed,
     close: () => {
       closing ??= (async () => {
         await app.close()

@@ -68,7 +68,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** Loads what each command's rules read beside the proposal's own stream. */
 const withContext = async (
   store: EventStore,
-  decisions: DecisionProgress,
+  gate: Gate,
   actor: Actor,
   request: ProposalRequest,
   state: ProposalState,
@@ -92,7 +92,7 @@ const withContext = async (
         context: {
           executors: (await bindingsOf(store, executingIdentity)).executor,
           engagedSwitches: await switchesOver(store, state.proposal),
-          decisionsCurrent: await decisions.decided((await store.head()).position, DECISION_WAIT_MS),
+          gateClosed: await gate.closedBecause(GATE_WAIT_MS),
           now: ledgerNow(),
         },
       }
@@ -107,7 +107,7 @@ const withContext = async (
  */
 export const proposalCommand = (
   store: EventStore,
-  decisions: DecisionProgress,
+  gate: Gate,
   actor: Actor,
   proposalId: string,
   request: ProposalRequest,
@@ -117,17 +117,21 @@ export const proposalCommand = (
     store,
     proposal,
     streams.proposal(proposalId),
-    (state) => withContext(store, decisions, actor, request, state),
+    (state) => withContext(store, gate, actor, request, state),
     metadataOf(actor, options),
   )
 
-/** How far the decision service has judged the ledger: the gate waits for it, a little, before a start. */
-export interface DecisionProgress {
-  decided(position: number, timeoutMs: number): Promise<boolean>
+/**
+ * Whether the service can vouch for the verdicts in the ledger now: every event up to the ledger's head
+ * judged by the decision service (waited for up to `timeoutMs`), and every ledger consumer running.
+ */
+export interface Gate {
+  /** why the gate is closed, or null when it is open */
+  closedBecause(timeoutMs: number): Promise<string | null>
 }
 
 /** How long the gate waits for the decision service to judge the ledger up to its head before it says 503. */
-const DECISION_WAIT_MS = 2_000
+export const GATE_WAIT_MS = 2_000
 
 /** The error that answers a start the gate refused and recorded, listing every reason; null for any other answer. */
 export const refusalIn = (result: AppendResult): DomainError | null => {

@@ -176,10 +176,16 @@ export class DecisionService {
     }
   }
 
+  /** Follows the ledger from the checkpoint; once a subscription has stopped, the next call starts another. */
   start(): Subscription {
     if (this.subscription) return this.subscription
-    this.subscription = this.store.subscribe(this.lastPosition, (batch) => this.process(batch))
-    return this.subscription
+    const subscription = this.store.subscribe(this.lastPosition, (batch) => this.process(batch))
+    this.subscription = subscription
+    const ended = () => {
+      if (this.subscription === subscription) this.subscription = null
+    }
+    subscription.done.then(ended, ended)
+    return subscription
   }
 
   async stop(): Promise<void> {

@@ -12,6 +12,7 @@ import type { Runtime } from '../runtime.js'
 import { authPlugin } from './auth.js'
 import { commandsPlugin } from './commands.js'
 import { errorHandler } from './errors.js'
+import { rateLimitsOf, rateLimitsPlugin } from './rate-limits.js'
 import { apiRoutes, metricsRoute, publicRoutes } from './routes/index.js'
 
 export type App = FastifyInstance
@@ -82,6 +83,8 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
   await app.register(
     async (api) => {
       await api.register(authPlugin, { verifier: runtime.verifier })
+      // after authentication: every budget is the verified principal's
+      await api.register(rateLimitsPlugin, rateLimitsOf(config))
       await api.register(commandsPlugin, { store: runtime.store })
       api.addHook('preHandler', async (request) => {
         if (request.principal) request.log = request.log.child({ principal: request.principal.sub })

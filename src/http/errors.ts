@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'payload-too-large'
   | 'unsupported-media-type'
   | 'idempotency-key-reused'
+  | 'too-many-requests'
   | 'unavailable'
   | 'internal'
 
@@ -25,6 +26,7 @@ const STATUS: Record<ErrorCode, number> = {
   'payload-too-large': 413,
   'unsupported-media-type': 415,
   'idempotency-key-reused': 422,
+  'too-many-requests': 429,
   unavailable: 503,
   internal: 500,
 }
@@ -36,6 +38,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: unknown = null,
+    /** headers the answer carries, e.g. Retry-After */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message)
   }
@@ -43,6 +47,23 @@ export class ApiError extends Error {
     return STATUS[this.code]
   }
 }
+
+/**
+ * Storage that is busy or out of reach for a moment: a lock on a SQLite file held by another process, a
+ * ledger server that does not answer. The request changed nothing and may be sent again.
+ */
+const TRANSIENT_STORAGE_CODES = new Set([
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  '57P01',
+  '53300',
+])
+
+/** How long a client is told to wait before it retries a 503. */
+const RETRY_AFTER_SECONDS = 1
 
 export const notFound = (what: string): ApiError => new ApiError('not-found', `${what} not found`)
 export const forbidden = (message: string): ApiError => new ApiError('forbidden', message)
@@ -60,6 +81,8 @@ export const toApiError = (error: unknown): ApiError => {
     })
   }
   if (error instanceof StoreClosedError) return new ApiError('unavailable', 'the ledger is closed')
+  if (TRANSIENT_STORAGE_CODES.has(String((error as { code?: unknown } | null)?.code)))
+    return new ApiError('unavailable', 'the storage is busy or does not answer: retry in a moment')
   const fe = error as FastifyError
   if (hasZodFastifySchemaValidationErrors(fe)) {
     const where = fe.validationContext ?? 'request'
@@ -108,6 +131,13 @@ export const toApiError = (error: unknown): ApiError => {
 
 export const errorHandler = (error: unknown, request: FastifyRequest, reply: FastifyReply): void => {
   const api = toApiError(error)
-  if (api.status >= 500) request.log.error({ err: error }, 'request failed')
-  void reply.code(api.status).send({ error: api.code, message: api.message, details: api.details })
+  if (api.status === 503) {
+    // an expected answer while the service cannot vouch for itself: its reason, not a stack, per request
+    request.log.warn({ reason: api.message }, 'request answered 503')
+    void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
+  } else if (api.status >= 500) request.log.error({ err: error }, 'request failed')
+  void reply
+    .headers(api.headers)
+    .code(api.status)
+    .send({ error: api.code, message: api.message, details: api.details })
 }

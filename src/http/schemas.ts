@@ -20,7 +20,11 @@ export const errorResponses = {
   409: ErrorBody,
   413: ErrorBody,
   422: ErrorBody,
+  429: ErrorBody,
 } as const
+
+/** The answers of a route that holds a connection open: too many of the caller's own (429), or in all (503). */
+export const busyResponses = { 429: ErrorBody, 503: ErrorBody } as const
 
 export const EventSummary = z.object({
   id: z.string(),

@@ -22,7 +22,7 @@ export interface ClientOptions {
   readonly fetch?: typeof fetch
   /** per-request timeout; long-polls add their wait to it */
   readonly timeoutMs?: number
-  /** how often a command is retried after a network error or a 502/503/504 (safe: same Idempotency-Key) */
+  /** how often a command is retried after a network error, a 429 or a 502/503/504 (safe: same Idempotency-Key) */
   readonly retries?: number
 }
 
@@ -38,6 +38,9 @@ export interface RequestOptions {
 
 /** How often a command that lost an optimistic-concurrency race is sent again. */
 const CONFLICT_RETRIES = 6
+
+/** The longest the SDK waits on its own before a retry: an answer asking for longer reaches the caller at once. */
+const RETRY_WAIT_MAX_MS = 5000
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -90,8 +93,12 @@ export class GovernanceClient {
         }
         const retryable =
           error instanceof GovernanceApiError ? error.retryable : !(error instanceof SyntaxError)
-        if (!retryable || attempt >= attempts) throw error
-        await sleep(Math.min(2000, 100 * 2 ** attempt))
+        // no sooner than the service's Retry-After; a longer one than the SDK waits on its own is the caller's
+        const backoff = Math.min(2000, 100 * 2 ** attempt)
+        const after = error instanceof GovernanceApiError ? (error.retryAfterSeconds ?? 0) * 1000 : 0
+        const wait = Math.max(backoff, after)
+        if (!retryable || attempt >= attempts || wait > RETRY_WAIT_MAX_MS) throw error
+        await sleep(wait)
       }
     }
   }

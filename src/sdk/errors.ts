@@ -6,6 +6,8 @@ export class GovernanceApiError extends Error {
     readonly code: string,
     message: string,
     readonly details: unknown = null,
+    /** the answer's Retry-After in seconds (a 429 always has one), null without one */
+    readonly retryAfterSeconds: number | null = null,
   ) {
     super(message)
   }
@@ -32,10 +34,19 @@ export class GovernanceApiError extends Error {
   /** Reads an error response; a body that is not the error shape still gives a usable error. */
   static async from(response: Response): Promise<GovernanceApiError> {
     const text = await response.text().catch(() => '')
+    const retryAfter = /^\d{1,9}$/.test(response.headers.get('retry-after') ?? '')
+      ? Number(response.headers.get('retry-after'))
+      : null
     try {
       const body = JSON.parse(text) as { error?: unknown; message?: unknown; details?: unknown }
       if (typeof body.error === 'string' && typeof body.message === 'string') {
-        return new GovernanceApiError(response.status, body.error, body.message, body.details ?? null)
+        return new GovernanceApiError(
+          response.status,
+          body.error,
+          body.message,
+          body.details ?? null,
+          retryAfter,
+        )
       }
     } catch {
       // not JSON: fall through to a generic error that keeps the status
@@ -44,6 +55,8 @@ export class GovernanceApiError extends Error {
       response.status,
       `http-${response.status}`,
       `${response.status} ${response.statusText}${text ? `: ${text.slice(0, 200)}` : ''}`,
+      null,
+      retryAfter,
     )
   }
 }

@@ -5,7 +5,10 @@ import type { VerdictStreamEvent } from './types.js'
 const VERDICT_EVENTS = new Set(['VerdictIssued', 'VerdictRevoked', 'VerdictExpired'])
 
 export interface SubscribeOptions {
-  /** resume after this ledger position (0: from the start) */
+  /**
+   * resume after this ledger position; 0 (the default) replays the whole history. The SDK always names its
+   * position (Last-Event-ID), where a stream that names none starts at the ledger head.
+   */
   readonly after?: number
   /** first reconnection delay; doubles on each failed attempt, with jitter */
   readonly initialBackoffMs?: number

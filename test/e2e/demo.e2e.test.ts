@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { AdminClient, AuditorClient } from '../../src/sdk/index.js'
-import { type RunningService, startService } from '../support/service.js'
+import { DEFAULT_RATES, type RunningService, startService } from '../support/service.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 const DEMO_TIMEOUT_MS = 120_000
@@ -129,7 +129,8 @@ describe('npm run demo tells the whole story against a running service', () => {
   let first: DemoRun
 
   before(async () => {
-    svc = await startService()
+    // the demo is a real client: it runs within the limits a service starts with
+    svc = await startService(DEFAULT_RATES)
     auditor = new AuditorClient({ baseUrl: svc.url, token: await svc.tokenFor('auditor-1', 'auditor') })
   })
 
@@ -364,7 +365,7 @@ describe('npm run demo tells the whole story against a running service', () => {
   })
 
   it('on a ledger that is not empty, the first policy waits for the second admin, who approves it', async () => {
-    const busy = await startService()
+    const busy = await startService(DEFAULT_RATES)
     try {
       const admin = new AdminClient({ baseUrl: busy.url, token: busy.bootstrapToken })
       await admin.registerAgent({ agentId: 'someone-else', owner: 'another-team' })

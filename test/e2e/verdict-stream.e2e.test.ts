@@ -115,11 +115,11 @@ describe('the verdict stream (Server-Sent Events)', () => {
     assert.equal(response.headers.get('x-accel-buffering'), 'no')
     const reader = (response.body as ReadableStream<Uint8Array>).getReader()
     let text = ''
-    while (!/\nid: \d+\n/.test(text)) text += new TextDecoder().decode((await reader.read()).value)
+    while (!/\nid: \d+\nevent: /.test(text)) text += new TextDecoder().decode((await reader.read()).value)
     controller.abort()
-    const firstId = Number(/\nid: (\d+)\n/.exec(text)?.[1])
+    const firstId = Number(/\nid: (\d+)\nevent: /.exec(text)?.[1])
     assert.equal(firstId, all[2]?.position, 'the stream resumes right after the Last-Event-ID')
-    assert.match(text, /^: verdicts after position \d+\n\n/)
+    assert.match(text, new RegExp(`^: verdicts after position ${pivot}\n\nid: ${pivot}\n\n`))
   })
 
   it('delivers every verdict exactly once, in ledger order, across an abort and a service restart', async () => {
@@ -271,7 +271,7 @@ describe('the verdict stream (Server-Sent Events)', () => {
     }
     const waited = Date.now() - started
     assert.ok(waited >= 14_000 && waited < 20_000, `the heartbeat came after ${waited} ms`)
-    assert.doesNotMatch(text, /\nid: /, 'a quiet stream carries no event')
+    assert.doesNotMatch(text, /\nevent: /, 'a quiet stream carries no event')
     figures.heartbeatAfterMs = waited
   })
 

@@ -22,7 +22,7 @@ import {
 } from '../support/kafka.js'
 import { setUpWorld, startService } from '../support/service.js'
 
-const target = kafkaBrokers()
+const target = await kafkaBrokers()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 test('the broker stopped and started again under load: 0 verdicts lost, counted by event id; every Kafka proposal taken', {

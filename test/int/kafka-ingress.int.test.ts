@@ -41,7 +41,7 @@ import {
 } from '../support/kafka.js'
 import { proposalMessages } from '../support/kafka-fuzz.js'
 
-const target = kafkaBrokers()
+const target = await kafkaBrokers()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 const proposalBody = (proposalId: string, agentId = 'agent-k') => ({

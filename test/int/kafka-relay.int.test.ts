@@ -26,7 +26,7 @@ import {
   producerFor,
 } from '../support/kafka.js'
 
-const target = kafkaBrokers()
+const target = await kafkaBrokers()
 const quiet = pino({ level: 'silent' })
 
 const ledgerEvents = async (store: SqliteEventStore): Promise<StoredEvent[]> => {

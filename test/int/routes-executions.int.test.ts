@@ -347,7 +347,7 @@ describe('execution and rollback routes', () => {
         actionDigest: allowed.actionDigest,
       })
       const error = expectError(started, 503, 'unavailable')
-      assert.match(error.message, /has not yet judged every event/)
+      assert.match(error.message, /gate is closed.*has not yet judged the ledger up to position/)
       assert.equal(await api.head(), before, 'nothing was recorded')
     } finally {
       api.runtime.decision.start()

@@ -78,7 +78,7 @@ test('ready: 200 when caught up, 503 once the decision service is more than 100 
     assert.equal(head, 3)
     assert.deepEqual(await ready(), {
       status: 200,
-      body: { ready: true, ledger: { position: 3 }, decision: { position: 3, lag: 0 } },
+      body: { ready: true, ledger: { position: 3 }, decision: { position: 3, lag: 0 }, faults: [] },
     })
 
     await api.runtime.decision.stop()

@@ -9,7 +9,7 @@ import { defaultPolicy } from '../../src/domain/eligibility.js'
 import type { AuthorityLevel, PolicyDraft } from '../../src/domain/events.js'
 import { type App, buildApp } from '../../src/http/app.js'
 import { type Runtime, startRuntime } from '../../src/runtime.js'
-import { NO_TRACK_RECORD } from './service.js'
+import { HIGHEST_RATES, NO_TRACK_RECORD } from './service.js'
 
 export type Env = Partial<Record<keyof Config, string>>
 
@@ -42,6 +42,7 @@ export const startTestApi = async (overrides: Env = {}): Promise<TestApi> => {
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
     AUTH_MODE: 'embedded',
+    ...HIGHEST_RATES,
     ...overrides,
   })
   const runtime = await startRuntime(config, pino({ level: 'silent' }))

@@ -225,7 +225,7 @@ export class History {
           const engagedSwitches = await switchesOver(this.store, state.proposal)
           // the gate waits for the decision service to judge the ledger up to its head, as the service's does
           await this.settle()
-          const context = { executors, engagedSwitches, decisionsCurrent: true, now: this.now() }
+          const context = { executors, engagedSwitches, gateClosed: null, now: this.now() }
           return { ...request, actor, context }
         }
         default:

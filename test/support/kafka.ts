@@ -1,5 +1,7 @@
-// Kafka for tests: a real broker always. KAFKA_BROKERS names one (scripts/kafka.sh start prints it); without it
-// the Kafka tests are skipped with one loud line, except where REQUIRE_SERVICES names kafka (CI): there they fail.
+// Kafka for tests: a real broker always. KAFKA_BROKERS names one (scripts/kafka.sh start prints it); without it, an
+// apache/kafka container where a Docker engine is reachable (containers.ts). With neither the Kafka tests are
+// skipped with one loud line, except where REQUIRE_SERVICES names kafka (CI): there they fail. privateBroker, which
+// a test stops and starts again, always runs scripts/kafka.sh.
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -9,6 +11,7 @@ import { promisify } from 'node:util'
 import { type Consumer, Kafka, type KafkaMessage, logLevel, Partitioners } from 'kafkajs'
 import { headerStrings, type Topics, topicsFor } from '../../src/kafka/cloudevents.js'
 import { ensureTopics } from '../../src/kafka/topics.js'
+import { containerFor } from './containers.js'
 
 const run = promisify(execFile)
 const script = new URL('../../scripts/kafka.sh', import.meta.url).pathname
@@ -19,15 +22,27 @@ export const required = (): boolean =>
     .map((s) => s.trim())
     .includes('kafka')
 
-/** The brokers to test against, or a skip reason (an error where CI requires Kafka). */
-export const kafkaBrokers = (): { brokers: string } | { skip: string } => {
-  const brokers = process.env.KAFKA_BROKERS
-  if (brokers) return { brokers }
-  const reason =
-    'KAFKA_BROKERS is not set: the Kafka relay, ingress and SDK were NOT tested (run scripts/kafka.sh start)'
+const skipped = (reason: string): { skip: string } => {
   if (required()) throw new Error(`REQUIRE_SERVICES includes kafka, but ${reason}`)
   console.warn(`\n!!! SKIPPED: ${reason}\n`)
   return { skip: reason }
+}
+
+/** The brokers to test against, or a skip reason (an error where CI requires Kafka). */
+export const kafkaBrokers = async (): Promise<{ brokers: string } | { skip: string }> => {
+  const set = process.env.KAFKA_BROKERS
+  if (set) return { brokers: set }
+  let brokers: string | null
+  try {
+    brokers = await containerFor('kafka')
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error)
+    return skipped(`the Kafka relay, ingress and SDK were NOT tested: ${why}`)
+  }
+  if (brokers) return { brokers }
+  return skipped(
+    'KAFKA_BROKERS is not set: the Kafka relay, ingress and SDK were NOT tested (run scripts/kafka.sh start)',
+  )
 }
 
 export const kafkaClient = (brokers: string, clientId = 'test'): Kafka =>

@@ -1,9 +1,10 @@
 // KurrentDB for tests: a real server only, never a stand-in. KURRENTDB_URL names one (the docker-compose service is
-// kurrentdb://127.0.0.1:2113?tls=false); where a Docker engine exists, testcontainers' GenericContainer could start
-// one (kurrentplatform/kurrentdb, KURRENTDB_INSECURE=true, port 2113) and hand its URL here. Without a server the
-// KurrentDB tests are skipped with one loud line, except where REQUIRE_SERVICES names kurrentdb: there they fail.
+// kurrentdb://127.0.0.1:2113?tls=false); without it, a kurrentplatform/kurrentdb container where a Docker engine is
+// reachable (containers.ts). With neither the KurrentDB tests are skipped with one loud line, except where
+// REQUIRE_SERVICES names kurrentdb: there they fail.
 import { randomBytes } from 'node:crypto'
 import { KurrentDBClient, StreamNotFoundError } from '@kurrent/kurrentdb-client'
+import { containerFor } from './containers.js'
 
 const PROBE_MS = 10_000
 
@@ -42,7 +43,15 @@ const probe = async (client: KurrentDBClient): Promise<void> => {
 
 /** The server to test against, or a skip reason (an error where REQUIRE_SERVICES names kurrentdb). */
 export const kurrentDbServer = async (): Promise<{ url: string } | { skip: string }> => {
-  const url = process.env.KURRENTDB_URL ?? ''
+  let url = process.env.KURRENTDB_URL ?? ''
+  if (url === '') {
+    try {
+      url = (await containerFor('kurrentdb')) ?? ''
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error)
+      return skipped(`the KurrentDB ledger was NOT tested: ${why}`)
+    }
+  }
   if (url === '') {
     return skipped(
       'KURRENTDB_URL is not set: the KurrentDB ledger was NOT tested ' +

@@ -1,8 +1,9 @@
-// PostgreSQL for tests: a real server always. POSTGRES_URL names one (default: the local server); when it cannot
-// be reached the PostgreSQL tests are skipped with one loud line, except where REQUIRE_SERVICES names postgres
-// (CI): there they fail.
+// PostgreSQL for tests: a real server always. POSTGRES_URL names one; without it, a postgres container where a
+// Docker engine is reachable (containers.ts), else the local server. When none can be reached the PostgreSQL
+// tests are skipped with one loud line, except where REQUIRE_SERVICES names postgres (CI): there they fail.
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { containerFor } from './containers.js'
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres'
 
@@ -23,9 +24,23 @@ const printable = (url: string): string => {
   }
 }
 
+const skipped = (reason: string): { skip: string } => {
+  if (required()) throw new Error(`REQUIRE_SERVICES includes postgres, but ${reason}`)
+  console.warn(`\n!!! SKIPPED: ${reason}\n`)
+  return { skip: reason }
+}
+
 /** The server to test against, or a skip reason (an error where CI requires PostgreSQL). */
 export const postgresServer = async (): Promise<{ url: string } | { skip: string }> => {
-  const url = process.env.POSTGRES_URL || DEFAULT_URL
+  let url = process.env.POSTGRES_URL
+  if (!url) {
+    try {
+      url = (await containerFor('postgres')) ?? DEFAULT_URL
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error)
+      return skipped(`the PostgreSQL ledger was NOT tested: ${why}`)
+    }
+  }
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
   client.on('error', () => {})
   try {
@@ -34,10 +49,9 @@ export const postgresServer = async (): Promise<{ url: string } | { skip: string
     return { url }
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error)
-    const reason = `PostgreSQL not reachable at ${printable(url)}: the PostgreSQL ledger was NOT tested (${why})`
-    if (required()) throw new Error(`REQUIRE_SERVICES includes postgres, but ${reason}`)
-    console.warn(`\n!!! SKIPPED: ${reason}\n`)
-    return { skip: reason }
+    return skipped(
+      `PostgreSQL not reachable at ${printable(url)}: the PostgreSQL ledger was NOT tested (${why})`,
+    )
   } finally {
     await client.end().catch(() => {})
   }

@@ -43,7 +43,11 @@ export interface RunningService {
   output(): string
   /** SIGTERM, then asserts a clean exit (code 0) */
   stop(): Promise<void>
-  /** stops cleanly and starts again on the same port and data folder */
+  /** Waits for the service to end on its own (at most `timeoutMs`); resolves its exit code. */
+  exited(timeoutMs: number): Promise<number | null>
+  /** SIGKILL, as a crash: no drain, no checkpoint saved; resolves once the process is gone (restart() starts it again); asserts it was still running */
+  kill(): Promise<void>
+  /** stops cleanly (unless killed) and starts again on the same port and data folder */
   restart(): Promise<void>
   /** stops, and removes the data folder */
   close(): Promise<void>
@@ -65,6 +69,24 @@ export const freePort = (): Promise<number> =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * Tests drive the API far faster than any client, so the harness starts the service with its rate limits
+ * at their highest; a test of the limits themselves sets its own.
+ */
+export const HIGHEST_RATES = {
+  RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
+  RATE_LIMIT_COMMANDS_PER_MINUTE: '1000000',
+} as const
+
+/** The limits a service starts with when nothing sets them, for tests that must stay within them (the demo). */
+export const DEFAULT_RATES = (() => {
+  const defaults = loadConfig({})
+  return {
+    RATE_LIMIT_REQUESTS_PER_SECOND: String(defaults.RATE_LIMIT_REQUESTS_PER_SECOND),
+    RATE_LIMIT_COMMANDS_PER_MINUTE: String(defaults.RATE_LIMIT_COMMANDS_PER_MINUTE),
+  }
+})()
+
 export const startService = async (extraEnv: Record<string, string> = {}): Promise<RunningService> => {
   const dataDir = mkdtempSync(join(tmpdir(), 'governance-e2e-'))
   const port = await freePort()
@@ -76,6 +98,7 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     AUTH_MODE: 'embedded',
     LOG_LEVEL: 'info',
     SCHEDULER_INTERVAL_MS: '200',
+    ...HIGHEST_RATES,
     ...extraEnv,
   }
   const config = loadConfig(env)
@@ -135,6 +158,19 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     assert.equal(code, 0, `the service should exit cleanly on SIGTERM:\n${log.slice(-4000)}`)
   }
 
+  const kill = async (): Promise<void> => {
+    const proc = child
+    if (proc === null) return
+    child = null
+    // it ended before we asked: a crash of its own, not the one the caller means to cause
+    assert.ok(
+      proc.exitCode === null && proc.signalCode === null,
+      `the service ended on its own (${proc.exitCode ?? proc.signalCode}):\n${log.slice(-4000)}`,
+    )
+    proc.kill('SIGKILL')
+    await exited
+  }
+
   // never leave a service or its data behind when the test process ends early
   const reap = () => {
     const proc = child as ChildProcess | null
@@ -163,6 +199,25 @@ export const startService = async (extraEnv: Record<string, string> = {}): Promi
     tokenWith: (sub, roles, claims) => issueToken(key, config, { sub, roles, ...claims }),
     output: () => log,
     stop,
+    exited: async (timeoutMs) => {
+      const proc = child as ChildProcess | null
+      if (proc === null) throw new Error('the service is not running')
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<never>((_, fail) => {
+        timer = setTimeout(
+          () => fail(new Error(`the service was still running after ${timeoutMs} ms`)),
+          timeoutMs,
+        )
+      })
+      try {
+        const code = await Promise.race([exited, late])
+        child = null
+        return code
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    kill,
     restart: async () => {
       await stop()
       await launch()

@@ -115,7 +115,7 @@ const start = (
     executors = [executor.sub, otherExecutor.sub],
     at = now,
     switches = [] as KillSwitchRef[],
-    current = true,
+    closed = null as string | null,
   } = {},
 ): ProposalCommand => ({
   type: 'StartExecution',
@@ -123,7 +123,7 @@ const start = (
   executionId,
   verdictId: cited,
   actionDigest: digest,
-  context: { executors, engagedSwitches: switches, decisionsCurrent: current, now: at },
+  context: { executors, engagedSwitches: switches, gateClosed: closed, now: at },
 })
 const withdraw = (actor: Actor = agent): ProposalCommand => ({
   type: 'Withdraw',
@@ -969,11 +969,11 @@ describe('proposal decider: the execution gate', () => {
     for (const { reason } of reasons) assert.ok(reason.length > 0)
   })
 
-  test('decisionsCaughtUp: no start while the decision service has not judged the ledger up to its head (503)', () => {
+  test('gateOpen: no start while the service cannot vouch for the verdict, and the answer says why (503)', () => {
     spec(proposal)
       .given(ready)
-      .when(start(executor, { current: false }))
-      .thenThrows('unavailable', /has not yet judged every event/)
+      .when(start(executor, { closed: 'projections: stopped: SQLITE_BUSY' }))
+      .thenThrows('unavailable', /execution gate is closed.*projections: stopped: SQLITE_BUSY/)
   })
 
   test('noKillSwitchEngaged: an engaged switch stops a start before its revocation reaches the verdict', () => {

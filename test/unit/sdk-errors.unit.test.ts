@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { GovernanceApiError } from '../../src/sdk/index.js'
+import { GovernanceApiError, GovernanceClient } from '../../src/sdk/index.js'
 
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
@@ -58,5 +58,58 @@ describe('GovernanceApiError', () => {
       const error = await GovernanceApiError.from(json(status, { error: 'x', message: 'y', details: null }))
       assert.equal(error.retryable, retryable, String(status))
     }
+  })
+
+  it('reads Retry-After in seconds, and nothing else as one', async () => {
+    const limited = (retryAfter: string) =>
+      GovernanceApiError.from(
+        new Response(JSON.stringify({ error: 'too-many-requests', message: 'slow down', details: null }), {
+          status: 429,
+          headers: { 'retry-after': retryAfter },
+        }),
+      )
+    assert.equal((await limited('7')).retryAfterSeconds, 7)
+    assert.equal((await limited('Wed, 21 Oct 2015 07:28:00 GMT')).retryAfterSeconds, null)
+    assert.equal((await limited('-1')).retryAfterSeconds, null)
+  })
+})
+
+describe('GovernanceClient against a 429', () => {
+  /** A client whose fetch answers 429 with this Retry-After once, then 200; counts the calls. */
+  const throttledOnce = (retryAfter: string) => {
+    let calls = 0
+    const client = new GovernanceClient({
+      baseUrl: 'http://governance.invalid',
+      token: 't',
+      fetch: async () => {
+        calls += 1
+        return calls === 1
+          ? new Response(
+              JSON.stringify({ error: 'too-many-requests', message: 'slow down', details: null }),
+              {
+                status: 429,
+                headers: { 'retry-after': retryAfter },
+              },
+            )
+          : json(200, { ok: true })
+      },
+    })
+    return { client, calls: () => calls }
+  }
+
+  it('retries after the Retry-After the service asked for', async () => {
+    const { client, calls } = throttledOnce('1')
+    assert.deepEqual(await client.request('GET', '/v1/kill-switches', { retries: 2 }), { ok: true })
+    assert.equal(calls(), 2)
+  })
+
+  it('hands a Retry-After longer than it waits on its own to the caller at once', async () => {
+    const { client, calls } = throttledOnce('60')
+    await assert.rejects(
+      client.request('GET', '/v1/kill-switches', { retries: 2 }),
+      (error) =>
+        error instanceof GovernanceApiError && error.status === 429 && error.retryAfterSeconds === 60,
+    )
+    assert.equal(calls(), 1)
   })
 })

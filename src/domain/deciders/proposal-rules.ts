@@ -240,13 +240,13 @@ export const citesThisAction = specification<Start>(
       : `the start names action ${cited.actionDigest}, not this proposal's action ${proposal.actionDigest}`,
 )
 
-export const decisionsCaughtUp = specification<{ decisionsCurrent: boolean }>(
-  'decisionsCaughtUp',
-  'nothing starts until the decision service has judged every event in the ledger so far: its verdict is the one to trust',
-  ({ decisionsCurrent }) =>
-    decisionsCurrent
+export const gateOpen = specification<{ gateClosed: string | null }>(
+  'gateOpen',
+  'nothing starts while the service cannot vouch for the verdict: every event in the ledger so far judged by the decision service, every ledger consumer running',
+  ({ gateClosed }) =>
+    gateClosed === null
       ? null
-      : 'the decision service has not yet judged every event in the ledger, so the verdict may be about to change: retry in a moment',
+      : `the execution gate is closed, so the verdict in the ledger may not be the one to trust: ${gateClosed}`,
 )
 
 /** Who may start at all: a principal breaking one of these could not run the action; refused (403), not recorded. */

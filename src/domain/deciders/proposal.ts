@@ -7,7 +7,7 @@ import {
   agentProposesAsItself,
   approvalRoleFromToken,
   approverIsIndependent,
-  decisionsCaughtUp,
+  gateOpen,
   identityBoundToAgent,
   proposerAboveObserve,
   proposerOrAdminWithdraws,
@@ -83,7 +83,7 @@ export type ProposalCommand = { readonly actor: Actor } & (
         /** the engaged kill switches over the action, read from their own streams at the gate */
         engagedSwitches: readonly KillSwitchRef[]
         /** whether the decision service has judged every event up to the ledger's head at the gate */
-        decisionsCurrent: boolean
+        gateClosed: string | null
         /** ledger time at the gate */
         now: string
       }
@@ -337,7 +337,7 @@ const startExecution = (command: Command<'StartExecution'>, state: ProposalState
     now: context.now,
   }
   // fail closed: a verdict the decision service may be about to replace is no verdict to start on
-  demand(decisionsCaughtUp, context, 'unavailable')
+  demand(gateOpen, context, 'unavailable')
   const who = unmet(WHO_MAY_START, start)
   if (who.length > 0) {
     throw new DomainError(

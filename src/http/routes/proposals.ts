@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import {
+  GATE_WAIT_MS,
   type ProposalRequest,
   proposalCommand,
   refusalIn,
@@ -21,11 +22,12 @@ import {
   VerdictIssued,
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
-import type { StoredEvent } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { actorOf, answerOf, optionsOf } from '../commands.js'
-import { forbidden, notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { ConnectionSlots, clientGone } from '../connections.js'
+import { ApiError, forbidden, notFound } from '../errors.js'
+import { type LedgerWait, LedgerWaits } from '../ledger-waits.js'
+import { busyResponses, CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
 
@@ -77,7 +79,9 @@ const WaitQuery = z.object({
     .int()
     .min(0)
     .default(0)
-    .describe('wait for a verdict with a higher revision'),
+    .describe(
+      'wait for a verdict with a higher revision; one beyond the current revision waits for the next verdict',
+    ),
 })
 
 /** Runs a command on a proposal for the request's principal: the one path every proposal command takes. */
@@ -86,15 +90,8 @@ export const runOnProposal = async (
   proposalId: string,
   command: ProposalRequest,
 ) => {
-  const { store, decision } = request.server.runtime
-  const result = await proposalCommand(
-    store,
-    decision,
-    actorOf(request),
-    proposalId,
-    command,
-    optionsOf(request),
-  )
+  const { store, gate } = request.server.runtime
+  const result = await proposalCommand(store, gate, actorOf(request), proposalId, command, optionsOf(request))
   const answer = answerOf(request, result)
   const refused = refusalIn(result)
   if (refused) throw refused
@@ -117,43 +114,59 @@ const requireProposalReader = (request: FastifyRequest, agentId: unknown) => {
   )
 }
 
-/** Resolves once a verdict newer than `afterRevision` is in the ledger, or after `seconds`; 404 for no proposal. */
+/** A verdict is served only while the service can vouch for it: 503, saying why, while the gate is closed. */
+const requireGateOpen = async (request: FastifyRequest): Promise<void> => {
+  const closed = await request.server.runtime.gate.closedBecause(GATE_WAIT_MS)
+  if (closed) throw new ApiError('unavailable', `no verdict is served while the gate is closed: ${closed}`)
+}
+
+/** How soon a long-poll refused for want of a slot may try again. */
+const WAIT_RETRY_AFTER_SECONDS = 1
+
+/**
+ * Resolves once a verdict newer than `afterRevision` is in the ledger, or when the wait is over (its time,
+ * its client gone, the server closing); 404 for no proposal. The proposal is read once, then again only
+ * when a verdict event of its stream arrives. A revision beyond the current one waits for the next verdict.
+ */
 const waitForVerdict = async (
   request: FastifyRequest,
   proposalId: string,
   afterRevision: number,
-  seconds: number,
+  wait: LedgerWait,
 ): Promise<{ verdict: VerdictView | null; timedOut: boolean }> => {
-  const { store, tail } = request.server.runtime
-  const newer = (v: VerdictView | null) => v !== null && v.revision > afterRevision
+  const { store } = request.server.runtime
   const stream = streams.proposal(proposalId)
-  let listener: ((batch: readonly StoredEvent[]) => void) | undefined
-  const arrived = new Promise<void>((resolve) => {
-    listener = (batch) => {
-      if (batch.some((e) => e.stream === stream && e.type === 'VerdictIssued')) resolve()
-    }
-    tail.on('events', listener)
-  })
-  try {
-    const deadline = Date.now() + seconds * 1000
-    for (;;) {
-      // one read of the stream tells both whether the proposal exists and its verdict
-      const events = await store.readStream(stream)
-      if (events.length === 0) throw notFound(`proposal ${proposalId}`)
-      requireProposalReader(request, (events[0]?.data as { agentId?: unknown } | undefined)?.agentId)
-      const verdict = verdictOf(events)
-      const remaining = deadline - Date.now()
-      if (newer(verdict) || remaining <= 0) return { verdict, timedOut: !newer(verdict) }
-      await Promise.race([arrived, new Promise((r) => setTimeout(r, Math.min(remaining, 1000)))])
-    }
-  } finally {
-    if (listener) tail.off('events', listener)
+  let after: number | null = null
+  for (;;) {
+    // one read of the stream tells both whether the proposal exists and its verdict
+    const events = await store.readStream(stream)
+    if (events.length === 0) throw notFound(`proposal ${proposalId}`)
+    requireProposalReader(request, (events[0]?.data as { agentId?: unknown } | undefined)?.agentId)
+    const verdict = verdictOf(events)
+    after ??= Math.min(afterRevision, verdict?.revision ?? 0)
+    if (verdict !== null && verdict.revision > after) return { verdict, timedOut: false }
+    if (!(await wait.next())) return { verdict, timedOut: true }
   }
 }
 
 export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
-  const { store, config } = app.runtime
+  const { store, config, tail } = app.runtime
+  const waits = new LedgerWaits(new Set(['VerdictIssued']))
+  const slots = new ConnectionSlots({
+    what: 'verdict waits',
+    perPrincipal: config.WAIT_MAX_PER_PRINCIPAL,
+    total: config.WAIT_MAX_TOTAL,
+    retryAfterSeconds: WAIT_RETRY_AFTER_SECONDS,
+  })
+  // one listener feeds every waiting request; a closing server answers them at once
+  tail.on('events', waits.feed)
+  app.addHook('preClose', async () => {
+    waits.closeAll()
+    // the answers are written within this turn of the event loop, before the server drops connections
+    await new Promise((done) => setImmediate(done))
+  })
+  app.addHook('onClose', async () => void tail.off('events', waits.feed))
 
   app.post(
     '/proposals',
@@ -196,6 +209,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       const view = await proposalView(store, request.params.proposalId)
       if (!view) throw notFound(`proposal ${request.params.proposalId}`)
       requireProposalReader(request, view.proposal.agentId)
+      await requireGateOpen(request)
       return {
         proposal: view.proposal,
         status: view.status,
@@ -223,16 +237,24 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         response: {
           200: z.object({ verdict: VerdictViewSchema.nullable(), timedOut: z.boolean() }),
           ...errorResponses,
+          ...busyResponses,
         },
       },
     },
-    async (request) => {
-      return waitForVerdict(
-        request,
-        request.params.proposalId,
-        request.query.afterRevision,
-        Math.min(request.query.wait, config.WAIT_MAX_SECONDS),
-      )
+    async (request, reply) => {
+      const { proposalId } = request.params
+      const { afterRevision, wait } = request.query
+      const seconds = Math.min(wait, config.WAIT_MAX_SECONDS)
+      const release = seconds > 0 ? slots.take(principalOf(request).sub) : () => {}
+      const ledgerWait = waits.wait(streams.proposal(proposalId), seconds * 1000, clientGone(reply))
+      try {
+        const answer = await waitForVerdict(request, proposalId, afterRevision, ledgerWait)
+        await requireGateOpen(request)
+        return answer
+      } finally {
+        ledgerWait.end()
+        release()
+      }
     },
   )
 

@@ -21,6 +21,11 @@ const ReadyBody = z.object({
     })
     .optional()
     .describe('present when KAFKA_BROKERS is set: the broker must answer and the ingress consume'),
+  faults: z
+    .array(z.object({ part: z.string(), reason: z.string() }))
+    .describe(
+      'what has stopped or can no longer be trusted; while any is listed the execution gate is closed',
+    ),
   reason: z.string().optional(),
 })
 
@@ -35,7 +40,7 @@ export const systemRoutes = fp(
   async (base: FastifyInstance): Promise<void> => {
     await base.register(prometheusPlugin)
     const app = base.withTypeProvider<ZodTypeProvider>()
-    const { store, decision, verdictSigner, kafka } = app.runtime
+    const { store, decision, verdictSigner, kafka, health } = app.runtime
 
     app.get(
       '/health',
@@ -57,13 +62,14 @@ export const systemRoutes = fp(
         config: { public: true },
         schema: {
           tags: ['system'],
-          summary: `Readiness: the ledger answers, the decision service is at most ${READY_MAX_DECISION_LAG} events behind, and the Kafka broker answers when one is configured`,
+          summary: `Readiness: the ledger answers, every ledger consumer runs, the decision service is at most ${READY_MAX_DECISION_LAG} events behind, and the Kafka broker answers when one is configured`,
           security: [],
           response: { 200: ReadyBody, 503: ReadyBody },
         },
       },
       async (request, reply) => {
         const decided = decision.position
+        const faults = health.problems()
         let position: number
         try {
           position = (await store.head()).position
@@ -74,6 +80,7 @@ export const systemRoutes = fp(
             ready: false,
             ledger: { position: null },
             decision: { position: decided, lag: null },
+            faults,
             reason: 'the ledger does not answer',
           })
         }
@@ -86,17 +93,20 @@ export const systemRoutes = fp(
             }
           : undefined
         const reason =
-          lag > READY_MAX_DECISION_LAG
-            ? `the decision service is ${lag} events behind the ledger`
-            : broker && !broker.reachable
-              ? 'the Kafka broker does not answer'
-              : broker?.ingress.failure
-                ? `the Kafka ingress is not consuming: ${broker.ingress.failure}`
-                : undefined
+          faults.length > 0
+            ? faults.map((f) => `${f.part}: ${f.reason}`).join('; ')
+            : lag > READY_MAX_DECISION_LAG
+              ? `the decision service is ${lag} events behind the ledger`
+              : broker && !broker.reachable
+                ? 'the Kafka broker does not answer'
+                : broker?.ingress.failure
+                  ? `the Kafka ingress is not consuming: ${broker.ingress.failure}`
+                  : undefined
         return reply.code(reason ? 503 : 200).send({
           ready: reason === undefined,
           ledger: { position },
           decision: { position: decided, lag },
+          faults,
           ...(broker ? { kafka: broker } : {}),
           ...(reason ? { reason } : {}),
         })

@@ -5,7 +5,8 @@ import { z } from 'zod'
 import { streams } from '../../domain/events.js'
 import type { EventStore, StoredEvent, Subscription } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
-import { errorResponses } from '../schemas.js'
+import { ConnectionSlots } from '../connections.js'
+import { busyResponses, errorResponses } from '../schemas.js'
 
 export const VERDICT_EVENT_TYPES: ReadonlySet<string> = new Set([
   'VerdictIssued',
@@ -28,8 +29,13 @@ const StreamHeaders = z.looseObject({
   'last-event-id': Position.optional().describe('resume after this ledger position (sent by EventSource)'),
 })
 const StreamQuery = z.object({
-  after: Position.optional().describe('resume after this ledger position when no Last-Event-ID is sent'),
+  after: Position.optional().describe(
+    'resume after this ledger position when no Last-Event-ID is sent; 0 for the whole history',
+  ),
 })
+
+/** How soon a stream refused for want of a slot may try again. */
+const STREAM_RETRY_AFTER_SECONDS = 5
 
 /** One Server-Sent Event: id = ledger position, event = verdict event type. */
 export const formatVerdictEvent = (e: StoredEvent): string => {
@@ -39,6 +45,31 @@ export const formatVerdictEvent = (e: StoredEvent): string => {
 
 class StreamClosed extends Error {
   override readonly name = 'StreamClosed'
+}
+
+/**
+ * Gathers formatted events into pages of at most `budget` bytes (a page holds at least one event), and
+ * writes each page before it gathers the next.
+ */
+export const pagedWriter = (write: (chunk: string) => Promise<void>, budget: number) => {
+  let page: string[] = []
+  let bytes = 0
+  const flush = async () => {
+    if (page.length === 0) return
+    const chunk = page.join('')
+    page = []
+    bytes = 0
+    await write(chunk)
+  }
+  return {
+    add: async (text: string) => {
+      const size = Buffer.byteLength(text)
+      if (page.length > 0 && bytes + size > budget) await flush()
+      page.push(text)
+      bytes += size
+    },
+    flush,
+  }
 }
 
 /** Writes with backpressure: resolves once the socket took the chunk, rejects once the client is gone. */
@@ -91,8 +122,14 @@ const agentFilter = (store: EventStore, agentId: string) => {
 
 export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
-  const { store } = app.runtime
+  const { store, config } = app.runtime
   const open = new Set<{ end(): Promise<void> }>()
+  const slots = new ConnectionSlots({
+    what: 'verdict streams',
+    perPrincipal: config.STREAM_MAX_PER_PRINCIPAL,
+    total: config.STREAM_MAX_TOTAL,
+    retryAfterSeconds: STREAM_RETRY_AFTER_SECONDS,
+  })
 
   // end every stream cleanly before the server drops connections
   app.addHook('preClose', async () => {
@@ -108,16 +145,26 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
         summary: 'Server-Sent Events of VerdictIssued, VerdictRevoked and VerdictExpired, in ledger order',
         description:
           'Each event has id = ledger position, event = its type and data = {position, eventId, recordedAt, type, data}. ' +
-          'Resume with the Last-Event-ID header (or ?after=position); from the start when neither is given. ' +
-          'An agent receives only the verdicts of its own proposals. A comment line is sent every 15 s.',
+          'A new stream starts at the ledger head: it opens with `id: <head>` and sends the verdicts that follow. ' +
+          'Resume with the Last-Event-ID header (or ?after=position); ?after=0 replays the whole history, ' +
+          'in pages bounded by bytes. An agent receives only the verdicts of its own proposals. ' +
+          'A comment line is sent every 15 s. Streams are capped per principal (429) and in all (503).',
         headers: StreamHeaders,
         querystring: StreamQuery,
-        response: { 200: z.string().describe('text/event-stream'), ...errorResponses },
+        response: { 200: z.string().describe('text/event-stream'), ...errorResponses, ...busyResponses },
       },
     },
     async (request, reply) => {
       const principal = principalOf(request)
-      const after = request.headers['last-event-id'] ?? request.query.after ?? 0
+      const release = slots.take(principal.sub)
+      let after: number
+      try {
+        // history only when asked for: a new stream starts at the head
+        after = request.headers['last-event-id'] ?? request.query.after ?? (await store.head()).position
+      } catch (error) {
+        release()
+        throw error
+      }
       // an agent with no wider role sees only its own proposals' verdicts
       const onlyAgent = hasRole(principal, 'executor', 'auditor', 'policy-admin') ? null : principal.sub
       const visible = onlyAgent === null ? null : agentFilter(store, onlyAgent)
@@ -131,7 +178,8 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
         'x-request-id': request.id,
       })
       const write = writer(raw)
-      raw.write(`: verdicts after position ${after}\n\n`)
+      // the id tells an EventSource where to resume, should it reconnect before the first verdict
+      raw.write(`: verdicts after position ${after}\n\nid: ${after}\n\n`)
       const log = request.log.child({ stream: 'verdicts', after })
       log.info('verdict stream opened')
 
@@ -146,6 +194,7 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
           ending ??= (async () => {
             clearInterval(heartbeat)
             open.delete(stream)
+            release()
             // a client that stopped reading would hold the subscription at a full buffer forever
             if (raw.writableNeedDrain) raw.destroy()
             await subscription?.close()
@@ -157,14 +206,18 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
       }
       open.add(stream)
       raw.on('close', () => void stream.end())
+      // a client that left while the head was read is gone already: its close event came before the listener
+      if (raw.destroyed) void stream.end()
 
       try {
+        const pages = pagedWriter(write, config.STREAM_PAGE_BYTES)
         subscription = store.subscribe(after, async (batch) => {
           for (const e of batch) {
             if (!VERDICT_EVENT_TYPES.has(e.type)) continue
             if (visible !== null && !(await visible(e))) continue
-            await write(formatVerdictEvent(e))
+            await pages.add(formatVerdictEvent(e))
           }
+          await pages.flush()
         })
       } catch (error) {
         log.warn({ err: error }, 'the ledger is closed: ending the verdict stream')

@@ -56,13 +56,13 @@ class SqliteDocStore implements DocStore {
   private readonly db: Database.Database
   private readonly sql: ReturnType<typeof prepare>
 
-  constructor(path: string) {
+  constructor(path: string, busyTimeoutMs: number) {
     this.db = new Database(path)
     this.db.pragma('journal_mode = WAL')
     // derived state is rebuilt from the ledger: a crash may lose its last batches, never its consistency
     // (documents and checkpoint commit together), so it does not pay a second fsync per batch
     this.db.pragma('synchronous = NORMAL')
-    this.db.pragma('busy_timeout = 5000')
+    this.db.pragma(`busy_timeout = ${busyTimeoutMs}`)
     this.db.exec(SCHEMA)
     this.sql = prepare(this.db)
   }
@@ -123,5 +123,10 @@ class SqliteDocStore implements DocStore {
   }
 }
 
-/** Derived documents in their own SQLite file, separate from the ledger (WAL, synchronous=FULL). */
-export const openSqliteDocStore = (path: string): DocStore => new SqliteDocStore(path)
+/**
+ * Derived documents in their own SQLite file, separate from the ledger (WAL, synchronous=NORMAL). A lock held
+ * by another process is waited for up to `busyTimeoutMs`, blocking the thread: the service waits briefly and
+ * retries later instead, a command-line run waits longer.
+ */
+export const openSqliteDocStore = (path: string, options: { busyTimeoutMs?: number } = {}): DocStore =>
+  new SqliteDocStore(path, options.busyTimeoutMs ?? 5_000)

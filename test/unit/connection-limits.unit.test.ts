@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ConnectionSlots } from '../../src/http/connections.js'
+import { ApiError } from '../../src/http/errors.js'
+import { LedgerWaits } from '../../src/http/ledger-waits.js'
+import { pagedWriter } from '../../src/http/routes/verdict-stream.js'
+import type { StoredEvent } from '../../src/store/port.js'
+
+const refusal = (take: () => unknown) => {
+  try {
+    take()
+  } catch (error) {
+    assert.ok(error instanceof ApiError)
+    return error
+  }
+  assert.fail('expected a refusal')
+}
+
+describe('connection slots', () => {
+  it('refuses beyond a principal’s cap (429) and the total (503), and a release frees exactly one slot', () => {
+    const slots = new ConnectionSlots({ what: 'things', perPrincipal: 2, total: 3, retryAfterSeconds: 7 })
+    const a1 = slots.take('a')
+    slots.take('a')
+    const own = refusal(() => slots.take('a'))
+    assert.equal(own.status, 429)
+    assert.deepEqual(own.headers, { 'retry-after': '7' })
+    slots.take('b')
+    const total = refusal(() => slots.take('c'))
+    assert.equal(total.status, 503)
+    assert.deepEqual(total.headers, { 'retry-after': '7' })
+    assert.equal(slots.open(), 3)
+    a1()
+    a1()
+    assert.equal(slots.open(), 2, 'a second release frees nothing more')
+    assert.equal(slots.open('a'), 1)
+    const c = slots.take('c')
+    assert.equal(refusal(() => slots.take('d')).status, 503)
+    c()
+    assert.equal(slots.open('c'), 0)
+  })
+})
+
+const event = (stream: string, type: string) => ({ stream, type }) as StoredEvent
+
+describe('ledger waits', () => {
+  it('wakes a wait only for its own stream and types, remembers a wake that came while it read', async () => {
+    const waits = new LedgerWaits(new Set(['VerdictIssued']))
+    const wait = waits.wait('proposal-a', 60_000)
+    waits.feed([event('proposal-b', 'VerdictIssued'), event('proposal-a', 'ApprovalGranted')])
+    waits.feed([event('proposal-a', 'VerdictIssued')])
+    assert.equal(await wait.next(), true, 'the verdict came before next() was called')
+    const next = wait.next()
+    waits.feed([event('proposal-a', 'VerdictIssued')])
+    assert.equal(await next, true)
+    assert.equal(waits.size, 1)
+    wait.end()
+    wait.end()
+    assert.equal(waits.size, 0)
+    assert.equal(await wait.next(), false, 'an ended wait never waits again')
+  })
+
+  it('ends on its deadline, on its signal, and on closeAll, each leaving nothing registered', async () => {
+    const waits = new LedgerWaits(new Set(['VerdictIssued']))
+    assert.equal(await waits.wait('s', 0).next(), false, 'no time at all')
+    assert.equal(await waits.wait('s', 1).next(), false, 'its timer')
+    const gone = new AbortController()
+    const left = waits.wait('s', 60_000, gone.signal)
+    const leaving = left.next()
+    gone.abort()
+    assert.equal(await leaving, false)
+    const closing = waits.wait('s', 60_000).next()
+    waits.closeAll()
+    assert.equal(await closing, false)
+    assert.equal(waits.size, 0)
+    const aborted = new AbortController()
+    aborted.abort()
+    assert.equal(await waits.wait('s', 60_000, aborted.signal).next(), false, 'a client gone before it waits')
+    assert.equal(waits.size, 0)
+  })
+})
+
+describe('paged writer', () => {
+  it('writes pages of at most the budget, each with at least one item, in order', async () => {
+    const written: string[] = []
+    const pages = pagedWriter(async (chunk) => void written.push(chunk), 10)
+    for (const item of ['aaaa', 'bbbb', 'cc', 'dddddddddddddd', 'e', 'f']) await pages.add(item)
+    await pages.flush()
+    await pages.flush()
+    assert.deepEqual(written, ['aaaabbbbcc', 'dddddddddddddd', 'ef'])
+  })
+
+  it('counts bytes, not characters', async () => {
+    const written: string[] = []
+    const pages = pagedWriter(async (chunk) => void written.push(chunk), 4)
+    for (const item of ['é', 'é', 'é']) await pages.add(item)
+    await pages.flush()
+    assert.deepEqual(written, ['éé', 'é'])
+  })
+})
