@@ -108,6 +108,8 @@ export const ConfigSchema = z
       .min(1024)
       .max(16 * 1024 * 1024)
       .default(1024 * 1024),
+    /** the `aud` a token on governance.proposals must carry: never AUTH_AUDIENCE, so no HTTP token works there */
+    KAFKA_TOKEN_AUDIENCE: z.string().min(1).default('governance-ledger-kafka'),
   })
   .superRefine((c, ctx) => {
     const need = (when: boolean, key: 'AUTH_JWKS_URL' | 'AUTH_PUBLIC_KEY_FILE' | 'AUTH_HS256_SECRET') => {
@@ -130,6 +132,13 @@ export const ConfigSchema = z
     }
     need(c.AUTH_MODE === 'key-file', 'AUTH_PUBLIC_KEY_FILE')
     need(c.AUTH_MODE === 'hs256-development', 'AUTH_HS256_SECRET')
+    if (c.KAFKA_TOKEN_AUDIENCE === c.AUTH_AUDIENCE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KAFKA_TOKEN_AUDIENCE'],
+        message: 'must differ from AUTH_AUDIENCE: a token parked in a topic must not work on HTTP',
+      })
+    }
     if (c.LEDGER === 'postgres' && c.POSTGRES_URL === undefined) {
       ctx.addIssue({ code: 'custom', path: ['POSTGRES_URL'], message: 'required when LEDGER=postgres' })
     }

@@ -3,8 +3,8 @@ import fp from 'fastify-plugin'
 import { z } from 'zod'
 import { govern } from '../application/govern.js'
 import { type CommandMetadata, type CommandOf, handle } from '../application/handle.js'
+import { answersRequest, type Idempotency, scopedIdempotency } from '../application/idempotency.js'
 import type { Actor } from '../domain/actor.js'
-import { canonicalize, sha256Hex } from '../domain/canonical.js'
 import type { Decider } from '../domain/deciders/index.js'
 import type { DomainEvent, GovernanceChange, PolicyDraft } from '../domain/events.js'
 import type { AppendResult, EventStore } from '../store/port.js'
@@ -47,41 +47,28 @@ declare module 'fastify' {
   }
 }
 
-/** An Idempotency-Key header as the ledger records it, and the request it was sent with. */
-export interface Idempotency {
-  /** the client's key scoped to the principal: the same key from another principal is another key */
-  readonly idempotencyKey: string
-  /** SHA-256 of the method, the concrete path (no query string) and the canonical JSON of the body */
-  readonly requestDigest: string
-}
-
 /**
- * The request's Idempotency-Key, undefined without one; spread it into a command's metadata. The key is
- * looked up per principal only, so the same key sent to another path or with another body is found, and the
- * digest recorded with it tells a retry (the same request) from a reuse (another request): `sameRequest`.
+ * The request's Idempotency-Key, undefined without one; spread it into a command's metadata. The request it
+ * is bound to is the method, the concrete path (no query string) and the body, so the same key sent to another
+ * path or with another body is found and told apart: `sameRequest`.
  */
 export const idempotencyOf = (request: FastifyRequest): Idempotency | undefined => {
   const key = request.headers['idempotency-key']
   if (typeof key !== 'string' || key === '') return undefined
   const path = request.url.split('?', 1)[0]
-  const sent = canonicalize({ method: request.method, path, body: request.body ?? null })
-  return {
-    // the subject's length first, so that no subject and key together read as another subject's key
-    idempotencyKey: `http:${principalOf(request).sub.length}:${principalOf(request).sub}:${key}`,
-    requestDigest: `sha256:${sha256Hex(sent)}`,
-  }
+  return scopedIdempotency('http', principalOf(request).sub, key, {
+    method: request.method,
+    path,
+    body: request.body ?? null,
+  })
 }
 
 /**
  * Passes a command's result through once it is known to answer this very request: an answer recalled under
- * the request's Idempotency-Key (`duplicate`) that was recorded for another request is a 422, and nothing was
- * appended for this one.
+ * the request's Idempotency-Key that was recorded for another request is a 422, and nothing was appended.
  */
 export const sameRequest = (request: FastifyRequest, result: AppendResult): AppendResult => {
-  if (!result.duplicate) return result
-  const idempotency = idempotencyOf(request)
-  if (idempotency === undefined) return result
-  if (result.events[0]?.metadata.requestDigest === idempotency.requestDigest) return result
+  if (answersRequest(result, idempotencyOf(request))) return result
   throw new ApiError(
     'idempotency-key-reused',
     'this Idempotency-Key was already used for a different request (another path or another body); nothing was done: send a new key with a new request',

@@ -1,18 +1,19 @@
+import type { KeyObject } from 'node:crypto'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import type { Logger } from 'pino'
-import type { TokenVerifier } from '../auth/tokens.js'
+import { createTokenVerifier, verifierKeys } from '../auth/tokens.js'
 import type { Config } from '../config.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore } from '../store/port.js'
 import { topicsFor } from './cloudevents.js'
-import { Ingress } from './ingress.js'
+import { Ingress, Intake } from './ingress.js'
 import { Relay } from './relay.js'
 import { ensureTopics } from './topics.js'
 
 export interface KafkaBridge {
   readonly relay: Relay
   readonly ingress: Ingress
-  /** whether the broker answers a metadata request now */
+  /** whether the broker answers a metadata request within 2 s */
   reachable(): Promise<boolean>
   close(): Promise<void>
 }
@@ -24,10 +25,19 @@ const kafkaLogLevel = (level: Config['LOG_LEVEL']) =>
       ? logLevel.NOTHING
       : logLevel.ERROR
 
+/** How long `reachable` waits for the broker's answer. */
+const REACHABLE_WITHIN_MS = 2000
+
+/** The token settings on Kafka: the service's, with the Kafka audience (KAFKA_TOKEN_AUDIENCE) for AUTH_AUDIENCE. */
+export const kafkaTokenConfig = (config: Config): Config => ({
+  ...config,
+  AUTH_AUDIENCE: config.KAFKA_TOKEN_AUDIENCE,
+})
+
 /** With KAFKA_BROKERS set: creates missing topics, then starts the relay (outbox) and the ingress. */
 export const startKafkaBridge = async (
   config: Config,
-  deps: { store: EventStore; docs: DocStore; verifier: TokenVerifier; log: Logger },
+  deps: { store: EventStore; docs: DocStore; tokenKey: KeyObject | null; log: Logger },
 ): Promise<KafkaBridge> => {
   const brokers = String(config.KAFKA_BROKERS).split(',')
   const log = deps.log.child({ component: 'kafka' })
@@ -53,35 +63,42 @@ export const startKafkaBridge = async (
     createPartitioner: Partitioners.DefaultPartitioner,
   })
   await producer.connect()
-  const consumer = kafka.consumer({
-    groupId: `${config.KAFKA_TOPIC_PREFIX}${config.KAFKA_CLIENT_ID}.ingress`,
-  })
-  await consumer.connect()
+  const groupId = `${config.KAFKA_TOPIC_PREFIX}${config.KAFKA_CLIENT_ID}.ingress`
+  // a crashed consumer is started again by the ingress, with its backoff and its report, never silently; the
+  // group gives up on a dead member after 10 s (not kafkajs's 30 s), so the one started again takes over soon
+  const consumer = () =>
+    kafka.consumer({
+      groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
+      retry: { restartOnFailure: async () => false },
+    })
   const relay = new Relay(deps.store, deps.docs, producer, topics, log)
-  const ingress = new Ingress(
-    consumer,
-    producer,
-    topics,
-    deps.store,
-    deps.verifier,
-    config.KAFKA_MAX_MESSAGE_BYTES,
-    log,
-  )
+  // tokens on Kafka carry an audience of their own: an HTTP token is refused there, and a Kafka token on HTTP
+  const verifier = createTokenVerifier(kafkaTokenConfig(config), verifierKeys(config, deps.tokenKey))
+  const intake = new Intake(deps.store, verifier, config.KAFKA_MAX_MESSAGE_BYTES)
+  const ingress = new Ingress(consumer, producer, topics, intake, log)
   relay.start().done.catch((error: unknown) => log.fatal({ err: error }, 'the relay stopped'))
   await ingress.start()
   return {
     relay,
     ingress,
     reachable: async () => {
+      // the admin client retries for many seconds: a broker that does not answer soon does not answer
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<false>((r) => {
+        timer = setTimeout(() => r(false), REACHABLE_WITHIN_MS)
+      })
       try {
-        await admin.describeCluster()
-        return true
+        return await Promise.race([admin.describeCluster().then(() => true), late])
       } catch {
         return false
+      } finally {
+        clearTimeout(timer)
       }
     },
     close: async () => {
-      await consumer.disconnect()
+      await ingress.stop()
       await relay.stop()
       await producer.disconnect()
       await admin.disconnect()

@@ -62,3 +62,30 @@ export const headerStrings = (headers: Record<string, unknown> | undefined): Hea
   }
   return out
 }
+
+/** The data of a proposal in binary mode, and a whole CloudEvent in structured mode. */
+export const JSON_MEDIA_TYPE = 'application/json'
+export const STRUCTURED_MEDIA_TYPE = 'application/cloudevents+json'
+
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+const MEDIA_TYPE = new RegExp(`^\\s*(${TOKEN}/${TOKEN})\\s*((?:;[^;]*)*)$`)
+
+/**
+ * A content-type read as HTTP reads one (RFC 9110): the media type, lower-case, and the charset parameter,
+ * lower-case and unquoted, when there is one; null when the header is absent or is not a media type.
+ */
+export const mediaTypeOf = (header: string | undefined): { type: string; charset: string | null } | null => {
+  const match = MEDIA_TYPE.exec(header ?? '')
+  if (!match?.[1]) return null
+  let charset: string | null = null
+  for (const parameter of (match[2] ?? '').split(';').slice(1)) {
+    const [name = '', ...value] = parameter.split('=')
+    if (name.trim().toLowerCase() === 'charset')
+      charset = value
+        .join('=')
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase()
+  }
+  return { type: match[1].toLowerCase(), charset }
+}

@@ -2,6 +2,7 @@ import type { Producer } from 'kafkajs'
 import type { Logger } from 'pino'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore, StoredEvent, Subscription } from '../store/port.js'
+import { backoffMs, sleep } from './backoff.js'
 import { type Topics, toKafkaMessage, VERDICT_TYPES } from './cloudevents.js'
 
 export const RELAY_NAMESPACE = 'relay'
@@ -78,12 +79,12 @@ export class Relay {
       } catch (error) {
         this.failedAttempts += 1
         if (this.stopping) throw error
-        const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6))
+        const delay = backoffMs(attempt)
         this.log.warn(
           { err: error, attempt, position: last.position, delayMs: delay },
           'relay: the broker did not acknowledge; retrying',
         )
-        await new Promise((r) => setTimeout(r, delay))
+        await sleep(delay)
       }
     }
     this.docs.commit(this.namespace, new Map(), last.position)

@@ -9,7 +9,11 @@ import { UnknownSigningKeyError, verifyVerdictSignature } from './verify.js'
 
 const VERDICT_TYPES = new Set(['VerdictIssued', 'VerdictRevoked', 'VerdictExpired'])
 
-/** An agent's side of Kafka: publishes a proposal as a CloudEvent with its bearer token. */
+/**
+ * An agent's side of Kafka: publishes a proposal as a CloudEvent with its bearer token. The token function is
+ * called on every publish: it should return a short-lived token of the Kafka audience (KAFKA_TOKEN_AUDIENCE),
+ * which the HTTP API refuses, so that no token a topic keeps is worth anything on HTTP or for long.
+ */
 export class KafkaProposalPublisher {
   private readonly topic: string
 

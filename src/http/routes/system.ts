@@ -12,9 +12,15 @@ const ReadyBody = z.object({
   ledger: z.object({ position: z.number().int().nullable() }),
   decision: z.object({ position: z.number().int(), lag: z.number().int().nullable() }),
   kafka: z
-    .object({ reachable: z.boolean(), relayPosition: z.number().int() })
+    .object({
+      reachable: z.boolean(),
+      relayPosition: z.number().int(),
+      ingress: z.object({
+        failure: z.string().nullable().describe('why the ingress is not consuming now, or null'),
+      }),
+    })
     .optional()
-    .describe('present when KAFKA_BROKERS is set: the broker must answer'),
+    .describe('present when KAFKA_BROKERS is set: the broker must answer and the ingress consume'),
   faults: z
     .array(z.object({ part: z.string(), reason: z.string() }))
     .describe(
@@ -80,7 +86,11 @@ export const systemRoutes = fp(
         }
         const lag = Math.max(0, position - decided)
         const broker = kafka
-          ? { reachable: await kafka.reachable(), relayPosition: kafka.relay.position }
+          ? {
+              reachable: await kafka.reachable(),
+              relayPosition: kafka.relay.position,
+              ingress: { failure: kafka.ingress.failure },
+            }
           : undefined
         const reason =
           faults.length > 0
@@ -89,7 +99,9 @@ export const systemRoutes = fp(
               ? `the decision service is ${lag} events behind the ledger`
               : broker && !broker.reachable
                 ? 'the Kafka broker does not answer'
-                : undefined
+                : broker?.ingress.failure
+                  ? `the Kafka ingress is not consuming: ${broker.ingress.failure}`
+                  : undefined
         return reply.code(reason ? 503 : 200).send({
           ready: reason === undefined,
           ledger: { position },
