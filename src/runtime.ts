@@ -284,6 +284,13 @@ export const startRuntime = async (
   }, config.SCHEDULER_INTERVAL_MS)
   scheduler.unref()
   const kafka = config.KAFKA_BROKERS ? await startKafkaBridge(config, { ...runtime, log }) : null
+  if (kafka) {
+    // verdicts and revocations that do not reach the broker, or proposals not taken from it: not all is well
+    const { relay, ingress } = kafka
+    supervisor.watch({ name: 'Kafka relay', start: async () => relay.start() }, relay.start())
+    health.probe('Kafka relay', () => relay.failure)
+    health.probe('Kafka ingress', () => ingress.failure)
+  }
   let closed: Promise<void> | null = null
   return {
     ...runtime,
@@ -293,8 +300,9 @@ export const startRuntime = async (
       closed ??= (async () => {
         clearInterval(scheduler)
         clearInterval(watchdog)
-        await kafka?.close()
+        // no consumer is restarted once closing began
         await supervisor.close()
+        await kafka?.close()
         await closeStores()
       })()
       return closed

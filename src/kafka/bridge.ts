@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import type { Logger } from 'pino'
+import type { RevokedTokens } from '../auth/revocations.js'
 import { createTokenVerifier, verifierKeys } from '../auth/tokens.js'
 import type { Config } from '../config.js'
 import type { DocStore } from '../store/docs.js'
@@ -34,10 +35,16 @@ export const kafkaTokenConfig = (config: Config): Config => ({
   AUTH_AUDIENCE: config.KAFKA_TOKEN_AUDIENCE,
 })
 
-/** With KAFKA_BROKERS set: creates missing topics, then starts the relay (outbox) and the ingress. */
+/** With KAFKA_BROKERS set: creates missing topics and starts the ingress; the runtime starts the relay (outbox). */
 export const startKafkaBridge = async (
   config: Config,
-  deps: { store: EventStore; docs: DocStore; tokenKey: KeyObject | null; log: Logger },
+  deps: {
+    store: EventStore
+    docs: DocStore
+    tokenKey: KeyObject | null
+    revokedTokens: RevokedTokens
+    log: Logger
+  },
 ): Promise<KafkaBridge> => {
   const brokers = String(config.KAFKA_BROKERS).split(',')
   const log = deps.log.child({ component: 'kafka' })
@@ -75,10 +82,11 @@ export const startKafkaBridge = async (
     })
   const relay = new Relay(deps.store, deps.docs, producer, topics, log)
   // tokens on Kafka carry an audience of their own: an HTTP token is refused there, and a Kafka token on HTTP
-  const verifier = createTokenVerifier(kafkaTokenConfig(config), verifierKeys(config, deps.tokenKey))
+  const verifier = createTokenVerifier(kafkaTokenConfig(config), verifierKeys(config, deps.tokenKey), {
+    revoked: deps.revokedTokens,
+  })
   const intake = new Intake(deps.store, verifier, config.KAFKA_MAX_MESSAGE_BYTES)
   const ingress = new Ingress(consumer, producer, topics, intake, log)
-  relay.start().done.catch((error: unknown) => log.fatal({ err: error }, 'the relay stopped'))
   await ingress.start()
   return {
     relay,

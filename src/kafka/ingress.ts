@@ -5,6 +5,7 @@ import { SubmitProposalInput, submitProposal } from '../application/proposals.js
 import { AuthenticationError, type Principal, type TokenVerifier } from '../auth/tokens.js'
 import { DomainError } from '../domain/errors.js'
 import { Identifier } from '../domain/events.js'
+import { parseJsonStrictly } from '../domain/strict-json.js'
 import { type EventStore, WrongExpectedVersionError } from '../store/port.js'
 import { backoffMs, sleep } from './backoff.js'
 import {
@@ -41,8 +42,11 @@ export type Outcome =
   | { readonly taken: true; readonly proposalId: string; readonly duplicate: boolean }
   | { readonly taken: false; readonly code: string; readonly reason: string }
 
-/** The one reading of a message value as JSON: whatever it throws refuses the message as invalid. */
-export const parseJson = (text: string): unknown => JSON.parse(text)
+/**
+ * The one reading of a message value as JSON, as strict as HTTP's (no duplicate keys, lone surrogates,
+ * inexact numbers or excessive depth): whatever it throws refuses the message as invalid.
+ */
+export const parseJson = (text: string): unknown => parseJsonStrictly(text)
 
 /** Errors JavaScript raises on a value it cannot handle: the same message raises them again, they are its own. */
 const VALUE_ERRORS = [TypeError, RangeError, SyntaxError]

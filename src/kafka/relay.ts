@@ -24,6 +24,8 @@ export class Relay {
   private stopping = false
   private sent = 0
   private failedAttempts = 0
+  /** why the last chunk is not acknowledged yet, while the relay retries it; null once the broker took it */
+  private unacknowledged: string | null = null
 
   constructor(
     private readonly store: EventStore,
@@ -42,10 +44,22 @@ export class Relay {
     return { position: this.position, sent: this.sent, failedAttempts: this.failedAttempts }
   }
 
+  /** Why verdicts are not reaching the broker now, or null: what the gate and /ready report. */
+  get failure(): string | null {
+    return this.unacknowledged
+  }
+
+  /** Follows the ledger from the checkpoint; once a subscription has stopped, the next call starts another. */
   start(): Subscription {
     this.stopping = false
-    this.subscription ??= this.store.subscribe(this.position, (batch) => this.relay(batch))
-    return this.subscription
+    if (this.subscription) return this.subscription
+    const subscription = this.store.subscribe(this.position, (batch) => this.relay(batch))
+    this.subscription = subscription
+    const ended = () => {
+      if (this.subscription === subscription) this.subscription = null
+    }
+    subscription.done.then(ended, ended)
+    return subscription
   }
 
   async stop(): Promise<void> {
@@ -75,9 +89,11 @@ export class Relay {
     for (let attempt = 1; ; attempt += 1) {
       try {
         await this.producer.sendBatch({ acks: -1, topicMessages })
+        this.unacknowledged = null
         break
       } catch (error) {
         this.failedAttempts += 1
+        this.unacknowledged = `the broker has not acknowledged position ${last.position} after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${error instanceof Error ? error.message : String(error)}`
         if (this.stopping) throw error
         const delay = backoffMs(attempt)
         this.log.warn(

@@ -7,7 +7,12 @@ import { rmSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { peakRssMb } from '../../bench/lib.js'
 import { type Service, startService } from '../../bench/service.js'
-import { type SubmitProposalInput, submitProposal } from '../../src/application/proposals.js'
+import { bindingsOf } from '../../src/application/context.js'
+import type { SubmitProposalInput } from '../../src/application/proposals.js'
+import { agentLevel } from '../../src/application/queries.js'
+import { proposal } from '../../src/domain/deciders/index.js'
+import { streams } from '../../src/domain/events.js'
+import { uuidv7 } from '../../src/domain/ids.js'
 import { VERDICT_EVENT_TYPES } from '../../src/http/routes/verdict-stream.js'
 import { dataPaths } from '../../src/runtime.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
@@ -84,8 +89,25 @@ before(async () => {
     for (let n = 1; n <= PROPOSALS; n++) {
       const plan = largePlan(n)
       ledgerBytes += JSON.stringify(plan).length
-      const submitted = await submitProposal(store, actor, proposalBody(world, plan) as SubmitProposalInput)
-      proposalIds.push(submitted.proposalId)
+      // decided by the proposal's own rules, appended past the per-type limits new appends are held to: a
+      // ledger written before them
+      const body = proposalBody(world, plan) as SubmitProposalInput
+      const proposalId = uuidv7()
+      const context = {
+        agentLevel: await agentLevel(store, body.agentId, body.environment),
+        boundAgents: (await bindingsOf(store, body.executingIdentity)).agent,
+      }
+      const events = proposal.decide(
+        { type: 'SubmitProposal', actor, proposal: { ...body, proposalId }, context },
+        proposal.initialState(),
+      )
+      const metadata = { actor: actor.sub }
+      await store.append(
+        streams.proposal(proposalId),
+        events.map((e) => ({ type: e.type, data: e.data, metadata })),
+        'no-stream',
+      )
+      proposalIds.push(proposalId)
     }
     headPosition = (await store.head()).position
   } finally {
