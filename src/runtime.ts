@@ -11,10 +11,11 @@ import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/to
 import type { Config } from './config.js'
 import { secureDataFolder } from './data-folder.js'
 import { appendDueNotices } from './decision/scheduler.js'
-import { DecisionService } from './decision/service.js'
+import { DECISION_NAMESPACE, DecisionService } from './decision/service.js'
 import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from './decision/signer.js'
 import { type Consumer, Health, Supervisor } from './health.js'
 import { type KafkaBridge, startKafkaBridge } from './kafka/bridge.js'
+import { RELAY_NAMESPACE } from './kafka/relay.js'
 import type { DocStore } from './store/docs.js'
 import type { EventStore, StoredEvent } from './store/port.js'
 import { openSqliteDocStore } from './store/sqlite/doc-store.js'
@@ -80,7 +81,8 @@ export const openLedger = async (config: Config): Promise<EventStore> => {
         stream: config.KURRENTDB_STREAM,
       })
     case 'sqlite':
-      return openSqliteEventStore({ path: dataPaths(config).ledger })
+      // a lock another process holds answers the command 503 at once instead of freezing every request
+      return openSqliteEventStore({ path: dataPaths(config).ledger, busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS })
   }
 }
 
@@ -89,19 +91,33 @@ export const openRuntime = async (
 ): Promise<
   Omit<Runtime, 'close' | 'kafka' | 'gate'> & {
     closeStores(): Promise<void>
-    /** where a corrupted derived.db was moved, or null */
-    setAside: string | null
-    /** why the derived.db this process opened can no longer be trusted, or null */
-    derivedIntact: () => string | null
+    /** each derived.db moved aside at this start, with why */
+    setAside: readonly SetAside[]
+    /** why a file this process opened can no longer be trusted (deleted, replaced, corrupted), or null */
+    filesIntact: () => string | null
   }
 > => {
   const paths = dataPaths(config)
-  // before the folder is secured, so that the derived.db replacing a corrupted one is created private too
-  const setAside = setAsideIfNotSqlite(paths.derived)
+  const setAside: SetAside[] = []
   const databases = config.LEDGER === 'sqlite' ? [paths.ledger, paths.derived] : [paths.derived]
+  // before the folder is secured, so that the derived.db replacing a corrupted one is created private too
+  const corrupted = setAsideIfNotSqlite(paths.derived)
+  if (corrupted) setAside.push({ path: corrupted, reason: 'derived.db was not a SQLite database' })
   secureDataFolder(config.DATA_DIR, Object.values(paths), databases)
   const store = await openLedger(config)
-  const docs = openSqliteDocStore(paths.derived, { busyTimeoutMs: DERIVED_BUSY_TIMEOUT_MS })
+  const openDerived = () => openSqliteDocStore(paths.derived, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS })
+  let docs = openDerived()
+  const ahead = derivedAheadOf(docs, (await store.head()).position)
+  if (ahead) {
+    docs.close()
+    setAside.push({ path: moveAside(paths.derived, 'ahead'), reason: ahead })
+    secureDataFolder(config.DATA_DIR, Object.values(paths), databases)
+    docs = openDerived()
+  }
+  const probes = [
+    fileIntact(paths.derived, 'derived.db'),
+    ...(config.LEDGER === 'sqlite' ? [fileIntact(paths.ledger, 'ledger.db')] : []),
+  ]
   const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
   const tokenKey = config.AUTH_MODE === 'embedded' ? loadOrCreateSigningKey(paths.tokenKey) : null
   const verdictSigner = createVerdictSigner(verdictKey.key)
@@ -125,7 +141,7 @@ export const openRuntime = async (
     revokedTokens,
     tail: new LedgerTail(),
     health: new Health(),
-    derivedIntact: derivedStateIntact(paths.derived),
+    filesIntact: () => probes.map((probe) => probe()).find((reason) => reason !== null) ?? null,
     firstStart: verdictKey.created || (tokenKey?.created ?? false),
     setAside,
     closeStores: async () => {
@@ -136,10 +152,11 @@ export const openRuntime = async (
 }
 
 /**
- * How long the service lets a lock on derived.db held by another process block it before the write fails:
- * the consumer then stops, the gate closes, and it is retried with backoff instead of freezing every request.
+ * How long the service lets a lock on ledger.db or derived.db held by another process block it before the
+ * statement fails: a command then answers 503, a consumer stops (the gate closes) and is retried with backoff,
+ * instead of every request freezing behind the lock.
  */
-const DERIVED_BUSY_TIMEOUT_MS = 250
+const SQLITE_BUSY_TIMEOUT_MS = 250
 const SQLITE_HEADER = 'SQLite format 3\0'
 
 /** The first bytes of a file, or null when it has none (a database SQLite has not written yet). */
@@ -154,10 +171,21 @@ const headerOf = (path: string): string | null => {
   }
 }
 
-/**
- * Derived state is rebuilt from the ledger: a derived.db that is not a SQLite database (corrupted) is moved
- * aside, with its journal files, and a new one is built. Returns where it went, or null.
- */
+/** A derived.db moved aside at start, and why: it is rebuilt from the ledger. */
+export interface SetAside {
+  readonly path: string
+  readonly reason: string
+}
+
+/** Moves a SQLite file aside, with its journal files; returns where it went. */
+const moveAside = (path: string, why: string): string => {
+  const aside = `${path}.${why}-${new Date().toISOString().replaceAll(':', '-')}`
+  renameSync(path, aside)
+  for (const journal of ['-wal', '-shm']) rmSync(`${path}${journal}`, { force: true })
+  return aside
+}
+
+/** A derived.db that is not a SQLite database (corrupted) is moved aside; returns where it went, or null. */
 const setAsideIfNotSqlite = (path: string): string | null => {
   let header: string | null
   try {
@@ -166,31 +194,44 @@ const setAsideIfNotSqlite = (path: string): string | null => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
     throw error
   }
-  if (header === null || header === SQLITE_HEADER) return null
-  const aside = `${path}.corrupt-${new Date().toISOString().replaceAll(':', '-')}`
-  renameSync(path, aside)
-  for (const journal of ['-wal', '-shm']) rmSync(`${path}${journal}`, { force: true })
-  return aside
+  return header === null || header === SQLITE_HEADER ? null : moveAside(path, 'corrupt')
+}
+
+/** Every namespace of derived.db that keeps a checkpoint in the ledger. */
+const DERIVED_NAMESPACES = [
+  DECISION_NAMESPACE,
+  RELAY_NAMESPACE,
+  ...[authority, openActions, metrics, audit].map((p) => p.name),
+]
+
+/**
+ * Derived state checkpointed beyond the ledger's head was derived from another ledger (a ledger.db deleted
+ * or restored from a backup, another database named): kept, the decision service would skip the ledger's
+ * new events up to its checkpoint and judge the rest against a world the ledger does not hold. Why, or null.
+ */
+const derivedAheadOf = (docs: DocStore, head: number): string | null => {
+  const ahead = DERIVED_NAMESPACES.filter((ns) => docs.checkpoint(ns) > head)
+  if (ahead.length === 0) return null
+  const at = Math.max(...ahead.map((ns) => docs.checkpoint(ns)))
+  return `derived.db was checkpointed at position ${at}, beyond the ledger's head ${head}: it was derived from another ledger`
 }
 
 /**
- * A probe of the derived.db this process opened: deleted, replaced or overwritten while serving, what the
- * service holds no longer matches what a restart would read, so nothing derived from it may open the gate.
+ * A probe of a SQLite file this process opened: deleted, replaced or overwritten while serving, what the
+ * service holds no longer matches what a restart would read, so nothing it holds may open the gate.
  */
-const derivedStateIntact = (path: string): (() => string | null) => {
+const fileIntact = (path: string, name: string): (() => string | null) => {
   const opened = statSync(path)
   return () => {
     try {
       const now = statSync(path)
-      if (now.ino !== opened.ino || now.dev !== opened.dev) return 'derived.db was replaced while serving'
+      if (now.ino !== opened.ino || now.dev !== opened.dev) return `${name} was replaced while serving`
       return headerOf(path) === SQLITE_HEADER
         ? null
-        : 'derived.db is corrupted: it is no longer a SQLite database'
+        : `${name} is corrupted: it is no longer a SQLite database`
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      return code === 'ENOENT'
-        ? 'derived.db was deleted while serving'
-        : `derived.db cannot be read (${code})`
+      return code === 'ENOENT' ? `${name} was deleted while serving` : `${name} cannot be read (${code})`
     }
   }
 }
@@ -212,11 +253,11 @@ export const startRuntime = async (
   log: Logger,
   options: RuntimeOptions = {},
 ): Promise<Runtime> => {
-  const { closeStores, setAside, derivedIntact, ...runtime } = await openRuntime(config)
+  const { closeStores, setAside, filesIntact, ...runtime } = await openRuntime(config)
   const { store, decision, views, tail, health } = runtime
-  health.probe('derived state', derivedIntact)
-  if (setAside)
-    log.warn({ setAside }, 'derived.db was not a SQLite database: set aside, rebuilding from the ledger')
+  health.probe('data files', filesIntact)
+  for (const { path, reason } of setAside)
+    log.warn({ setAside: path }, `${reason}: set aside, rebuilding from the ledger`)
   let fatal = false
   const onFatal = (reason: string) => {
     if (fatal) return
@@ -271,8 +312,8 @@ export const startRuntime = async (
     },
   }
   const watchdog = setInterval(() => {
-    // derived.db gone or overwritten cannot mend while this process holds the old file open
-    const reason = derivedIntact()
+    // a data file gone or overwritten cannot mend while this process holds the old one open
+    const reason = filesIntact()
     if (reason) onFatal(reason)
   }, WATCHDOG_MS)
   watchdog.unref()

@@ -107,6 +107,9 @@ export interface VerifierOptions {
  * AUTH_MAX_TOKEN_LIFETIME and an age (now - iat) within it too, a jti unless AUTH_REQUIRE_JTI=false, and
  * that jti not revoked. A verifier for another audience is the same call with another AUTH_AUDIENCE.
  */
+/** How far apart the issuer's clock and the service's may be when `iat`, `exp` and `nbf` are checked. */
+export const CLOCK_TOLERANCE_SECONDS = 10
+
 export const createTokenVerifier = (
   config: Pick<
     Config,
@@ -144,6 +147,8 @@ export const createTokenVerifier = (
           requiredClaims: config.AUTH_REQUIRE_JTI ? ['exp', 'jti'] : ['exp'],
           // requires iat, in the past and at most this old
           maxTokenAge: maxLifetime,
+          // an identity provider's clock a little ahead of ours is no reason to refuse its fresh tokens
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
         }
         const { key } = keys
         const { payload } =

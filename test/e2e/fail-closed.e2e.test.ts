@@ -3,12 +3,13 @@
 // says why, and the service either recovers or stops non-zero; it never answers an allow from stale state.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { closeSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, copyFileSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { GovernanceApiError } from '../../src/sdk/index.js'
 import {
   eventually,
+  observation,
   proposeWithEvidence,
   type RunningService,
   setUpWorld,
@@ -243,5 +244,65 @@ describe('derived.db fails under the service: the gate closes, /ready says why, 
     const rebuilt = await cast.agent.currentVerdict(allowed.proposalId)
     assert.equal(rebuilt?.verdictId, allowed.verdict.verdictId, 'rebuilt from the ledger, the same verdict')
     console.log(`derived.db corrupted: exited 1 after ${stoppedAfter} ms; at start, set aside and rebuilt`)
+  })
+
+  it('ledger.db deleted while serving: the gate closes and the service stops non-zero, acknowledging nothing it cannot keep', async () => {
+    const world = await withAllow()
+    const { svc } = world
+    for (const suffix of ['', '-wal', '-shm'])
+      rmSync(join(svc.dataDir, `ledger.db${suffix}`), { force: true })
+    await assertGateClosed(svc, world, /ledger\.db was deleted while serving/, true)
+    assert.equal(await svc.exited(10_000), 1)
+    console.log('ledger.db deleted: gate closed, exited 1')
+  })
+
+  it('a ledger restored from an older backup: derived state ahead of it is set aside and rebuilt, never judged against', async () => {
+    const svc = await startService()
+    services.push(svc)
+    const cast = await setUpWorld(svc)
+    await svc.stop()
+    const ledger = join(svc.dataDir, 'ledger.db')
+    copyFileSync(ledger, `${ledger}.backup`)
+    await svc.restart()
+    const allowed = await proposeWithEvidence(cast, 'deployment/web', { replicas: 3 })
+    await svc.stop()
+    for (const suffix of ['-wal', '-shm']) rmSync(`${ledger}${suffix}`, { force: true })
+    copyFileSync(`${ledger}.backup`, ledger)
+    await svc.restart()
+    assert.match(svc.output(), /beyond the ledger's head \d+: it was derived from another ledger: set aside/)
+    const ready = await readyOf(svc)
+    assert.equal(ready.status, 200)
+    const body = ready.body as unknown as { ledger: { position: number }; decision: { position: number } }
+    assert.equal(body.decision.position, body.ledger.position, "the world is the restored ledger's")
+    const read = await outcome(cast.agent.currentVerdict(allowed.proposalId))
+    assert.equal(read.ok ? 'served' : read.status, 404, 'a proposal the ledger does not hold has no verdict')
+    console.log(`ledger restored to position ${body.ledger.position}: derived state set aside and rebuilt`)
+  })
+
+  it('ledger.db locked by another process: a command answers 503 at once, and the service keeps answering', async () => {
+    const world = await withAllow()
+    const { svc, cast } = world
+    const lock = await holdWriteLock(join(svc.dataDir, 'ledger.db'), 3_000)
+    const sent = Date.now()
+    // one request, not the SDK's retries of a 503
+    const observed = await fetch(`${svc.url}/v1/observations`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await svc.tokenFor('observer-1', 'observer')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify(observation(cast.environment, 'deployment/locked', 'v-locked')),
+    })
+    const answeredAfter = Date.now() - sent
+    assert.equal(observed.status, 503, 'a command that cannot append says so')
+    assert.equal(observed.headers.get('retry-after'), '1')
+    const health = await fetch(`${svc.url}/health`)
+    const healthAfter = Date.now() - sent
+    assert.equal(health.status, 200, 'the service answers while another process holds the lock')
+    await lock.released
+    await cast.observer.observe(observation(cast.environment, 'deployment/locked', 'v-locked'))
+    console.log(
+      `ledger.db locked 3 s: the command answered 503 after ${answeredAfter} ms, /health 200 after ${healthAfter} ms`,
+    )
   })
 })

@@ -3,7 +3,7 @@ import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { decodeJwt, SignJWT } from 'jose'
 import { RevokedTokens } from '../../src/auth/revocations.js'
-import { createTokenVerifier, issueToken } from '../../src/auth/tokens.js'
+import { CLOCK_TOLERANCE_SECONDS, createTokenVerifier, issueToken } from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
 import type { StoredEvent } from '../../src/store/port.js'
 
@@ -43,7 +43,7 @@ test('a token verified once is trusted again for at most a minute, and never pas
   const short = await issueToken(privateKey, config, { sub: 'agent-2', roles: ['agent'], expiresIn: '30s' })
   const soon = verifierAt(Date.now())
   await soon.verifier.verify(short)
-  soon.advance(31_000)
+  soon.advance(31_000 + CLOCK_TOLERANCE_SECONDS * 1000)
   await assert.rejects(soon.verifier.verify(short), /the token has expired/)
 })
 
@@ -95,6 +95,15 @@ describe('what a token must carry', () => {
     const iat = nowSeconds() + 300 * 365 * DAY
     const token = await signed({ iat, exp: iat + 3600, jti: randomUUID() })
     await assert.rejects(verifier().verify(token), /"iat" claim timestamp check failed/)
+    const beyond = nowSeconds() + CLOCK_TOLERANCE_SECONDS + 5
+    const ahead = await signed({ iat: beyond, exp: beyond + 3600, jti: randomUUID() })
+    await assert.rejects(verifier().verify(ahead), /"iat" claim timestamp check failed/)
+  })
+
+  test(`an issuer's clock up to ${CLOCK_TOLERANCE_SECONDS} s ahead is tolerated`, async () => {
+    const iat = nowSeconds() + CLOCK_TOLERANCE_SECONDS - 2
+    const token = await signed({ iat, exp: iat + 3600, jti: randomUUID() })
+    assert.equal((await verifier().verify(token)).sub.length > 0, true)
   })
 
   test('the maximum lifetime itself is accepted, one second more is not', async () => {

@@ -206,10 +206,11 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request) => {
+      // the gate first: it may wait for the decision service, and the view is read once it has judged the head
+      await requireGateOpen(request)
       const view = await proposalView(store, request.params.proposalId)
       if (!view) throw notFound(`proposal ${request.params.proposalId}`)
       requireProposalReader(request, view.proposal.agentId)
-      await requireGateOpen(request)
       return {
         proposal: view.proposal,
         status: view.status,
@@ -250,7 +251,10 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       try {
         const answer = await waitForVerdict(request, proposalId, afterRevision, ledgerWait)
         await requireGateOpen(request)
-        return answer
+        // the gate may have waited for the decision service: the verdict served is read once it has judged the head
+        const verdict = verdictOf(await store.readStream(streams.proposal(proposalId)))
+        const newer = verdict?.revision !== answer.verdict?.revision
+        return { verdict, timedOut: answer.timedOut && !newer }
       } finally {
         ledgerWait.end()
         release()

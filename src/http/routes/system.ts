@@ -95,13 +95,15 @@ export const systemRoutes = fp(
         const reason =
           faults.length > 0
             ? faults.map((f) => `${f.part}: ${f.reason}`).join('; ')
-            : lag > READY_MAX_DECISION_LAG
-              ? `the decision service is ${lag} events behind the ledger`
-              : broker && !broker.reachable
-                ? 'the Kafka broker does not answer'
-                : broker?.ingress.failure
-                  ? `the Kafka ingress is not consuming: ${broker.ingress.failure}`
-                  : undefined
+            : decided > position
+              ? `the decision service is at position ${decided}, beyond the ledger's head ${position}: its state was derived from another ledger`
+              : lag > READY_MAX_DECISION_LAG
+                ? `the decision service is ${lag} events behind the ledger`
+                : broker && !broker.reachable
+                  ? 'the Kafka broker does not answer'
+                  : broker?.ingress.failure
+                    ? `the Kafka ingress is not consuming: ${broker.ingress.failure}`
+                    : undefined
         return reply.code(reason ? 503 : 200).send({
           ready: reason === undefined,
           ledger: { position },

@@ -6,6 +6,7 @@ import { streams } from '../../domain/events.js'
 import type { EventStore, StoredEvent, Subscription } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { ConnectionSlots } from '../connections.js'
+import { ApiError } from '../errors.js'
 import { busyResponses, errorResponses } from '../schemas.js'
 
 export const VERDICT_EVENT_TYPES: ReadonlySet<string> = new Set([
@@ -160,7 +161,15 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
       let after: number
       try {
         // history only when asked for: a new stream starts at the head
-        after = request.headers['last-event-id'] ?? request.query.after ?? (await store.head()).position
+        const head = (await store.head()).position
+        after = request.headers['last-event-id'] ?? request.query.after ?? head
+        // a position the ledger has not reached (another installation's, or one from before a restore) would
+        // silently stream nothing until the ledger got there: revocations would be missed
+        if (after > head)
+          throw new ApiError(
+            'invalid',
+            `cannot resume after position ${after}: the ledger's head is ${head}; resume from a position it holds`,
+          )
       } catch (error) {
         release()
         throw error

@@ -38,6 +38,11 @@ import {
 export interface SqliteEventStoreOptions {
   readonly path: string
   readonly clock?: () => Date
+  /**
+   * How long a lock another process holds on the file may block the thread (better-sqlite3 waits
+   * synchronously) before the statement fails with SQLITE_BUSY; 5 s unless the caller cannot afford it
+   */
+  readonly busyTimeoutMs?: number
 }
 
 export class SqliteEventStore implements EventStore {
@@ -56,7 +61,7 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = FULL')
     this.db.pragma('foreign_keys = ON')
-    this.db.pragma('busy_timeout = 5000')
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`)
     this.db.exec(SCHEMA)
     this.sql = prepare(this.db)
     this.clock = options.clock ?? (() => new Date())
