@@ -131,6 +131,8 @@ export const startService = async (dataDir: string, timeoutMs = 60_000): Promise
     // the bench measures throughput from one principal, not the rate limits: at their highest
     RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
     RATE_LIMIT_COMMANDS_PER_MINUTE: '1000000',
+    COMMANDS_IN_FLIGHT_PER_PRINCIPAL: '10000',
+    COMMANDS_IN_FLIGHT_TOTAL: '100000',
   }
   const url = `http://127.0.0.1:${port}`
   buildOnce()

@@ -80,6 +80,12 @@ export const ConfigSchema = z
     RATE_LIMIT_REQUESTS_PER_SECOND: z.coerce.number().int().min(1).max(100_000).default(50),
     /** commands (POST, PUT, DELETE under /v1: what appends to the ledger) per principal in each minute */
     RATE_LIMIT_COMMANDS_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(300),
+    /** commands (bodies arriving or being handled) one principal may have in flight at once; one more is a 429 */
+    COMMANDS_IN_FLIGHT_PER_PRINCIPAL: z.coerce.number().int().min(1).max(10_000).default(16),
+    /** commands the service has in flight in all; one more is a 503 */
+    COMMANDS_IN_FLIGHT_TOTAL: z.coerce.number().int().min(1).max(100_000).default(256),
+    /** how long a client may take to send a whole request (headers and body) before it is answered 408 */
+    REQUEST_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
     SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
     /**
      * how long a ledger consumer (decision service, projections) may keep failing, retried with backoff and

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { createServer } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -45,6 +46,13 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
         ? false
         : { level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     bodyLimit: config.BODY_LIMIT_BYTES,
+    // a request still arriving after REQUEST_TIMEOUT_SECONDS is cut off (408): a slow sender holds no buffers
+    // for long; connections are checked every second, not every 30 s
+    serverFactory: (handler) =>
+      createServer(
+        { requestTimeout: config.REQUEST_TIMEOUT_SECONDS * 1000, connectionsCheckingInterval: 1000 },
+        handler,
+      ),
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID()

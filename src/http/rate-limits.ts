@@ -2,6 +2,7 @@ import rateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
+import { ConnectionSlots } from './connections.js'
 import { ApiError } from './errors.js'
 
 /** One budget: at most `max` in each window of `windowMs`, per principal. */
@@ -14,11 +15,14 @@ export interface Budget {
 export interface RateLimits {
   readonly requests: Budget
   readonly commands: Budget
+  /** commands whose body is still arriving or being handled, per principal and in all */
+  readonly inFlight: { readonly perPrincipal: number; readonly total: number }
 }
 
 export const rateLimitsOf = (config: Config): RateLimits => ({
   requests: { max: config.RATE_LIMIT_REQUESTS_PER_SECOND, windowMs: 1000 },
   commands: { max: config.RATE_LIMIT_COMMANDS_PER_MINUTE, windowMs: 60_000 },
+  inFlight: { perPrincipal: config.COMMANDS_IN_FLIGHT_PER_PRINCIPAL, total: config.COMMANDS_IN_FLIGHT_TOTAL },
 })
 
 /** The methods of the routes that may append to the ledger: each one admitted spends one command. */
@@ -67,6 +71,18 @@ export const rateLimitsPlugin = fp(
       max: limits.requests.max,
       timeWindow: limits.requests.windowMs,
       errorResponseBuilder: refusal('requests-per-second', limits.requests, 'requests'),
+    })
+    // a body sent slowly holds its buffers until it is whole: the bodies one principal, and everyone, may
+    // have in flight at once are bounded, so slow senders cannot hold the service's memory
+    const inFlight = new ConnectionSlots({
+      what: 'commands in flight',
+      ...limits.inFlight,
+      retryAfterSeconds: 1,
+    })
+    api.addHook('onRequest', async (request, reply) => {
+      if (!COMMAND_METHODS.has(request.method)) return
+      const release = inFlight.take(keyOf(request))
+      reply.raw.once('close', release)
     })
     await api.register(rateLimit, {
       ...common,

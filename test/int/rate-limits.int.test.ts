@@ -179,6 +179,7 @@ describe('the rate-limit plugin with a short command window', () => {
       await scope.register(rateLimitsPlugin, {
         requests: { max: 100, windowMs: 1000 },
         commands: { max: 2, windowMs: 300 },
+        inFlight: { perPrincipal: 100, total: 1000 },
       })
       scope.get('/thing', async () => ({ ok: true }))
       scope.post('/thing', async (_request, reply) => reply.code(201).send({ ok: true }))

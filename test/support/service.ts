@@ -76,6 +76,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export const HIGHEST_RATES = {
   RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
   RATE_LIMIT_COMMANDS_PER_MINUTE: '1000000',
+  COMMANDS_IN_FLIGHT_PER_PRINCIPAL: '10000',
+  COMMANDS_IN_FLIGHT_TOTAL: '100000',
 } as const
 
 /** The limits a service starts with when nothing sets them, for tests that must stay within them (the demo). */
@@ -84,6 +86,8 @@ export const DEFAULT_RATES = (() => {
   return {
     RATE_LIMIT_REQUESTS_PER_SECOND: String(defaults.RATE_LIMIT_REQUESTS_PER_SECOND),
     RATE_LIMIT_COMMANDS_PER_MINUTE: String(defaults.RATE_LIMIT_COMMANDS_PER_MINUTE),
+    COMMANDS_IN_FLIGHT_PER_PRINCIPAL: String(defaults.COMMANDS_IN_FLIGHT_PER_PRINCIPAL),
+    COMMANDS_IN_FLIGHT_TOTAL: String(defaults.COMMANDS_IN_FLIGHT_TOTAL),
   }
 })()
 
