@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { SignJWT } from 'jose'
 import { ROLES, type Role } from '../../src/auth/tokens.js'
@@ -26,8 +27,6 @@ interface Route {
   /** the status each role that may call it gets; every other role gets 403 */
   readonly allowed: Partial<Record<Role, number>>
 }
-
-let revocations = 0
 
 /** One representative route per plugin, with a valid request, so a refusal can only come from the role. */
 const ROUTES: readonly Route[] = [
@@ -143,7 +142,7 @@ const ROUTES: readonly Route[] = [
     method: 'POST',
     url: '/v1/token-revocations',
     // a jti no token carries: each call revokes a new one, so each allowed call earns its 201
-    body: () => ({ jti: `matrix-${(revocations += 1)}`, reason: 'authorization matrix' }),
+    body: () => ({ jti: `matrix-${randomUUID()}`, reason: 'authorization matrix' }),
     allowed: { 'policy-admin': 201 },
   },
   {
