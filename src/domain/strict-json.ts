@@ -12,6 +12,7 @@ export type StrictJsonReason =
   | 'lone-surrogate'
   | 'non-finite-number'
   | 'unsafe-integer'
+  | 'inexact-number'
 
 /** A text refused, with the reason, where in the value it stands (`$.plan.steps.0`) and the limit it passed. */
 export class StrictJsonError extends SyntaxError {
@@ -118,8 +119,44 @@ const scanNumber = (text: string, start: number, stack: readonly Frame[]): numbe
       pathOf(stack),
     )
   }
+  // canonical JSON writes the double's shortest form: a literal saying more (or less) than that would share a
+  // hash with another, so it must be that form, up to its notation
+  if (!sameDecimal(decimalOf(literal), decimalOf(String(value)))) {
+    throw new StrictJsonError(
+      'inexact-number',
+      `the number ${literal.slice(0, 40)} has no exact double: it would be read as ${Object.is(value, -0) ? '-0, written 0' : String(value)}; send it as a string`,
+      pathOf(stack),
+    )
+  }
   return end
 }
+
+/** A decimal number as sign, significant digits and exponent: 0.DIGITS × 10^exponent; zero has no digits. */
+interface Decimal {
+  readonly negative: boolean
+  readonly digits: string
+  readonly exponent: number
+}
+
+const NUMBER_LITERAL = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/
+
+/** The value a number literal (JSON's, or JavaScript's shortest form, e.g. `1e+21`) writes, as a Decimal. */
+const decimalOf = (literal: string): Decimal => {
+  const match = NUMBER_LITERAL.exec(literal)
+  if (!match) return { negative: false, digits: literal, exponent: Number.NaN }
+  const [, sign = '', whole = '', fraction = '', exponent = '0'] = match
+  const all = whole + fraction
+  const leading = all.length - all.replace(/^0+/, '').length
+  const digits = all.slice(leading).replace(/0+$/, '')
+  return {
+    negative: sign === '-',
+    digits,
+    exponent: digits === '' ? 0 : Number(exponent) + whole.length - leading,
+  }
+}
+
+const sameDecimal = (a: Decimal, b: Decimal): boolean =>
+  a.negative === b.negative && a.digits === b.digits && a.exponent === b.exponent
 
 /**
  * Parses JSON text, refusing what has no single exact meaning: duplicate keys, lone surrogates (escaped or

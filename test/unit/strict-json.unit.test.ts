@@ -30,9 +30,12 @@ test('strict JSON reads what JSON.parse reads, when it has one exact meaning', (
     '{"a":1,"b":[true,false,null],"c":{"d":"e"}}',
     '[]',
     '"text"',
-    '-0',
     '1.5e-7',
-    '1e-400',
+    '1.50E-7',
+    '0.1',
+    '-0.30',
+    '1E2',
+    '0e5',
     `[${Number.MAX_SAFE_INTEGER},${-Number.MAX_SAFE_INTEGER}]`,
     '{"emoji":"\\ud83d\\ude00","raw":"😀","mixed":"\\ud83d\ude00"}',
     '{"a":{"b":1},"b":{"a":1}}',
@@ -68,6 +71,12 @@ test('strict JSON refuses numbers beyond a double and beyond ±(2^53-1), as lite
   refused('{"n":-9007199254740993}', 'unsafe-integer')
   refused('{"n":12345678901234567890123}', 'unsafe-integer')
   refused('{"n":1e30}', 'unsafe-integer')
+  // a literal saying more or less than its double would share a hash with another number
+  refused('{"x":1e-400}', 'inexact-number', '$.x')
+  refused('{"x":-0}', 'inexact-number', '$.x')
+  refused('[-0.0e3]', 'inexact-number', '$.0')
+  refused('{"x":0.30000000000000000001}', 'inexact-number')
+  refused('{"x":0.1000000000000000055511151231257827}', 'inexact-number')
   assert.match(
     (() => {
       try {
