@@ -22,6 +22,12 @@ export class Health {
     this.probes.set(part, check)
   }
 
+  /** Why `part` has stopped, or null while it runs. */
+  faultOf(part: string): string | null {
+    const reason = this.faults.get(part)
+    return reason === undefined ? null : `${part}: ${reason}`
+  }
+
   /** Every part that is wrong now, with why. */
   problems(): Array<{ readonly part: string; readonly reason: string }> {
     const found = [...this.faults].map(([part, reason]) => ({ part, reason }))

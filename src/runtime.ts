@@ -244,6 +244,9 @@ export interface RuntimeOptions {
   readonly onFatal?: (reason: string) => void
 }
 
+/** The consumer that tells waiting requests and the revocation list about each committed batch. */
+const TAIL = 'ledger tail'
+
 /** How often the derived state's probe is asked even when no request asks. */
 const WATCHDOG_MS = 1_000
 
@@ -284,7 +287,7 @@ export const startRuntime = async (
       },
     },
     {
-      name: 'ledger tail',
+      name: TAIL,
       start: async () =>
         store.subscribe(tailAt, async (batch) => {
           tailAt = batch.at(-1)?.position ?? tailAt
@@ -301,6 +304,8 @@ export const startRuntime = async (
   // the first start fails the start itself: nothing is served before the derived state is caught up
   for (const consumer of consumers) supervisor.watch(consumer, await consumer.start())
   await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
+  // revocations arrive through the ledger tail: while it has stopped, a revoked token could pass
+  runtime.revokedTokens.unsureBecause = () => health.faultOf(TAIL)
   const gate: Gate = {
     closedBecause: async (timeoutMs) => {
       const before = health.reason()

@@ -12,6 +12,8 @@ const CLOCK_MARGIN_MS = 5 * 60_000
 export class RevokedTokens {
   /** jti -> until when (ms) its revocation matters */
   private readonly until = new Map<string, number>()
+  /** why revocations may be missing now (their feed has stopped), or null: no token can be trusted then */
+  unsureBecause: () => string | null = () => null
 
   constructor(
     /** AUTH_MAX_TOKEN_LIFETIME, in seconds */

@@ -4,6 +4,7 @@ import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify, SignJWT } 
 import { z } from 'zod'
 import type { Config } from '../config.js'
 import { type Actor, BASE_APPROVAL_ROLE, Role } from '../domain/actor.js'
+import { DomainError } from '../domain/errors.js'
 import { Identifier, TokenId } from '../domain/events.js'
 import { formatLifetime, Lifetime, lifetimeBeyond } from './lifetime.js'
 import { RevokedTokens } from './revocations.js'
@@ -127,6 +128,9 @@ export const createTokenVerifier = (
   const trusted = new TrustedTokens()
   const maxLifetime = config.AUTH_MAX_TOKEN_LIFETIME
   const notRevoked = (jti: string | undefined, now: number) => {
+    const unsure = revoked.unsureBecause()
+    if (unsure !== null)
+      throw new DomainError('unavailable', `no token is taken while revocations cannot be checked: ${unsure}`)
     if (jti !== undefined && revoked.has(jti, now))
       throw new AuthenticationError('the token has been revoked')
   }

@@ -266,3 +266,19 @@ describe('configuration', () => {
     assert.match(issues({ AUTH_REQUIRE_JTI: 'maybe' }), /AUTH_REQUIRE_JTI/)
   })
 })
+
+test('while revocations cannot be checked (their feed has stopped), no token is taken, cached or not', async () => {
+  const revoked = new RevokedTokens(config.AUTH_MAX_TOKEN_LIFETIME)
+  const verifier = createTokenVerifier(config, { key: publicKey, algorithms: ['EdDSA'] }, { revoked })
+  const token = await issueToken(privateKey, config, { sub: 'admin-1', roles: ['policy-admin'] })
+  assert.equal((await verifier.verify(token)).sub, 'admin-1')
+  revoked.unsureBecause = () => 'ledger tail: stopped: the ledger does not answer'
+  await assert.rejects(verifier.verify(token), {
+    code: 'unavailable',
+    message: /revocations cannot be checked/,
+  })
+  const fresh = await issueToken(privateKey, config, { sub: 'admin-2', roles: ['policy-admin'] })
+  await assert.rejects(verifier.verify(fresh), { code: 'unavailable' })
+  revoked.unsureBecause = () => null
+  assert.equal((await verifier.verify(token)).sub, 'admin-1')
+})
