@@ -103,14 +103,15 @@ export interface VerifierOptions {
   readonly revoked?: RevokedTokens
 }
 
-/**
- * Checks a bearer token: signature, issuer, audience, exp and iat required, a lifetime (exp - iat) within
- * AUTH_MAX_TOKEN_LIFETIME and an age (now - iat) within it too, a jti unless AUTH_REQUIRE_JTI=false, and
- * that jti not revoked. A verifier for another audience is the same call with another AUTH_AUDIENCE.
- */
 /** How far apart the issuer's clock and the service's may be when `iat`, `exp` and `nbf` are checked. */
 export const CLOCK_TOLERANCE_SECONDS = 10
 
+/**
+ * Checks a bearer token: signature, issuer, audience, exp and iat required, a lifetime (exp - iat) within
+ * AUTH_MAX_TOKEN_LIFETIME and an age (now - iat) within it too, a jti unless AUTH_REQUIRE_JTI=false, and
+ * that jti not revoked; no token at all while revocations cannot be checked. A verifier for another audience
+ * is the same call with another AUTH_AUDIENCE.
+ */
 export const createTokenVerifier = (
   config: Pick<
     Config,
