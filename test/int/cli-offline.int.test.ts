@@ -20,7 +20,7 @@ import type { StoredEvent } from '../../src/store/port.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import { FakeClock, History } from '../support/history.js'
-import { proposalData, verdictData, verdictIdOf } from '../support/ledger-events.js'
+import { proposalData, verdictData, verdictIdOf, wholeLedger } from '../support/ledger-events.js'
 
 const BIN = fileURLToPath(new URL('../../bin/governance-ledger.mjs', import.meta.url))
 const EVENTS = 1500
@@ -93,7 +93,7 @@ before(async () => {
     await new History(store, decision, clock, 20260105).generate(EVENTS)
     await decision.catchUp()
     for (const p of projections) await new ProjectionRunner(store, docs, p).catchUp()
-    ledger = await store.readAll(0, Number.MAX_SAFE_INTEGER)
+    ledger = await wholeLedger(store)
   } finally {
     await store.close()
     docs.close()

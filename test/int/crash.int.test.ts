@@ -7,6 +7,7 @@ import { after, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import { verifyLedger } from '../../src/store/verify.js'
+import { wholeLedger } from '../support/ledger-events.js'
 
 const script = fileURLToPath(new URL('../support/append-forever.ts', import.meta.url))
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-crash-'))
@@ -55,7 +56,7 @@ it('keeps every acknowledged append and an intact chain after a SIGKILL', { time
   const acks = await appendThenKill(file)
   const store = openSqliteEventStore({ path: file })
   try {
-    const events = await store.readAll(0, Number.MAX_SAFE_INTEGER)
+    const events = await wholeLedger(store)
     const idAt = new Map(events.map((e) => [e.position, e.id]))
     const lost = [...acks].filter(([id, position]) => idAt.get(position) !== id)
     assert.deepEqual(lost, [], 'acknowledged events missing or moved after the crash')

@@ -1,4 +1,5 @@
 import type { z } from 'zod'
+import { everyEvent } from '../../src/decision/replay.js'
 import { actionDigestOf, planHashOf } from '../../src/domain/canonical.js'
 import { DEFAULT_PROMOTION } from '../../src/domain/eligibility.js'
 import {
@@ -11,7 +12,7 @@ import {
   streams,
 } from '../../src/domain/events.js'
 import { uuidFromName } from '../../src/domain/ids.js'
-import type { NewEvent } from '../../src/store/port.js'
+import type { EventStore, NewEvent, StoredEvent } from '../../src/store/port.js'
 
 /** What a test writes for an event's data: defaults may be left out, as on the wire. */
 export type DataIn<T extends EventType> = Extract<z.input<typeof DomainEvent>, { type: T }>['data']
@@ -288,3 +289,10 @@ export const policyData = (version: number, owner: string): DataIn<'PolicyPublis
   publishedBy: 'admin-1',
   approvedBy: version === 1 ? null : 'admin-2',
 })
+
+/** Every event of a ledger in order, read page by page (one read stops at its byte budget). */
+export const wholeLedger = async (store: EventStore): Promise<StoredEvent[]> => {
+  const events: StoredEvent[] = []
+  for await (const event of everyEvent(store)) events.push(event)
+  return events
+}
