@@ -82,7 +82,11 @@ describe('the data folder', () => {
     chmodSync(derived, 0o644)
     const runtime = await open(dir)
     try {
-      assert.ok(runtime.setAside !== null, 'the corrupted file was set aside')
+      assert.deepEqual(
+        runtime.setAside.map((a) => a.reason),
+        ['derived.db was not a SQLite database'],
+        'the corrupted file was set aside',
+      )
       assert.equal(modeOf(derived), '600')
     } finally {
       await runtime.closeStores()
