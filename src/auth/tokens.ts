@@ -103,6 +103,16 @@ export interface VerifierOptions {
   readonly revoked?: RevokedTokens
 }
 
+/** What a token says and how long it may live: the settings the verifier and the issuer share. */
+export type TokenSettings = Pick<
+  Config,
+  | 'AUTH_ISSUER'
+  | 'AUTH_AUDIENCE'
+  | 'AUTH_ROLES_CLAIM'
+  | 'AUTH_APPROVAL_ROLES_CLAIM'
+  | 'AUTH_MAX_TOKEN_LIFETIME'
+>
+
 /** How far apart the issuer's clock and the service's may be when `iat`, `exp` and `nbf` are checked. */
 export const CLOCK_TOLERANCE_SECONDS = 10
 
@@ -113,15 +123,7 @@ export const CLOCK_TOLERANCE_SECONDS = 10
  * is the same call with another AUTH_AUDIENCE.
  */
 export const createTokenVerifier = (
-  config: Pick<
-    Config,
-    | 'AUTH_ISSUER'
-    | 'AUTH_AUDIENCE'
-    | 'AUTH_ROLES_CLAIM'
-    | 'AUTH_APPROVAL_ROLES_CLAIM'
-    | 'AUTH_MAX_TOKEN_LIFETIME'
-    | 'AUTH_REQUIRE_JTI'
-  >,
+  config: TokenSettings & Pick<Config, 'AUTH_REQUIRE_JTI'>,
   keys: VerifierKeys,
   { clock = Date.now, revoked = new RevokedTokens(config.AUTH_MAX_TOKEN_LIFETIME) }: VerifierOptions = {},
 ): TokenVerifier => {
@@ -219,14 +221,7 @@ export const tokenLifetime = (
  */
 export const issueToken = (
   privateKey: KeyObject,
-  config: Pick<
-    Config,
-    | 'AUTH_ISSUER'
-    | 'AUTH_AUDIENCE'
-    | 'AUTH_ROLES_CLAIM'
-    | 'AUTH_APPROVAL_ROLES_CLAIM'
-    | 'AUTH_MAX_TOKEN_LIFETIME'
-  >,
+  config: TokenSettings,
   options: IssueTokenOptions,
 ): Promise<string> => {
   const lifetime = tokenLifetime(options.expiresIn, config.AUTH_MAX_TOKEN_LIFETIME)
