@@ -792,6 +792,7 @@ class LedgerBuilder {
         type: 'Withdraw',
         actor: principal(f.agentId, 'agent'),
         reason: 'blocked: not worth the evidence',
+        context: { replacementAgent: null },
       })
     }
     return 'done'

@@ -53,6 +53,7 @@ export type ActionOutcome =
   | 'recovered'
   | 'rollback-failed'
   | 'withdrawn'
+  | 'lapsed'
 
 /**
  * key `action:<proposalId>`: what changed, who changed it, how fast it can be undone, and where it stands. Its
@@ -231,6 +232,7 @@ const OUTCOME_OF: Partial<Record<string, ActionOutcome>> = {
   RollbackCompleted: 'recovered',
   RollbackFailed: 'rollback-failed',
   ProposalWithdrawn: 'withdrawn',
+  ProposalExpired: 'lapsed',
 }
 
 /** Where the action stands after the next event of its timeline (`decision`: of a verdict). */
@@ -244,7 +246,9 @@ export const nextOutcome = (
     return doc.executed ? doc : { outcome: decision === 'allow' ? 'allowed' : 'blocked', executed: false }
   }
   const next = OUTCOME_OF[type]
-  if (next === undefined || (doc.executed && (next === 'revoked' || next === 'expired'))) return doc
+  // nor does the time limit on open proposals, noticed after the start
+  if (next === undefined || (doc.executed && (next === 'revoked' || next === 'expired' || next === 'lapsed')))
+    return doc
   return { outcome: next, executed: doc.executed || next === 'executing' }
 }
 

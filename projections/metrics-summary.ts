@@ -1,7 +1,9 @@
 // The headline figures summed over windows and shown as the API and the command line both show them.
 import {
+  type AwaitingDoc,
   type Counts,
   type Durations,
+  emptyUnsafeBlocked,
   type MetricsDoc,
   type RecoverySummary,
   summarizeRecovery,
@@ -15,8 +17,8 @@ export const zeroFigures = (): Figures => ({
   verdicts: 0,
   allowed: 0,
   blockedVerdicts: 0,
-  proposalsDecided: 0,
-  unsafeBlocked: { count: 0, byCheck: {}, byAgent: {}, byTool: {}, byEnvironment: {}, byImpact: {} },
+  actionsEnded: { count: 0, byEnd: {} },
+  unsafeBlocked: emptyUnsafeBlocked(),
   refusedAtGate: { count: 0, byRule: {}, byAgent: {}, byTool: {}, byEnvironment: {} },
   failedDespiteAllow: 0,
   violations: { count: 0, byKind: {}, byAgent: {} },
@@ -38,9 +40,12 @@ export const sumWindows = (windows: Iterable<Figures>): Figures => {
     total.verdicts += w.verdicts
     total.allowed += w.allowed
     total.blockedVerdicts += w.blockedVerdicts
-    total.proposalsDecided += w.proposalsDecided
+    total.actionsEnded.count += w.actionsEnded.count
+    addCounts(total.actionsEnded.byEnd, w.actionsEnded.byEnd)
     const u = total.unsafeBlocked
     u.count += w.unsafeBlocked.count
+    addCounts(u.byHow, w.unsafeBlocked.byHow)
+    addCounts(u.byEnd, w.unsafeBlocked.byEnd)
     addCounts(u.byCheck, w.unsafeBlocked.byCheck)
     addCounts(u.byAgent, w.unsafeBlocked.byAgent)
     addCounts(u.byTool, w.unsafeBlocked.byTool)
@@ -76,7 +81,7 @@ export const presentFigures = (figures: Figures, start: string, end: string) => 
   verdicts: figures.verdicts,
   allowed: figures.allowed,
   blockedVerdicts: figures.blockedVerdicts,
-  proposalsDecided: figures.proposalsDecided,
+  actionsEnded: figures.actionsEnded,
   unsafeBlocked: figures.unsafeBlocked,
   unsafeRate: unsafeRate(figures),
   refusedAtGate: figures.refusedAtGate,
@@ -89,6 +94,16 @@ export const presentFigures = (figures: Figures, start: string, end: string) => 
     byEnvironment: summarizeEach(figures.recoveries.byEnvironment),
   },
 })
+
+/** The open proposals awaiting evidence now: the gauge beside the blocked count, never part of it. */
+export const awaitingNow = (doc: MetricsDoc | undefined): Omit<AwaitingDoc, 'kind'> =>
+  doc?.kind === 'awaiting'
+    ? { count: doc.count, byCheck: nonZero(doc.byCheck), byEnvironment: nonZero(doc.byEnvironment) }
+    : { count: 0, byCheck: {}, byEnvironment: {} }
+
+/** A gauge's breakdown without the keys that went back to zero. */
+const nonZero = (counts: Counts): Counts =>
+  Object.fromEntries(Object.entries(counts).filter(([, n]) => n !== 0))
 
 export const isWindow = (doc: MetricsDoc | undefined): doc is WindowDoc => doc?.kind === 'window'
 export type PresentedFigures = ReturnType<typeof presentFigures>

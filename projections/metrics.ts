@@ -1,11 +1,20 @@
-import type { DataOf, DomainEvent, ImpactClass, LedgerEvent } from '../src/domain/events.js'
+import type { DomainEvent, ImpactClass, LedgerEvent } from '../src/domain/events.js'
 import type { DocChange, DocReader, Projection } from './projection.js'
 
 export type Counts = Record<string, number>
 export type Durations = Record<string, number[]>
 export type WindowKind = 'hour' | 'day'
 
-/** keys `hour:<YYYY-MM-DDTHH>` and `day:<YYYY-MM-DD>`: the headline metrics of one UTC window */
+/** How an action reached its end: it executed, it ended without executing, or a start on it was refused. */
+export type EndOfAction = 'executed' | 'withdrawn' | 'superseded' | 'expired' | 'refused-at-gate'
+
+/**
+ * keys `hour:<YYYY-MM-DDTHH>` and `day:<YYYY-MM-DD>`: the headline metrics of one UTC window. An action reaches
+ * an end when its proposal executes, when its proposal ends without executing (withdrawn, superseded by a newer
+ * proposal of its agent, or expired under the policy's time limit on open proposals), or when a start on it is
+ * refused at the execution gate. An unsafe action blocked before execution is a start refused at the gate, or
+ * a proposal that ended without executing while its last verdict was a block.
+ */
 export interface WindowDoc {
   readonly kind: 'window'
   readonly window: WindowKind
@@ -14,11 +23,16 @@ export interface WindowDoc {
   verdicts: number
   allowed: number
   blockedVerdicts: number
-  /** distinct proposals that received at least one verdict in the window: the base of unsafeRate */
-  proposalsDecided: number
-  /** proposals whose first block verdict fell in the window, each counted once */
+  /** the actions that reached an end in the window, by how: the base of unsafeRate */
+  actionsEnded: { count: number; byEnd: Counts }
+  /** unsafe actions blocked before execution, in the window of their end */
   unsafeBlocked: {
     count: number
+    /** `refused-at-gate` or `ended-blocked` */
+    byHow: Counts
+    /** how the proposals that ended blocked ended: withdrawn, superseded or expired */
+    byEnd: Counts
+    /** the checks that failed in the last verdict of the proposals that ended blocked: one may fail several */
     byCheck: Counts
     byAgent: Counts
     byTool: Counts
@@ -40,16 +54,29 @@ export interface WindowDoc {
   }
 }
 
-/** key `proposal:<proposalId>`: what a verdict or execution needs to know about its proposal */
+/** key `proposal:<proposalId>`: what a verdict, an end or an execution needs to know about its proposal */
 export interface ProposalFactsDoc {
   readonly kind: 'proposal'
   readonly agentId: string
   readonly tool: string
   readonly environment: string
   readonly impact: ImpactClass
-  readonly firstBlockedAt: string | null
-  /** the windows of its latest verdict, so that proposalsDecided counts it once per window */
-  readonly lastDecided: { readonly hour: string; readonly day: string } | null
+  /** the decision and failed checks of its latest verdict */
+  readonly lastVerdict: {
+    readonly decision: 'allow' | 'block'
+    readonly failedChecks: readonly string[]
+  } | null
+  /** whether the action reached an end: executed, or ended without executing */
+  readonly ended: boolean
+}
+
+/** key `awaiting`: the open proposals whose latest verdict is a block, now; never counted as blocked */
+export interface AwaitingDoc {
+  readonly kind: 'awaiting'
+  readonly count: number
+  /** by the checks their latest verdict failed: one may fail several */
+  readonly byCheck: Counts
+  readonly byEnvironment: Counts
 }
 
 /** key `exec:<proposalId>`: the latest execution of the proposal */
@@ -66,13 +93,14 @@ export interface ExecDoc {
   readonly recoveredAt: string | null
 }
 
-export type MetricsDoc = WindowDoc | ProposalFactsDoc | ExecDoc
+export type MetricsDoc = WindowDoc | ProposalFactsDoc | ExecDoc | AwaitingDoc
 
 export const metricsKeys = {
   hour: (at: string) => `hour:${at.slice(0, 13)}`,
   day: (at: string) => `day:${at.slice(0, 10)}`,
   proposal: (proposalId: string) => `proposal:${proposalId}`,
   exec: (proposalId: string) => `exec:${proposalId}`,
+  awaiting: () => 'awaiting',
 } as const
 
 export interface RecoverySummary {
@@ -97,16 +125,27 @@ export const summarizeRecovery = (durationsSeconds: readonly number[]): Recovery
 }
 
 /**
- * Share of the proposals decided in the window whose first block fell in it; null when none were
- * decided. Both counts are per distinct proposal, so the rate never exceeds 1.
+ * Share of the actions that reached an end in the window that were unsafe and blocked before execution; null
+ * when none ended. Both counts are per end, in the window of the end, so the rate never exceeds 1.
  */
-export const unsafeRate = (doc: Pick<WindowDoc, 'proposalsDecided' | 'unsafeBlocked'>): number | null =>
-  doc.proposalsDecided === 0 ? null : doc.unsafeBlocked.count / doc.proposalsDecided
+export const unsafeRate = (doc: Pick<WindowDoc, 'actionsEnded' | 'unsafeBlocked'>): number | null =>
+  doc.actionsEnded.count === 0 ? null : doc.unsafeBlocked.count / doc.actionsEnded.count
 
 // ---------- evolve ----------
 
 type Read = DocReader<MetricsDoc>
 type Change = DocChange<MetricsDoc>
+
+export const emptyUnsafeBlocked = (): WindowDoc['unsafeBlocked'] => ({
+  count: 0,
+  byHow: {},
+  byEnd: {},
+  byCheck: {},
+  byAgent: {},
+  byTool: {},
+  byEnvironment: {},
+  byImpact: {},
+})
 
 const emptyWindow = (window: WindowKind, at: string): WindowDoc => ({
   kind: 'window',
@@ -115,8 +154,8 @@ const emptyWindow = (window: WindowKind, at: string): WindowDoc => ({
   verdicts: 0,
   allowed: 0,
   blockedVerdicts: 0,
-  proposalsDecided: 0,
-  unsafeBlocked: { count: 0, byCheck: {}, byAgent: {}, byTool: {}, byEnvironment: {}, byImpact: {} },
+  actionsEnded: { count: 0, byEnd: {} },
+  unsafeBlocked: emptyUnsafeBlocked(),
   refusedAtGate: { count: 0, byRule: {}, byAgent: {}, byTool: {}, byEnvironment: {} },
   failedDespiteAllow: 0,
   violations: { count: 0, byKind: {}, byAgent: {} },
@@ -165,21 +204,86 @@ const readExec = (read: Read, proposalId: string): ExecDoc | undefined => {
 
 const secondsBetween = (from: string, to: string): number => (Date.parse(to) - Date.parse(from)) / 1000
 
-/** A proposal's first block, counted by the checks it failed and by what it was. */
+// ---------- awaiting evidence: a gauge of now ----------
+
+/** An open proposal whose latest verdict is a block is awaiting evidence, not blocked. */
+const isAwaiting = (facts: ProposalFactsDoc | undefined): facts is ProposalFactsDoc =>
+  facts !== undefined && !facts.ended && facts.lastVerdict?.decision === 'block'
+
+const addAwaiting = (doc: AwaitingDoc, facts: ProposalFactsDoc, n: 1 | -1): AwaitingDoc => ({
+  kind: 'awaiting',
+  count: doc.count + n,
+  byCheck: (facts.lastVerdict?.failedChecks ?? []).reduce((c, check) => plus(c, check, n), doc.byCheck),
+  byEnvironment: plus(doc.byEnvironment, facts.environment, n),
+})
+
+/** The awaiting gauge once a proposal's facts change from `before` to `after`; none when it is unchanged. */
+const awaitingChange = (
+  read: Read,
+  before: ProposalFactsDoc | undefined,
+  after: ProposalFactsDoc,
+): Change[] => {
+  const was = isAwaiting(before)
+  const is = isAwaiting(after)
+  if (!was && !is) return []
+  const found = read(metricsKeys.awaiting())
+  let doc: AwaitingDoc =
+    found?.kind === 'awaiting' ? found : { kind: 'awaiting', count: 0, byCheck: {}, byEnvironment: {} }
+  if (was) doc = addAwaiting(doc, before, -1)
+  if (is) doc = addAwaiting(doc, after, 1)
+  return [[metricsKeys.awaiting(), doc]]
+}
+
+// ---------- ends ----------
+
+const ended = (w: WindowDoc['actionsEnded'], end: EndOfAction): WindowDoc['actionsEnded'] => ({
+  count: w.count + 1,
+  byEnd: plus(w.byEnd, end),
+})
+
+/** One unsafe action blocked before execution: a refused start, or a proposal that ended blocked. */
 const unsafeCounted = (
   unsafe: WindowDoc['unsafeBlocked'],
-  verdict: DataOf<'VerdictIssued'>,
+  facts: ProposalFactsDoc,
+  end: EndOfAction,
 ): WindowDoc['unsafeBlocked'] => {
-  let byCheck = unsafe.byCheck
-  for (const c of verdict.checks) if (c.status === 'fail') byCheck = plus(byCheck, c.check)
+  const refused = end === 'refused-at-gate'
+  const failedChecks = refused ? [] : (facts.lastVerdict?.failedChecks ?? [])
   return {
     count: unsafe.count + 1,
-    byCheck,
-    byAgent: plus(unsafe.byAgent, verdict.agentId),
-    byTool: plus(unsafe.byTool, verdict.tool),
-    byEnvironment: plus(unsafe.byEnvironment, verdict.environment),
-    byImpact: plus(unsafe.byImpact, verdict.impact),
+    byHow: plus(unsafe.byHow, refused ? 'refused-at-gate' : 'ended-blocked'),
+    byEnd: refused ? unsafe.byEnd : plus(unsafe.byEnd, end),
+    byCheck: failedChecks.reduce((c, check) => plus(c, check), unsafe.byCheck),
+    byAgent: plus(unsafe.byAgent, facts.agentId),
+    byTool: plus(unsafe.byTool, facts.tool),
+    byEnvironment: plus(unsafe.byEnvironment, facts.environment),
+    byImpact: plus(unsafe.byImpact, facts.impact),
   }
+}
+
+/**
+ * A proposal that ends without executing: counted among the actions that ended, and as an unsafe action
+ * blocked when its last verdict was a block. A proposal already ended (executed, say) ends only once.
+ */
+const proposalEnds = (read: Read, proposalId: string, at: string, end: EndOfAction): Change[] => {
+  const facts = readFacts(read, proposalId)
+  if (!facts || facts.ended) return []
+  const blocked = facts.lastVerdict?.decision === 'block'
+  const after: ProposalFactsDoc = { ...facts, ended: true }
+  return [
+    ...updateWindows(read, [
+      [
+        at,
+        (doc) => ({
+          ...doc,
+          actionsEnded: ended(doc.actionsEnded, end),
+          unsafeBlocked: blocked ? unsafeCounted(doc.unsafeBlocked, facts, end) : doc.unsafeBlocked,
+        }),
+      ],
+    ]),
+    ...awaitingChange(read, facts, after),
+    [metricsKeys.proposal(proposalId), after],
+  ]
 }
 
 const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
@@ -193,16 +297,14 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
         tool,
         environment,
         impact: expectedImpact,
-        firstBlockedAt: null,
-        lastDecided: null,
+        lastVerdict: null,
+        ended: false,
       }
       return [[metricsKeys.proposal(proposalId), facts]]
     }
     case 'VerdictIssued': {
-      const { proposalId, decision, agentId, tool, environment, impact } = event.data
+      const { proposalId, decision, impact, checks } = event.data
       const facts = readFacts(read, proposalId)
-      const decided = { hour: metricsKeys.hour(at), day: metricsKeys.day(at) }
-      const firstBlock = decision === 'block' && !facts?.firstBlockedAt
       const windows = updateWindows(read, [
         [
           at,
@@ -211,25 +313,27 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
             verdicts: doc.verdicts + 1,
             allowed: doc.allowed + (decision === 'allow' ? 1 : 0),
             blockedVerdicts: doc.blockedVerdicts + (decision === 'allow' ? 0 : 1),
-            proposalsDecided:
-              doc.proposalsDecided + (facts?.lastDecided?.[doc.window] !== decided[doc.window] ? 1 : 0),
-            unsafeBlocked: firstBlock ? unsafeCounted(doc.unsafeBlocked, event.data) : doc.unsafeBlocked,
           }),
         ],
       ])
-      const nextFacts: ProposalFactsDoc = {
-        kind: 'proposal',
-        agentId,
-        tool,
-        environment,
-        impact,
-        firstBlockedAt: facts?.firstBlockedAt ?? (decision === 'block' ? at : null),
-        lastDecided: decided,
-      }
-      return [...windows, [metricsKeys.proposal(proposalId), nextFacts]]
+      // a verdict issued once the action ended does not change how it ended
+      if (!facts || facts.ended) return windows
+      const failedChecks = checks.filter((c) => c.status === 'fail').map((c) => c.check)
+      const after: ProposalFactsDoc = { ...facts, impact, lastVerdict: { decision, failedChecks } }
+      return [...windows, ...awaitingChange(read, facts, after), [metricsKeys.proposal(proposalId), after]]
     }
+    case 'ProposalWithdrawn':
+      return proposalEnds(
+        read,
+        event.data.proposalId,
+        at,
+        event.data.supersededBy ? 'superseded' : 'withdrawn',
+      )
+    case 'ProposalExpired':
+      return proposalEnds(read, event.data.proposalId, at, 'expired')
     case 'ExecutionStarted': {
-      const facts = readFacts(read, event.data.proposalId)
+      const { proposalId } = event.data
+      const facts = readFacts(read, proposalId)
       if (!facts) return []
       const exec: ExecDoc = {
         kind: 'exec',
@@ -243,7 +347,17 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
         countedDespiteAllow: false,
         recoveredAt: null,
       }
-      return [[metricsKeys.exec(event.data.proposalId), exec]]
+      // the action reached its end by executing: never an unsafe action blocked, whatever its verdicts were
+      const end: Change[] = facts.ended
+        ? []
+        : [
+            ...updateWindows(read, [
+              [at, (doc) => ({ ...doc, actionsEnded: ended(doc.actionsEnded, 'executed') })],
+            ]),
+            ...awaitingChange(read, facts, { ...facts, ended: true }),
+            [metricsKeys.proposal(proposalId), { ...facts, ended: true }],
+          ]
+      return [...end, [metricsKeys.exec(proposalId), exec]]
     }
     case 'ExecutionRefused': {
       const facts = readFacts(read, event.data.proposalId)
@@ -255,6 +369,14 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
             const r = doc.refusedAtGate
             return {
               ...doc,
+              actionsEnded: ended(doc.actionsEnded, 'refused-at-gate'),
+              unsafeBlocked: facts
+                ? unsafeCounted(doc.unsafeBlocked, facts, 'refused-at-gate')
+                : {
+                    ...doc.unsafeBlocked,
+                    count: doc.unsafeBlocked.count + 1,
+                    byHow: plus(doc.unsafeBlocked.byHow, 'refused-at-gate'),
+                  },
               refusedAtGate: {
                 count: r.count + 1,
                 byRule: rules.reduce((counts, rule) => plus(counts, rule), r.byRule),
@@ -340,6 +462,6 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
 /** The headline metrics as time series: unsafe actions blocked before execution, and time to recovery. */
 export const metrics: Projection<MetricsDoc> = {
   name: 'metrics',
-  version: 2,
+  version: 3,
   evolve,
 }

@@ -165,6 +165,9 @@ const next = (
       return doc.state === 'failed' ? { ...doc, rollback: 'failed' } : undefined
     case 'RecoveryDeadlinePassed':
       return doc.state === 'failed' ? { ...doc, recoveryOverdue: true } : undefined
+    case 'ProposalExpired':
+      // an expiry noticed after the start does not end an execution
+      return beforeExecution(doc) ? null : undefined
     case 'ExecutionSucceeded':
     case 'RollbackCompleted':
     case 'ProposalWithdrawn':

@@ -776,7 +776,7 @@ interface Recovery {
 
 interface HeadlineMetrics {
   totals: {
-    proposalsDecided: number
+    actionsEnded: { count: number }
     unsafeBlocked: { count: number; byCheck: Record<string, number> }
     unsafeRate: number | null
     refusedAtGate: { count: number; byRule: Record<string, number> }
@@ -784,6 +784,7 @@ interface HeadlineMetrics {
     violations: { count: number }
     timeToRecovery: { overall: Recovery }
   }
+  awaitingEvidence: { count: number }
   unrecoveredFailures: unknown[]
   asOf: number
 }
@@ -795,14 +796,20 @@ const headlineMetrics = async (cast: Cast, position: number): Promise<void> => {
     const m = await cast.auditor.headlineMetrics<HeadlineMetrics>({ window: 'hour' })
     return m.asOf >= position ? m : undefined
   })
-  const { unsafeBlocked, proposalsDecided, unsafeRate, refusedAtGate, failedDespiteAllow, violations } =
+  const { unsafeBlocked, actionsEnded, unsafeRate, refusedAtGate, failedDespiteAllow, violations } =
     metrics.totals
   const rate = unsafeRate === null ? 'none' : `${Math.round(unsafeRate * 1000) / 10}%`
   say(
-    `   unsafe actions blocked before execution: ${unsafeBlocked.count} of ${proposalsDecided} proposals decided (${rate})`,
+    `   unsafe actions blocked before execution: ${unsafeBlocked.count} of ${actionsEnded.count} actions ended (${rate})`,
+  )
+  say(
+    '   (a block that lasts until the evidence arrives is not one: these actions were allowed, then executed)',
   )
   const byCheck = Object.entries(unsafeBlocked.byCheck).map(([check, n]) => `${check} ${n}`)
   say(`   by failed check: ${byCheck.join(', ') || 'none'}`)
+  say(
+    `   awaiting evidence now (open and blocked, never counted as blocked): ${metrics.awaitingEvidence.count}`,
+  )
   say(`   starts refused at the execution gate: ${refusedAtGate.count}`)
   say(`   failed despite an allow: ${failedDespiteAllow}; violations: ${violations.count}`)
   const ttr = metrics.totals.timeToRecovery.overall

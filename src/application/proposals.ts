@@ -9,7 +9,7 @@ import { PLAN_LIMITS } from '../domain/limits.js'
 import type { AppendResult, EventStore } from '../store/port.js'
 import { bindingsOf, isAgent, ledgerNow, switchesOver } from './context.js'
 import { type CommandMetadata, handle } from './handle.js'
-import { agentLevel } from './queries.js'
+import { agentLevel, proposalView } from './queries.js'
 
 /** What an agent submits, over HTTP or Kafka: the ledger computes the plan hash and action digest, never the caller. */
 export const SubmitProposalInput = ProposalSubmitted.shape.data
@@ -100,6 +100,11 @@ const withContext = async (
           now: ledgerNow(),
         },
       }
+    case 'Withdraw': {
+      const replacement =
+        request.supersededBy === undefined ? null : await proposalView(store, request.supersededBy)
+      return { ...request, actor, context: { replacementAgent: replacement?.proposal.agentId ?? null } }
+    }
     default:
       return { ...request, actor } as ProposalCommand
   }

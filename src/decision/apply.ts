@@ -1,4 +1,4 @@
-import type { KillSwitchRef } from '../domain/events.js'
+import { type KillSwitchRef, PROPOSAL_MAX_OPEN_SECONDS } from '../domain/events.js'
 import { keys, type Ledgered, type ProposalDoc, type World } from './world.js'
 
 const sameSwitch = (a: KillSwitchRef, b: KillSwitchRef) => a.scope === b.scope && a.target === b.target
@@ -85,6 +85,11 @@ export const applyFact = (world: World, event: Ledgered): void => {
         demotedForFailure: false,
       })
       world.setOpen(facts, true)
+      const limit = world.policy()?.proposalMaxOpenSeconds ?? PROPOSAL_MAX_OPEN_SECONDS
+      world.setProposalDeadline(facts.proposalId, {
+        submittedAt: event.recordedAt,
+        deadline: addSeconds(event.recordedAt, limit),
+      })
       return
     }
     case 'SimulationRecorded':
@@ -148,13 +153,19 @@ export const applyFact = (world: World, event: Ledgered): void => {
     case 'ProposalWithdrawn':
       close(world, event.data.proposalId, 'withdrawn', null)
       return
+    case 'ProposalExpired':
+      close(world, event.data.proposalId, 'expired', null)
+      return
     default:
       // promotion requests and refusals, rollback starts and failures, deadline notices: no state the rules read
       return
   }
 }
 
-/** A proposal leaves the open set once it executes or is withdrawn; its allow can no longer expire unused. */
+/**
+ * A proposal leaves the open set once it executes, is withdrawn or expires: its allow can no longer expire
+ * unused, nor the proposal itself. Only an open proposal closes: an expiry noticed after the start changes nothing.
+ */
 const close = (
   world: World,
   proposalId: string,
@@ -162,10 +173,11 @@ const close = (
   execution: ProposalDoc['execution'],
 ) => {
   const doc = world.proposal(proposalId)
-  if (!doc) return
+  if (doc?.phase !== 'open') return
   world.put('proposal', keys.proposal(proposalId), { ...doc, phase, execution: execution ?? doc.execution })
   world.setOpen(doc.facts, false)
   dropVerdictDeadline(world, proposalId)
+  if (world.proposalDeadline(proposalId)) world.setProposalDeadline(proposalId, null)
 }
 
 /**

@@ -38,7 +38,18 @@ export const dueNotices = (deadlines: Deadlines, now: string): DeadlineNotice[] 
         metadata,
       },
     }))
-  return [...expiries, ...recoveries]
+  const proposals = Object.entries(deadlines.proposals)
+    .filter(([, d]) => d.deadline <= now)
+    .map(([proposalId, d]) => ({
+      stream: streams.proposal(proposalId),
+      idempotencyKey: `deadline:proposal:${proposalId}`,
+      event: {
+        type: 'ProposalExpired',
+        data: { proposalId, submittedAt: d.submittedAt, deadline: d.deadline },
+        metadata,
+      },
+    }))
+  return [...expiries, ...recoveries, ...proposals]
 }
 
 /** Appends every notice that is due; safe to run again, the idempotency keys keep each notice single. */

@@ -26,7 +26,14 @@ export interface CurrentVerdict {
   readonly expired: boolean
 }
 
-export type ProposalPhase = 'open' | 'executing' | 'succeeded' | 'failed' | 'recovered' | 'withdrawn'
+export type ProposalPhase =
+  | 'open'
+  | 'executing'
+  | 'succeeded'
+  | 'failed'
+  | 'recovered'
+  | 'withdrawn'
+  | 'expired'
 
 export interface ProposalDoc {
   readonly facts: ProposalFacts
@@ -67,17 +74,25 @@ export interface RecoveryDeadline {
   readonly deadline: string
 }
 
+export interface ProposalDeadline {
+  readonly submittedAt: string
+  readonly deadline: string
+}
+
 export interface Deadlines {
   /** live allow verdicts by proposal: when they expire */
   readonly verdicts: Readonly<Record<string, VerdictDeadline>>
   /** failed executions not yet recovered: when the recovery time objective passes */
   readonly recoveries: Readonly<Record<string, RecoveryDeadline>>
+  /** open proposals not yet executed: when the policy's time limit on open proposals passes */
+  readonly proposals: Readonly<Record<string, ProposalDeadline>>
 }
 
 /** One deadline in time order: what the scheduler reads, the earliest first. */
 export type DueEntry =
   | { readonly kind: 'verdict'; readonly proposalId: string; readonly entry: VerdictDeadline }
   | { readonly kind: 'recovery'; readonly proposalId: string; readonly entry: RecoveryDeadline }
+  | { readonly kind: 'proposal'; readonly proposalId: string; readonly entry: ProposalDeadline }
 
 export interface WorldDocs {
   agent: { readonly levels: Readonly<Record<string, AuthorityLevel>> }
@@ -93,6 +108,7 @@ export interface WorldDocs {
   open: OpenEntry
   verdictDeadline: VerdictDeadline
   recoveryDeadline: RecoveryDeadline
+  proposalDeadline: ProposalDeadline
   due: DueEntry
 }
 
@@ -109,11 +125,19 @@ export const keys = {
   open: (proposalId: string) => `open:${proposalId}`,
   verdictDeadline: (proposalId: string) => `deadline-verdict:${proposalId}`,
   recoveryDeadline: (proposalId: string) => `deadline-recovery:${proposalId}`,
+  proposalDeadline: (proposalId: string) => `deadline-proposal:${proposalId}`,
   /** timestamps are fixed-width UTC (YYYY-MM-DDTHH:mm:ss.sssZ), so key order is time order */
   due: (at: string, kind: DueEntry['kind'], proposalId: string) => `due:${at}:${kind}:${proposalId}`,
 } as const
 
 const dueAt = (due: DueEntry): string => (due.kind === 'verdict' ? due.entry.expiresAt : due.entry.deadline)
+
+/** Where each kind of deadline is kept by proposal. */
+const deadlineDoc = {
+  verdict: 'verdictDeadline',
+  recovery: 'recoveryDeadline',
+  proposal: 'proposalDeadline',
+} as const satisfies Record<DueEntry['kind'], keyof WorldDocs>
 
 /** How many deadline documents the scheduler reads at once. */
 const DUE_PAGE = 256
@@ -249,13 +273,15 @@ export class World {
   deadlines(until?: string): Deadlines {
     const verdicts: Record<string, VerdictDeadline> = {}
     const recoveries: Record<string, RecoveryDeadline> = {}
+    const proposals: Record<string, ProposalDeadline> = {}
     for (const [, doc] of this.entries('due:', this.storedDue(until))) {
       const due = doc as DueEntry
       if (until !== undefined && dueAt(due) > until) continue
       if (due.kind === 'verdict') verdicts[due.proposalId] = due.entry
-      else recoveries[due.proposalId] = due.entry
+      else if (due.kind === 'recovery') recoveries[due.proposalId] = due.entry
+      else proposals[due.proposalId] = due.entry
     }
-    return { verdicts, recoveries }
+    return { verdicts, recoveries, proposals }
   }
 
   verdictDeadline(proposalId: string): VerdictDeadline | undefined {
@@ -279,15 +305,21 @@ export class World {
     this.setDeadline('recovery', proposalId, entry)
   }
 
+  /** Sets (or, with null, drops) the time limit on the open proposal. */
+  setProposalDeadline(proposalId: string, entry: ProposalDeadline | null): void {
+    this.setDeadline('proposal', proposalId, entry)
+  }
+
+  proposalDeadline(proposalId: string): ProposalDeadline | undefined {
+    return this.get('proposalDeadline', keys.proposalDeadline(proposalId))
+  }
+
   /** A deadline is one document by proposal, and one under the time it falls due (what the scheduler reads). */
-  private setDeadline(
-    kind: DueEntry['kind'],
-    proposalId: string,
-    entry: VerdictDeadline | RecoveryDeadline | null,
-  ): void {
-    const pointer = kind === 'verdict' ? keys.verdictDeadline(proposalId) : keys.recoveryDeadline(proposalId)
-    const dueOf = (e: VerdictDeadline | RecoveryDeadline) => ({ kind, proposalId, entry: e }) as DueEntry
-    const old = this.get(kind === 'verdict' ? 'verdictDeadline' : 'recoveryDeadline', pointer)
+  private setDeadline(kind: DueEntry['kind'], proposalId: string, entry: DueEntry['entry'] | null): void {
+    const doc = deadlineDoc[kind]
+    const pointer = keys[doc](proposalId)
+    const dueOf = (e: DueEntry['entry']) => ({ kind, proposalId, entry: e }) as DueEntry
+    const old = this.get(doc, pointer)
     if (old) this.changes.set(keys.due(dueAt(dueOf(old)), kind, proposalId), null)
     this.changes.set(pointer, entry)
     if (entry) {

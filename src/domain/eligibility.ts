@@ -9,6 +9,7 @@ import {
   type ImpactRequirements,
   type KillSwitchRef,
   type PolicyDraft,
+  PROPOSAL_MAX_OPEN_SECONDS,
   type PromotionRequirement,
   type PromotionRequirements,
 } from './events.js'
@@ -475,6 +476,7 @@ export const defaultPolicy = (owner: string, version = 1): PolicyDraft => {
     rollbackTestMaxAgeSeconds: 604_800,
     recoveryTimeObjectiveSeconds: 900,
     verdictTtlSeconds: 600,
+    proposalMaxOpenSeconds: PROPOSAL_MAX_OPEN_SECONDS,
     promotion: DEFAULT_PROMOTION,
     promotionByEnvironment: {},
   }

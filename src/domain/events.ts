@@ -67,6 +67,8 @@ export const TokenId = z
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
 /** A span of time in seconds: ten years at most, so every deadline it sets is a real date. */
 const Duration = Seconds.max(315_360_000)
+/** The time limit on open proposals of a policy that does not set one: a week. */
+export const PROPOSAL_MAX_OPEN_SECONDS = 604_800
 
 export const KillSwitchRef = z.object({
   scope: KillSwitchScope,
@@ -258,6 +260,8 @@ export const PolicyPublished = event('PolicyPublished', {
   survivalThreshold: z.number().min(0).max(1),
   rollbackTestMaxAgeSeconds: Duration,
   recoveryTimeObjectiveSeconds: Duration,
+  /** how long a proposal may stay open without executing before it expires (ProposalExpired) */
+  proposalMaxOpenSeconds: Duration.min(60).default(PROPOSAL_MAX_OPEN_SECONDS),
   verdictTtlSeconds: Duration.min(1),
   /** the least track record each rung needs, and per environment where one differs */
   promotion: PromotionRequirements,
@@ -502,6 +506,17 @@ export const RollbackFailed = event('RollbackFailed', {
 export const ProposalWithdrawn = event('ProposalWithdrawn', {
   proposalId: Identifier,
   reason: Reason,
+  /** the proposal of the same agent that replaces this one, when it is withdrawn for a newer one */
+  supersededBy: Identifier.optional(),
+})
+/**
+ * An open proposal reached the policy's time limit on open proposals without executing: it ends, and a start
+ * on it is refused. Written by the scheduler, like the other deadlines.
+ */
+export const ProposalExpired = event('ProposalExpired', {
+  proposalId: Identifier,
+  submittedAt: Timestamp,
+  deadline: Timestamp,
 })
 /** A policy admin revoked a bearer token: the service refuses it from then on. */
 export const TokenRevoked = event('TokenRevoked', {
@@ -547,6 +562,7 @@ export const DomainEvent = z.discriminatedUnion('type', [
   RollbackCompleted,
   RollbackFailed,
   ProposalWithdrawn,
+  ProposalExpired,
   TokenRevoked,
 ])
 export type DomainEvent = z.infer<typeof DomainEvent>

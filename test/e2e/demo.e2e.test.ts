@@ -71,7 +71,7 @@ interface Recovery {
 
 interface PrintedMetrics {
   unsafeBlocked: number
-  proposalsDecided: number
+  actionsEnded: number
   byCheck: Record<string, number>
   refusedAtGate: number
   failedDespiteAllow: number
@@ -85,16 +85,17 @@ const LAST_ACT = 8
 /** The headline metrics as the demo printed them. */
 const printedMetrics = (stdout: string): PrintedMetrics => {
   const last = actOf(stdout, LAST_ACT)
-  const blocked = match(last, /unsafe actions blocked before execution: (\d+) of (\d+) proposals decided/)
+  const blocked = match(last, /unsafe actions blocked before execution: (\d+) of (\d+) actions ended/)
   const byCheck = match(last, /by failed check: (.+)$/m)[1] ?? ''
+  const checks = byCheck === 'none' ? [] : byCheck.split(', ')
   const gate = match(last, /starts refused at the execution gate: (\d+)/)
   const failed = match(last, /failed despite an allow: (\d+); violations: (\d+)/)
   const ttr = match(last, /time to recovery: p50 ([^,]+), p90 ([^,]+), max ([^,]+), count (\d+)/)
   return {
     unsafeBlocked: Number(blocked[1]),
-    proposalsDecided: Number(blocked[2]),
+    actionsEnded: Number(blocked[2]),
     byCheck: Object.fromEntries(
-      byCheck.split(', ').map((pair) => {
+      checks.map((pair) => {
         const [check = '', n = ''] = pair.split(' ')
         return [check, Number(n)]
       }),
@@ -113,7 +114,7 @@ const printedMetrics = (stdout: string): PrintedMetrics => {
 
 interface HeadlineMetrics {
   totals: {
-    proposalsDecided: number
+    actionsEnded: { count: number }
     unsafeBlocked: { count: number; byCheck: Record<string, number> }
     refusedAtGate: { count: number }
     failedDespiteAllow: number
@@ -146,7 +147,7 @@ describe('npm run demo tells the whole story against a running service', () => {
     const { totals } = await auditor.headlineMetrics<HeadlineMetrics>({ window: 'hour' })
     assert.deepEqual(printed, {
       unsafeBlocked: totals.unsafeBlocked.count,
-      proposalsDecided: totals.proposalsDecided,
+      actionsEnded: totals.actionsEnded.count,
       byCheck: totals.unsafeBlocked.byCheck,
       refusedAtGate: totals.refusedAtGate.count,
       failedDespiteAllow: totals.failedDespiteAllow,
@@ -311,8 +312,18 @@ describe('npm run demo tells the whole story against a running service', () => {
 
   it('act 8: the headline metrics printed are the API’s own numbers', async () => {
     const printed = await assertMetricsMatch(first.stdout)
-    assert.equal(printed.unsafeBlocked, 2, 'both proposals were blocked before they were allowed')
-    assert.equal(printed.byCheck.authority, 1)
+    // both proposals were blocked until their evidence arrived, then allowed and executed: no unsafe action
+    assert.equal(
+      printed.unsafeBlocked,
+      0,
+      'a block until the evidence arrives is not an unsafe action blocked',
+    )
+    assert.equal(printed.actionsEnded, 2)
+    assert.deepEqual(printed.byCheck, {})
+    assert.match(
+      actOf(first.stdout, LAST_ACT),
+      /awaiting evidence now \(open and blocked, never counted as blocked\): 0/,
+    )
     assert.equal(printed.refusedAtGate, 0)
     assert.equal(printed.failedDespiteAllow, 1)
     assert.equal(printed.violations, 0)
@@ -359,7 +370,8 @@ describe('npm run demo tells the whole story against a running service', () => {
       /kill switch engaged by bootstrap-admin, released by demo-admin-2/,
     )
     const printed = await assertMetricsMatch(again.stdout)
-    assert.equal(printed.unsafeBlocked, 4)
+    assert.equal(printed.unsafeBlocked, 0)
+    assert.equal(printed.actionsEnded, 4)
     assert.equal(printed.timeToRecovery.count, 2)
     assert.equal((await auditor.verifyLedger()).ok, true)
   })

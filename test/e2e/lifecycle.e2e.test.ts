@@ -391,7 +391,8 @@ describe('the lifecycle of a production action, end to end', () => {
     const metrics = await eventually('the recovery in the metrics', async () => {
       const m = await auditor.headlineMetrics<{
         totals: {
-          unsafeBlocked: { count: number; byCheck: Record<string, number> }
+          unsafeBlocked: { count: number; byHow: Record<string, number>; byCheck: Record<string, number> }
+          actionsEnded: { count: number; byEnd: Record<string, number> }
           timeToRecovery: { overall: { count: number; p50: number | null; max: number | null } }
           refusedAtGate: { count: number; byRule: Record<string, number> }
           failedDespiteAllow: number
@@ -399,8 +400,10 @@ describe('the lifecycle of a production action, end to end', () => {
       }>({ window: 'hour' })
       return m.totals.timeToRecovery.overall.count >= 1 ? m : undefined
     })
-    assert.ok(metrics.totals.unsafeBlocked.count >= 2, 'both proposals were blocked before they were allowed')
-    assert.ok((metrics.totals.unsafeBlocked.byCheck.authority ?? 0) >= 1)
+    // both proposals were blocked until their evidence arrived, then executed: only the refused start counts
+    assert.equal(metrics.totals.unsafeBlocked.count, 1, 'the start citing a revoked allow')
+    assert.deepEqual(metrics.totals.unsafeBlocked.byHow, { 'refused-at-gate': 1 })
+    assert.equal(metrics.totals.actionsEnded.byEnd.executed, 2)
     assert.equal(metrics.totals.refusedAtGate.count, 1, 'the start citing a revoked allow')
     assert.equal(metrics.totals.refusedAtGate.byRule.citesLiveAllow, 1)
     assert.equal(metrics.totals.failedDespiteAllow, 1)

@@ -340,9 +340,10 @@ describe('cli metrics and open-actions', () => {
   it('metrics prints a table per window and the unrecovered failures', async () => {
     const run = await cli(['metrics', ...DAY], env())
     assert.equal(run.code, 0, run.stderr)
-    assert.match(run.stdout, /^WINDOW\s+VERDICTS\s+ALLOWED\s+BLOCKED\s+UNSAFE BLOCKED\s+RATE/m)
+    assert.match(run.stdout, /^WINDOW\s+VERDICTS\s+ALLOWED\s+BLOCKED\s+ENDED\s+UNSAFE BLOCKED\s+RATE/m)
     assert.match(run.stdout, /^2026-01-05\s+\d+/m)
-    assert.match(run.stdout, /unsafe actions blocked\s+\d+ of \d+ decided/)
+    assert.match(run.stdout, /unsafe actions blocked\s+\d+ of \d+ ended/)
+    assert.match(run.stdout, /awaiting evidence now\s+\d+ open and blocked/)
     assert.match(run.stdout, /Unrecovered failures/)
   })
 

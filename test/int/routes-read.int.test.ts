@@ -9,6 +9,7 @@ import type { Role } from '../../src/auth/tokens.js'
 import { streams } from '../../src/domain/events.js'
 import type { StoredEvent } from '../../src/store/port.js'
 import { expectError, SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
+import { promtoolAccepts } from '../support/promtool.js'
 
 const EXECUTOR = 'executor-1'
 const RESOURCE = SEED.resource
@@ -276,20 +277,31 @@ test('open actions: pages follow one another without gaps or repeats', async () 
 
 const hourAgo = () => new Date(Date.now() - 3_600_000).toISOString()
 
-test('headline metrics: unsafe actions blocked, by check, agent, tool, environment and impact', async () => {
+test('headline metrics: unsafe actions blocked, by how, agent, tool, environment and impact', async () => {
   const body = await json(`/v1/metrics/headline?window=hour&from=${hourAgo()}`)
   const { totals } = body
-  assert.equal(totals.unsafeBlocked.count, 2)
-  assert.deepEqual(totals.unsafeBlocked.byCheck, { authority: 1, freshState: 1 })
-  assert.deepEqual(totals.unsafeBlocked.byAgent, { 'agent-1': 1, 'agent-2': 1 })
-  assert.deepEqual(totals.unsafeBlocked.byTool, { cache: 2 })
-  assert.deepEqual(totals.unsafeBlocked.byEnvironment, { production: 2 })
-  assert.deepEqual(totals.unsafeBlocked.byImpact, { low: 2 })
+  // the start the gate refused is the one unsafe action blocked; the stale proposal is still open, awaiting evidence
+  assert.deepEqual(totals.unsafeBlocked, {
+    count: 1,
+    byHow: { 'refused-at-gate': 1 },
+    byEnd: {},
+    byCheck: {},
+    byAgent: { 'agent-2': 1 },
+    byTool: { cache: 1 },
+    byEnvironment: { production: 1 },
+    byImpact: { low: 1 },
+  })
+  assert.deepEqual(body.awaitingEvidence, {
+    count: 1,
+    byCheck: { freshState: 1 },
+    byEnvironment: { production: 1 },
+  })
   assert.equal(totals.allowed, 3)
   assert.equal(totals.blockedVerdicts, 2)
   assert.equal(totals.verdicts, 5)
-  assert.equal(totals.proposalsDecided, 5)
-  assert.equal(totals.unsafeRate, 2 / 5)
+  // four executions (one outside the gate, after its refused start) and the refused start
+  assert.deepEqual(totals.actionsEnded, { count: 5, byEnd: { executed: 4, 'refused-at-gate': 1 } })
+  assert.equal(totals.unsafeRate, 1 / 5)
   assert.equal(totals.failedDespiteAllow, 2)
   assert.deepEqual(totals.violations, { count: 1, byKind: { 'no-verdict': 1 }, byAgent: { 'agent-2': 1 } })
   assert.deepEqual(totals.refusedAtGate, {
@@ -306,7 +318,7 @@ test('headline metrics: unsafe actions blocked, by check, agent, tool, environme
     body.series.reduce((n: number, w: never) => n + f(w), 0)
   assert.equal(
     sum((w) => w.unsafeBlocked.count),
-    2,
+    1,
   )
   assert.equal(
     sum((w) => w.verdicts),
@@ -342,7 +354,7 @@ test('headline metrics: defaults to the last 24 hour windows and the last 30 day
   assert.equal(hours.window, 'hour')
   assert.equal(hours.series.length, 24)
   assert.ok(Date.parse(hours.series.at(-1).end) > Date.now())
-  assert.equal(hours.totals.unsafeBlocked.count, 2)
+  assert.equal(hours.totals.unsafeBlocked.count, 1)
   const days = await json('/v1/metrics/headline?window=day', api.as('admin', 'policy-admin'))
   assert.equal(days.series.length, 30)
   assert.equal(days.totals.verdicts, 5)
@@ -378,24 +390,31 @@ test('prometheus: the headline series and the ledger gauges', async () => {
   assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/)
   const s = parseExposition(r.body)
   const expected: Record<string, number> = {
-    governance_unsafe_actions_blocked_total: 2,
-    'governance_unsafe_actions_blocked_total{check="freshState"}': 1,
-    'governance_unsafe_actions_blocked_total{check="authority"}': 1,
-    'governance_unsafe_actions_blocked_total{agent="agent-1"}': 1,
-    'governance_unsafe_actions_blocked_total{agent="agent-2"}': 1,
-    'governance_unsafe_actions_blocked_total{tool="cache"}': 2,
-    'governance_unsafe_actions_blocked_total{environment="production"}': 2,
-    'governance_unsafe_actions_blocked_total{impact="low"}': 2,
+    'governance_unsafe_actions_blocked_total{how="refused-at-gate"}': 1,
+    'governance_unsafe_actions_blocked_total{how="ended-blocked"}': 0,
+    'governance_unsafe_actions_blocked_by_agent_total{agent="agent-2"}': 1,
+    'governance_unsafe_actions_blocked_by_tool_total{tool="cache"}': 1,
+    'governance_unsafe_actions_blocked_by_environment_total{environment="production"}': 1,
+    'governance_unsafe_actions_blocked_by_impact_total{impact="low"}': 1,
+    'governance_unsafe_actions_blocked_by_impact_total{impact="high"}': 0,
+    'governance_unsafe_actions_blocked_failed_checks_total{check="freshState"}': 0,
+    'governance_actions_ended_total{end="executed"}': 4,
+    'governance_actions_ended_total{end="refused-at-gate"}': 1,
+    governance_actions_awaiting_evidence: 1,
     'governance_verdicts_total{decision="allow"}': 3,
     'governance_verdicts_total{decision="block"}': 2,
     'governance_violations_total{kind="no-verdict"}': 1,
+    'governance_violations_total{kind="revoked"}': 0,
     governance_executions_refused_total: 1,
-    'governance_executions_refused_total{rule="citesLiveAllow"}': 1,
+    'governance_execution_refusal_rules_total{rule="citesLiveAllow"}': 1,
+    'governance_execution_refusal_rules_total{rule="noKillSwitchEngaged"}': 0,
     governance_executions_failed_despite_allow_total: 2,
-    'governance_time_to_recovery_seconds{quantile="0.5"}': history.recoverySeconds,
-    'governance_time_to_recovery_seconds{quantile="0.9"}': history.recoverySeconds,
-    governance_time_to_recovery_seconds_max: history.recoverySeconds,
+    governance_time_to_recovery_seconds_sum: history.recoverySeconds,
     governance_time_to_recovery_seconds_count: 1,
+    'governance_time_to_recovery_seconds_bucket{le="1"}': 0,
+    'governance_time_to_recovery_seconds_bucket{le="86400"}': 1,
+    'governance_time_to_recovery_seconds_bucket{le="+Inf"}': 1,
+    governance_faults: 0,
     governance_unrecovered_failures: 1,
     governance_ledger_head_position: await api.head(),
     governance_decision_lag_events: 0,
@@ -407,7 +426,9 @@ test('prometheus: the headline series and the ledger gauges', async () => {
     assert.equal(s.get(series), value, series)
   }
   assert.match(r.body, /# TYPE governance_http_requests_total counter/)
-  assert.match(r.body, /# TYPE governance_unsafe_actions_blocked_total gauge/)
+  assert.match(r.body, /# TYPE governance_unsafe_actions_blocked_total counter/)
+  assert.match(r.body, /# TYPE governance_time_to_recovery_seconds histogram/)
+  promtoolAccepts(r.body)
   // the process's own series, for the operator
   assert.ok((s.get('process_resident_memory_bytes') ?? 0) > 10 * 2 ** 20, 'resident memory is reported')
   assert.match(r.body, /# TYPE nodejs_heap_size_used_bytes gauge/)

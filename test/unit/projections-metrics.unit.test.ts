@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { metrics, summarizeRecovery, unsafeRate, type WindowDoc } from '../../projections/metrics.js'
+import {
+  type AwaitingDoc,
+  emptyUnsafeBlocked as emptyUnsafe,
+  metrics,
+  summarizeRecovery,
+  unsafeRate,
+  type WindowDoc,
+} from '../../projections/metrics.js'
+import { awaitingNow } from '../../projections/metrics-summary.js'
 import type { LedgerEvent } from '../../src/domain/events.js'
 import {
   actionDigestFor,
@@ -92,78 +100,148 @@ const ledger = (start: string) => {
       )
       return this
     },
+    withdraw(p: ProposalFacts, supersededBy?: string) {
+      const reason = supersededBy ? 'replaced' : 'not worth the evidence'
+      events.push(
+        l.event('ProposalWithdrawn', {
+          proposalId: p.proposalId,
+          reason,
+          ...(supersededBy ? { supersededBy } : {}),
+        }),
+      )
+      return this
+    },
+    expire(p: ProposalFacts) {
+      events.push(
+        l.event('ProposalExpired', { proposalId: p.proposalId, submittedAt: start, deadline: start }),
+      )
+      return this
+    },
     window(key: string) {
       return given(metrics, events).doc(key) as WindowDoc
+    },
+    awaiting() {
+      return given(metrics, events).doc('awaiting') as AwaitingDoc | undefined
     },
   }
 }
 
 describe('metrics projection', () => {
-  it('counts a proposal blocked three times once as unsafe, with the checks of its first block', () => {
-    const p1 = {
-      proposalId: 'p-1',
-      agentId: 'agent-1',
-      tool: 'kubectl',
-      environment: 'production',
-      expectedImpact: 'high',
-    } as const
-    const p2 = { proposalId: 'p-2', agentId: 'agent-2', tool: 'terraform', environment: 'staging' } as const
+  it('counts nothing as blocked in a history where every action is eventually allowed and executed', () => {
+    const ps = [1, 2, 3].map((n) => ({ proposalId: `p-${n}`, agentId: `agent-${n}` }))
     const m = ledger('2024-05-01T10:00:00.000Z')
-      .submit(p1)
-      .submit(p2)
-      .at('2024-05-01T10:05:00.000Z')
-      .verdict(p1, {
-        revision: 1,
-        decision: 'block',
-        failed: ['scopedPermission', 'freshState'],
-        impact: 'critical',
-      })
-      .at('2024-05-01T10:20:00.000Z')
-      .verdict(p1, { revision: 2, decision: 'block', failed: ['freshState'] })
-      .verdict(p2, { revision: 1, decision: 'allow' })
-      .at('2024-05-01T11:10:00.000Z')
-      .verdict(p1, { revision: 3, decision: 'block', failed: ['survival'] })
-
-    const hour10 = m.window('hour:2024-05-01T10')
-    assert.deepEqual(
-      {
-        verdicts: hour10.verdicts,
-        allowed: hour10.allowed,
-        blockedVerdicts: hour10.blockedVerdicts,
-        proposalsDecided: hour10.proposalsDecided,
-        unsafeBlocked: hour10.unsafeBlocked,
-      },
-      {
-        verdicts: 3,
-        allowed: 1,
-        blockedVerdicts: 2,
-        proposalsDecided: 2,
-        unsafeBlocked: {
-          count: 1,
-          byCheck: { scopedPermission: 1, freshState: 1 },
-          byAgent: { 'agent-1': 1 },
-          byTool: { kubectl: 1 },
-          byEnvironment: { production: 1 },
-          byImpact: { critical: 1 },
-        },
-      },
-    )
-    assert.equal(unsafeRate(hour10), 0.5)
-
-    const hour11 = m.window('hour:2024-05-01T11')
-    assert.deepEqual(
-      [hour11.verdicts, hour11.blockedVerdicts, hour11.proposalsDecided, hour11.unsafeBlocked.count],
-      [1, 1, 1, 0],
-      'a later block of the same proposal is a block verdict, not another unsafe action',
-    )
-    assert.equal(unsafeRate(hour11), 0)
+    for (const p of ps) {
+      // every proposal's first verdict is a block: its evidence has not arrived yet
+      m.submit(p).verdict(p, { revision: 1, decision: 'block', failed: ['freshState', 'rollback'] })
+    }
+    m.at('2024-05-01T10:40:00.000Z')
+    for (const p of ps) m.verdict(p, { revision: 2, decision: 'allow' })
+    m.at('2024-05-01T11:05:00.000Z')
+    for (const p of ps) m.start(p, verdictIdOf(p.proposalId, 2))
 
     const day = m.window('day:2024-05-01')
-    assert.deepEqual(
-      [day.verdicts, day.blockedVerdicts, day.proposalsDecided, day.unsafeBlocked.count],
-      [4, 3, 2, 1],
+    assert.equal(day.blockedVerdicts, 3, 'the blocks are verdicts, and counted as such')
+    assert.deepEqual(day.unsafeBlocked, emptyUnsafe())
+    assert.deepEqual(day.actionsEnded, { count: 3, byEnd: { executed: 3 } })
+    assert.equal(unsafeRate(day), 0)
+    assert.deepEqual(awaitingNow(m.awaiting()), { count: 0, byCheck: {}, byEnvironment: {} })
+    assert.equal(
+      m.window('hour:2024-05-01T10').actionsEnded.count,
+      0,
+      'nothing ended while they were blocked',
     )
-    assert.deepEqual(day.unsafeBlocked.byCheck, { scopedPermission: 1, freshState: 1 })
+  })
+
+  it('counts a proposal that ends without executing while blocked once, when it ends, by how it ended and the checks its last verdict failed', () => {
+    const withdrawn = { proposalId: 'p-1', agentId: 'agent-1', tool: 'kubectl', environment: 'production' }
+    const superseded = { proposalId: 'p-2', agentId: 'agent-1', tool: 'terraform', environment: 'staging' }
+    const expired = { proposalId: 'p-3', agentId: 'agent-2', expectedImpact: 'high' as const }
+    const allowedThenWithdrawn = { proposalId: 'p-4', agentId: 'agent-2' }
+    const stillOpen = { proposalId: 'p-5', agentId: 'agent-3', environment: 'staging' }
+    const m = ledger('2024-05-01T10:00:00.000Z')
+      .submit(withdrawn)
+      .submit(superseded)
+      .submit(expired)
+      .submit(allowedThenWithdrawn)
+      .submit(stillOpen)
+      .verdict(withdrawn, { revision: 1, decision: 'block', failed: ['scopedPermission', 'freshState'] })
+      .verdict(superseded, { revision: 1, decision: 'block', failed: ['survival'] })
+      .verdict(expired, { revision: 1, decision: 'block', failed: ['rollback'], impact: 'critical' })
+      .verdict(allowedThenWithdrawn, { revision: 1, decision: 'allow' })
+      .verdict(stillOpen, { revision: 1, decision: 'block', failed: ['freshState'] })
+      .at('2024-05-01T10:30:00.000Z')
+      .verdict(withdrawn, { revision: 2, decision: 'block', failed: ['freshState'] })
+      .at('2024-05-01T11:15:00.000Z')
+      .withdraw(withdrawn)
+      .withdraw(superseded, 'p-6')
+      .withdraw(allowedThenWithdrawn)
+      .at('2024-05-08T10:00:00.000Z')
+      .expire(expired)
+
+    const hour10 = m.window('hour:2024-05-01T10')
+    assert.deepEqual(hour10.unsafeBlocked, emptyUnsafe(), 'a block is not yet an unsafe action blocked')
+    assert.equal(hour10.actionsEnded.count, 0)
+    assert.equal(unsafeRate(hour10), null, 'no action ended, so there is no rate')
+
+    const hour11 = m.window('hour:2024-05-01T11')
+    assert.deepEqual(hour11.unsafeBlocked, {
+      count: 2,
+      byHow: { 'ended-blocked': 2 },
+      byEnd: { withdrawn: 1, superseded: 1 },
+      byCheck: { freshState: 1, survival: 1 },
+      byAgent: { 'agent-1': 2 },
+      byTool: { kubectl: 1, terraform: 1 },
+      byEnvironment: { production: 1, staging: 1 },
+      byImpact: { high: 2 },
+    })
+    assert.deepEqual(hour11.actionsEnded, { count: 3, byEnd: { withdrawn: 2, superseded: 1 } })
+    assert.equal(unsafeRate(hour11), 2 / 3, 'the allowed proposal withdrawn is in the base, not blocked')
+
+    const week = m.window('day:2024-05-08')
+    assert.deepEqual(
+      [
+        week.unsafeBlocked.count,
+        week.unsafeBlocked.byEnd,
+        week.unsafeBlocked.byImpact,
+        week.unsafeBlocked.byCheck,
+      ],
+      [1, { expired: 1 }, { critical: 1 }, { rollback: 1 }],
+    )
+    assert.deepEqual(awaitingNow(m.awaiting()), {
+      count: 1,
+      byCheck: { freshState: 1 },
+      byEnvironment: { staging: 1 },
+    })
+  })
+
+  it('keeps the open, blocked proposals as awaiting evidence, and lets each leave once', () => {
+    const p = { proposalId: 'p-1', environment: 'production' }
+    const m = ledger('2024-05-01T10:00:00.000Z')
+      .submit(p)
+      .verdict(p, { revision: 1, decision: 'block', failed: ['freshState', 'rollback'] })
+    assert.deepEqual(m.awaiting(), {
+      kind: 'awaiting',
+      count: 1,
+      byCheck: { freshState: 1, rollback: 1 },
+      byEnvironment: { production: 1 },
+    })
+    m.verdict(p, { revision: 2, decision: 'block', failed: ['rollback'] })
+    assert.deepEqual(m.awaiting(), {
+      kind: 'awaiting',
+      count: 1,
+      byCheck: { freshState: 0, rollback: 1 },
+      byEnvironment: { production: 1 },
+    })
+    m.verdict(p, { revision: 3, decision: 'allow' })
+    assert.equal(m.awaiting()?.count, 0, 'an allow is not awaiting evidence')
+    m.verdict(p, { revision: 4, decision: 'block', failed: ['killSwitch'] }).withdraw(p)
+    assert.equal(m.awaiting()?.count, 0, 'a withdrawn proposal awaits nothing')
+    // an expiry noticed after the withdrawal, and a verdict after it, change nothing
+    m.expire(p).verdict(p, { revision: 5, decision: 'block', failed: ['policy'] })
+    const day = m.window('day:2024-05-01')
+    assert.deepEqual([day.unsafeBlocked.count, day.actionsEnded.count], [1, 1])
+    assert.deepEqual(day.unsafeBlocked.byCheck, { killSwitch: 1 })
+    assert.equal(m.awaiting()?.count, 0)
   })
 
   it('counts a start refused at the gate in refusedAtGate, by rule, agent, tool and environment, and not as an execution', () => {
@@ -210,6 +288,17 @@ describe('metrics projection', () => {
       citesThisAction: 1,
     })
     assert.deepEqual(day.refusedAtGate.byAgent, { 'agent-1': 1, 'agent-2': 2 })
+    assert.deepEqual(day.actionsEnded, { count: 3, byEnd: { 'refused-at-gate': 3 } })
+    assert.deepEqual(
+      [
+        day.unsafeBlocked.count,
+        day.unsafeBlocked.byHow,
+        day.unsafeBlocked.byAgent,
+        day.unsafeBlocked.byCheck,
+      ],
+      [3, { 'refused-at-gate': 3 }, { 'agent-1': 1, 'agent-2': 2 }, {}],
+      'each refused start is an unsafe action blocked before execution; the rules broken are in refusedAtGate',
+    )
   })
 
   it('counts a refusal for a proposal it never saw, with no agent, tool or environment', () => {
@@ -225,11 +314,8 @@ describe('metrics projection', () => {
     })
   })
 
-  it('has no unsafe rate for a window that decided nothing', () => {
-    assert.equal(
-      unsafeRate({ proposalsDecided: 0, unsafeBlocked: { count: 0 } as WindowDoc['unsafeBlocked'] }),
-      null,
-    )
+  it('has no unsafe rate for a window where no action ended', () => {
+    assert.equal(unsafeRate({ actionsEnded: { count: 0, byEnd: {} }, unsafeBlocked: emptyUnsafe() }), null)
   })
 
   it('tells a failure despite an allow from a violation, even when the violation is recorded late', () => {

@@ -1,6 +1,7 @@
 import type { RecoverySummary } from '../../../projections/metrics.js'
 import { metricsKeys } from '../../../projections/metrics.js'
 import {
+  awaitingNow,
   isWindow,
   type PresentedFigures,
   presentFigures,
@@ -21,6 +22,7 @@ const DEFAULT_WINDOWS: Record<WindowKind, number> = { hour: 24, day: 30 }
 const MAX_WINDOWS = 1000
 
 type Presented = PresentedFigures
+type Awaiting = ReturnType<typeof awaitingNow>
 
 export interface MetricsRange {
   readonly window: WindowKind
@@ -67,6 +69,7 @@ const seriesText = (series: readonly Presented[], window: WindowKind): string =>
       { header: 'VERDICTS', align: 'right' },
       { header: 'ALLOWED', align: 'right' },
       { header: 'BLOCKED', align: 'right' },
+      { header: 'ENDED', align: 'right' },
       { header: 'UNSAFE BLOCKED', align: 'right' },
       { header: 'RATE', align: 'right' },
       { header: 'FAILED DESPITE ALLOW', align: 'right' },
@@ -81,6 +84,7 @@ const seriesText = (series: readonly Presented[], window: WindowKind): string =>
       String(w.verdicts),
       String(w.allowed),
       String(w.blockedVerdicts),
+      String(w.actionsEnded.count),
       String(w.unsafeBlocked.count),
       percent(w.unsafeRate),
       String(w.failedDespiteAllow),
@@ -92,17 +96,21 @@ const seriesText = (series: readonly Presented[], window: WindowKind): string =>
     ]),
   )
 
-const totalsText = (t: Presented): string =>
+const totalsText = (t: Presented, awaiting: Awaiting): string =>
   fields([
     [
       'unsafe actions blocked',
-      `${t.unsafeBlocked.count} of ${t.proposalsDecided} decided (${percent(t.unsafeRate)})`,
+      `${t.unsafeBlocked.count} of ${t.actionsEnded.count} ended (${percent(t.unsafeRate)})`,
     ],
-    ['  by check', breakdown(t.unsafeBlocked.byCheck)],
+    ['  how', breakdown(t.unsafeBlocked.byHow)],
+    ['  ended by', breakdown(t.unsafeBlocked.byEnd)],
+    ['  by failed check', breakdown(t.unsafeBlocked.byCheck)],
     ['  by agent', breakdown(t.unsafeBlocked.byAgent)],
     ['  by tool', breakdown(t.unsafeBlocked.byTool)],
     ['  by environment', breakdown(t.unsafeBlocked.byEnvironment)],
     ['  by impact', breakdown(t.unsafeBlocked.byImpact)],
+    ['actions ended', `${t.actionsEnded.count} (${breakdown(t.actionsEnded.byEnd)})`],
+    ['awaiting evidence now', `${awaiting.count} open and blocked (${breakdown(awaiting.byCheck)})`],
     ['failed despite an allow', String(t.failedDespiteAllow)],
     ['violations', `${t.violations.count} (${breakdown(t.violations.byKind)})`],
     ['time to recovery', recoveryText(t.timeToRecovery.overall)],
@@ -162,6 +170,7 @@ export const metricsCommand = (config: Config, range: MetricsRange, context: Con
     const unrecoveredFailures = findOpenActions(runtime, (doc) => doc.state === 'failed').flatMap((doc) =>
       doc.state === 'failed' ? [{ ...doc, ageSeconds: ageSeconds(doc, now) }] : [],
     )
+    const awaitingEvidence = awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting()))
     const asOf = runtime.views.metrics.checkpoint()
     const text = [
       `Headline metrics, ${range.window} windows from ${totals.start} to ${totals.end} (as of ledger position ${asOf})`,
@@ -169,10 +178,10 @@ export const metricsCommand = (config: Config, range: MetricsRange, context: Con
       seriesText(series, range.window),
       '',
       'The range summed',
-      totalsText(totals),
+      totalsText(totals, awaitingEvidence),
       '',
       failuresText(unrecoveredFailures),
     ].join('\n')
-    return done({ window: range.window, series, totals, unrecoveredFailures, asOf }, text)
+    return done({ window: range.window, series, totals, awaitingEvidence, unrecoveredFailures, asOf }, text)
   })
 }

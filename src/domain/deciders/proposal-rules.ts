@@ -143,6 +143,23 @@ export const proposerOrAdminWithdraws = specification<Acting>(
       : 'only the proposing agent or a policy admin may withdraw this proposal',
 )
 
+export const replacedByTheSameAgent = specification<{
+  proposal: DataOf<'ProposalSubmitted'>
+  supersededBy: string
+  replacementAgent: string | null
+}>(
+  'replacedByTheSameAgent',
+  'a proposal is superseded only by another existing proposal of the same agent',
+  ({ proposal, supersededBy, replacementAgent }) =>
+    supersededBy === proposal.proposalId
+      ? 'a proposal cannot supersede itself'
+      : replacementAgent === null
+        ? `proposal ${supersededBy} does not exist`
+        : replacementAgent !== proposal.agentId
+          ? `proposal ${supersededBy} was proposed by ${replacementAgent}, not by ${proposal.agentId}`
+          : null,
+)
+
 export const starterReports = specification<{ actor: Actor; executor: string; what: string }>(
   'starterReports',
   'only the principal that started an execution reports its outcome and runs its rollback',

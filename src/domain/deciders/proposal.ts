@@ -12,6 +12,7 @@ import {
   proposerAboveObserve,
   proposerOrAdminWithdraws,
   proposerRequestsSimulation,
+  replacedByTheSameAgent,
   simulationAnswersRequest,
   simulatorAttestsSimulation,
   starterReports,
@@ -27,6 +28,7 @@ export type ProposalEvent =
   | EventOf<'RollbackTested'>
   | EventOf<'ApprovalGranted'>
   | EventOf<'ProposalWithdrawn'>
+  | EventOf<'ProposalExpired'>
   | EventOf<'VerdictIssued'>
   | EventOf<'VerdictRevoked'>
   | EventOf<'VerdictExpired'>
@@ -74,7 +76,13 @@ export type ProposalCommand = { readonly actor: Actor } & (
         executors: readonly string[]
       }
     } & Omit<Given<'ApprovalGranted'>, 'approver'>)
-  | ({ type: 'Withdraw' } & Given<'ProposalWithdrawn'>)
+  | ({
+      type: 'Withdraw'
+      context: {
+        /** the agent that proposed the replacement named in supersededBy; null when there is none */
+        replacementAgent: string | null
+      }
+    } & Given<'ProposalWithdrawn'>)
   | ({
       type: 'StartExecution'
       context: {
@@ -126,6 +134,7 @@ export type ProposalState =
   | { readonly status: 'none' }
   | (ProposalFacts & { readonly status: 'open' })
   | (ProposalFacts & { readonly status: 'withdrawn' })
+  | (ProposalFacts & { readonly status: 'expired' })
   | (Executed & { readonly status: 'executing' })
   | (Executed & { readonly status: 'succeeded' })
   | (Executed & { readonly status: 'failed' })
@@ -160,7 +169,14 @@ export const decide = (command: ProposalCommand, state: ProposalState): Proposal
     case 'Withdraw': {
       demand(proposerOrAdminWithdraws, acting)
       requireStatus(state, ['open'], 'withdraw')
-      return [{ type: 'ProposalWithdrawn', data: { proposalId, reason: command.reason } }]
+      const { reason, supersededBy } = command
+      if (supersededBy === undefined) return [{ type: 'ProposalWithdrawn', data: { proposalId, reason } }]
+      demand(
+        replacedByTheSameAgent,
+        { proposal: state.proposal, supersededBy, replacementAgent: command.context.replacementAgent },
+        'conflict',
+      )
+      return [{ type: 'ProposalWithdrawn', data: { proposalId, reason, supersededBy } }]
     }
     case 'StartExecution':
       return startExecution(command, state)
@@ -383,6 +399,8 @@ export const evolve = (state: ProposalState, event: ProposalEvent): ProposalStat
       return { ...state, recoveryDeadlinePassed: true }
     case 'ProposalWithdrawn':
       return state.status === 'open' ? { ...state, status: 'withdrawn' } : state
+    case 'ProposalExpired':
+      return state.status === 'open' ? { ...state, status: 'expired' } : state
     case 'ExecutionStarted': {
       const { executionId, executor } = event.data
       return state.status === 'open' ? { ...state, status: 'executing', executionId, executor } : state

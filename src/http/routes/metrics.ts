@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { z } from 'zod'
-import { type Counts, metricsKeys, summarizeRecovery, type WindowKind } from '../../../projections/metrics.js'
+import { type Counts, type EndOfAction, metricsKeys, type WindowKind } from '../../../projections/metrics.js'
 import {
+  awaitingNow,
   type Figures,
   isWindow,
   type PresentedFigures,
@@ -13,6 +14,8 @@ import {
   zeroFigures,
 } from '../../../projections/metrics-summary.js'
 import type { OpenActionDoc } from '../../../projections/open-actions.js'
+import { WHAT_A_START_NEEDS } from '../../domain/deciders/proposal-rules.js'
+import { CheckName, ImpactClass, ViolationRecorded } from '../../domain/events.js'
 import type { Runtime } from '../../runtime.js'
 import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
@@ -44,18 +47,34 @@ const WindowFiguresSchema = z.object({
   verdicts: z.number().int(),
   allowed: z.number().int(),
   blockedVerdicts: z.number().int(),
-  proposalsDecided: z.number().int().describe('distinct proposals given a verdict in the window'),
+  actionsEnded: z
+    .object({
+      count: z.number().int(),
+      byEnd: Counted.describe('executed, withdrawn, superseded, expired, refused-at-gate'),
+    })
+    .describe(
+      'actions that reached an end in the window: executed, ended without executing, or a start refused at the gate',
+    ),
   unsafeBlocked: z
     .object({
       count: z.number().int(),
-      byCheck: Counted.describe('per failed check: a proposal may fail several'),
+      byHow: Counted.describe('refused-at-gate, or ended-blocked: ended without executing while blocked'),
+      byEnd: Counted.describe('how the proposals that ended blocked ended: withdrawn, superseded, expired'),
+      byCheck: Counted.describe(
+        'checks failed by the last verdict of those that ended blocked: one may fail several',
+      ),
       byAgent: Counted,
       byTool: Counted,
       byEnvironment: Counted,
       byImpact: Counted,
     })
-    .describe('proposals blocked before execution, each counted once, in the window of its first block'),
-  unsafeRate: z.number().nullable().describe('unsafeBlocked.count / proposalsDecided; null when none'),
+    .describe(
+      'unsafe actions blocked before execution, in the window of their end: starts refused at the gate, and proposals that ended without executing while their last verdict was a block',
+    ),
+  unsafeRate: z
+    .number()
+    .nullable()
+    .describe('unsafeBlocked.count / actionsEnded.count; null when none ended'),
   refusedAtGate: z
     .object({
       count: z.number().int(),
@@ -109,6 +128,15 @@ const HeadlineResponse = z.object({
   totals: WindowFiguresSchema.describe(
     'the range summed; a proposal decided in several windows counts in proposalsDecided once per window',
   ),
+  awaitingEvidence: z
+    .object({
+      count: z.number().int(),
+      byCheck: Counted.describe('checks their latest verdict failed: one may fail several'),
+      byEnvironment: Counted,
+    })
+    .describe(
+      'open proposals whose latest verdict is a block, now, whatever the range: never counted as blocked',
+    ),
   unrecoveredFailures: z
     .array(UnrecoveredFailure)
     .describe('failed executions without a completed rollback, now, whatever the range'),
@@ -169,6 +197,7 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
           new Date(first).toISOString(),
           new Date(last + step).toISOString(),
         ),
+        awaitingEvidence: awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())),
         unrecoveredFailures: failedActions(runtime).map((doc) => {
           const { proposalId, agentId, tool, action, resource, environment, impact } = doc
           const { executionId, failedAt, error, rollback, recoveryOverdue } = doc
@@ -198,7 +227,7 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
 
 export interface Prometheus {
   readonly registry: Registry
-  /** sets every ledger-derived gauge from the stored documents, then renders the registry */
+  /** sets every ledger-derived series from the stored documents, then renders the registry */
   scrape(): Promise<string>
 }
 
@@ -208,63 +237,113 @@ declare module 'fastify' {
   }
 }
 
-const UNSAFE_LABELS = ['check', 'agent', 'tool', 'environment', 'impact'] as const
+/** Time to recovery runs from seconds (an automatic rollback) to hours (a manual one): buckets over that span. */
+export const RECOVERY_BUCKETS_SECONDS = [
+  1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400,
+]
 
-/** One registry per app. The ledger-derived series are gauges computed at scrape from the daily metrics. */
+const END_OF_ACTION: readonly EndOfAction[] = [
+  'executed',
+  'withdrawn',
+  'superseded',
+  'expired',
+  'refused-at-gate',
+]
+const HOW_BLOCKED = ['refused-at-gate', 'ended-blocked'] as const
+const VIOLATION_KINDS = ViolationRecorded.shape.data.shape.kind.options
+const REFUSAL_RULES = WHAT_A_START_NEEDS.map((s) => s.name)
+
+/**
+ * One registry per app. The ledger-derived series are counters and a histogram whose values are set at scrape
+ * from the daily metrics (they only grow, as the ledger does); every label a family can take from a fixed list
+ * is present from the start at zero, and every family's samples sum to what its name counts.
+ */
 export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests: Counter<string> } => {
   const registry = new Registry()
   const registers = [registry]
   // the process's own series: resident memory, heap, event-loop delay, garbage collection
   collectDefaultMetrics({ register: registry })
+  // gauges named like counters, which promtool refuses; the same counts stay, by type, in their namesakes
+  // without the suffix (nodejs_active_handles, nodejs_active_requests, nodejs_active_resources)
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ])
+    registry.removeSingleMetric(name)
   const httpRequests = new Counter({
     name: 'governance_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status',
     labelNames: ['method', 'route', 'status'],
     registers,
   })
-  const unsafeBlocked = new Gauge({
-    name: 'governance_unsafe_actions_blocked_total',
-    help: 'Proposals blocked before execution, each once, all time (a gauge computed at scrape from the daily metrics). One series per breakdown: the one without labels is the total; select a breakdown with {check!=""} (a proposal may fail several checks), {agent!=""}, {tool!=""}, {environment!=""} or {impact!=""}',
-    labelNames: UNSAFE_LABELS,
+  const counter = (name: string, help: string, labelNames: readonly string[] = []) =>
+    new Counter({ name, help, labelNames, registers })
+  const unsafeBlocked = counter(
+    'governance_unsafe_actions_blocked_total',
+    'Unsafe actions blocked before execution: starts refused at the execution gate (how="refused-at-gate") and proposals that ended without executing while their last verdict was a block (how="ended-blocked"). The samples sum to the total',
+    ['how'],
+  )
+  const unsafeBy = {
+    agent: counter(
+      'governance_unsafe_actions_blocked_by_agent_total',
+      'Unsafe actions blocked before execution, by the proposing agent; sums to governance_unsafe_actions_blocked_total',
+      ['agent'],
+    ),
+    tool: counter(
+      'governance_unsafe_actions_blocked_by_tool_total',
+      'Unsafe actions blocked before execution, by tool; sums to governance_unsafe_actions_blocked_total',
+      ['tool'],
+    ),
+    environment: counter(
+      'governance_unsafe_actions_blocked_by_environment_total',
+      'Unsafe actions blocked before execution, by environment; sums to governance_unsafe_actions_blocked_total',
+      ['environment'],
+    ),
+    impact: counter(
+      'governance_unsafe_actions_blocked_by_impact_total',
+      'Unsafe actions blocked before execution, by impact class; sums to governance_unsafe_actions_blocked_total',
+      ['impact'],
+    ),
+  }
+  const failedChecks = counter(
+    'governance_unsafe_actions_blocked_failed_checks_total',
+    'Checks failed by the last verdict of the proposals that ended blocked, by check: one proposal may fail several, so the samples sum to failed checks, not to actions',
+    ['check'],
+  )
+  const actionsEnded = counter(
+    'governance_actions_ended_total',
+    'Actions that reached an end, by how: executed, withdrawn, superseded, expired, or a start refused at the gate (the base of the unsafe rate)',
+    ['end'],
+  )
+  const awaiting = new Gauge({
+    name: 'governance_actions_awaiting_evidence',
+    help: 'Open proposals whose latest verdict is a block, now: awaiting evidence, never counted as blocked',
     registers,
   })
-  const verdicts = new Gauge({
-    name: 'governance_verdicts_total',
-    help: 'Verdicts issued, by decision, all time (computed at scrape)',
-    labelNames: ['decision'],
-    registers,
-  })
-  const violations = new Gauge({
-    name: 'governance_violations_total',
-    help: 'Executions recorded as violations (no valid allow verdict), by kind, all time (computed at scrape)',
-    labelNames: ['kind'],
-    registers,
-  })
-  const refusedAtGate = new Gauge({
-    name: 'governance_executions_refused_total',
-    help: 'Execution starts refused at the gate (nothing ran), by the rule broken, all time (computed at scrape)',
-    labelNames: ['rule'],
-    registers,
-  })
-  const failedDespiteAllow = new Gauge({
-    name: 'governance_executions_failed_despite_allow_total',
-    help: 'Executions that failed although they cited a valid allow verdict, all time (computed at scrape)',
-    registers,
-  })
-  const recovery = new Gauge({
+  const verdicts = counter('governance_verdicts_total', 'Verdicts issued, by decision', ['decision'])
+  const violations = counter(
+    'governance_violations_total',
+    'Executions recorded as violations (no valid allow verdict), by kind',
+    ['kind'],
+  )
+  const refusedAtGate = counter(
+    'governance_executions_refused_total',
+    'Execution starts refused at the gate: nothing ran',
+  )
+  const refusalRules = counter(
+    'governance_execution_refusal_rules_total',
+    'Rules of the execution gate broken by refused starts, by rule: one start may break several',
+    ['rule'],
+  )
+  const failedDespiteAllow = counter(
+    'governance_executions_failed_despite_allow_total',
+    'Executions that failed although they cited a valid allow verdict',
+  )
+  const recovery = new Histogram({
     name: 'governance_time_to_recovery_seconds',
-    help: 'Seconds from a failed execution to its completed rollback, all time: p50 and p90 by quantile (computed at scrape)',
-    labelNames: ['quantile'],
-    registers,
-  })
-  const recoveryMax = new Gauge({
-    name: 'governance_time_to_recovery_seconds_max',
-    help: 'The longest time to recovery, seconds, all time (computed at scrape)',
-    registers,
-  })
-  const recoveryCount = new Gauge({
-    name: 'governance_time_to_recovery_seconds_count',
-    help: 'Recoveries completed after a failed execution, all time (computed at scrape)',
+    help: 'Seconds from a failed execution to its completed rollback',
+    buckets: RECOVERY_BUCKETS_SECONDS,
     registers,
   })
   const unrecovered = new Gauge({
@@ -282,9 +361,16 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     help: 'Ledger events the decision service has not yet decided on',
     registers,
   })
+  const faults = new Gauge({
+    name: 'governance_faults',
+    help: 'Parts of the service that have stopped or can no longer be trusted, now; while any is listed the execution gate is closed',
+    registers,
+  })
 
-  const setEach = (gauge: Gauge<string>, label: string, counts: Counts) => {
-    for (const [value, n] of Object.entries(counts)) gauge.set({ [label]: value }, n)
+  /** Every value a label takes from a fixed list, at zero, then the counts found. */
+  const setCounts = (c: Counter<string>, label: string, counts: Counts, known: readonly string[] = []) => {
+    for (const value of known) c.inc({ [label]: value }, 0)
+    for (const [value, n] of Object.entries(counts)) c.inc({ [label]: value }, n)
   }
 
   const scrape = async (): Promise<string> => {
@@ -294,28 +380,39 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
       .map(([, doc]) => doc)
       .filter(isWindow)
     const total = sumWindows(days)
-    for (const gauge of [unsafeBlocked, verdicts, violations, refusedAtGate, recovery]) gauge.reset()
+    const ledgerSeries = [
+      unsafeBlocked,
+      ...Object.values(unsafeBy),
+      failedChecks,
+      actionsEnded,
+      verdicts,
+      violations,
+      refusedAtGate,
+      refusalRules,
+      failedDespiteAllow,
+      recovery,
+    ]
+    for (const series of ledgerSeries) series.reset()
     const u = total.unsafeBlocked
-    unsafeBlocked.set(u.count)
-    setEach(unsafeBlocked, 'check', u.byCheck)
-    setEach(unsafeBlocked, 'agent', u.byAgent)
-    setEach(unsafeBlocked, 'tool', u.byTool)
-    setEach(unsafeBlocked, 'environment', u.byEnvironment)
-    setEach(unsafeBlocked, 'impact', u.byImpact)
-    verdicts.set({ decision: 'allow' }, total.allowed)
-    verdicts.set({ decision: 'block' }, total.blockedVerdicts)
-    setEach(violations, 'kind', total.violations.byKind)
-    refusedAtGate.set(total.refusedAtGate.count)
-    setEach(refusedAtGate, 'rule', total.refusedAtGate.byRule)
-    failedDespiteAllow.set(total.failedDespiteAllow)
-    const summary = summarizeRecovery(total.recoveries.durationsSeconds)
-    if (summary.p50 !== null) recovery.set({ quantile: '0.5' }, summary.p50)
-    if (summary.p90 !== null) recovery.set({ quantile: '0.9' }, summary.p90)
-    recoveryMax.set(summary.max ?? 0)
-    recoveryCount.set(summary.count)
+    setCounts(unsafeBlocked, 'how', u.byHow, HOW_BLOCKED)
+    setCounts(unsafeBy.agent, 'agent', u.byAgent)
+    setCounts(unsafeBy.tool, 'tool', u.byTool)
+    setCounts(unsafeBy.environment, 'environment', u.byEnvironment)
+    setCounts(unsafeBy.impact, 'impact', u.byImpact, ImpactClass.options)
+    setCounts(failedChecks, 'check', u.byCheck, CheckName.options)
+    setCounts(actionsEnded, 'end', total.actionsEnded.byEnd, END_OF_ACTION)
+    setCounts(verdicts, 'decision', { allow: total.allowed, block: total.blockedVerdicts })
+    setCounts(violations, 'kind', total.violations.byKind, VIOLATION_KINDS)
+    refusedAtGate.inc(total.refusedAtGate.count)
+    setCounts(refusalRules, 'rule', total.refusedAtGate.byRule, REFUSAL_RULES)
+    failedDespiteAllow.inc(total.failedDespiteAllow)
+    recovery.zero({})
+    for (const seconds of total.recoveries.durationsSeconds) recovery.observe(seconds)
+    awaiting.set(awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())).count)
     unrecovered.set(failedActions(runtime).length)
     headPosition.set(head.position)
     decisionLag.set(Math.max(0, head.position - runtime.decision.position))
+    faults.set(runtime.health.problems().length)
     return registry.metrics()
   }
   return { registry, scrape, httpRequests }

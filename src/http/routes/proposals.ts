@@ -51,7 +51,14 @@ const ApprovalBody = ApprovalGranted.shape.data
     ),
   })
   .strict()
-const WithdrawBody = z.object({ reason: z.string().min(1).max(2000) }).strict()
+const WithdrawBody = z
+  .object({
+    reason: z.string().min(1).max(2000),
+    supersededBy: Identifier.optional().describe(
+      'the proposal of the same agent that replaces this one: the withdrawal then counts as superseded',
+    ),
+  })
+  .strict()
 
 export const VerdictViewSchema = VerdictIssued.shape.data.extend({
   position: z.number().int(),
@@ -372,7 +379,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request, reply) => {
       const result = await runOnProposal(request, request.params.proposalId, {
         type: 'Withdraw',
-        reason: request.body.reason,
+        ...request.body,
       })
       return reply.code(201).send(result)
     },

@@ -1,0 +1,244 @@
+// The headline metric means what it says: a proposal blocked until its evidence arrives and then executed is
+// no unsafe action blocked; one that ends without executing while blocked is, and so is a start the gate
+// refused. Driven through the API, read back through the HTTP answer, the Prometheus series and the CLI.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { metricsCommand } from '../../src/cli/commands/metrics.js'
+import { appendDueNotices } from '../../src/decision/scheduler.js'
+import { SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
+
+let api: TestApi
+
+const agent = () => api.as('agent-1', 'agent')
+const executor = () => api.as(SEED.executor, 'executor')
+
+interface Submitted {
+  readonly proposalId: string
+  readonly actionDigest: string
+}
+
+const propose = async (step: string, snapshot: string, agentId = 'agent-1'): Promise<Submitted> => {
+  const r = await api.as(agentId, 'agent').post('/v1/proposals', {
+    agentId,
+    executingIdentity: SEED.executingIdentity,
+    tool: 'cache',
+    action: 'flush',
+    resource: SEED.resource,
+    environment: 'production',
+    plan: { step },
+    expectedImpact: 'low',
+    snapshot: { version: snapshot },
+  })
+  assert.equal(r.statusCode, 201, r.body)
+  return r.json()
+}
+
+const verdictOf = async (p: Submitted) => {
+  await api.settle()
+  const r = await api.as('auditor-1', 'auditor').get(`/v1/proposals/${p.proposalId}/verdict`)
+  assert.equal(r.statusCode, 200, r.body)
+  return (r.json() as { verdict: { verdictId: string; decision: string } }).verdict
+}
+
+const observe = async (version: string) => {
+  const r = await api.as(SEED.observer, 'observer').post('/v1/observations', {
+    environment: 'production',
+    resource: SEED.resource,
+    version,
+    digest: `sha256:web-${version}`,
+    observedAt: new Date().toISOString(),
+  })
+  assert.equal(r.statusCode, 201, r.body)
+}
+
+interface Headline {
+  totals: {
+    blockedVerdicts: number
+    actionsEnded: { count: number; byEnd: Record<string, number> }
+    unsafeBlocked: {
+      count: number
+      byHow: Record<string, number>
+      byEnd: Record<string, number>
+      byCheck: Record<string, number>
+      byAgent: Record<string, number>
+    }
+    unsafeRate: number | null
+  }
+  awaitingEvidence: { count: number; byCheck: Record<string, number> }
+}
+
+const headline = async (): Promise<Headline> => {
+  await api.settle()
+  const r = await api.as('auditor-1', 'auditor').get('/v1/metrics/headline?window=day')
+  assert.equal(r.statusCode, 200, r.body)
+  return r.json()
+}
+
+/** `name{labels}` -> value of one scrape. */
+const scrape = async (): Promise<Map<string, number>> => {
+  await api.settle()
+  const r = await api.as('auditor-1', 'auditor').get('/metrics')
+  assert.equal(r.statusCode, 200, r.body)
+  const samples = new Map<string, number>()
+  for (const line of r.body.split('\n')) {
+    const match = /^([a-z_:][a-z0-9_:]*(?:\{.*\})?) (\S+)$/.exec(line)
+    if (match?.[1] && match[2]) samples.set(match[1], Number(match[2]))
+  }
+  return samples
+}
+
+const sumOf = (samples: Map<string, number>, family: string): number =>
+  [...samples].filter(([name]) => name.split('{')[0] === family).reduce((n, [, v]) => n + v, 0)
+
+const cliTotals = async () => {
+  const outcome = await metricsCommand(
+    api.runtime.config,
+    { window: 'day', from: undefined, to: undefined },
+    { env: {}, stderr: process.stderr, now: () => new Date() },
+  )
+  return outcome
+}
+
+before(async () => {
+  api = await startTestApi()
+  await seedWorld(api)
+})
+
+after(async () => {
+  await api?.close()
+})
+
+describe('headline metrics', () => {
+  it('counts 0 unsafe actions blocked when every action is blocked until its evidence arrives, then allowed and executed', async () => {
+    // the proposals name a version of the resource nobody has observed yet: each is blocked on fresh state
+    const proposals = [await propose('a', 'v2'), await propose('b', 'v2'), await propose('c', 'v2')]
+    for (const p of proposals) assert.equal((await verdictOf(p)).decision, 'block')
+    assert.equal((await headline()).awaitingEvidence.count, 3, 'blocked and open: awaiting evidence')
+    assert.equal((await headline()).totals.unsafeBlocked.count, 0, 'awaiting evidence is not blocked')
+
+    await observe('v2')
+    for (const p of proposals) {
+      const verdict = await verdictOf(p)
+      assert.equal(verdict.decision, 'allow', 'the evidence arrived')
+      const r = await executor().post(`/v1/proposals/${p.proposalId}/executions`, {
+        verdictId: verdict.verdictId,
+        actionDigest: p.actionDigest,
+      })
+      assert.equal(r.statusCode, 201, r.body)
+    }
+
+    const { totals, awaitingEvidence } = await headline()
+    assert.equal(totals.blockedVerdicts, 3, 'the blocks are verdicts, counted as such')
+    assert.equal(totals.unsafeBlocked.count, 0)
+    assert.deepEqual(totals.actionsEnded, { count: 3, byEnd: { executed: 3 } })
+    assert.equal(totals.unsafeRate, 0)
+    assert.equal(awaitingEvidence.count, 0)
+
+    const s = await scrape()
+    assert.equal(sumOf(s, 'governance_unsafe_actions_blocked_total'), 0)
+    assert.equal(
+      s.get('governance_unsafe_actions_blocked_total{how="refused-at-gate"}'),
+      0,
+      'zero is a sample',
+    )
+    assert.equal(s.get('governance_unsafe_actions_blocked_total{how="ended-blocked"}'), 0)
+    assert.equal(s.get('governance_actions_ended_total{end="executed"}'), 3)
+    assert.equal(s.get('governance_verdicts_total{decision="block"}'), 3)
+    assert.equal(s.get('governance_actions_awaiting_evidence'), 0)
+
+    const cli = await cliTotals()
+    assert.match(cli.text, /unsafe actions blocked\s+0 of 3 ended \(0(\.0)?%\)/)
+  })
+
+  it('refuses to call a withdrawal superseded by another agent’s proposal, an unknown one or itself', async () => {
+    const mine = await propose('d', 'v3')
+    const theirs = await propose('e', 'v3', 'agent-2')
+    for (const [supersededBy, message] of [
+      [theirs.proposalId, /proposed by agent-2, not by agent-1/],
+      ['no-such-proposal', /does not exist/],
+      [mine.proposalId, /cannot supersede itself/],
+    ] as const) {
+      const r = await agent().post(`/v1/proposals/${mine.proposalId}/withdrawal`, {
+        reason: 'replaced',
+        supersededBy,
+      })
+      assert.equal(r.statusCode, 409, r.body)
+      assert.match(r.body, message)
+    }
+    // both stay open, and are withdrawn plainly for the next test's count
+    for (const [p, who] of [
+      [mine, 'agent-1'],
+      [theirs, 'agent-2'],
+    ] as const) {
+      const r = await api
+        .as(who, 'agent')
+        .post(`/v1/proposals/${p.proposalId}/withdrawal`, { reason: 'tidy' })
+      assert.equal(r.statusCode, 201, r.body)
+    }
+    const { totals } = await headline()
+    assert.deepEqual(totals.unsafeBlocked.byEnd, { withdrawn: 2 }, 'both were blocked when they ended')
+  })
+
+  it('counts proposals that end blocked (superseded, expired) and starts refused at the gate, by how', async () => {
+    const before = (await headline()).totals
+    const replaced = await propose('f', 'v4')
+    const replacement = await propose('g', 'v4')
+    const abandoned = await propose('h', 'v4')
+    assert.equal((await verdictOf(replaced)).decision, 'block')
+    const withdrawn = await agent().post(`/v1/proposals/${replaced.proposalId}/withdrawal`, {
+      reason: 'a better plan',
+      supersededBy: replacement.proposalId,
+    })
+    assert.equal(withdrawn.statusCode, 201, withdrawn.body)
+    assert.equal((await headline()).awaitingEvidence.count, 2)
+
+    // the policy's time limit on open proposals passes: the scheduler's notices, a week ahead
+    const weekAhead = new Date(Date.now() + 8 * 86_400_000)
+    const deadlines = api.runtime.decision.world().deadlines(weekAhead.toISOString())
+    assert.deepEqual(
+      Object.keys(deadlines.proposals).sort(),
+      [replacement.proposalId, abandoned.proposalId].sort(),
+    )
+    assert.equal(await appendDueNotices(api.runtime.store, deadlines, weekAhead), 2)
+    assert.equal(await appendDueNotices(api.runtime.store, deadlines, weekAhead), 0, 'each notice once')
+
+    // a start on an expired proposal is refused at the gate, and recorded
+    const verdict = await verdictOf(abandoned)
+    const refused = await executor().post(`/v1/proposals/${abandoned.proposalId}/executions`, {
+      verdictId: verdict.verdictId,
+      actionDigest: abandoned.actionDigest,
+    })
+    assert.equal(refused.statusCode, 409, refused.body)
+
+    const { totals, awaitingEvidence } = await headline()
+    assert.equal(awaitingEvidence.count, 0)
+    const u = totals.unsafeBlocked
+    assert.equal(u.count - before.unsafeBlocked.count, 4)
+    assert.deepEqual(u.byHow, { 'ended-blocked': 5, 'refused-at-gate': 1 })
+    assert.deepEqual(u.byEnd, { withdrawn: 2, superseded: 1, expired: 2 })
+    assert.equal(u.byCheck.freshState, 5, 'each ended blocked on fresh state')
+    assert.deepEqual(totals.actionsEnded.byEnd, {
+      executed: 3,
+      withdrawn: 2,
+      superseded: 1,
+      expired: 2,
+      'refused-at-gate': 1,
+    })
+    assert.equal(totals.unsafeRate, 6 / 9)
+
+    const s = await scrape()
+    assert.equal(sumOf(s, 'governance_unsafe_actions_blocked_total'), 6)
+    for (const by of ['agent', 'tool', 'environment', 'impact']) {
+      assert.equal(
+        sumOf(s, `governance_unsafe_actions_blocked_by_${by}_total`),
+        6,
+        `by ${by} sums to the total`,
+      )
+    }
+    assert.equal(sumOf(s, 'governance_actions_ended_total'), 9)
+    assert.equal(s.get('governance_actions_ended_total{end="expired"}'), 2)
+
+    const proposal = await api.as('auditor-1', 'auditor').get(`/v1/proposals/${replacement.proposalId}`)
+    assert.match(proposal.body, /"status":"expired"/)
+  })
+})
