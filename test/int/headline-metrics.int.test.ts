@@ -2,10 +2,15 @@
 // no unsafe action blocked; one that ends without executing while blocked is, and so is a start the gate
 // refused. Driven through the API, read back through the HTTP answer, the Prometheus series and the CLI.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { metricsCommand } from '../../src/cli/commands/metrics.js'
 import { appendDueNotices } from '../../src/decision/scheduler.js'
 import { SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
+import { promtoolFound } from '../support/promtool.js'
 
 let api: TestApi
 
@@ -74,13 +79,17 @@ const headline = async (): Promise<Headline> => {
   return r.json()
 }
 
-/** `name{labels}` -> value of one scrape. */
-const scrape = async (): Promise<Map<string, number>> => {
+const scrapeText = async (): Promise<string> => {
   await api.settle()
   const r = await api.as('auditor-1', 'auditor').get('/metrics')
   assert.equal(r.statusCode, 200, r.body)
+  return r.body
+}
+
+/** `name{labels}` -> value of one scrape. */
+const scrape = async (): Promise<Map<string, number>> => {
   const samples = new Map<string, number>()
-  for (const line of r.body.split('\n')) {
+  for (const line of (await scrapeText()).split('\n')) {
     const match = /^([a-z_:][a-z0-9_:]*(?:\{.*\})?) (\S+)$/.exec(line)
     if (match?.[1] && match[2]) samples.set(match[1], Number(match[2]))
   }
@@ -240,5 +249,80 @@ describe('headline metrics', () => {
 
     const proposal = await api.as('auditor-1', 'auditor').get(`/v1/proposals/${replacement.proposalId}`)
     assert.match(proposal.body, /"status":"expired"/)
+  })
+
+  it('the Grafana dashboard asks only for series the service exports, with their labels, in valid PromQL', async () => {
+    const dashboard = JSON.parse(readFileSync('dashboards/governance-ledger.json', 'utf8')) as {
+      panels: Array<{ title: string; targets?: Array<{ expr: string }> }>
+    }
+    const queries = dashboard.panels.flatMap((p) =>
+      (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })),
+    )
+    assert.ok(queries.length >= 15, `${queries.length} queries`)
+
+    const exposition = await scrapeText()
+    // every family the service declares (with a histogram's own series), and the labels its samples carry
+    const labelsOf = new Map<string, Set<string>>()
+    for (const [, name, type] of exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+      const suffixes = type === 'histogram' ? ['_bucket', '_sum', '_count'] : ['']
+      for (const suffix of suffixes) labelsOf.set(`${name}${suffix}`, new Set())
+    }
+    for (const line of exposition.split('\n')) {
+      const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? /.exec(line)
+      if (!sample?.[1]) continue
+      const labels = labelsOf.get(sample[1]) ?? new Set<string>()
+      for (const [, name] of (sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g))
+        labels.add(String(name))
+      labelsOf.set(sample[1], labels)
+    }
+    const KEYWORDS = new Set([
+      'by',
+      'without',
+      'on',
+      'ignoring',
+      'group_left',
+      'group_right',
+      'bool',
+      'and',
+      'or',
+      'unless',
+      'offset',
+    ])
+    for (const { panel, expr } of queries) {
+      // strip ranges and strings; what is left names series, functions, keywords and grouping labels
+      const bare = expr.replace(/\[[^\]]*\]/g, '').replace(/"[^"]*"/g, '""')
+      const grouping = [...bare.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) =>
+        String(m[1])
+          .split(',')
+          .map((l) => l.trim()),
+      )
+      const names = [
+        ...bare
+          .replace(/\b(?:by|without)\s*\([^)]*\)/g, '')
+          .matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\(|\{)?/g),
+      ]
+        .filter((m) => m[2] !== '(' && !KEYWORDS.has(String(m[1])))
+        .map((m) => String(m[1]))
+      assert.ok(names.length > 0, `${panel}: ${expr} names a series`)
+      for (const name of names) {
+        const labels = labelsOf.get(name)
+        assert.ok(labels, `${panel}: ${name} is a series the service exports`)
+        // the labels it groups by, where the history gave the family samples to read them from
+        if (labels.size === 0) continue
+        for (const label of grouping) assert.ok(labels.has(label), `${panel}: ${name} has the label ${label}`)
+      }
+    }
+
+    // every query parses as PromQL: promtool checks them as recording rules
+    if (!promtoolFound()) return
+    const dir = mkdtempSync(join(tmpdir(), 'dashboard-'))
+    const rules = queries
+      // Grafana puts a duration in place of its range variables before Prometheus reads the query
+      .map(({ expr }) => expr.replaceAll('$__rate_interval', '5m').replaceAll('$__range', '1d'))
+      .map((expr, i) => `      - record: dashboard_query_${i}\n        expr: ${JSON.stringify(expr)}`)
+      .join('\n')
+    writeFileSync(join(dir, 'rules.yml'), `groups:\n  - name: dashboard\n    rules:\n${rules}\n`)
+    const checked = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' })
+    assert.equal(checked.status, 0, `${checked.stdout}${checked.stderr}`)
   })
 })
