@@ -61,8 +61,12 @@ export interface ProposalFactsDoc {
   readonly tool: string
   readonly environment: string
   readonly impact: ImpactClass
-  /** the decision and failed checks of its latest verdict */
+  /**
+   * its latest verdict: the decision and the checks it failed. An allow a kill switch revoked stands as a
+   * block on `killSwitch`, which is what the gate would answer a start on it.
+   */
   readonly lastVerdict: {
+    readonly verdictId: string
     readonly decision: 'allow' | 'block'
     readonly failedChecks: readonly string[]
   } | null
@@ -303,7 +307,7 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
       return [[metricsKeys.proposal(proposalId), facts]]
     }
     case 'VerdictIssued': {
-      const { proposalId, decision, impact, checks } = event.data
+      const { proposalId, verdictId, decision, impact, checks } = event.data
       const facts = readFacts(read, proposalId)
       const windows = updateWindows(read, [
         [
@@ -319,8 +323,18 @@ const evolve = (read: Read, event: LedgerEvent<DomainEvent>): Change[] => {
       // a verdict issued once the action ended does not change how it ended
       if (!facts || facts.ended) return windows
       const failedChecks = checks.filter((c) => c.status === 'fail').map((c) => c.check)
-      const after: ProposalFactsDoc = { ...facts, impact, lastVerdict: { decision, failedChecks } }
+      const after: ProposalFactsDoc = { ...facts, impact, lastVerdict: { verdictId, decision, failedChecks } }
       return [...windows, ...awaitingChange(read, facts, after), [metricsKeys.proposal(proposalId), after]]
+    }
+    case 'VerdictRevoked': {
+      const { proposalId, verdictId } = event.data
+      const facts = readFacts(read, proposalId)
+      if (!facts || facts.ended || facts.lastVerdict?.verdictId !== verdictId) return []
+      const after: ProposalFactsDoc = {
+        ...facts,
+        lastVerdict: { verdictId, decision: 'block', failedChecks: ['killSwitch'] },
+      }
+      return [...awaitingChange(read, facts, after), [metricsKeys.proposal(proposalId), after]]
     }
     case 'ProposalWithdrawn':
       return proposalEnds(

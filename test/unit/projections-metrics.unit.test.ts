@@ -100,6 +100,17 @@ const ledger = (start: string) => {
       )
       return this
     },
+    revoke(p: ProposalFacts, revision: number) {
+      events.push(
+        l.event('VerdictRevoked', {
+          proposalId: p.proposalId,
+          verdictId: verdictIdOf(p.proposalId, revision),
+          reason: 'global kill switch engaged: incident',
+          killSwitch: { scope: 'global', target: null },
+        }),
+      )
+      return this
+    },
     withdraw(p: ProposalFacts, supersededBy?: string) {
       const reason = supersededBy ? 'replaced' : 'not worth the evidence'
       events.push(
@@ -242,6 +253,28 @@ describe('metrics projection', () => {
     assert.deepEqual([day.unsafeBlocked.count, day.actionsEnded.count], [1, 1])
     assert.deepEqual(day.unsafeBlocked.byCheck, { killSwitch: 1 })
     assert.equal(m.awaiting()?.count, 0)
+  })
+
+  it('takes an allow a kill switch revoked as a block on killSwitch; a revocation of an older verdict changes nothing', () => {
+    const stopped = { proposalId: 'p-1' }
+    const lapsed = { proposalId: 'p-2' }
+    const m = ledger('2024-05-01T10:00:00.000Z')
+      .submit(stopped)
+      .submit(lapsed)
+      .verdict(stopped, { revision: 1, decision: 'allow' })
+      .verdict(lapsed, { revision: 1, decision: 'allow' })
+      .verdict(lapsed, { revision: 2, decision: 'allow' })
+      .revoke(stopped, 1)
+      .revoke(lapsed, 1)
+    assert.deepEqual(awaitingNow(m.awaiting()), {
+      count: 1,
+      byCheck: { killSwitch: 1 },
+      byEnvironment: { production: 1 },
+    })
+    m.withdraw(stopped).withdraw(lapsed)
+    const day = m.window('day:2024-05-01')
+    assert.deepEqual([day.unsafeBlocked.count, day.unsafeBlocked.byCheck], [1, { killSwitch: 1 }])
+    assert.deepEqual(day.actionsEnded, { count: 2, byEnd: { withdrawn: 2 } })
   })
 
   it('counts a start refused at the gate in refusedAtGate, by rule, agent, tool and environment, and not as an execution', () => {
