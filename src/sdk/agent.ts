@@ -52,12 +52,14 @@ export class AgentClient extends GovernanceClient {
     return this.command('POST', `/proposals/${segment(proposalId)}/simulation-requests`, request, options)
   }
 
-  withdraw(proposalId: string, reason: string, options?: CommandOptions) {
+  /** Withdraws an open proposal; `supersededBy` names this agent's proposal that replaces it. */
+  withdraw(proposalId: string, reason: string, options?: CommandOptions & { supersededBy?: string }) {
+    const { supersededBy, ...command } = options ?? {}
     return this.command<CommandResult>(
       'POST',
       `/proposals/${segment(proposalId)}/withdrawal`,
-      { reason },
-      options,
+      supersededBy === undefined ? { reason } : { reason, supersededBy },
+      command,
     )
   }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { metricsCommand } from '../../src/cli/commands/metrics.js'
 import { appendDueNotices } from '../../src/decision/scheduler.js'
+import { AgentClient } from '../../src/sdk/index.js'
 import { SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
 import { promtoolFound } from '../support/promtool.js'
 
@@ -98,6 +99,18 @@ const scrape = async (): Promise<Map<string, number>> => {
 
 const sumOf = (samples: Map<string, number>, family: string): number =>
   [...samples].filter(([name]) => name.split('{')[0] === family).reduce((n, [, v]) => n + v, 0)
+
+/** fetch over the in-process app, for the SDK */
+const injectFetch: typeof fetch = async (input, init) => {
+  const url = new URL(String(input))
+  const r = await api.app.inject({
+    method: (init?.method ?? 'GET') as 'GET',
+    url: `${url.pathname}${url.search}`,
+    headers: Object.fromEntries(new Headers(init?.headers).entries()),
+    ...(init?.body === undefined || init.body === null ? {} : { payload: String(init.body) }),
+  })
+  return new Response(r.body, { status: r.statusCode, headers: r.headers as Record<string, string> })
+}
 
 const cliTotals = async () => {
   const outcome = await metricsCommand(
@@ -194,11 +207,14 @@ describe('headline metrics', () => {
     const replacement = await propose('g', 'v4')
     const abandoned = await propose('h', 'v4')
     assert.equal((await verdictOf(replaced)).decision, 'block')
-    const withdrawn = await agent().post(`/v1/proposals/${replaced.proposalId}/withdrawal`, {
-      reason: 'a better plan',
-      supersededBy: replacement.proposalId,
+    // through the SDK, as an agent would
+    const sdk = new AgentClient({
+      baseUrl: 'http://service.test',
+      agentId: 'agent-1',
+      token: await api.tokenFor('agent-1', 'agent'),
+      fetch: injectFetch,
     })
-    assert.equal(withdrawn.statusCode, 201, withdrawn.body)
+    await sdk.withdraw(replaced.proposalId, 'a better plan', { supersededBy: replacement.proposalId })
     assert.equal((await headline()).awaitingEvidence.count, 2)
 
     // the policy's time limit on open proposals passes: the scheduler's notices, a week ahead
