@@ -3,6 +3,36 @@ import { Lifetime } from './auth/lifetime.js'
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
 
+/**
+ * Origins as a browser sends them in its Origin header, comma-separated: scheme://host[:port] exactly, with
+ * no path, no default port, lower case; `*` never (every page on the web could then read the answers).
+ */
+const Origins = z.string().transform((text, ctx) => {
+  const origins = text.split(',').map((o) => o.trim())
+  for (const origin of origins) {
+    const why = notAnOrigin(origin)
+    if (why) ctx.addIssue({ code: 'custom', message: why })
+  }
+  return origins
+})
+
+/** Why a text is not an origin, in a sentence that names it (a user name or password it holds excepted). */
+const notAnOrigin = (text: string): string | null => {
+  const named = JSON.stringify(text)
+  if (text === '*') return '* is not accepted: list the origins allowed, e.g. https://dashboard.example.com'
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return `${named} is not an origin: scheme://host[:port], e.g. https://dashboard.example.com`
+  }
+  if (url.username !== '' || url.password !== '') return 'an origin holds no user name or password'
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    return `${named} is not an http:// or https:// origin`
+  if (url.origin === text) return null
+  return `${named} is not an origin as a browser sends it: scheme://host[:port], no path; write ${url.origin}`
+}
+
 /** Every setting comes from the environment and is checked here, at start, before anything opens. */
 export const ConfigSchema = z
   .object({
@@ -94,6 +124,8 @@ export const ConfigSchema = z
     RECOVERY_MAX_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
     /** Prometheus /metrics without a token; off by default */
     METRICS_PUBLIC: flag.default(false),
+    /** the browser origins that may call the API (CORS), comma-separated; unset: none */
+    CORS_ALLOWED_ORIGINS: Origins.optional(),
     /** host:port[,host:port...]; when set, the relay and the ingress start */
     KAFKA_BROKERS: z
       .string()

@@ -14,6 +14,7 @@ import { parseJsonStrictly } from '../domain/strict-json.js'
 import type { Runtime } from '../runtime.js'
 import { authPlugin } from './auth.js'
 import { commandsPlugin } from './commands.js'
+import { corsPlugin } from './cors.js'
 import { errorHandler } from './errors.js'
 import { rateLimitsOf, rateLimitsPlugin } from './rate-limits.js'
 import { apiRoutes, metricsRoute, publicRoutes } from './routes/index.js'
@@ -93,6 +94,8 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
     void reply.header('x-request-id', request.id)
   })
   app.decorate('runtime', runtime)
+  // before every route scope: a preflight is answered ahead of authentication and rate limits
+  if (config.CORS_ALLOWED_ORIGINS) await app.register(corsPlugin, { origins: config.CORS_ALLOWED_ORIGINS })
 
   await app.register(swagger, {
     openapi: {

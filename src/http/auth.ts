@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Principal, Role, TokenVerifier } from '../auth/tokens.js'
-import { ApiError } from './errors.js'
+import { ApiError, bearerChallenge } from './errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,12 +37,11 @@ export const authorize =
   (request, _reply, done) => {
     const principal = principalOf(request)
     if (!principal.roles.some((r) => roles.includes(r))) {
-      done(
-        new ApiError('forbidden', `this needs one of the roles: ${roles.join(', ')}`, {
-          required: roles,
-          held: principal.roles,
-        }),
-      )
+      const message = `this needs one of the roles: ${roles.join(', ')}`
+      // a valid token that does not reach this far: RFC 6750's insufficient_scope, roles standing for scopes
+      const challenge = bearerChallenge({ error: 'insufficient_scope', description: message })
+      const headers = { 'www-authenticate': challenge }
+      done(new ApiError('forbidden', message, { required: roles, held: principal.roles }, headers))
       return
     }
     done()

@@ -65,7 +65,32 @@ const TRANSIENT_STORAGE_CODES = new Set([
 ])
 
 /** How long a client is told to wait before it retries a 503. */
-const RETRY_AFTER_SECONDS = 1
+export const RETRY_AFTER_SECONDS = 1
+
+/** The realm of the service's bearer challenges. */
+const REALM = 'governance-ledger'
+
+/** A character an RFC 6750 attribute value may not hold: outside %x20-21 / %x23-5B / %x5D-7E. */
+const OUTSIDE_ATTRIBUTE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/g
+
+/**
+ * The WWW-Authenticate value of a 401 or a 403 (RFC 6750 section 3): the realm alone for a request that sent
+ * no bearer token (3.1), with the error and a description for one whose token was refused or is not enough.
+ * The description is the service's own message, never the token; it keeps to the characters RFC 6750
+ * allows (a quote becomes ', a backslash /, anything else ?), so nothing a client sends can shape the header.
+ */
+export const bearerChallenge = (
+  refusal: { error: 'invalid_token' | 'insufficient_scope'; description: string } | null = null,
+): string => {
+  const realm = `Bearer realm="${REALM}"`
+  if (!refusal) return realm
+  const description = refusal.description
+    .slice(0, 300)
+    .replaceAll('"', "'")
+    .replaceAll('\\', '/')
+    .replace(OUTSIDE_ATTRIBUTE, '?')
+  return `${realm}, error="${refusal.error}", error_description="${description}"`
+}
 
 export const notFound = (what: string): ApiError => new ApiError('not-found', `${what} not found`)
 export const forbidden = (message: string): ApiError => new ApiError('forbidden', message)
@@ -85,7 +110,10 @@ export const toApiError = (error: unknown): ApiError => {
     const { reason, path } = error
     return new ApiError('invalid', `invalid body: ${error.message}`, { reason, path })
   }
-  if (error instanceof AuthenticationError) return new ApiError('unauthenticated', error.message)
+  if (error instanceof AuthenticationError)
+    return new ApiError('unauthenticated', error.message, null, {
+      'www-authenticate': bearerChallenge({ error: 'invalid_token', description: error.message }),
+    })
   if (error instanceof WrongExpectedVersionError) {
     return new ApiError('conflict', error.message, {
       stream: error.stream,
@@ -153,6 +181,8 @@ export const errorHandler = (error: unknown, request: FastifyRequest, reply: Fas
     request.log.warn({ reason: api.message }, 'request answered 503')
     void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
   } else if (api.status >= 500) request.log.error({ err: error }, 'request failed')
+  // every 401 challenges: a refused token's answer names its error in api.headers, which wins
+  if (api.status === 401) void reply.header('www-authenticate', bearerChallenge())
   void reply
     .headers(api.headers)
     .code(api.status)

@@ -8,6 +8,7 @@ import type { DocStore } from '../store/docs.js'
 import type { EventStore } from '../store/port.js'
 import { topicsFor } from './cloudevents.js'
 import { Ingress, Intake } from './ingress.js'
+import { kafkaLogCreator } from './log.js'
 import { Relay } from './relay.js'
 import { ensureTopics } from './topics.js'
 
@@ -52,6 +53,7 @@ export const startKafkaBridge = async (
     clientId: config.KAFKA_CLIENT_ID,
     brokers,
     logLevel: kafkaLogLevel(config.LOG_LEVEL),
+    logCreator: kafkaLogCreator(log),
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
   })
   const admin = kafka.admin()

@@ -27,14 +27,22 @@ export const ceType = (eventType: string): string => `governance.ledger.${eventT
 
 export type Headers = Record<string, string>
 
+/** The headers that have a value: an attribute an event lacks is left out, never sent empty. */
+const present = (headers: Record<string, string | null | undefined>): Headers => {
+  const out: Headers = {}
+  for (const [name, value] of Object.entries(headers)) if (value) out[name] = value
+  return out
+}
+
 /**
  * A ledger event as a CloudEvent in Kafka's binary mode: the data is the message value, the envelope travels
  * in `ce_*` headers (extensions lower-case alphanumeric, as the spec requires), and the key is the stream.
+ * An event without a correlation or causation id has no such header.
  */
 export const toKafkaMessage = (event: StoredEvent): { key: string; value: string; headers: Headers } => ({
   key: event.stream,
   value: JSON.stringify(event.data),
-  headers: {
+  headers: present({
     ce_specversion: '1.0',
     ce_id: event.id,
     ce_source: CE_SOURCE,
@@ -45,11 +53,11 @@ export const toKafkaMessage = (event: StoredEvent): { key: string; value: string
     ce_position: String(event.position),
     ce_streamversion: String(event.streamVersion),
     ce_actor: event.metadata.actor,
-    ce_correlationid: event.metadata.correlationId ?? '',
-    ce_causationid: event.metadata.causationId ?? '',
+    ce_correlationid: event.metadata.correlationId,
+    ce_causationid: event.metadata.causationId,
     ce_prevhash: event.prevHash,
     ce_hash: event.hash,
-  },
+  }),
 })
 
 /** Reads the headers of a consumed message as strings (kafkajs hands them over as buffers). */

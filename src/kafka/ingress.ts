@@ -288,15 +288,19 @@ export const DLQ_HEADERS: ReadonlySet<string> = new Set([
 const DLQ_VALUE_BYTES = 768 * 1024
 const REDACTED_NAMES = 20
 
-/** The headers of a DLQ entry from a message's: the allowed ones copied, the names of the others listed. */
+/**
+ * The headers of a DLQ entry from a message's: the allowed ones copied (an empty one left out), the names of
+ * the others listed.
+ */
 export const dlqHeaders = (headers: IHeaders | undefined): Record<string, string | Buffer> => {
   const kept: Record<string, string | Buffer> = {}
   const redacted: string[] = []
   for (const [name, value] of Object.entries(headers ?? {})) {
     const first = Array.isArray(value) ? value[0] : value
     if (first === undefined || first === null) continue
-    if (DLQ_HEADERS.has(name.toLowerCase())) kept[name] = first
-    else redacted.push(name.replace(/[^\w.-]/g, '?').slice(0, 64))
+    if (DLQ_HEADERS.has(name.toLowerCase())) {
+      if (first.length > 0) kept[name] = first
+    } else redacted.push(name.replace(/[^\w.-]/g, '?').slice(0, 64))
   }
   if (redacted.length > 0) kept.dlq_redacted = redacted.slice(0, REDACTED_NAMES).join(',')
   return kept

@@ -10,7 +10,10 @@ export interface SubscribeOptions {
    * position (Last-Event-ID), where a stream that names none starts at the ledger head.
    */
   readonly after?: number
-  /** first reconnection delay; doubles on each failed attempt, with jitter */
+  /**
+   * first reconnection delay; doubles on each failed attempt, with jitter. By default the delay the stream
+   * asks for (its `retry:` field), 250 ms until one has been read
+   */
   readonly initialBackoffMs?: number
   readonly maxBackoffMs?: number
   /** a connection silent for this long is dead (the service sends a heartbeat every 15 s) */
@@ -86,7 +89,8 @@ export const followVerdicts = (
   options: SubscribeOptions = {},
 ): VerdictSubscription => {
   const stop = new AbortController()
-  const initial = options.initialBackoffMs ?? 250
+  // the stream's `retry:` once read, unless the caller chose
+  let initial = options.initialBackoffMs ?? 250
   const max = options.maxBackoffMs ?? 10_000
   const idleMs = options.idleTimeoutMs ?? 45_000
   let last = options.after ?? 0
@@ -116,7 +120,9 @@ export const followVerdicts = (
         if (done) throw new Error('the service ended the verdict stream')
         clearTimeout(idle)
         idle = setTimeout(abort, idleMs)
-        for (const message of parser.push(decoder.decode(value, { stream: true }))) {
+        const messages = parser.push(decoder.decode(value, { stream: true }))
+        if (options.initialBackoffMs === undefined && parser.retryMs !== undefined) initial = parser.retryMs
+        for (const message of messages) {
           if (!VERDICT_EVENTS.has(message.event)) continue
           const position = Number(message.id)
           if (!Number.isSafeInteger(position) || position <= last) continue

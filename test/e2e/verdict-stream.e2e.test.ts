@@ -119,7 +119,7 @@ describe('the verdict stream (Server-Sent Events)', () => {
     controller.abort()
     const firstId = Number(/\nid: (\d+)\nevent: /.exec(text)?.[1])
     assert.equal(firstId, all[2]?.position, 'the stream resumes right after the Last-Event-ID')
-    assert.match(text, new RegExp(`^: verdicts after position ${pivot}\n\nid: ${pivot}\n\n`))
+    assert.match(text, new RegExp(`^: verdicts after position ${pivot}\n\nretry: \\d+\nid: ${pivot}\n\n`))
   })
 
   it('delivers every verdict exactly once, in ledger order, across an abort and a service restart', async () => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { CloudEvent, Kafka } from 'cloudevents'
 import fc from 'fast-check'
 import type { Producer } from 'kafkajs'
 import pino from 'pino'
@@ -200,6 +201,55 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
     } finally {
       await collector.stop()
     }
+  })
+
+  test('a proposal published with the CloudEvents SDK (the example of docs/operations.md) is taken', async () => {
+    const accepted = runtime.kafka?.ingress.stats().accepted ?? 0
+    const proposal = proposalBody(`p-${randomUUID()}`)
+    const KAFKA_TOKEN = agentToken
+    // from here to the send, as docs/operations.md ("Publishing a proposal") shows it
+    const event = new CloudEvent({
+      id: proposal.proposalId, // the proposal id: the same proposal sent again appends nothing
+      source: 'urn:agent:agent-k',
+      type: 'governance.proposal.submit',
+      datacontenttype: 'application/json',
+      data: proposal,
+    })
+    const message = Kafka.binary(event)
+    // Kafka.binary names every attribute, set or not: kafkajs takes only headers with a value
+    const headers = Object.fromEntries(
+      Object.entries(message.headers).filter(([, value]) => value !== undefined),
+    )
+    await producer.send({
+      topic: topics.proposals,
+      messages: [
+        {
+          key: event.id,
+          value: JSON.stringify(message.value),
+          headers: { ...headers, authorization: `Bearer ${KAFKA_TOKEN}` },
+        },
+      ],
+    })
+    await eventually(
+      async () => (await runtime.store.readStream(streams.proposal(proposal.proposalId))).length > 0,
+      20_000,
+      'the proposal appended',
+    )
+    const [submitted] = await runtime.store.readStream(streams.proposal(proposal.proposalId))
+    assert.equal(submitted?.type, 'ProposalSubmitted')
+    assert.equal(submitted?.metadata.actor, 'agent-k')
+    assert.equal(submitted?.metadata.correlationId, proposal.proposalId, 'ce_id correlates')
+    assert.equal(runtime.kafka?.ingress.stats().accepted, accepted + 1)
+    // the docs' example holds these very calls
+    const doc = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8')
+    for (const line of [
+      "type: 'governance.proposal.submit',",
+      'const message = Kafka.binary(event)',
+      'Object.entries(message.headers).filter(([, value]) => value !== undefined)',
+      'value: JSON.stringify(message.value),',
+      'headers: { ...headers, authorization: `Bearer ',
+    ])
+      assert.ok(doc.includes(line), `docs/operations.md shows ${line}`)
   })
 
   test('a thousand malformed, unauthenticated and oversized messages: all in the DLQ with reasons, none in the ledger', async () => {
@@ -542,6 +592,7 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
             headers: {
               ...cloudEvent(agentToken),
               ce_subject: 'subject-1',
+              ce_dataschema: '',
               cookie: `session=${secrets[0]}`,
               'X-Api-Key': String(secrets[1]),
               'proxy-authorization': `Basic ${secrets[2]}`,
@@ -557,6 +608,9 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
       const values = Object.values(entry.headers).join('\n')
       for (const secret of [agentToken, ...secrets]) assert.ok(!values.includes(secret), 'no secret copied')
       assert.equal(entry.headers.ce_subject, 'subject-1', 'the CloudEvent headers are kept')
+      assert.equal('ce_dataschema' in entry.headers, false, 'an empty one is left out')
+      for (const [name, value] of Object.entries(entry.headers))
+        assert.notEqual(value, '', `${name} is empty`)
       assert.deepEqual(String(entry.headers.dlq_redacted).split(',').sort(), [
         'X-Api-Key',
         'authorization',

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { CloudEvent, Kafka, type KafkaMessage } from 'cloudevents'
 import pino from 'pino'
 import { everyEvent } from '../../src/decision/replay.js'
 import { DecisionService } from '../../src/decision/service.js'
@@ -105,6 +106,38 @@ describe('the Kafka relay, against a real broker', { skip: 'skip' in target ? ta
         },
       )
       await verifyVerdictSignature(JSON.parse(message.value) as DataOf<'VerdictIssued'>, await signer.jwks())
+
+      // what a consumer reads with the CloudEvents SDK: a valid event per message, every attribute it has set,
+      // none sent empty (an event without a causation id has no ce_causationid header)
+      const stored = new Map(events.map((e) => [e.id, e]))
+      const causations = { with: 0, without: 0 }
+      for (const m of collector.messages) {
+        for (const [name, value] of Object.entries(m.headers)) assert.notEqual(value, '', `${name} is empty`)
+        const message: KafkaMessage<string> = {
+          key: m.key ?? '',
+          value: m.value,
+          headers: m.headers,
+          body: m.value,
+        }
+        const event = Kafka.toEvent<unknown>(message)
+        assert.ok(event instanceof CloudEvent)
+        assert.equal(event.validate(), true)
+        const e = stored.get(event.id)
+        assert.ok(e, `event ${event.id} is in the ledger`)
+        assert.deepEqual(
+          [event.type, event.source, event.subject, event.time, event.datacontenttype, event.partitionkey],
+          [ceType(e.type), 'urn:governance-ledger', e.stream, e.recordedAt, 'application/json', e.stream],
+        )
+        assert.deepEqual(event.data, e.data)
+        assert.equal(event.position, String(e.position))
+        assert.equal(event.causationid, e.metadata.causationId ?? undefined)
+        assert.equal(event.correlationid, e.metadata.correlationId ?? undefined)
+        causations[e.metadata.causationId ? 'with' : 'without'] += 1
+      }
+      assert.ok(causations.with > 0 && causations.without > 0, JSON.stringify(causations))
+      console.log(
+        `relay as CloudEvents: ${collector.messages.length} messages valid for the SDK; ce_causationid on ${causations.with}, absent on ${causations.without}`,
+      )
 
       // one action's events stay in order: per key, stream versions only go up
       const lastVersion = new Map<string, number>()

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3'
 import type { UnsignedVerdict } from '../../src/decision/decide.js'
 import { verifyVerdictSignature } from '../../src/decision/signer.js'
 import { type DataOf, streams } from '../../src/domain/events.js'
+import { RETRY_AFTER_SECONDS } from '../../src/http/errors.js'
 import type { NewEvent } from '../../src/store/port.js'
 import { SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
 
@@ -66,7 +67,7 @@ test('health answers ok without a token, and the docs mark it public', async () 
   })
 })
 
-test('ready: 200 when caught up, 503 once the decision service is more than 100 events behind', async () => {
+test('ready: 200 when caught up, 503 with Retry-After once the decision service is more than 100 events behind', async () => {
   await withApi(async (api) => {
     const ready = async () => {
       const r = await api.app.inject({ method: 'GET', url: '/ready' })
@@ -95,11 +96,16 @@ test('ready: 200 when caught up, 503 once the decision service is more than 100 
       assert.deepEqual(behind.body.ledger, { position: 104 })
       assert.deepEqual(behind.body.decision, { position: 3, lag: 101 })
       assert.match(behind.body.reason, /101 events behind/)
+      // asked again in a second, as every 503 says; a ready answer says nothing of the kind
+      const retry = async () =>
+        (await api.app.inject({ method: 'GET', url: '/ready' })).headers['retry-after']
+      assert.equal(await retry(), String(RETRY_AFTER_SECONDS))
 
       api.runtime.decision.start()
       await api.settle()
       const again = await ready()
       assert.equal(again.status, 200)
+      assert.equal(await retry(), undefined)
       assert.deepEqual(again.body.decision, { position: 104, lag: 0 })
     } finally {
       await api.runtime.decision.stop()
@@ -107,7 +113,7 @@ test('ready: 200 when caught up, 503 once the decision service is more than 100 
   })
 })
 
-test('ready: 503 when the ledger does not answer', async () => {
+test('ready: 503 with Retry-After when the ledger does not answer', async () => {
   await withApi(async (api) => {
     await api.runtime.store.close()
     const r = await api.app.inject({ method: 'GET', url: '/ready' })
@@ -115,6 +121,7 @@ test('ready: 503 when the ledger does not answer', async () => {
     assert.equal(r.json().ready, false)
     assert.deepEqual(r.json().ledger, { position: null })
     assert.equal(r.json().reason, 'the ledger does not answer')
+    assert.equal(r.headers['retry-after'], String(RETRY_AFTER_SECONDS))
     // liveness is another matter: the process still serves
     assert.equal((await api.app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
   })

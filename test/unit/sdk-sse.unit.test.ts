@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { backoffMs, SseParser } from '../../src/sdk/index.js'
+import { backoffMs, type ConnectionChange, followVerdicts, SseParser } from '../../src/sdk/index.js'
 
 const parseAll = (...chunks: string[]) => {
   const parser = new SseParser()
@@ -93,5 +93,44 @@ describe('reconnection backoff', () => {
       backoffMs(30, 250, 10_000, () => 0),
       5000,
     )
+  })
+})
+
+describe('reconnection delay the stream asks for', () => {
+  /** A stream that opens with `retry:` and its position, then ends: the SDK must reconnect. */
+  const endingStream = (retry: string) => ({
+    url: 'http://governance.test/v1/verdicts/stream',
+    authorization: async () => 'Bearer t',
+    fetch: (async () =>
+      new Response(`: verdicts after position 0\n\n${retry}id: 0\n\n`, {
+        headers: { 'content-type': 'text/event-stream' },
+      })) as typeof fetch,
+  })
+  const firstDelay = async (retry: string, initialBackoffMs?: number) => {
+    let dropped: (retryInMs: number) => void = () => {}
+    const delayed = new Promise<number>((resolve) => {
+      dropped = resolve
+    })
+    const subscription = followVerdicts(endingStream(retry), () => {}, {
+      ...(initialBackoffMs === undefined ? {} : { initialBackoffMs }),
+      onConnectionChange: (change: ConnectionChange) => {
+        if (change.state === 'disconnected') dropped(change.retryInMs)
+      },
+    })
+    const delay = await delayed
+    await subscription.close()
+    return delay
+  }
+
+  it("takes the stream's retry: as its first reconnection delay, doubled with jitter from there", async () => {
+    const delay = await firstDelay('retry: 3000\n')
+    assert.ok(delay >= 3000 && delay <= 6000, `${delay} ms`)
+  })
+
+  it("keeps its own delay without one, and the caller's over the stream's", async () => {
+    const without = await firstDelay('')
+    assert.ok(without >= 250 && without <= 500, `${without} ms`)
+    const chosen = await firstDelay('retry: 3000\n', 40)
+    assert.ok(chosen >= 40 && chosen <= 80, `${chosen} ms`)
   })
 })

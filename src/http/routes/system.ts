@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { RETRY_AFTER_SECONDS } from '../errors.js'
 import { prometheusPlugin } from './metrics.js'
 
 /** More undecided events than this and the service is not ready: its verdicts would lag behind. */
@@ -76,6 +77,7 @@ export const systemRoutes = fp(
         } catch (error) {
           // the cause goes to the log, not to an unauthenticated caller
           request.log.warn({ err: error }, 'readiness: the ledger does not answer')
+          void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
           return reply.code(503).send({
             ready: false,
             ledger: { position: null },
@@ -104,6 +106,8 @@ export const systemRoutes = fp(
                   : broker?.ingress.failure
                     ? `the Kafka ingress is not consuming: ${broker.ingress.failure}`
                     : undefined
+        // not ready: asked again in a moment, as every 503 says
+        if (reason) void reply.header('retry-after', String(RETRY_AFTER_SECONDS))
         return reply.code(reason ? 503 : 200).send({
           ready: reason === undefined,
           ledger: { position },

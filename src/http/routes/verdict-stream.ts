@@ -38,6 +38,9 @@ const StreamQuery = z.object({
 /** How soon a stream refused for want of a slot may try again. */
 const STREAM_RETRY_AFTER_SECONDS = 5
 
+/** The reconnection delay a stream asks of its client (`retry:`), as the 503s' Retry-After does. */
+export const STREAM_RECONNECT_MS = 1000
+
 /** One Server-Sent Event: id = ledger position, event = verdict event type. */
 export const formatVerdictEvent = (e: StoredEvent): string => {
   const data = { position: e.position, eventId: e.id, recordedAt: e.recordedAt, type: e.type, data: e.data }
@@ -179,7 +182,10 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
       const visible = onlyAgent === null ? null : agentFilter(store, onlyAgent)
       reply.hijack()
       const raw = reply.raw
+      // what the hooks set before the stream took the reply over (CORS, rate-limit headers) goes out with it
+      const set = Object.entries(reply.getHeaders()).filter(([, v]) => v !== undefined)
       raw.writeHead(200, {
+        ...Object.fromEntries(set),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
         'x-accel-buffering': 'no',
@@ -187,8 +193,9 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
         'x-request-id': request.id,
       })
       const write = writer(raw)
-      // the id tells an EventSource where to resume, should it reconnect before the first verdict
-      raw.write(`: verdicts after position ${after}\n\nid: ${after}\n\n`)
+      // id: where an EventSource resumes, should it reconnect before the first verdict; retry: how soon it
+      // reconnects. It keeps both across reconnections
+      raw.write(`: verdicts after position ${after}\n\nretry: ${STREAM_RECONNECT_MS}\nid: ${after}\n\n`)
       const log = request.log.child({ stream: 'verdicts', after })
       log.info('verdict stream opened')
 
