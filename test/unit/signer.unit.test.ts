@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { createPrivateKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { CompactSign, compactVerify, createLocalJWKSet } from 'jose'
 import { issueToken, tokenKeyJwk } from '../../src/auth/tokens.js'
@@ -7,6 +8,7 @@ import { loadConfig } from '../../src/config.js'
 import type { UnsignedVerdict } from '../../src/decision/decide.js'
 import { createVerdictSigner, generateSigningKey, verifyVerdictSignature } from '../../src/decision/signer.js'
 import { canonicalize } from '../../src/domain/canonical.js'
+import { VerdictIssued } from '../../src/domain/events.js'
 import {
   FIELDS_ONLY_VERDICT_JWS_TYPE,
   VERDICT_ISSUER,
@@ -132,4 +134,15 @@ describe('the verdict JWS', () => {
     const token = await issueToken(tokenKey, loadConfig({}), { sub: 'svc-deployer', roles: ['executor'] })
     await refused(token, /of type JWT, not a verdict/)
   })
+})
+
+it('the operations guide lists exactly the fields a verdict signs, and every claim', () => {
+  const guide = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8')
+  const section = guide.slice(guide.indexOf('## Verifying a verdict'), guide.indexOf('**Not signed:**'))
+  const payload = section.slice(section.indexOf('**The payload**'), section.indexOf('together with'))
+  const listed = [...payload.matchAll(/`(\w+)`/g)].map((m) => m[1])
+  const fields = Object.keys(VerdictIssued.shape.data.shape).filter((f) => f !== 'signature')
+  assert.deepEqual([...listed].sort(), [...fields].sort())
+  const claims = [...section.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1])
+  assert.deepEqual(claims.sort(), Object.keys(CLAIMS).sort())
 })
