@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { Lifetime } from './auth/lifetime.js'
+import { VERDICT_ISSUER } from './domain/signing.js'
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
 
@@ -170,6 +171,13 @@ export const ConfigSchema = z
     }
     need(c.AUTH_MODE === 'key-file', 'AUTH_PUBLIC_KEY_FILE')
     need(c.AUTH_MODE === 'hs256-development', 'AUTH_HS256_SECRET')
+    if (c.AUTH_ISSUER === VERDICT_ISSUER) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_ISSUER'],
+        message: `must not be ${VERDICT_ISSUER}, the issuer of verdicts: a token must never pass for a verdict`,
+      })
+    }
     if (c.KAFKA_TOKEN_AUDIENCE === c.AUTH_AUDIENCE) {
       ctx.addIssue({
         code: 'custom',

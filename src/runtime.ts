@@ -2,12 +2,13 @@ import type { KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { closeSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import type { JSONWebKeySet } from 'jose'
 import type { Logger } from 'pino'
 import { audit, authority, metrics, openActions } from '../projections/index.js'
 import { catchUpAll, followAll, ProjectionRunner } from '../projections/runner.js'
 import type { Gate } from './application/proposals.js'
 import { followRevocations, RevokedTokens } from './auth/revocations.js'
-import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
+import { createTokenVerifier, type TokenVerifier, tokenKeyJwk, verifierKeys } from './auth/tokens.js'
 import type { Config } from './config.js'
 import { secureDataFolder } from './data-folder.js'
 import { appendDueNotices } from './decision/scheduler.js'
@@ -41,6 +42,8 @@ export interface Runtime {
   readonly verdictSigner: VerdictSigner
   /** the embedded token key (AUTH_MODE=embedded), to issue tokens locally */
   readonly tokenKey: KeyObject | null
+  /** every public key the service signs with: the verdict key, and the embedded token key; never a secret */
+  readonly jwks: JSONWebKeySet
   readonly verifier: TokenVerifier
   /** the token ids revoked by a policy admin, which every verifier of the service refuses */
   readonly revokedTokens: RevokedTokens
@@ -135,6 +138,7 @@ export const openRuntime = async (
     },
     verdictSigner,
     tokenKey: tokenKey?.key ?? null,
+    jwks: { keys: [...(await verdictSigner.jwks()).keys, ...(tokenKey ? [tokenKeyJwk(tokenKey.key)] : [])] },
     verifier: createTokenVerifier(config, verifierKeys(config, tokenKey?.key ?? null), {
       revoked: revokedTokens,
     }),

@@ -1,11 +1,20 @@
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createRemoteJWKSet, errors, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  type JWK,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
+} from 'jose'
 import { z } from 'zod'
 import type { Config } from '../config.js'
 import { type Actor, BASE_APPROVAL_ROLE, Role } from '../domain/actor.js'
 import { DomainError } from '../domain/errors.js'
 import { Identifier, TokenId } from '../domain/events.js'
+import { isVerdictJwsType, jwsTypeOf, keyIdOf, publicJwk } from '../domain/signing.js'
 import { formatLifetime, Lifetime, lifetimeBeyond } from './lifetime.js'
 import { RevokedTokens } from './revocations.js'
 
@@ -27,12 +36,19 @@ interface VerifierKeys {
   readonly algorithms: string[]
 }
 
+/** The public half of the embedded token key, as it is published in the service's JWKS. */
+export const tokenKeyJwk = (key: KeyObject): JWK => publicJwk(key, keyIdOf(key, 'tokens')) as JWK
+
 /** The key material tokens are checked against, by AUTH_MODE; HS256 only when explicitly asked for. */
 export const verifierKeys = (config: Config, embeddedKey: KeyObject | null): VerifierKeys => {
   switch (config.AUTH_MODE) {
     case 'embedded':
       if (!embeddedKey) throw new Error('the embedded token key is missing')
-      return { key: createPublicKey(embeddedKey), algorithms: ['EdDSA'] }
+      // a set of one: a token naming another kid (the verdict key's, say) is refused; one naming none is taken
+      return {
+        key: createLocalJWKSet({ keys: [tokenKeyJwk(embeddedKey)] }),
+        algorithms: ['EdDSA'],
+      }
     case 'jwks':
     case 'jwks-development':
       return {
@@ -145,6 +161,9 @@ export const createTokenVerifier = (
         notRevoked(known.jti, now)
         return known.principal
       }
+      // a verdict is signed by the service too, and may share a JWKS with tokens: never a token, however it verifies
+      if (isVerdictJwsType(jwsTypeOf(token)))
+        throw new AuthenticationError('invalid token: a verdict is not a token')
       try {
         const options = {
           issuer: config.AUTH_ISSUER,
@@ -234,7 +253,7 @@ export const issueToken = (
       ? { [config.AUTH_APPROVAL_ROLES_CLAIM]: [...options.approvalRoles] }
       : {}),
   })
-    .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: keyIdOf(privateKey, 'tokens') })
     .setSubject(options.sub)
     .setIssuer(config.AUTH_ISSUER)
     .setAudience(options.audience ?? config.AUTH_AUDIENCE)

@@ -1,4 +1,5 @@
-import { DECISION_OUTPUT_TYPES, toLedgerEvent } from '../domain/events.js'
+import { type DataOf, DECISION_OUTPUT_TYPES, toLedgerEvent } from '../domain/events.js'
+import { FIELDS_ONLY_VERDICT_JWS_TYPE, jwsTypeOf } from '../domain/signing.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore, StoredEvent } from '../store/port.js'
 import { decide } from './decide.js'
@@ -72,4 +73,35 @@ export const replayDecisions = async (
   }
   docs.commit(namespace, world.changed(), position)
   return decisions
+}
+
+/**
+ * The replayed answers in the form the ledger recorded them: a verdict recorded before the registered claims
+ * were signed (its JWS over its fields alone, typ verdict+jws) is signed that way again, so that an older
+ * ledger still compares byte for byte; every other answer is left as it was replayed.
+ */
+export const inRecordedForm = async (
+  replayed: readonly Decision[],
+  recorded: readonly Decision[],
+  signer: VerdictSigner,
+): Promise<Decision[]> => {
+  const fieldsOnly = new Set(
+    recorded.flatMap((d) => {
+      const data = d.data as DataOf<'VerdictIssued'>
+      return d.type === 'VerdictIssued' && jwsTypeOf(data.signature) === FIELDS_ONLY_VERDICT_JWS_TYPE
+        ? [data.verdictId]
+        : []
+    }),
+  )
+  return Promise.all(
+    replayed.map(async (d) => {
+      if (d.type !== 'VerdictIssued' || !fieldsOnly.has((d.data as DataOf<'VerdictIssued'>).verdictId))
+        return d
+      const { signature: _signature, ...fields } = d.data as DataOf<'VerdictIssued'>
+      return {
+        ...d,
+        data: { ...fields, signature: await signer.sign(fields, FIELDS_ONLY_VERDICT_JWS_TYPE) },
+      }
+    }),
+  )
 }

@@ -1,42 +1,54 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
+import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { compactVerify, createLocalJWKSet, exportJWK, type JSONWebKeySet, type JWK } from 'jose'
-import { canonicalize, canonicalizeRecorded, sha256Hex } from '../domain/canonical.js'
+import { compactVerify, createLocalJWKSet, type JSONWebKeySet, type JWK } from 'jose'
+import { canonicalize } from '../domain/canonical.js'
+import {
+  FIELDS_ONLY_VERDICT_JWS_TYPE,
+  keyIdOf,
+  publicJwk,
+  VERDICT_JWS_TYPE,
+  type VerdictJwsType,
+  verdictPayload,
+  verdictSignatureProblem,
+} from '../domain/signing.js'
 import type { UnsignedVerdict } from './decide.js'
-
-export const VERDICT_JWS_TYPE = 'verdict+jws'
 
 const base64url = (text: string): string => Buffer.from(text, 'utf8').toString('base64url')
 
 /** Signs verdicts with the service's Ed25519 key. Ed25519 is deterministic: replay reproduces each signature. */
 export interface VerdictSigner {
   readonly keyId: string
-  sign(verdict: UnsignedVerdict): Promise<string>
+  /**
+   * A compact JWS over the verdict's fields and its registered claims; `typ` FIELDS_ONLY_VERDICT_JWS_TYPE
+   * signs the fields alone, as verdicts were signed before the claims, for replay to compare those.
+   */
+  sign(verdict: UnsignedVerdict, typ?: VerdictJwsType): Promise<string>
   jwks(): Promise<JSONWebKeySet>
 }
 
 export const createVerdictSigner = (privateKey: KeyObject): VerdictSigner => {
-  const publicKey = createPublicKey(privateKey)
-  const raw = publicKey.export({ format: 'der', type: 'spki' })
-  const keyId = `ed25519-${sha256Hex(raw.toString('base64')).slice(0, 16)}`
-  const header = base64url(JSON.stringify({ alg: 'EdDSA', kid: keyId, typ: VERDICT_JWS_TYPE }))
+  const keyId = keyIdOf(privateKey, 'verdicts')
+  const header = (typ: VerdictJwsType) => base64url(JSON.stringify({ alg: 'EdDSA', kid: keyId, typ }))
+  const headers: Record<VerdictJwsType, string> = {
+    [VERDICT_JWS_TYPE]: header(VERDICT_JWS_TYPE),
+    [FIELDS_ONLY_VERDICT_JWS_TYPE]: header(FIELDS_ONLY_VERDICT_JWS_TYPE),
+  }
+  const jwk = publicJwk(privateKey, keyId) as JWK
   return {
     keyId,
     // a compact JWS built directly on node's Ed25519 (the same bytes jose would produce, without its async detour)
-    sign: async (verdict) => {
-      const signingInput = `${header}.${base64url(canonicalize(verdict))}`
+    sign: async (verdict, typ = VERDICT_JWS_TYPE) => {
+      const signingInput = `${headers[typ]}.${base64url(verdictPayload(verdict, typ, canonicalize))}`
       return `${signingInput}.${sign(null, Buffer.from(signingInput), privateKey).toString('base64url')}`
     },
-    jwks: async () => ({
-      keys: [{ ...(await exportJWK(publicKey)), kid: keyId, alg: 'EdDSA', use: 'sig' } as JWK],
-    }),
+    jwks: async () => ({ keys: [jwk] }),
   }
 }
 
 /**
- * Checks a verdict's signature offline against a JWKS and that the signed payload is exactly the verdict's
- * other fields; returns the signed verdict, or throws.
+ * Checks a verdict's signature offline against a JWKS: a verdict `typ`, a verdict key, and a signed payload
+ * that is exactly the verdict's other fields with the claims they give; returns the signed verdict, or throws.
  */
 export const verifyVerdictSignature = async (
   verdict: UnsignedVerdict & { signature: string },
@@ -46,10 +58,8 @@ export const verifyVerdictSignature = async (
   const { payload, protectedHeader } = await compactVerify(signature, createLocalJWKSet(jwks), {
     algorithms: ['EdDSA'],
   })
-  if (protectedHeader.typ !== VERDICT_JWS_TYPE)
-    throw new Error(`unexpected JWS type ${String(protectedHeader.typ)}`)
-  if (new TextDecoder().decode(payload) !== canonicalizeRecorded(fields))
-    throw new Error('the signed payload is not this verdict')
+  const problem = verdictSignatureProblem(protectedHeader, payload, fields)
+  if (problem !== null) throw new Error(problem)
   return fields
 }
 

@@ -423,7 +423,10 @@ export const VerdictIssued = event('VerdictIssued', {
   supersedes: z.uuid().nullable(),
   /** the ledger event whose arrival led to this decision */
   basedOnEventId: z.uuid(),
-  /** compact JWS (EdDSA) over the canonical JSON of every other field */
+  /**
+   * compact JWS (EdDSA, typ verdict+jwt) over the canonical JSON of every other field and the registered claims
+   * they give (iss, sub, aud, iat, exp, jti); recorded before the claims: typ verdict+jws, every other field alone
+   */
   signature: z.string(),
 })
 export const VerdictRevoked = event('VerdictRevoked', {

@@ -34,7 +34,7 @@ const JWKS_TTL_MS = 5 * 60_000
 export class ExecutorClient extends GovernanceClient {
   private jwks: { keys: JSONWebKeySet; fetchedAt: number } | null = null
 
-  /** The service's verdict signing keys, cached; `refresh` fetches them again (key rotation). */
+  /** The public keys the service signs with (its JWKS), cached; `refresh` fetches them again (key rotation). */
   async signingKeys(refresh = false): Promise<JSONWebKeySet> {
     if (!refresh && this.jwks && Date.now() - this.jwks.fetchedAt < JWKS_TTL_MS) return this.jwks.keys
     const keys = await this.request<JSONWebKeySet>('GET', '/.well-known/jwks.json', { retries: 2 })

@@ -22,6 +22,7 @@ export type * from './types.js'
 export {
   type RefusalReason,
   UnknownSigningKeyError,
+  VERDICT_ISSUER,
   VERDICT_JWS_TYPE,
   type VerdictExpectations,
   type Verification,

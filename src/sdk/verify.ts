@@ -1,11 +1,11 @@
 import { compactVerify, createLocalJWKSet, errors, type JSONWebKeySet } from 'jose'
 import { z } from 'zod'
-import { type ActionIdentity, actionDigestOf, canonicalizeRecorded } from '../domain/canonical.js'
+import { type ActionIdentity, actionDigestOf } from '../domain/canonical.js'
 import { VerdictIssued } from '../domain/events.js'
+import { verdictSignatureProblem } from '../domain/signing.js'
 import type { Verdict } from './types.js'
 
-/** The JWS `typ` the service signs verdicts with. */
-export const VERDICT_JWS_TYPE = 'verdict+jws'
+export { VERDICT_ISSUER, VERDICT_JWS_TYPE } from '../domain/signing.js'
 
 /** What an executor must find true of a verdict before it runs anything. */
 export interface VerdictExpectations {
@@ -50,7 +50,10 @@ export class UnknownSigningKeyError extends Error {
   override readonly name = 'UnknownSigningKeyError'
 }
 
-/** The shape and the signature alone: the service signed exactly this verdict, whatever it says. */
+/**
+ * The shape and the signature alone: the service signed exactly this verdict, whatever it says, with its verdict
+ * key (a token key of the same JWKS does not do) under a verdict `typ`, and the claims agree with the fields.
+ */
 export const verifyVerdictSignature = async (
   candidate: unknown,
   jwks: JSONWebKeySet,
@@ -66,12 +69,8 @@ export const verifyVerdictSignature = async (
     const { payload, protectedHeader } = await compactVerify(signature, createLocalJWKSet(jwks), {
       algorithms: ['EdDSA'],
     })
-    if (protectedHeader.typ !== VERDICT_JWS_TYPE) {
-      return refuse('signature', `the signature is of type ${String(protectedHeader.typ)}, not a verdict`)
-    }
-    if (new TextDecoder().decode(payload) !== canonicalizeRecorded(signed)) {
-      return refuse('signature', 'the signed payload is not this verdict: a field was changed after signing')
-    }
+    const problem = verdictSignatureProblem(protectedHeader, payload, signed)
+    if (problem !== null) return refuse('signature', problem)
   } catch (error) {
     if (error instanceof errors.JWKSNoMatchingKey) throw new UnknownSigningKeyError(error.message)
     const code = error instanceof errors.JOSEError ? error.code : String(error)

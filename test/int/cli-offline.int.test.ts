@@ -13,8 +13,9 @@ import { currentVerdict, type VerdictView } from '../../src/application/queries.
 import { ConfigSchema, loadConfig } from '../../src/config.js'
 import { recordedDecisions, replayDecisions } from '../../src/decision/replay.js'
 import { DECISION_NAMESPACE, DecisionService } from '../../src/decision/service.js'
-import { createVerdictSigner, loadOrCreateSigningKey } from '../../src/decision/signer.js'
+import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from '../../src/decision/signer.js'
 import type { DataOf } from '../../src/domain/events.js'
+import { FIELDS_ONLY_VERDICT_JWS_TYPE, jwsTypeOf, VERDICT_JWS_TYPE } from '../../src/domain/signing.js'
 import { dataPaths } from '../../src/runtime.js'
 import type { StoredEvent } from '../../src/store/port.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
@@ -89,7 +90,18 @@ before(async () => {
   try {
     const signer = createVerdictSigner(loadOrCreateSigningKey(paths.verdictKey).key)
     loadOrCreateSigningKey(paths.tokenKey)
-    const decision = new DecisionService(store, docs, signer)
+    // an upgraded installation's ledger: its first verdicts signed over their fields alone, as verdicts were
+    // before they carried the registered claims, the later ones with the claims
+    const earliest = new Set<string>()
+    const upgraded: VerdictSigner = {
+      ...signer,
+      sign: (verdict) => {
+        if (earliest.size < 12) earliest.add(verdict.verdictId)
+        const typ = earliest.has(verdict.verdictId) ? FIELDS_ONLY_VERDICT_JWS_TYPE : VERDICT_JWS_TYPE
+        return signer.sign(verdict, typ)
+      },
+    }
+    const decision = new DecisionService(store, docs, upgraded)
     await new History(store, decision, clock, 20260105).generate(EVENTS)
     await decision.catchUp()
     for (const p of projections) await new ProjectionRunner(store, docs, p).catchUp()
@@ -424,8 +436,16 @@ describe('cli replay', () => {
     const dir = copyOfData('check')
     const before = dumps(dir)
     const store = openSqliteEventStore({ path: join(dir, 'ledger.db') })
-    const recorded = (await recordedDecisions(store)).length
+    const decisions = await recordedDecisions(store)
+    const recorded = decisions.length
     await store.close()
+    // verdicts of both forms, which replay must both reproduce byte for byte
+    const forms = decisions.flatMap((d) =>
+      d.type === 'VerdictIssued' ? [jwsTypeOf((d.data as DataOf<'VerdictIssued'>).signature)] : [],
+    )
+    const count = (typ: string) => forms.filter((t) => t === typ).length
+    assert.equal(count(FIELDS_ONLY_VERDICT_JWS_TYPE), 12, 'verdicts signed over their fields alone')
+    assert.equal(count(VERDICT_JWS_TYPE), forms.length - 12, 'the rest with the registered claims')
     const run = await cli(['replay', '--check'], env(dir))
     assert.equal(run.code, 0, run.stderr)
     assert.equal(

@@ -152,7 +152,7 @@ test('jwks: the published key verifies a verdict recorded in the ledger, and not
     assert.equal(r.statusCode, 200)
     assert.match(String(r.headers['cache-control']), /(^|[ ,])max-age=300($|[ ,])/)
     const jwks = r.json()
-    assert.equal(jwks.keys.length, 1)
+    assert.equal(jwks.keys.length, 2, 'the verdict key and the embedded token key')
     assert.deepEqual(
       { kty: jwks.keys[0].kty, crv: jwks.keys[0].crv, alg: jwks.keys[0].alg, kid: jwks.keys[0].kid },
       { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', kid: api.runtime.verdictSigner.keyId },

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { JSONWebKeySet } from 'jose'
+import { CompactSign } from 'jose'
+import { tokenKeyJwk } from '../../src/auth/tokens.js'
 import type { UnsignedVerdict } from '../../src/decision/decide.js'
-import {
-  createVerdictSigner,
-  generateSigningKey,
-  VERDICT_JWS_TYPE as SIGNED_TYPE,
-} from '../../src/decision/signer.js'
+import { createVerdictSigner, generateSigningKey } from '../../src/decision/signer.js'
+import { canonicalize } from '../../src/domain/canonical.js'
+import { FIELDS_ONLY_VERDICT_JWS_TYPE, verdictClaims } from '../../src/domain/signing.js'
 import {
   type ActionIdentity,
   actionDigestOf,
@@ -93,8 +93,22 @@ describe('verifying a verdict signature alone (shape and signature)', () => {
 })
 
 describe('verifying a verdict offline (signature, decision, expiry, action, plan, resource version)', () => {
-  it('signs with the JWS type the SDK expects', () => {
-    assert.equal(VERDICT_JWS_TYPE, SIGNED_TYPE)
+  it('takes a verdict signed before the registered claims (its fields alone), and refuses one by the token key', async () => {
+    const verdict = unsigned()
+    const older = { ...verdict, signature: await signer.sign(verdict, FIELDS_ONLY_VERDICT_JWS_TYPE) }
+    const result = await verifyVerdictOffline(older, await keys(), expected, NOW)
+    assert.equal(result.ok, true)
+    // the service's JWKS holds its token key too: a verdict JWS that key signed is not the service's verdict
+    const tokenKey = generateSigningKey()
+    const jwks = { keys: [...(await keys()).keys, tokenKeyJwk(tokenKey)] }
+    const byTokenKey = await new CompactSign(
+      new TextEncoder().encode(canonicalize({ ...verdict, ...verdictClaims(verdict) })),
+    )
+      .setProtectedHeader({ alg: 'EdDSA', kid: String(tokenKeyJwk(tokenKey).kid), typ: VERDICT_JWS_TYPE })
+      .sign(tokenKey)
+    const forged = await verifyVerdictOffline({ ...verdict, signature: byTokenKey }, jwks, expected, NOW)
+    assert.equal(reasonOf(forged), 'signature')
+    assert.match(forged.ok ? '' : forged.message, /not a verdict key/)
   })
 
   it('accepts a genuine allow for the action about to run, and returns the signed fields only', async () => {

@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict'
 import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { decodeJwt, SignJWT } from 'jose'
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, SignJWT } from 'jose'
 import { RevokedTokens } from '../../src/auth/revocations.js'
-import { CLOCK_TOLERANCE_SECONDS, createTokenVerifier, issueToken } from '../../src/auth/tokens.js'
+import {
+  CLOCK_TOLERANCE_SECONDS,
+  createTokenVerifier,
+  issueToken,
+  tokenKeyJwk,
+  verifierKeys,
+} from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
+import type { UnsignedVerdict } from '../../src/decision/decide.js'
+import { createVerdictSigner } from '../../src/decision/signer.js'
+import { VERDICT_ISSUER } from '../../src/domain/signing.js'
 import type { StoredEvent } from '../../src/store/port.js'
 
 const config = loadConfig({})
@@ -157,6 +166,55 @@ describe('issued tokens', () => {
   })
 })
 
+describe('keys and key ids', () => {
+  test('a token the service issues names the token key by its kid; the embedded verifier takes no other kid', async () => {
+    const token = await issueToken(privateKey, config, { sub: 'agent-1', roles: ['agent'] })
+    const kid = tokenKeyJwk(privateKey).kid
+    assert.match(String(kid), /^token-ed25519-[0-9a-f]{16}$/)
+    assert.deepEqual(decodeProtectedHeader(token), { alg: 'EdDSA', typ: 'JWT', kid })
+    const embedded = createTokenVerifier(config, verifierKeys(config, privateKey))
+    assert.equal((await embedded.verify(token)).sub, 'agent-1')
+    // a token issued before tokens named their key still verifies; one naming another key does not
+    assert.equal(
+      (await embedded.verify(await signed({ exp: nowSeconds() + 60, iat: nowSeconds(), jti: 'j-1' }))).sub,
+      'agent-1',
+    )
+    const elsewhere = await new SignJWT({
+      roles: ['agent'],
+      sub: 'agent-1',
+      iss: config.AUTH_ISSUER,
+      aud: config.AUTH_AUDIENCE,
+    })
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: 'ed25519-0123456789abcdef' })
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .setJti('j-2')
+      .sign(privateKey)
+    await assert.rejects(embedded.verify(elsewhere), /invalid token: ERR_JWKS_NO_MATCHING_KEY/)
+  })
+
+  test('a verdict is never a token, even one signed by a key of the JWKS tokens are checked against', async () => {
+    // the worst case: a verifier whose JWKS holds the verdict key, whose issuer and audience the verdict names
+    const signer = createVerdictSigner(privateKey)
+    const now = new Date()
+    const verdict = {
+      verdictId: '01890a5d-ac96-774b-bcce-b302099a8057',
+      proposalId: 'agent-1',
+      executingIdentity: config.AUTH_AUDIENCE,
+      decidedAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + 600_000).toISOString(),
+      checks: [],
+    } as unknown as UnsignedVerdict
+    const jws = await signer.sign(verdict)
+    const lenient = { ...config, AUTH_ISSUER: VERDICT_ISSUER, AUTH_REQUIRE_JTI: false }
+    const keys = { key: createLocalJWKSet(await signer.jwks()), algorithms: ['EdDSA'] }
+    await assert.rejects(
+      createTokenVerifier(lenient, keys).verify(jws),
+      /invalid token: a verdict is not a token/,
+    )
+  })
+})
+
 describe('revocation', () => {
   test('a revoked token is refused on its next request, even while it is trusted from the cache', async () => {
     const token = await issueToken(privateKey, config, { sub: 'agent-1', roles: ['agent'], expiresIn: '2h' })
@@ -251,6 +309,13 @@ describe('configuration', () => {
     assert.match(
       issues({ AUTH_MODE: 'jwks-development' }),
       /AUTH_JWKS_URL: required when AUTH_MODE=jwks-development/,
+    )
+  })
+
+  test(`AUTH_ISSUER is never ${VERDICT_ISSUER}, the issuer of verdicts`, () => {
+    assert.match(
+      issues({ AUTH_ISSUER: VERDICT_ISSUER }),
+      /AUTH_ISSUER: must not be governance-ledger\/decision/,
     )
   })
 

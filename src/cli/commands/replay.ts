@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { projections } from '../../../projections/index.js'
 import { ProjectionRunner } from '../../../projections/runner.js'
 import type { Config } from '../../config.js'
-import { type Decision, recordedDecisions, replayDecisions } from '../../decision/replay.js'
+import { type Decision, inRecordedForm, recordedDecisions, replayDecisions } from '../../decision/replay.js'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
 import { canonicalizeRecorded } from '../../domain/canonical.js'
 import { dataPaths } from '../../runtime.js'
@@ -202,8 +202,12 @@ export const check = async (config: Config, context: Context): Promise<Outcome> 
     const decidedUpTo = Math.min(decisionCheckpoint(config) ?? head, head)
     const started = Date.now()
     progress.update(`re-deciding ${head} events`)
-    const replayed = await replayDecisions(ledger, signer, new MemoryDocStore())
     const recorded = await recordedDecisions(ledger)
+    const replayed = await inRecordedForm(
+      await replayDecisions(ledger, signer, new MemoryDocStore()),
+      recorded,
+      signer,
+    )
     const took = seconds(started)
     progress.finish(`re-decided ${head} events in ${duration(took)} (${rate(head, took)} events/s)`)
     const { differences, pending, matched } = compareDecisions(

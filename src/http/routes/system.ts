@@ -31,9 +31,7 @@ const ReadyBody = z.object({
 })
 
 const Jwks = z.object({
-  keys: z.array(
-    z.looseObject({ kty: z.string(), kid: z.string(), alg: z.string(), use: z.string().optional() }),
-  ),
+  keys: z.array(z.looseObject({ kty: z.string(), kid: z.string(), alg: z.string(), use: z.literal('sig') })),
 })
 
 /** Public routes (no token). Wrapped with fastify-plugin so the request counter it installs sees every route. */
@@ -41,7 +39,7 @@ export const systemRoutes = fp(
   async (base: FastifyInstance): Promise<void> => {
     await base.register(prometheusPlugin)
     const app = base.withTypeProvider<ZodTypeProvider>()
-    const { store, decision, verdictSigner, kafka, health } = app.runtime
+    const { store, decision, jwks, kafka, health } = app.runtime
 
     app.get(
       '/health',
@@ -125,7 +123,10 @@ export const systemRoutes = fp(
         config: { public: true },
         schema: {
           tags: ['system'],
-          summary: 'The public keys that verdict signatures verify against (JWKS)',
+          summary:
+            'Every public key the service signs with (JWKS): the verdict key, and in AUTH_MODE=embedded the token key',
+          description:
+            "Each key has its kid, alg EdDSA and use sig. A verdict's JWS names the verdict key (kid ed25519-…, typ verdict+jwt); a token the service issues names the token key (kid token-ed25519-…, typ JWT). No secret is ever published.",
           security: [],
           response: { 200: Jwks },
         },
@@ -133,7 +134,7 @@ export const systemRoutes = fp(
       async (_request, reply) => {
         void reply.header('cache-control', 'public, max-age=300')
         // the serializer checks the shape; jose types every JWK member as optional
-        return (await verdictSigner.jwks()) as z.infer<typeof Jwks>
+        return jwks as z.infer<typeof Jwks>
       },
     )
   },
