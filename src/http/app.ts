@@ -3,20 +3,17 @@ import { createServer } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance } from 'fastify'
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { jsonText } from '../domain/canonical.js'
 import { parseJsonStrictly } from '../domain/strict-json.js'
 import type { Runtime } from '../runtime.js'
 import { authPlugin } from './auth.js'
 import { commandsPlugin } from './commands.js'
 import { errorHandler } from './errors.js'
+import { openApiOptions } from './openapi.js'
 import { rateLimitsOf, rateLimitsPlugin } from './rate-limits.js'
 import { apiRoutes, metricsRoute, publicRoutes } from './routes/index.js'
+import { MAX_PATH_PARAMETER_LENGTH } from './schemas.js'
 
 export type App = FastifyInstance
 
@@ -46,6 +43,8 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
         ? false
         : { level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     bodyLimit: config.BODY_LIMIT_BYTES,
+    // a resource name is one path segment of up to 500 characters (the router's default stops at 100)
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     // a request still arriving after REQUEST_TIMEOUT_SECONDS is cut off (408): a slow sender holds no buffers
     // for long; connections are checked every second, not every 30 s
     serverFactory: (handler) =>
@@ -94,19 +93,7 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
   })
   app.decorate('runtime', runtime)
 
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'governance-ledger',
-        description:
-          'Evidence-based allow/block verdicts for AI agents acting on production, with a tamper-evident ledger.',
-        version: '1',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  })
+  await app.register(swagger, openApiOptions(config))
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   await app.register(publicRoutes)

@@ -1,5 +1,17 @@
 import { z } from 'zod'
+import { MAX_RESOURCE_NAME_LENGTH, ResourceName } from '../domain/events.js'
 import type { StoredEvent } from '../store/port.js'
+
+/**
+ * A resource named in a path: always one segment, percent-encoded as by encodeURIComponent, so a name with
+ * `/`, spaces or `%` reads back as it was written (`deployment%2Fweb` for `deployment/web`).
+ */
+export const ResourceSegment = ResourceName.describe(
+  'the resource name as one path segment, percent-encoded: deployment%2Fweb for deployment/web',
+)
+
+/** The longest path parameter any route takes: a resource name (the router refuses longer ones). */
+export const MAX_PATH_PARAMETER_LENGTH = MAX_RESOURCE_NAME_LENGTH
 
 export const ErrorBody = z
   .object({

@@ -139,6 +139,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['agents'],
+        operationId: 'registerAgent',
         summary: 'Register an agent; it starts at observe in every environment',
         headers: IdempotencyHeaders,
         body: RegisterBody,
@@ -164,6 +165,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
+        operationId: 'getAgent',
         summary: "An agent's authority: its level per environment and its pending promotions",
         params: AgentParams,
         response: { 200: AgentResponse, ...errorResponses },
@@ -182,6 +184,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
+        operationId: 'getTrackRecord',
         summary: "An agent's track record in an environment over the last days of ledger time",
         params: AgentParams,
         querystring: TrackQuery,
@@ -206,6 +209,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin'),
       schema: {
         tags: ['agents'],
+        operationId: 'requestPromotion',
         summary:
           'Request a promotion one rung up, carrying the track record the ledger computes (a skipped rung is refused and recorded)',
         headers: IdempotencyHeaders,
@@ -238,6 +242,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['agents'],
+        operationId: 'approvePromotion',
         summary: 'Approve a pending promotion (never by the agent itself)',
         headers: IdempotencyHeaders,
         params: RequestParams,
@@ -267,6 +272,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['agents'],
+        operationId: 'refusePromotion',
         summary: 'Refuse a pending promotion, with the reason',
         headers: IdempotencyHeaders,
         params: RequestParams,

@@ -38,6 +38,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['governance'],
+        operationId: 'createBinding',
         summary:
           'Request a binding: an agent may act through the identity, or an executor may run as it (a second policy admin approves it)',
         headers: IdempotencyHeaders,
@@ -57,6 +58,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['governance'],
+        operationId: 'removeBinding',
         summary: 'Remove a binding, with the reason (narrows authority: one policy admin)',
         headers: IdempotencyHeaders,
         body: UnbindingBody,
@@ -79,6 +81,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin', 'auditor'),
       schema: {
         tags: ['governance'],
+        operationId: 'getBindings',
         summary:
           'The agents bound to act through an identity and the executors bound to run as it (404: never bound)',
         params: IdentityParams,
@@ -106,6 +109,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin', 'auditor'),
       schema: {
         tags: ['governance'],
+        operationId: 'getChangeRequest',
         summary: 'A change request: what it changes, why it needs a second admin, and where it stands',
         params: ChangeParams,
         response: { 200: ChangeResponse, ...errorResponses },
@@ -125,6 +129,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['governance'],
+        operationId: 'approveChange',
         summary:
           'Approve a pending change as a second, distinct policy admin: it takes effect in the same commit',
         headers: IdempotencyHeaders,
@@ -149,6 +154,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['governance'],
+        operationId: 'refuseChange',
         summary: 'Refuse a pending change, with the reason (its requester may withdraw it this way)',
         headers: IdempotencyHeaders,
         params: ChangeParams,

@@ -36,6 +36,7 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['grants'],
+        operationId: 'createGrant',
         summary: 'Grant an identity a scope: tool, action, resource pattern and environment',
         headers: IdempotencyHeaders,
         body: GrantBody,
@@ -65,6 +66,7 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['grants'],
+        operationId: 'revokeGrant',
         summary: 'Revoke a grant, with the reason',
         headers: IdempotencyHeaders,
         params: GrantParams,
@@ -88,6 +90,7 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin', 'auditor'),
       schema: {
         tags: ['grants'],
+        operationId: 'listGrants',
         summary: "An identity's active grants, as the decision service sees them",
         querystring: GrantsQuery,
         response: { 200: GrantsResponse, ...errorResponses },

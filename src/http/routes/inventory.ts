@@ -47,6 +47,7 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['inventory'],
+        operationId: 'registerToolAction',
         summary:
           'Register a tool action with its impact class and whether it is reversible (a change is a new event)',
         headers: IdempotencyHeaders,
@@ -69,6 +70,7 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['inventory'],
+        operationId: 'getToolAction',
         summary: "A tool action's registration; an unregistered one is treated as critical",
         params: ToolActionParams,
         response: { 200: ToolActionResponse, ...errorResponses },
@@ -87,6 +89,7 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['inventory'],
+        operationId: 'listToolActions',
         summary: 'Every registered tool action',
         response: { 200: z.object({ toolActions: z.array(ToolActionResponse) }), ...errorResponses },
       },

@@ -59,6 +59,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['kill switches'],
+        operationId: 'engageKillSwitch',
         summary:
           'Engage a kill switch: every verdict in its scope is block, and unexecuted allows are revoked',
         headers: IdempotencyHeaders,
@@ -85,6 +86,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['kill switches'],
+        operationId: 'releaseKillSwitch',
         summary:
           'Request the release of an engaged kill switch, with the reason (a second policy admin approves it)',
         headers: IdempotencyHeaders,
@@ -104,6 +106,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
     {
       schema: {
         tags: ['kill switches'],
+        operationId: 'listKillSwitches',
         summary: 'The engaged kill switches, as the decision service sees them',
         response: {
           200: z.object({

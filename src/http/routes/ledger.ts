@@ -42,6 +42,7 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: readers,
       schema: {
         tags: ['ledger'],
+        operationId: 'verifyLedger',
         summary: 'Walks the whole hash chain and names the first event where it breaks',
         response: { 200: VerifyResponse, ...errorResponses },
       },
@@ -55,6 +56,7 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: readers,
       schema: {
         tags: ['ledger'],
+        operationId: 'getLedgerHead',
         summary: "The ledger's head, and how far the decision service and each read model have got",
         response: { 200: HeadResponse, ...errorResponses },
       },

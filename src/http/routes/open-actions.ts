@@ -91,6 +91,7 @@ export const openActionRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('auditor', 'policy-admin', 'approver', 'executor'),
       schema: {
         tags: ['read models'],
+        operationId: 'listOpenActions',
         summary:
           'Actions in flight (awaiting evidence, blocked, allowed, executing, failed), each with its age',
         querystring: OpenActionsQuery,

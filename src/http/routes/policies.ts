@@ -42,6 +42,7 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['policies'],
+        operationId: 'publishPolicy',
         summary:
           'Publish the next policy version (a second policy admin approves it; only the first policy of an empty ledger takes one)',
         headers: IdempotencyHeaders,
@@ -65,6 +66,7 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['policies'],
+        operationId: 'listPolicies',
         summary: 'Every published policy version, oldest first',
         response: { 200: z.object({ policies: z.array(PolicyResponse) }), ...errorResponses },
       },
@@ -77,6 +79,7 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['policies'],
+        operationId: 'getCurrentPolicy',
         summary: 'The policy in force: the latest published version',
         response: { 200: PolicyResponse, ...errorResponses },
       },
@@ -93,6 +96,7 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['policies'],
+        operationId: 'getPolicy',
         summary: 'One published policy version',
         params: VersionParams,
         response: { 200: PolicyResponse, ...errorResponses },

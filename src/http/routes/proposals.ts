@@ -174,6 +174,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent'),
       schema: {
         tags: ['proposals'],
+        operationId: 'submitProposal',
         summary: 'Submit a proposal of a production action (the ledger computes its plan hash)',
         headers: IdempotencyHeaders,
         body: SubmitProposalInput,
@@ -200,6 +201,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', ...PROPOSAL_READERS),
       schema: {
         tags: ['proposals'],
+        operationId: 'getProposal',
         summary: 'A proposal with its evidence and its current verdict, every check with its reason',
         params: ProposalParams,
         response: { 200: ProposalResponse, ...errorResponses },
@@ -232,6 +234,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', ...PROPOSAL_READERS),
       schema: {
         tags: ['proposals'],
+        operationId: 'getVerdict',
         summary: 'The current verdict; with ?wait=N, waits up to N seconds for one newer than ?afterRevision',
         params: ProposalParams,
         querystring: WaitQuery,
@@ -268,6 +271,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent'),
       schema: {
         tags: ['evidence'],
+        operationId: 'requestSimulation',
         summary: "Request a simulation of the proposal's action (its agent, from the 'simulate' rung up)",
         headers: IdempotencyHeaders,
         params: ProposalParams,
@@ -292,6 +296,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('simulator'),
       schema: {
         tags: ['evidence'],
+        operationId: 'recordSimulation',
         summary: 'Record the results of a requested simulation (the simulation harness only)',
         headers: IdempotencyHeaders,
         params: ProposalParams,
@@ -316,6 +321,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('simulator', 'executor'),
       schema: {
         tags: ['evidence'],
+        operationId: 'recordRollbackTest',
         summary:
           'Record a tested rollback (the simulator or executor that ran it): playbook, test run, expected recovery time and kill switch',
         headers: IdempotencyHeaders,
@@ -339,6 +345,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('approver'),
       schema: {
         tags: ['evidence'],
+        operationId: 'approveProposal',
         summary:
           "Approve a proposal's action, bound to its digest, in a role the approver's token grants (never by its proposer or a possible executor)",
         headers: IdempotencyHeaders,
@@ -362,6 +369,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin'),
       schema: {
         tags: ['proposals'],
+        operationId: 'withdrawProposal',
         summary: 'Withdraw an open proposal (its agent, or a policy admin)',
         headers: IdempotencyHeaders,
         params: ProposalParams,

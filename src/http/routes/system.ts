@@ -48,6 +48,7 @@ export const systemRoutes = fp(
         config: { public: true },
         schema: {
           tags: ['system'],
+          operationId: 'getHealth',
           summary: 'Liveness: answers while the process serves',
           security: [],
           response: { 200: z.object({ status: z.literal('ok') }) },
@@ -62,6 +63,7 @@ export const systemRoutes = fp(
         config: { public: true },
         schema: {
           tags: ['system'],
+          operationId: 'getReadiness',
           summary: `Readiness: the ledger answers, every ledger consumer runs, the decision service is at most ${READY_MAX_DECISION_LAG} events behind, and the Kafka broker answers when one is configured`,
           security: [],
           response: { 200: ReadyBody, 503: ReadyBody },
@@ -121,6 +123,7 @@ export const systemRoutes = fp(
         config: { public: true },
         schema: {
           tags: ['system'],
+          operationId: 'getVerdictSigningKeys',
           summary: 'The public keys that verdict signatures verify against (JWKS)',
           security: [],
           response: { 200: Jwks },

@@ -143,6 +143,7 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
       preValidation: authorize('executor', 'auditor', 'policy-admin', 'agent'),
       schema: {
         tags: ['verdicts'],
+        operationId: 'streamVerdicts',
         summary: 'Server-Sent Events of VerdictIssued, VerdictRevoked and VerdictExpired, in ledger order',
         description:
           'Each event has id = ledger position, event = its type and data = {position, eventId, recordedAt, type, data}. ' +
@@ -152,7 +153,14 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
           'A comment line is sent every 15 s. Streams are capped per principal (429) and in all (503).',
         headers: StreamHeaders,
         querystring: StreamQuery,
-        response: { 200: z.string().describe('text/event-stream'), ...errorResponses, ...busyResponses },
+        response: {
+          200: {
+            description: 'the verdict events, as they are recorded, until the client leaves',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          ...errorResponses,
+          ...busyResponses,
+        },
       },
     },
     async (request, reply) => {
