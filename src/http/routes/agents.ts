@@ -19,7 +19,7 @@ import type { Runtime } from '../../runtime.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { actorOf, answerOf, optionsOf } from '../commands.js'
 import { forbidden, notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const DAY_MS = 86_400_000
 /** the window a promotion request's track record covers */
@@ -168,7 +168,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
         operationId: 'getAgent',
         summary: "An agent's authority: its level per environment and its pending promotions",
         params: AgentParams,
-        response: { 200: AgentResponse, ...errorResponses },
+        response: { 200: AgentResponse, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -190,7 +190,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
         querystring: TrackQuery,
         response: {
           200: TrackRecord.extend({ agentId: z.string(), environment: z.string(), days: z.number().int() }),
-          ...errorResponses,
+          ...readErrors(400, 401, 403, 404, 429),
         },
       },
     },

@@ -21,7 +21,7 @@ import {
 } from '../../domain/events.js'
 import { authorize } from '../auth.js'
 import { ApiError, notFound } from '../errors.js'
-import { errorResponses, ResourceSegment } from '../schemas.js'
+import { ResourceSegment, readErrors } from '../schemas.js'
 
 const TimelineEntry = z.object({
   position: z.number().int(),
@@ -219,7 +219,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         operationId: 'auditAction',
         summary: 'What changed, who changed it, how fast it can be undone: one action, with its timeline',
         params: z.object({ proposalId: Identifier }),
-        response: { 200: ActionAudit, ...errorResponses },
+        response: { 200: ActionAudit, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -261,7 +261,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: "An agent's authority per environment and its proposals, each in one line",
         params: z.object({ agentId: Identifier }),
         querystring: Page,
-        response: { 200: AgentAudit, ...errorResponses },
+        response: { 200: AgentAudit, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -299,7 +299,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: 'A resource: its last observed state and the proposals that touched it',
         params: z.object({ environment: Environment, resource: ResourceSegment }),
         querystring: Page,
-        response: { 200: ResourceAudit, ...errorResponses },
+        response: { 200: ResourceAudit, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {

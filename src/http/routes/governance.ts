@@ -8,7 +8,7 @@ import { BindingRole, GovernanceChange, Identifier, streams } from '../../domain
 import { authorize } from '../auth.js'
 import { actorOf, answerOf, GovernedResult, governed, optionsOf } from '../commands.js'
 import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const Reason = z.string().min(1).max(2000)
 const BindingBody = z.object({ principal: Identifier, role: BindingRole, identity: Identifier }).strict()
@@ -91,7 +91,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
             agents: z.array(z.string()),
             executors: z.array(z.string()),
           }),
-          ...errorResponses,
+          ...readErrors(400, 401, 403, 404, 429),
         },
       },
     },
@@ -112,7 +112,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
         operationId: 'getChangeRequest',
         summary: 'A change request: what it changes, why it needs a second admin, and where it stands',
         params: ChangeParams,
-        response: { 200: ChangeResponse, ...errorResponses },
+        response: { 200: ChangeResponse, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {

@@ -8,7 +8,7 @@ import { Identifier, ScopeGranted, ScopeRevoked, streams } from '../../domain/ev
 import { uuidv7 } from '../../domain/ids.js'
 import { authorize } from '../auth.js'
 import { actorOf, GovernedResult, governed } from '../commands.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const GrantParams = z.object({ grantId: Identifier })
 
@@ -93,7 +93,7 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
         operationId: 'listGrants',
         summary: "An identity's active grants, as the decision service sees them",
         querystring: GrantsQuery,
-        response: { 200: GrantsResponse, ...errorResponses },
+        response: { 200: GrantsResponse, ...readErrors(400, 401, 403, 429) },
       },
     },
     async (request) => {

@@ -8,7 +8,7 @@ import { lastOf } from '../../store/stream-pages.js'
 import { authorize } from '../auth.js'
 import { GovernedResult, governed } from '../commands.js'
 import { notFound } from '../errors.js'
-import { errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const ToolActionParams = z.object({ tool: ToolName, action: ActionName })
 const RegistrationBody = ToolActionRegistered.shape.data.omit({ tool: true, action: true })
@@ -73,7 +73,7 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
         operationId: 'getToolAction',
         summary: "A tool action's registration; an unregistered one is treated as critical",
         params: ToolActionParams,
-        response: { 200: ToolActionResponse, ...errorResponses },
+        response: { 200: ToolActionResponse, ...readErrors(400, 401, 404, 429) },
       },
     },
     async (request) => {
@@ -91,7 +91,7 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
         tags: ['inventory'],
         operationId: 'listToolActions',
         summary: 'Every registered tool action',
-        response: { 200: z.object({ toolActions: z.array(ToolActionResponse) }), ...errorResponses },
+        response: { 200: z.object({ toolActions: z.array(ToolActionResponse) }), ...readErrors(401, 429) },
       },
     },
     async () => {

@@ -13,7 +13,7 @@ import {
 } from '../../domain/events.js'
 import { authorize } from '../auth.js'
 import { actorOf, GovernedResult, governed } from '../commands.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 /** The global switch has no target and every other one names what it stops: checked here so a 400 names the field. */
 const SwitchBody = KillSwitchEngaged.shape.data
@@ -114,7 +114,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
             /** the ledger position the decision service's world reflects */
             asOf: z.number().int(),
           }),
-          ...errorResponses,
+          ...readErrors(401, 429),
         },
       },
     },

@@ -8,7 +8,7 @@ import { lastOf } from '../../store/stream-pages.js'
 import { authorize } from '../auth.js'
 import { actorOf } from '../commands.js'
 import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders, ResourceSegment } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, ResourceSegment, readErrors } from '../schemas.js'
 
 const ObservationBody = StateObserved.shape.data
 const ObservationParams = z.object({
@@ -67,7 +67,7 @@ export const observationRoutes = async (base: FastifyInstance): Promise<void> =>
         operationId: 'getLatestObservation',
         summary: 'The latest observation of a resource in an environment',
         params: ObservationParams,
-        response: { 200: ObservationResponse, ...errorResponses },
+        response: { 200: ObservationResponse, ...readErrors(400, 401, 404, 429) },
       },
     },
     async (request) => {

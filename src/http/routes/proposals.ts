@@ -27,7 +27,7 @@ import { actorOf, answerOf, optionsOf } from '../commands.js'
 import { ConnectionSlots, clientGone } from '../connections.js'
 import { ApiError, forbidden, notFound } from '../errors.js'
 import { type LedgerWait, LedgerWaits } from '../ledger-waits.js'
-import { busyResponses, CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { busyResponses, CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
 
@@ -204,7 +204,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         operationId: 'getProposal',
         summary: 'A proposal with its evidence and its current verdict, every check with its reason',
         params: ProposalParams,
-        response: { 200: ProposalResponse, ...errorResponses },
+        response: { 200: ProposalResponse, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -240,7 +240,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         querystring: WaitQuery,
         response: {
           200: z.object({ verdict: VerdictViewSchema.nullable(), timedOut: z.boolean() }),
-          ...errorResponses,
+          ...readErrors(400, 401, 403, 404),
           ...busyResponses,
         },
       },

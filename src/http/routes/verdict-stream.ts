@@ -7,7 +7,7 @@ import type { EventStore, StoredEvent, Subscription } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { ConnectionSlots } from '../connections.js'
 import { ApiError } from '../errors.js'
-import { busyResponses, errorResponses } from '../schemas.js'
+import { busyResponses, readErrors } from '../schemas.js'
 
 export const VERDICT_EVENT_TYPES: ReadonlySet<string> = new Set([
   'VerdictIssued',
@@ -158,7 +158,7 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
             description: 'the verdict events, as they are recorded, until the client leaves',
             content: { 'text/event-stream': { schema: z.string() } },
           },
-          ...errorResponses,
+          ...readErrors(400, 401, 403),
           ...busyResponses,
         },
       },
