@@ -32,7 +32,12 @@ const lint = (file: string): Promise<LintReport> =>
     execFile(
       process.execPath,
       [REDOCLY, 'lint', '--config', join(ROOT, 'redocly.yaml'), file, '--format=json'],
-      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+      {
+        cwd: ROOT,
+        maxBuffer: 16 * 1024 * 1024,
+        // nothing leaves the machine: no usage report, no check for a newer version
+        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+      },
       (error, stdout, stderr) => {
         // a failed lint exits 1 with its report on stdout
         try {
