@@ -44,6 +44,9 @@ export const Environment = z
   .min(1)
   .max(64)
   .regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and - only')
+export const MAX_RESOURCE_NAME_LENGTH = 500
+/** What a proposal acts on and an observer observes: any text (`deployment/web`); one path segment in a URL. */
+export const ResourceName = z.string().min(1).max(MAX_RESOURCE_NAME_LENGTH)
 export const Timestamp = z.iso.datetime({ offset: false, precision: 3 })
 const Hash = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>')
 /**
@@ -341,7 +344,7 @@ export const ChangeRefused = event('ChangeRefused', {
 })
 export const StateObserved = event('StateObserved', {
   environment: Environment,
-  resource: z.string().min(1).max(500),
+  resource: ResourceName,
   version: z.string().min(1).max(200),
   digest: z.string().min(1).max(200),
   observedAt: Timestamp,
@@ -352,7 +355,7 @@ export const ProposalSubmitted = event('ProposalSubmitted', {
   executingIdentity: Identifier,
   tool: ToolName,
   action: ActionName,
-  resource: z.string().min(1).max(500),
+  resource: ResourceName,
   environment: Environment,
   plan: JsonObject,
   /** computed by the ledger from the canonical JSON of the plan, never taken from the caller */

@@ -3,12 +3,7 @@ import { createServer } from 'node:http'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance } from 'fastify'
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { jsonText } from '../domain/canonical.js'
 import { parseJsonStrictly } from '../domain/strict-json.js'
 import type { Runtime } from '../runtime.js'
@@ -16,8 +11,10 @@ import { authPlugin } from './auth.js'
 import { commandsPlugin } from './commands.js'
 import { corsPlugin } from './cors.js'
 import { errorHandler } from './errors.js'
+import { openApiOptions } from './openapi.js'
 import { rateLimitsOf, rateLimitsPlugin } from './rate-limits.js'
 import { apiRoutes, metricsRoute, publicRoutes } from './routes/index.js'
+import { MAX_PATH_PARAMETER_LENGTH } from './schemas.js'
 
 export type App = FastifyInstance
 
@@ -47,6 +44,8 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
         ? false
         : { level: config.LOG_LEVEL, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },
     bodyLimit: config.BODY_LIMIT_BYTES,
+    // a resource name is one path segment of up to 500 characters (the router's default stops at 100)
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     // a request still arriving after REQUEST_TIMEOUT_SECONDS is cut off (408): a slow sender holds no buffers
     // for long; connections are checked every second, not every 30 s
     serverFactory: (handler) =>
@@ -97,19 +96,7 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
   // before every route scope: a preflight is answered ahead of authentication and rate limits
   if (config.CORS_ALLOWED_ORIGINS) await app.register(corsPlugin, { origins: config.CORS_ALLOWED_ORIGINS })
 
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'governance-ledger',
-        description:
-          'Evidence-based allow/block verdicts for AI agents acting on production, with a tamper-evident ledger.',
-        version: '1',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  })
+  await app.register(swagger, openApiOptions(config))
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   await app.register(publicRoutes)

@@ -1,5 +1,17 @@
 import { z } from 'zod'
+import { MAX_RESOURCE_NAME_LENGTH, ResourceName } from '../domain/events.js'
 import type { StoredEvent } from '../store/port.js'
+
+/**
+ * A resource named in a path: always one segment, percent-encoded as by encodeURIComponent, so a name with
+ * `/`, spaces or `%` reads back as it was written (`deployment%2Fweb` for `deployment/web`).
+ */
+export const ResourceSegment = ResourceName.describe(
+  'the resource name as one path segment, percent-encoded: deployment%2Fweb for deployment/web',
+)
+
+/** The longest path parameter any route takes: a resource name (the router refuses longer ones). */
+export const MAX_PATH_PARAMETER_LENGTH = MAX_RESOURCE_NAME_LENGTH
 
 export const ErrorBody = z
   .object({
@@ -11,7 +23,7 @@ export const ErrorBody = z
   })
   .describe('every error answers with this shape')
 
-/** The standard error responses every authenticated route may give. */
+/** The standard error responses of a command: the body it carries may be refused as well as the command. */
 export const errorResponses = {
   400: ErrorBody,
   401: ErrorBody,
@@ -19,9 +31,20 @@ export const errorResponses = {
   404: ErrorBody,
   409: ErrorBody,
   413: ErrorBody,
+  415: ErrorBody,
   422: ErrorBody,
   429: ErrorBody,
 } as const
+
+type ErrorStatus = 400 | 401 | 403 | 404 | 429 | 503
+
+/**
+ * The error answers a read declares, only those it can give: 400 for a path or query it refuses, 401 without
+ * a valid token, 403 for a role or an ownership rule it holds to, 404 for what it looks up, 429 over the
+ * principal's request budget, 503 while the execution gate is closed.
+ */
+export const readErrors = <const S extends ErrorStatus>(...statuses: S[]) =>
+  Object.fromEntries(statuses.map((status) => [status, ErrorBody])) as Record<S, typeof ErrorBody>
 
 /** The answers of a route that holds a connection open: too many of the caller's own (429), or in all (503). */
 export const busyResponses = { 429: ErrorBody, 503: ErrorBody } as const

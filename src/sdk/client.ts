@@ -201,4 +201,5 @@ export class GovernanceClient {
   }
 }
 
+/** A path parameter as every route takes it: one segment, percent-encoded (`deployment/web` as `deployment%2Fweb`). */
 export const segment = (value: string): string => encodeURIComponent(value)

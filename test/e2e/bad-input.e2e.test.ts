@@ -37,7 +37,7 @@ const badParameter = (schema: JsonSchema): string | null => {
 const unknownId = (p: Parameter): string => {
   if (p.schema.type === 'integer') return '99999'
   if (p.name === 'environment') return 'nowhere'
-  if (p.name === '*') return 'no/such/resource'
+  if (p.name === 'resource') return 'no/such/resource'
   return `no-such-${p.name.toLowerCase()}`
 }
 
@@ -79,7 +79,7 @@ describe('bad input on every operation of the OpenAPI document', () => {
   const urlOf = (op: Operation, path: Record<string, string> = {}, query: Record<string, string> = {}) => {
     let url = op.path
     for (const p of op.parameters.filter((x) => x.in === 'path')) {
-      url = url.replace(`{${p.name}}`, encodeURIComponent(path[p.name] ?? unknownId(p)).replace(/%2F/g, '/'))
+      url = url.replace(`{${p.name}}`, encodeURIComponent(path[p.name] ?? unknownId(p)))
     }
     const required = Object.fromEntries(
       op.parameters

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { MAX_RESOURCE_NAME_LENGTH } from '../../src/domain/events.js'
 import { appendsNothing, expectError, startTestApi, type TestApi } from '../support/api.js'
 
 const fieldsOf = (error: { details: unknown }) =>
@@ -96,6 +97,33 @@ describe('observation routes', () => {
       resource: 'deployment/clock',
     })
     assert.equal(next.statusCode, 201, 'the observer still records newer state')
+  })
+
+  test('a resource is one percent-encoded path segment on the observation and audit routes alike', async () => {
+    const names = [
+      'db/users',
+      'reports/q1 2026 (draft)',
+      '100% sure/a+b?c#d&e=f;g@h',
+      'café/ñandú',
+      `deep/${'x/'.repeat(247)}x`,
+    ]
+    assert.equal(names.at(-1)?.length, MAX_RESOURCE_NAME_LENGTH, 'the longest name a resource may have')
+    for (const [i, resource] of names.entries()) {
+      const posted = await observer().post('/v1/observations', { ...observation(`r${i}`, at(0)), resource })
+      assert.equal(posted.statusCode, 201, posted.body)
+    }
+    await api.settle()
+    for (const [i, resource] of names.entries()) {
+      const segment = encodeURIComponent(resource)
+      const latest = await observer().get(`/v1/observations/production/${segment}`)
+      assert.equal(latest.statusCode, 200, `${resource}: ${latest.body}`)
+      assert.deepEqual([latest.json().resource, latest.json().version], [resource, `r${i}`])
+      const audit = await api.as('auditor-1', 'auditor').get(`/v1/audit/resources/production/${segment}`)
+      assert.equal(audit.statusCode, 200, `${resource}: ${audit.body}`)
+      assert.deepEqual([audit.json().resource, audit.json().lastObservation.version], [resource, `r${i}`])
+    }
+    // a slash left as it is makes another path: no route answers it
+    expectError(await observer().get('/v1/observations/production/db/users'), 404, 'not-found')
   })
 
   test('a resource never observed is a 404', async () => {

@@ -553,16 +553,17 @@ test('audit of an agent: proposals page with after and limit', async () => {
 })
 
 test('audit of a resource: its last observation and every proposal that touched it', async () => {
-  for (const path of [RESOURCE, encodeURIComponent(RESOURCE)]) {
-    const body = await json(`/v1/audit/resources/production/${path}`)
-    assert.equal(body.resource, RESOURCE)
-    assert.equal(body.lastObservation.version, 'v1')
-    assert.equal(body.total, 5)
-    assert.deepEqual(
-      body.proposals.map((p: { outcome: string }) => p.outcome),
-      ['blocked', 'executing', 'failed', 'succeeded', 'recovered'],
-    )
-  }
+  const body = await json(`/v1/audit/resources/production/${encodeURIComponent(RESOURCE)}`)
+  assert.equal(body.resource, RESOURCE)
+  assert.equal(body.lastObservation.version, 'v1')
+  assert.equal(body.total, 5)
+  assert.deepEqual(
+    body.proposals.map((p: { outcome: string }) => p.outcome),
+    ['blocked', 'executing', 'failed', 'succeeded', 'recovered'],
+  )
+  // one convention on every route: the resource is one percent-encoded segment, never a path of its own
+  assert.match(RESOURCE, /\//)
+  expectError(await auditor().get(`/v1/audit/resources/production/${RESOURCE}`), 404, 'not-found')
 })
 
 // ---------- ledger ----------
@@ -587,7 +588,7 @@ const READ_ROUTES: ReadonlyArray<{ url: string; allowed: readonly Role[]; denied
   { url: '/v1/audit/actions/{proposal}', allowed: ['auditor', 'policy-admin'], denied: 'approver' },
   { url: '/v1/audit/agents/agent-1', allowed: ['auditor', 'policy-admin'], denied: 'agent' },
   {
-    url: `/v1/audit/resources/production/${RESOURCE}`,
+    url: `/v1/audit/resources/production/${encodeURIComponent(RESOURCE)}`,
     allowed: ['auditor', 'policy-admin'],
     denied: 'observer',
   },
@@ -672,7 +673,7 @@ test('an agent reads neither grants nor audit trails nor the ledger (403)', asyn
     `/v1/grants?identity=${SEED.executingIdentity}`,
     `/v1/audit/actions/${history.succeeded.proposalId}`,
     '/v1/audit/agents/agent-1',
-    `/v1/audit/resources/production/${RESOURCE}`,
+    `/v1/audit/resources/production/${encodeURIComponent(RESOURCE)}`,
     '/v1/ledger/verify',
     '/v1/ledger/head',
     '/v1/metrics/headline',
@@ -686,7 +687,7 @@ test('unknown ids answer 404 in the one error shape', async () => {
   for (const url of [
     '/v1/audit/actions/no-such-proposal',
     '/v1/audit/agents/no-such-agent',
-    '/v1/audit/resources/production/no/such/resource',
+    '/v1/audit/resources/production/no%2Fsuch%2Fresource',
     '/v1/audit/resources/staging/deployment%2Fweb',
   ]) {
     const r = await auditor().get(url)

@@ -19,7 +19,7 @@ import type { Runtime } from '../../runtime.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { actorOf, answerOf, optionsOf } from '../commands.js'
 import { forbidden, notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const DAY_MS = 86_400_000
 /** the window a promotion request's track record covers */
@@ -139,6 +139,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['agents'],
+        operationId: 'registerAgent',
         summary: 'Register an agent; it starts at observe in every environment',
         headers: IdempotencyHeaders,
         body: RegisterBody,
@@ -164,9 +165,10 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
+        operationId: 'getAgent',
         summary: "An agent's authority: its level per environment and its pending promotions",
         params: AgentParams,
-        response: { 200: AgentResponse, ...errorResponses },
+        response: { 200: AgentResponse, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -182,12 +184,13 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
+        operationId: 'getTrackRecord',
         summary: "An agent's track record in an environment over the last days of ledger time",
         params: AgentParams,
         querystring: TrackQuery,
         response: {
           200: TrackRecord.extend({ agentId: z.string(), environment: z.string(), days: z.number().int() }),
-          ...errorResponses,
+          ...readErrors(400, 401, 403, 404, 429),
         },
       },
     },
@@ -206,6 +209,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin'),
       schema: {
         tags: ['agents'],
+        operationId: 'requestPromotion',
         summary:
           'Request a promotion one rung up, carrying the track record the ledger computes (a skipped rung is refused and recorded)',
         headers: IdempotencyHeaders,
@@ -238,6 +242,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['agents'],
+        operationId: 'approvePromotion',
         summary: 'Approve a pending promotion (never by the agent itself)',
         headers: IdempotencyHeaders,
         params: RequestParams,
@@ -267,6 +272,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['agents'],
+        operationId: 'refusePromotion',
         summary: 'Refuse a pending promotion, with the reason',
         headers: IdempotencyHeaders,
         params: RequestParams,

@@ -21,7 +21,7 @@ import {
 } from '../../domain/events.js'
 import { authorize } from '../auth.js'
 import { ApiError, notFound } from '../errors.js'
-import { errorResponses } from '../schemas.js'
+import { ResourceSegment, readErrors } from '../schemas.js'
 
 const TimelineEntry = z.object({
   position: z.number().int(),
@@ -216,9 +216,10 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: readers,
       schema: {
         tags: ['audit'],
+        operationId: 'auditAction',
         summary: 'What changed, who changed it, how fast it can be undone: one action, with its timeline',
         params: z.object({ proposalId: Identifier }),
-        response: { 200: ActionAudit, ...errorResponses },
+        response: { 200: ActionAudit, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -256,10 +257,11 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: readers,
       schema: {
         tags: ['audit'],
+        operationId: 'auditAgent',
         summary: "An agent's authority per environment and its proposals, each in one line",
         params: z.object({ agentId: Identifier }),
         querystring: Page,
-        response: { 200: AgentAudit, ...errorResponses },
+        response: { 200: AgentAudit, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -288,20 +290,20 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   )
 
   app.get(
-    '/audit/resources/:environment/*',
+    '/audit/resources/:environment/:resource',
     {
       preValidation: readers,
       schema: {
         tags: ['audit'],
-        summary:
-          'A resource: its last observed state and the proposals that touched it (the resource name may hold slashes)',
-        params: z.object({ environment: Environment, '*': z.string().min(1).max(500) }),
+        operationId: 'auditResource',
+        summary: 'A resource: its last observed state and the proposals that touched it',
+        params: z.object({ environment: Environment, resource: ResourceSegment }),
         querystring: Page,
-        response: { 200: ResourceAudit, ...errorResponses },
+        response: { 200: ResourceAudit, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
-      const { environment, '*': resource } = request.params
+      const { environment, resource } = request.params
       const asOf = views.audit.checkpoint()
       const index = views.audit.get(auditKeys.resource(environment, resource))
       if (index?.kind !== 'resource') throw notFound(`resource ${resource} in ${environment}`)

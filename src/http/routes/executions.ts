@@ -44,6 +44,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('executor'),
       schema: {
         tags: ['executions'],
+        operationId: 'startExecution',
         summary:
           'Start executing a proposal, citing its live allow verdict; the gate refuses and records anything else',
         headers: IdempotencyHeaders,
@@ -70,6 +71,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('executor'),
       schema: {
         tags: ['executions'],
+        operationId: 'reportExecutionSuccess',
         summary: 'Report that the execution succeeded, with the resource version it left',
         headers: IdempotencyHeaders,
         params: ExecutionParams,
@@ -94,6 +96,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('executor'),
       schema: {
         tags: ['executions'],
+        operationId: 'reportExecutionFailure',
         summary: 'Report that the execution failed: the recovery clock starts',
         headers: IdempotencyHeaders,
         params: ExecutionParams,
@@ -118,6 +121,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('executor'),
       schema: {
         tags: ['executions'],
+        operationId: 'startRollback',
         summary: "Start rolling back the proposal's execution",
         headers: IdempotencyHeaders,
         params: ProposalParams,
@@ -143,6 +147,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('executor'),
       schema: {
         tags: ['executions'],
+        operationId: 'completeRollback',
         summary: 'Report that the rollback completed: the action is recovered',
         headers: IdempotencyHeaders,
         params: RollbackParams,
@@ -167,6 +172,7 @@ export const executionRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('executor'),
       schema: {
         tags: ['executions'],
+        operationId: 'reportRollbackFailure',
         summary: 'Report that the rollback failed; another rollback may be started',
         headers: IdempotencyHeaders,
         params: RollbackParams,

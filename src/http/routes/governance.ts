@@ -8,7 +8,7 @@ import { BindingRole, GovernanceChange, Identifier, streams } from '../../domain
 import { authorize } from '../auth.js'
 import { actorOf, answerOf, GovernedResult, governed, optionsOf } from '../commands.js'
 import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const Reason = z.string().min(1).max(2000)
 const BindingBody = z.object({ principal: Identifier, role: BindingRole, identity: Identifier }).strict()
@@ -38,6 +38,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['governance'],
+        operationId: 'createBinding',
         summary:
           'Request a binding: an agent may act through the identity, or an executor may run as it (a second policy admin approves it)',
         headers: IdempotencyHeaders,
@@ -57,6 +58,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['governance'],
+        operationId: 'removeBinding',
         summary: 'Remove a binding, with the reason (narrows authority: one policy admin)',
         headers: IdempotencyHeaders,
         body: UnbindingBody,
@@ -79,6 +81,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin', 'auditor'),
       schema: {
         tags: ['governance'],
+        operationId: 'getBindings',
         summary:
           'The agents bound to act through an identity and the executors bound to run as it (404: never bound)',
         params: IdentityParams,
@@ -88,7 +91,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
             agents: z.array(z.string()),
             executors: z.array(z.string()),
           }),
-          ...errorResponses,
+          ...readErrors(400, 401, 403, 404, 429),
         },
       },
     },
@@ -106,9 +109,10 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin', 'auditor'),
       schema: {
         tags: ['governance'],
+        operationId: 'getChangeRequest',
         summary: 'A change request: what it changes, why it needs a second admin, and where it stands',
         params: ChangeParams,
-        response: { 200: ChangeResponse, ...errorResponses },
+        response: { 200: ChangeResponse, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -125,6 +129,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['governance'],
+        operationId: 'approveChange',
         summary:
           'Approve a pending change as a second, distinct policy admin: it takes effect in the same commit',
         headers: IdempotencyHeaders,
@@ -149,6 +154,7 @@ export const governanceRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['governance'],
+        operationId: 'refuseChange',
         summary: 'Refuse a pending change, with the reason (its requester may withdraw it this way)',
         headers: IdempotencyHeaders,
         params: ChangeParams,

@@ -8,7 +8,7 @@ import { Identifier, ScopeGranted, ScopeRevoked, streams } from '../../domain/ev
 import { uuidv7 } from '../../domain/ids.js'
 import { authorize } from '../auth.js'
 import { actorOf, GovernedResult, governed } from '../commands.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const GrantParams = z.object({ grantId: Identifier })
 
@@ -36,6 +36,7 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['grants'],
+        operationId: 'createGrant',
         summary: 'Grant an identity a scope: tool, action, resource pattern and environment',
         headers: IdempotencyHeaders,
         body: GrantBody,
@@ -65,6 +66,7 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['grants'],
+        operationId: 'revokeGrant',
         summary: 'Revoke a grant, with the reason',
         headers: IdempotencyHeaders,
         params: GrantParams,
@@ -88,9 +90,10 @@ export const grantRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin', 'auditor'),
       schema: {
         tags: ['grants'],
+        operationId: 'listGrants',
         summary: "An identity's active grants, as the decision service sees them",
         querystring: GrantsQuery,
-        response: { 200: GrantsResponse, ...errorResponses },
+        response: { 200: GrantsResponse, ...readErrors(400, 401, 403, 429) },
       },
     },
     async (request) => {

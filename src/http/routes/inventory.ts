@@ -8,7 +8,7 @@ import { lastOf } from '../../store/stream-pages.js'
 import { authorize } from '../auth.js'
 import { GovernedResult, governed } from '../commands.js'
 import { notFound } from '../errors.js'
-import { errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const ToolActionParams = z.object({ tool: ToolName, action: ActionName })
 const RegistrationBody = ToolActionRegistered.shape.data.omit({ tool: true, action: true })
@@ -47,6 +47,7 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['inventory'],
+        operationId: 'registerToolAction',
         summary:
           'Register a tool action with its impact class and whether it is reversible (a change is a new event)',
         headers: IdempotencyHeaders,
@@ -69,9 +70,10 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['inventory'],
+        operationId: 'getToolAction',
         summary: "A tool action's registration; an unregistered one is treated as critical",
         params: ToolActionParams,
-        response: { 200: ToolActionResponse, ...errorResponses },
+        response: { 200: ToolActionResponse, ...readErrors(400, 401, 404, 429) },
       },
     },
     async (request) => {
@@ -87,8 +89,9 @@ export const inventoryRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['inventory'],
+        operationId: 'listToolActions',
         summary: 'Every registered tool action',
-        response: { 200: z.object({ toolActions: z.array(ToolActionResponse) }), ...errorResponses },
+        response: { 200: z.object({ toolActions: z.array(ToolActionResponse) }), ...readErrors(401, 429) },
       },
     },
     async () => {

@@ -13,7 +13,7 @@ import {
 } from '../../domain/events.js'
 import { authorize } from '../auth.js'
 import { actorOf, GovernedResult, governed } from '../commands.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 /** The global switch has no target and every other one names what it stops: checked here so a 400 names the field. */
 const SwitchBody = KillSwitchEngaged.shape.data
@@ -59,6 +59,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['kill switches'],
+        operationId: 'engageKillSwitch',
         summary:
           'Engage a kill switch: every verdict in its scope is block, and unexecuted allows are revoked',
         headers: IdempotencyHeaders,
@@ -85,6 +86,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['kill switches'],
+        operationId: 'releaseKillSwitch',
         summary:
           'Request the release of an engaged kill switch, with the reason (a second policy admin approves it)',
         headers: IdempotencyHeaders,
@@ -104,6 +106,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
     {
       schema: {
         tags: ['kill switches'],
+        operationId: 'listKillSwitches',
         summary: 'The engaged kill switches, as the decision service sees them',
         response: {
           200: z.object({
@@ -111,7 +114,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
             /** the ledger position the decision service's world reflects */
             asOf: z.number().int(),
           }),
-          ...errorResponses,
+          ...readErrors(401, 429),
         },
       },
     },

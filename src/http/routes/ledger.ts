@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { verifyLedger } from '../../store/verify.js'
 import { authorize } from '../auth.js'
-import { errorResponses } from '../schemas.js'
+import { readErrors } from '../schemas.js'
 
 const Head = z.object({ position: z.number().int(), hash: z.string() })
 
@@ -42,8 +42,9 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: readers,
       schema: {
         tags: ['ledger'],
+        operationId: 'verifyLedger',
         summary: 'Walks the whole hash chain and names the first event where it breaks',
-        response: { 200: VerifyResponse, ...errorResponses },
+        response: { 200: VerifyResponse, ...readErrors(401, 403, 429) },
       },
     },
     async () => verifyLedger(store),
@@ -55,8 +56,9 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: readers,
       schema: {
         tags: ['ledger'],
+        operationId: 'getLedgerHead',
         summary: "The ledger's head, and how far the decision service and each read model have got",
-        response: { 200: HeadResponse, ...errorResponses },
+        response: { 200: HeadResponse, ...readErrors(401, 403, 429) },
       },
     },
     async () => {

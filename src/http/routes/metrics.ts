@@ -158,6 +158,7 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('auditor', 'policy-admin'),
       schema: {
         tags: ['metrics'],
+        operationId: 'getHeadlineMetrics',
         summary:
           'The headline metrics as time series: unsafe actions blocked before execution, and time to recovery',
         querystring: HeadlineQuery,
@@ -453,11 +454,15 @@ export const metricsRoute = async (base: FastifyInstance): Promise<void> => {
       },
       schema: {
         tags: ['metrics'],
+        operationId: 'getPrometheusMetrics',
         summary:
           'Prometheus metrics (text exposition format); needs auditor or policy-admin unless METRICS_PUBLIC',
         ...(METRICS_PUBLIC ? { security: [] } : {}),
         response: {
-          200: z.string().describe('Prometheus text exposition format'),
+          200: {
+            description: 'Prometheus text exposition format',
+            content: { 'text/plain; version=0.0.4': { schema: z.string() } },
+          },
           401: errorResponses[401],
           403: errorResponses[403],
         },

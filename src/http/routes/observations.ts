@@ -8,12 +8,12 @@ import { lastOf } from '../../store/stream-pages.js'
 import { authorize } from '../auth.js'
 import { actorOf } from '../commands.js'
 import { notFound } from '../errors.js'
-import { CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { CommandResult, errorResponses, IdempotencyHeaders, ResourceSegment, readErrors } from '../schemas.js'
 
 const ObservationBody = StateObserved.shape.data
 const ObservationParams = z.object({
   environment: Environment,
-  resource: StateObserved.shape.data.shape.resource.describe('URL-encoded: deployment%2Fweb'),
+  resource: ResourceSegment,
 })
 
 const ObservationResponse = StateObserved.shape.data.extend({
@@ -34,6 +34,7 @@ export const observationRoutes = async (base: FastifyInstance): Promise<void> =>
       preValidation: authorize('observer'),
       schema: {
         tags: ['observations'],
+        operationId: 'recordObservation',
         summary:
           'Record an observation of live state (observers only): resource, version, digest, observed at (no later than ledger time plus the allowed skew)',
         headers: IdempotencyHeaders,
@@ -63,9 +64,10 @@ export const observationRoutes = async (base: FastifyInstance): Promise<void> =>
     {
       schema: {
         tags: ['observations'],
+        operationId: 'getLatestObservation',
         summary: 'The latest observation of a resource in an environment',
         params: ObservationParams,
-        response: { 200: ObservationResponse, ...errorResponses },
+        response: { 200: ObservationResponse, ...readErrors(400, 401, 404, 429) },
       },
     },
     async (request) => {

@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { ageSeconds, type OpenActionDoc, openKey } from '../../../projections/open-actions.js'
 import { CheckName, Environment, Identifier, ImpactClass } from '../../domain/events.js'
 import { authorize } from '../auth.js'
-import { errorResponses } from '../schemas.js'
+import { readErrors } from '../schemas.js'
 
 export const OpenState = z.enum(['awaiting-evidence', 'blocked', 'allowed', 'executing', 'failed'])
 
@@ -91,6 +91,7 @@ export const openActionRoutes = async (base: FastifyInstance): Promise<void> => 
       preValidation: authorize('auditor', 'policy-admin', 'approver', 'executor'),
       schema: {
         tags: ['read models'],
+        operationId: 'listOpenActions',
         summary:
           'Actions in flight (awaiting evidence, blocked, allowed, executing, failed), each with its age',
         querystring: OpenActionsQuery,
@@ -100,7 +101,7 @@ export const openActionRoutes = async (base: FastifyInstance): Promise<void> => 
             next: z.string().nullable().describe('pass as ?after= for the next page; null on the last'),
             asOf: z.number().int().describe('the ledger position this view reflects'),
           }),
-          ...errorResponses,
+          ...readErrors(400, 401, 403, 429),
         },
       },
     },

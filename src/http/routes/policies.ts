@@ -6,7 +6,7 @@ import type { EventStore } from '../../store/port.js'
 import { authorize } from '../auth.js'
 import { GovernedResult, governed } from '../commands.js'
 import { notFound } from '../errors.js'
-import { errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const PolicyBody = PolicyDraft
 const VersionParams = z.object({ version: z.coerce.number().int().positive() })
@@ -42,6 +42,7 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['policies'],
+        operationId: 'publishPolicy',
         summary:
           'Publish the next policy version (a second policy admin approves it; only the first policy of an empty ledger takes one)',
         headers: IdempotencyHeaders,
@@ -65,8 +66,9 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['policies'],
+        operationId: 'listPolicies',
         summary: 'Every published policy version, oldest first',
-        response: { 200: z.object({ policies: z.array(PolicyResponse) }), ...errorResponses },
+        response: { 200: z.object({ policies: z.array(PolicyResponse) }), ...readErrors(401, 429) },
       },
     },
     async () => ({ policies: await publishedPolicies(store) }),
@@ -77,8 +79,9 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['policies'],
+        operationId: 'getCurrentPolicy',
         summary: 'The policy in force: the latest published version',
-        response: { 200: PolicyResponse, ...errorResponses },
+        response: { 200: PolicyResponse, ...readErrors(401, 404, 429) },
       },
     },
     async () => {
@@ -93,9 +96,10 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
     {
       schema: {
         tags: ['policies'],
+        operationId: 'getPolicy',
         summary: 'One published policy version',
         params: VersionParams,
-        response: { 200: PolicyResponse, ...errorResponses },
+        response: { 200: PolicyResponse, ...readErrors(400, 401, 404, 429) },
       },
     },
     async (request) => {

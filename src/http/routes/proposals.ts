@@ -27,7 +27,7 @@ import { actorOf, answerOf, optionsOf } from '../commands.js'
 import { ConnectionSlots, clientGone } from '../connections.js'
 import { ApiError, forbidden, notFound } from '../errors.js'
 import { type LedgerWait, LedgerWaits } from '../ledger-waits.js'
-import { busyResponses, CommandResult, errorResponses, IdempotencyHeaders } from '../schemas.js'
+import { busyResponses, CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
 
@@ -181,6 +181,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent'),
       schema: {
         tags: ['proposals'],
+        operationId: 'submitProposal',
         summary: 'Submit a proposal of a production action (the ledger computes its plan hash)',
         headers: IdempotencyHeaders,
         body: SubmitProposalInput,
@@ -207,9 +208,10 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', ...PROPOSAL_READERS),
       schema: {
         tags: ['proposals'],
+        operationId: 'getProposal',
         summary: 'A proposal with its evidence and its current verdict, every check with its reason',
         params: ProposalParams,
-        response: { 200: ProposalResponse, ...errorResponses },
+        response: { 200: ProposalResponse, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -239,12 +241,13 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', ...PROPOSAL_READERS),
       schema: {
         tags: ['proposals'],
+        operationId: 'getVerdict',
         summary: 'The current verdict; with ?wait=N, waits up to N seconds for one newer than ?afterRevision',
         params: ProposalParams,
         querystring: WaitQuery,
         response: {
           200: z.object({ verdict: VerdictViewSchema.nullable(), timedOut: z.boolean() }),
-          ...errorResponses,
+          ...readErrors(400, 401, 403, 404),
           ...busyResponses,
         },
       },
@@ -275,6 +278,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent'),
       schema: {
         tags: ['evidence'],
+        operationId: 'requestSimulation',
         summary: "Request a simulation of the proposal's action (its agent, from the 'simulate' rung up)",
         headers: IdempotencyHeaders,
         params: ProposalParams,
@@ -299,6 +303,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('simulator'),
       schema: {
         tags: ['evidence'],
+        operationId: 'recordSimulation',
         summary: 'Record the results of a requested simulation (the simulation harness only)',
         headers: IdempotencyHeaders,
         params: ProposalParams,
@@ -323,6 +328,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('simulator', 'executor'),
       schema: {
         tags: ['evidence'],
+        operationId: 'recordRollbackTest',
         summary:
           'Record a tested rollback (the simulator or executor that ran it): playbook, test run, expected recovery time and kill switch',
         headers: IdempotencyHeaders,
@@ -346,6 +352,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('approver'),
       schema: {
         tags: ['evidence'],
+        operationId: 'approveProposal',
         summary:
           "Approve a proposal's action, bound to its digest, in a role the approver's token grants (never by its proposer or a possible executor)",
         headers: IdempotencyHeaders,
@@ -369,6 +376,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       preValidation: authorize('agent', 'policy-admin'),
       schema: {
         tags: ['proposals'],
+        operationId: 'withdrawProposal',
         summary: 'Withdraw an open proposal (its agent, or a policy admin)',
         headers: IdempotencyHeaders,
         params: ProposalParams,

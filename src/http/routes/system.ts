@@ -47,6 +47,7 @@ export const systemRoutes = fp(
         config: { public: true },
         schema: {
           tags: ['system'],
+          operationId: 'getHealth',
           summary: 'Liveness: answers while the process serves',
           security: [],
           response: { 200: z.object({ status: z.literal('ok') }) },
@@ -61,6 +62,7 @@ export const systemRoutes = fp(
         config: { public: true },
         schema: {
           tags: ['system'],
+          operationId: 'getReadiness',
           summary: `Readiness: the ledger answers, every ledger consumer runs, the decision service is at most ${READY_MAX_DECISION_LAG} events behind, and the Kafka broker answers when one is configured`,
           security: [],
           response: { 200: ReadyBody, 503: ReadyBody },
@@ -123,6 +125,7 @@ export const systemRoutes = fp(
         config: { public: true },
         schema: {
           tags: ['system'],
+          operationId: 'getSigningKeys',
           summary:
             'Every public key the service signs with (JWKS): the verdict key, and in AUTH_MODE=embedded the token key',
           description:

@@ -15,6 +15,7 @@ export const tokenRevocationRoutes = async (base: FastifyInstance): Promise<void
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['tokens'],
+        operationId: 'revokeToken',
         summary:
           'Revoke a bearer token by its jti: every request with it is refused (401) from then on; 200 when it was already revoked',
         headers: IdempotencyHeaders,

@@ -7,7 +7,7 @@ import type { EventStore, StoredEvent, Subscription } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { ConnectionSlots } from '../connections.js'
 import { ApiError } from '../errors.js'
-import { busyResponses, errorResponses } from '../schemas.js'
+import { busyResponses, readErrors } from '../schemas.js'
 
 export const VERDICT_EVENT_TYPES: ReadonlySet<string> = new Set([
   'VerdictIssued',
@@ -146,6 +146,7 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
       preValidation: authorize('executor', 'auditor', 'policy-admin', 'agent'),
       schema: {
         tags: ['verdicts'],
+        operationId: 'streamVerdicts',
         summary: 'Server-Sent Events of VerdictIssued, VerdictRevoked and VerdictExpired, in ledger order',
         description:
           'Each event has id = ledger position, event = its type and data = {position, eventId, recordedAt, type, data}. ' +
@@ -155,7 +156,14 @@ export const verdictStreamRoutes = async (base: FastifyInstance): Promise<void> 
           'A comment line is sent every 15 s. Streams are capped per principal (429) and in all (503).',
         headers: StreamHeaders,
         querystring: StreamQuery,
-        response: { 200: z.string().describe('text/event-stream'), ...errorResponses, ...busyResponses },
+        response: {
+          200: {
+            description: 'the verdict events, as they are recorded, until the client leaves',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          ...readErrors(400, 401, 403),
+          ...busyResponses,
+        },
       },
     },
     async (request, reply) => {
