@@ -47,7 +47,7 @@ export const openApiOptions = (config: Config): FastifyDynamicSwaggerOptions => 
       description:
         'Evidence-based allow/block verdicts for AI agents acting on production, with a tamper-evident ledger.',
       version: '1',
-      license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+      license: { name: 'Apache-2.0' },
     },
     // where the operator says the service is reached (PUBLIC_URL); otherwise relative to the document's own
     // address, which is the service that served it

@@ -19,7 +19,7 @@ import { CheckName, ImpactClass, ViolationRecorded } from '../../domain/events.j
 import type { Runtime } from '../../runtime.js'
 import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
-import { errorResponses } from '../schemas.js'
+import { readErrors } from '../schemas.js'
 import { findOpenActions, withAge } from './open-actions.js'
 
 const failedActions = (runtime: Runtime): Array<Extract<OpenActionDoc, { state: 'failed' }>> =>
@@ -162,7 +162,7 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
         summary:
           'The headline metrics as time series: unsafe actions blocked before execution, and time to recovery',
         querystring: HeadlineQuery,
-        response: { 200: HeadlineResponse, ...errorResponses },
+        response: { 200: HeadlineResponse, ...readErrors(400, 401, 403, 429) },
       },
     },
     async (request) => {
@@ -463,8 +463,8 @@ export const metricsRoute = async (base: FastifyInstance): Promise<void> => {
             description: 'Prometheus text exposition format',
             content: { 'text/plain; version=0.0.4': { schema: z.string() } },
           },
-          401: errorResponses[401],
-          403: errorResponses[403],
+          // a public scrape needs no token, so it is never refused for one
+          ...(METRICS_PUBLIC ? {} : readErrors(401, 403)),
         },
       },
     },
