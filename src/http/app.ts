@@ -10,7 +10,7 @@ import type { Runtime } from '../runtime.js'
 import { authPlugin } from './auth.js'
 import { commandsPlugin } from './commands.js'
 import { corsPlugin } from './cors.js'
-import { errorHandler } from './errors.js'
+import { errorHandler, frameworkError } from './errors.js'
 import { openApiOptions } from './openapi.js'
 import { rateLimitsOf, rateLimitsPlugin } from './rate-limits.js'
 import { apiRoutes, metricsRoute, publicRoutes } from './routes/index.js'
@@ -46,6 +46,9 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
     bodyLimit: config.BODY_LIMIT_BYTES,
     // a resource name is one path segment of up to 500 characters (the router's default stops at 100)
     routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
+    // what the router refuses is answered in the API's one error shape too
+    frameworkErrors: (error, request, reply) =>
+      errorHandler(frameworkError(error, MAX_PATH_PARAMETER_LENGTH), request, reply),
     // a request still arriving after REQUEST_TIMEOUT_SECONDS is cut off (408): a slow sender holds no buffers
     // for long; connections are checked every second, not every 30 s
     serverFactory: (handler) =>

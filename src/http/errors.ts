@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'unsupported-media-type'
   | 'idempotency-key-reused'
   | 'too-many-requests'
+  | 'uri-too-long'
   | 'unavailable'
   | 'internal'
 
@@ -29,6 +30,7 @@ const STATUS: Record<ErrorCode, number> = {
   'unsupported-media-type': 415,
   'idempotency-key-reused': 422,
   'too-many-requests': 429,
+  'uri-too-long': 414,
   unavailable: 503,
   internal: 500,
 }
@@ -91,6 +93,15 @@ export const bearerChallenge = (
     .replace(OUTSIDE_ATTRIBUTE, '?')
   return `${realm}, error="${refusal.error}", error_description="${description}"`
 }
+
+/**
+ * What the router refuses before any route runs, in the one error shape: a path parameter beyond its length
+ * (414), or a percent-encoding that decodes to nothing (400). The path is not repeated: it may be huge.
+ */
+export const frameworkError = (error: { code: string }, maxParameterLength: number): ApiError =>
+  error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+    ? new ApiError('uri-too-long', `a path segment is longer than ${maxParameterLength} characters`)
+    : new ApiError('invalid', 'the path holds a malformed percent-encoding')
 
 export const notFound = (what: string): ApiError => new ApiError('not-found', `${what} not found`)
 export const forbidden = (message: string): ApiError => new ApiError('forbidden', message)

@@ -42,6 +42,21 @@ describe('HTTP conventions', () => {
   const get = (url: string, headers: Record<string, string> = {}, app: App = api.app) =>
     app.inject({ method: 'GET', url, headers })
 
+  it('what the router refuses (a path segment too long, a broken percent-encoding) answers in the one error shape', async () => {
+    const auditor = { authorization: `Bearer ${await api.tokenFor('auditor-1', 'auditor')}` }
+    const long = await get(`/v1/audit/resources/production/${'x'.repeat(501)}`, auditor)
+    assert.equal(long.statusCode, 414)
+    assert.deepEqual(long.json(), {
+      error: 'uri-too-long',
+      message: 'a path segment is longer than 500 characters',
+      details: null,
+    })
+    const broken = await get('/v1/audit/resources/production/web%E0%A4%A', auditor)
+    assert.equal(broken.statusCode, 400)
+    assert.equal(broken.json().error, 'invalid')
+    assert.doesNotMatch(broken.body, /web/, 'the path is not repeated')
+  })
+
   it('a 401 without a bearer token challenges with the realm alone', async () => {
     for (const headers of [
       {},
