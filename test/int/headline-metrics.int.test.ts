@@ -163,7 +163,7 @@ describe('headline metrics', () => {
     const mine = await propose('d', 'v3')
     const theirs = await propose('e', 'v3', 'agent-2')
     for (const [supersededBy, message] of [
-      [theirs.proposalId, /proposed by agent-2, not by agent-1/],
+      [theirs.proposalId, /is not a proposal of agent-1/],
       ['no-such-proposal', /does not exist/],
       [mine.proposalId, /cannot supersede itself/],
     ] as const) {
@@ -324,5 +324,40 @@ describe('headline metrics', () => {
     writeFileSync(join(dir, 'rules.yml'), `groups:\n  - name: dashboard\n    rules:\n${rules}\n`)
     const checked = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' })
     assert.equal(checked.status, 0, `${checked.stdout}${checked.stderr}`)
+  })
+})
+
+describe('headline metrics under pressure', () => {
+  it('calls a withdrawal superseded only by a standing proposal of its agent, and names no other agent', async () => {
+    const mine = await propose('i', 'v5')
+    const theirs = await propose('j', 'v5', 'agent-2')
+    const abandoned = await propose('k', 'v5')
+    const tidy = await agent().post(`/v1/proposals/${abandoned.proposalId}/withdrawal`, { reason: 'tidy' })
+    assert.equal(tidy.statusCode, 201, tidy.body)
+
+    // another agent's proposal: refused without telling who proposed it (an agent reads only its own)
+    const other = await agent().post(`/v1/proposals/${mine.proposalId}/withdrawal`, {
+      reason: 'replaced',
+      supersededBy: theirs.proposalId,
+    })
+    assert.equal(other.statusCode, 409, other.body)
+    assert.doesNotMatch(other.body, /agent-2/)
+    // a replacement that was itself withdrawn replaces nothing
+    const gone = await agent().post(`/v1/proposals/${mine.proposalId}/withdrawal`, {
+      reason: 'replaced',
+      supersededBy: abandoned.proposalId,
+    })
+    assert.equal(gone.statusCode, 409, gone.body)
+    assert.match(gone.body, /withdrawn/)
+
+    for (const [p, who] of [
+      [mine, 'agent-1'],
+      [theirs, 'agent-2'],
+    ] as const) {
+      const r = await api
+        .as(who, 'agent')
+        .post(`/v1/proposals/${p.proposalId}/withdrawal`, { reason: 'tidy' })
+      assert.equal(r.statusCode, 201, r.body)
+    }
   })
 })

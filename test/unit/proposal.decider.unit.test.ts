@@ -129,7 +129,7 @@ const withdraw = (actor: Actor = agent): ProposalCommand => ({
   type: 'Withdraw',
   actor,
   reason: 'superseded',
-  context: { replacementAgent: null },
+  context: { replacement: null },
 })
 const succeed = (actor: Actor = executor, executionId = 'ex-1'): ProposalCommand => ({
   type: 'SucceedExecution',

@@ -146,18 +146,21 @@ export const proposerOrAdminWithdraws = specification<Acting>(
 export const replacedByTheSameAgent = specification<{
   proposal: DataOf<'ProposalSubmitted'>
   supersededBy: string
-  replacementAgent: string | null
+  replacement: { readonly agentId: string; readonly status: string } | null
 }>(
   'replacedByTheSameAgent',
-  'a proposal is superseded only by another existing proposal of the same agent',
-  ({ proposal, supersededBy, replacementAgent }) =>
+  'a proposal is superseded only by another proposal of the same agent that was neither withdrawn nor expired',
+  ({ proposal, supersededBy, replacement }) =>
     supersededBy === proposal.proposalId
       ? 'a proposal cannot supersede itself'
-      : replacementAgent === null
+      : replacement === null
         ? `proposal ${supersededBy} does not exist`
-        : replacementAgent !== proposal.agentId
-          ? `proposal ${supersededBy} was proposed by ${replacementAgent}, not by ${proposal.agentId}`
-          : null,
+        : // an agent reads only its own proposals: another agent's is not named
+          replacement.agentId !== proposal.agentId
+          ? `proposal ${supersededBy} is not a proposal of ${proposal.agentId}`
+          : replacement.status === 'withdrawn' || replacement.status === 'expired'
+            ? `proposal ${supersededBy} was ${replacement.status} itself: it replaces nothing`
+            : null,
 )
 
 export const starterReports = specification<{ actor: Actor; executor: string; what: string }>(
