@@ -246,9 +246,10 @@ export const nextOutcome = (
     return doc.executed ? doc : { outcome: decision === 'allow' ? 'allowed' : 'blocked', executed: false }
   }
   const next = OUTCOME_OF[type]
-  // nor does the time limit on open proposals, noticed after the start
+  // nor does the time limit on open proposals, noticed after the start or the withdrawal
   if (next === undefined || (doc.executed && (next === 'revoked' || next === 'expired' || next === 'lapsed')))
     return doc
+  if (next === 'lapsed' && doc.outcome === 'withdrawn') return doc
   return { outcome: next, executed: doc.executed || next === 'executing' }
 }
 

@@ -360,4 +360,25 @@ describe('headline metrics under pressure', () => {
       assert.equal(r.statusCode, 201, r.body)
     }
   })
+
+  it('leaves an action withdrawn when its expiry is noticed after the withdrawal', async () => {
+    const p = await propose('l', 'v6')
+    await api.settle()
+    // the scheduler read its deadlines before the decision service saw the withdrawal
+    const weekAhead = new Date(Date.now() + 8 * 86_400_000)
+    const due = api.runtime.decision.world().deadlines(weekAhead.toISOString()).proposals[p.proposalId]
+    assert.ok(due, 'the proposal has a deadline')
+    const withdrawn = await agent().post(`/v1/proposals/${p.proposalId}/withdrawal`, { reason: 'tidy' })
+    assert.equal(withdrawn.statusCode, 201, withdrawn.body)
+    const notices = { verdicts: {}, recoveries: {}, proposals: { [p.proposalId]: due } }
+    assert.equal(await appendDueNotices(api.runtime.store, notices, weekAhead), 1)
+    await api.settle()
+
+    const auditor = api.as('auditor-1', 'auditor')
+    const proposal = await auditor.get(`/v1/proposals/${p.proposalId}`)
+    assert.match(proposal.body, /"status":"withdrawn"/)
+    const audit = await auditor.get(`/v1/audit/actions/${p.proposalId}`)
+    assert.equal(audit.statusCode, 200, audit.body)
+    assert.equal(audit.json().outcome, 'withdrawn', 'the story ended with the withdrawal')
+  })
 })
