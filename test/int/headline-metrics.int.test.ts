@@ -59,6 +59,7 @@ const observe = async (version: string) => {
 interface Headline {
   totals: {
     blockedVerdicts: number
+    failedDespiteAllow: number
     actionsEnded: { count: number; byEnd: Record<string, number> }
     unsafeBlocked: {
       count: number
@@ -380,5 +381,60 @@ describe('headline metrics under pressure', () => {
     const audit = await auditor.get(`/v1/audit/actions/${p.proposalId}`)
     assert.equal(audit.statusCode, 200, audit.body)
     assert.equal(audit.json().outcome, 'withdrawn', 'the story ended with the withdrawal')
+  })
+
+  it('never lowers a series typed counter: a failure despite an allow taken back by a late violation', async () => {
+    const p = await propose('m', 'v2')
+    const verdict = await verdictOf(p)
+    assert.equal(verdict.decision, 'allow')
+    const started = await executor().post(`/v1/proposals/${p.proposalId}/executions`, {
+      verdictId: verdict.verdictId,
+      actionDigest: p.actionDigest,
+    })
+    assert.equal(started.statusCode, 201, started.body)
+    const { executionId } = started.json() as { executionId: string }
+    const failed = await executor().post(`/v1/proposals/${p.proposalId}/executions/${executionId}/failure`, {
+      error: 'pods crash-looping',
+      resourceVersionAfter: 'v2-broken',
+    })
+    assert.equal(failed.statusCode, 201, failed.body)
+
+    const counters = (text: string) =>
+      new Set([...text.matchAll(/^# TYPE (\S+) counter$/gm)].map((m) => String(m[1])))
+    const beforeText = await scrapeText()
+    const before = await scrape()
+    // the decision service's judgement of the start, appended after the failure was reported (a race the
+    // projection handles by taking the failure back)
+    await api.runtime.store.append(
+      `proposal-${p.proposalId}`,
+      [
+        {
+          type: 'ViolationRecorded',
+          data: {
+            proposalId: p.proposalId,
+            executionId,
+            agentId: 'agent-1',
+            responsible: SEED.executor,
+            verdictId: verdict.verdictId,
+            kind: 'expired',
+            reason: `verdict ${verdict.verdictId} expired`,
+          },
+          metadata: { actor: 'governance-ledger/decision' },
+        },
+      ],
+      'any',
+    )
+    const afterText = await scrapeText()
+    const after = await scrape()
+    for (const family of counters(beforeText)) {
+      if (!counters(afterText).has(family)) continue
+      for (const [series, value] of before) {
+        if (series.split('{')[0] !== family) continue
+        assert.ok((after.get(series) ?? 0) >= value, `${series} went from ${value} to ${after.get(series)}`)
+      }
+    }
+    assert.equal((await headline()).totals.failedDespiteAllow, 0, 'the failure was taken back')
+    assert.equal(after.get('governance_executions_failed_despite_allow'), 0, 'and the gauge says so')
+    assert.equal(before.get('governance_executions_failed_despite_allow'), 1)
   })
 })
