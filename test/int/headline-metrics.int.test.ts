@@ -314,6 +314,14 @@ describe('headline metrics', () => {
       }
     }
 
+    // several instances serve one ledger, each exporting the whole ledger's figures: summed across instances
+    // they would count every action once per instance (only the process's own series add up)
+    const ownPerProcess = /governance_(http_requests_total|faults|decision_lag_events|ledger_head_position)\b/
+    for (const { panel, expr } of queries) {
+      if (!/governance_/.test(expr) || ownPerProcess.test(expr)) continue
+      assert.doesNotMatch(expr, /\bsum\b/, `${panel}: ${expr} takes the ledger's figures once, with max`)
+    }
+
     // every query parses as PromQL: promtool checks them as recording rules
     if (!promtoolFound()) return
     const dir = mkdtempSync(join(tmpdir(), 'dashboard-'))
