@@ -176,7 +176,8 @@ export const starterReports = specification<{ actor: Actor; executor: string; wh
 export interface Start {
   readonly actor: Actor
   readonly proposal: Submitted
-  readonly open: boolean
+  /** where the proposal stands: open, withdrawn, expired, executing, ... */
+  readonly status: string
   readonly approvers: readonly string[]
   readonly verdict: {
     readonly verdictId: string
@@ -219,7 +220,7 @@ export const approverNeverExecutes = specification<Start>(
 export const proposalIsOpen = specification<Start>(
   'proposalIsOpen',
   'only an open proposal is executed, once',
-  ({ open }) => (open ? null : 'the proposal is not open: it was executed or withdrawn already'),
+  ({ status }) => (status === 'open' ? null : `the proposal is not open: it is ${status}`),
 )
 
 export const citesLiveAllow = specification<Start>(

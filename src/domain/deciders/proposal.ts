@@ -344,7 +344,7 @@ const startExecution = (command: Command<'StartExecution'>, state: ProposalState
   const start = {
     actor,
     proposal: state.proposal,
-    open: state.status === 'open',
+    status: state.status,
     approvers: state.approvals.map((a) => a.approver),
     verdict: state.verdict,
     cited: { verdictId, actionDigest },
