@@ -126,7 +126,7 @@ const HeadlineResponse = z.object({
   window: z.enum(['hour', 'day']),
   series: z.array(WindowFiguresSchema).describe('every window of the range in order, empty ones included'),
   totals: WindowFiguresSchema.describe(
-    'the range summed; a proposal decided in several windows counts in proposalsDecided once per window',
+    'the range summed; every end and every unsafe action blocked is counted in the window of its end, once',
   ),
   awaitingEvidence: z
     .object({
