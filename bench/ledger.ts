@@ -792,7 +792,7 @@ class LedgerBuilder {
         type: 'Withdraw',
         actor: principal(f.agentId, 'agent'),
         reason: 'blocked: not worth the evidence',
-        context: { replacementAgent: null },
+        context: { replacement: null },
       })
     }
     return 'done'

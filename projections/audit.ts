@@ -241,6 +241,9 @@ export const nextOutcome = (
   type: string,
   decision?: VerdictRef['decision'],
 ): Pick<ActionDoc, 'outcome' | 'executed'> => {
+  // an action withdrawn or lapsed stays so: a verdict or a deadline the decision service or the scheduler read
+  // before the end and wrote after it changes nothing; only a start, should one be recorded, tells more
+  if ((doc.outcome === 'withdrawn' || doc.outcome === 'lapsed') && type !== 'ExecutionStarted') return doc
   // a verdict issued once execution began does not change what happened, nor does a revocation or expiry
   if (type === 'VerdictIssued') {
     return doc.executed ? doc : { outcome: decision === 'allow' ? 'allowed' : 'blocked', executed: false }
@@ -540,6 +543,7 @@ export const audit: Projection<AuditDoc> = {
   // 2: an index holds one entry document per proposal instead of a list that grew with every one
   // 3: an action's timeline is one document per event instead of a list copied on each new one
   // 5: an action keeps its plan's hash, not the plan: documents stay small however large a plan the ledger holds
-  version: 5,
+  // 6: an action withdrawn or lapsed stays so, whatever verdict or deadline notice lands after its end
+  version: 6,
   evolve,
 }

@@ -103,7 +103,8 @@ const withContext = async (
     case 'Withdraw': {
       const replacement =
         request.supersededBy === undefined ? null : await proposalView(store, request.supersededBy)
-      return { ...request, actor, context: { replacementAgent: replacement?.proposal.agentId ?? null } }
+      const standing = replacement && { agentId: replacement.proposal.agentId, status: replacement.status }
+      return { ...request, actor, context: { replacement: standing } }
     }
     default:
       return { ...request, actor } as ProposalCommand

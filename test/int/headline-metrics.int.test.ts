@@ -60,6 +60,7 @@ const observe = async (version: string) => {
 interface Headline {
   totals: {
     blockedVerdicts: number
+    failedDespiteAllow: number
     actionsEnded: { count: number; byEnd: Record<string, number> }
     unsafeBlocked: {
       count: number
@@ -176,7 +177,7 @@ describe('headline metrics', () => {
     const mine = await propose('d', 'v3')
     const theirs = await propose('e', 'v3', 'agent-2')
     for (const [supersededBy, message] of [
-      [theirs.proposalId, /proposed by agent-2, not by agent-1/],
+      [theirs.proposalId, /is not a proposal of agent-1/],
       ['no-such-proposal', /does not exist/],
       [mine.proposalId, /cannot supersede itself/],
     ] as const) {
@@ -329,6 +330,14 @@ describe('headline metrics', () => {
       }
     }
 
+    // several instances serve one ledger, each exporting the whole ledger's figures: summed across instances
+    // they would count every action once per instance (only the process's own series add up)
+    const ownPerProcess = /governance_(http_requests_total|faults|decision_lag_events|ledger_head_position)\b/
+    for (const { panel, expr } of queries) {
+      if (!/governance_/.test(expr) || ownPerProcess.test(expr)) continue
+      assert.doesNotMatch(expr, /\bsum\b/, `${panel}: ${expr} takes the ledger's figures once, with max`)
+    }
+
     // every query parses as PromQL: promtool checks them as recording rules
     if (!promtoolFound()) return
     const dir = mkdtempSync(join(tmpdir(), 'dashboard-'))
@@ -340,5 +349,116 @@ describe('headline metrics', () => {
     writeFileSync(join(dir, 'rules.yml'), `groups:\n  - name: dashboard\n    rules:\n${rules}\n`)
     const checked = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' })
     assert.equal(checked.status, 0, `${checked.stdout}${checked.stderr}`)
+  })
+})
+
+describe('headline metrics under pressure', () => {
+  it('calls a withdrawal superseded only by a standing proposal of its agent, and names no other agent', async () => {
+    const mine = await propose('i', 'v5')
+    const theirs = await propose('j', 'v5', 'agent-2')
+    const abandoned = await propose('k', 'v5')
+    const tidy = await agent().post(`/v1/proposals/${abandoned.proposalId}/withdrawal`, { reason: 'tidy' })
+    assert.equal(tidy.statusCode, 201, tidy.body)
+
+    // another agent's proposal: refused without telling who proposed it (an agent reads only its own)
+    const other = await agent().post(`/v1/proposals/${mine.proposalId}/withdrawal`, {
+      reason: 'replaced',
+      supersededBy: theirs.proposalId,
+    })
+    assert.equal(other.statusCode, 409, other.body)
+    assert.doesNotMatch(other.body, /agent-2/)
+    // a replacement that was itself withdrawn replaces nothing
+    const gone = await agent().post(`/v1/proposals/${mine.proposalId}/withdrawal`, {
+      reason: 'replaced',
+      supersededBy: abandoned.proposalId,
+    })
+    assert.equal(gone.statusCode, 409, gone.body)
+    assert.match(gone.body, /withdrawn/)
+
+    for (const [p, who] of [
+      [mine, 'agent-1'],
+      [theirs, 'agent-2'],
+    ] as const) {
+      const r = await api
+        .as(who, 'agent')
+        .post(`/v1/proposals/${p.proposalId}/withdrawal`, { reason: 'tidy' })
+      assert.equal(r.statusCode, 201, r.body)
+    }
+  })
+
+  it('leaves an action withdrawn when its expiry is noticed after the withdrawal', async () => {
+    const p = await propose('l', 'v6')
+    await api.settle()
+    // the scheduler read its deadlines before the decision service saw the withdrawal
+    const weekAhead = new Date(Date.now() + 8 * 86_400_000)
+    const due = api.runtime.decision.world().deadlines(weekAhead.toISOString()).proposals[p.proposalId]
+    assert.ok(due, 'the proposal has a deadline')
+    const withdrawn = await agent().post(`/v1/proposals/${p.proposalId}/withdrawal`, { reason: 'tidy' })
+    assert.equal(withdrawn.statusCode, 201, withdrawn.body)
+    const notices = { verdicts: {}, recoveries: {}, proposals: { [p.proposalId]: due } }
+    assert.equal(await appendDueNotices(api.runtime.store, notices, weekAhead), 1)
+    await api.settle()
+
+    const auditor = api.as('auditor-1', 'auditor')
+    const proposal = await auditor.get(`/v1/proposals/${p.proposalId}`)
+    assert.match(proposal.body, /"status":"withdrawn"/)
+    const audit = await auditor.get(`/v1/audit/actions/${p.proposalId}`)
+    assert.equal(audit.statusCode, 200, audit.body)
+    assert.equal(audit.json().outcome, 'withdrawn', 'the story ended with the withdrawal')
+  })
+
+  it('never lowers a series typed counter: a failure despite an allow taken back by a late violation', async () => {
+    const p = await propose('m', 'v2')
+    const verdict = await verdictOf(p)
+    assert.equal(verdict.decision, 'allow')
+    const started = await executor().post(`/v1/proposals/${p.proposalId}/executions`, {
+      verdictId: verdict.verdictId,
+      actionDigest: p.actionDigest,
+    })
+    assert.equal(started.statusCode, 201, started.body)
+    const { executionId } = started.json() as { executionId: string }
+    const failed = await executor().post(`/v1/proposals/${p.proposalId}/executions/${executionId}/failure`, {
+      error: 'pods crash-looping',
+      resourceVersionAfter: 'v2-broken',
+    })
+    assert.equal(failed.statusCode, 201, failed.body)
+
+    const counters = (text: string) =>
+      new Set([...text.matchAll(/^# TYPE (\S+) counter$/gm)].map((m) => String(m[1])))
+    const beforeText = await scrapeText()
+    const before = await scrape()
+    // the decision service's judgement of the start, appended after the failure was reported (a race the
+    // projection handles by taking the failure back)
+    await api.runtime.store.append(
+      `proposal-${p.proposalId}`,
+      [
+        {
+          type: 'ViolationRecorded',
+          data: {
+            proposalId: p.proposalId,
+            executionId,
+            agentId: 'agent-1',
+            responsible: SEED.executor,
+            verdictId: verdict.verdictId,
+            kind: 'expired',
+            reason: `verdict ${verdict.verdictId} expired`,
+          },
+          metadata: { actor: 'governance-ledger/decision' },
+        },
+      ],
+      'any',
+    )
+    const afterText = await scrapeText()
+    const after = await scrape()
+    for (const family of counters(beforeText)) {
+      if (!counters(afterText).has(family)) continue
+      for (const [series, value] of before) {
+        if (series.split('{')[0] !== family) continue
+        assert.ok((after.get(series) ?? 0) >= value, `${series} went from ${value} to ${after.get(series)}`)
+      }
+    }
+    assert.equal((await headline()).totals.failedDespiteAllow, 0, 'the failure was taken back')
+    assert.equal(after.get('governance_executions_failed_despite_allow'), 0, 'and the gauge says so')
+    assert.equal(before.get('governance_executions_failed_despite_allow'), 1)
   })
 })

@@ -178,6 +178,7 @@ test(`replay: a generated history of ${EVENTS}+ events, rebuilt from zero, gives
       'VerdictExpired',
       'RecoveryDeadlinePassed',
       'ProposalWithdrawn',
+      'ProposalExpired',
       'ExecutionSucceeded',
       'ExecutionRefused',
       'SimulationRequested',

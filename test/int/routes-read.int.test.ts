@@ -408,7 +408,7 @@ test('prometheus: the headline series and the ledger gauges', async () => {
     governance_executions_refused_total: 1,
     'governance_execution_refusal_rules_total{rule="citesLiveAllow"}': 1,
     'governance_execution_refusal_rules_total{rule="noKillSwitchEngaged"}': 0,
-    governance_executions_failed_despite_allow_total: 2,
+    governance_executions_failed_despite_allow: 2,
     governance_time_to_recovery_seconds_sum: history.recoverySeconds,
     governance_time_to_recovery_seconds_count: 1,
     'governance_time_to_recovery_seconds_bucket{le="1"}': 0,

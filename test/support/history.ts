@@ -786,6 +786,8 @@ export class History {
           ...defaultPolicy(POLICY_OWNER, 2),
           freshnessMaxAgeSeconds: 240,
           survivalThreshold: 0.8,
+          // proposals left open expire within the history, under the limit in force when they were submitted
+          proposalMaxOpenSeconds: 1800,
           promotion: OPEN_LADDER,
           promotionByEnvironment: { production: EARNED_IN_PRODUCTION },
         }

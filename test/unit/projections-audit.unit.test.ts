@@ -344,6 +344,35 @@ describe('audit projection', () => {
     )
   })
 
+  it('keeps an action that ended without executing ended: a verdict or a deadline noticed after it changes nothing', () => {
+    const start = { outcome: 'submitted', executed: false } as const
+    const after = (steps: ReadonlyArray<readonly [string, ('allow' | 'block')?]>) =>
+      steps.reduce(
+        (doc, [type, decision]) => nextOutcome(doc, type, decision),
+        start as ReturnType<typeof nextOutcome>,
+      )
+    // the decision service answered an event it read before the withdrawal, after it
+    assert.equal(
+      after([['VerdictIssued', 'block'], ['ProposalWithdrawn'], ['VerdictIssued', 'allow']]).outcome,
+      'withdrawn',
+    )
+    // the scheduler read its deadlines before the withdrawal or the expiry reached the decision service
+    assert.equal(
+      after([['VerdictIssued', 'allow'], ['ProposalWithdrawn'], ['VerdictExpired']]).outcome,
+      'withdrawn',
+    )
+    assert.equal(
+      after([['VerdictIssued', 'block'], ['ProposalWithdrawn'], ['ProposalExpired']]).outcome,
+      'withdrawn',
+    )
+    assert.equal(
+      after([['VerdictIssued', 'allow'], ['ProposalExpired'], ['VerdictRevoked']]).outcome,
+      'lapsed',
+    )
+    // what ran is told, whatever came before
+    assert.equal(after([['ProposalWithdrawn'], ['ExecutionStarted']]).outcome, 'executing')
+  })
+
   it('indexes actions by agent and by resource, with the last observation', () => {
     const l = new LedgerBuilder()
     const events = [

@@ -129,7 +129,7 @@ const withdraw = (actor: Actor = agent): ProposalCommand => ({
   type: 'Withdraw',
   actor,
   reason: 'superseded',
-  context: { replacementAgent: null },
+  context: { replacement: null },
 })
 const succeed = (actor: Actor = executor, executionId = 'ex-1'): ProposalCommand => ({
   type: 'SucceedExecution',
@@ -819,10 +819,20 @@ describe('proposal decider: the execution gate', () => {
         refused([
           {
             specification: 'proposalIsOpen',
-            reason: 'the proposal is not open: it was executed or withdrawn already',
+            reason: 'the proposal is not open: it is withdrawn',
           },
         ]),
       ])
+  })
+
+  test('proposalIsOpen: an expired proposal is not executed, even on its allow', () => {
+    const lapsed: ProposalEvent = {
+      type: 'ProposalExpired',
+      data: { proposalId, submittedAt: '2025-02-01T10:00:00.000Z', deadline: '2025-02-08T10:00:00.000Z' },
+    }
+    assert.deepEqual(gateReasons([...ready, lapsed], start()), [
+      { specification: 'proposalIsOpen', reason: 'the proposal is not open: it is expired' },
+    ])
   })
 
   test('proposalIsOpen: an execution starts once', () => {

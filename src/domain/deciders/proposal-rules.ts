@@ -146,18 +146,21 @@ export const proposerOrAdminWithdraws = specification<Acting>(
 export const replacedByTheSameAgent = specification<{
   proposal: DataOf<'ProposalSubmitted'>
   supersededBy: string
-  replacementAgent: string | null
+  replacement: { readonly agentId: string; readonly status: string } | null
 }>(
   'replacedByTheSameAgent',
-  'a proposal is superseded only by another existing proposal of the same agent',
-  ({ proposal, supersededBy, replacementAgent }) =>
+  'a proposal is superseded only by another proposal of the same agent that was neither withdrawn nor expired',
+  ({ proposal, supersededBy, replacement }) =>
     supersededBy === proposal.proposalId
       ? 'a proposal cannot supersede itself'
-      : replacementAgent === null
+      : replacement === null
         ? `proposal ${supersededBy} does not exist`
-        : replacementAgent !== proposal.agentId
-          ? `proposal ${supersededBy} was proposed by ${replacementAgent}, not by ${proposal.agentId}`
-          : null,
+        : // an agent reads only its own proposals: another agent's is not named
+          replacement.agentId !== proposal.agentId
+          ? `proposal ${supersededBy} is not a proposal of ${proposal.agentId}`
+          : replacement.status === 'withdrawn' || replacement.status === 'expired'
+            ? `proposal ${supersededBy} was ${replacement.status} itself: it replaces nothing`
+            : null,
 )
 
 export const starterReports = specification<{ actor: Actor; executor: string; what: string }>(
@@ -173,7 +176,8 @@ export const starterReports = specification<{ actor: Actor; executor: string; wh
 export interface Start {
   readonly actor: Actor
   readonly proposal: Submitted
-  readonly open: boolean
+  /** where the proposal stands: open, withdrawn, expired, executing, ... */
+  readonly status: string
   readonly approvers: readonly string[]
   readonly verdict: {
     readonly verdictId: string
@@ -216,7 +220,7 @@ export const approverNeverExecutes = specification<Start>(
 export const proposalIsOpen = specification<Start>(
   'proposalIsOpen',
   'only an open proposal is executed, once',
-  ({ open }) => (open ? null : 'the proposal is not open: it was executed or withdrawn already'),
+  ({ status }) => (status === 'open' ? null : `the proposal is not open: it is ${status}`),
 )
 
 export const citesLiveAllow = specification<Start>(

@@ -79,8 +79,8 @@ export type ProposalCommand = { readonly actor: Actor } & (
   | ({
       type: 'Withdraw'
       context: {
-        /** the agent that proposed the replacement named in supersededBy; null when there is none */
-        replacementAgent: string | null
+        /** who proposed the replacement named in supersededBy, and where it stands; null when there is none */
+        replacement: { readonly agentId: string; readonly status: string } | null
       }
     } & Given<'ProposalWithdrawn'>)
   | ({
@@ -173,7 +173,7 @@ export const decide = (command: ProposalCommand, state: ProposalState): Proposal
       if (supersededBy === undefined) return [{ type: 'ProposalWithdrawn', data: { proposalId, reason } }]
       demand(
         replacedByTheSameAgent,
-        { proposal: state.proposal, supersededBy, replacementAgent: command.context.replacementAgent },
+        { proposal: state.proposal, supersededBy, replacement: command.context.replacement },
         'conflict',
       )
       return [{ type: 'ProposalWithdrawn', data: { proposalId, reason, supersededBy } }]
@@ -344,7 +344,7 @@ const startExecution = (command: Command<'StartExecution'>, state: ProposalState
   const start = {
     actor,
     proposal: state.proposal,
-    open: state.status === 'open',
+    status: state.status,
     approvers: state.approvals.map((a) => a.approver),
     verdict: state.verdict,
     cited: { verdictId, actionDigest },

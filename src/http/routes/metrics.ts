@@ -126,7 +126,7 @@ const HeadlineResponse = z.object({
   window: z.enum(['hour', 'day']),
   series: z.array(WindowFiguresSchema).describe('every window of the range in order, empty ones included'),
   totals: WindowFiguresSchema.describe(
-    'the range summed; a proposal decided in several windows counts in proposalsDecided once per window',
+    'the range summed; every end and every unsafe action blocked is counted in the window of its end, once',
   ),
   awaitingEvidence: z
     .object({
@@ -256,8 +256,9 @@ const REFUSAL_RULES = WHAT_A_START_NEEDS.map((s) => s.name)
 
 /**
  * One registry per app. The ledger-derived series are counters and a histogram whose values are set at scrape
- * from the daily metrics (they only grow, as the ledger does); every label a family can take from a fixed list
- * is present from the start at zero, and every family's samples sum to what its name counts.
+ * from the daily metrics (they only grow, as the ledger does), and gauges for what can go down; every label a
+ * family can take from a fixed list is present from the start at zero, and every family's samples sum to what
+ * its name counts.
  */
 export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests: Counter<string> } => {
   const registry = new Registry()
@@ -337,10 +338,13 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     'Rules of the execution gate broken by refused starts, by rule: one start may break several',
     ['rule'],
   )
-  const failedDespiteAllow = counter(
-    'governance_executions_failed_despite_allow_total',
-    'Executions that failed although they cited a valid allow verdict',
-  )
+  // a gauge, not a counter: a violation recorded after the failure takes the failure back, and a counter that
+  // goes down reads as a reset, which increase() would count as the whole value again
+  const failedDespiteAllow = new Gauge({
+    name: 'governance_executions_failed_despite_allow',
+    help: 'Executions that failed although they cited a valid allow verdict, all time; a violation recorded after the failure takes it back',
+    registers,
+  })
   const recovery = new Histogram({
     name: 'governance_time_to_recovery_seconds',
     help: 'Seconds from a failed execution to its completed rollback',
@@ -390,7 +394,6 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
       violations,
       refusedAtGate,
       refusalRules,
-      failedDespiteAllow,
       recovery,
     ]
     for (const series of ledgerSeries) series.reset()
@@ -406,7 +409,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     setCounts(violations, 'kind', total.violations.byKind, VIOLATION_KINDS)
     refusedAtGate.inc(total.refusedAtGate.count)
     setCounts(refusalRules, 'rule', total.refusedAtGate.byRule, REFUSAL_RULES)
-    failedDespiteAllow.inc(total.failedDespiteAllow)
+    failedDespiteAllow.set(total.failedDespiteAllow)
     recovery.zero({})
     for (const seconds of total.recoveries.durationsSeconds) recovery.observe(seconds)
     awaiting.set(awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())).count)
