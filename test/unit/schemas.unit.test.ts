@@ -33,3 +33,14 @@ test('there is one JSON Schema per event type, and each pins its type name', () 
     )
   }
 })
+
+test('a field the model defaults is not required: an event written before it was added still matches', () => {
+  const generated = jsonSchemaFiles()
+  const required = (type: string): string[] =>
+    JSON.parse(generated.get(`events/${type}.json`) ?? 'null')?.properties?.data?.required ?? []
+  const policy = required('PolicyPublished')
+  assert.ok(!policy.includes('proposalMaxOpenSeconds'), 'policies before the time limit on open proposals')
+  assert.ok(policy.includes('verdictTtlSeconds'), 'a field without a default stays required')
+  assert.ok(!required('ProposalSubmitted').includes('description'))
+  assert.ok(required('ProposalSubmitted').includes('snapshot'))
+})
