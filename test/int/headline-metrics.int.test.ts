@@ -176,18 +176,22 @@ describe('headline metrics', () => {
   it('refuses to call a withdrawal superseded by another agent’s proposal, an unknown one or itself', async () => {
     const mine = await propose('d', 'v3')
     const theirs = await propose('e', 'v3', 'agent-2')
+    const refusals: string[] = []
     for (const [supersededBy, message] of [
-      [theirs.proposalId, /is not a proposal of agent-1/],
-      ['no-such-proposal', /does not exist/],
-      [mine.proposalId, /cannot supersede itself/],
+      [theirs.proposalId, `proposal ${theirs.proposalId} is not a proposal of agent-1`],
+      ['no-such-proposal', 'proposal no-such-proposal is not a proposal of agent-1'],
+      [mine.proposalId, 'a proposal cannot supersede itself'],
     ] as const) {
       const r = await agent().post(`/v1/proposals/${mine.proposalId}/withdrawal`, {
         reason: 'replaced',
         supersededBy,
       })
       assert.equal(r.statusCode, 409, r.body)
-      assert.match(r.body, message)
+      refusals.push(r.json().message)
+      assert.ok(r.json().message.endsWith(message), r.body)
     }
+    // another agent's proposal is told apart from none at all by nothing but its id
+    assert.doesNotMatch(refusals.join('\n'), /agent-2/)
     // both stay open, and are withdrawn plainly for the next test's count
     for (const [p, who] of [
       [mine, 'agent-1'],

@@ -153,14 +153,12 @@ export const replacedByTheSameAgent = specification<{
   ({ proposal, supersededBy, replacement }) =>
     supersededBy === proposal.proposalId
       ? 'a proposal cannot supersede itself'
-      : replacement === null
-        ? `proposal ${supersededBy} does not exist`
-        : // an agent reads only its own proposals: another agent's is not named
-          replacement.agentId !== proposal.agentId
-          ? `proposal ${supersededBy} is not a proposal of ${proposal.agentId}`
-          : replacement.status === 'withdrawn' || replacement.status === 'expired'
-            ? `proposal ${supersededBy} was ${replacement.status} itself: it replaces nothing`
-            : null,
+      : // an agent reads only its own proposals: another agent's is told apart from none at all by nothing
+        replacement === null || replacement.agentId !== proposal.agentId
+        ? `proposal ${supersededBy} is not a proposal of ${proposal.agentId}`
+        : replacement.status === 'withdrawn' || replacement.status === 'expired'
+          ? `proposal ${supersededBy} was ${replacement.status} itself: it replaces nothing`
+          : null,
 )
 
 export const starterReports = specification<{ actor: Actor; executor: string; what: string }>(
