@@ -118,6 +118,12 @@ export const ConfigSchema = z
     /** how long a client may take to send a whole request (headers and body) before it is answered 408 */
     REQUEST_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
     SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /** a signed checkpoint of the ledger's Merkle tree is cut when the tree grew by this many events... */
+    CHECKPOINT_EVERY_EVENTS: z.coerce.number().int().min(1).max(10_000_000).default(1000),
+    /** ...or when it grew at all and this many seconds passed since the last one */
+    CHECKPOINT_EVERY_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    /** the append-only folder of signed checkpoints witnesses copy (default: DATA_DIR/checkpoints) */
+    CHECKPOINT_DIR: z.string().min(1).optional(),
     /**
      * how long a ledger consumer (decision service, projections) may keep failing, retried with backoff and
      * the gate closed, before the process exits non-zero for its supervisor to restart it

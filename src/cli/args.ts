@@ -15,6 +15,7 @@ export const COMMAND_NAMES = [
   'open-actions',
   'replay',
   'verify',
+  'witness',
   'head',
 ] as const
 export type CommandName = (typeof COMMAND_NAMES)[number]
@@ -171,15 +172,58 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     },
   },
   verify: {
-    usage: 'verify',
-    summary: 'verify the hash chain of the whole ledger',
+    usage: 'verify [--checkpoint FILE [--key VKEY]...]',
+    summary: 'verify the hash chain of the whole ledger, or the ledger against a kept checkpoint',
     description: [
       'Recomputes every link of the chain (hash = SHA-256(prevHash || canonical(event))) and names the',
       'first modified, deleted, inserted or reordered event. Exit 0 when it holds, 1 when it is broken.',
+      'With --checkpoint: checks the ledger against a signed checkpoint kept outside it (by a witness, an',
+      'auditor): its signature under the pinned --key (else the data folder’s checkpoint key list), then',
+      'the chain and the Merkle tree up to its size, and names what is wrong: truncated (events removed',
+      'from the end), altered (the chain breaks) or forked (the chain holds, but the history was rewritten).',
       'The ledger is opened read-only: safe while the service runs.',
     ],
     args: [],
-    options: { json, 'data-dir': dataDir },
+    options: {
+      checkpoint: { type: 'string', value: 'FILE', description: 'a signed checkpoint (C2SP tlog-checkpoint)' },
+      key: {
+        type: 'string',
+        multiple: true,
+        value: 'VKEY',
+        description: 'a checkpoint verifier key to trust (name+hash+keydata); repeatable',
+      },
+      json,
+      'data-dir': dataDir,
+    },
+  },
+  witness: {
+    usage: 'witness --url URL --key VKEY --state FILE [--follow] [--interval SECONDS] [--metrics FILE]',
+    summary: 'follow the published checkpoints and alarm on a fork or a rollback',
+    description: [
+      'Reads the newest checkpoint the service publishes (URL/v1/checkpoints/latest), checks its signature',
+      'under the pinned keys, and judges it against the last one it kept in --state: the same tree, a larger',
+      'one proved consistent with it (a consistency proof from the service, with GOVERNANCE_TOKEN, an',
+      'auditor token), or an alarm: a fork (another tree at a size, or a larger tree that does not hold the',
+      'kept one), a rollback (a smaller tree) or another log. It keeps the new checkpoint only when it may.',
+      'Each check is one JSON line on stderr; --metrics rewrites a Prometheus text file after each check.',
+      'Exit 1 on an alarm (with --follow, at the first one), 0 otherwise. Keep --state where the service',
+      'operator cannot write.',
+    ],
+    args: [],
+    options: {
+      url: { type: 'string', value: 'URL', description: 'the service, without /v1' },
+      key: {
+        type: 'string',
+        multiple: true,
+        value: 'VKEY',
+        description: 'a checkpoint verifier key to trust (name+hash+keydata); repeatable',
+      },
+      state: { type: 'string', value: 'FILE', description: 'where the last accepted checkpoint is kept' },
+      follow: { type: 'boolean', description: 'keep checking until an alarm' },
+      interval: { type: 'string', value: 'SECONDS', description: 'between checks with --follow (default 60)' },
+      metrics: { type: 'string', value: 'FILE', description: 'a Prometheus text file written after each check' },
+      json,
+    },
   },
   head: {
     usage: 'head',
@@ -234,7 +278,20 @@ export type Invocation =
       readonly environment: string | undefined
     } & Common)
   | ({ readonly command: 'replay'; readonly check: boolean } & Common)
-  | ({ readonly command: 'verify' } & Common)
+  | ({
+      readonly command: 'verify'
+      readonly checkpoint: string | undefined
+      readonly keys: readonly string[]
+    } & Common)
+  | ({
+      readonly command: 'witness'
+      readonly url: string
+      readonly keys: readonly string[]
+      readonly state: string
+      readonly follow: boolean
+      readonly intervalSeconds: number
+      readonly metrics: string | undefined
+    } & Common)
   | ({ readonly command: 'head' } & Common)
 
 type Values = Record<string, string | boolean | string[] | undefined>
@@ -290,6 +347,12 @@ const Audience = z
   .min(1)
   .max(200)
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+/** A C2SP note verifier key: name+hash+keydata. */
+const VerifierKey = z
+  .string()
+  .max(500)
+  .regex(/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/, 'a verifier key: name+hash+keydata')
+const ServiceUrl = z.url({ protocol: /^https?$/, error: 'an http(s) URL, like https://governance.example.com' })
 const Time = z.iso.datetime({ offset: true, message: 'an ISO 8601 time, like 2026-01-05T08:00:00Z' })
 
 const str = (values: Values, name: string): string | undefined => {
@@ -304,9 +367,35 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
   const [arg] = args
   switch (name) {
     case 'serve':
-    case 'verify':
     case 'head':
       return { command: name, ...common }
+    case 'verify': {
+      const checkpoint = str(values, 'checkpoint')
+      const keys = (values.key as string[] | undefined) ?? []
+      if (checkpoint === undefined && keys.length > 0)
+        throw new UsageError('verify: --key is for --checkpoint')
+      if (checkpoint === '') throw new UsageError('--checkpoint: must not be empty')
+      return { command: name, checkpoint, keys: keys.map((k) => checked(VerifierKey, k, '--key')), ...common }
+    }
+    case 'witness': {
+      const url = str(values, 'url')
+      const state = str(values, 'state')
+      const keys = (values.key as string[] | undefined) ?? []
+      if (url === undefined) throw new UsageError('witness: --url is required')
+      if (state === undefined || state === '') throw new UsageError('witness: --state is required')
+      if (keys.length === 0) throw new UsageError('witness: at least one --key is required: pin the log’s key')
+      const interval = str(values, 'interval') ?? '60'
+      return {
+        command: name,
+        url: checked(ServiceUrl, url, '--url').replace(/\/+$/, ''),
+        keys: keys.map((k) => checked(VerifierKey, k, '--key')),
+        state,
+        follow: values.follow === true,
+        intervalSeconds: checked(z.coerce.number().min(0.05).max(86_400), interval, '--interval'),
+        metrics: str(values, 'metrics'),
+        ...common,
+      }
+    }
     case 'token issue': {
       const sub = str(values, 'sub')
       if (sub === undefined) throw new UsageError('token issue: --sub is required')

@@ -3,12 +3,13 @@ import { ConfigError } from '../config.js'
 import { jsonText } from '../domain/canonical.js'
 import { helpText, type Invocation, parseCommandLine } from './args.js'
 import { auditAction, auditAgent } from './commands/audit.js'
-import { headCommand, verifyCommand } from './commands/ledger.js'
+import { headCommand, verifyCheckpointCommand, verifyCommand } from './commands/ledger.js'
 import { metricsCommand } from './commands/metrics.js'
 import { openActionsCommand } from './commands/open-actions.js'
 import { check, rebuild } from './commands/replay.js'
 import { serveUntilStopped } from './commands/serve.js'
 import { issueTokenCommand } from './commands/token.js'
+import { witnessCommand } from './commands/witness.js'
 import { configFor } from './data-folder.js'
 import { CliError, UsageError } from './errors.js'
 import type { Context, ErrorStream, Outcome } from './outcome.js'
@@ -57,7 +58,11 @@ const run = (invocation: Command, context: Context): Promise<Outcome> => {
     case 'replay':
       return invocation.check ? check(config, context) : rebuild(config, context)
     case 'verify':
-      return verifyCommand(config)
+      return invocation.checkpoint === undefined
+        ? verifyCommand(config)
+        : verifyCheckpointCommand(config, invocation.checkpoint, invocation.keys)
+    case 'witness':
+      return witnessCommand(invocation, context)
     case 'head':
       return headCommand(config)
   }

@@ -6,7 +6,8 @@ import { createTokenVerifier, verifierKeys } from '../auth/tokens.js'
 import type { Config } from '../config.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore } from '../store/port.js'
-import { topicsFor } from './cloudevents.js'
+import type { Published } from '../checkpoint/publisher.js'
+import { checkpointMessage, topicsFor } from './cloudevents.js'
 import { Ingress, Intake } from './ingress.js'
 import { kafkaLogCreator } from './log.js'
 import { Relay } from './relay.js'
@@ -15,6 +16,8 @@ import { ensureTopics } from './topics.js'
 export interface KafkaBridge {
   readonly relay: Relay
   readonly ingress: Ingress
+  /** publishes a signed checkpoint on governance.checkpoints */
+  publishCheckpoint(published: Published): Promise<void>
   /** whether the broker answers a metadata request within 2 s */
   reachable(): Promise<boolean>
   close(): Promise<void>
@@ -93,6 +96,12 @@ export const startKafkaBridge = async (
   return {
     relay,
     ingress,
+    publishCheckpoint: async ({ checkpoint, note }) => {
+      await producer.send({
+        topic: topics.checkpoints,
+        messages: [checkpointMessage(checkpoint, note, new Date().toISOString())],
+      })
+    },
     reachable: async () => {
       // the admin client retries for many seconds: a broker that does not answer soon does not answer
       let timer: NodeJS.Timeout | undefined

@@ -5,6 +5,8 @@ export interface Topics {
   readonly verdicts: string
   readonly proposals: string
   readonly proposalsDlq: string
+  /** the signed checkpoints of the ledger's Merkle tree, for witnesses */
+  readonly checkpoints: string
 }
 
 /** The topic names, under an optional prefix (KAFKA_TOPIC_PREFIX) for clusters shared by several installations. */
@@ -13,6 +15,7 @@ export const topicsFor = (prefix = ''): Topics => ({
   verdicts: `${prefix}governance.verdicts`,
   proposals: `${prefix}governance.proposals`,
   proposalsDlq: `${prefix}governance.proposals.dlq`,
+  checkpoints: `${prefix}governance.checkpoints`,
 })
 
 export const VERDICT_TYPES: ReadonlySet<string> = new Set([
@@ -57,6 +60,32 @@ export const toKafkaMessage = (event: StoredEvent): { key: string; value: string
     ce_causationid: event.metadata.causationId,
     ce_prevhash: event.prevHash,
     ce_hash: event.hash,
+  }),
+})
+
+/** the ce_type of a signed checkpoint on governance.checkpoints */
+export const CHECKPOINT_CE_TYPE = 'governance.ledger.checkpoint'
+
+/**
+ * A signed checkpoint as a CloudEvent in binary mode: the signed note is the value (text/plain), keyed by the
+ * log's origin so that every checkpoint of one log lands on one partition, in the order they were cut.
+ */
+export const checkpointMessage = (
+  checkpoint: { readonly origin: string; readonly size: number },
+  note: string,
+  cutAt: string,
+): { key: string; value: string; headers: Headers } => ({
+  key: checkpoint.origin,
+  value: note,
+  headers: present({
+    ce_specversion: '1.0',
+    ce_id: `${checkpoint.origin}/${checkpoint.size}`,
+    ce_source: CE_SOURCE,
+    ce_type: CHECKPOINT_CE_TYPE,
+    ce_subject: checkpoint.origin,
+    ce_time: cutAt,
+    'content-type': 'text/plain; charset=utf-8',
+    ce_treesize: String(checkpoint.size),
   }),
 })
 

@@ -1,0 +1,143 @@
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import type { LedgerTree } from '../tree/tree.js'
+import { type Checkpoint, checkpointBody, type NoteSigner, signNote } from './note.js'
+
+/** A checkpoint as published: the signed note, and what it commits to. */
+export interface Published {
+  readonly checkpoint: Checkpoint
+  readonly note: string
+}
+
+/** Where else a checkpoint goes once it is in the folder (the Kafka topic); a failure is retried at the next cut. */
+export type CheckpointSink = (published: Published) => Promise<void>
+
+export interface CheckpointSchedule {
+  /** cut when the tree has grown by this many events since the last checkpoint */
+  readonly everyEvents: number
+  /** cut when the tree has grown at all and this many seconds have passed since the last checkpoint */
+  readonly everySeconds: number
+}
+
+/** File names sort as sizes do: the size written with 16 digits. */
+const SIZE_DIGITS = 16
+const SUFFIX = '.checkpoint'
+export const checkpointFileName = (size: number): string => `${String(size).padStart(SIZE_DIGITS, '0')}${SUFFIX}`
+const sizeOfFile = (name: string): number | null =>
+  new RegExp(`^\\d{${SIZE_DIGITS}}\\${SUFFIX}$`).test(name) ? Number(name.slice(0, SIZE_DIGITS)) : null
+
+/**
+ * The append-only folder of signed checkpoints, one file per tree size, never rewritten nor removed: what a
+ * witness copies. Reads go by file name, so the newest is found without reading the others.
+ */
+export class CheckpointFolder {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o755 })
+  }
+
+  sizes(): number[] {
+    return readdirSync(this.dir)
+      .map(sizeOfFile)
+      .filter((size): size is number => size !== null)
+      .sort((a, b) => a - b)
+  }
+
+  read(size: number): string | null {
+    try {
+      return readFileSync(join(this.dir, checkpointFileName(size)), 'utf8')
+    } catch {
+      return null
+    }
+  }
+
+  latest(): { readonly size: number; readonly note: string } | null {
+    const size = this.sizes().at(-1)
+    const note = size === undefined ? null : this.read(size)
+    return size === undefined || note === null ? null : { size, note }
+  }
+
+  /** Writes a checkpoint once: a file already there (another instance cut the same size) is left as it is. */
+  write(size: number, note: string): boolean {
+    try {
+      writeFileSync(join(this.dir, checkpointFileName(size)), note, { flag: 'wx', mode: 0o644 })
+      return true
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+      throw error
+    }
+  }
+}
+
+/**
+ * Cuts signed checkpoints of the ledger's Merkle tree every N events or T seconds, whichever comes first, and
+ * publishes each: the folder first (the record), then every sink (the Kafka topic). The tree follows the
+ * ledger, so a checkpoint never commits to more than the ledger holds.
+ */
+export class CheckpointPublisher {
+  private lastCutAt = 0
+  private sinkBehind: Published | null = null
+  private cutting: Promise<Published | null> | null = null
+
+  constructor(
+    private readonly tree: Pick<LedgerTree, 'size' | 'root'>,
+    private readonly signer: NoteSigner,
+    private readonly origin: string,
+    readonly folder: CheckpointFolder,
+    private readonly schedule: CheckpointSchedule,
+    private readonly sinks: readonly CheckpointSink[],
+    private readonly log: Logger,
+  ) {}
+
+  /** The newest checkpoint published, as its signed note. */
+  latest(): { readonly size: number; readonly note: string } | null {
+    return this.folder.latest()
+  }
+
+  /** Whether a cut is due now. */
+  due(nowMs: number): boolean {
+    const size = this.tree.size()
+    const last = this.folder.latest()?.size ?? 0
+    if (size <= last) return false
+    return size - last >= this.schedule.everyEvents || nowMs - this.lastCutAt >= this.schedule.everySeconds * 1000
+  }
+
+  /** Cuts a checkpoint when one is due (or, with force, whenever the tree has grown); one cut at a time. */
+  tick(nowMs = Date.now(), force = false): Promise<Published | null> {
+    if (this.cutting) return this.cutting
+    this.cutting = this.run(nowMs, force).finally(() => {
+      this.cutting = null
+    })
+    return this.cutting
+  }
+
+  private async run(nowMs: number, force: boolean): Promise<Published | null> {
+    await this.retrySinks()
+    const size = this.tree.size()
+    const last = this.folder.latest()?.size ?? 0
+    if (size <= last || (!force && !this.due(nowMs))) return null
+    const checkpoint: Checkpoint = { origin: this.origin, size, rootHash: this.tree.root(size), extensions: [] }
+    const note = await signNote(checkpointBody(checkpoint), this.signer)
+    this.folder.write(size, note)
+    this.lastCutAt = nowMs
+    const published = { checkpoint, note }
+    this.log.info({ size, rootHash: Buffer.from(checkpoint.rootHash).toString('base64') }, 'checkpoint cut')
+    await this.toSinks(published)
+    return published
+  }
+
+  private async toSinks(published: Published): Promise<void> {
+    try {
+      for (const sink of this.sinks) await sink(published)
+      this.sinkBehind = null
+    } catch (error) {
+      // the folder holds it; the newest one goes out at the next tick (a later one commits to it anyway)
+      this.sinkBehind = published
+      this.log.warn({ err: error, size: published.checkpoint.size }, 'checkpoint not published to a sink yet')
+    }
+  }
+
+  private async retrySinks(): Promise<void> {
+    if (this.sinkBehind) await this.toSinks(this.sinkBehind)
+  }
+}
