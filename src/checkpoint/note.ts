@@ -103,7 +103,8 @@ export const rawPublicKey = (key: KeyObject): Uint8Array => {
   return new Uint8Array(der.subarray(SPKI_PREFIX.length))
 }
 
-const publicKeyObject = (raw: Uint8Array): KeyObject =>
+/** The key object of a raw 32-byte Ed25519 public key (a verifier key's). */
+export const ed25519PublicKey = (raw: Uint8Array): KeyObject =>
   createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
 
 /** A verifier key, parsed: who signs, with which public key. */
@@ -203,7 +204,7 @@ export const signNote = async (text: string, signer: NoteSigner): Promise<string
   // a signer that lives elsewhere (a signing command, a KMS) may sign with another key than it declares
   if (
     signature.length !== SIGNATURE_BYTES ||
-    !verify(null, message, publicKeyObject(key.publicKey), signature)
+    !verify(null, message, ed25519PublicKey(key.publicKey), signature)
   )
     throw new CheckpointError(
       'bad-signature',
@@ -301,7 +302,7 @@ export const openNote = (note: string | Uint8Array, verifierKeys: readonly strin
       continue
     }
     const bare = bytes.subarray(4)
-    if (bare.length !== SIGNATURE_BYTES || !verify(null, signed, publicKeyObject(key.publicKey), bare))
+    if (bare.length !== SIGNATURE_BYTES || !verify(null, signed, ed25519PublicKey(key.publicKey), bare))
       throw new CheckpointError('bad-signature', `the signature of ${id} does not verify`)
     signatures.push(signature)
   }
