@@ -236,9 +236,15 @@ const malformed = (why: string) => new CheckpointError('malformed', `a malformed
 
 /** The note as text, or a CheckpointError: bytes must be UTF-8; both are bounded before anything else. */
 const noteText = (note: string | Uint8Array): string => {
-  const bytes = typeof note === 'string' ? Buffer.byteLength(note, 'utf8') : note.length
+  // a string's UTF-8 bytes are at least as many as its UTF-16 units: a long one is refused uncounted
+  const bytes =
+    typeof note !== 'string'
+      ? note.length
+      : note.length > MAX_NOTE_BYTES
+        ? note.length
+        : Buffer.byteLength(note, 'utf8')
   if (bytes > MAX_NOTE_BYTES)
-    throw new CheckpointError('too-large', `the note is ${bytes} bytes, more than ${MAX_NOTE_BYTES}`)
+    throw new CheckpointError('too-large', `the note is longer than ${MAX_NOTE_BYTES} bytes`)
   if (typeof note === 'string') return note
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(note)
