@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { Lifetime } from './auth/lifetime.js'
+import { CheckpointError, isKeyName, parseVerifierKey } from './checkpoint/note.js'
 import { VERDICT_ISSUER } from './domain/signing.js'
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
@@ -34,6 +35,51 @@ const notAnOrigin = (text: string): string | null => {
   return `${named} is not an origin as a browser sends it: scheme://host[:port], no path; write ${url.origin}`
 }
 
+/**
+ * A program and its arguments, run without a shell: a JSON array of strings (`["kms-sign", "--key", "a b"]`),
+ * or words separated by spaces (`kms-sign --key checkpoints`), taken as they are (no quotes, no variables).
+ */
+const Command = z.string().transform((text, ctx): string[] => {
+  const trimmed = text.trim()
+  if (!trimmed.startsWith('[')) return trimmed.split(/\s+/)
+  try {
+    const parsed = z.array(z.string().min(1)).min(1).safeParse(JSON.parse(trimmed))
+    if (parsed.success) return parsed.data
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({
+    code: 'custom',
+    message: 'a JSON array of strings, the program first, or words separated by spaces',
+  })
+  return z.NEVER
+})
+
+/** A key name: what a checkpoint's origin must be, since it names the key that signs it too. */
+const KeyName = z
+  .string()
+  .max(255)
+  .refine(isKeyName, 'a key name: no spaces and no +, such as ledger.example.com/governance-ledger')
+
+/** A note verifier key, `<name>+<hash>+<keydata>` (Ed25519). */
+const VerifierKeyText = z.string().superRefine((text, ctx) => {
+  try {
+    parseVerifierKey(text)
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error
+    ctx.addIssue({ code: 'custom', message: error.message })
+  }
+})
+
+/** The name of a well-formed verifier key; null for none or a malformed one (reported on its variable). */
+const verifierKeyName = (text: string | undefined): string | null => {
+  try {
+    return text === undefined ? null : parseVerifierKey(text).name
+  } catch {
+    return null
+  }
+}
+
 /** Every setting comes from the environment and is checked here, at start, before anything opens. */
 export const ConfigSchema = z
   .object({
@@ -64,6 +110,20 @@ export const ConfigSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** the URL printed at first start and used in links; defaults to http://HOST:PORT */
     PUBLIC_URL: z.url().optional(),
+    /** the verdict signing key, a PEM Ed25519 private key; unset: DATA_DIR/keys/verdict-signing.pem */
+    VERDICT_KEY_FILE: z.string().min(1).optional(),
+    /** the embedded token signing key, a PEM Ed25519 private key; unset: DATA_DIR/keys/token-signing.pem */
+    TOKEN_KEY_FILE: z.string().min(1).optional(),
+    /** the log's identity in its checkpoints, and the name of the checkpoint key; default from PUBLIC_URL */
+    CHECKPOINT_ORIGIN: KeyName.optional(),
+    /** the checkpoint signing key, PEM Ed25519 or a note private key; unset: DATA_DIR/keys/checkpoint-signing.pem */
+    CHECKPOINT_KEY_FILE: z.string().min(1).optional(),
+    /** a program that signs checkpoints with a key the service never sees: the message on stdin, the signature on stdout */
+    CHECKPOINT_SIGN_COMMAND: Command.optional(),
+    /** the public key CHECKPOINT_SIGN_COMMAND signs with, as a note verifier key */
+    CHECKPOINT_VERIFIER_KEY: VerifierKeyText.optional(),
+    /** how long CHECKPOINT_SIGN_COMMAND may take to sign */
+    CHECKPOINT_SIGN_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(300).default(10),
     AUTH_MODE: z
       .enum(['embedded', 'jwks', 'jwks-development', 'key-file', 'hs256-development'])
       .default('embedded'),
@@ -191,6 +251,55 @@ export const ConfigSchema = z
         message: 'must differ from AUTH_AUDIENCE: a token parked in a topic must not work on HTTP',
       })
     }
+    if (c.AUTH_MODE !== 'embedded' && c.TOKEN_KEY_FILE !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TOKEN_KEY_FILE'],
+        message: `only with AUTH_MODE=embedded: with ${c.AUTH_MODE} the service signs no token`,
+      })
+    const files = (['VERDICT_KEY_FILE', 'TOKEN_KEY_FILE', 'CHECKPOINT_KEY_FILE'] as const).filter(
+      (k) => c[k] !== undefined,
+    )
+    for (const [i, key] of files.entries()) {
+      const same = files.slice(0, i).find((other) => c[other] === c[key])
+      if (same)
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `the same file as ${same}: each key signs one thing only`,
+        })
+    }
+    if (c.CHECKPOINT_SIGN_COMMAND !== undefined && c.CHECKPOINT_KEY_FILE !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CHECKPOINT_SIGN_COMMAND'],
+        message: 'set CHECKPOINT_SIGN_COMMAND or CHECKPOINT_KEY_FILE, not both',
+      })
+    if ((c.CHECKPOINT_SIGN_COMMAND === undefined) !== (c.CHECKPOINT_VERIFIER_KEY === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [
+          c.CHECKPOINT_SIGN_COMMAND === undefined ? 'CHECKPOINT_VERIFIER_KEY' : 'CHECKPOINT_SIGN_COMMAND',
+        ],
+        message:
+          'CHECKPOINT_SIGN_COMMAND and CHECKPOINT_VERIFIER_KEY go together: the command signs, the key says with what',
+      })
+    const origin = checkpointOrigin(c)
+    if (c.CHECKPOINT_ORIGIN === undefined && !isKeyName(origin))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CHECKPOINT_ORIGIN'],
+        message: `PUBLIC_URL gives no key name (${origin}): set CHECKPOINT_ORIGIN`,
+      })
+    const name = verifierKeyName(c.CHECKPOINT_VERIFIER_KEY)
+    if (name !== null) {
+      if (name !== origin)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['CHECKPOINT_VERIFIER_KEY'],
+          message: `the key is named ${name}, but checkpoints are signed in the name of their origin, ${origin}`,
+        })
+    }
     if (c.LEDGER === 'postgres' && c.POSTGRES_URL === undefined) {
       ctx.addIssue({ code: 'custom', path: ['POSTGRES_URL'], message: 'required when LEDGER=postgres' })
     }
@@ -219,3 +328,11 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
 }
 
 export const publicUrl = (c: Config): string => c.PUBLIC_URL ?? `http://${c.HOST}:${c.PORT}`
+
+/**
+ * The origin of the service's checkpoints, and the name of the key that signs them: CHECKPOINT_ORIGIN, else
+ * PUBLIC_URL's host followed by /governance-ledger, else governance-ledger.
+ */
+export const checkpointOrigin = (c: Pick<Config, 'CHECKPOINT_ORIGIN' | 'PUBLIC_URL'>): string =>
+  c.CHECKPOINT_ORIGIN ??
+  (c.PUBLIC_URL === undefined ? 'governance-ledger' : `${new URL(c.PUBLIC_URL).host}/governance-ledger`)

@@ -1,5 +1,20 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import type { Config } from './config.js'
+
+/** The files the service keeps in its data folder. */
+export const dataPaths = (config: Pick<Config, 'DATA_DIR'>) => ({
+  ledger: join(config.DATA_DIR, 'ledger.db'),
+  derived: join(config.DATA_DIR, 'derived.db'),
+  /** the keys the service creates, unless a setting names a key kept elsewhere */
+  verdictKey: join(config.DATA_DIR, 'keys', 'verdict-signing.pem'),
+  tokenKey: join(config.DATA_DIR, 'keys', 'token-signing.pem'),
+  checkpointKey: join(config.DATA_DIR, 'keys', 'checkpoint-signing.pem'),
+  /** every public key the service has signed with, current and retired */
+  keyList: join(config.DATA_DIR, 'keys', 'public-keys.json'),
+  /** the first start's admin token, written once */
+  bootstrapToken: join(config.DATA_DIR, 'bootstrap-admin.token'),
+})
 
 /** SQLite's companions of a database file, which hold its latest writes. */
 const SQLITE_COMPANIONS = ['-wal', '-shm', '-journal'] as const

@@ -1,22 +1,27 @@
 import type { KeyObject } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { closeSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
 import type { JSONWebKeySet } from 'jose'
 import type { Logger } from 'pino'
 import { audit, authority, metrics, openActions } from '../projections/index.js'
 import { catchUpAll, followAll, ProjectionRunner } from '../projections/runner.js'
 import type { Gate } from './application/proposals.js'
 import { followRevocations, RevokedTokens } from './auth/revocations.js'
-import { createTokenVerifier, type TokenVerifier, tokenKeyJwk, verifierKeys } from './auth/tokens.js'
+import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
+import type { NoteSigner } from './checkpoint/note.js'
 import type { Config } from './config.js'
-import { secureDataFolder } from './data-folder.js'
+import { dataPaths, secureDataFolder } from './data-folder.js'
+
+export { dataPaths }
+
 import { appendDueNotices } from './decision/scheduler.js'
 import { DECISION_NAMESPACE, DecisionService } from './decision/service.js'
-import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from './decision/signer.js'
+import { createVerdictSigner, type VerdictSigner } from './decision/signer.js'
 import { type Consumer, Health, Supervisor } from './health.js'
 import { type KafkaBridge, startKafkaBridge } from './kafka/bridge.js'
 import { RELAY_NAMESPACE } from './kafka/relay.js'
+import { jwksOf, type KeyList, retiredTokenKeys } from './keys/key-list.js'
+import { openServiceKeys } from './keys/service-keys.js'
 import type { DocStore } from './store/docs.js'
 import type { EventStore, StoredEvent } from './store/port.js'
 import { openSqliteDocStore } from './store/sqlite/doc-store.js'
@@ -42,8 +47,15 @@ export interface Runtime {
   readonly verdictSigner: VerdictSigner
   /** the embedded token key (AUTH_MODE=embedded), to issue tokens locally */
   readonly tokenKey: KeyObject | null
-  /** every public key the service signs with: the verdict key, and the embedded token key; never a secret */
+  /**
+   * every public key the service signs verdicts and tokens with: the verdict keys, current and retired, and the
+   * embedded token keys whose tokens may be alive; never a secret
+   */
   readonly jwks: JSONWebKeySet
+  /** signs the service's checkpoints, in the name of their origin */
+  readonly checkpointSigner: NoteSigner
+  /** every public key the service has signed with, current and retired, as the data folder keeps them */
+  readonly keyList: KeyList
   readonly verifier: TokenVerifier
   /** the token ids revoked by a policy admin, which every verifier of the service refuses */
   readonly revokedTokens: RevokedTokens
@@ -58,15 +70,6 @@ export interface Runtime {
   readonly kafka: KafkaBridge | null
   close(): Promise<void>
 }
-
-export const dataPaths = (config: Config) => ({
-  ledger: join(config.DATA_DIR, 'ledger.db'),
-  derived: join(config.DATA_DIR, 'derived.db'),
-  verdictKey: join(config.DATA_DIR, 'keys', 'verdict-signing.pem'),
-  tokenKey: join(config.DATA_DIR, 'keys', 'token-signing.pem'),
-  /** the first start's admin token, written once */
-  bootstrapToken: join(config.DATA_DIR, 'bootstrap-admin.token'),
-})
 
 /** Opens the stores and keys; starts nothing that runs in the background. */
 /** The ledger the configuration names; derived state always stays in the local data folder. */
@@ -121,9 +124,8 @@ export const openRuntime = async (
     fileIntact(paths.derived, 'derived.db'),
     ...(config.LEDGER === 'sqlite' ? [fileIntact(paths.ledger, 'ledger.db')] : []),
   ]
-  const verdictKey = loadOrCreateSigningKey(paths.verdictKey)
-  const tokenKey = config.AUTH_MODE === 'embedded' ? loadOrCreateSigningKey(paths.tokenKey) : null
-  const verdictSigner = createVerdictSigner(verdictKey.key)
+  const keys = openServiceKeys(config)
+  const verdictSigner = createVerdictSigner(keys.verdict)
   const revokedTokens = new RevokedTokens(config.AUTH_MAX_TOKEN_LIFETIME)
   return {
     config,
@@ -137,16 +139,18 @@ export const openRuntime = async (
       audit: new ProjectionRunner(store, docs, audit),
     },
     verdictSigner,
-    tokenKey: tokenKey?.key ?? null,
-    jwks: { keys: [...(await verdictSigner.jwks()).keys, ...(tokenKey ? [tokenKeyJwk(tokenKey.key)] : [])] },
-    verifier: createTokenVerifier(config, verifierKeys(config, tokenKey?.key ?? null), {
+    tokenKey: keys.token,
+    jwks: jwksOf(keys.list, new Date(), config.AUTH_MAX_TOKEN_LIFETIME),
+    checkpointSigner: keys.checkpoint,
+    keyList: keys.list,
+    verifier: createTokenVerifier(config, verifierKeys(config, keys.token, retiredTokenKeys(keys.list)), {
       revoked: revokedTokens,
     }),
     revokedTokens,
     tail: new LedgerTail(),
     health: new Health(),
     filesIntact: () => probes.map((probe) => probe()).find((reason) => reason !== null) ?? null,
-    firstStart: verdictKey.created || (tokenKey?.created ?? false),
+    firstStart: keys.created,
     setAside,
     closeStores: async () => {
       await store.close()

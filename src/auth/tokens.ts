@@ -1,14 +1,6 @@
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  errors,
-  type JWK,
-  type JWTVerifyGetKey,
-  jwtVerify,
-  SignJWT,
-} from 'jose'
+import { createRemoteJWKSet, errors, type JWK, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
 import { z } from 'zod'
 import type { Config } from '../config.js'
 import { type Actor, BASE_APPROVAL_ROLE, Role } from '../domain/actor.js'
@@ -34,21 +26,48 @@ export interface TokenVerifier {
 interface VerifierKeys {
   readonly key: KeyObject | JWTVerifyGetKey
   readonly algorithms: string[]
+  /** retired embedded token keys by kid, with when each was retired (seconds): it verifies the tokens issued before */
+  readonly retiredAt?: ReadonlyMap<string, number>
+}
+
+/** A retired embedded token key: its public half, and when it was retired (seconds). */
+export interface RetiredTokenKey {
+  readonly jwk: JWK
+  readonly retiredAt: number
 }
 
 /** The public half of the embedded token key, as it is published in the service's JWKS. */
 export const tokenKeyJwk = (key: KeyObject): JWK => publicJwk(key, keyIdOf(key, 'tokens')) as JWK
 
-/** The key material tokens are checked against, by AUTH_MODE; HS256 only when explicitly asked for. */
-export const verifierKeys = (config: Config, embeddedKey: KeyObject | null): VerifierKeys => {
+/**
+ * The key material tokens are checked against, by AUTH_MODE; HS256 only when explicitly asked for. In embedded
+ * mode, the token keys retired whose tokens may still be alive verify those tokens too.
+ */
+export const verifierKeys = (
+  config: Config,
+  embeddedKey: KeyObject | null,
+  retired: ReadonlyMap<string, RetiredTokenKey> = new Map(),
+): VerifierKeys => {
   switch (config.AUTH_MODE) {
-    case 'embedded':
+    case 'embedded': {
       if (!embeddedKey) throw new Error('the embedded token key is missing')
-      // a set of one: a token naming another kid (the verdict key's, say) is refused; one naming none is taken
+      const current = createPublicKey(embeddedKey)
+      const byKid = new Map<string, KeyObject>([
+        [keyIdOf(embeddedKey, 'tokens'), current],
+        ...[...retired].map(([kid, r]) => [kid, createPublicKey({ key: r.jwk, format: 'jwk' })] as const),
+      ])
       return {
-        key: createLocalJWKSet({ keys: [tokenKeyJwk(embeddedKey)] }),
+        // a token naming a kid the service does not sign tokens with (the verdict key's, say) is refused; one
+        // naming none is checked against the current key alone
+        key: async (header) => {
+          const key = header.kid === undefined ? current : byKid.get(header.kid)
+          if (!key) throw new errors.JWKSNoMatchingKey()
+          return key
+        },
         algorithms: ['EdDSA'],
+        retiredAt: new Map([...retired].map(([kid, r]) => [kid, r.retiredAt])),
       }
+    }
     case 'jwks':
     case 'jwks-development':
       return {
@@ -177,12 +196,17 @@ export const createTokenVerifier = (
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
         }
         const { key } = keys
-        const { payload } =
+        const { payload, protectedHeader } =
           typeof key === 'function'
             ? await jwtVerify(token, key, options)
             : await jwtVerify(token, key, options)
         const exp = Number(payload.exp)
         const iat = Number(payload.iat)
+        const retiredAt =
+          protectedHeader.kid === undefined ? undefined : keys.retiredAt?.get(protectedHeader.kid)
+        // whoever kept a retired key could sign with it still: only what it signed before it was retired counts
+        if (retiredAt !== undefined && iat > retiredAt)
+          throw new AuthenticationError('invalid token: issued after its key was retired')
         const tooLong = lifetimeBeyond(exp - iat, maxLifetime)
         if (tooLong !== null) throw new AuthenticationError(`invalid token: ${tooLong}`)
         const parsed = claims.safeParse(payload)

@@ -4,6 +4,7 @@ import type { OpenState } from '../../projections/open-actions.js'
 import { Lifetime } from '../auth/lifetime.js'
 import { Role } from '../auth/tokens.js'
 import { Environment, Identifier } from '../domain/events.js'
+import { KEY_USES, type KeyUse } from '../keys/key-list.js'
 import { UsageError } from './errors.js'
 
 export const COMMAND_NAMES = [
@@ -17,6 +18,7 @@ export const COMMAND_NAMES = [
   'verify',
   'witness',
   'head',
+  'keys rotate',
 ] as const
 export type CommandName = (typeof COMMAND_NAMES)[number]
 
@@ -232,6 +234,28 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     args: [],
     options: { json, 'data-dir': dataDir },
   },
+  'keys rotate': {
+    usage: 'keys rotate --key verdict|token|checkpoint [--revoke-tokens]',
+    summary: 'replace a signing key the data folder keeps; the old public key stays published',
+    description: [
+      'Writes a new key to <DATA_DIR>/keys and keeps the old public key in keys/public-keys.json, retired:',
+      'the JWKS keeps every verdict key, so old verdicts stay verifiable, and the checkpoint key list every',
+      'checkpoint key. Tokens signed with the old token key stay valid until they expire (at most',
+      'AUTH_MAX_TOKEN_LIFETIME), unless --revoke-tokens. The running service signs with the old key until it',
+      'restarts: restart it. A key given by VERDICT_KEY_FILE, TOKEN_KEY_FILE, CHECKPOINT_KEY_FILE or',
+      'CHECKPOINT_SIGN_COMMAND is rotated by its owner where it is kept, not by this command.',
+    ],
+    args: [],
+    options: {
+      key: { type: 'string', value: 'KEY', description: 'the key to rotate: verdict, token or checkpoint' },
+      'revoke-tokens': {
+        type: 'boolean',
+        description: 'with --key token: refuse the old key’s tokens from the restart on (the key leaked)',
+      },
+      json,
+      'data-dir': dataDir,
+    },
+  },
 }
 
 /** The values common to commands: where the data is and how to print. */
@@ -293,6 +317,12 @@ export type Invocation =
       readonly metrics: string | undefined
     } & Common)
   | ({ readonly command: 'head' } & Common)
+  | ({
+      readonly command: 'keys rotate'
+      readonly key: KeyUse
+      /** the old token key's tokens are refused at once */
+      readonly revokeTokens: boolean
+    } & Common)
 
 type Values = Record<string, string | boolean | string[] | undefined>
 
@@ -320,7 +350,7 @@ const words = (argv: readonly string[]): string[] =>
 const commandOf = (positionals: readonly string[]): { name: CommandName; rest: string[] } | null => {
   const [first, second, ...others] = positionals
   if (first === undefined) return null
-  if (first === 'token' || first === 'audit') {
+  if (first === 'token' || first === 'audit' || first === 'keys') {
     const name = `${first} ${second ?? ''}` as CommandName
     if (second !== undefined && COMMANDS[name]) return { name, rest: others }
     const choices = COMMAND_NAMES.filter((c) => c.startsWith(`${first} `)).map((c) => c.split(' ')[1])
@@ -442,6 +472,16 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
     }
     case 'replay':
       return { command: name, check: values.check === true, ...common }
+    case 'keys rotate': {
+      const key = str(values, 'key')
+      if (key === undefined)
+        throw new UsageError('keys rotate: --key is required (verdict, token or checkpoint)')
+      const use = checked(z.enum(KEY_USES), key, '--key')
+      const revokeTokens = values['revoke-tokens'] === true
+      if (revokeTokens && use !== 'token')
+        throw new UsageError('keys rotate: --revoke-tokens is for --key token')
+      return { command: name, key: use, revokeTokens, ...common }
+    }
   }
 }
 

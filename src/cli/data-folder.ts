@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
-import { loadPrivateKey } from '../auth/tokens.js'
 import { type Config, loadConfig } from '../config.js'
 import { createVerdictSigner, type VerdictSigner } from '../decision/signer.js'
+import { verdictKey } from '../keys/service-keys.js'
 import { dataPaths, openRuntime, type Views } from '../runtime.js'
 import { CliError } from './errors.js'
 import { ReadOnlyLedger } from './read-only-ledger.js'
@@ -30,12 +30,12 @@ export const requireLedger = (config: Config): string => {
 export const openReadOnlyLedger = (config: Config): ReadOnlyLedger =>
   new ReadOnlyLedger(requireLedger(config))
 
-/** The service's verdict key, never created here: replay must sign exactly as the service did. */
+/** The service's verdict key (VERDICT_KEY_FILE, or the data folder's), never created here: replay must sign exactly as the service did. */
 export const loadVerdictSigner = (config: Config): VerdictSigner => {
   const path = dataPaths(config).verdictKey
-  if (!existsSync(path))
+  if (config.VERDICT_KEY_FILE === undefined && !existsSync(path))
     throw new CliError(`no verdict signing key at ${path}: is this the service's data folder?`)
-  return createVerdictSigner(loadPrivateKey(path))
+  return createVerdictSigner(verdictKey(config).key)
 }
 
 /**

@@ -1,10 +1,11 @@
+import { decodeProtectedHeader, type JSONWebKeySet } from 'jose'
 import { type DataOf, DECISION_OUTPUT_TYPES, toLedgerEvent } from '../domain/events.js'
 import { FIELDS_ONLY_VERDICT_JWS_TYPE, jwsTypeOf } from '../domain/signing.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore, StoredEvent } from '../store/port.js'
 import { decide } from './decide.js'
 import { DECISION_ACTOR, DECISION_NAMESPACE, resetWorld, toWrites } from './service.js'
-import type { VerdictSigner } from './signer.js'
+import { type VerdictSigner, verifyVerdictSignature } from './signer.js'
 import { World } from './world.js'
 
 /** One answer of the decision service, as it stands (or would stand) in the ledger. */
@@ -75,29 +76,50 @@ export const replayDecisions = async (
   return decisions
 }
 
+/** The key id a compact JWS names, read without verifying it. */
+const keyIdOfJws = (jws: string): unknown => {
+  try {
+    return decodeProtectedHeader(jws).kid
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * The replayed answers in the form the ledger recorded them: a verdict recorded before the registered claims
  * were signed (its JWS over its fields alone, typ verdict+jws) is signed that way again, so that an older
- * ledger still compares byte for byte; every other answer is left as it was replayed.
+ * ledger still compares byte for byte; a verdict recorded with a verdict key since retired (`verdictKeys`
+ * holds it) takes its recorded signature when that verifies over exactly the replayed fields, since the
+ * retired private key is gone; every other answer is left as it was replayed.
  */
 export const inRecordedForm = async (
   replayed: readonly Decision[],
   recorded: readonly Decision[],
   signer: VerdictSigner,
+  verdictKeys: JSONWebKeySet = { keys: [] },
 ): Promise<Decision[]> => {
-  const fieldsOnly = new Set(
+  const recordedSignatures = new Map(
     recorded.flatMap((d) => {
       const data = d.data as DataOf<'VerdictIssued'>
-      return d.type === 'VerdictIssued' && jwsTypeOf(data.signature) === FIELDS_ONLY_VERDICT_JWS_TYPE
-        ? [data.verdictId]
-        : []
+      return d.type === 'VerdictIssued' ? [[data.verdictId, data.signature] as const] : []
     }),
   )
   return Promise.all(
     replayed.map(async (d) => {
-      if (d.type !== 'VerdictIssued' || !fieldsOnly.has((d.data as DataOf<'VerdictIssued'>).verdictId))
-        return d
+      if (d.type !== 'VerdictIssued') return d
       const { signature: _signature, ...fields } = d.data as DataOf<'VerdictIssued'>
+      const was = recordedSignatures.get(fields.verdictId)
+      if (was === undefined) return d
+      if (keyIdOfJws(was) !== signer.keyId) {
+        try {
+          await verifyVerdictSignature({ ...fields, signature: was }, verdictKeys)
+          return { ...d, data: { ...fields, signature: was } }
+        } catch {
+          // not a signature of these fields by a verdict key of the service: the difference shows
+          return d
+        }
+      }
+      if (jwsTypeOf(was) !== FIELDS_ONLY_VERDICT_JWS_TYPE) return d
       return {
         ...d,
         data: { ...fields, signature: await signer.sign(fields, FIELDS_ONLY_VERDICT_JWS_TYPE) },

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { RevokedTokens } from '../auth/revocations.js'
 import { createTokenVerifier, verifierKeys } from '../auth/tokens.js'
 import type { Config } from '../config.js'
+import { type KeyList, retiredTokenKeys } from '../keys/key-list.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore } from '../store/port.js'
 import type { Published } from '../checkpoint/publisher.js'
@@ -46,6 +47,7 @@ export const startKafkaBridge = async (
     store: EventStore
     docs: DocStore
     tokenKey: KeyObject | null
+    keyList: KeyList
     revokedTokens: RevokedTokens
     log: Logger
   },
@@ -87,9 +89,13 @@ export const startKafkaBridge = async (
     })
   const relay = new Relay(deps.store, deps.docs, producer, topics, log)
   // tokens on Kafka carry an audience of their own: an HTTP token is refused there, and a Kafka token on HTTP
-  const verifier = createTokenVerifier(kafkaTokenConfig(config), verifierKeys(config, deps.tokenKey), {
-    revoked: deps.revokedTokens,
-  })
+  const verifier = createTokenVerifier(
+    kafkaTokenConfig(config),
+    verifierKeys(config, deps.tokenKey, retiredTokenKeys(deps.keyList)),
+    {
+      revoked: deps.revokedTokens,
+    },
+  )
   const intake = new Intake(deps.store, verifier, config.KAFKA_MAX_MESSAGE_BYTES)
   const ingress = new Ingress(consumer, producer, topics, intake, log)
   await ingress.start()

@@ -5,6 +5,7 @@ import type { Config } from '../../config.js'
 import { type Decision, inRecordedForm, recordedDecisions, replayDecisions } from '../../decision/replay.js'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
 import { canonicalizeRecorded } from '../../domain/canonical.js'
+import { readKeyList, verdictJwks } from '../../keys/key-list.js'
 import { dataPaths } from '../../runtime.js'
 import { MemoryDocStore } from '../../store/memory/doc-store.js'
 import type { EventStore } from '../../store/port.js'
@@ -207,6 +208,7 @@ export const check = async (config: Config, context: Context): Promise<Outcome> 
       await replayDecisions(ledger, signer, new MemoryDocStore()),
       recorded,
       signer,
+      verdictJwks(readKeyList(dataPaths(config).keyList)),
     )
     const took = seconds(started)
     progress.finish(`re-decided ${head} events in ${duration(took)} (${rate(head, took)} events/s)`)

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs'
 import { decodeJwt } from 'jose'
-import { issueToken, loadPrivateKey, type Role, tokenLifetime } from '../../auth/tokens.js'
+import { issueToken, type Role, tokenLifetime } from '../../auth/tokens.js'
 import type { Config } from '../../config.js'
+import { tokenKey } from '../../keys/service-keys.js'
 import { dataPaths } from '../../runtime.js'
 import { CliError, UsageError } from '../errors.js'
 import { done, type Outcome } from '../outcome.js'
@@ -25,11 +26,11 @@ export const issueTokenCommand = async (config: Config, request: TokenRequest): 
       `token issue signs with the embedded key, but AUTH_MODE is ${config.AUTH_MODE}: issue tokens with your identity provider`,
     )
   const path = dataPaths(config).tokenKey
-  if (!existsSync(path))
+  if (config.TOKEN_KEY_FILE === undefined && !existsSync(path))
     throw new CliError(
       `no token signing key at ${path}: start the service once on this data folder to create it`,
     )
-  const token = await issueToken(loadPrivateKey(path), config, {
+  const token = await issueToken(tokenKey(config).key, config, {
     sub: request.sub,
     roles: request.roles,
     ...(request.approvalRoles?.length ? { approvalRoles: request.approvalRoles } : {}),

@@ -34,12 +34,26 @@ const Jwks = z.object({
   keys: z.array(z.looseObject({ kty: z.string(), kid: z.string(), alg: z.string(), use: z.literal('sig') })),
 })
 
+const CheckpointKeys = z.object({
+  origin: z.string().describe("the origin of the service's checkpoints, and the name of their key"),
+  current: z.string().describe('the verifier key the service signs checkpoints with now'),
+  keys: z
+    .array(
+      z.object({
+        verifierKey: z.string().describe('a C2SP note verifier key: <name>+<key hash>+<base64 key>'),
+        since: z.string().describe('when it became the current key'),
+        retiredAt: z.string().nullable().describe('when it stopped being it; null for the current key'),
+      }),
+    )
+    .describe('every key the service has signed checkpoints with, the oldest first'),
+})
+
 /** Public routes (no token). Wrapped with fastify-plugin so the request counter it installs sees every route. */
 export const systemRoutes = fp(
   async (base: FastifyInstance): Promise<void> => {
     await base.register(prometheusPlugin)
     const app = base.withTypeProvider<ZodTypeProvider>()
-    const { store, decision, jwks, kafka, health } = app.runtime
+    const { store, decision, jwks, kafka, health, checkpointSigner, keyList } = app.runtime
 
     app.get(
       '/health',
@@ -127,9 +141,9 @@ export const systemRoutes = fp(
           tags: ['system'],
           operationId: 'getSigningKeys',
           summary:
-            'Every public key the service signs with (JWKS): the verdict key, and in AUTH_MODE=embedded the token key',
+            'Every public key the service signs verdicts and tokens with (JWKS): the verdict keys, and in AUTH_MODE=embedded the token key',
           description:
-            "Each key has its kid, alg EdDSA and use sig. A verdict's JWS names the verdict key (kid ed25519-…, typ verdict+jwt); a token the service issues names the token key (kid token-ed25519-…, typ JWT). No secret is ever published.",
+            "Each key has its kid, alg EdDSA and use sig. A verdict's JWS names a verdict key (kid ed25519-…, typ verdict+jwt); a token the service issues names the token key (kid token-ed25519-…, typ JWT). The current verdict key comes first, then every verdict key retired by a rotation, so that every verdict stays verifiable; a retired token key is listed while tokens it signed may be alive. No secret is ever published.",
           security: [],
           response: { 200: Jwks },
         },
@@ -138,6 +152,31 @@ export const systemRoutes = fp(
         void reply.header('cache-control', 'public, max-age=300')
         // the serializer checks the shape; jose types every JWK member as optional
         return jwks as z.infer<typeof Jwks>
+      },
+    )
+
+    const checkpointKeys = {
+      origin: checkpointSigner.name,
+      current: checkpointSigner.verifierKey,
+      keys: keyList.checkpoint,
+    }
+    app.get(
+      '/v1/checkpoints/keys',
+      {
+        config: { public: true },
+        schema: {
+          tags: ['system'],
+          operationId: 'getCheckpointKeys',
+          summary: 'Every key the service has signed checkpoints with: the current one and those retired',
+          description:
+            'A checkpoint is a C2SP signed note; it verifies with one of these verifier keys (Ed25519), whatever rotation came since. Keep the list where you keep checkpoints: a key that appears here later than you first saw the list is a rotation to ask about.',
+          security: [],
+          response: { 200: CheckpointKeys },
+        },
+      },
+      async (_request, reply) => {
+        void reply.header('cache-control', 'public, max-age=300')
+        return checkpointKeys
       },
     )
   },
