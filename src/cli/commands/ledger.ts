@@ -1,12 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { projections } from '../../../projections/index.js'
-import { type Checkpoint, CheckpointError, checkpointVerifierKeys, openCheckpoint } from '../../checkpoint/note.js'
+import { type Checkpoint, CheckpointError, openCheckpoint } from '../../checkpoint/note.js'
 import { verifyAgainstCheckpoint } from '../../checkpoint/verify-ledger.js'
 import type { Config } from '../../config.js'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
 import { dataPaths } from '../../runtime.js'
 import type { ChainFault } from '../../store/chain.js'
 import { openSqliteDocStore } from '../../store/sqlite/doc-store.js'
+import { checkpointVerifierKeys, readKeyList } from '../../keys/key-list.js'
 import { verifyLedger } from '../../store/verify.js'
 import { openReadOnlyLedger } from '../data-folder.js'
 import { CliError } from '../errors.js'
@@ -67,7 +68,7 @@ export const verifyCheckpointCommand = async (
   } catch (error) {
     throw new CliError(`cannot read the checkpoint ${path}: ${(error as Error).message}`)
   }
-  const keys = pinnedKeys.length > 0 ? pinnedKeys : checkpointVerifierKeys(config)
+  const keys = pinnedKeys.length > 0 ? pinnedKeys : checkpointVerifierKeys(readKeyList(dataPaths(config).keyList))
   let checkpoint: Checkpoint
   try {
     checkpoint = openCheckpoint(note, keys)

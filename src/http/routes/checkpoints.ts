@@ -5,7 +5,7 @@ import { CheckpointError, openCheckpoint } from '../../checkpoint/note.js'
 import { verifyAgainstCheckpoint } from '../../checkpoint/verify-ledger.js'
 import { authorize } from '../auth.js'
 import { ApiError, notFound } from '../errors.js'
-import { readErrors } from '../schemas.js'
+import { errorResponses, readErrors } from '../schemas.js'
 
 /** The longest signed checkpoint the service reads: a few lines and a handful of signatures. */
 export const MAX_CHECKPOINT_BYTES = 8 * 1024
@@ -97,7 +97,7 @@ export const checkpointRoutes = async (base: FastifyInstance): Promise<void> => 
         summary:
           'Checks the ledger against a checkpoint kept outside it: truncated, altered, forked, or consistent',
         body: VerificationBody,
-        response: { 200: VerificationResponse, ...readErrors(400, 401, 403, 413, 415, 429) },
+        response: { 200: VerificationResponse, ...errorResponses },
       },
     },
     async (request) => {
