@@ -1,8 +1,8 @@
 import { canonicalizeRecorded } from '../domain/canonical.js'
 import type { StoredEvent } from '../store/port.js'
 
-/** An event as the chain and the tree see it: its envelope without the two links. */
-export type Unlinked = Omit<StoredEvent, 'prevHash' | 'hash'>
+/** An event as the chain and the tree see it: its envelope without the two links (a StoredEvent is one). */
+export type Unlinked = Omit<StoredEvent, 'prevHash' | 'hash' | 'metadata'> & { readonly metadata: unknown }
 
 /**
  * The RFC 8785 form of an event's envelope without prevHash and hash: what the chain hash covers after the

@@ -30,7 +30,7 @@ export interface TestApi {
   as(sub: string, ...roles: Role[]): Client
   /** the ledger head position now */
   head(): Promise<number>
-  /** waits until the decision service and every view have caught up with the ledger head */
+  /** waits until the decision service, every view and the Merkle tree have caught up with the ledger head */
   settle(timeoutMs?: number): Promise<void>
   close(): Promise<void>
 }
@@ -93,6 +93,7 @@ export const startTestApi = async (overrides: Env = {}): Promise<TestApi> => {
       const positions = [
         runtime.decision.position,
         ...Object.values(runtime.views).map((v) => v.checkpoint()),
+        runtime.tree.size(),
       ]
       if (positions.every((p) => p >= position)) {
         // the decision service may have appended answers meanwhile: settled only when the head stood still
