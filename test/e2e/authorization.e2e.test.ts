@@ -172,8 +172,9 @@ const ROUTES: readonly Route[] = [
   {
     plugin: 'ledger proofs',
     method: 'GET',
+    // the first event, a policy: an executor is given proofs of verdicts only
     url: '/v1/ledger/proofs/inclusion?position=1',
-    allowed: { auditor: 200, 'policy-admin': 200, executor: 200 },
+    allowed: { auditor: 200, 'policy-admin': 200 },
   },
   {
     plugin: 'verdict stream',

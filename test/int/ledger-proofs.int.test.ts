@@ -102,7 +102,7 @@ test('inclusion proofs of several events in several trees verify with the SDK an
   ]
   for (const [position, treeSize] of cases) {
     const where = `position ${position} in the tree of ${treeSize}`
-    const proof = await executor.inclusionProof(position, treeSize)
+    const proof = await auditor.inclusionProof(position, treeSize)
     // the head to trust is not the one the proof brings: a checkpoint's, here the one computed from the ledger
     const trusted = heads[treeSize - 1] as string
     assert.equal(proof.rootHash, trusted, where)
@@ -133,10 +133,13 @@ test('inclusion proofs of several events in several trees verify with the SDK an
       assert.notEqual(goInclusion(proof.event, changed, trusted), true, `Go, changed hash: ${where}`)
     }
   }
-  // the verdict the executor acts on is the event it proved
+  // the executor proves the verdict it acts on, and is given proofs of nothing but verdicts
   const verdict = await executor.inclusionProof(verdictPosition)
   assert.equal(verdict.event.type, 'VerdictIssued')
   assert.equal(verdict.treeSize, size)
+  assert.equal(verifyEventInclusion(verdict.event, verdict, heads[size - 1] as string), true)
+  const refused = await api.as(SEED.executor, 'executor').get('/v1/ledger/proofs/inclusion?position=1')
+  assert.match(expectError(refused, 403, 'forbidden').message, /proofs of verdicts only/)
 })
 
 test('consistency proofs between several sizes verify with the SDK and with Go; a fork or a changed hash, with neither', async () => {
@@ -220,7 +223,7 @@ test('sizes outside the ledger are refused (400, 404), and a size the tree has n
   }
   // the tree takes the event once the lock is gone, and proves it
   await api.settle(10_000)
-  const proof = await executor.inclusionProof(size + 1)
+  const proof = await auditor.inclusionProof(size + 1)
   const head = await auditor.ledgerTree()
   assert.equal(head.size, size + 1)
   assert.equal(verifyEventInclusion(proof.event, proof, head.rootHash), true)

@@ -596,11 +596,7 @@ const READ_ROUTES: ReadonlyArray<{ url: string; allowed: readonly Role[]; denied
   { url: '/v1/ledger/verify', allowed: ['auditor', 'policy-admin'], denied: 'simulator' },
   { url: '/v1/ledger/head', allowed: ['auditor', 'policy-admin'], denied: 'executor' },
   { url: '/v1/ledger/tree', allowed: ['auditor', 'policy-admin'], denied: 'executor' },
-  {
-    url: '/v1/ledger/proofs/inclusion?position=1',
-    allowed: ['auditor', 'policy-admin', 'executor'],
-    denied: 'agent',
-  },
+  { url: '/v1/ledger/proofs/inclusion?position=1', allowed: ['auditor', 'policy-admin'], denied: 'agent' },
   { url: '/v1/ledger/proofs/consistency?from=1', allowed: ['auditor', 'policy-admin'], denied: 'approver' },
   { url: '/metrics', allowed: ['auditor', 'policy-admin'], denied: 'agent' },
   {

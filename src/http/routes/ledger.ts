@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import type { Role } from '../../auth/tokens.js'
 import { verifyLedger } from '../../store/verify.js'
 import { toBase64 } from '../../tree/merkle.js'
-import { authorize } from '../auth.js'
-import { ApiError } from '../errors.js'
+import { authorize, hasRole, principalOf } from '../auth.js'
+import { ApiError, bearerChallenge } from '../errors.js'
 import { readErrors } from '../schemas.js'
+import { VERDICT_EVENT_TYPES } from './verdict-stream.js'
 
 const Head = z.object({ position: z.number().int(), hash: z.string() })
 
@@ -33,6 +35,9 @@ const HeadResponse = Head.extend({
   views: z.record(z.string(), Consumer).describe('per read model: authority, open actions, metrics, audit'),
   tree: Consumer.describe('the Merkle tree: the position of its last leaf'),
 })
+
+/** The roles given a proof of any event; an executor is given proofs of verdicts, which it reads anyway. */
+const ANY_EVENT: Role[] = ['auditor', 'policy-admin']
 
 const Base64Hash = z
   .string()
@@ -177,13 +182,13 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/ledger/proofs/inclusion',
     {
-      // an executor proves that the verdict it acts on is in the ledger
+      // an executor proves that the verdict it acts on is in the ledger: verdicts only, which it reads anyway
       preValidation: authorize('auditor', 'policy-admin', 'executor'),
       schema: {
         tags: ['ledger'],
         operationId: 'getInclusionProof',
         summary:
-          'The proof that the event at a position is in the Merkle tree of a given size, with the event',
+          'The proof that the event at a position is in the Merkle tree of a given size, with the event (to an executor: verdicts only)',
         querystring: InclusionQuery,
         response: { 200: InclusionResponse, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
@@ -198,6 +203,16 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
       await holdTree(treeSize)
       const [event] = await store.readAll(position - 1, 1)
       if (event?.position !== position) throw new ApiError('not-found', `no event at position ${position}`)
+      const principal = principalOf(request)
+      if (!hasRole(principal, ...ANY_EVENT) && !VERDICT_EVENT_TYPES.has(event.type)) {
+        const message = `an executor is given proofs of verdicts only: position ${position} is not a verdict`
+        throw new ApiError(
+          'forbidden',
+          message,
+          { required: ANY_EVENT, held: principal.roles },
+          { 'www-authenticate': bearerChallenge({ error: 'insufficient_scope', description: message }) },
+        )
+      }
       return {
         position,
         leafIndex: position - 1,
