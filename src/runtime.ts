@@ -303,7 +303,9 @@ export const startRuntime = async (
     {
       name: 'Merkle tree',
       start: async () => {
-        await tree.catchUp((reason) => log.warn({ reason }, 'Merkle tree dropped: rebuilding it from the ledger'))
+        await tree.catchUp((reason) =>
+          log.warn({ reason }, 'Merkle tree dropped: rebuilding it from the ledger'),
+        )
         return tree.follow()
       },
     },
