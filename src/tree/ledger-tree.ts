@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { type EventStore, GENESIS_HASH, type StoredEvent, type Subscription } from '../store/port.js'
-import { leafOf } from './leaf.js'
+import { envelopeText } from './leaf.js'
 import {
   consistencyProof,
   EMPTY_ROOT,
@@ -55,6 +55,9 @@ const frontierOf = (size: number): Array<readonly [number, number]> => {
 interface State extends Head {
   readonly frontier: readonly Hash[]
 }
+
+/** The state a batch grows, committed with it. */
+type Batch = { -readonly [K in keyof State]: State[K] } & { readonly frontier: Hash[] }
 
 /**
  * The RFC 9162 Merkle tree over the ledger, the leaf of each event its envelope without the links (leaf.ts), at
@@ -144,8 +147,10 @@ export class LedgerTree {
     this.state = this.db.transaction(() => {
       // what this process holds is what it committed, unless another process committed since
       const start = this.sameHead(this.readHead()) ? this.state : (this.load() ?? this.wipe())
-      const next = events.reduce((state, event) => this.add(state, event), start)
-      if (next !== start) this.sql.putHead.run(next.size, next.chainHash)
+      const next = { ...start, frontier: [...start.frontier] }
+      for (const event of events) this.add(next, event)
+      if (next.size === start.size) return start
+      this.sql.putHead.run(next.size, next.chainHash)
       return next
     })()
   }
@@ -165,15 +170,16 @@ export class LedgerTree {
       throw new RangeError(`the Merkle tree has ${this.size()} leaves, not ${size}`)
   }
 
-  /** One event more: its leaf, and each subtree it completes. */
-  private add(state: State, event: StoredEvent): State {
-    if (event.position <= state.size) return state
+  /** One event more, into a batch's state: its leaf, and each subtree it completes. */
+  private add(state: Batch, event: StoredEvent): void {
+    if (event.position <= state.size) return
     if (event.position !== state.size + 1)
       throw new Error(
         `expected position ${state.size + 1} in the Merkle tree, not ${event.position}: the ledger has a gap`,
       )
-    const frontier = [...state.frontier]
-    let hash = leafHash(leafOf(event))
+    const { frontier } = state
+    // the leaf's text hashed as UTF-8, as leafOf encodes it, without a copy of its bytes
+    let hash = leafHash(envelopeText(event))
     let index = state.size
     let level = 0
     this.sql.putNode.run(nodeOf(level, index), hash)
@@ -186,7 +192,8 @@ export class LedgerTree {
       this.sql.putNode.run(nodeOf(level, index), hash)
     }
     frontier.push(hash)
-    return { size: event.position, chainHash: event.hash, frontier }
+    state.size = event.position
+    state.chainHash = event.hash
   }
 
   private readHead(): Head {

@@ -1,6 +1,6 @@
 // The Merkle tree of RFC 9162 (Certificate Transparency 2.0), section 2.1: hashing, tree heads, inclusion and
 // consistency proofs, and their verification. Pure: storage hands it the hashes of complete subtrees.
-import { createHash } from 'node:crypto'
+import * as crypto from 'node:crypto'
 
 /** A SHA-256 hash: a leaf's, a node's or a tree head's. */
 export type Hash = Uint8Array
@@ -10,16 +10,21 @@ export const HASH_SIZE = 32
 const LEAF_PREFIX = Uint8Array.of(0x00)
 const NODE_PREFIX = Uint8Array.of(0x01)
 
-/** The hash of a leaf: SHA-256(0x00 || leaf) (RFC 9162 section 2.1.1). */
-export const leafHash = (leaf: Uint8Array): Hash =>
-  createHash('sha256').update(LEAF_PREFIX).update(leaf).digest()
+/** SHA-256 of bytes, or of a text's UTF-8 bytes: one call where Node has crypto.hash (20.12 on), faster. */
+const sha256: (data: string | Uint8Array) => Hash =
+  typeof crypto.hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'buffer')
+    : (data) => crypto.createHash('sha256').update(data).digest()
+
+/** The hash of a leaf: SHA-256(0x00 || leaf) (RFC 9162 section 2.1.1); a leaf given as text is its UTF-8 bytes. */
+export const leafHash = (leaf: Uint8Array | string): Hash =>
+  sha256(typeof leaf === 'string' ? `\0${leaf}` : Buffer.concat([LEAF_PREFIX, leaf]))
 
 /** The hash of an interior node: SHA-256(0x01 || left || right). */
-export const nodeHash = (left: Hash, right: Hash): Hash =>
-  createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest()
+export const nodeHash = (left: Hash, right: Hash): Hash => sha256(Buffer.concat([NODE_PREFIX, left, right]))
 
 /** The head of the empty tree: SHA-256 of the empty string. */
-export const EMPTY_ROOT: Hash = createHash('sha256').digest()
+export const EMPTY_ROOT: Hash = sha256(new Uint8Array(0))
 
 /** A hash in standard base64 with padding, as C2SP checkpoints write the root. */
 export const toBase64 = (hash: Hash): string => Buffer.from(hash).toString('base64')
