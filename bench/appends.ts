@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { planHashOf } from '../src/domain/canonical.js'
 import { uuidv7 } from '../src/domain/ids.js'
-import type { NewEvent } from '../src/store/port.js'
+import type { EventStore, NewEvent } from '../src/store/port.js'
 import { openSqliteEventStore } from '../src/store/sqlite/event-store.js'
 import { SCHEMA } from '../src/store/sqlite/event-table.js'
 import {
@@ -19,11 +19,11 @@ import {
   tempFolder,
 } from './lib.js'
 
-const WRITERS = 64
+export const WRITERS = 64
 const BASELINE_BATCH = 100
 
 /** A realistic proposal: the same data and metadata, of the same sizes, on both sides. */
-const eventFor = (writer: number, n: number): NewEvent => {
+export const eventFor = (writer: number, n: number): NewEvent => {
   const plan = { replicas: 3 + (n % 5), strategy: 'rolling', maxUnavailable: 1, reason: 'traffic forecast' }
   return {
     type: 'ProposalSubmitted',
@@ -89,8 +89,14 @@ const baselineRound = (path: string, rows: readonly unknown[][], perTransaction 
   return rows.length / seconds
 }
 
-const measuredRound = async (path: string, count: number): Promise<{ rate: number; perTx: number }> => {
-  const store = openSqliteEventStore({ path })
+/**
+ * WRITERS concurrent writers append about `count` single-event appends, each to its own stream at the exact
+ * version it expects, as a command does; resolves with the events appended and the seconds it took.
+ */
+export const appendConcurrently = async (
+  store: EventStore,
+  count: number,
+): Promise<{ events: number; seconds: number }> => {
   const perWriter = Math.ceil(count / WRITERS)
   const events = Array.from({ length: WRITERS }, (_, w) =>
     Array.from({ length: perWriter }, (_, n) => eventFor(w, n)),
@@ -98,16 +104,20 @@ const measuredRound = async (path: string, count: number): Promise<{ rate: numbe
   const started = now()
   await Promise.all(
     events.map(async (mine, writer) => {
-      // each writer appends to its own stream at the exact version it expects, as a command does
       for (let n = 0; n < mine.length; n += 1) {
         await store.append(`proposal-w${writer}`, [mine[n] as NewEvent], n)
       }
     }),
   )
-  const seconds = (now() - started) / 1000
+  return { events: perWriter * WRITERS, seconds: (now() - started) / 1000 }
+}
+
+const measuredRound = async (path: string, count: number): Promise<{ rate: number; perTx: number }> => {
+  const store = openSqliteEventStore({ path })
+  const { events, seconds } = await appendConcurrently(store, count)
   const stats = store.stats()
   await store.close()
-  return { rate: (perWriter * WRITERS) / seconds, perTx: stats.appends / stats.transactions }
+  return { rate: events / seconds, perTx: stats.appends / stats.transactions }
 }
 
 export const appendsFigure = async (options: BenchOptions): Promise<Figure[]> => {

@@ -16,6 +16,7 @@ import {
 import { rebuildFigure } from './rebuild.js'
 import { relayFigure } from './relay.js'
 import { scaleFigure } from './scale.js'
+import { treeFigure } from './tree.js'
 
 const FIGURES: ReadonlyArray<readonly [string, (options: BenchOptions) => Promise<Figure[]>]> = [
   ['appends', appendsFigure],
@@ -23,6 +24,7 @@ const FIGURES: ReadonlyArray<readonly [string, (options: BenchOptions) => Promis
   ['rebuild', rebuildFigure],
   ['relay', relayFigure],
   ['scale', scaleFigure],
+  ['tree', treeFigure],
 ]
 
 const main = async (): Promise<void> => {

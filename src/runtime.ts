@@ -26,6 +26,7 @@ import type { DocStore } from './store/docs.js'
 import type { EventStore, StoredEvent } from './store/port.js'
 import { openSqliteDocStore } from './store/sqlite/doc-store.js'
 import { openSqliteEventStore } from './store/sqlite/event-store.js'
+import { type LedgerTree, openLedgerTree } from './tree/ledger-tree.js'
 
 /** Tells in-process listeners (waiting requests) about each batch the ledger commits. */
 export class LedgerTail extends EventEmitter<{ events: [readonly StoredEvent[]] }> {}
@@ -44,6 +45,8 @@ export interface Runtime {
   readonly docs: DocStore
   readonly decision: DecisionService
   readonly views: Views
+  /** the RFC 9162 Merkle tree over the ledger, kept in derived.db: tree heads and proofs at any size */
+  readonly tree: LedgerTree
   readonly verdictSigner: VerdictSigner
   /** the embedded token key (AUTH_MODE=embedded), to issue tokens locally */
   readonly tokenKey: KeyObject | null
@@ -112,13 +115,17 @@ export const openRuntime = async (
   secureDataFolder(config.DATA_DIR, Object.values(paths), databases)
   const store = await openLedger(config)
   const openDerived = () => openSqliteDocStore(paths.derived, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS })
+  const openTree = () => openLedgerTree(paths.derived, store, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS })
   let docs = openDerived()
-  const ahead = derivedAheadOf(docs, (await store.head()).position)
+  let tree = openTree()
+  const ahead = derivedAheadOf(docs, tree, (await store.head()).position)
   if (ahead) {
     docs.close()
+    tree.close()
     setAside.push({ path: moveAside(paths.derived, 'ahead'), reason: ahead })
     secureDataFolder(config.DATA_DIR, Object.values(paths), databases)
     docs = openDerived()
+    tree = openTree()
   }
   const probes = [
     fileIntact(paths.derived, 'derived.db'),
@@ -138,6 +145,7 @@ export const openRuntime = async (
       metrics: new ProjectionRunner(store, docs, metrics),
       audit: new ProjectionRunner(store, docs, audit),
     },
+    tree,
     verdictSigner,
     tokenKey: keys.token,
     jwks: jwksOf(keys.list, new Date(), config.AUTH_MAX_TOKEN_LIFETIME),
@@ -155,6 +163,7 @@ export const openRuntime = async (
     closeStores: async () => {
       await store.close()
       docs.close()
+      tree.close()
     },
   }
 }
@@ -215,12 +224,13 @@ const DERIVED_NAMESPACES = [
 /**
  * Derived state checkpointed beyond the ledger's head was derived from another ledger (a ledger.db deleted
  * or restored from a backup, another database named): kept, the decision service would skip the ledger's
- * new events up to its checkpoint and judge the rest against a world the ledger does not hold. Why, or null.
+ * new events up to its checkpoint and judge the rest against a world the ledger does not hold; the Merkle tree
+ * would commit to events the ledger does not hold. Why, or null.
  */
-const derivedAheadOf = (docs: DocStore, head: number): string | null => {
-  const ahead = DERIVED_NAMESPACES.filter((ns) => docs.checkpoint(ns) > head)
-  if (ahead.length === 0) return null
-  const at = Math.max(...ahead.map((ns) => docs.checkpoint(ns)))
+const derivedAheadOf = (docs: DocStore, tree: LedgerTree, head: number): string | null => {
+  const positions = [...DERIVED_NAMESPACES.map((ns) => docs.checkpoint(ns)), tree.size()]
+  const at = Math.max(...positions)
+  if (at <= head) return null
   return `derived.db was checkpointed at position ${at}, beyond the ledger's head ${head}: it was derived from another ledger`
 }
 
@@ -265,7 +275,7 @@ export const startRuntime = async (
   options: RuntimeOptions = {},
 ): Promise<Runtime> => {
   const { closeStores, setAside, filesIntact, ...runtime } = await openRuntime(config)
-  const { store, decision, views, tail, health } = runtime
+  const { store, decision, views, tree, tail, health } = runtime
   health.probe('data files', filesIntact)
   for (const { path, reason } of setAside)
     log.warn({ setAside: path }, `${reason}: set aside, rebuilding from the ledger`)
@@ -292,6 +302,15 @@ export const startRuntime = async (
       start: async () => {
         await catchUpAll(store, runners)
         return followAll(store, runners)
+      },
+    },
+    {
+      name: 'Merkle tree',
+      start: async () => {
+        await tree.catchUp((reason) =>
+          log.warn({ reason }, 'Merkle tree dropped: rebuilding it from the ledger'),
+        )
+        return tree.follow()
       },
     },
     {

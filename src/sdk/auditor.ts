@@ -1,5 +1,12 @@
 import { GovernanceClient, segment } from './client.js'
-import type { ActionAudit, LedgerHead, LedgerVerification, OpenActionsPage } from './types.js'
+import type {
+  ActionAudit,
+  ConsistencyProof,
+  LedgerHead,
+  LedgerTreeHead,
+  LedgerVerification,
+  OpenActionsPage,
+} from './types.js'
 
 export interface OpenActionsFilter {
   readonly state?: OpenActionsPage['actions'][number]['state']
@@ -45,5 +52,18 @@ export class AuditorClient extends GovernanceClient {
 
   ledgerHead(): Promise<LedgerHead> {
     return this.get('/ledger/head')
+  }
+
+  /** The Merkle tree's head now, or at a past `size`. */
+  ledgerTree(size?: number): Promise<LedgerTreeHead> {
+    return this.get('/ledger/tree', { size })
+  }
+
+  /**
+   * The proof that the tree of `from` leaves is a prefix of the tree of `to` (now, when left out); check it
+   * with verifyConsistency against the heads of two checkpoints kept, not the heads it arrives with.
+   */
+  consistencyProof(from: number, to?: number): Promise<ConsistencyProof> {
+    return this.get('/ledger/proofs/consistency', { from, to })
   }
 }

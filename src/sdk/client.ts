@@ -7,6 +7,7 @@ import type {
   CommandResult,
   EngagedKillSwitch,
   Grant,
+  InclusionProof,
   Observation,
   Policy,
   RollbackTestInput,
@@ -179,6 +180,15 @@ export class GovernanceClient {
     policies: (Policy & { publishedAt: string; publishedBy: string; eventId: string })[]
   }> {
     return this.get('/policies')
+  }
+
+  /**
+   * The proof that the event at `position` is in the Merkle tree of `treeSize` leaves (now, when left out),
+   * with the event (executor, auditor, policy-admin); check it with verifyEventInclusion against a checkpoint's
+   * tree head, not the head it arrives with.
+   */
+  inclusionProof(position: number, treeSize?: number): Promise<InclusionProof> {
+    return this.get('/ledger/proofs/inclusion', { position, treeSize })
   }
 
   /** A command under /v1: always with an Idempotency-Key, so a retry can never append twice. */

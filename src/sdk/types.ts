@@ -237,6 +237,45 @@ export interface LedgerHead {
   hash: string
 }
 
+/** The Merkle tree's head over the ledger's first `size` events (RFC 9162), the hash in standard base64. */
+export interface LedgerTreeHead {
+  size: number
+  rootHash: string
+}
+
+/** An event as the ledger holds it, with its place in the chain. */
+export interface LedgerEntry {
+  id: string
+  type: string
+  stream: string
+  streamVersion: number
+  position: number
+  recordedAt: string
+  data: unknown
+  metadata: Record<string, unknown>
+  prevHash: string
+  hash: string
+}
+
+/** The proof that an event is in the tree of `treeSize` leaves (RFC 9162 section 2.1.3), hashes in base64. */
+export interface InclusionProof {
+  position: number
+  leafIndex: number
+  treeSize: number
+  rootHash: string
+  hashes: string[]
+  event: LedgerEntry
+}
+
+/** The proof that the tree of `from` leaves is a prefix of the tree of `to` (RFC 9162 section 2.1.4). */
+export interface ConsistencyProof {
+  from: number
+  to: number
+  fromRoot: string
+  toRoot: string
+  hashes: string[]
+}
+
 export interface LedgerVerification {
   ok: boolean
   checked: number

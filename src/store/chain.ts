@@ -1,24 +1,13 @@
 import { createHash } from 'node:crypto'
-import { canonicalizeRecorded } from '../domain/canonical.js'
+import { envelopeText, type Unlinked } from '../tree/leaf.js'
 import { GENESIS_HASH, type StoredEvent } from './port.js'
 
 /**
- * hash = SHA-256(prevHash || canonical(event)), the event being its envelope without prevHash and hash.
- * A writer that already holds the canonical text of the data passes it, so the data is not serialised twice;
- * the envelope's keys are then written in the order RFC 8785 sorts them, which gives the same bytes.
+ * hash = SHA-256(prevHash || canonical(event)), the event being its envelope without prevHash and hash (the
+ * Merkle tree's leaf). A writer that already holds the canonical text of the data passes it.
  */
-export const chainHash = (
-  prevHash: string,
-  event: Omit<StoredEvent, 'prevHash' | 'hash'>,
-  dataText: string = canonicalizeRecorded(event.data),
-): string => {
-  const { id, type, stream, streamVersion, position, recordedAt, metadata } = event
-  const s = JSON.stringify
-  const body =
-    `{"data":${dataText},"id":${s(id)},"metadata":${canonicalizeRecorded(metadata)},"position":${s(position)},` +
-    `"recordedAt":${s(recordedAt)},"stream":${s(stream)},"streamVersion":${s(streamVersion)},"type":${s(type)}}`
-  return createHash('sha256').update(prevHash, 'utf8').update(body, 'utf8').digest('hex')
-}
+export const chainHash = (prevHash: string, event: Unlinked, dataText?: string): string =>
+  createHash('sha256').update(prevHash, 'utf8').update(envelopeText(event, dataText), 'utf8').digest('hex')
 
 export type ChainFault =
   | { readonly kind: 'gap'; readonly position: number; readonly expectedPosition: number }

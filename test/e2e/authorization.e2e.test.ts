@@ -170,6 +170,13 @@ const ROUTES: readonly Route[] = [
     allowed: { auditor: 200, 'policy-admin': 200 },
   },
   {
+    plugin: 'ledger proofs',
+    method: 'GET',
+    // the first event, a policy: an executor is given proofs of verdicts only
+    url: '/v1/ledger/proofs/inclusion?position=1',
+    allowed: { auditor: 200, 'policy-admin': 200 },
+  },
+  {
     plugin: 'verdict stream',
     method: 'GET',
     url: '/v1/verdicts/stream',

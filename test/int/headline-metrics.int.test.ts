@@ -101,18 +101,6 @@ const scrape = async (): Promise<Map<string, number>> => {
 const sumOf = (samples: Map<string, number>, family: string): number =>
   [...samples].filter(([name]) => name.split('{')[0] === family).reduce((n, [, v]) => n + v, 0)
 
-/** fetch over the in-process app, for the SDK */
-const injectFetch: typeof fetch = async (input, init) => {
-  const url = new URL(String(input))
-  const r = await api.app.inject({
-    method: (init?.method ?? 'GET') as 'GET',
-    url: `${url.pathname}${url.search}`,
-    headers: Object.fromEntries(new Headers(init?.headers).entries()),
-    ...(init?.body === undefined || init.body === null ? {} : { payload: String(init.body) }),
-  })
-  return new Response(r.body, { status: r.statusCode, headers: r.headers as Record<string, string> })
-}
-
 const cliTotals = async () => {
   const outcome = await metricsCommand(
     api.runtime.config,
@@ -217,7 +205,7 @@ describe('headline metrics', () => {
       baseUrl: 'http://service.test',
       agentId: 'agent-1',
       token: await api.tokenFor('agent-1', 'agent'),
-      fetch: injectFetch,
+      fetch: api.fetch,
     })
     await sdk.withdraw(replaced.proposalId, 'a better plan', { supersededBy: replacement.proposalId })
     assert.equal((await headline()).awaitingEvidence.count, 2)

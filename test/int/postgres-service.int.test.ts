@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test'
 import { DECISION_NAMESPACE } from '../../src/decision/service.js'
 import type { DataOf } from '../../src/domain/events.js'
 import { verifyLedger } from '../../src/store/verify.js'
+import { leafOf } from '../../src/tree/leaf.js'
+import { leafHash, rootFromLeafHashes, toBase64 } from '../../src/tree/merkle.js'
 import { allowedProposal, seedWorld, startTestApi, type TestApi, type World } from '../support/api.js'
 import { freshSchema, postgresServer } from '../support/postgres.js'
 
@@ -62,6 +64,12 @@ describe('two service instances on one PostgreSQL ledger', {
       b.runtime.docs.dump(DECISION_NAMESPACE),
       'both decision services hold the same world, byte for byte',
     )
+    // each instance keeps its own Merkle tree in its own derived.db: the same tree, the ledger's
+    const head = toBase64(rootFromLeafHashes(events.map((e) => leafHash(leafOf(e)))))
+    for (const instance of [a, b]) {
+      assert.equal(instance.runtime.tree.size(), events.length)
+      assert.equal(toBase64(instance.runtime.tree.root()), head, 'the tree head of the ledger')
+    }
     console.log(
       `two instances on PostgreSQL: ${events.length} events, ${verdicts.length} verdicts, none doubled, chain ok, worlds identical`,
     )

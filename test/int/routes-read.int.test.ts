@@ -578,6 +578,7 @@ test('ledger: the chain verifies up to the head, and every consumer has caught u
   assert.deepEqual(body.decision, { position: head.position, lag: 0 })
   assert.deepEqual(Object.keys(body.views).sort(), ['audit', 'authority', 'metrics', 'open-actions'])
   for (const view of Object.values(body.views)) assert.deepEqual(view, { position: head.position, lag: 0 })
+  assert.deepEqual(body.tree, { position: head.position, lag: 0 })
 })
 
 // ---------- who may read, and bad input ----------
@@ -594,6 +595,9 @@ const READ_ROUTES: ReadonlyArray<{ url: string; allowed: readonly Role[]; denied
   },
   { url: '/v1/ledger/verify', allowed: ['auditor', 'policy-admin'], denied: 'simulator' },
   { url: '/v1/ledger/head', allowed: ['auditor', 'policy-admin'], denied: 'executor' },
+  { url: '/v1/ledger/tree', allowed: ['auditor', 'policy-admin'], denied: 'executor' },
+  { url: '/v1/ledger/proofs/inclusion?position=1', allowed: ['auditor', 'policy-admin'], denied: 'agent' },
+  { url: '/v1/ledger/proofs/consistency?from=1', allowed: ['auditor', 'policy-admin'], denied: 'approver' },
   { url: '/metrics', allowed: ['auditor', 'policy-admin'], denied: 'agent' },
   {
     url: '/v1/proposals/{proposal}',

@@ -28,9 +28,11 @@ export interface TestApi {
   readonly dataDir: string
   tokenFor(sub: string, ...roles: Role[]): Promise<string>
   as(sub: string, ...roles: Role[]): Client
+  /** fetch over the in-process app, for the SDK's clients (any base URL) */
+  readonly fetch: typeof fetch
   /** the ledger head position now */
   head(): Promise<number>
-  /** waits until the decision service and every view have caught up with the ledger head */
+  /** waits until the decision service, every view and the Merkle tree have caught up with the ledger head */
   settle(timeoutMs?: number): Promise<void>
   close(): Promise<void>
 }
@@ -84,6 +86,17 @@ export const startTestApi = async (overrides: Env = {}): Promise<TestApi> => {
     }
   }
 
+  const inject: typeof fetch = async (input, init) => {
+    const url = new URL(String(input))
+    const r = await app.inject({
+      method: (init?.method ?? 'GET') as 'GET',
+      url: `${url.pathname}${url.search}`,
+      headers: Object.fromEntries(new Headers(init?.headers).entries()),
+      ...(init?.body === undefined || init.body === null ? {} : { payload: String(init.body) }),
+    })
+    return new Response(r.body, { status: r.statusCode, headers: r.headers as Record<string, string> })
+  }
+
   const head = async () => (await runtime.store.head()).position
 
   const settle = async (timeoutMs = 5000) => {
@@ -93,6 +106,7 @@ export const startTestApi = async (overrides: Env = {}): Promise<TestApi> => {
       const positions = [
         runtime.decision.position,
         ...Object.values(runtime.views).map((v) => v.checkpoint()),
+        runtime.tree.size(),
       ]
       if (positions.every((p) => p >= position)) {
         // the decision service may have appended answers meanwhile: settled only when the head stood still
@@ -113,7 +127,7 @@ export const startTestApi = async (overrides: Env = {}): Promise<TestApi> => {
     rmSync(dataDir, { recursive: true, force: true })
   }
 
-  return { app, runtime, config, dataDir, tokenFor, as, head, settle, close }
+  return { app, runtime, config, dataDir, tokenFor, as, fetch: inject, head, settle, close }
 }
 
 // ---------- a small world to test against ----------

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { test } from 'node:test'
 import { canonicalizeRecorded } from '../../src/domain/canonical.js'
 import { chainHash } from '../../src/store/chain.js'
+import { leafOf } from '../../src/tree/leaf.js'
 
 const event = (data: unknown, extra: Partial<{ stream: string; type: string }> = {}) => ({
   id: '0190a0b0-0000-7000-8000-00000000000a',
@@ -33,4 +34,15 @@ test('the chain hash is SHA-256 of the previous hash and the RFC 8785 form of th
     assert.equal(chainHash(prev, e), expected)
     assert.equal(chainHash(prev, e, canonicalizeRecorded(data)), expected, 'with the data text given')
   }
+})
+
+test("the Merkle tree's leaf is exactly what the chain hash covers after the previous hash", () => {
+  const e = event({ b: [1, 'two'], a: { '\ud800': 'lone', emoji: '😀' } })
+  const withLinks = { ...e, prevHash: 'a'.repeat(64), hash: 'b'.repeat(64) }
+  const leaf = leafOf(withLinks)
+  const { id, type, stream, streamVersion, position, recordedAt, data, metadata } = e
+  const unlinked = { id, type, stream, streamVersion, position, recordedAt, data, metadata }
+  assert.equal(Buffer.from(leaf).toString('utf8'), canonicalizeRecorded(unlinked).replace('\ud800', '\ufffd'))
+  const prev = 'c'.repeat(64)
+  assert.equal(chainHash(prev, e), createHash('sha256').update(prev).update(leaf).digest('hex'))
 })
