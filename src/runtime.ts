@@ -9,7 +9,8 @@ import type { Gate } from './application/proposals.js'
 import { followRevocations, RevokedTokens } from './auth/revocations.js'
 import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
 import type { NoteSigner } from './checkpoint/note.js'
-import type { Config } from './config.js'
+import { CheckpointFolder, CheckpointPublisher } from './checkpoint/publisher.js'
+import { type Config, checkpointOrigin } from './config.js'
 import { dataPaths, secureDataFolder } from './data-folder.js'
 
 export { dataPaths }
@@ -71,6 +72,8 @@ export interface Runtime {
   readonly firstStart: boolean
   /** the relay and the ingress, when KAFKA_BROKERS is set */
   readonly kafka: KafkaBridge | null
+  /** cuts and publishes signed checkpoints of the tree: the folder, the Kafka topic, and read by HTTP */
+  readonly checkpoints: CheckpointPublisher
   close(): Promise<void>
 }
 
@@ -98,7 +101,7 @@ export const openLedger = async (config: Config): Promise<EventStore> => {
 export const openRuntime = async (
   config: Config,
 ): Promise<
-  Omit<Runtime, 'close' | 'kafka' | 'gate'> & {
+  Omit<Runtime, 'close' | 'kafka' | 'gate' | 'checkpoints'> & {
     closeStores(): Promise<void>
     /** each derived.db moved aside at this start, with why */
     setAside: readonly SetAside[]
@@ -265,6 +268,9 @@ export interface RuntimeOptions {
 /** The consumer that tells waiting requests and the revocation list about each committed batch. */
 const TAIL = 'ledger tail'
 
+/** How often the checkpoint publisher asks whether a cut is due. */
+const CHECKPOINT_TICK_MS = 1_000
+
 /** How often the derived state's probe is asked even when no request asks. */
 const WATCHDOG_MS = 1_000
 
@@ -357,6 +363,19 @@ export const startRuntime = async (
   }, config.SCHEDULER_INTERVAL_MS)
   scheduler.unref()
   const kafka = config.KAFKA_BROKERS ? await startKafkaBridge(config, { ...runtime, log }) : null
+  const checkpoints = new CheckpointPublisher(
+    tree,
+    runtime.checkpointSigner,
+    checkpointOrigin(config),
+    new CheckpointFolder(config.CHECKPOINT_DIR ?? dataPaths(config).checkpoints),
+    { everyEvents: config.CHECKPOINT_EVERY_EVENTS, everySeconds: config.CHECKPOINT_EVERY_SECONDS },
+    kafka ? [kafka.publishCheckpoint] : [],
+    log.child({ component: 'checkpoints' }),
+  )
+  const cutter = setInterval(() => {
+    checkpoints.tick().catch((error: unknown) => log.error({ err: error }, 'no checkpoint could be cut'))
+  }, CHECKPOINT_TICK_MS)
+  cutter.unref()
   if (kafka) {
     // verdicts and revocations that do not reach the broker, or proposals not taken from it: not all is well
     const { relay, ingress } = kafka
@@ -369,12 +388,18 @@ export const startRuntime = async (
     ...runtime,
     gate,
     kafka,
+    checkpoints,
     close: () => {
       closed ??= (async () => {
         clearInterval(scheduler)
         clearInterval(watchdog)
+        clearInterval(cutter)
         // no consumer is restarted once closing began
         await supervisor.close()
+        // the last events get a checkpoint of their own before the service stops
+        await checkpoints
+          .tick(Date.now(), true)
+          .catch((error: unknown) => log.error({ err: error }, 'no checkpoint could be cut at stop'))
         await kafka?.close()
         await closeStores()
       })()

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { LedgerTree } from '../tree/tree.js'
+import type { LedgerTree } from '../tree/ledger-tree.js'
 import { type Checkpoint, checkpointBody, type NoteSigner, signNote } from './note.js'
 
 /** A checkpoint as published: the signed note, and what it commits to. */
@@ -23,7 +23,8 @@ export interface CheckpointSchedule {
 /** File names sort as sizes do: the size written with 16 digits. */
 const SIZE_DIGITS = 16
 const SUFFIX = '.checkpoint'
-export const checkpointFileName = (size: number): string => `${String(size).padStart(SIZE_DIGITS, '0')}${SUFFIX}`
+export const checkpointFileName = (size: number): string =>
+  `${String(size).padStart(SIZE_DIGITS, '0')}${SUFFIX}`
 const sizeOfFile = (name: string): number | null =>
   new RegExp(`^\\d{${SIZE_DIGITS}}\\${SUFFIX}$`).test(name) ? Number(name.slice(0, SIZE_DIGITS)) : null
 
@@ -99,7 +100,9 @@ export class CheckpointPublisher {
     const size = this.tree.size()
     const last = this.folder.latest()?.size ?? 0
     if (size <= last) return false
-    return size - last >= this.schedule.everyEvents || nowMs - this.lastCutAt >= this.schedule.everySeconds * 1000
+    return (
+      size - last >= this.schedule.everyEvents || nowMs - this.lastCutAt >= this.schedule.everySeconds * 1000
+    )
   }
 
   /** Cuts a checkpoint when one is due (or, with force, whenever the tree has grown); one cut at a time. */
@@ -116,7 +119,12 @@ export class CheckpointPublisher {
     const size = this.tree.size()
     const last = this.folder.latest()?.size ?? 0
     if (size <= last || (!force && !this.due(nowMs))) return null
-    const checkpoint: Checkpoint = { origin: this.origin, size, rootHash: this.tree.root(size), extensions: [] }
+    const checkpoint: Checkpoint = {
+      origin: this.origin,
+      size,
+      rootHash: this.tree.root(size),
+      extensions: [],
+    }
     const note = await signNote(checkpointBody(checkpoint), this.signer)
     this.folder.write(size, note)
     this.lastCutAt = nowMs

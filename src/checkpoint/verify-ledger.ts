@@ -1,7 +1,7 @@
 import { ChainVerifier } from '../store/chain.js'
 import type { EventStore } from '../store/port.js'
 import { leafOf } from '../tree/leaf.js'
-import { type Hash, leafHash, nodeHash } from '../tree/merkle.js'
+import { EMPTY_ROOT, type Hash, leafHash, nodeHash } from '../tree/merkle.js'
 import type { Checkpoint } from './note.js'
 
 /**
@@ -53,14 +53,13 @@ export class StreamingRoot {
   /** The root of the leaves added so far: the perfect subtrees folded right to left. */
   root(): Hash {
     const last = this.stack.at(-1)
-    if (last === undefined) return emptyRoot()
+    if (last === undefined) return EMPTY_ROOT
     let hash = last.hash
-    for (let i = this.stack.length - 2; i >= 0; i -= 1) hash = nodeHash((this.stack[i] as { hash: Hash }).hash, hash)
+    for (let i = this.stack.length - 2; i >= 0; i -= 1)
+      hash = nodeHash((this.stack[i] as { hash: Hash }).hash, hash)
     return hash
   }
 }
-
-const emptyRoot = (): Hash => new Uint8Array(Buffer.from('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex'))
 
 const b64 = (hash: Hash): string => Buffer.from(hash).toString('base64')
 
@@ -97,9 +96,13 @@ export const verifyAgainstCheckpoint = async (
       if (tree.size === checkpoint.size) break
       if (!chain.add(event)) {
         const brokenAt = chain.report().firstFault?.position ?? event.position
-        return report('altered', `the hash chain breaks at position ${brokenAt}, inside the checkpoint's tree`, {
-          brokenAt,
-        })
+        return report(
+          'altered',
+          `the hash chain breaks at position ${brokenAt}, inside the checkpoint's tree`,
+          {
+            brokenAt,
+          },
+        )
       }
       tree.add(leafHash(leafOf(event)))
     }

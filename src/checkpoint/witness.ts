@@ -27,7 +27,10 @@ const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Bu
 const b64 = (hash: Uint8Array) => Buffer.from(hash).toString('base64')
 
 /** Whether the kept checkpoint needs a consistency proof to judge the new one, and between which sizes. */
-export const proofNeeded = (kept: Checkpoint | null, next: Checkpoint): { from: number; to: number } | null =>
+export const proofNeeded = (
+  kept: Checkpoint | null,
+  next: Checkpoint,
+): { from: number; to: number } | null =>
   kept !== null && kept.origin === next.origin && next.size > kept.size && kept.size > 0
     ? { from: kept.size, to: next.size }
     : null

@@ -187,7 +187,11 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     ],
     args: [],
     options: {
-      checkpoint: { type: 'string', value: 'FILE', description: 'a signed checkpoint (C2SP tlog-checkpoint)' },
+      checkpoint: {
+        type: 'string',
+        value: 'FILE',
+        description: 'a signed checkpoint (C2SP tlog-checkpoint)',
+      },
       key: {
         type: 'string',
         multiple: true,
@@ -222,8 +226,16 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       },
       state: { type: 'string', value: 'FILE', description: 'where the last accepted checkpoint is kept' },
       follow: { type: 'boolean', description: 'keep checking until an alarm' },
-      interval: { type: 'string', value: 'SECONDS', description: 'between checks with --follow (default 60)' },
-      metrics: { type: 'string', value: 'FILE', description: 'a Prometheus text file written after each check' },
+      interval: {
+        type: 'string',
+        value: 'SECONDS',
+        description: 'between checks with --follow (default 60)',
+      },
+      metrics: {
+        type: 'string',
+        value: 'FILE',
+        description: 'a Prometheus text file written after each check',
+      },
       json,
     },
   },
@@ -382,7 +394,10 @@ const VerifierKey = z
   .string()
   .max(500)
   .regex(/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/, 'a verifier key: name+hash+keydata')
-const ServiceUrl = z.url({ protocol: /^https?$/, error: 'an http(s) URL, like https://governance.example.com' })
+const ServiceUrl = z.url({
+  protocol: /^https?$/,
+  error: 'an http(s) URL, like https://governance.example.com',
+})
 const Time = z.iso.datetime({ offset: true, message: 'an ISO 8601 time, like 2026-01-05T08:00:00Z' })
 
 const str = (values: Values, name: string): string | undefined => {
@@ -413,7 +428,8 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       const keys = (values.key as string[] | undefined) ?? []
       if (url === undefined) throw new UsageError('witness: --url is required')
       if (state === undefined || state === '') throw new UsageError('witness: --state is required')
-      if (keys.length === 0) throw new UsageError('witness: at least one --key is required: pin the log’s key')
+      if (keys.length === 0)
+        throw new UsageError('witness: at least one --key is required: pin the log’s key')
       const interval = str(values, 'interval') ?? '60'
       return {
         command: name,

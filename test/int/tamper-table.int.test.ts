@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import Database from 'better-sqlite3'
 import { main } from '../../src/cli/main.js'
+import { checkpointVerifierKeys, readKeyList } from '../../src/keys/key-list.js'
 import type { StoredEvent } from '../../src/store/port.js'
 import { buildBaseLedger, readLedger, TAMPERINGS, tamperedCopy } from '../support/tamper.js'
 
@@ -44,12 +45,43 @@ const assertConsistent = (dataDir: string, ledger: readonly StoredEvent[]) => {
 const root = mkdtempSync(join(tmpdir(), 'tamper-table-'))
 let base = ''
 let baseLedger: StoredEvent[] = []
+/** the checkpoints the service cut of the base ledger, kept outside any data folder, and the key they pin */
+let kept: Array<{ readonly path: string; readonly size: number }> = []
+let pinnedKey = ''
 
 before(async () => {
   base = await buildBaseLedger(join(root, 'base'))
   baseLedger = readLedger(base)
+  mkdirSync(join(root, 'kept'))
+  kept = readdirSync(join(base, 'checkpoints'))
+    .sort()
+    .map((name) => {
+      copyFileSync(join(base, 'checkpoints', name), join(root, 'kept', name))
+      return { path: join(root, 'kept', name), size: Number.parseInt(name, 10) }
+    })
+  const [key, ...others] = checkpointVerifierKeys(readKeyList(join(base, 'keys', 'public-keys.json')))
+  assert.ok(key && others.length === 0, 'one checkpoint key')
+  pinnedKey = key
 })
+
+/** `verify --checkpoint` against each kept checkpoint, the witness's key pinned. */
+const againstKept = (dir: string) =>
+  Promise.all(kept.map((k) => cli(['verify', '--checkpoint', k.path, '--key', pinnedKey, '--json'], dir)))
 after(() => rmSync(root, { recursive: true, force: true }))
+
+/**
+ * What a checkpoint kept before the tampering says of each row: against the one cut before the incident, and
+ * against the one cut of the whole ledger. A row that shortens the ledger reads as truncated; one that
+ * rewrites it, its hashes recomputed and its verdicts re-signed, as forked.
+ */
+const AGAINST_KEPT: Record<string, readonly [string, string]> = {
+  'truncate the last 5 events': ['consistent', 'truncated'],
+  'truncate from the first kill switch on': ['consistent', 'truncated'],
+  'delete every kill switch and revocation, renumber, recompute the hashes': ['consistent', 'truncated'],
+  'change who approved, recompute the hashes': ['forked', 'forked'],
+  "change who reported an execution's success, recompute the hashes": ['forked', 'forked'],
+  'change who approved, recompute the hashes, re-decide and re-sign the verdicts': ['forked', 'forked'],
+}
 
 /**
  * What each row does to the base ledger, and what `replay --check` reports today: the number of differences
@@ -105,7 +137,7 @@ const TODAY: Record<string, { readonly differences: number | null; did(tampered:
   },
 }
 
-describe('the tamper table: what the hash chain and replay --check see today', () => {
+describe('the tamper table: the hash chain and replay --check miss it, a checkpoint kept before catches it', () => {
   it('the base ledger holds what the table tampers with, and passes both checks', async () => {
     for (const type of [
       'ApprovalGranted',
@@ -124,6 +156,16 @@ describe('the tamper table: what the hash chain and replay --check see today', (
     const check = await cli(['replay', '--check', '--json'], base)
     assert.equal(check.code, 0, check.stdout)
     assert.ok(check.json.recorded > 10)
+    // the service cut one checkpoint before the incident and one of the whole ledger as it stopped
+    assert.deepEqual(
+      kept.map((k) => k.size),
+      [kept[0]?.size, baseLedger.length],
+    )
+    assert.ok((kept[0]?.size ?? 0) < baseLedger.findIndex((e) => e.type === 'KillSwitchEngaged') + 1)
+    for (const answer of await againstKept(base)) {
+      assert.equal(answer.code, 0, answer.stdout)
+      assert.equal(answer.json.verdict, 'consistent')
+    }
     assert.deepEqual(
       Object.keys(TODAY),
       TAMPERINGS.map((t) => t.name),
@@ -145,6 +187,18 @@ describe('the tamper table: what the hash chain and replay --check see today', (
       assert.deepEqual(
         [verify.json.ok, verify.json.checked, verify.json.head.hash],
         [true, tampered.length, tampered.at(-1)?.hash],
+      )
+
+      // caught now: the checkpoint kept of the whole ledger refuses every row, and names what was done
+      const answers = await againstKept(dir)
+      assert.deepEqual(
+        answers.map((a) => a.json.verdict),
+        AGAINST_KEPT[tampering.name],
+        answers.map((a) => a.stdout).join('\n'),
+      )
+      assert.deepEqual(
+        answers.map((a) => a.code),
+        AGAINST_KEPT[tampering.name]?.map((v) => (v === 'consistent' ? 0 : 1)),
       )
 
       const check = await cli(['replay', '--check', '--json'], dir)

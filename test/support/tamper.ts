@@ -278,6 +278,10 @@ export const buildBaseLedger = async (into: string, overrides: Env = {}): Promis
       executor.post(`${base}/rollbacks/${rollbackId}/completion`, { resourceVersionAfter: 'v3' }),
     )
 
+    // a checkpoint before the incident, as the service cuts them, for a witness to keep
+    await api.settle()
+    await api.runtime.checkpoints.tick(Date.now(), true)
+
     const held = await allowedProposal(api, world, { replicas: 7 })
     const incident = { scope: 'tool', target: 'kubectl' }
     await created('kill switch', admin.post('/v1/kill-switches', { ...incident, reason: 'incident 7' }))
@@ -299,6 +303,7 @@ export const buildBaseLedger = async (into: string, overrides: Env = {}): Promis
     await api.settle()
 
     await api.app.close()
+    // closing cuts the last checkpoint, of the whole ledger
     await api.runtime.close()
     cpSync(api.dataDir, into, { recursive: true })
   } finally {

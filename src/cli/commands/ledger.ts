@@ -4,10 +4,10 @@ import { type Checkpoint, CheckpointError, openCheckpoint } from '../../checkpoi
 import { verifyAgainstCheckpoint } from '../../checkpoint/verify-ledger.js'
 import type { Config } from '../../config.js'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
+import { checkpointVerifierKeys, readKeyList } from '../../keys/key-list.js'
 import { dataPaths } from '../../runtime.js'
 import type { ChainFault } from '../../store/chain.js'
 import { openSqliteDocStore } from '../../store/sqlite/doc-store.js'
-import { checkpointVerifierKeys, readKeyList } from '../../keys/key-list.js'
 import { verifyLedger } from '../../store/verify.js'
 import { openReadOnlyLedger } from '../data-folder.js'
 import { CliError } from '../errors.js'
@@ -68,7 +68,8 @@ export const verifyCheckpointCommand = async (
   } catch (error) {
     throw new CliError(`cannot read the checkpoint ${path}: ${(error as Error).message}`)
   }
-  const keys = pinnedKeys.length > 0 ? pinnedKeys : checkpointVerifierKeys(readKeyList(dataPaths(config).keyList))
+  const keys =
+    pinnedKeys.length > 0 ? pinnedKeys : checkpointVerifierKeys(readKeyList(dataPaths(config).keyList))
   let checkpoint: Checkpoint
   try {
     checkpoint = openCheckpoint(note, keys)
@@ -86,7 +87,9 @@ export const verifyCheckpointCommand = async (
     const head = `Checkpoint ${checkpoint.origin} at size ${checkpoint.size}`
     return {
       data: report,
-      text: report.ok ? `${head}: consistent. ${report.reason}.` : `${head}: ${report.verdict.toUpperCase()}. ${report.reason}.`,
+      text: report.ok
+        ? `${head}: consistent. ${report.reason}.`
+        : `${head}: ${report.verdict.toUpperCase()}. ${report.reason}.`,
       exitCode: report.ok ? 0 : 1,
     }
   } finally {

@@ -37,7 +37,8 @@ const request = async (url: string, token: string | undefined): Promise<string> 
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   })
   const text = await response.text()
-  if (text.length > MAX_ANSWER_BYTES) throw new CliError(`${url} answered more than ${MAX_ANSWER_BYTES} bytes`)
+  if (text.length > MAX_ANSWER_BYTES)
+    throw new CliError(`${url} answered more than ${MAX_ANSWER_BYTES} bytes`)
   if (!response.ok) throw new CliError(`${url} answered ${response.status}: ${text.slice(0, 200)}`)
   return text
 }
@@ -101,7 +102,15 @@ export const witnessOnce = async (
       reason: `the newest checkpoint does not verify under the pinned keys: ${error.message}`,
       keep: 'kept',
     }
-    return { judgement, checkpoint: keptCheckpoint(options)?.checkpoint ?? { origin: '', size: 0, rootHash: new Uint8Array(), extensions: [] } }
+    return {
+      judgement,
+      checkpoint: keptCheckpoint(options)?.checkpoint ?? {
+        origin: '',
+        size: 0,
+        rootHash: new Uint8Array(),
+        extensions: [],
+      },
+    }
   }
   const kept = keptCheckpoint(options)
   const needed = proofNeeded(kept?.checkpoint ?? null, next)

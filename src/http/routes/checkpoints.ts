@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { CheckpointError, openCheckpoint } from '../../checkpoint/note.js'
 import { verifyAgainstCheckpoint } from '../../checkpoint/verify-ledger.js'
+import { checkpointVerifierKeys } from '../../keys/key-list.js'
 import { authorize } from '../auth.js'
 import { ApiError, notFound } from '../errors.js'
 import { errorResponses, readErrors } from '../schemas.js'
@@ -19,7 +20,9 @@ const Note = {
 const SizeParams = z.object({ size: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }).strict()
 
 const VerificationBody = z
-  .object({ checkpoint: z.string().min(1).max(MAX_CHECKPOINT_BYTES).describe('a signed checkpoint, as kept') })
+  .object({
+    checkpoint: z.string().min(1).max(MAX_CHECKPOINT_BYTES).describe('a signed checkpoint, as kept'),
+  })
   .strict()
 
 const VerificationResponse = z.object({
@@ -85,7 +88,7 @@ export const checkpointPublicRoutes = async (base: FastifyInstance): Promise<voi
 
 export const checkpointRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
-  const { store, checkpoints } = app.runtime
+  const { store, keyList } = app.runtime
 
   app.post(
     '/ledger/checkpoint-verifications',
@@ -103,7 +106,7 @@ export const checkpointRoutes = async (base: FastifyInstance): Promise<void> => 
     async (request) => {
       let checkpoint: ReturnType<typeof openCheckpoint>
       try {
-        checkpoint = openCheckpoint(request.body.checkpoint, checkpoints.verifierKeys())
+        checkpoint = openCheckpoint(request.body.checkpoint, checkpointVerifierKeys(keyList))
       } catch (error) {
         if (error instanceof CheckpointError)
           throw new ApiError('invalid', `the checkpoint is refused: ${error.message}`)

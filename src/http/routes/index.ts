@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import { agentRoutes } from './agents.js'
 import { auditRoutes } from './audit.js'
+import { checkpointPublicRoutes, checkpointRoutes } from './checkpoints.js'
 import { executionRoutes } from './executions.js'
 import { governanceRoutes } from './governance.js'
 import { grantRoutes } from './grants.js'
@@ -32,6 +34,7 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
     metricsRoutes,
     auditRoutes,
     ledgerRoutes,
+    checkpointRoutes,
     verdictStreamRoutes,
     tokenRevocationRoutes,
   ]) {
@@ -39,6 +42,12 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
   }
 }
 
-/** Routes reachable without a token: health, readiness, the verdict signing keys. */
-export const publicRoutes = systemRoutes
+/** Routes reachable without a token: health, readiness, the public keys, the published checkpoints. */
+export const publicRoutes = fp(
+  async (app: FastifyInstance): Promise<void> => {
+    await app.register(systemRoutes)
+    await app.register(checkpointPublicRoutes)
+  },
+  { name: 'governance-public-routes' },
+)
 export { metricsRoute }
