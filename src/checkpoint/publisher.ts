@@ -83,7 +83,7 @@ export class CheckpointPublisher {
   constructor(
     private readonly tree: Pick<LedgerTree, 'size' | 'root'>,
     private readonly signer: NoteSigner,
-    private readonly origin: string,
+    readonly origin: string,
     readonly folder: CheckpointFolder,
     private readonly schedule: CheckpointSchedule,
     private readonly sinks: readonly CheckpointSink[],

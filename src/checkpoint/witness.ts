@@ -8,12 +8,13 @@ import type { Checkpoint } from './note.js'
  * - `grew`: a larger tree, proved to hold the kept one as its prefix; the new one is kept;
  * - `rollback`: a smaller tree than one already committed to;
  * - `fork`: another tree at the same size, or a larger tree that does not hold the kept one;
- * - `origin`: a checkpoint of another log.
- * The last three are alarms: the witness keeps the checkpoint it had.
+ * - `origin`: a checkpoint of another log;
+ * - `unsigned`: a checkpoint no pinned key signed, which commits to nothing.
+ * The last four are alarms: the witness keeps the checkpoint it had.
  */
-export type WitnessFinding = 'first' | 'same' | 'grew' | 'rollback' | 'fork' | 'origin'
+export type WitnessFinding = 'first' | 'same' | 'grew' | 'rollback' | 'fork' | 'origin' | 'unsigned'
 
-export const ALARMS: ReadonlySet<WitnessFinding> = new Set(['rollback', 'fork', 'origin'])
+export const ALARMS: ReadonlySet<WitnessFinding> = new Set(['rollback', 'fork', 'origin', 'unsigned'])
 
 export interface WitnessJudgement {
   readonly finding: WitnessFinding

@@ -87,7 +87,7 @@ const metricsText = (judgement: WitnessJudgement | null, kept: Checkpoint | null
 export const witnessOnce = async (
   options: WitnessOptions,
   context: Context,
-): Promise<{ judgement: WitnessJudgement; checkpoint: Checkpoint }> => {
+): Promise<{ judgement: WitnessJudgement; kept: Checkpoint | null }> => {
   const token = context.env.GOVERNANCE_TOKEN
   const note = await request(`${options.url}/v1/checkpoints/latest`, undefined)
   let next: Checkpoint
@@ -97,27 +97,19 @@ export const witnessOnce = async (
     if (!(error instanceof CheckpointError)) throw error
     // a checkpoint no pinned key signed is no commitment at all: that is an alarm, not a pause
     const judgement: WitnessJudgement = {
-      finding: 'fork',
+      finding: 'unsigned',
       alarm: true,
       reason: `the newest checkpoint does not verify under the pinned keys: ${error.message}`,
       keep: 'kept',
     }
-    return {
-      judgement,
-      checkpoint: keptCheckpoint(options)?.checkpoint ?? {
-        origin: '',
-        size: 0,
-        rootHash: new Uint8Array(),
-        extensions: [],
-      },
-    }
+    return { judgement, kept: keptCheckpoint(options)?.checkpoint ?? null }
   }
   const kept = keptCheckpoint(options)
   const needed = proofNeeded(kept?.checkpoint ?? null, next)
   const proof = needed ? await consistencyProof(options, needed.from, needed.to, token) : null
   const judgement = judge(kept?.checkpoint ?? null, next, proof)
   if (judgement.keep === 'new') writeAtomically(options.state, note)
-  return { judgement, checkpoint: judgement.keep === 'new' ? next : (kept?.checkpoint ?? next) }
+  return { judgement, kept: judgement.keep === 'new' ? next : (kept?.checkpoint ?? null) }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -143,19 +135,19 @@ export const witnessCommand = async (options: WitnessOptions, context: Context):
       await sleep(options.intervalSeconds * 1000)
       continue
     }
-    const { judgement, checkpoint } = checked
+    const { judgement, kept } = checked
     const line = {
       time: at.toISOString(),
       component: 'witness',
       level: judgement.alarm ? 'error' : 'info',
       finding: judgement.finding,
       alarm: judgement.alarm,
-      size: checkpoint.size,
-      rootHash: b64(checkpoint.rootHash),
+      size: kept?.size ?? null,
+      rootHash: kept ? b64(kept.rootHash) : null,
       msg: judgement.reason,
     }
     context.stderr.write(`${JSON.stringify(line)}\n`)
-    if (options.metrics) writeAtomically(options.metrics, metricsText(judgement, checkpoint, at))
+    if (options.metrics) writeAtomically(options.metrics, metricsText(judgement, kept, at))
     if (judgement.alarm || !options.follow) {
       const text = `${judgement.alarm ? 'ALARM' : 'ok'}: ${judgement.reason}`
       return { data: line, text, exitCode: judgement.alarm ? 1 : 0 }
