@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { CloudEvent, Kafka } from 'cloudevents'
+import { CloudEvent, Kafka, type KafkaMessage } from 'cloudevents'
 import fc from 'fast-check'
 import type { Producer } from 'kafkajs'
 import pino from 'pino'
@@ -872,6 +872,38 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
       await ingress.stop()
       await app.close()
       await dlq.stop()
+    }
+  })
+
+  test('a signed checkpoint reaches governance.checkpoints, a CloudEvent the SDK reads, keyed by the log', async () => {
+    const cut = await runtime.checkpoints.tick(Date.now(), true)
+    const latest = runtime.checkpoints.latest()
+    assert.ok(latest, 'a checkpoint of the ledger so far')
+    assert.ok(cut === null || cut.note === latest.note)
+    const published = await collect(kafkaClient(brokers), [topics.checkpoints])
+    try {
+      await eventually(
+        () => published.messages.some((m) => m.value === latest.note),
+        20_000,
+        'the newest checkpoint on the topic',
+      )
+      const message = published.messages.find((m) => m.value === latest.note)
+      assert.equal(message?.key, runtime.checkpoints.origin)
+      const received: KafkaMessage<string> = {
+        key: message?.key ?? '',
+        value: message?.value ?? '',
+        headers: message?.headers ?? {},
+        body: message?.value,
+      }
+      const event = Kafka.toEvent<string>(received)
+      assert.ok(event instanceof CloudEvent)
+      assert.equal(event.type, 'governance.ledger.checkpoint')
+      assert.equal(event.data, latest.note)
+      assert.equal(event.id, `${runtime.checkpoints.origin}/${latest.size}`)
+      assert.equal(event.treesize, String(latest.size))
+      assert.equal(event.validate(), true)
+    } finally {
+      await published.stop()
     }
   })
 
