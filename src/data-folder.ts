@@ -12,8 +12,6 @@ export const dataPaths = (config: Pick<Config, 'DATA_DIR'>) => ({
   checkpointKey: join(config.DATA_DIR, 'keys', 'checkpoint-signing.pem'),
   /** every public key the service has signed with, current and retired */
   keyList: join(config.DATA_DIR, 'keys', 'public-keys.json'),
-  /** the signed checkpoints, unless CHECKPOINT_DIR names another folder */
-  checkpoints: join(config.DATA_DIR, 'checkpoints'),
   /** the first start's admin token, written once */
   bootstrapToken: join(config.DATA_DIR, 'bootstrap-admin.token'),
 })

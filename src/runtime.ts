@@ -9,7 +9,7 @@ import type { Gate } from './application/proposals.js'
 import { followRevocations, RevokedTokens } from './auth/revocations.js'
 import { createTokenVerifier, type TokenVerifier, verifierKeys } from './auth/tokens.js'
 import type { NoteSigner } from './checkpoint/note.js'
-import { CheckpointFolder, CheckpointPublisher } from './checkpoint/publisher.js'
+import { CheckpointFolder, CheckpointPublisher, checkpointDir } from './checkpoint/publisher.js'
 import { type Config, checkpointOrigin } from './config.js'
 import { dataPaths, secureDataFolder } from './data-folder.js'
 
@@ -367,7 +367,7 @@ export const startRuntime = async (
     tree,
     runtime.checkpointSigner,
     checkpointOrigin(config),
-    new CheckpointFolder(config.CHECKPOINT_DIR ?? dataPaths(config).checkpoints),
+    new CheckpointFolder(checkpointDir(config)),
     { everyEvents: config.CHECKPOINT_EVERY_EVENTS, everySeconds: config.CHECKPOINT_EVERY_SECONDS },
     kafka ? [kafka.publishCheckpoint] : [],
     log.child({ component: 'checkpoints' }),

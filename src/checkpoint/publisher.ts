@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
+import type { Config } from '../config.js'
 import type { LedgerTree } from '../tree/ledger-tree.js'
 import { type Checkpoint, checkpointBody, type NoteSigner, signNote } from './note.js'
 
@@ -19,6 +20,10 @@ export interface CheckpointSchedule {
   /** cut when the tree has grown at all and this many seconds have passed since the last checkpoint */
   readonly everySeconds: number
 }
+
+/** The folder of signed checkpoints: CHECKPOINT_DIR, else the data folder's `checkpoints`. */
+export const checkpointDir = (config: Pick<Config, 'CHECKPOINT_DIR' | 'DATA_DIR'>): string =>
+  config.CHECKPOINT_DIR ?? join(config.DATA_DIR, 'checkpoints')
 
 /** File names sort as sizes do: the size written with 16 digits. */
 const SIZE_DIGITS = 16

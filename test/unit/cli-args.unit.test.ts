@@ -8,7 +8,24 @@ const common = { json: false, dataDir: undefined }
 describe('cli: the command line', () => {
   const cases: Array<[string[], unknown]> = [
     [['serve'], { command: 'serve', ...common }],
-    [['verify'], { command: 'verify', ...common }],
+    [['verify'], { command: 'verify', checkpoint: undefined, keys: [], ...common }],
+    [
+      ['verify', '--checkpoint', 'kept.checkpoint', '--key', 'log.example+1c7d0b6e+AU3x'],
+      { command: 'verify', checkpoint: 'kept.checkpoint', keys: ['log.example+1c7d0b6e+AU3x'], ...common },
+    ],
+    [
+      ['witness', '--url', 'https://ledger.example/', '--key', 'log.example+1c7d0b6e+AU3x', '--state', 's'],
+      {
+        command: 'witness',
+        url: 'https://ledger.example',
+        keys: ['log.example+1c7d0b6e+AU3x'],
+        state: 's',
+        follow: false,
+        intervalSeconds: 60,
+        metrics: undefined,
+        ...common,
+      },
+    ],
     [['head', '--json'], { command: 'head', json: true, dataDir: undefined }],
     [['replay'], { command: 'replay', check: false, ...common }],
     [['replay', '--check'], { command: 'replay', check: true, ...common }],
@@ -115,6 +132,14 @@ describe('cli: the command line', () => {
     [['audit', 'action', 'not an id'], /PROPOSAL_ID: letters, digits/],
     [['verify', 'extra'], /verify: takes no argument/],
     [['verify', '--bogus'], /verify: unknown option --bogus/],
+    [['verify', '--key', 'log.example+1c7d0b6e+AU3x'], /--key is for --checkpoint/],
+    [['verify', '--checkpoint', 'k', '--key', 'not a key'], /--key: a verifier key/],
+    [['witness', '--url', 'https://l.example', '--state', 's'], /at least one --key is required/],
+    [
+      ['witness', '--url', 'file:///etc', '--key', 'a+1c7d0b6e+AU3x', '--state', 's'],
+      /--url: an http\(s\) URL/,
+    ],
+    [['witness', '--url', 'https://l.example', '--key', 'a+1c7d0b6e+AU3x'], /--state is required/],
     [['serve', '--json'], /serve: unknown option --json/],
     [['token', 'issue', '--role', 'agent'], /--sub is required/],
     [['token', 'issue', '--sub', 'a'], /at least one --role/],
