@@ -87,15 +87,15 @@ export const verifyCheckpointCommand = async (
     const head = `Checkpoint ${checkpoint.origin} at size ${checkpoint.size}`
     return {
       data: report,
-      text: report.ok
-        ? `${head}: consistent. ${report.reason}.`
-        : `${head}: ${report.verdict.toUpperCase()}. ${report.reason}.`,
+      text: `${head}: ${report.ok ? 'consistent' : report.verdict.toUpperCase()}. ${sentence(report.reason)}.`,
       exitCode: report.ok ? 0 : 1,
     }
   } finally {
     await ledger.close()
   }
 }
+
+const sentence = (text: string): string => `${text.charAt(0).toUpperCase()}${text.slice(1)}`
 
 /** Where each consumer of the ledger stands; read from derived.db without bringing anything up to date. */
 const consumerPositions = (config: Config): Record<string, number> | null => {
