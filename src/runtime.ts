@@ -396,9 +396,11 @@ export const startRuntime = async (
         clearInterval(cutter)
         // no consumer is restarted once closing began
         await supervisor.close()
-        // the last events get a checkpoint of their own before the service stops
-        await checkpoints
-          .tick(Date.now(), true)
+        // the last events get a checkpoint of their own before the service stops: the tree, no longer
+        // following the ledger, first takes the events it was not yet given
+        await tree
+          .catchUp()
+          .then(() => checkpoints.tick(Date.now(), true))
           .catch((error: unknown) => log.error({ err: error }, 'no checkpoint could be cut at stop'))
         await kafka?.close()
         await closeStores()

@@ -1,4 +1,14 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
@@ -63,14 +73,29 @@ export class CheckpointFolder {
     return size === undefined || note === null ? null : { size, note }
   }
 
-  /** Writes a checkpoint once: a file already there (another instance cut the same size) is left as it is. */
+  /**
+   * Writes a checkpoint once: a file already there (another instance cut the same size) is left as it is. The
+   * note is written whole to a file of its own first, then linked under its name, so that no reader and no
+   * crash ever sees a checkpoint's file half written.
+   */
   write(size: number, note: string): boolean {
+    const path = join(this.dir, checkpointFileName(size))
+    const temporary = `${path}.${process.pid}.tmp`
+    const fd = openSync(temporary, 'w', 0o644)
     try {
-      writeFileSync(join(this.dir, checkpointFileName(size)), note, { flag: 'wx', mode: 0o644 })
+      writeFileSync(fd, note)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    try {
+      linkSync(temporary, path)
       return true
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
       throw error
+    } finally {
+      rmSync(temporary, { force: true })
     }
   }
 }
@@ -112,6 +137,12 @@ export class CheckpointPublisher {
 
   /** Cuts a checkpoint when one is due (or, with force, whenever the tree has grown); one cut at a time. */
   tick(nowMs = Date.now(), force = false): Promise<Published | null> {
+    // a forced cut (the last one, at stop) waits for the cut under way, then cuts what the tree holds by then
+    if (this.cutting && force)
+      return this.cutting.then(
+        () => this.tick(nowMs, true),
+        () => this.tick(nowMs, true),
+      )
     if (this.cutting) return this.cutting
     this.cutting = this.run(nowMs, force).finally(() => {
       this.cutting = null
