@@ -2,12 +2,14 @@
 // over HTTP, verified by the service's own code and by Go's sumdb/note; the ledger checked against a kept one
 // over HTTP; and the witness, which keeps the last one it accepted and alarms on a fork or a rollback.
 import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Checkpoint, checkpointBody, openCheckpoint, signNote } from '../../src/checkpoint/note.js'
 import { checkpointFileName } from '../../src/checkpoint/publisher.js'
+import { localNoteSigner } from '../../src/checkpoint/signer.js'
 import { main } from '../../src/cli/main.js'
 import { checkpointVerifierKeys } from '../../src/keys/key-list.js'
 import { toBase64 } from '../../src/tree/merkle.js'
@@ -213,5 +215,21 @@ describe('the witness', () => {
       assert.deepEqual([refused.result?.finding, refused.result?.alarm], ['unsigned', true])
       assert.match(refused.stderr, /does not verify under the pinned keys/)
     }
+  })
+
+  it('stops, naming its state file, when the kept checkpoint verifies under none of the pinned keys (a key rotated away)', async () => {
+    const state = join(scratch, 'rotated.checkpoint')
+    const retired = localNoteSigner(api.runtime.checkpoints.origin, generateKeyPairSync('ed25519').privateKey)
+    const checkpoint = { origin: api.runtime.checkpoints.origin, size: 1, rootHash: api.runtime.tree.root(1) }
+    writeFileSync(state, await signNote(checkpointBody({ ...checkpoint, extensions: [] }), retired))
+    // following, a state the witness cannot read is no passing failure: it would retry it for ever
+    const ended = await Promise.race([
+      witness(state, ['--follow', '--interval', '0.05']),
+      new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 2000).unref()),
+    ])
+    if (ended === 'still running') assert.fail('the witness retries a state it cannot read for ever')
+    assert.equal(ended.code, 1)
+    assert.ok(ended.stderr.includes(state), ended.stderr)
+    assert.match(ended.stderr, /pin the key it was signed with/)
   })
 })

@@ -57,6 +57,9 @@ const consistencyProof = async (
   return answer.hashes.map((h: string) => new Uint8Array(Buffer.from(h, 'base64')))
 }
 
+/** The witness's own state cannot be read: no later check can mend it, so following stops at it. */
+class WitnessStateError extends CliError {}
+
 const keptCheckpoint = (options: WitnessOptions): { note: string; checkpoint: Checkpoint } | null => {
   let note: string
   try {
@@ -66,7 +69,14 @@ const keptCheckpoint = (options: WitnessOptions): { note: string; checkpoint: Ch
     throw error
   }
   // the witness's own file: a signature that no longer verifies under the pinned keys is its operator's to see
-  return { note, checkpoint: openCheckpoint(note, options.keys) }
+  try {
+    return { note, checkpoint: openCheckpoint(note, options.keys) }
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error
+    throw new WitnessStateError(
+      `the kept checkpoint in ${options.state} does not verify under the pinned keys (${error.message}): pin the key it was signed with as well (--key), or move the file away to start afresh`,
+    )
+  }
 }
 
 const metricsText = (judgement: WitnessJudgement | null, kept: Checkpoint | null, at: Date): string =>
@@ -127,7 +137,7 @@ export const witnessCommand = async (options: WitnessOptions, context: Context):
       checked = await witnessOnce(options, context)
     } catch (error) {
       // once: the error is the answer; following: the service may be back at the next check
-      if (!options.follow) throw error
+      if (!options.follow || error instanceof WitnessStateError) throw error
       const reason = error instanceof Error ? error.message : String(error)
       context.stderr.write(
         `${JSON.stringify({ time: at.toISOString(), component: 'witness', level: 'warn', msg: `check failed: ${reason}` })}\n`,
