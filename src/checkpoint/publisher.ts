@@ -48,8 +48,20 @@ const sizeOfFile = (name: string): number | null =>
  * witness copies. Reads go by file name, so the newest is found without reading the others.
  */
 export class CheckpointFolder {
+  /**
+   * The largest size in the folder, read once when it is opened and kept as this process writes: the folder
+   * only grows, and no request lists it. A folder shared by several instances is read again by `refresh`.
+   */
+  private newest: number | null
+
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o755 })
+    this.newest = this.sizes().at(-1) ?? null
+  }
+
+  /** Reads the folder again, for what another process wrote into it. */
+  refresh(): void {
+    this.newest = this.sizes().at(-1) ?? null
   }
 
   sizes(): number[] {
@@ -67,10 +79,15 @@ export class CheckpointFolder {
     }
   }
 
+  /** The largest size in the folder, 0 for none, without reading a file. */
+  latestSize(): number {
+    return this.newest ?? 0
+  }
+
   latest(): { readonly size: number; readonly note: string } | null {
-    const size = this.sizes().at(-1)
-    const note = size === undefined ? null : this.read(size)
-    return size === undefined || note === null ? null : { size, note }
+    const size = this.newest
+    const note = size === null ? null : this.read(size)
+    return size === null || note === null ? null : { size, note }
   }
 
   /**
@@ -88,15 +105,19 @@ export class CheckpointFolder {
     } finally {
       closeSync(fd)
     }
+    let written: boolean
     try {
       linkSync(temporary, path)
-      return true
+      written = true
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
-      throw error
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      written = false
     } finally {
       rmSync(temporary, { force: true })
     }
+    // written now by this process, or by another before it: either way the folder holds it
+    if (this.newest === null || size > this.newest) this.newest = size
+    return written
   }
 }
 
@@ -128,7 +149,7 @@ export class CheckpointPublisher {
   /** Whether a cut is due now. */
   due(nowMs: number): boolean {
     const size = this.tree.size()
-    const last = this.folder.latest()?.size ?? 0
+    const last = this.folder.latestSize()
     if (size <= last) return false
     return (
       size - last >= this.schedule.everyEvents || nowMs - this.lastCutAt >= this.schedule.everySeconds * 1000
@@ -153,7 +174,7 @@ export class CheckpointPublisher {
   private async run(nowMs: number, force: boolean): Promise<Published | null> {
     await this.retrySinks()
     const size = this.tree.size()
-    const last = this.folder.latest()?.size ?? 0
+    const last = this.folder.latestSize()
     if (size <= last || (!force && !this.due(nowMs))) return null
     const checkpoint: Checkpoint = {
       origin: this.origin,

@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -231,5 +233,37 @@ describe('the witness', () => {
     assert.equal(ended.code, 1)
     assert.ok(ended.stderr.includes(state), ended.stderr)
     assert.match(ended.stderr, /pin the key it was signed with/)
+  })
+
+  it('refuses an answer larger than a checkpoint can be, before reading it all', async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' })
+      // chunked, no content-length: the witness must stop reading on its own
+      const chunk = 'x'.repeat(16 * 1024)
+      let sent = 0
+      const more = () => {
+        while (sent < 64 && response.write(chunk)) sent += 1
+        if (sent < 64) response.once('drain', more)
+        else response.end()
+      }
+      more()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    try {
+      let stderr = ''
+      const code = await main(
+        ['witness', '--url', `http://127.0.0.1:${port}`, '--key', key(), '--state', join(scratch, 'big')],
+        {
+          stdout: { write: () => true },
+          stderr: { write: (text: string) => (stderr += text), isTTY: false },
+          env: {},
+        },
+      )
+      assert.equal(code, 1)
+      assert.match(stderr, /answered more than 65536 bytes/)
+    } finally {
+      server.close()
+    }
   })
 })
