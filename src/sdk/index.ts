@@ -9,7 +9,16 @@ export { AuditorClient, type MetricsQuery, type OpenActionsFilter } from './audi
 export { type ClientOptions, GovernanceClient, type RequestOptions } from './client.js'
 export { GovernanceApiError } from './errors.js'
 export { type ExecutionContext, ExecutorClient, type RunOptions, type RunOutcome } from './executor.js'
-export { leafHash, leafOf, verifyConsistency, verifyEventInclusion } from './proofs.js'
+export {
+  type Checkpoint,
+  CheckpointError,
+  leafHash,
+  leafOf,
+  openCheckpoint,
+  verifyCheckpointConsistency,
+  verifyConsistency,
+  verifyEventInclusion,
+} from './proofs.js'
 export { type SseMessage, SseParser } from './sse.js'
 export {
   backoffMs,

@@ -1,5 +1,6 @@
 // Offline checks of the service's Merkle proofs (RFC 9162): against tree heads the caller trusts, a signed
 // checkpoint's, never the heads the proof arrives with.
+import { type Checkpoint, CheckpointError, openCheckpoint } from '../checkpoint/note.js'
 import { leafOf, type Unlinked } from '../tree/leaf.js'
 import {
   verifyConsistency as consistent,
@@ -10,6 +11,7 @@ import {
 } from '../tree/merkle.js'
 import type { ConsistencyProof, InclusionProof } from './types.js'
 
+export { type Checkpoint, CheckpointError, openCheckpoint } from '../checkpoint/note.js'
 export { leafOf } from '../tree/leaf.js'
 export { leafHash } from '../tree/merkle.js'
 
@@ -59,4 +61,28 @@ export const verifyConsistency = (
   const hashes = hashesOf(proof.hashes)
   if (!root1 || !root2 || !hashes) return false
   return consistent(proof.from, proof.to, hashes, root1, root2)
+}
+
+/**
+ * Whether the ledger between two signed checkpoints only grew: both open under the pinned verifier keys (C2SP
+ * signed notes), name the same log, and `proof` leads from the older tree to the newer at exactly their sizes.
+ * Every check offline; any failure (a signature, another log, sizes the proof is not for) answers false.
+ */
+export const verifyCheckpointConsistency = (
+  older: string,
+  newer: string,
+  proof: Pick<ConsistencyProof, 'from' | 'to' | 'hashes'>,
+  verifierKeys: readonly string[],
+): boolean => {
+  let from: Checkpoint
+  let to: Checkpoint
+  try {
+    from = openCheckpoint(older, verifierKeys)
+    to = openCheckpoint(newer, verifierKeys)
+  } catch (error) {
+    if (error instanceof CheckpointError) return false
+    throw error
+  }
+  if (from.origin !== to.origin || proof.from !== from.size || proof.to !== to.size) return false
+  return verifyConsistency(proof, from.rootHash, to.rootHash)
 }

@@ -14,6 +14,7 @@ import { checkpointFileName } from '../../src/checkpoint/publisher.js'
 import { localNoteSigner } from '../../src/checkpoint/signer.js'
 import { main } from '../../src/cli/main.js'
 import { checkpointVerifierKeys } from '../../src/keys/key-list.js'
+import { verifyCheckpointConsistency } from '../../src/sdk/index.js'
 import { toBase64 } from '../../src/tree/merkle.js'
 import { SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
 import { buildGoVerifier, type GoVerifier } from '../support/go-verify.js'
@@ -176,7 +177,15 @@ describe('the witness', () => {
     const grew = await witness(state, ['--metrics', metrics])
     assert.equal(grew.code, 0, grew.stderr)
     assert.equal(grew.result?.finding, 'grew')
-    assert.notEqual(readFileSync(state, 'utf8'), kept)
+    const newer = readFileSync(state, 'utf8')
+    assert.notEqual(newer, kept)
+    // what the witness did, with the SDK, offline: the ledger between the two checkpoints only grew
+    const [from, to] = [openCheckpoint(String(kept), [key()]).size, openCheckpoint(newer, [key()]).size]
+    const proof = (await auditor().get(`/v1/ledger/proofs/consistency?from=${from}&to=${to}`)).json()
+    assert.equal(verifyCheckpointConsistency(String(kept), newer, proof, [key()]), true)
+    assert.equal(verifyCheckpointConsistency(newer, String(kept), proof, [key()]), false, 'not backwards')
+    const stranger = 'someone-else+00000000+AeJ0Ljx6Wq9vMdZ5v2MbTlzLGhmJTUJDA4YDwhmgFTbd'
+    assert.equal(verifyCheckpointConsistency(String(kept), newer, proof, [stranger]), false, 'not unpinned')
     const text = readFileSync(metrics, 'utf8')
     assert.match(text, /^governance_witness_alarm 0$/m)
     assert.match(text, new RegExp(`^governance_witness_checkpoint_size ${api.runtime.tree.size()}$`, 'm'))
