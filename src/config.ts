@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { Lifetime } from './auth/lifetime.js'
-import { CheckpointError, isKeyName, parseVerifierKey } from './checkpoint/note.js'
+import { isKeyName, parseVerifierKey, VerifierKeyText } from './checkpoint/note.js'
 import { VERDICT_ISSUER } from './domain/signing.js'
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')
@@ -60,16 +60,6 @@ const KeyName = z
   .string()
   .max(255)
   .refine(isKeyName, 'a key name: no spaces and no +, such as ledger.example.com/governance-ledger')
-
-/** A note verifier key, `<name>+<hash>+<keydata>` (Ed25519). */
-const VerifierKeyText = z.string().superRefine((text, ctx) => {
-  try {
-    parseVerifierKey(text)
-  } catch (error) {
-    if (!(error instanceof CheckpointError)) throw error
-    ctx.addIssue({ code: 'custom', message: error.message })
-  }
-})
 
 /** The name of a well-formed verifier key; null for none or a malformed one (reported on its variable). */
 const verifierKeyName = (text: string | undefined): string | null => {

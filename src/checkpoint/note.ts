@@ -1,4 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, verify } from 'node:crypto'
+import { z } from 'zod'
 
 // Signed notes (C2SP signed-note) and the checkpoints written in them (C2SP tlog-checkpoint), with Ed25519
 // keys in the note formats: byte for byte what golang.org/x/mod/sumdb/note writes and opens. No I/O here.
@@ -362,3 +363,13 @@ export const parseCheckpointBody = (text: string): Checkpoint => {
 /** Opens a signed checkpoint: a note signed by one of the verifier keys, whose text is a checkpoint. */
 export const openCheckpoint = (note: string | Uint8Array, verifierKeys: readonly string[]): Checkpoint =>
   parseCheckpointBody(openNote(note, verifierKeys).text)
+
+/** A note verifier key, `<name>+<hash>+<keydata>` (Ed25519), as settings, the key list and the CLI take it. */
+export const VerifierKeyText = z.string().superRefine((text, ctx) => {
+  try {
+    parseVerifierKey(text)
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error
+    ctx.addIssue({ code: 'custom', message: error.message })
+  }
+})

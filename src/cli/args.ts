@@ -3,8 +3,10 @@ import { z } from 'zod'
 import type { OpenState } from '../../projections/open-actions.js'
 import { Lifetime } from '../auth/lifetime.js'
 import { Role } from '../auth/tokens.js'
+import { VerifierKeyText } from '../checkpoint/note.js'
 import { Environment, Identifier } from '../domain/events.js'
 import { KEY_USES, type KeyUse } from '../keys/key-list.js'
+import type { WitnessOptions } from './commands/witness.js'
 import { UsageError } from './errors.js'
 
 export const COMMAND_NAMES = [
@@ -319,15 +321,7 @@ export type Invocation =
       readonly checkpoint: string | undefined
       readonly keys: readonly string[]
     } & Common)
-  | ({
-      readonly command: 'witness'
-      readonly url: string
-      readonly keys: readonly string[]
-      readonly state: string
-      readonly follow: boolean
-      readonly intervalSeconds: number
-      readonly metrics: string | undefined
-    } & Common)
+  | ({ readonly command: 'witness' } & WitnessOptions & Common)
   | ({ readonly command: 'head' } & Common)
   | ({
       readonly command: 'keys rotate'
@@ -389,11 +383,6 @@ const Audience = z
   .min(1)
   .max(200)
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
-/** A C2SP note verifier key: name+hash+keydata. */
-const VerifierKey = z
-  .string()
-  .max(500)
-  .regex(/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/, 'a verifier key: name+hash+keydata')
 const ServiceUrl = z.url({
   protocol: /^https?$/,
   error: 'an http(s) URL, like https://governance.example.com',
@@ -420,7 +409,12 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       if (checkpoint === undefined && keys.length > 0)
         throw new UsageError('verify: --key is for --checkpoint')
       if (checkpoint === '') throw new UsageError('--checkpoint: must not be empty')
-      return { command: name, checkpoint, keys: keys.map((k) => checked(VerifierKey, k, '--key')), ...common }
+      return {
+        command: name,
+        checkpoint,
+        keys: keys.map((k) => checked(VerifierKeyText, k, '--key')),
+        ...common,
+      }
     }
     case 'witness': {
       const url = str(values, 'url')
@@ -434,7 +428,7 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       return {
         command: name,
         url: checked(ServiceUrl, url, '--url').replace(/\/+$/, ''),
-        keys: keys.map((k) => checked(VerifierKey, k, '--key')),
+        keys: keys.map((k) => checked(VerifierKeyText, k, '--key')),
         state,
         follow: values.follow === true,
         intervalSeconds: checked(z.coerce.number().min(0.05).max(86_400), interval, '--interval'),

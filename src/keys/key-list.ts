@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { z } from 'zod'
-import { CheckpointError, parseVerifierKey } from '../checkpoint/note.js'
+import { VerifierKeyText } from '../checkpoint/note.js'
 import { keyIdOf, type PublicJwk, publicJwk } from '../domain/signing.js'
 import { KeyError } from './key-file.js'
 
@@ -22,15 +22,6 @@ const Jwk = z.strictObject({
   kid: z.string().min(1).max(100),
   alg: z.literal('EdDSA'),
   use: z.literal('sig'),
-})
-
-const VerifierKeyText = z.string().superRefine((text, ctx) => {
-  try {
-    parseVerifierKey(text)
-  } catch (error) {
-    if (!(error instanceof CheckpointError)) throw error
-    ctx.addIssue({ code: 'custom', message: error.message })
-  }
 })
 
 /** When a key became the current one of its use, and when it stopped being it (null: it still is). */

@@ -9,7 +9,13 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type Checkpoint, checkpointBody, openCheckpoint, signNote } from '../../src/checkpoint/note.js'
+import {
+  type Checkpoint,
+  checkpointBody,
+  openCheckpoint,
+  signNote,
+  verifierKeyOf,
+} from '../../src/checkpoint/note.js'
 import { checkpointFileName } from '../../src/checkpoint/publisher.js'
 import { localNoteSigner } from '../../src/checkpoint/signer.js'
 import { main } from '../../src/cli/main.js'
@@ -184,7 +190,7 @@ describe('the witness', () => {
     const proof = (await auditor().get(`/v1/ledger/proofs/consistency?from=${from}&to=${to}`)).json()
     assert.equal(verifyCheckpointConsistency(String(kept), newer, proof, [key()]), true)
     assert.equal(verifyCheckpointConsistency(newer, String(kept), proof, [key()]), false, 'not backwards')
-    const stranger = 'someone-else+00000000+AeJ0Ljx6Wq9vMdZ5v2MbTlzLGhmJTUJDA4YDwhmgFTbd'
+    const stranger = verifierKeyOf('someone-else', generateKeyPairSync('ed25519').privateKey)
     assert.equal(verifyCheckpointConsistency(String(kept), newer, proof, [stranger]), false, 'not unpinned')
     const text = readFileSync(metrics, 'utf8')
     assert.match(text, /^governance_witness_alarm 0$/m)
@@ -217,9 +223,9 @@ describe('the witness', () => {
     assert.equal(rollback.result?.finding, 'rollback')
 
     const other = join(scratch, 'other-key.checkpoint')
-    const stranger = 'someone-else+00000000+AeJ0Ljx6Wq9vMdZ5v2MbTlzLGhmJTUJDA4YDwhmgFTbd'
-    const [, realHash = '', realKey = ''] = key().split('+')
-    const wrongKey = `${api.runtime.checkpoints.origin}+${realHash}+${realKey.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))}`
+    // a key of another log, and another key under this log's name: well formed, and not the signer's
+    const stranger = verifierKeyOf('someone-else', generateKeyPairSync('ed25519').privateKey)
+    const wrongKey = verifierKeyOf(api.runtime.checkpoints.origin, generateKeyPairSync('ed25519').privateKey)
     for (const keys of [[stranger], [wrongKey]]) {
       const refused = await witness(other, [], keys)
       assert.equal(refused.code, 1, 'no checkpoint is accepted under a key the log did not sign with')

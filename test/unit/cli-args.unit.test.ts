@@ -3,6 +3,9 @@ import { describe, it } from 'node:test'
 import { COMMAND_NAMES, helpText, parseCommandLine } from '../../src/cli/args.js'
 import { UsageError } from '../../src/cli/errors.js'
 
+/** a real note verifier key (Ed25519), as --key takes it */
+const VKEY = 'log.example+f83fe295+AUVSp+EQPk5pwTA+rQDupp2yEQt2PTcfAHrUbm4YtGt5'
+
 const common = { json: false, dataDir: undefined }
 
 describe('cli: the command line', () => {
@@ -10,15 +13,15 @@ describe('cli: the command line', () => {
     [['serve'], { command: 'serve', ...common }],
     [['verify'], { command: 'verify', checkpoint: undefined, keys: [], ...common }],
     [
-      ['verify', '--checkpoint', 'kept.checkpoint', '--key', 'log.example+1c7d0b6e+AU3x'],
-      { command: 'verify', checkpoint: 'kept.checkpoint', keys: ['log.example+1c7d0b6e+AU3x'], ...common },
+      ['verify', '--checkpoint', 'kept.checkpoint', '--key', VKEY],
+      { command: 'verify', checkpoint: 'kept.checkpoint', keys: [VKEY], ...common },
     ],
     [
-      ['witness', '--url', 'https://ledger.example/', '--key', 'log.example+1c7d0b6e+AU3x', '--state', 's'],
+      ['witness', '--url', 'https://ledger.example/', '--key', VKEY, '--state', 's'],
       {
         command: 'witness',
         url: 'https://ledger.example',
-        keys: ['log.example+1c7d0b6e+AU3x'],
+        keys: [VKEY],
         state: 's',
         follow: false,
         intervalSeconds: 60,
@@ -132,14 +135,12 @@ describe('cli: the command line', () => {
     [['audit', 'action', 'not an id'], /PROPOSAL_ID: letters, digits/],
     [['verify', 'extra'], /verify: takes no argument/],
     [['verify', '--bogus'], /verify: unknown option --bogus/],
-    [['verify', '--key', 'log.example+1c7d0b6e+AU3x'], /--key is for --checkpoint/],
-    [['verify', '--checkpoint', 'k', '--key', 'not a key'], /--key: a verifier key/],
+    [['verify', '--key', VKEY], /--key is for --checkpoint/],
+    [['verify', '--checkpoint', 'k', '--key', 'not a key'], /--key: /],
+    [['verify', '--checkpoint', 'k', '--key', VKEY.replace(/\+[0-9a-f]{8}\+/, '+00000000+')], /--key: /],
     [['witness', '--url', 'https://l.example', '--state', 's'], /at least one --key is required/],
-    [
-      ['witness', '--url', 'file:///etc', '--key', 'a+1c7d0b6e+AU3x', '--state', 's'],
-      /--url: an http\(s\) URL/,
-    ],
-    [['witness', '--url', 'https://l.example', '--key', 'a+1c7d0b6e+AU3x'], /--state is required/],
+    [['witness', '--url', 'file:///etc', '--key', VKEY, '--state', 's'], /--url: an http\(s\) URL/],
+    [['witness', '--url', 'https://l.example', '--key', VKEY], /--state is required/],
     [['serve', '--json'], /serve: unknown option --json/],
     [['token', 'issue', '--role', 'agent'], /--sub is required/],
     [['token', 'issue', '--sub', 'a'], /at least one --role/],

@@ -6,7 +6,7 @@ import { verifyLedger } from '../../store/verify.js'
 import { toBase64 } from '../../tree/merkle.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { ApiError, bearerChallenge } from '../errors.js'
-import { readErrors } from '../schemas.js'
+import { EventSummary, readErrors } from '../schemas.js'
 import { VERDICT_EVENT_TYPES } from './verdict-stream.js'
 
 const Head = z.object({ position: z.number().int(), hash: z.string() })
@@ -62,20 +62,11 @@ const InclusionQuery = z.object({
   ),
 })
 
-const LedgerEventBody = z
-  .object({
-    id: z.string(),
-    type: z.string(),
-    stream: z.string(),
-    streamVersion: z.number().int(),
-    position: z.number().int(),
-    recordedAt: z.string(),
-    data: z.unknown(),
-    metadata: z.record(z.string(), z.unknown()),
-    prevHash: z.string(),
-    hash: z.string(),
-  })
-  .describe('the event as the ledger holds it: its leaf is its RFC 8785 envelope without prevHash and hash')
+const LedgerEventBody = EventSummary.extend({
+  data: z.unknown(),
+  metadata: z.record(z.string(), z.unknown()),
+  prevHash: z.string(),
+}).describe('the event as the ledger holds it: its leaf is its RFC 8785 envelope without prevHash and hash')
 
 const InclusionResponse = z.object({
   position: z.number().int(),
