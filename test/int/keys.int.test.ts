@@ -21,7 +21,6 @@ import {
 import { checkpointSigner, SigningError } from '../../src/checkpoint/signer.js'
 import { main } from '../../src/cli/main.js'
 import { ConfigSchema, loadConfig } from '../../src/config.js'
-import type { UnsignedVerdict } from '../../src/decision/decide.js'
 import { verifyVerdictSignature } from '../../src/decision/signer.js'
 import { keyIdOf } from '../../src/domain/signing.js'
 import { buildApp } from '../../src/http/app.js'
@@ -29,6 +28,7 @@ import { KeyError } from '../../src/keys/key-file.js'
 import { checkpointVerifierKeys, jwksOf } from '../../src/keys/key-list.js'
 import { openServiceKeys } from '../../src/keys/service-keys.js'
 import { startRuntime } from '../../src/runtime.js'
+import { sampleVerdict } from '../support/ledger-events.js'
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url))
 const root = mkdtempSync(join(tmpdir(), 'keys-'))
@@ -260,28 +260,7 @@ describe('keys rotate', () => {
       },
     }
   }
-  const verdict = {
-    verdictId: '01890a5d-ac96-774b-bcce-b302099a8057',
-    proposalId: 'proposal-1',
-    revision: 1,
-    decision: 'allow',
-    checks: [],
-    agentId: 'a1',
-    executingIdentity: 'svc-deployer',
-    tool: 'kubectl',
-    action: 'scale',
-    resource: 'deployment/web-a',
-    environment: 'production',
-    impact: 'high',
-    planHash: `sha256:${'0'.repeat(64)}`,
-    actionDigest: `sha256:${'1'.repeat(64)}`,
-    resourceVersion: 'v7',
-    policyVersion: 1,
-    decidedAt: '2025-06-01T11:59:00.000Z',
-    expiresAt: '2025-06-01T12:09:00.999Z',
-    supersedes: null,
-    basedOnEventId: '01890a5d-ac96-774b-bcce-b302099a8058',
-  } satisfies UnsignedVerdict
+  const verdict = sampleVerdict({ revision: 1, checks: [] })
 
   it('replaces each key; old verdicts, tokens and checkpoints stay verifiable after the restart', async () => {
     mkdirSync(dir, { recursive: true })

@@ -1,4 +1,5 @@
 import type { z } from 'zod'
+import type { UnsignedVerdict } from '../../src/decision/decide.js'
 import { everyEvent } from '../../src/decision/replay.js'
 import { actionDigestOf, planHashOf } from '../../src/domain/canonical.js'
 import { DEFAULT_PROMOTION } from '../../src/domain/eligibility.js'
@@ -296,3 +297,28 @@ export const wholeLedger = async (store: EventStore): Promise<StoredEvent[]> => 
   for await (const event of everyEvent(store)) events.push(event)
   return events
 }
+
+/** One verdict with every field, the same in every test of signing and verifying; `overrides` change some. */
+export const sampleVerdict = (overrides: Partial<UnsignedVerdict> = {}): UnsignedVerdict => ({
+  verdictId: '01890a5d-ac96-774b-bcce-b302099a8057',
+  proposalId: 'proposal-1',
+  revision: 2,
+  decision: 'allow',
+  checks: [{ check: 'authority', status: 'pass', reason: "agent a1 holds 'execute' in production" }],
+  agentId: 'a1',
+  executingIdentity: 'svc-deployer',
+  tool: 'kubectl',
+  action: 'scale',
+  resource: 'deployment/web-a',
+  environment: 'production',
+  impact: 'high',
+  planHash: `sha256:${'0'.repeat(64)}`,
+  actionDigest: `sha256:${'1'.repeat(64)}`,
+  resourceVersion: 'v7',
+  policyVersion: 1,
+  decidedAt: '2025-06-01T11:59:00.000Z',
+  expiresAt: '2025-06-01T12:09:00.999Z',
+  supersedes: null,
+  basedOnEventId: '01890a5d-ac96-774b-bcce-b302099a8058',
+  ...overrides,
+})

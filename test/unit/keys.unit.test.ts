@@ -21,6 +21,7 @@ import {
   verdictJwks,
   withCurrentKey,
 } from '../../src/keys/key-list.js'
+import { sampleVerdict } from '../support/ledger-events.js'
 
 const newKey = () => generateKeyPairSync('ed25519').privateKey
 const at = (iso: string) => new Date(iso)
@@ -150,28 +151,10 @@ describe('a token signed by a retired token key', () => {
 })
 
 describe('replay of verdicts signed with a retired verdict key', () => {
-  const verdict: UnsignedVerdict = {
-    verdictId: '01890a5d-ac96-774b-bcce-b302099a8057',
-    proposalId: 'proposal-1',
+  const verdict: UnsignedVerdict = sampleVerdict({
     revision: 1,
-    decision: 'allow',
     checks: [{ check: 'authority', status: 'pass', reason: 'ok' }],
-    agentId: 'a1',
-    executingIdentity: 'svc-deployer',
-    tool: 'kubectl',
-    action: 'scale',
-    resource: 'deployment/web-a',
-    environment: 'production',
-    impact: 'high',
-    planHash: `sha256:${'0'.repeat(64)}`,
-    actionDigest: `sha256:${'1'.repeat(64)}`,
-    resourceVersion: 'v7',
-    policyVersion: 1,
-    decidedAt: '2025-06-01T11:59:00.000Z',
-    expiresAt: '2025-06-01T12:09:00.999Z',
-    supersedes: null,
-    basedOnEventId: '01890a5d-ac96-774b-bcce-b302099a8058',
-  }
+  })
   const decision = (data: unknown): Decision => ({
     stream: 's',
     type: 'VerdictIssued',

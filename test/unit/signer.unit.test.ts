@@ -15,29 +15,9 @@ import {
   VERDICT_JWS_TYPE,
   verdictClaims,
 } from '../../src/domain/signing.js'
+import { sampleVerdict } from '../support/ledger-events.js'
 
-const verdict: UnsignedVerdict = {
-  verdictId: '01890a5d-ac96-774b-bcce-b302099a8057',
-  proposalId: 'proposal-1',
-  revision: 2,
-  decision: 'allow',
-  checks: [{ check: 'authority', status: 'pass', reason: "agent a1 holds 'execute' in production" }],
-  agentId: 'a1',
-  executingIdentity: 'svc-deployer',
-  tool: 'kubectl',
-  action: 'scale',
-  resource: 'deployment/web-a',
-  environment: 'production',
-  impact: 'high',
-  planHash: `sha256:${'0'.repeat(64)}`,
-  actionDigest: `sha256:${'1'.repeat(64)}`,
-  resourceVersion: 'v7',
-  policyVersion: 1,
-  decidedAt: '2025-06-01T11:59:00.000Z',
-  expiresAt: '2025-06-01T12:09:00.999Z',
-  supersedes: null,
-  basedOnEventId: '01890a5d-ac96-774b-bcce-b302099a8058',
-}
+const verdict: UnsignedVerdict = sampleVerdict()
 
 /** Ends in 999 ms: exp is rounded down, so a standard library never accepts a verdict past its expiresAt. */
 const CLAIMS = {
