@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { counterfactualReplay, publishedPolicy } from '../../src/decision/counterfactual.js'
+import { everyEvent } from '../../src/decision/replay.js'
+import { DecisionService } from '../../src/decision/service.js'
+import { createVerdictSigner, generateSigningKey } from '../../src/decision/signer.js'
+import type { DataOf, PolicyDraft } from '../../src/domain/events.js'
+import type { DocStore } from '../../src/store/docs.js'
+import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
+import { openSqliteEventStore, type SqliteEventStore } from '../../src/store/sqlite/event-store.js'
+import { FakeClock, History } from '../support/history.js'
+
+const EVENTS = 3000
+
+describe('counterfactual policy replay', () => {
+  let dir: string
+  let store: SqliteEventStore
+  let docs: DocStore
+  /** where the history published its second policy: the range starts there */
+  let from: number
+  let live: PolicyDraft
+  const clock = new FakeClock()
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ledger-counterfactual-'))
+    store = openSqliteEventStore({ path: join(dir, 'ledger.db'), clock: clock.now })
+    docs = openSqliteDocStore(join(dir, 'derived.db'))
+    const signer = createVerdictSigner(generateSigningKey())
+    await new History(store, new DecisionService(store, docs, signer), clock, 20261201).generate(EVENTS)
+    let found: number | null = null
+    for await (const e of everyEvent(store)) {
+      if (e.type === 'PolicyPublished' && (e.data as DataOf<'PolicyPublished'>).version === 2)
+        found = e.position
+    }
+    assert.ok(found !== null, 'the history publishes a second policy')
+    from = found
+    const v2 = await publishedPolicy(store, 2)
+    assert.ok(v2)
+    live = v2
+  })
+
+  after(async () => {
+    await store.close()
+    docs.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  /** the last verdict the ledger records for each proposal it decided again at or after `from` */
+  const recordedSince = async (position: number) => {
+    const last = new Map<string, DataOf<'VerdictIssued'>>()
+    const touched = new Set<string>()
+    for await (const e of everyEvent(store)) {
+      if (e.type !== 'VerdictIssued') continue
+      const v = e.data as DataOf<'VerdictIssued'>
+      last.set(v.proposalId, v)
+      if (e.position >= position) touched.add(v.proposalId)
+    }
+    return [...touched].map((id) => last.get(id) as DataOf<'VerdictIssued'>)
+  }
+
+  test('under the policy in force there is not one flip', async () => {
+    const report = await counterfactualReplay(store, live, { from })
+    const head = (await store.head()).position
+    assert.equal(report.to, head)
+    assert.equal(report.events, head)
+    assert.deepEqual(report.ignoredPolicyVersions, [2])
+    assert.equal(report.compared, (await recordedSince(from)).length)
+    assert.ok(report.compared > 20, `only ${report.compared} proposals compared`)
+    assert.deepEqual(report.flips, [])
+    assert.equal(report.allowToBlock + report.blockToAllow, 0)
+  })
+
+  test('a policy asking ten approvals for low impact blocks exactly the low-impact allows, on lineage', async () => {
+    const stricter: PolicyDraft = {
+      ...live,
+      version: 7,
+      requirements: {
+        ...live.requirements,
+        low: {
+          checks: [...live.requirements.low.checks, 'lineage'],
+          approvals: { count: 10, roles: ['approver'] },
+        },
+      },
+    }
+    const report = await counterfactualReplay(store, stricter, { from })
+    const expected = (await recordedSince(from))
+      .filter((v) => v.decision === 'allow' && v.impact === 'low')
+      .map((v) => v.proposalId)
+      .sort()
+    assert.ok(expected.length > 0, 'the history allows some low-impact actions')
+    assert.deepEqual(report.flips.map((f) => f.proposalId).sort(), expected)
+    assert.equal(report.allowToBlock, expected.length)
+    assert.equal(report.blockToAllow, 0)
+    for (const flip of report.flips) {
+      assert.equal(flip.recorded, 'allow')
+      assert.equal(flip.counterfactual, 'block')
+      assert.equal(flip.impact, 'low')
+      assert.deepEqual(
+        flip.changedChecks.map((c) => [c.check, c.recorded, c.counterfactual]),
+        [['lineage', 'not-required', 'fail']],
+      )
+    }
+    const total = (counts: Record<string, { allowToBlock: number }>) =>
+      Object.values(counts).reduce((n, c) => n + c.allowToBlock, 0)
+    assert.equal(total(report.byAgent), expected.length)
+    assert.equal(total(report.byTool), expected.length)
+    assert.equal(total(report.byEnvironment), expected.length)
+  })
+
+  test('the ledger is left as it was', async () => {
+    const before = (await store.head()).position
+    await counterfactualReplay(store, live)
+    assert.equal((await store.head()).position, before)
+  })
+})
