@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { main } from '../../src/cli/main.js'
 import { counterfactualReplay, publishedPolicy } from '../../src/decision/counterfactual.js'
 import { everyEvent } from '../../src/decision/replay.js'
 import { DecisionService } from '../../src/decision/service.js'
@@ -71,6 +72,59 @@ describe('counterfactual policy replay', () => {
     assert.ok(report.compared > 20, `only ${report.compared} proposals compared`)
     assert.deepEqual(report.flips, [])
     assert.equal(report.allowToBlock + report.blockToAllow, 0)
+  })
+
+  /** main in-process on the data folder, as a user types it */
+  const cli = async (...args: string[]) => {
+    let stdout = ''
+    let stderr = ''
+    const code = await main([...args, '--data-dir', dir], {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+      env: {},
+    })
+    return { code, stdout, stderr }
+  }
+
+  const stricterDraft = (): PolicyDraft => ({
+    ...live,
+    version: 7,
+    requirements: {
+      ...live.requirements,
+      low: {
+        checks: [...live.requirements.low.checks, 'lineage'],
+        approvals: { count: 10, roles: ['approver'] },
+      },
+    },
+  })
+
+  test('replay --policy-version and --policy print the flips and their summaries, exit 0', async () => {
+    const same = await cli('replay', '--policy-version', '2', '--from', String(from), '--json')
+    assert.equal(same.code, 0, same.stderr)
+    const sameReport = JSON.parse(same.stdout)
+    assert.equal(sameReport.flips.length, 0)
+    assert.ok(sameReport.compared > 20)
+
+    const file = join(dir, 'policy-v7.json')
+    writeFileSync(file, JSON.stringify(stricterDraft()))
+    const stricter = JSON.parse(
+      (await cli('replay', '--policy', file, '--from', String(from), '--json')).stdout,
+    )
+    const direct = await counterfactualReplay(store, stricterDraft(), { from })
+    assert.deepEqual(stricter, JSON.parse(JSON.stringify(direct)))
+    const text = await cli('replay', '--policy', file, '--from', String(from))
+    assert.equal(text.code, 0)
+    assert.match(text.stdout, new RegExp(`${direct.allowToBlock} allow to block, 0 block to allow`))
+    for (const f of direct.flips)
+      assert.match(text.stdout, new RegExp(`${f.proposalId}.*lineage not-required>fail`))
+    assert.match(text.stdout, /ALLOW>BLOCK/)
+
+    assert.equal((await cli('replay', '--policy-version', '99')).code, 1)
+    writeFileSync(file, JSON.stringify({ version: 7 }))
+    const bad = await cli('replay', '--policy', file)
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /not a policy draft/)
+    assert.equal((await cli('replay', '--check', '--policy-version', '2')).code, 2)
   })
 
   test('a policy asking ten approvals for low impact blocks exactly the low-impact allows, on lineage', async () => {
