@@ -1,4 +1,11 @@
-import type { CheckResult, DataOf, ImpactClass, LedgerEvent, PolicyDraft } from '../domain/events.js'
+import type {
+  CheckName,
+  CheckResult,
+  DataOf,
+  ImpactClass,
+  LedgerEvent,
+  PolicyDraft,
+} from '../domain/events.js'
 import { toLedgerEvent } from '../domain/events.js'
 import { MemoryDocStore } from '../store/memory/doc-store.js'
 import type { EventStore } from '../store/port.js'
@@ -32,7 +39,7 @@ export interface CounterfactualRange {
 }
 
 export interface ChangedCheck {
-  readonly check: string
+  readonly check: CheckName
   readonly recorded: CheckResult['status'] | null
   readonly counterfactual: CheckResult['status'] | null
   /** why the counterfactual check came out as it did */
@@ -51,7 +58,7 @@ export interface Flip {
   readonly recorded: Decision
   readonly counterfactual: Decision
   readonly recordedPolicyVersion: number | null
-  readonly changedChecks: readonly ChangedCheck[]
+  readonly changedChecks: ChangedCheck[]
 }
 
 export interface FlipCounts {
@@ -66,12 +73,12 @@ export interface CounterfactualReport {
   /** the events read and decided, from the start of the ledger to `to` */
   readonly events: number
   /** policies the ledger published inside the range, not put in force */
-  readonly ignoredPolicyVersions: readonly number[]
+  readonly ignoredPolicyVersions: number[]
   /** proposals the counterfactual decided in the range and the ledger holds a verdict for */
   readonly compared: number
   readonly allowToBlock: number
   readonly blockToAllow: number
-  readonly flips: readonly Flip[]
+  readonly flips: Flip[]
   readonly byAgent: Readonly<Record<string, FlipCounts>>
   readonly byTool: Readonly<Record<string, FlipCounts>>
   readonly byEnvironment: Readonly<Record<string, FlipCounts>>

@@ -12,6 +12,16 @@ import type { DataOf, PolicyDraft } from '../../src/domain/events.js'
 import type { DocStore } from '../../src/store/docs.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { openSqliteEventStore, type SqliteEventStore } from '../../src/store/sqlite/event-store.js'
+import {
+  type AllowedProposal,
+  allowedProposal,
+  expectError,
+  type World as SeededWorld,
+  seedPolicy,
+  seedWorld,
+  startTestApi,
+  type TestApi,
+} from '../support/api.js'
 import { FakeClock, History } from '../support/history.js'
 
 const EVENTS = 3000
@@ -168,5 +178,74 @@ describe('counterfactual policy replay', () => {
     const before = (await store.head()).position
     await counterfactualReplay(store, live)
     assert.equal((await store.head()).position, before)
+  })
+})
+
+describe('POST /v1/policies/counterfactual', () => {
+  let api: TestApi
+  let world: SeededWorld
+  let allowed: AllowedProposal
+  const auditor = () => api.as('auditor-1', 'auditor')
+
+  before(async () => {
+    api = await startTestApi()
+    world = await seedWorld(api)
+    allowed = await allowedProposal(api, world)
+  })
+  after(() => api.close())
+
+  test('under the published policy nothing flips; asking two approvals for high impact blocks the allowed action', async () => {
+    const same = await auditor().post('/v1/policies/counterfactual', { policyVersion: world.policyVersion })
+    assert.equal(same.statusCode, 200, same.body)
+    assert.deepEqual(same.json().flips, [])
+    assert.deepEqual(same.json().ignoredPolicyVersions, [1])
+    assert.ok(same.json().compared >= 1)
+
+    const policy = seedPolicy(2)
+    const twoApprovals = {
+      ...policy,
+      requirements: {
+        ...policy.requirements,
+        high: { ...policy.requirements.high, approvals: { count: 2, roles: ['approver'] } },
+      },
+    }
+    const stricter = await api
+      .as('admin', 'policy-admin')
+      .post('/v1/policies/counterfactual', { policy: twoApprovals })
+    assert.equal(stricter.statusCode, 200, stricter.body)
+    const report = stricter.json()
+    assert.deepEqual(
+      report.flips.map(
+        (f: {
+          proposalId: string
+          recorded: string
+          counterfactual: string
+          changedChecks: { check: string }[]
+        }) => [f.proposalId, f.recorded, f.counterfactual, f.changedChecks.map((c) => c.check)],
+      ),
+      [[allowed.proposalId, 'allow', 'block', ['lineage']]],
+    )
+    assert.deepEqual(report.byAgent, { 'agent-1': { allowToBlock: 1, blockToAllow: 0 } })
+    assert.equal(report.allowToBlock, 1)
+  })
+
+  test('is for auditors and policy admins, takes one policy, and names a version the ledger published', async () => {
+    expectError(
+      await api.as('agent-1', 'agent').post('/v1/policies/counterfactual', { policyVersion: 1 }),
+      403,
+      'forbidden',
+    )
+    expectError(
+      await auditor().post('/v1/policies/counterfactual', { policyVersion: 1, policy: seedPolicy(2) }),
+      400,
+      'invalid',
+    )
+    expectError(await auditor().post('/v1/policies/counterfactual', {}), 400, 'invalid')
+    expectError(
+      await auditor().post('/v1/policies/counterfactual', { policyVersion: 1, from: 9, to: 3 }),
+      400,
+      'invalid',
+    )
+    expectError(await auditor().post('/v1/policies/counterfactual', { policyVersion: 9 }), 404, 'not-found')
   })
 })
