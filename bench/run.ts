@@ -2,6 +2,7 @@
 // baseline measured in the same run, prints a table and writes bench/results.json. Never fails on a missed target.
 import { fileURLToPath } from 'node:url'
 import { appendsFigure } from './appends.js'
+import { counterfactualFigure } from './counterfactual.js'
 import { decisionsFigure } from './decisions.js'
 import {
   type BenchOptions,
@@ -20,6 +21,7 @@ import { treeFigure } from './tree.js'
 
 const FIGURES: ReadonlyArray<readonly [string, (options: BenchOptions) => Promise<Figure[]>]> = [
   ['appends', appendsFigure],
+  ['counterfactual', counterfactualFigure],
   ['decisions', decisionsFigure],
   ['rebuild', rebuildFigure],
   ['relay', relayFigure],

@@ -157,7 +157,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     },
   },
   replay: {
-    usage: 'replay [--check]',
+    usage: 'replay [--check | --policy FILE | --policy-version N [--from POS] [--to POS]]',
     summary: 'rebuild every read model and the decision world from the ledger; --check re-decides it',
     description: [
       'Without --check: wipes and rebuilds every projection in derived.db, and the decision service’s',
@@ -167,10 +167,18 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       'difference.',
       'The ledger is opened read-only. Stop the service first for a rebuild: SQLite lets both run, but',
       'the service would read its read models while they are wiped. --check is safe while it runs.',
+      'With --policy or --policy-version: counterfactual replay. Re-decides the ledger in memory with that',
+      'policy in force from --from (every policy published inside the range is ignored) and lists every',
+      'proposal whose standing verdict would flip, with the checks that changed, by agent, tool and',
+      'environment. Changes nothing; exit 0.',
     ],
     args: [],
     options: {
       check: { type: 'boolean', description: 're-decide and compare, change nothing' },
+      policy: { type: 'string', value: 'FILE', description: 'a policy draft (JSON) to re-decide under' },
+      'policy-version': { type: 'string', value: 'N', description: 'a published policy to re-decide under' },
+      from: { type: 'string', value: 'POS', description: 'the first ledger position under that policy' },
+      to: { type: 'string', value: 'POS', description: 'the last ledger position re-decided' },
       json,
       'data-dir': dataDir,
     },
@@ -315,7 +323,16 @@ export type Invocation =
       readonly agentId: string | undefined
       readonly environment: string | undefined
     } & Common)
-  | ({ readonly command: 'replay'; readonly check: boolean } & Common)
+  | ({
+      readonly command: 'replay'
+      readonly check: boolean
+      /** counterfactual replay: a draft file, or a published version, and the range */
+      readonly counterfactual: {
+        readonly policy: { readonly file: string } | { readonly version: number }
+        readonly from: number | undefined
+        readonly to: number | undefined
+      } | null
+    } & Common)
   | ({
       readonly command: 'verify'
       readonly checkpoint: string | undefined
@@ -377,6 +394,8 @@ const checked = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => {
   if (parsed.success) return parsed.data
   throw new UsageError(`${what}: ${parsed.error.issues[0]?.message ?? 'invalid'}`)
 }
+
+const Position = z.coerce.number().int().positive()
 
 const Audience = z
   .string()
@@ -480,8 +499,39 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
         ...common,
       }
     }
-    case 'replay':
-      return { command: name, check: values.check === true, ...common }
+    case 'replay': {
+      const file = str(values, 'policy')
+      const version = str(values, 'policy-version')
+      const from = str(values, 'from')
+      const to = str(values, 'to')
+      const check = values.check === true
+      if (file !== undefined && version !== undefined)
+        throw new UsageError('replay: --policy and --policy-version are exclusive')
+      const policy =
+        file !== undefined
+          ? { file }
+          : version !== undefined
+            ? { version: checked(Position, version, '--policy-version') }
+            : null
+      if (policy === null && (from !== undefined || to !== undefined))
+        throw new UsageError('replay: --from and --to need --policy or --policy-version')
+      if (policy !== null && check) throw new UsageError('replay: --check and --policy are exclusive')
+      const counterfactual =
+        policy === null
+          ? null
+          : {
+              policy,
+              from: from === undefined ? undefined : checked(Position, from, '--from'),
+              to: to === undefined ? undefined : checked(Position, to, '--to'),
+            }
+      if (
+        counterfactual?.from !== undefined &&
+        counterfactual.to !== undefined &&
+        counterfactual.from > counterfactual.to
+      )
+        throw new UsageError('replay: --from: must not be after --to')
+      return { command: name, check, counterfactual, ...common }
+    }
     case 'keys rotate': {
       const key = str(values, 'key')
       if (key === undefined)

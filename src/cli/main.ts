@@ -7,7 +7,7 @@ import { rotateKeyCommand } from './commands/keys.js'
 import { headCommand, verifyCheckpointCommand, verifyCommand } from './commands/ledger.js'
 import { metricsCommand } from './commands/metrics.js'
 import { openActionsCommand } from './commands/open-actions.js'
-import { check, rebuild } from './commands/replay.js'
+import { check, counterfactual, rebuild } from './commands/replay.js'
 import { serveUntilStopped } from './commands/serve.js'
 import { issueTokenCommand } from './commands/token.js'
 import { witnessCommand } from './commands/witness.js'
@@ -57,6 +57,8 @@ const run = (invocation: Command, context: Context): Promise<Outcome> => {
     case 'open-actions':
       return openActionsCommand(config, invocation, context)
     case 'replay':
+      if (invocation.counterfactual !== null)
+        return counterfactual(config, invocation.counterfactual, context)
       return invocation.check ? check(config, context) : rebuild(config, context)
     case 'verify':
       return invocation.checkpoint === undefined

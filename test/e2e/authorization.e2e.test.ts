@@ -124,6 +124,14 @@ const ROUTES: readonly Route[] = [
     allowed: { 'policy-admin': 409 },
   },
   {
+    plugin: 'policy counterfactual',
+    method: 'POST',
+    url: '/v1/policies/counterfactual',
+    // a question about the past, read-only: for the auditors and the policy admins
+    body: () => ({ policyVersion: 1 }),
+    allowed: { 'policy-admin': 200, auditor: 200 },
+  },
+  {
     plugin: 'policy read',
     method: 'GET',
     url: '/v1/policies/current',

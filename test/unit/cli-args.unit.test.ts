@@ -30,8 +30,26 @@ describe('cli: the command line', () => {
       },
     ],
     [['head', '--json'], { command: 'head', json: true, dataDir: undefined }],
-    [['replay'], { command: 'replay', check: false, ...common }],
-    [['replay', '--check'], { command: 'replay', check: true, ...common }],
+    [['replay'], { command: 'replay', check: false, counterfactual: null, ...common }],
+    [['replay', '--check'], { command: 'replay', check: true, counterfactual: null, ...common }],
+    [
+      ['replay', '--policy-version', '7', '--from', '120', '--to', '900'],
+      {
+        command: 'replay',
+        check: false,
+        counterfactual: { policy: { version: 7 }, from: 120, to: 900 },
+        ...common,
+      },
+    ],
+    [
+      ['replay', '--policy', 'draft.json'],
+      {
+        command: 'replay',
+        check: false,
+        counterfactual: { policy: { file: 'draft.json' }, from: undefined, to: undefined },
+        ...common,
+      },
+    ],
     [
       ['token', 'issue', '--sub', 'agent-1', '--role', 'agent', '--role=observer', '--expires', '30m'],
       {
@@ -162,6 +180,11 @@ describe('cli: the command line', () => {
     [['open-actions', '--state', 'done'], /--state/],
     [['open-actions', '--environment', 'Production'], /--environment: lower-case/],
     [['head', '--data-dir', ''], /--data-dir: must not be empty/],
+    [['replay', '--policy', 'a.json', '--policy-version', '2'], /exclusive/],
+    [['replay', '--check', '--policy-version', '2'], /--check and --policy are exclusive/],
+    [['replay', '--from', '3'], /--from and --to need --policy/],
+    [['replay', '--policy-version', 'v7'], /--policy-version/],
+    [['replay', '--policy-version', '7', '--from', '9', '--to', '3'], /--from: must not be after --to/],
   ]
   for (const [argv, message] of refused) {
     it(`refuses with a usage error: ${argv.join(' ') || '(nothing)'}`, () => {

@@ -1,16 +1,20 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { projections } from '../../../projections/index.js'
 import { ProjectionRunner } from '../../../projections/runner.js'
 import type { Config } from '../../config.js'
+import { counterfactualReplay, type FlipCounts, publishedPolicy } from '../../decision/counterfactual.js'
 import { type Decision, inRecordedForm, recordedDecisions, replayDecisions } from '../../decision/replay.js'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
 import { canonicalizeRecorded } from '../../domain/canonical.js'
+import { PolicyDraft } from '../../domain/events.js'
 import { readKeyList, verdictJwks } from '../../keys/key-list.js'
 import { dataPaths } from '../../runtime.js'
 import { MemoryDocStore } from '../../store/memory/doc-store.js'
 import type { EventStore } from '../../store/port.js'
 import { openSqliteDocStore } from '../../store/sqlite/doc-store.js'
+import type { Invocation } from '../args.js'
 import { loadVerdictSigner, openReadOnlyLedger } from '../data-folder.js'
+import { CliError } from '../errors.js'
 import { duration, table } from '../format.js'
 import { type Context, done, type Outcome } from '../outcome.js'
 import { ProgressLine, rate } from '../progress.js'
@@ -245,6 +249,111 @@ export const check = async (config: Config, context: Context): Promise<Outcome> 
       lines.push(`  ... and ${differences.length - SHOWN} more (--json lists ${KEPT})`)
     const text = lines.join('\n')
     return ok ? done(data, text) : { data, text, exitCode: 1 }
+  } finally {
+    await ledger.close()
+  }
+}
+
+/** A policy draft file, validated as the policy admin's draft is. */
+const readDraft = (file: string): PolicyDraft => {
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (error) {
+    throw new CliError(`--policy ${file}: not a JSON file (${(error as Error).message})`)
+  }
+  const parsed = PolicyDraft.safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new CliError(`--policy ${file}: not a policy draft (${issue?.path.join('.')}: ${issue?.message})`)
+  }
+  return parsed.data
+}
+
+const countsLines = (title: string, counts: Readonly<Record<string, FlipCounts>>): string[] =>
+  Object.keys(counts).length === 0
+    ? []
+    : [
+        '',
+        table(
+          [
+            { header: title },
+            { header: 'ALLOW>BLOCK', align: 'right' },
+            { header: 'BLOCK>ALLOW', align: 'right' },
+          ],
+          Object.entries(counts)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([key, c]) => [key, String(c.allowToBlock), String(c.blockToAllow)]),
+        ),
+      ]
+
+/**
+ * `replay --policy FILE | --policy-version N`: counterfactual replay, in memory on the read-only ledger. Lists
+ * every flip and the summaries; exit 0 whatever it finds (a flip is an answer, not a failure).
+ */
+export const counterfactual = async (
+  config: Config,
+  options: NonNullable<Extract<Invocation, { command: 'replay' }>['counterfactual']>,
+  context: Context,
+): Promise<Outcome> => {
+  const ledger = openReadOnlyLedger(config)
+  const progress = new ProgressLine(context.stderr)
+  try {
+    const policy =
+      'file' in options.policy
+        ? readDraft(options.policy.file)
+        : await publishedPolicy(ledger, options.policy.version)
+    if (policy === null)
+      throw new CliError(
+        `the ledger publishes no policy version ${(options.policy as { version: number }).version}`,
+      )
+    const started = Date.now()
+    progress.update(`re-deciding under policy v${policy.version}`)
+    const report = await counterfactualReplay(ledger, policy, { from: options.from, to: options.to })
+    const took = seconds(started)
+    progress.finish(
+      `re-decided ${report.events} events in ${duration(took)} (${rate(report.events, took)} events/s)`,
+    )
+    const ignored =
+      report.ignoredPolicyVersions.length === 0
+        ? ''
+        : ` Ignored the policies published in the range: ${report.ignoredPolicyVersions.map((v) => `v${v}`).join(', ')}.`
+    const lines = [
+      `Policy v${policy.version} in force from position ${report.from} to ${report.to}: ${report.compared} proposals compared, ${report.allowToBlock} allow to block, ${report.blockToAllow} block to allow.${ignored}`,
+    ]
+    if (report.flips.length > 0) {
+      lines.push(
+        '',
+        table(
+          [
+            { header: 'PROPOSAL' },
+            { header: 'AGENT' },
+            { header: 'TOOL.ACTION' },
+            { header: 'ENVIRONMENT' },
+            { header: 'IMPACT' },
+            { header: 'RECORDED' },
+            { header: 'COUNTERFACTUAL' },
+            { header: 'CHECKS CHANGED' },
+          ],
+          report.flips.map((f) => [
+            f.proposalId,
+            f.agentId,
+            `${f.tool}.${f.action}`,
+            f.environment,
+            f.impact,
+            f.recorded,
+            f.counterfactual,
+            f.changedChecks
+              .map((c) => `${c.check} ${c.recorded ?? '-'}>${c.counterfactual ?? '-'}`)
+              .join(', '),
+          ]),
+        ),
+        ...countsLines('AGENT', report.byAgent),
+        ...countsLines('TOOL.ACTION', report.byTool),
+        ...countsLines('ENVIRONMENT', report.byEnvironment),
+      )
+    }
+    return done(report, lines.join('\n'))
   } finally {
     await ledger.close()
   }

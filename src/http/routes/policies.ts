@@ -1,12 +1,85 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { PolicyDraft, PolicyPublished, parseDomainEvent, streams } from '../../domain/events.js'
+import { counterfactualReplay, publishedPolicy } from '../../decision/counterfactual.js'
+import {
+  CheckName,
+  CheckResult,
+  ImpactClass,
+  PolicyDraft,
+  PolicyPublished,
+  parseDomainEvent,
+  streams,
+} from '../../domain/events.js'
 import type { EventStore } from '../../store/port.js'
 import { authorize } from '../auth.js'
 import { GovernedResult, governed } from '../commands.js'
-import { notFound } from '../errors.js'
+import { ApiError, notFound } from '../errors.js'
 import { errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
+
+/**
+ * The most ledger events one counterfactual request re-decides (the range's end: the replay starts from the
+ * beginning of the ledger). Past it the answer is a 400 that points to `replay --policy` on the data folder.
+ */
+export const COUNTERFACTUAL_MAX_EVENTS = 200_000
+
+const Position = z.number().int().positive()
+const CounterfactualBody = z
+  .object({
+    /** a draft never published */
+    policy: PolicyDraft.optional(),
+    /** or a version the ledger published */
+    policyVersion: Position.optional(),
+    /** the first position the policy is in force at (default: the start of the ledger) */
+    from: Position.optional(),
+    /** the last position re-decided (default: the head) */
+    to: Position.optional(),
+  })
+  .strict()
+  .refine((b) => (b.policy === undefined) !== (b.policyVersion === undefined), {
+    message: 'give exactly one of policy and policyVersion',
+  })
+  .refine((b) => b.from === undefined || b.to === undefined || b.from <= b.to, {
+    message: 'from must not be after to',
+    path: ['from'],
+  })
+
+const Decision = z.enum(['allow', 'block'])
+const FlipCounts = z.object({ allowToBlock: z.number().int(), blockToAllow: z.number().int() })
+const CounterfactualReport = z.object({
+  from: z.number().int(),
+  to: z.number().int(),
+  policyVersion: z.number().int(),
+  events: z.number().int(),
+  ignoredPolicyVersions: z.array(z.number().int()),
+  compared: z.number().int(),
+  allowToBlock: z.number().int(),
+  blockToAllow: z.number().int(),
+  flips: z.array(
+    z.object({
+      proposalId: z.string(),
+      agentId: z.string(),
+      tool: z.string(),
+      action: z.string(),
+      environment: z.string(),
+      impact: ImpactClass,
+      recorded: Decision,
+      counterfactual: Decision,
+      recordedPolicyVersion: z.number().int().nullable(),
+      changedChecks: z.array(
+        z.object({
+          check: CheckName,
+          recorded: CheckResult.shape.status.nullable(),
+          counterfactual: CheckResult.shape.status.nullable(),
+          reason: z.string().nullable(),
+        }),
+      ),
+    }),
+  ),
+  byAgent: z.record(z.string(), FlipCounts),
+  byTool: z.record(z.string(), FlipCounts),
+  byEnvironment: z.record(z.string(), FlipCounts),
+})
 
 const PolicyBody = PolicyDraft
 const VersionParams = z.object({ version: z.coerce.number().int().positive() })
@@ -58,6 +131,35 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
       const { version } = request.body
       const answer = await governed(request, { kind: 'publish-policy', policyVersion: version }, request.body)
       return reply.code(answer.status === 'pending' ? 202 : 201).send({ ...answer, version })
+    },
+  )
+
+  app.post(
+    '/policies/counterfactual',
+    {
+      preValidation: authorize('auditor', 'policy-admin'),
+      schema: {
+        tags: ['policies'],
+        operationId: 'counterfactualPolicyReplay',
+        summary:
+          'Re-decide the ledger in memory under another policy from a position, and list every verdict that would flip (nothing is written)',
+        body: CounterfactualBody,
+        response: { 200: CounterfactualReport, ...readErrors(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      const { policy, policyVersion, from, to } = request.body
+      const head = (await store.head()).position
+      const end = Math.min(to ?? head, head)
+      if (end > COUNTERFACTUAL_MAX_EVENTS)
+        throw new ApiError(
+          'invalid',
+          `the range ends at position ${end}: one request re-decides at most ${COUNTERFACTUAL_MAX_EVENTS} events; run replay --policy on the data folder instead`,
+          { to: end, maxEvents: COUNTERFACTUAL_MAX_EVENTS },
+        )
+      const draft = policy ?? (await publishedPolicy(store, policyVersion as number))
+      if (draft === null) throw notFound(`policy version ${policyVersion}`)
+      return counterfactualReplay(store, draft, { from, to: end })
     },
   )
 
