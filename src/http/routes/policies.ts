@@ -21,7 +21,7 @@ import { errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
  * The most ledger events one counterfactual request re-decides (the range's end: the replay starts from the
  * beginning of the ledger). Past it the answer is a 400 that points to `replay --policy` on the data folder.
  */
-export const COUNTERFACTUAL_MAX_EVENTS = 200_000
+export const COUNTERFACTUAL_MAX_EVENTS = 50_000
 
 const Position = z.number().int().positive()
 const CounterfactualBody = z
