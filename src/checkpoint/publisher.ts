@@ -128,6 +128,8 @@ export class CheckpointFolder {
  */
 export class CheckpointPublisher {
   private lastCutAt = 0
+  /** why the last cut failed (signing, the folder), null once one succeeds: for /metrics, never for the gate */
+  failure: string | null = null
   private sinkBehind: Published | null = null
   private cutting: Promise<Published | null> | null = null
 
@@ -165,9 +167,20 @@ export class CheckpointPublisher {
         () => this.tick(nowMs, true),
       )
     if (this.cutting) return this.cutting
-    this.cutting = this.run(nowMs, force).finally(() => {
-      this.cutting = null
-    })
+    this.cutting = this.run(nowMs, force)
+      .then(
+        (published) => {
+          if (published) this.failure = null
+          return published
+        },
+        (error: unknown) => {
+          this.failure = error instanceof Error ? error.message : String(error)
+          throw error
+        },
+      )
+      .finally(() => {
+        this.cutting = null
+      })
     return this.cutting
   }
 

@@ -120,6 +120,10 @@ describe('signed checkpoints', () => {
     assert.equal(toBase64(opened.rootHash), toBase64(tree.root(opened.size)))
     const head = (await auditor().get(`/v1/ledger/tree?size=${opened.size}`)).json()
     assert.equal(head.rootHash, toBase64(opened.rootHash))
+    // /metrics says how far the ledger is committed to, and that cutting works
+    const metrics = (await auditor().get('/metrics')).body
+    assert.match(metrics, new RegExp(`^governance_checkpoint_tree_size ${opened.size}$`, 'm'))
+    assert.match(metrics, /^governance_checkpoint_failing 0$/m)
     // the key list serves the key it verifies under, without a token
     const keys = await (await fetch(`${url}/v1/checkpoints/keys`)).json()
     assert.ok(JSON.stringify(keys).includes(key()))

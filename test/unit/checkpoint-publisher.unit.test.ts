@@ -21,6 +21,37 @@ const treeOf = (at: { size: number }) => ({
 })
 
 describe('the checkpoint publisher', () => {
+  it('says a cut failed (for /metrics) until the next one succeeds, and writes nothing meanwhile', async () => {
+    const local = localNoteSigner(ORIGIN, generateKeyPairSync('ed25519').privateKey)
+    let refuse = true
+    const signer: NoteSigner = {
+      ...local,
+      sign: async (message) => {
+        if (refuse) throw new Error('the KMS refused: key disabled')
+        return local.sign(message)
+      },
+    }
+    const folder = new CheckpointFolder(join(scratch, 'failing'))
+    const at = { size: 3 }
+    const publisher = new CheckpointPublisher(
+      treeOf(at),
+      signer,
+      ORIGIN,
+      folder,
+      { everyEvents: 1, everySeconds: 60 },
+      [],
+      pino({ level: 'silent' }),
+    )
+    assert.equal(publisher.failure, null)
+    await assert.rejects(publisher.tick(), /the KMS refused/)
+    assert.match(String(publisher.failure), /key disabled/)
+    assert.deepEqual(readdirSync(folder.dir), [], 'no checkpoint without its signature')
+    refuse = false
+    const cut = await publisher.tick()
+    assert.equal(cut?.checkpoint.size, 3)
+    assert.equal(publisher.failure, null)
+  })
+
   it('cuts the forced checkpoint asked for while another cut is under way (the last one at stop)', async () => {
     const local = localNoteSigner(ORIGIN, generateKeyPairSync('ed25519').privateKey)
     // the first signature waits until released: a signing command that is slow to answer

@@ -366,6 +366,16 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     help: 'Ledger events the decision service has not yet decided on',
     registers,
   })
+  const checkpointSize = new Gauge({
+    name: 'governance_checkpoint_tree_size',
+    help: 'The tree size of the newest signed checkpoint cut: how far the ledger is committed to outside the data folder',
+    registers,
+  })
+  const checkpointFailing = new Gauge({
+    name: 'governance_checkpoint_failing',
+    help: 'Whether the last attempt to cut a checkpoint failed (1: signing or the folder failed) or not (0)',
+    registers,
+  })
   const faults = new Gauge({
     name: 'governance_faults',
     help: 'Parts of the service that have stopped or can no longer be trusted, now; while any is listed the execution gate is closed',
@@ -417,6 +427,8 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     headPosition.set(head.position)
     decisionLag.set(Math.max(0, head.position - runtime.decision.position))
     faults.set(runtime.health.problems().length)
+    checkpointSize.set(runtime.checkpoints.folder.latestSize())
+    checkpointFailing.set(runtime.checkpoints.failure === null ? 0 : 1)
     return registry.metrics()
   }
   return { registry, scrape, httpRequests }
