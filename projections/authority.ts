@@ -1,4 +1,5 @@
 import type { AuthorityLevel, DomainEvent, EventOf, LedgerEvent, TrackRecord } from '../src/domain/events.js'
+import { runSurvival, survivalRate } from '../src/domain/survival.js'
 import type { DocChange, DocReader, Projection } from './projection.js'
 
 /** The rung an agent holds in one environment, and the event that put it there. */
@@ -109,7 +110,7 @@ export const trackRecord = (
     windowEnd,
     proposals: sum('proposals'),
     simulationsPassed: sum('simulationsPassed'),
-    simulationSurvivalRate: branches === 0 ? 1 : sum('branchesSurvived') / branches,
+    simulationSurvivalRate: survivalRate(sum('branchesSurvived'), branches),
     violations: sum('violations'),
     failedExecutions: sum('failedExecutions'),
   }
@@ -171,14 +172,12 @@ const count = (
 
 const simulationCounts = (event: EventOf<'SimulationRecorded'>): Partial<TrackCounts> => {
   // the baseline shows the plan works; only adversarial branches show it survives pressure
-  const adversarial = event.data.branches.filter((b) => b.kind !== 'baseline')
-  const survived = adversarial.filter((b) => b.outcome === 'survived').length
-  const passed = adversarial.length > 0 && survived === adversarial.length
+  const run = runSurvival(event.data.branches)
   return {
     simulations: 1,
-    simulationsPassed: passed ? 1 : 0,
-    branches: adversarial.length,
-    branchesSurvived: survived,
+    simulationsPassed: run.passed ? 1 : 0,
+    branches: run.adversarial,
+    branchesSurvived: run.survived,
   }
 }
 

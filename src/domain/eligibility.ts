@@ -13,6 +13,7 @@ import {
   type PromotionRequirement,
   type PromotionRequirements,
 } from './events.js'
+import { runSurvival } from './survival.js'
 
 // ---------- the question and its answer ----------
 
@@ -327,15 +328,13 @@ const survivalCheck = ({ proposal, simulations, policy }: EvidenceInput): CheckR
       `no accepted simulation of action ${proposal.actionDigest}${ignoredNote}`,
     )
   }
-  const adversarial = simulation.branches.filter((b) => b.kind !== 'baseline')
-  const survived = adversarial.filter((b) => b.outcome === 'survived').length
   // with no adversarial branch there is nothing to fail, and the branch count decides
-  const rate = adversarial.length === 0 ? 1 : survived / adversarial.length
+  const { adversarial, survived, rate } = runSurvival(simulation.branches)
   const { minAdversarialBranches: minBranches, survivalThreshold: threshold } = policy
-  const enough = adversarial.length >= minBranches
+  const enough = adversarial >= minBranches
   const survivedEnough = rate >= threshold
   const summary =
-    `simulation ${simulation.simulationId} by ${simulation.simulatedBy} has ${adversarial.length} adversarial ` +
+    `simulation ${simulation.simulationId} by ${simulation.simulatedBy} has ${adversarial} adversarial ` +
     `branches (at least ${minBranches} required), of which ${survived} survived, a survival rate of ` +
     `${round(rate)} (threshold ${threshold})`
   const verdict = enough && survivedEnough ? 'pass' : 'fail'
