@@ -1,4 +1,6 @@
+import { simulationIgnoredBecause } from '../domain/eligibility.js'
 import { type KillSwitchRef, PROPOSAL_MAX_OPEN_SECONDS } from '../domain/events.js'
+import { gateRun } from '../domain/release.js'
 import { keys, type Ledgered, type ProposalDoc, type World } from './world.js'
 
 const sameSwitch = (a: KillSwitchRef, b: KillSwitchRef) => a.scope === b.scope && a.target === b.target
@@ -92,12 +94,20 @@ export const applyFact = (world: World, event: Ledgered): void => {
       })
       return
     }
-    case 'SimulationRecorded':
-      world.updateProposal(event.data.proposalId, (p) => ({
-        ...p,
-        simulations: [...p.simulations, event.data],
-      }))
+    case 'SimulationRecorded': {
+      const doc = world.proposal(event.data.proposalId)
+      if (!doc) return
+      world.put('proposal', keys.proposal(event.data.proposalId), {
+        ...doc,
+        simulations: [...doc.simulations, event.data],
+      })
+      // a run counts towards its workflow's release as it counts as evidence: for this action, not the agent's side
+      const { tool, action, agentId } = doc.facts
+      if (simulationIgnoredBecause(event.data, doc.facts) === null) {
+        world.recordRun(tool, action, agentId, gateRun(event.data))
+      }
       return
+    }
     case 'RollbackTested':
       world.updateProposal(event.data.proposalId, (p) => ({
         ...p,

@@ -5,12 +5,14 @@ import {
   clipReason,
   type DataOf,
   DECISION_OUTPUT_TYPES,
+  ImpactClass,
   type KillSwitchRef,
   streams,
 } from '../domain/events.js'
 import { uuidFromName } from '../domain/ids.js'
+import { describeRelease, gatesFor, isReleased, releaseFigures } from '../domain/release.js'
 import { applyFact, dropVerdictDeadline, noteAnswer } from './apply.js'
-import { keys, type Ledgered, type OpenEntry, type ProposalDoc, type World } from './world.js'
+import { keys, type Ledgered, type OpenEntry, type ProposalDoc, type Released, type World } from './world.js'
 
 export type UnsignedVerdict = Omit<DataOf<'VerdictIssued'>, 'signature'>
 
@@ -24,6 +26,11 @@ export type Output =
       readonly data: DataOf<'ViolationRecorded'>
     }
   | { readonly stream: string; readonly type: 'AgentDemoted'; readonly data: DataOf<'AgentDemoted'> }
+  | {
+      readonly stream: string
+      readonly type: 'WorkflowReleased' | 'WorkflowReleaseRevoked'
+      readonly data: DataOf<'WorkflowReleased'>
+    }
 
 /**
  * decide(stateAtPosition, event): folds the event into the world, then answers it. Pure apart from the
@@ -40,8 +47,15 @@ export const decide = (world: World, event: Ledgered): Output[] => {
   applyFact(world, event)
   const reevaluate = (ids: readonly string[]) => ids.flatMap((id) => reevaluateProposal(world, id, event))
   switch (event.type) {
+    case 'SimulationRecorded': {
+      // a run can release its workflow, or take the release back: then the workflow's open proposals change too
+      const facts = world.proposal(event.data.proposalId)?.facts
+      if (!facts) return []
+      const releases = judgeWorkflow(world, facts.tool, facts.action, facts.agentId, event.data.simulationId)
+      const others = releases.length > 0 ? world.openBy('tool', facts.tool, facts.action) : []
+      return [...releases, ...reevaluate([...new Set([event.data.proposalId, ...others])])]
+    }
     case 'ProposalSubmitted':
-    case 'SimulationRecorded':
     case 'RollbackTested':
     case 'ApprovalGranted':
       return reevaluate([event.data.proposalId])
@@ -65,7 +79,7 @@ export const decide = (world: World, event: Ledgered): Output[] => {
       return identity === undefined ? [] : reevaluate(world.openBy('identity', identity))
     }
     case 'PolicyPublished':
-      return reevaluate(world.openIds())
+      return [...judgeReleasesUnder(world), ...reevaluate(world.openIds())]
     case 'AgentPromoted':
       return reevaluate(world.openBy('agent', event.data.agentId, event.data.environment))
     case 'KillSwitchEngaged':
@@ -123,6 +137,7 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
     rollbackTests: doc.rollbackTests,
     approvals: doc.approvals,
     killSwitches: world.killSwitches(),
+    workflowRuns: world.workflowRuns(facts.tool, facts.action, facts.agentId),
   })
   const fingerprint = canonicalize([
     result.decision,
@@ -294,4 +309,88 @@ const demote = (
       data: { agentId, environment, from, to, cause, proposalId, reason },
     },
   ]
+}
+
+// ---------- release gates ----------
+
+/**
+ * A release is an event when it begins and when it ends: a workflow passes a gate of the policy in force, or
+ * a released one stops passing it. Judged when a run of the workflow is recorded and when a policy is published.
+ */
+const judgeRelease = (
+  world: World,
+  release: Released,
+  policyVersion: number,
+  simulationId: string | null,
+): Output[] => {
+  const { gate, tool, action, agentId } = release
+  const runs = world.workflowRuns(tool, action, agentId ?? '')
+  const figures = releaseFigures(gate, agentId === null ? runs.all : runs.agent)
+  const released = isReleased(figures)
+  const key = keys.released(release)
+  const stood = world.get('released', key) !== undefined
+  if (released === stood) return []
+  world.put('released', key, released ? release : null)
+  const data = {
+    ...release,
+    policyVersion,
+    figures,
+    simulationId,
+    reason: describeRelease(release, agentId, figures),
+  }
+  const type = released ? 'WorkflowReleased' : 'WorkflowReleaseRevoked'
+  return [{ stream: streams.workflow(tool, action), type, data }]
+}
+
+/** Every gate that can apply to the workflow, judged on its runs (the agent's own, under a per-agent gate). */
+const judgeWorkflow = (
+  world: World,
+  tool: string,
+  action: string,
+  agentId: string,
+  simulationId: string,
+): Output[] => {
+  const policy = world.policy()
+  if (policy === null) return []
+  return gatesFor(policy.releaseGates, { tool, action }, undefined, ImpactClass.options).flatMap((gate) =>
+    judgeRelease(
+      world,
+      { gate, tool, action, agentId: gate.perAgent ? agentId : null },
+      policy.version,
+      simulationId,
+    ),
+  )
+}
+
+/**
+ * Under a newly published policy: a release whose gate the policy no longer applies ends, and every workflow
+ * with runs is judged against the gates it now has.
+ */
+const judgeReleasesUnder = (world: World): Output[] => {
+  const policy = world.policy()
+  if (policy === null) return []
+  const ended = world.releases().flatMap((release) => {
+    const { gate, tool, action, agentId } = release
+    const applies = gatesFor(policy.releaseGates, release, undefined, ImpactClass.options)
+    if (applies.some((g) => canonicalize(g) === canonicalize(gate))) return []
+    world.put('released', keys.released(release), null)
+    const figures = releaseFigures(gate, [])
+    const reason = `policy v${policy.version} no longer applies this release gate to workflow ${tool}.${action}`
+    return [
+      {
+        stream: streams.workflow(tool, action),
+        type: 'WorkflowReleaseRevoked' as const,
+        data: { ...release, agentId, policyVersion: policy.version, figures, simulationId: null, reason },
+      },
+    ]
+  })
+  const judged = world.workflowsWithRuns().flatMap(([tool, action]) =>
+    gatesFor(policy.releaseGates, { tool, action }, undefined, ImpactClass.options).flatMap((gate) => {
+      const agents = gate.perAgent ? world.agentsWithRuns(tool, action) : [null]
+      return agents.flatMap((agentId) =>
+        judgeRelease(world, { gate, tool, action, agentId }, policy.version, null),
+      )
+    }),
+  )
+  return [...ended, ...judged]
 }

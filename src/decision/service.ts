@@ -10,7 +10,7 @@ export const DECISION_ACTOR = 'governance-ledger/decision'
 export const DECISION_NAMESPACE = 'decision'
 
 /** The layout of the world's documents, kept beside them: a world of another layout is rebuilt from zero. */
-export const WORLD_VERSION = 5
+export const WORLD_VERSION = 6
 const META_KEY = '__meta'
 /** World documents the live service keeps decoded in memory. */
 const CACHED_DOCS = 2_000

@@ -1,4 +1,4 @@
-import { sha256Hex } from '../domain/canonical.js'
+import { canonicalize, sha256Hex } from '../domain/canonical.js'
 import type { ProposalFacts } from '../domain/eligibility.js'
 import type {
   AuthorityLevel,
@@ -7,7 +7,9 @@ import type {
   ImpactClass,
   KillSwitchRef,
   LedgerEvent,
+  ReleaseGate,
 } from '../domain/events.js'
+import { type GateRun, withRun } from '../domain/release.js'
 import type { DocStore } from '../store/docs.js'
 
 /**
@@ -110,6 +112,18 @@ export interface WorldDocs {
   recoveryDeadline: RecoveryDeadline
   proposalDeadline: ProposalDeadline
   due: DueEntry
+  /** a workflow's newest simulation runs, oldest first: every agent's, or one agent's */
+  runs: { readonly runs: readonly GateRun[] }
+  /** a workflow that passes a gate of the policy in force; present only while it does */
+  released: Released
+}
+
+/** Who a release is for: a workflow, and the agent whose own runs count under a per-agent gate. */
+export interface Released {
+  readonly gate: ReleaseGate
+  readonly tool: string
+  readonly action: string
+  readonly agentId: string | null
 }
 
 export const keys = {
@@ -126,6 +140,11 @@ export const keys = {
   verdictDeadline: (proposalId: string) => `deadline-verdict:${proposalId}`,
   recoveryDeadline: (proposalId: string) => `deadline-recovery:${proposalId}`,
   proposalDeadline: (proposalId: string) => `deadline-proposal:${proposalId}`,
+  runs: (tool: string, action: string) => `runs:${tool}.${action}`,
+  /** tool and action names hold no ':', so the agent's id ends the key unambiguously */
+  agentRuns: (tool: string, action: string, agentId: string) => `runs-agent:${tool}.${action}:${agentId}`,
+  released: ({ gate, tool, action, agentId }: Released) =>
+    `released:${slot(canonicalize(gate))}:${tool}.${action}:${agentId ?? ''}`,
   /** timestamps are fixed-width UTC (YYYY-MM-DDTHH:mm:ss.sssZ), so key order is time order */
   due: (at: string, kind: DueEntry['kind'], proposalId: string) => `due:${at}:${kind}:${proposalId}`,
 } as const
@@ -284,11 +303,46 @@ export class World {
     return { verdicts, recoveries, proposals }
   }
 
+  /** the newest simulation runs of a workflow: every agent's, and one agent's own */
+  workflowRuns(
+    tool: string,
+    action: string,
+    agentId: string,
+  ): { all: readonly GateRun[]; agent: readonly GateRun[] } {
+    return {
+      all: this.get('runs', keys.runs(tool, action))?.runs ?? [],
+      agent: this.get('runs', keys.agentRuns(tool, action, agentId))?.runs ?? [],
+    }
+  }
+
+  /** the workflows with recorded runs, as [tool, action] */
+  workflowsWithRuns(): Array<[string, string]> {
+    return this.entries('runs:').map(([key]) => key.slice('runs:'.length).split('.') as [string, string])
+  }
+
+  /** the agents with recorded runs of a workflow */
+  agentsWithRuns(tool: string, action: string): string[] {
+    const prefix = keys.agentRuns(tool, action, '')
+    return this.entries(prefix).map(([key]) => key.slice(prefix.length))
+  }
+
+  /** the releases that stand */
+  releases(): Released[] {
+    return this.entries('released:').map(([, doc]) => doc as Released)
+  }
+
   verdictDeadline(proposalId: string): VerdictDeadline | undefined {
     return this.get('verdictDeadline', keys.verdictDeadline(proposalId))
   }
 
   // -- writes --
+
+  /** Counts a simulation run for its workflow, and for its agent's own runs of it. */
+  recordRun(tool: string, action: string, agentId: string, run: GateRun): void {
+    for (const key of [keys.runs(tool, action), keys.agentRuns(tool, action, agentId)]) {
+      this.put('runs', key, { runs: withRun(this.get('runs', key)?.runs ?? [], run) })
+    }
+  }
 
   updateProposal(proposalId: string, update: (doc: ProposalDoc) => ProposalDoc): void {
     const doc = this.proposal(proposalId)

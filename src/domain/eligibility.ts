@@ -13,6 +13,7 @@ import {
   type PromotionRequirement,
   type PromotionRequirements,
 } from './events.js'
+import { describeRelease, type GateRun, gateFor, isReleased, releaseFigures } from './release.js'
 import { runSurvival } from './survival.js'
 
 // ---------- the question and its answer ----------
@@ -61,6 +62,8 @@ export interface EligibilityInput {
   approvals: readonly Approval[]
   /** every engaged switch */
   killSwitches: readonly KillSwitchRef[]
+  /** the recent simulation runs of the proposal's workflow, oldest first: every agent's, and its agent's own */
+  workflowRuns: { readonly all: readonly GateRun[]; readonly agent: readonly GateRun[] }
 }
 
 export interface Eligibility {
@@ -85,6 +88,7 @@ export const evaluate = (input: EligibilityInput): Eligibility => {
     inventoryCheck(input, impact),
     authorityCheck(input.proposal, input.agentLevel),
     killSwitchCheck(input.proposal, input.killSwitches),
+    ...releaseGateCheck(input, impact),
     ...EvidenceCheck.options.map((check) => evidenceCheck(check, input, impact)),
   ]
   return {
@@ -190,6 +194,29 @@ const stops = (killSwitch: KillSwitchRef, proposal: ProposalFacts): boolean => {
 
 const describeSwitch = ({ scope, target }: KillSwitchRef): string =>
   scope === 'global' ? 'the global switch' : `the ${scope} switch for ${target}`
+
+/**
+ * Under a policy with release gates, the gate that applies to the proposal must find its workflow released.
+ * Listed only when the policy has gates, so verdicts under a policy without any are as they always were.
+ */
+const releaseGateCheck = (input: EligibilityInput, impact: ImpactClass): CheckResult[] => {
+  const { policy, proposal, workflowRuns } = input
+  if (policy === null || policy.releaseGates.length === 0) return []
+  const { tool, action, environment, agentId } = proposal
+  const gate = gateFor(policy.releaseGates, { tool, action, environment, impact })
+  if (gate === null) {
+    return [
+      result(
+        'releaseGate',
+        'pass',
+        `no release gate of policy v${policy.version} applies to ${tool}.${action} in ${environment} at '${impact}' impact`,
+      ),
+    ]
+  }
+  const figures = releaseFigures(gate, gate.perAgent ? workflowRuns.agent : workflowRuns.all)
+  const words = describeRelease(proposal, gate.perAgent ? agentId : null, figures)
+  return [result('releaseGate', isReleased(figures) ? 'pass' : 'fail', words)]
+}
 
 // ---------- the five evidence checks ----------
 
@@ -358,7 +385,7 @@ const attestedIgnoredBecause = (
   return null
 }
 
-const simulationIgnoredBecause = (simulation: Simulation, proposal: ProposalFacts): string | null =>
+export const simulationIgnoredBecause = (simulation: Simulation, proposal: ProposalFacts): string | null =>
   attestedIgnoredBecause(simulation, simulation.simulatedBy, proposal)
 
 const rollbackCheck = (input: EvidenceInput): CheckResult => {
@@ -476,6 +503,7 @@ export const defaultPolicy = (owner: string, version = 1): PolicyDraft => {
     recoveryTimeObjectiveSeconds: 900,
     verdictTtlSeconds: 600,
     proposalMaxOpenSeconds: PROPOSAL_MAX_OPEN_SECONDS,
+    releaseGates: [],
     promotion: DEFAULT_PROMOTION,
     promotionByEnvironment: {},
   }

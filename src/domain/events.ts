@@ -14,8 +14,18 @@ export type ImpactClass = z.infer<typeof ImpactClass>
 export const EvidenceCheck = z.enum(['scopedPermission', 'freshState', 'survival', 'rollback', 'lineage'])
 export type EvidenceCheck = z.infer<typeof EvidenceCheck>
 
-/** Every check a verdict lists: the always-on gates, then the five evidence checks. */
-export const CheckName = z.enum(['policy', 'inventory', 'authority', 'killSwitch', ...EvidenceCheck.options])
+/**
+ * Every check a verdict lists: the always-on gates, the release gate (listed only under a policy that has
+ * release gates), then the five evidence checks.
+ */
+export const CheckName = z.enum([
+  'policy',
+  'inventory',
+  'authority',
+  'killSwitch',
+  'releaseGate',
+  ...EvidenceCheck.options,
+])
 export type CheckName = z.infer<typeof CheckName>
 
 export const KillSwitchScope = z.enum(['global', 'environment', 'tool', 'agent'])
@@ -144,6 +154,9 @@ export const BranchKind = z.enum([
   'other-adversarial',
 ])
 export type BranchKind = z.infer<typeof BranchKind>
+/** The branch kinds that put a plan under pressure: every kind but the baseline. */
+export const AdversarialBranchKind = BranchKind.exclude(['baseline'])
+export type AdversarialBranchKind = z.infer<typeof AdversarialBranchKind>
 
 export const SimulationBranch = z.object({
   name: Identifier,
@@ -152,6 +165,37 @@ export const SimulationBranch = z.object({
   outcome: z.enum(['survived', 'failed']),
   detail: z.string().max(4000).optional(),
 })
+
+/** A workflow: a registered tool action, `<tool>.<action>`. */
+export const WorkflowName = z
+  .string()
+  .max(201)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9][A-Za-z0-9_-]*$/, "'<tool>.<action>'")
+/** The most simulation runs a release gate can count. */
+export const MAX_GATE_RUNS = 100
+/**
+ * A release gate: a workflow's proposals of these impact classes are blocked (check `releaseGate`) until the
+ * workflow is released, that is until its last `runs` simulation runs survived at `survivalThreshold` or above
+ * (adversarial branches survived over adversarial branches run) and exercised every required branch kind.
+ */
+export const ReleaseGate = z
+  .object({
+    /** the workflow gated, `<tool>.<action>`, or '*' for every workflow */
+    workflow: z.union([WorkflowName, z.literal('*')]),
+    /** the environment whose proposals it gates; null: every environment */
+    environment: Environment.nullable().default(null),
+    /** the impact classes it gates */
+    impacts: z.array(ImpactClass).min(1).max(5),
+    /** survival counted over the proposing agent's own runs of the workflow, or over every agent's */
+    perAgent: z.boolean().default(false),
+    /** the last so many runs count; a workflow with fewer runs is not released */
+    runs: z.number().int().min(1).max(MAX_GATE_RUNS),
+    survivalThreshold: z.number().min(0).max(1),
+    /** adversarial branch kinds the counted runs must all have exercised between them */
+    requiredBranchKinds: z.array(AdversarialBranchKind).max(6).default([]),
+  })
+  .strict()
+export type ReleaseGate = z.infer<typeof ReleaseGate>
 
 /** A free-form JSON object as recorded: read back as it is, whatever an older ledger let in. */
 export const JsonObject = z.record(z.string(), z.unknown())
@@ -266,6 +310,8 @@ export const PolicyPublished = event('PolicyPublished', {
   /** how long a proposal may stay open without executing before it expires (ProposalExpired) */
   proposalMaxOpenSeconds: Duration.min(60).default(PROPOSAL_MAX_OPEN_SECONDS),
   verdictTtlSeconds: Duration.min(1),
+  /** tried in order: the first that names a proposal's workflow (or '*'), environment and impact applies */
+  releaseGates: z.array(ReleaseGate).max(50).default([]),
   /** the least track record each rung needs, and per environment where one differs */
   promotion: PromotionRequirements,
   promotionByEnvironment: z.record(Environment, PromotionRequirements),
@@ -531,6 +577,35 @@ export const TokenRevoked = event('TokenRevoked', {
   reason: Reason,
 })
 
+/** What a release gate counted: the figures a release, a revocation and a gate check give. */
+export const ReleaseFigures = z.object({
+  /** runs counted: the last `runsRequired` at most */
+  runs: z.number().int().min(0),
+  runsRequired: z.number().int().min(1),
+  adversarial: z.number().int().min(0),
+  survived: z.number().int().min(0),
+  survivalRate: z.number().min(0).max(1),
+  threshold: z.number().min(0).max(1),
+  kindsCovered: z.array(AdversarialBranchKind),
+  kindsMissing: z.array(AdversarialBranchKind),
+})
+export type ReleaseFigures = z.infer<typeof ReleaseFigures>
+const releaseFields = {
+  tool: ToolName,
+  action: ActionName,
+  /** the agent whose runs count, under a per-agent gate; null: every agent's */
+  agentId: Identifier.nullable(),
+  gate: ReleaseGate,
+  policyVersion: z.number().int().positive(),
+  figures: ReleaseFigures,
+  /** the simulation whose record changed the answer; null when a policy did */
+  simulationId: Identifier.nullable(),
+  reason: Reason,
+}
+/** A workflow passed a release gate: decided by the decision service, from the ledger alone. */
+export const WorkflowReleased = event('WorkflowReleased', releaseFields)
+/** A released workflow no longer passes its gate, or the policy in force no longer has that gate. */
+export const WorkflowReleaseRevoked = event('WorkflowReleaseRevoked', releaseFields)
 export const DomainEvent = z.discriminatedUnion('type', [
   AgentRegistered,
   PromotionRequested,
@@ -538,6 +613,8 @@ export const DomainEvent = z.discriminatedUnion('type', [
   PromotionRefused,
   AgentPromoted,
   AgentDemoted,
+  WorkflowReleased,
+  WorkflowReleaseRevoked,
   ToolActionRegistered,
   ScopeGranted,
   ScopeRevoked,
@@ -583,6 +660,8 @@ export const DECISION_OUTPUT_TYPES: ReadonlySet<EventType> = new Set([
   'VerdictRevoked',
   'ViolationRecorded',
   'AgentDemoted',
+  'WorkflowReleased',
+  'WorkflowReleaseRevoked',
 ])
 
 // ---------- the envelope ----------
@@ -641,6 +720,8 @@ export const toLedgerEvent = (
 export const streams = {
   agent: (agentId: string) => `agent-${agentId}`,
   tool: (tool: string, action: string) => `tool-${tool}.${action}`,
+  /** a workflow's releases and their revocations */
+  workflow: (tool: string, action: string) => `workflow-${tool}.${action}`,
   grant: (grantId: string) => `grant-${grantId}`,
   policy: () => 'policy',
   killSwitch: (ref: KillSwitchRef) => `killswitch-${ref.scope}${ref.target === null ? '' : `.${ref.target}`}`,

@@ -168,6 +168,7 @@ export const eligibleInput = (
   observation: observation(),
   simulations: [simulation()],
   rollbackTests: [rollbackTest()],
+  workflowRuns: { all: [], agent: [] },
   approvals: [approval('approver-1'), approval('approver-2')],
   killSwitches: [],
   ...overrides,

@@ -37,6 +37,9 @@ export const streamOf = (event: DomainEvent): string => {
       return streams.grant(event.data.grantId)
     case 'PolicyPublished':
       return streams.policy()
+    case 'WorkflowReleased':
+    case 'WorkflowReleaseRevoked':
+      return streams.workflow(event.data.tool, event.data.action)
     case 'KillSwitchEngaged':
     case 'KillSwitchReleased':
       return streams.killSwitch(event.data)

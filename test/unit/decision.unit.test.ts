@@ -740,3 +740,178 @@ describe('deadlines', () => {
     assert.equal([...docs.keys()].filter((k) => k.startsWith('deadline-')).length, 699)
   })
 })
+
+describe('release gates', () => {
+  const GATE = {
+    workflow: 'kubectl.scale',
+    impacts: ['high' as const],
+    runs: 3,
+    survivalThreshold: 0.8,
+    requiredBranchKinds: ['dependency-down' as const],
+  }
+  const gated = (version: number, gates: object[]) =>
+    ({
+      ...defaultPolicy('policy-admin', version),
+      releaseGates: gates,
+      publishedBy: 'admin-1',
+      approvedBy: 'admin-2',
+    }) as never
+  const KINDS = ['dependency-down', 'partial-failure', 'stale-read'] as const
+
+  /** A harness run for a new proposal: one branch of each kind, survived or failed as given. */
+  const run = (
+    b: LedgerBuilder,
+    n: number,
+    outcomes: readonly ('survived' | 'failed')[],
+    options: { agentId?: string; kinds?: readonly (typeof KINDS)[number][]; simulatedBy?: string } = {},
+  ): LedgerEvent[] => {
+    const proposalId = `run-${n}`
+    const kinds = options.kinds ?? KINDS
+    return [
+      b.after(10).event('ProposalSubmitted', proposalData({ proposalId, agentId: options.agentId })),
+      b.after(5).event('SimulationRecorded', {
+        proposalId,
+        simulationId: `sim-run-${n}`,
+        requestId: `simreq-run-${n}`,
+        actionDigest: actionDigestFor({ proposalId }),
+        simulatedBy: options.simulatedBy ?? 'simulator-1',
+        branches: kinds.map((kind, i) => ({
+          name: kind,
+          kind,
+          counterfactual: `what if ${kind}`,
+          outcome: outcomes[i] ?? 'survived',
+        })),
+      }),
+    ]
+  }
+  const ok = ['survived', 'survived', 'survived'] as const
+  const bad = ['failed', 'failed', 'failed'] as const
+
+  type Release = Extract<Output, { type: 'WorkflowReleased' | 'WorkflowReleaseRevoked' }>
+  const releaseEvents = (outputs: readonly Output[]): Release[] =>
+    outputs.filter((o): o is Release => o.type === 'WorkflowReleased' || o.type === 'WorkflowReleaseRevoked')
+  const gateOf = (outputs: readonly Output[], proposalId = P) => {
+    const last = verdicts(outputs)
+      .map(
+        (o) =>
+          o.data as { proposalId: string; decision: string; checks: { check: string; status: string }[] },
+      )
+      .filter((v) => v.proposalId === proposalId)
+      .at(-1)
+    return last && [last.decision, last.checks.find((c) => c.check === 'releaseGate')?.status]
+  }
+
+  test('the gate opens, closes and reopens as the workflow survival changes, and the ledger shows each turn', () => {
+    const b = new LedgerBuilder()
+    const { when, answers } = given([...fullyEvidenced(b), b.event('PolicyPublished', gated(2, [GATE]))])
+    // everything else is in place: the gate alone blocks, with its numbers
+    const blocked = answers
+      .flat()
+      .filter((o) => o.type === 'VerdictIssued')
+      .at(-1)?.data as {
+      decision: string
+      checks: { check: string; status: string; reason: string }[]
+    }
+    assert.equal(blocked.decision, 'block')
+    assert.deepEqual(
+      blocked.checks.filter((c) => c.status === 'fail').map((c) => c.check),
+      ['releaseGate'],
+    )
+    assert.match(blocked.checks.find((c) => c.check === 'releaseGate')?.reason ?? '', /only 1 of 3 runs/)
+
+    const second = run(b, 2, ok).flatMap(when)
+    assert.deepEqual(releaseEvents(second), [], 'two runs of three: not yet')
+    const third = run(b, 3, ok).flatMap(when)
+    assert.deepEqual(
+      releaseEvents(third).map((o) => [o.type, o.data.figures.runs, o.data.figures.survivalRate]),
+      [['WorkflowReleased', 3, 1]],
+    )
+    assert.equal(releaseEvents(third)[0]?.data.simulationId, 'sim-run-3')
+    assert.deepEqual(gateOf(third), ['allow', 'pass'], 'the open proposal is decided again, and allowed')
+
+    // one run in which every branch fails: 6 of 9 survived over the last three runs, under 0.8
+    const failing = run(b, 4, bad).flatMap(when)
+    assert.deepEqual(
+      releaseEvents(failing).map((o) => [o.type, o.data.figures.survived, o.data.figures.adversarial]),
+      [['WorkflowReleaseRevoked', 6, 9]],
+    )
+    assert.deepEqual(gateOf(failing), ['block', 'fail'], 'the gate closes on the open proposal')
+
+    // two good runs still count the failed one among the last three; the third good one pushes it out
+    const fifth = [...run(b, 5, ok), ...run(b, 6, ok)].flatMap(when)
+    assert.deepEqual(releaseEvents(fifth), [])
+    const seventh = run(b, 7, ok).flatMap(when)
+    assert.deepEqual(
+      releaseEvents(seventh).map((o) => o.type),
+      ['WorkflowReleased'],
+    )
+    assert.deepEqual(gateOf(seventh), ['allow', 'pass'], 'and reopens')
+  })
+
+  test('every required branch kind must have run: full survival without it is not a release', () => {
+    const b = new LedgerBuilder()
+    const gate = { ...GATE, requiredBranchKinds: ['dependency-down', 'rollback-failure'] }
+    const { when } = given([...fullyEvidenced(b), b.event('PolicyPublished', gated(2, [gate]))])
+    const outputs = [2, 3, 4].flatMap((n) => run(b, n, ok)).flatMap(when)
+    assert.deepEqual(releaseEvents(outputs), [])
+    const v = verdicts(outputs).at(-1)?.data as { checks: { check: string; reason: string }[] }
+    assert.match(v.checks.find((c) => c.check === 'releaseGate')?.reason ?? '', /never run: rollback-failure/)
+  })
+
+  test("a per-agent gate counts the agent's own runs: another agent's runs release nothing for it", () => {
+    const b = new LedgerBuilder()
+    const { when } = given([
+      ...fullyEvidenced(b),
+      b.event('AgentRegistered', { agentId: 'agent-2', owner: 'platform' }),
+      b.event('PolicyPublished', gated(2, [{ ...GATE, perAgent: true }])),
+    ])
+    const others = [2, 3, 4].flatMap((n) => run(b, n, ok, { agentId: 'agent-2' })).flatMap(when)
+    assert.deepEqual(
+      releaseEvents(others).map((o) => [o.type, o.data.agentId]),
+      [['WorkflowReleased', 'agent-2']],
+    )
+    const mine = verdicts(others).map((o) => o.data as { agentId: string; decision: string })
+    assert.deepEqual(
+      mine.filter((v) => v.agentId === AGENT && v.decision === 'allow'),
+      [],
+      "agent-1's proposal is not allowed by agent-2's runs",
+    )
+    const own = [5, 6].flatMap((n) => run(b, n, ok)).flatMap(when)
+    assert.deepEqual(
+      releaseEvents(own).map((o) => [o.type, o.data.agentId]),
+      [['WorkflowReleased', AGENT]],
+    )
+    assert.deepEqual(gateOf(own), ['allow', 'pass'])
+  })
+
+  test('a run the proposing agent attested itself counts for nothing, towards evidence or release', () => {
+    const b = new LedgerBuilder()
+    const { when, world } = given([...fullyEvidenced(b), b.event('PolicyPublished', gated(2, [GATE]))])
+    const selfMade = [2, 3, 4].flatMap((n) => run(b, n, ok, { simulatedBy: AGENT })).flatMap(when)
+    assert.deepEqual(releaseEvents(selfMade), [])
+    assert.equal(world().workflowRuns('kubectl', 'scale', AGENT).all.length, 1, 'only the harness run counts')
+  })
+
+  test('a policy that drops the gate ends the release; one that adds a gate releases on the runs already recorded', () => {
+    const b = new LedgerBuilder()
+    const { when } = given([
+      ...fullyEvidenced(b),
+      ...run(b, 2, ok),
+      ...run(b, 3, ok),
+      b.event('PolicyPublished', gated(2, [GATE])),
+    ])
+    const stricter = when(b.event('PolicyPublished', gated(3, [{ ...GATE, runs: 4 }])))
+    assert.deepEqual(
+      releaseEvents(stricter).map((o) => [o.type, o.data.policyVersion, o.data.simulationId]),
+      [['WorkflowReleaseRevoked', 3, null]],
+    )
+    assert.match(releaseEvents(stricter)[0]?.data.reason ?? '', /no longer applies/)
+    assert.deepEqual(gateOf(stricter), ['block', 'fail'])
+    const looser = when(b.event('PolicyPublished', gated(4, [{ ...GATE, runs: 2 }])))
+    assert.deepEqual(
+      releaseEvents(looser).map((o) => [o.type, o.data.policyVersion, o.data.figures.runs]),
+      [['WorkflowReleased', 4, 2]],
+    )
+    assert.deepEqual(gateOf(looser), ['allow', 'pass'])
+  })
+})

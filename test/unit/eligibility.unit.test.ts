@@ -17,6 +17,7 @@ import {
   type ImpactClass,
   type KillSwitchRef,
   PolicyPublished,
+  ReleaseGate,
   RollbackTested,
   ScopeGranted,
   SimulationRecorded,
@@ -191,13 +192,22 @@ describe('rule 4: the five checks, each failing alone at critical', () => {
     assertBlockedOnlyBy(result, 'scopedPermission', 'freshState', 'lineage')
   })
 
-  test('the verdict lists every check, in order, each a valid check result', () => {
+  test('the verdict lists every check, in order, each a valid check result; the release gate only under a policy with gates', () => {
     const result = evaluate(eligibleInput('medium', { grants: [], agentLevel: 'observe' }))
     assert.deepEqual(
       result.checks.map((c) => c.check),
-      CheckName.options,
+      CheckName.options.filter((c) => c !== 'releaseGate'),
     )
     for (const check of result.checks) CheckResult.parse(check)
+    const gate = ReleaseGate.parse({ workflow: '*', impacts: ['high'], runs: 1, survivalThreshold: 0.9 })
+    const gated = evaluate(
+      eligibleInput('medium', { grants: [], policy: { ...publishedPolicy(), releaseGates: [gate] } }),
+    )
+    assert.deepEqual(
+      gated.checks.map((c) => c.check),
+      CheckName.options,
+    )
+    for (const check of gated.checks) CheckResult.parse(check)
   })
 })
 

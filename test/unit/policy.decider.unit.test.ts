@@ -38,6 +38,7 @@ const draft = (n: number, owner = 'governance-board'): PolicyDraft => ({
   rollbackTestMaxAgeSeconds: 86400,
   recoveryTimeObjectiveSeconds: 900,
   verdictTtlSeconds: 600,
+  releaseGates: [],
   proposalMaxOpenSeconds: 604_800,
   promotion,
   promotionByEnvironment: { production: { ...promotion, execute: track(20) } },
