@@ -4,8 +4,9 @@ import type { OpenState } from '../../projections/open-actions.js'
 import { Lifetime } from '../auth/lifetime.js'
 import { Role } from '../auth/tokens.js'
 import { VerifierKeyText } from '../checkpoint/note.js'
-import { Environment, Identifier } from '../domain/events.js'
+import { Environment, Identifier, ImpactClass, WorkflowName } from '../domain/events.js'
 import { KEY_USES, type KeyUse } from '../keys/key-list.js'
+import type { GateCheckOptions } from './commands/gate.js'
 import type { WitnessOptions } from './commands/witness.js'
 import { UsageError } from './errors.js'
 
@@ -21,6 +22,7 @@ export const COMMAND_NAMES = [
   'witness',
   'head',
   'keys rotate',
+  'gate check',
 ] as const
 export type CommandName = (typeof COMMAND_NAMES)[number]
 
@@ -249,6 +251,26 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       json,
     },
   },
+  'gate check': {
+    usage: 'gate check TOOL.ACTION [--agent ID] [--environment ENV] [--impact CLASS] [--url URL]',
+    summary: 'whether a workflow passes the release gates of the policy in force; exit 1 when not',
+    description: [
+      'Asks the running service (--url, else GOVERNANCE_URL; a token with the auditor, policy-admin or',
+      'simulator role in GOVERNANCE_TOKEN) whether the workflow passes every release gate that can apply',
+      'to it, in the environment and at the impact class given or in any, with the figures of each: runs',
+      'counted and required, survival and threshold, branch kinds exercised and missing. A per-agent gate',
+      'needs --agent. Exit 0 on pass; 1 on fail, and whenever the service gives no clear answer, so that a',
+      'pipeline that records its branch suite and then runs this stops on anything but a pass.',
+    ],
+    args: ['TOOL.ACTION'],
+    options: {
+      agent: { type: 'string', value: 'ID', description: 'the agent whose own runs a per-agent gate counts' },
+      environment: { type: 'string', value: 'ENV', description: 'only the gates for this environment' },
+      impact: { type: 'string', value: 'CLASS', description: 'only the gates for this impact class' },
+      url: { type: 'string', value: 'URL', description: 'the service, without /v1 (default GOVERNANCE_URL)' },
+      json,
+    },
+  },
   head: {
     usage: 'head',
     summary: 'the ledger head (position, hash, time) and how far each consumer has got',
@@ -340,6 +362,7 @@ export type Invocation =
     } & Common)
   | ({ readonly command: 'witness' } & WitnessOptions & Common)
   | ({ readonly command: 'head' } & Common)
+  | ({ readonly command: 'gate check' } & GateCheckOptions & Common)
   | ({
       readonly command: 'keys rotate'
       readonly key: KeyUse
@@ -373,7 +396,7 @@ const words = (argv: readonly string[]): string[] =>
 const commandOf = (positionals: readonly string[]): { name: CommandName; rest: string[] } | null => {
   const [first, second, ...others] = positionals
   if (first === undefined) return null
-  if (first === 'token' || first === 'audit' || first === 'keys') {
+  if (first === 'token' || first === 'audit' || first === 'keys' || first === 'gate') {
     const name = `${first} ${second ?? ''}` as CommandName
     if (second !== undefined && COMMANDS[name]) return { name, rest: others }
     const choices = COMMAND_NAMES.filter((c) => c.startsWith(`${first} `)).map((c) => c.split(' ')[1])
@@ -531,6 +554,22 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       )
         throw new UsageError('replay: --from: must not be after --to')
       return { command: name, check, counterfactual, ...common }
+    }
+    case 'gate check': {
+      const url = str(values, 'url')
+      const agentId = str(values, 'agent')
+      const environment = str(values, 'environment')
+      const impact = str(values, 'impact')
+      return {
+        command: name,
+        workflow: checked(WorkflowName, arg, 'TOOL.ACTION'),
+        agentId: agentId === undefined ? undefined : checked(Identifier, agentId, '--agent'),
+        environment:
+          environment === undefined ? undefined : checked(Environment, environment, '--environment'),
+        impact: impact === undefined ? undefined : checked(ImpactClass, impact, '--impact'),
+        url: url === undefined ? undefined : checked(ServiceUrl, url, '--url').replace(/\/+$/, ''),
+        ...common,
+      }
     }
     case 'keys rotate': {
       const key = str(values, 'key')

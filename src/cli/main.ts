@@ -3,6 +3,7 @@ import { ConfigError } from '../config.js'
 import { jsonText } from '../domain/canonical.js'
 import { helpText, type Invocation, parseCommandLine } from './args.js'
 import { auditAction, auditAgent } from './commands/audit.js'
+import { gateCheckCommand } from './commands/gate.js'
 import { rotateKeyCommand } from './commands/keys.js'
 import { headCommand, verifyCheckpointCommand, verifyCommand } from './commands/ledger.js'
 import { metricsCommand } from './commands/metrics.js'
@@ -70,6 +71,8 @@ const run = (invocation: Command, context: Context): Promise<Outcome> => {
       return headCommand(config)
     case 'keys rotate':
       return rotateKeyCommand(config, invocation)
+    case 'gate check':
+      return gateCheckCommand(invocation, context)
   }
 }
 

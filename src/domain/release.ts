@@ -1,7 +1,7 @@
 import {
   AdversarialBranchKind,
   type DataOf,
-  type ImpactClass,
+  ImpactClass,
   MAX_GATE_RUNS,
   type ReleaseFigures,
   type ReleaseGate,
@@ -125,4 +125,81 @@ export const describeRelease = (
     `${figures.survived} of ${figures.adversarial} adversarial branches, a survival rate of ${rate} ` +
     `(threshold ${figures.threshold}), exercising ${kinds}`
   return shortfall.length === 0 ? head : `${head}: ${shortfall.join('; ')}`
+}
+
+// ---------- the gate check: what a pipeline asks before it ships ----------
+
+export interface GateQuery {
+  readonly tool: string
+  readonly action: string
+  /** the agent whose own runs a per-agent gate counts */
+  readonly agentId?: string | undefined
+  /** only the gates for this environment; every environment without it */
+  readonly environment?: string | undefined
+  /** only the gates for this impact class; every class without it */
+  readonly impact?: ImpactClass | undefined
+}
+
+export interface GateResult {
+  readonly gate: ReleaseGate
+  /** whose runs were counted: the agent under a per-agent gate, null for every agent's */
+  readonly agentId: string | null
+  readonly passed: boolean
+  /** null when the gate could not be judged (a per-agent gate asked about no agent) */
+  readonly figures: ReleaseFigures | null
+  readonly reason: string
+}
+
+export interface GateAnswer {
+  readonly passed: boolean
+  readonly policyVersion: number | null
+  readonly gates: readonly GateResult[]
+  readonly reason: string
+}
+
+/**
+ * Whether a workflow passes every release gate that can apply to it (in the environment and at the impact
+ * asked, or in any): passed only when each one does. No policy in force fails closed; no gate that applies
+ * passes, since no proposal of the workflow would be blocked by one.
+ */
+export const checkGates = (
+  policy: { readonly version: number; readonly releaseGates: readonly ReleaseGate[] } | null,
+  runs: { readonly all: readonly GateRun[]; readonly agent: readonly GateRun[] },
+  query: GateQuery,
+): GateAnswer => {
+  const workflow = workflowOf(query)
+  if (policy === null) {
+    return { passed: false, policyVersion: null, gates: [], reason: 'no policy is in force: fail closed' }
+  }
+  const impacts = query.impact === undefined ? ImpactClass.options : [query.impact]
+  const gates = gatesFor(policy.releaseGates, query, query.environment, impacts).map((gate): GateResult => {
+    if (gate.perAgent && query.agentId === undefined) {
+      const reason = `this gate counts each agent's own runs of ${workflow}: name the agent`
+      return { gate, agentId: null, passed: false, figures: null, reason }
+    }
+    const agentId = gate.perAgent ? (query.agentId ?? null) : null
+    const figures = releaseFigures(gate, agentId === null ? runs.all : runs.agent)
+    return {
+      gate,
+      agentId,
+      passed: isReleased(figures),
+      figures,
+      reason: describeRelease(query, agentId, figures),
+    }
+  })
+  const where = [
+    query.environment === undefined ? null : `in ${query.environment}`,
+    query.impact === undefined ? null : `at '${query.impact}' impact`,
+  ].filter((w) => w !== null)
+  const scope = [workflow, ...where].join(' ')
+  if (gates.length === 0) {
+    const reason = `no release gate of policy v${policy.version} applies to ${scope}`
+    return { passed: true, policyVersion: policy.version, gates, reason }
+  }
+  const failed = gates.filter((g) => !g.passed).length
+  const reason =
+    failed === 0
+      ? `${scope} passes all ${gates.length} release gate(s) of policy v${policy.version}`
+      : `${scope} fails ${failed} of ${gates.length} release gate(s) of policy v${policy.version}`
+  return { passed: failed === 0, policyVersion: policy.version, gates, reason }
 }

@@ -2,6 +2,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { type Checkpoint, CheckpointError, openCheckpoint } from '../../checkpoint/note.js'
 import { judge, proofNeeded, type WitnessJudgement } from '../../checkpoint/witness.js'
 import { CliError } from '../errors.js'
+import { request } from '../http.js'
 import type { Context, Outcome } from '../outcome.js'
 
 export interface WitnessOptions {
@@ -17,11 +18,6 @@ export interface WitnessOptions {
   readonly metrics: string | undefined
 }
 
-/** How long one request to the service may take. */
-const REQUEST_TIMEOUT_MS = 10_000
-/** The longest checkpoint or proof answer the witness reads. */
-const MAX_ANSWER_BYTES = 64 * 1024
-
 const b64 = (hash: Uint8Array) => Buffer.from(hash).toString('base64')
 
 /** Writes a file whole or not at all: a crash never leaves half a state file. */
@@ -29,36 +25,6 @@ const writeAtomically = (path: string, text: string): void => {
   const temporary = `${path}.${process.pid}.tmp`
   writeFileSync(temporary, text, { mode: 0o644 })
   renameSync(temporary, path)
-}
-
-/** Reads an answer's body up to MAX_ANSWER_BYTES: a service that sends more is refused before it is all read. */
-const boundedText = async (response: Response, url: string): Promise<string> => {
-  const declared = Number(response.headers.get('content-length') ?? 0)
-  if (declared > MAX_ANSWER_BYTES) throw new CliError(`${url} answered more than ${MAX_ANSWER_BYTES} bytes`)
-  const chunks: Uint8Array[] = []
-  let length = 0
-  const reader = response.body?.getReader()
-  for (;;) {
-    const read = reader ? await reader.read() : { done: true as const, value: undefined }
-    if (read.done) break
-    length += read.value.byteLength
-    if (length > MAX_ANSWER_BYTES) {
-      await reader?.cancel()
-      throw new CliError(`${url} answered more than ${MAX_ANSWER_BYTES} bytes`)
-    }
-    chunks.push(read.value)
-  }
-  return Buffer.concat(chunks).toString('utf8')
-}
-
-const request = async (url: string, token: string | undefined): Promise<string> => {
-  const response = await fetch(url, {
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  })
-  const text = await boundedText(response, url)
-  if (!response.ok) throw new CliError(`${url} answered ${response.status}: ${text.slice(0, 200)}`)
-  return text
 }
 
 const consistencyProof = async (
