@@ -4,7 +4,6 @@ import { main } from '../../src/cli/main.js'
 import { streams } from '../../src/domain/events.js'
 import {
   expectError,
-  governed,
   proposalBody,
   rollbackTestOf,
   SEED,
