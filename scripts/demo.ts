@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { issueToken, loadPrivateKey, type Role } from '../src/auth/tokens.js'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { defaultPolicy, trackRequirement } from '../src/domain/eligibility.js'
+import { PolicyDraft } from '../src/domain/events.js'
 import {
   type ActionIdentity,
   AdminClient,
@@ -38,7 +39,10 @@ const HELP = `npm run demo: the governance story, told against a running service
   (an observer, a grant two admins approve, the simulator, an approver) until the verdict is allow;
   the executor verifies and runs it; a kill switch revokes another allow, and its release waits for
   the second admin; an execution fails and is rolled back; the headline metrics and the audit answer
-  (what changed, who changed it, how fast it was undone) close it.
+  (what changed, who changed it, how fast it was undone) follow. Last, a counterfactual question (which
+  of the run's allows would a release gate have blocked?) and the gate itself, put in force by two
+  admins, failing and then passing as the agent's branch suite runs once more; the policy before the
+  act is then put back.
 
 Usage: npm run demo [-- --help]          (the same as: tsx scripts/demo.ts)
 
@@ -853,6 +857,90 @@ const whatWhoHowFast = async (cast: Cast, proposalId: string, position: number):
   )
 }
 
+interface GateAnswer {
+  passed: boolean
+  reason: string
+  gates: { figures: { runs: number; runsRequired: number; survivalRate: number } | null }[]
+}
+
+interface CounterfactualAnswer {
+  compared: number
+  flips: { agentId: string; recorded: string; counterfactual: string; changedChecks: { check: string }[] }[]
+}
+
+/** The gate check as a pipeline reads it: pass or fail, with the runs counted. */
+const gateLine = (answer: GateAnswer): string => {
+  const figures = answer.gates[0]?.figures
+  const runs = figures
+    ? ` (runs ${figures.runs} of ${figures.runsRequired}, survival ${figures.survivalRate})`
+    : ''
+  return `${answer.passed ? 'PASS' : 'FAIL'}${runs}`
+}
+
+/** Publishes a policy as two admins; resolves with its version. */
+const publishAsTwo = async (cast: Cast, policy: PolicyInput): Promise<void> => {
+  const how = await governed(cast, cast.admin.publishPolicy(policy))
+  if (how === 'applied') throw new DemoError('a policy that is not the first was applied by one admin')
+}
+
+/**
+ * Act 9: a question about the past, then a release gate in force: the workflow must keep surviving its
+ * simulations before it ships. The policy in force before the act is put back at its end.
+ */
+const releaseGateAndThePast = async (cast: Cast, runStart: number): Promise<void> => {
+  act('9. A question about the past, and a release gate')
+  const workflow = `${TOOL}.${ACTION}`
+  const current = await cast.admin.currentPolicy()
+  // the policy as its admin writes it: the fields of a draft, none of what the ledger added
+  const before = PolicyDraft.parse(
+    Object.fromEntries(Object.keys(PolicyDraft.shape).map((key) => [key, current[key as keyof Policy]])),
+  )
+  const gate = {
+    workflow,
+    environment: ENVIRONMENT,
+    impacts: ['high' as const, 'critical' as const],
+    perAgent: true,
+    runs: 3,
+    survivalThreshold: 0.9,
+    requiredBranchKinds: ['dependency-down' as const],
+  }
+  const gated = { ...before, version: before.version + 1, releaseGates: [gate, ...before.releaseGates] }
+  say(
+    `   the question: had a gate asking ${gate.runs} surviving simulation runs of each agent before ${workflow} ` +
+      'ships been in force since this run began, what would it have blocked?',
+  )
+  const report = await cast.auditor.counterfactual<CounterfactualAnswer>({
+    policy: gated,
+    from: runStart + 1,
+  })
+  const mine = report.flips.filter((f) => f.agentId === cast.agentId)
+  const blocked = mine.filter((f) => f.recorded === 'allow' && f.counterfactual === 'block')
+  const checks = [...new Set(blocked.flatMap((f) => f.changedChecks.map((c) => c.check)))]
+  say(
+    `   the answer (re-decided in memory, nothing written): ${counted(blocked.length, 'action')} of this run allowed ` +
+      `would have been blocked${checks.length > 0 ? `, on ${checks.join(', ')}` : ''}`,
+  )
+
+  await publishAsTwo(cast, gated)
+  say(`   policy v${gated.version} puts the gate in force (two policy admins)`)
+  const check = () =>
+    cast.auditor.releaseGate<GateAnswer>(workflow, { agentId: cast.agentId, environment: ENVIRONMENT })
+  let answer = await check()
+  say(`   gate check ${workflow} --agent ${cast.agentId}: ${gateLine(answer)}`)
+  for (let n = 1; !answer.passed && n <= gate.runs; n++) {
+    const run = await propose(cast, `deployment/suite-${cast.run}-${n}`, 'v1', { suite: n })
+    await simulate(cast, run)
+    answer = await check()
+    say(`   the branch suite runs once more (${cast.simulatorId}): ${gateLine(answer)}`)
+  }
+  if (!answer.passed) throw new DemoError(`the gate did not open: ${answer.reason}`)
+  say(
+    `   released: the ledger records WorkflowReleased for ${workflow} and ${cast.agentId}, with these figures`,
+  )
+  await publishAsTwo(cast, { ...before, version: gated.version + 1 })
+  say(`   policy v${gated.version + 1} puts back the rules before the act (two policy admins)`)
+}
+
 const main = async (): Promise<void> => {
   const args = process.argv.slice(2)
   if (args.includes('--help') || args.includes('-h')) {
@@ -865,6 +953,7 @@ const main = async (): Promise<void> => {
   const run = randomUUID().slice(0, 8)
   const cast = await assemble(settings, run)
   say(`governance-ledger demo against ${settings.url} (run ${run})`)
+  const runStart = (await cast.auditor.ledgerHead()).position
 
   const web = `deployment/web-${run}`
   const api = `deployment/api-${run}`
@@ -883,6 +972,7 @@ const main = async (): Promise<void> => {
   const recovered = await failAndRollBack(cast, second, allowAgain)
   await headlineMetrics(cast, recovered)
   await whatWhoHowFast(cast, second.proposalId, recovered)
+  await releaseGateAndThePast(cast, runStart)
   say()
   say('The story is told: every step above is an event in the hash-chained ledger.')
 }

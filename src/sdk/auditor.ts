@@ -14,6 +14,21 @@ export interface OpenActionsFilter {
   readonly environment?: string
 }
 
+export interface ReleaseGateQuery {
+  /** the agent whose own runs a per-agent gate counts */
+  readonly agentId?: string
+  readonly environment?: string
+  readonly impact?: 'read' | 'low' | 'medium' | 'high' | 'critical'
+}
+
+/** A counterfactual question: another policy (a draft, or a published version) over a range of positions. */
+export interface CounterfactualQuestion {
+  readonly policy?: Record<string, unknown>
+  readonly policyVersion?: number
+  readonly from?: number
+  readonly to?: number
+}
+
 export interface MetricsQuery {
   readonly window?: 'hour' | 'day'
   readonly from?: string
@@ -44,6 +59,16 @@ export class AuditorClient extends GovernanceClient {
 
   headlineMetrics<T = Record<string, unknown>>(query: MetricsQuery = {}): Promise<T> {
     return this.get('/metrics/headline', { ...query })
+  }
+
+  /** Whether a workflow (`tool.action`) passes the release gates of the policy in force, with the figures. */
+  releaseGate<T = Record<string, unknown>>(workflow: string, query: ReleaseGateQuery = {}): Promise<T> {
+    return this.get(`/release-gates/${segment(workflow)}`, { ...query })
+  }
+
+  /** Which verdicts another policy would have flipped over a range of the ledger; writes nothing. */
+  counterfactual<T = Record<string, unknown>>(question: CounterfactualQuestion): Promise<T> {
+    return this.request('POST', '/v1/policies/counterfactual', { body: question, timeoutMs: 120_000 })
   }
 
   verifyLedger(): Promise<LedgerVerification> {

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { configFor, openReadOnlyLedger } from '../../src/cli/data-folder.js'
+import { streams } from '../../src/domain/events.js'
 import { AdminClient, AuditorClient } from '../../src/sdk/index.js'
 import { DEFAULT_RATES, type RunningService, startService } from '../support/service.js'
 
@@ -187,7 +189,7 @@ describe('npm run demo tells the whole story against a running service', () => {
       /bind executor demo-runner-\w+ to run as demo-deployer-\w+: pending \(.+\) until demo-admin-2/,
     )
     const policy = (await auditor.policies()).policies
-    assert.equal(policy.length, 1)
+    assert.equal(policy[0]?.version, 1)
     assert.equal(policy[0]?.publishedBy, 'demo-admin')
     assert.equal(policy[0]?.approvedBy, null, 'the first policy of an empty ledger takes one admin')
     assert.equal(policy[0]?.promotion.simulate.minProposals, 1)
@@ -353,6 +355,47 @@ describe('npm run demo tells the whole story against a running service', () => {
     assert.equal(secondsOf(howFast[1]), audit.howFast.timeToRecoverySeconds)
   })
 
+  it('act 9: a counterfactual question answered by the API, then a release gate that opens on one more run', async () => {
+    const act9 = actOf(first.stdout, 9)
+    const agentId = match(first.stdout, /agent (demo-agent-\w+), observer/)[1] ?? ''
+    // the question, asked again of the API: the demo printed its answer
+    const blocked = match(
+      act9,
+      /(\d+) actions? of this run allowed would have been blocked, on releaseGate\n/,
+    )
+    assert.equal(Number(blocked[1]), 2, 'both allows of the run came after fewer than 3 runs of the agent')
+    assert.match(act9, /policy v2 puts the gate in force \(two policy admins\)/)
+    assert.match(act9, /gate check kubectl\.scale --agent demo-agent-\w+: FAIL \(runs 2 of 3, survival 1\)/)
+    assert.match(act9, /runs once more \(demo-simulator-\w+\): PASS \(runs 3 of 3, survival 1\)/)
+    assert.match(act9, /policy v3 puts back the rules before the act/)
+    const policies = (await auditor.policies()).policies
+    const gated = policies.find((p) => p.version === 2)
+    assert.equal(gated?.releaseGates[0]?.workflow, 'kubectl.scale')
+    assert.equal(gated?.approvedBy, 'demo-admin-2', 'a gate is put in force by two admins')
+    assert.deepEqual(
+      policies.find((p) => p.version === 3)?.releaseGates,
+      [],
+      'the rules before the act are back',
+    )
+    // the ledger itself records the release, for this agent, with the figures printed, and its end
+    const ledger = openReadOnlyLedger(configFor({}, svc.dataDir))
+    try {
+      const turns = (await ledger.readStream(streams.workflow('kubectl', 'scale'))).filter(
+        (e) => (e.data as { agentId: string }).agentId === agentId,
+      )
+      assert.deepEqual(
+        turns.map((e) => [e.type, (e.data as { figures: { runs: number } }).figures.runs]),
+        [
+          ['WorkflowReleased', 3],
+          ['WorkflowReleaseRevoked', 0],
+        ],
+        'released on the third run; the policy put back without the gate ends the release',
+      )
+    } finally {
+      await ledger.close()
+    }
+  })
+
   it('leaves a ledger that verifies', async () => {
     const verification = await auditor.verifyLedger()
     assert.equal(verification.ok, true)
@@ -363,7 +406,7 @@ describe('npm run demo tells the whole story against a running service', () => {
     const again = await runDemo({ ...demoEnv(), GOVERNANCE_TOKEN: svc.bootstrapToken })
     console.log(`---- npm run demo (second run, GOVERNANCE_TOKEN) ----\n${again.stdout}${again.stderr}----`)
     assert.equal(again.code, 0, `the second run failed: ${again.stderr}`)
-    assert.match(actOf(again.stdout, 0), /policy v1 owned by risk-office \(already in force\)/)
+    assert.match(actOf(again.stdout, 0), /policy v3 owned by risk-office \(already in force\)/)
     assert.match(actOf(again.stdout, 0), /kubectl scale: high impact, reversible \(already registered\)/)
     assert.match(
       actOf(again.stdout, LAST_ACT),
