@@ -38,6 +38,7 @@ const unknownId = (p: Parameter): string => {
   if (p.schema.type === 'integer') return '99999'
   if (p.name === 'environment') return 'nowhere'
   if (p.name === 'resource') return 'no/such/resource'
+  if (p.name === 'workflow') return 'no-such-tool.no-such-action'
   return `no-such-${p.name.toLowerCase()}`
 }
 

@@ -167,6 +167,7 @@ describe('release gate', () => {
     expectError(await simulator().get('/v1/release-gates/kubectl'), 400, 'invalid')
     expectError(await simulator().get('/v1/release-gates/kubectl.scale?impact=huge'), 400, 'invalid')
     expectError(await simulator().get('/v1/release-gates/kubectl.scale?extra=1'), 400, 'invalid')
+    expectError(await simulator().get('/v1/release-gates/kubectl.restart'), 404, 'not-found')
     const usage = await main(['gate', 'check', 'kubectl'], {
       stdout: { write: () => true },
       stderr: { write: () => true },

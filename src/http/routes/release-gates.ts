@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { GATE_WAIT_MS } from '../../application/proposals.js'
+import { keys } from '../../decision/world.js'
 import {
   Environment,
   Identifier,
@@ -12,7 +13,7 @@ import {
 } from '../../domain/events.js'
 import { checkGates } from '../../domain/release.js'
 import { authorize } from '../auth.js'
-import { ApiError } from '../errors.js'
+import { ApiError, notFound } from '../errors.js'
 import { readErrors } from '../schemas.js'
 
 const GateQuery = z
@@ -58,7 +59,7 @@ export const releaseGateRoutes = async (base: FastifyInstance): Promise<void> =>
         summary: 'Whether a workflow passes the release gates of the policy in force, with the figures',
         params: z.object({ workflow: WorkflowName.describe('`<tool>.<action>`') }),
         querystring: GateQuery,
-        response: { 200: GateAnswerSchema, ...readErrors(400, 401, 403, 429, 503) },
+        response: { 200: GateAnswerSchema, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -70,6 +71,9 @@ export const releaseGateRoutes = async (base: FastifyInstance): Promise<void> =>
       const [tool = '', action = ''] = workflow.split('.')
       const asOf = decision.position
       const world = decision.world()
+      // a workflow is a registered tool action: of anything else there is nothing to release
+      if (world.get('tool', keys.tool(tool, action)) === undefined)
+        throw notFound(`workflow ${workflow} (a registered tool action)`)
       const runs = world.workflowRuns(tool, action, request.query.agentId ?? '')
       const answer = checkGates(world.policy(), runs, { tool, action, ...request.query })
       return { workflow, ...answer, gates: [...answer.gates], asOf }
