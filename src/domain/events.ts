@@ -314,9 +314,7 @@ export const IdentityUnbound = event('IdentityUnbound', {
 /** A change that widens authority, waiting for a second, distinct policy admin. */
 export const GovernanceChange = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('publish-policy'), policyVersion: z.number().int().positive() }).strict(),
-  z
-    .object({ kind: z.literal('publish-shadow-policy'), policyVersion: z.number().int().positive() })
-    .strict(),
+  z.object({ kind: z.literal('publish-shadow-policy'), policyVersion: z.number().int().positive() }).strict(),
   z.object({ kind: z.literal('release-kill-switch'), ...KillSwitchRef.shape, reason: Reason }).strict(),
   z
     .object({

@@ -79,6 +79,9 @@ const CounterfactualReport = z.object({
   byAgent: z.record(z.string(), FlipCounts),
   byTool: z.record(z.string(), FlipCounts),
   byEnvironment: z.record(z.string(), FlipCounts),
+  byCheck: z
+    .record(z.string(), FlipCounts)
+    .describe('per check whose status changed: one flip may change several'),
 })
 
 const PolicyBody = PolicyDraft
