@@ -14,6 +14,7 @@ import { observationRoutes } from './observations.js'
 import { openActionRoutes } from './open-actions.js'
 import { policyRoutes } from './policies.js'
 import { proposalRoutes } from './proposals.js'
+import { shadowPolicyRoutes } from './shadow-policies.js'
 import { systemRoutes } from './system.js'
 import { tokenRevocationRoutes } from './token-revocations.js'
 import { verdictStreamRoutes } from './verdict-stream.js'
@@ -28,6 +29,7 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
     grantRoutes,
     inventoryRoutes,
     policyRoutes,
+    shadowPolicyRoutes,
     killSwitchRoutes,
     governanceRoutes,
     openActionRoutes,
