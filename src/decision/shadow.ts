@@ -208,17 +208,15 @@ export class ShadowDecisions {
 
   /** Decides every event after the checkpoint up to the ledger's head; resolves with the position reached. */
   catchUp(): Promise<number> {
-    const run = this.running.then(() => this.decideToHead())
-    this.running = run.catch(() => undefined)
-    return run
+    return this.serially(() => this.decideToHead())
   }
 
-  /** Follows the ledger; a batch delivered sends it reading the ledger from its own checkpoint. */
+  /** Follows the ledger from the checkpoint. */
   start(): Subscription {
     if (this.subscription) return this.subscription
-    const subscription = this.store.subscribe(this.position, async () => {
-      await this.catchUp()
-    })
+    const subscription = this.store.subscribe(this.position, (batch) =>
+      this.serially(() => this.follow(batch)),
+    )
     this.subscription = subscription
     const ended = () => {
       if (this.subscription === subscription) this.subscription = null
@@ -265,6 +263,27 @@ export class ShadowDecisions {
       after = page.at(-1)?.[0]
     }
     return found
+  }
+
+  /** one batch at a time, whoever hands it in (the subscription or catchUp) */
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.running.then(work)
+    this.running = run.catch(() => undefined)
+    return run
+  }
+
+  /** Decides a delivered batch; reads the ledger itself when the batch does not take it where it has to go. */
+  private async follow(batch: readonly StoredEvent[]): Promise<void> {
+    const from = this.position
+    const fresh = batch.filter((e) => e.position > from)
+    if (fresh.length === 0) return
+    try {
+      this.decideBatch(from, fresh)
+    } catch (error) {
+      if (!(error instanceof CheckpointMovedError)) throw error
+    }
+    // woken up (decided from the start again), or moved by another process: read the ledger from there
+    if (this.position < (fresh.at(-1)?.position ?? 0)) await this.decideToHead()
   }
 
   private async decideToHead(): Promise<number> {

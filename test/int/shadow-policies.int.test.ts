@@ -42,10 +42,13 @@ describe('shadow policies over HTTP', () => {
   const auditor = () => api.as('auditor-1', 'auditor')
   const agent = () => api.as('agent-1', 'agent')
 
-  /** the ledger and the shadow decisions caught up */
+  /** the ledger and the shadow decisions, following it as the service runs them, caught up */
   const settle = async () => {
     await api.settle()
-    await api.runtime.shadow.catchUp()
+    for (let waited = 0; api.runtime.shadow.position < (await api.head()); waited += 1) {
+      if (waited > 500) throw new Error('the shadow decisions do not follow the ledger')
+      await new Promise((r) => setTimeout(r, 10))
+    }
   }
   const shadowMetrics = async () => {
     await settle()
