@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { approveChange, govern } from '../../src/application/govern.js'
+import { main } from '../../src/cli/main.js'
 import { counterfactualReplay, publishedPolicy } from '../../src/decision/counterfactual.js'
 import { everyEvent } from '../../src/decision/replay.js'
 import { DecisionService } from '../../src/decision/service.js'
@@ -120,6 +121,23 @@ describe('a shadow policy beside a generated history', () => {
     assert.deepEqual(report.byCheck, { lineage: { allowToBlock: expected.length, blockToAllow: 0 } })
     // and never enforced: not one verdict of the ledger was decided under it
     assert.ok([...last.values()].every((v) => v.policyVersion === 1))
+  })
+
+  test('metrics on the command line shows the same counts, by check', async () => {
+    let stdout = ''
+    const cli = (...args: string[]) =>
+      main([...args, '--data-dir', dir], {
+        stdout: { write: (t: string) => (stdout += t) },
+        stderr: { write: () => undefined },
+        env: {},
+      })
+    assert.equal(await cli('metrics', '--json'), 0)
+    assert.deepEqual(JSON.parse(stdout).shadowPolicy, JSON.parse(JSON.stringify(report)))
+    stdout = ''
+    assert.equal(await cli('metrics'), 0)
+    assert.match(stdout, new RegExp(`would flip allow>block\\s+${report?.allowToBlock}\\b`))
+    assert.match(stdout, /^CHECK CHANGED\s+ALLOW>BLOCK\s+BLOCK>ALLOW$/m)
+    assert.match(stdout, new RegExp(`^lineage\\s+${report?.allowToBlock}\\s+0$`, 'm'))
   })
 
   test('a restart gives the same counts, and so does a rebuild from the ledger alone', async () => {
