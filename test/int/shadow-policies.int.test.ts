@@ -207,8 +207,23 @@ describe('shadow policies over HTTP', () => {
       'forbidden',
     )
     expectError(await admin().post('/v1/policies/shadow/withdrawal', {}), 400, 'invalid')
-    const withdrawn = await admin().post('/v1/policies/shadow/withdrawal', { reason: 'seen enough' })
-    assert.equal(withdrawn.statusCode, 201, withdrawn.body)
+    // through the SDK, as an admin's tooling would
+    const sdk = new AdminClient({
+      baseUrl: 'http://ledger.test',
+      token: await api.tokenFor(SEED.admin, 'policy-admin'),
+      fetch: api.fetch,
+    })
+    const view = await sdk.shadowPolicy()
+    assert.equal(view.policy.version, version)
+    assert.deepEqual(
+      view.flips.map((f) => [f.proposalId, f.recorded, f.counterfactual]),
+      [[blocked.proposalId, 'allow', 'block']],
+    )
+    const withdrawn = await sdk.withdrawShadowPolicy('seen enough')
+    assert.deepEqual(
+      withdrawn.events.map((e) => e.type),
+      ['ShadowPolicyWithdrawn'],
+    )
     assert.deepEqual((await policyStream()).slice(-1), ['ShadowPolicyWithdrawn'])
     assert.equal(await shadowMetrics(), null)
     // more evidence: nothing is counted any more
