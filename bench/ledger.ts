@@ -324,6 +324,13 @@ class LedgerBuilder {
           policy: draft as PolicyDraft,
           approval,
         })
+      case 'publish-shadow-policy':
+        return effect(policy, streams.policy(), {
+          type: 'PublishShadowPolicy',
+          actor,
+          policy: draft as PolicyDraft,
+          approval,
+        })
       case 'release-kill-switch': {
         const { scope, target, reason } = change
         return effect(killSwitch, streams.killSwitch({ scope, target }), {

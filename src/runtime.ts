@@ -17,6 +17,7 @@ export { dataPaths }
 
 import { appendDueNotices } from './decision/scheduler.js'
 import { DECISION_NAMESPACE, DecisionService } from './decision/service.js'
+import { SHADOW_NAMESPACE, ShadowDecisions } from './decision/shadow.js'
 import { createVerdictSigner, type VerdictSigner } from './decision/signer.js'
 import { type Consumer, Health, Supervisor } from './health.js'
 import { type KafkaBridge, startKafkaBridge } from './kafka/bridge.js'
@@ -45,6 +46,8 @@ export interface Runtime {
   readonly store: EventStore
   readonly docs: DocStore
   readonly decision: DecisionService
+  /** the shadow policy's decisions beside the live ones: counted, never signed nor appended */
+  readonly shadow: ShadowDecisions
   readonly views: Views
   /** the RFC 9162 Merkle tree over the ledger, kept in derived.db: tree heads and proofs at any size */
   readonly tree: LedgerTree
@@ -142,6 +145,7 @@ export const openRuntime = async (
     store,
     docs,
     decision: new DecisionService(store, docs, verdictSigner),
+    shadow: new ShadowDecisions(store, docs),
     views: {
       authority: new ProjectionRunner(store, docs, authority),
       openActions: new ProjectionRunner(store, docs, openActions),
@@ -220,6 +224,7 @@ const setAsideIfNotSqlite = (path: string): string | null => {
 /** Every namespace of derived.db that keeps a checkpoint in the ledger. */
 const DERIVED_NAMESPACES = [
   DECISION_NAMESPACE,
+  SHADOW_NAMESPACE,
   RELAY_NAMESPACE,
   ...[authority, openActions, metrics, audit].map((p) => p.name),
 ]
@@ -254,6 +259,32 @@ const fileIntact = (path: string, name: string): (() => string | null) => {
       const code = (error as NodeJS.ErrnoException).code
       return code === 'ENOENT' ? `${name} was deleted while serving` : `${name} cannot be read (${code})`
     }
+  }
+}
+
+/** How long the shadow decisions wait before they follow the ledger again after a failure. */
+const SHADOW_RETRY_MS = 5_000
+
+/**
+ * Follows the ledger with the shadow decisions, apart from the supervisor: they decide nothing the service
+ * answers with, so their failure is logged and retried but never closes the gate.
+ */
+const followShadow = (shadow: ShadowDecisions, log: Logger): { close(): Promise<void> } => {
+  let closed = false
+  let timer: NodeJS.Timeout | undefined
+  const follow = () => {
+    shadow.start().done.catch((error: unknown) => {
+      log.error({ err: error }, 'the shadow policy decisions stopped: following the ledger again shortly')
+      if (!closed) timer = setTimeout(follow, SHADOW_RETRY_MS).unref()
+    })
+  }
+  follow()
+  return {
+    close: async () => {
+      closed = true
+      clearTimeout(timer)
+      await shadow.stop()
+    },
   }
 }
 
@@ -336,6 +367,7 @@ export const startRuntime = async (
   })
   // the first start fails the start itself: nothing is served before the derived state is caught up
   for (const consumer of consumers) supervisor.watch(consumer, await consumer.start())
+  const shadow = followShadow(runtime.shadow, log)
   await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
   // revocations arrive through the ledger tail: while it has stopped, a revoked token could pass
   runtime.revokedTokens.unsureBecause = () => health.faultOf(TAIL)
@@ -396,6 +428,7 @@ export const startRuntime = async (
         clearInterval(cutter)
         // no consumer is restarted once closing began
         await supervisor.close()
+        await shadow.close()
         // the last events get a checkpoint of their own before the service stops: the tree, no longer
         // following the ledger, first takes the events it was not yet given
         await tree

@@ -78,6 +78,11 @@ const effectOf = (
       const command = { type: 'PublishPolicy' as const, actor, policy: draft, approval }
       return decideOn(store, policy, streams.policy(), command, metadata)
     }
+    case 'publish-shadow-policy': {
+      if (draft === null) throw new DomainError('invalid', 'a policy change carries the policy')
+      const command = { type: 'PublishShadowPolicy' as const, actor, policy: draft, approval }
+      return decideOn(store, policy, streams.policy(), command, metadata)
+    }
     case 'release-kill-switch': {
       const { scope, target, reason } = change
       const command = { type: 'Release' as const, actor, reason, approval }

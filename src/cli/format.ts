@@ -1,3 +1,4 @@
+import type { FlipCounts } from '../decision/counterfactual.js'
 /** Text for people: aligned tables, readable durations. JSON output never goes through here. */
 
 export type Align = 'left' | 'right'
@@ -58,3 +59,21 @@ export const shortHash = (hash: string): string => (hash.length > 16 ? `${hash.s
 /** A value or '-' for none. */
 export const orDash = (value: string | number | null | undefined): string =>
   value === null || value === undefined || value === '' ? '-' : String(value)
+
+/** Would-flip counts by one key (agent, tool, environment, check), as a table; nothing when there are none. */
+export const countsLines = (title: string, counts: Readonly<Record<string, FlipCounts>>): string[] =>
+  Object.keys(counts).length === 0
+    ? []
+    : [
+        '',
+        table(
+          [
+            { header: title },
+            { header: 'ALLOW>BLOCK', align: 'right' },
+            { header: 'BLOCK>ALLOW', align: 'right' },
+          ],
+          Object.entries(counts)
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([key, c]) => [key, String(c.allowToBlock), String(c.blockToAllow)]),
+        ),
+      ]

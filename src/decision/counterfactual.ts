@@ -9,7 +9,7 @@ import type {
 import { toLedgerEvent } from '../domain/events.js'
 import { MemoryDocStore } from '../store/memory/doc-store.js'
 import type { EventStore } from '../store/port.js'
-import { decide } from './decide.js'
+import { decide, type Output } from './decide.js'
 import { everyEvent } from './replay.js'
 import { DECISION_ACTOR } from './service.js'
 import { World } from './world.js'
@@ -66,7 +66,18 @@ export interface FlipCounts {
   blockToAllow: number
 }
 
-export interface CounterfactualReport {
+/** Flips counted by direction, and by agent, tool (`tool.action`), environment and changed check. */
+export interface FlipTally {
+  allowToBlock: number
+  blockToAllow: number
+  byAgent: Record<string, FlipCounts>
+  byTool: Record<string, FlipCounts>
+  byEnvironment: Record<string, FlipCounts>
+  /** per check whose status changed: one flip may change several */
+  byCheck: Record<string, FlipCounts>
+}
+
+export interface CounterfactualReport extends Readonly<FlipTally> {
   readonly from: number
   readonly to: number
   readonly policyVersion: number
@@ -76,12 +87,7 @@ export interface CounterfactualReport {
   readonly ignoredPolicyVersions: number[]
   /** proposals the counterfactual decided in the range and the ledger holds a verdict for */
   readonly compared: number
-  readonly allowToBlock: number
-  readonly blockToAllow: number
   readonly flips: Flip[]
-  readonly byAgent: Readonly<Record<string, FlipCounts>>
-  readonly byTool: Readonly<Record<string, FlipCounts>>
-  readonly byEnvironment: Readonly<Record<string, FlipCounts>>
 }
 
 const NAMESPACE = 'counterfactual'
@@ -89,6 +95,26 @@ const NAMESPACE = 'counterfactual'
 export const COUNTERFACTUAL_PUBLISHER = 'counterfactual'
 
 type Verdict = Omit<DataOf<'VerdictIssued'>, 'signature'>
+/** What a flip compares of the verdict the ledger recorded. */
+export type RecordedVerdict = Pick<Verdict, 'decision' | 'checks' | 'policyVersion'>
+
+/**
+ * Puts a policy in force in a world of its own, as if the ledger had published it at `at` (whose position and
+ * time it takes): every open proposal is decided again under it. The ledger's own PolicyPublished events are
+ * then for the caller to keep out of that world while the policy is to stay in force.
+ */
+export const putInForce = (
+  world: World,
+  at: LedgerEvent,
+  policy: DataOf<'PolicyPublished'>,
+  name: string,
+): Output[] =>
+  decide(world, {
+    ...at,
+    id: `${name}-policy-${policy.version}`,
+    type: 'PolicyPublished',
+    data: policy,
+  } as LedgerEvent)
 
 /** The policy a ledger published under a version, or null. */
 export const publishedPolicy = async (store: EventStore, version: number): Promise<PolicyDraft | null> => {
@@ -117,12 +143,50 @@ const changedChecks = (was: readonly CheckResult[], now: readonly CheckResult[])
   })
 }
 
-const count = (into: Record<string, FlipCounts>, key: string, flip: Flip) => {
+export const emptyTally = (): FlipTally => ({
+  allowToBlock: 0,
+  blockToAllow: 0,
+  byAgent: {},
+  byTool: {},
+  byEnvironment: {},
+  byCheck: {},
+})
+
+const count = (into: Record<string, FlipCounts>, key: string, flip: Flip, by: 1 | -1) => {
   const counts = into[key] ?? { allowToBlock: 0, blockToAllow: 0 }
-  if (flip.counterfactual === 'block') counts.allowToBlock += 1
-  else counts.blockToAllow += 1
-  into[key] = counts
+  if (flip.counterfactual === 'block') counts.allowToBlock += by
+  else counts.blockToAllow += by
+  if (counts.allowToBlock === 0 && counts.blockToAllow === 0) delete into[key]
+  else into[key] = counts
 }
+
+/** Counts a flip into a tally (by -1: takes it out again, when the proposal was decided anew). */
+export const tally = (into: FlipTally, flip: Flip, by: 1 | -1 = 1): FlipTally => {
+  if (flip.counterfactual === 'block') into.allowToBlock += by
+  else into.blockToAllow += by
+  count(into.byAgent, flip.agentId, flip, by)
+  count(into.byTool, `${flip.tool}.${flip.action}`, flip, by)
+  count(into.byEnvironment, flip.environment, flip, by)
+  for (const changed of flip.changedChecks) count(into.byCheck, changed.check, flip, by)
+  return into
+}
+
+/** The flip between the verdict the ledger recorded and the one decided under another policy; null: none. */
+export const flipOf = (proposalId: string, was: RecordedVerdict, now: Verdict): Flip | null =>
+  was.decision === now.decision
+    ? null
+    : {
+        proposalId,
+        agentId: now.agentId,
+        tool: now.tool,
+        action: now.action,
+        environment: now.environment,
+        impact: now.impact,
+        recorded: was.decision,
+        counterfactual: now.decision,
+        recordedPolicyVersion: was.policyVersion,
+        changedChecks: changedChecks(was.checks, now.checks),
+      }
 
 /** Re-decides the ledger up to `range.to` with `policy` in force from `range.from`, and reports every flip. */
 export const counterfactualReplay = async (
@@ -150,13 +214,8 @@ export const counterfactualReplay = async (
     const inRange = stored.position >= from
     if (inRange && !inForce) {
       inForce = true
-      const published = {
-        ...stored,
-        id: `counterfactual-policy-${policy.version}`,
-        type: 'PolicyPublished',
-        data: { ...policy, publishedBy: COUNTERFACTUAL_PUBLISHER, approvedBy: null },
-      } as LedgerEvent
-      for (const o of decide(world, published))
+      const data = { ...policy, publishedBy: COUNTERFACTUAL_PUBLISHER, approvedBy: null }
+      for (const o of putInForce(world, event, data, NAMESPACE))
         if (o.type === 'VerdictIssued') counterfactual.set(o.data.proposalId, o.data)
     }
     if (inRange && event.type === 'PolicyPublished') {
@@ -177,28 +236,10 @@ export const counterfactualReplay = async (
     const was = recorded.get(proposalId)
     if (!was) continue
     compared += 1
-    if (was.decision === now.decision) continue
-    flips.push({
-      proposalId,
-      agentId: now.agentId,
-      tool: now.tool,
-      action: now.action,
-      environment: now.environment,
-      impact: now.impact,
-      recorded: was.decision,
-      counterfactual: now.decision,
-      recordedPolicyVersion: was.policyVersion,
-      changedChecks: changedChecks(was.checks, now.checks),
-    })
+    const flip = flipOf(proposalId, was, now)
+    if (flip) flips.push(flip)
   }
-  const byAgent: Record<string, FlipCounts> = {}
-  const byTool: Record<string, FlipCounts> = {}
-  const byEnvironment: Record<string, FlipCounts> = {}
-  for (const flip of flips) {
-    count(byAgent, flip.agentId, flip)
-    count(byTool, `${flip.tool}.${flip.action}`, flip)
-    count(byEnvironment, flip.environment, flip)
-  }
+  const counts = flips.reduce((into, flip) => tally(into, flip), emptyTally())
   return {
     from,
     to,
@@ -206,11 +247,7 @@ export const counterfactualReplay = async (
     events,
     ignoredPolicyVersions,
     compared,
-    allowToBlock: flips.filter((f) => f.counterfactual === 'block').length,
-    blockToAllow: flips.filter((f) => f.counterfactual === 'allow').length,
+    ...counts,
     flips,
-    byAgent,
-    byTool,
-    byEnvironment,
   }
 }

@@ -322,6 +322,20 @@ export const PolicyPublished = event('PolicyPublished', {
 /** A policy as its admin writes it: who published and approved it come from their tokens. */
 export const PolicyDraft = PolicyPublished.shape.data.omit({ publishedBy: true, approvedBy: true })
 export type PolicyDraft = z.infer<typeof PolicyDraft>
+/**
+ * A policy version in shadow mode: decided beside the live policy on every new event, never enforced, until its
+ * version is published live (ShadowPolicyPromoted) or it is withdrawn. Two policy admins stand behind it.
+ */
+export const ShadowPolicyPublished = event('ShadowPolicyPublished', PolicyPublished.shape.data.shape)
+/** The shadow policy stops being decided: a policy admin withdrew it, or another policy took its version live. */
+export const ShadowPolicyWithdrawn = event('ShadowPolicyWithdrawn', {
+  version: z.number().int().positive(),
+  reason: Reason,
+})
+/** The shadow policy's version was published live with its very terms: it is the policy in force now. */
+export const ShadowPolicyPromoted = event('ShadowPolicyPromoted', {
+  version: z.number().int().positive(),
+})
 export const KillSwitchEngaged = event('KillSwitchEngaged', {
   ...KillSwitchRef.shape,
   reason: Reason,
@@ -346,6 +360,7 @@ export const IdentityUnbound = event('IdentityUnbound', {
 /** A change that widens authority, waiting for a second, distinct policy admin. */
 export const GovernanceChange = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('publish-policy'), policyVersion: z.number().int().positive() }).strict(),
+  z.object({ kind: z.literal('publish-shadow-policy'), policyVersion: z.number().int().positive() }).strict(),
   z.object({ kind: z.literal('release-kill-switch'), ...KillSwitchRef.shape, reason: Reason }).strict(),
   z
     .object({
@@ -619,6 +634,9 @@ export const DomainEvent = z.discriminatedUnion('type', [
   ScopeGranted,
   ScopeRevoked,
   PolicyPublished,
+  ShadowPolicyPublished,
+  ShadowPolicyWithdrawn,
+  ShadowPolicyPromoted,
   KillSwitchEngaged,
   KillSwitchReleased,
   IdentityBound,

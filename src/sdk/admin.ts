@@ -8,6 +8,7 @@ import type {
   Policy,
   PolicyInput,
   PromotionResult,
+  ShadowPolicyView,
   ToolAction,
 } from './types.js'
 
@@ -63,6 +64,25 @@ export class AdminClient extends GovernanceClient {
   /** Publishes a policy; its version must be the next one. */
   publishPolicy(policy: PolicyInput, options?: CommandOptions) {
     return this.command<GovernedResult & { version: number }>('POST', '/policies', policy, options)
+  }
+
+  /**
+   * Requests the next policy version in shadow mode (a second admin approves the change): decided beside the
+   * live policy, never enforced. Promote it with publishPolicy(the same policy); withdraw it with
+   * withdrawShadowPolicy.
+   */
+  publishShadowPolicy(policy: PolicyInput, options?: CommandOptions) {
+    return this.command<GovernedResult & { version: number }>('POST', '/policies/shadow', policy, options)
+  }
+
+  /** Withdraws the shadow policy: its counting stops. One admin may. */
+  withdrawShadowPolicy(reason: string, options?: CommandOptions) {
+    return this.command<CommandResult>('POST', '/policies/shadow/withdrawal', { reason }, options)
+  }
+
+  /** The shadow policy in force, its would-flip counts and the proposals it would flip. */
+  shadowPolicy(): Promise<ShadowPolicyView> {
+    return this.get('/policies/shadow')
   }
 
   /** Binds a principal to an identity: an agent acts through it, an executor runs as it. */

@@ -1,3 +1,5 @@
+import type { Flip } from '../decision/counterfactual.js'
+import type { ShadowReport } from '../decision/shadow.js'
 import type {
   AuthorityLevel,
   CheckName,
@@ -17,6 +19,12 @@ export type VerdictExpiry = DataOf<'VerdictExpired'>
 export type Policy = DataOf<'PolicyPublished'>
 /** A policy as an admin writes it; who published and approved it come from their tokens. */
 export type PolicyInput = PolicyDraft
+/** GET /v1/policies/shadow: the shadow policy, its would-flip counts (null until decided on), the flips. */
+export interface ShadowPolicyView {
+  readonly policy: Policy
+  readonly wouldFlip: ShadowReport | null
+  readonly flips: readonly Flip[]
+}
 export type SimulationRequest = DataOf<'SimulationRequested'>
 export type Observation = DataOf<'StateObserved'>
 export type Simulation = DataOf<'SimulationRecorded'>

@@ -132,6 +132,29 @@ const ROUTES: readonly Route[] = [
     allowed: { 'policy-admin': 200, auditor: 200 },
   },
   {
+    plugin: 'shadow policy',
+    method: 'POST',
+    url: '/v1/policies/shadow',
+    // version 1 again: the admin passes authorization and meets the rule that a shadow is the next version
+    body: () => policyV(1, { survivalThreshold: 0.95 }),
+    allowed: { 'policy-admin': 409 },
+  },
+  {
+    plugin: 'shadow policy withdrawal',
+    method: 'POST',
+    url: '/v1/policies/shadow/withdrawal',
+    // none is in force: the admin passes authorization and finds nothing to withdraw
+    body: () => ({ reason: 'authorization matrix' }),
+    allowed: { 'policy-admin': 404 },
+  },
+  {
+    plugin: 'shadow policy read',
+    method: 'GET',
+    url: '/v1/policies/shadow',
+    // its counts by agent are need-to-know, as the metrics are
+    allowed: { 'policy-admin': 404, auditor: 404 },
+  },
+  {
     plugin: 'policy read',
     method: 'GET',
     url: '/v1/policies/current',

@@ -347,6 +347,7 @@ describe('cli metrics and open-actions', () => {
     assert.equal(json.totals.violations.count, inDay.filter((e) => e.type === 'ViolationRecorded').length)
     assert.ok(json.totals.timeToRecovery.overall.count > 0, 'the history has recoveries')
     assert.equal(json.asOf, ledger.length)
+    assert.equal(json.shadowPolicy, null, 'the history puts no policy in shadow')
   })
 
   it('metrics prints a table per window and the unrecovered failures', async () => {
@@ -357,6 +358,7 @@ describe('cli metrics and open-actions', () => {
     assert.match(run.stdout, /unsafe actions blocked\s+\d+ of \d+ ended/)
     assert.match(run.stdout, /awaiting evidence now\s+\d+ open and blocked/)
     assert.match(run.stdout, /Unrecovered failures/)
+    assert.match(run.stdout, /^Shadow policy: none$/m)
   })
 
   it('open-actions --json lists the actions in flight with their age, and filters by state', async () => {

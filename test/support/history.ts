@@ -773,12 +773,13 @@ export class History {
     if (engaged !== null) await this.release(ref)
   }
 
-  /** Runs until the ledger holds at least `events` events. */
-  async generate(events: number): Promise<void> {
+  /** Runs until the ledger holds at least `events` events; `beforeStep` may add to the ledger between steps. */
+  async generate(events: number, beforeStep?: (step: number) => Promise<void>): Promise<void> {
     await this.setUp()
     let step = 0
     while ((await this.store.head()).position < events) {
       step += 1
+      await beforeStep?.(step)
       if (step === 150) {
         // a stricter policy, asking a track record to execute in production: one admin publishes it, the
         // other approves it

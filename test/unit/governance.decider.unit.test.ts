@@ -214,6 +214,12 @@ describe('widens: what needs a second policy admin', () => {
     assert.notEqual(widens({ kind: 'publish-policy', policyVersion: 2 }, context()), null)
   })
 
+  test('publish a shadow policy: always two admins, even on an empty ledger', () => {
+    const change: GovernanceChange = { kind: 'publish-shadow-policy', policyVersion: 1 }
+    assert.notEqual(widens(change, context({}, true)), null)
+    assert.notEqual(widens(change, context({}, false)), null)
+  })
+
   test('release a kill switch: always two admins', () => {
     const release: GovernanceChange = {
       kind: 'release-kill-switch',

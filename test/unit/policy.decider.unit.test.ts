@@ -133,4 +133,113 @@ describe('policy decider', () => {
       .when(publish(2, { actor: admin, approval: alone }))
       .thenThrows('forbidden')
   })
+
+  describe('shadow policies', () => {
+    const shadow = (
+      n: number,
+      { actor = secondAdmin as Actor, approval = twoAdmins, policy: body = draft(n) } = {},
+    ): PolicyCommand => ({ type: 'PublishShadowPolicy', actor, policy: body, approval })
+    const inShadow = (n: number, body = draft(n)): PolicyEvent => ({
+      type: 'ShadowPolicyPublished',
+      data: { ...body, publishedBy: twoAdmins.requestedBy, approvedBy: twoAdmins.approvedBy },
+    })
+    const withdraw = (actor: Actor = admin): PolicyCommand => ({
+      type: 'WithdrawShadowPolicy',
+      actor,
+      reason: 'enough seen',
+    })
+
+    test('the next version goes into shadow with two admins behind it', () => {
+      spec(policy)
+        .given([published(1)])
+        .when(shadow(2))
+        .then([inShadow(2)])
+      spec(policy)
+        .given([published(1)])
+        .when(shadow(3))
+        .thenThrows('conflict', /expected 2/)
+    })
+
+    test('secondAdminBehind: one admin alone never puts a shadow policy in force, not even on an empty ledger', () => {
+      for (const given of [[], [published(1)]]) {
+        const command = shadow(given.length + 1, { actor: admin, approval: alone })
+        spec(policy)
+          .given(given)
+          .when(command)
+          .thenThrows('forbidden', /second, distinct policy admin/)
+        assert.equal(specificationRefusing(policy, given, command), 'secondAdminBehind')
+        const self = { requestedBy: admin.sub, approvedBy: admin.sub }
+        assert.equal(
+          specificationRefusing(policy, given, shadow(given.length + 1, { actor: admin, approval: self })),
+          'secondAdminBehind',
+        )
+      }
+    })
+
+    test('adminGoverns: an agent or an approver cannot publish or withdraw a shadow policy', () => {
+      for (const actor of [agent, approver]) {
+        const approval = { requestedBy: actor.sub, approvedBy: secondAdmin.sub }
+        assert.equal(
+          specificationRefusing(policy, [published(1)], shadow(2, { actor, approval })),
+          'adminGoverns',
+        )
+        assert.equal(
+          specificationRefusing(policy, [published(1), inShadow(2)], withdraw(actor)),
+          'adminGoverns',
+        )
+      }
+    })
+
+    test('one shadow at a time: the same one again is a retry, another is refused', () => {
+      spec(policy)
+        .given([published(1), inShadow(2)])
+        .when(shadow(2))
+        .then([])
+      spec(policy)
+        .given([published(1), inShadow(2)])
+        .when(shadow(2, { policy: { ...draft(2), verdictTtlSeconds: 60 } }))
+        .thenThrows('conflict', /in shadow already/)
+    })
+
+    test('one admin withdraws it; with none in force there is nothing to withdraw', () => {
+      spec(policy)
+        .given([published(1), inShadow(2)])
+        .when(withdraw())
+        .then([{ type: 'ShadowPolicyWithdrawn', data: { version: 2, reason: 'enough seen' } }])
+      spec(policy)
+        .given([
+          published(1),
+          inShadow(2),
+          { type: 'ShadowPolicyWithdrawn', data: { version: 2, reason: 'x' } },
+        ])
+        .when(withdraw())
+        .thenThrows('not-found')
+    })
+
+    test('publishing its version live with its terms promotes it; with other terms withdraws it', () => {
+      spec(policy)
+        .given([published(1), inShadow(2)])
+        .when(publish(2))
+        .then([published(2), { type: 'ShadowPolicyPromoted', data: { version: 2 } }])
+      spec(policy)
+        .given([published(1), inShadow(2, { ...draft(2), verdictTtlSeconds: 60 })])
+        .when(publish(2))
+        .then([
+          published(2),
+          {
+            type: 'ShadowPolicyWithdrawn',
+            data: { version: 2, reason: 'policy version 2 was published live with other terms' },
+          },
+        ])
+      spec(policy)
+        .given([
+          published(1),
+          inShadow(2),
+          published(2),
+          { type: 'ShadowPolicyPromoted', data: { version: 2 } },
+        ])
+        .when(shadow(3))
+        .then([inShadow(3)])
+    })
+  })
 })

@@ -10,10 +10,11 @@ import {
 } from '../../../projections/metrics-summary.js'
 import { ageSeconds, type OpenActionDoc } from '../../../projections/open-actions.js'
 import type { Config } from '../../config.js'
+import type { ShadowReport } from '../../decision/shadow.js'
 import type { WindowKind } from '../args.js'
 import { withViews } from '../data-folder.js'
 import { UsageError } from '../errors.js'
-import { breakdown, duration, fields, percent, table } from '../format.js'
+import { breakdown, countsLines, duration, fields, percent, table } from '../format.js'
 import { type Context, done, type Outcome } from '../outcome.js'
 import { findOpenActions } from './open-actions.js'
 
@@ -150,11 +151,27 @@ const failuresText = (failures: readonly Failed[]): string =>
         ),
       ].join('\n')
 
+const shadowText = (shadow: ShadowReport | null): string =>
+  shadow === null
+    ? 'Shadow policy: none'
+    : [
+        `Shadow policy version ${shadow.version} (owner ${shadow.owner}), decided since ledger position ${shadow.since}, as of ${shadow.position}`,
+        fields([
+          ['compared', `${shadow.compared} proposals with a live verdict`],
+          ['would flip allow>block', String(shadow.allowToBlock)],
+          ['would flip block>allow', String(shadow.blockToAllow)],
+        ]),
+        ...countsLines('AGENT', shadow.byAgent),
+        ...countsLines('TOOL.ACTION', shadow.byTool),
+        ...countsLines('ENVIRONMENT', shadow.byEnvironment),
+        ...countsLines('CHECK CHANGED', shadow.byCheck),
+      ].join('\n')
+
 /** `metrics`: the two headline metrics per window, the range summed, and the failures not yet recovered. */
 export const metricsCommand = (config: Config, range: MetricsRange, context: Context): Promise<Outcome> => {
   const now = context.now()
   const starts = windowStarts(range, now)
-  return withViews(config, ['metrics', 'openActions'], (runtime) => {
+  return withViews(config, ['metrics', 'openActions'], async (runtime) => {
     const step = STEP_MS[range.window]
     const endOf = (start: string) => new Date(Date.parse(start) + step).toISOString()
     const figures = starts.map((start) => {
@@ -172,6 +189,8 @@ export const metricsCommand = (config: Config, range: MetricsRange, context: Con
     )
     const awaitingEvidence = awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting()))
     const asOf = runtime.views.metrics.checkpoint()
+    await runtime.shadow.catchUp()
+    const shadowPolicy = runtime.shadow.report()
     const text = [
       `Headline metrics, ${range.window} windows from ${totals.start} to ${totals.end} (as of ledger position ${asOf})`,
       '',
@@ -181,7 +200,12 @@ export const metricsCommand = (config: Config, range: MetricsRange, context: Con
       totalsText(totals, awaitingEvidence),
       '',
       failuresText(unrecoveredFailures),
+      '',
+      shadowText(shadowPolicy),
     ].join('\n')
-    return done({ window: range.window, series, totals, awaitingEvidence, unrecoveredFailures, asOf }, text)
+    return done(
+      { window: range.window, series, totals, awaitingEvidence, unrecoveredFailures, asOf, shadowPolicy },
+      text,
+    )
   })
 }

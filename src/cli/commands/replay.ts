@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { projections } from '../../../projections/index.js'
 import { ProjectionRunner } from '../../../projections/runner.js'
 import type { Config } from '../../config.js'
-import { counterfactualReplay, type FlipCounts, publishedPolicy } from '../../decision/counterfactual.js'
+import { counterfactualReplay, publishedPolicy } from '../../decision/counterfactual.js'
 import { type Decision, inRecordedForm, recordedDecisions, replayDecisions } from '../../decision/replay.js'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
 import { canonicalizeRecorded } from '../../domain/canonical.js'
@@ -15,7 +15,7 @@ import { openSqliteDocStore } from '../../store/sqlite/doc-store.js'
 import type { Invocation } from '../args.js'
 import { loadVerdictSigner, openReadOnlyLedger } from '../data-folder.js'
 import { CliError } from '../errors.js'
-import { duration, table } from '../format.js'
+import { countsLines, duration, table } from '../format.js'
 import { type Context, done, type Outcome } from '../outcome.js'
 import { ProgressLine, rate } from '../progress.js'
 import { upTo } from '../read-only-ledger.js'
@@ -270,23 +270,6 @@ const readDraft = (file: string): PolicyDraft => {
   return parsed.data
 }
 
-const countsLines = (title: string, counts: Readonly<Record<string, FlipCounts>>): string[] =>
-  Object.keys(counts).length === 0
-    ? []
-    : [
-        '',
-        table(
-          [
-            { header: title },
-            { header: 'ALLOW>BLOCK', align: 'right' },
-            { header: 'BLOCK>ALLOW', align: 'right' },
-          ],
-          Object.entries(counts)
-            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-            .map(([key, c]) => [key, String(c.allowToBlock), String(c.blockToAllow)]),
-        ),
-      ]
-
 /**
  * `replay --policy FILE | --policy-version N`: counterfactual replay, in memory on the read-only ledger. Lists
  * every flip and the summaries; exit 0 whatever it finds (a flip is an answer, not a failure).
@@ -351,6 +334,7 @@ export const counterfactual = async (
         ...countsLines('AGENT', report.byAgent),
         ...countsLines('TOOL.ACTION', report.byTool),
         ...countsLines('ENVIRONMENT', report.byEnvironment),
+        ...countsLines('CHECK CHANGED', report.byCheck),
       )
     }
     return done(report, lines.join('\n'))

@@ -98,6 +98,9 @@ export const widens = (change: GovernanceChange, context: WideningContext): stri
   switch (change.kind) {
     case 'publish-policy':
       return context.ledgerEmpty ? null : 'a policy decides what every agent may do'
+    case 'publish-shadow-policy':
+      // never by one admin, not even on an empty ledger: it is the policy its promotion would put in force
+      return 'a shadow policy is a policy version, decided beside the live one until it is promoted or withdrawn'
     case 'release-kill-switch':
       return 'releasing a kill switch lets what it stopped run again'
     case 'bind-identity':

@@ -15,6 +15,7 @@ import { openActionRoutes } from './open-actions.js'
 import { policyRoutes } from './policies.js'
 import { proposalRoutes } from './proposals.js'
 import { releaseGateRoutes } from './release-gates.js'
+import { shadowPolicyRoutes } from './shadow-policies.js'
 import { systemRoutes } from './system.js'
 import { tokenRevocationRoutes } from './token-revocations.js'
 import { verdictStreamRoutes } from './verdict-stream.js'
@@ -30,6 +31,7 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
     inventoryRoutes,
     policyRoutes,
     releaseGateRoutes,
+    shadowPolicyRoutes,
     killSwitchRoutes,
     governanceRoutes,
     openActionRoutes,

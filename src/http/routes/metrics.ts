@@ -21,6 +21,7 @@ import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
 import { readErrors } from '../schemas.js'
 import { findOpenActions, withAge } from './open-actions.js'
+import { ShadowCountsSchema, shadowCounts } from './shadow-policies.js'
 
 const failedActions = (runtime: Runtime): Array<Extract<OpenActionDoc, { state: 'failed' }>> =>
   findOpenActions(
@@ -141,6 +142,9 @@ const HeadlineResponse = z.object({
     .array(UnrecoveredFailure)
     .describe('failed executions without a completed rollback, now, whatever the range'),
   asOf: z.number().int().describe('the ledger position the metrics reflect'),
+  shadowPolicy: ShadowCountsSchema.nullable().describe(
+    'the shadow policy in force and how many proposals it would decide otherwise than the live verdicts, now; null when none is in force (the counts go with it when it is promoted or withdrawn)',
+  ),
 })
 
 const invalidQuery = (field: string, message: string) =>
@@ -219,6 +223,7 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
           }
         }),
         asOf,
+        shadowPolicy: shadowCounts(runtime),
       }
     },
   )
@@ -376,6 +381,25 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     help: 'Whether the last attempt to cut a checkpoint failed (1: signing or the folder failed) or not (0)',
     registers,
   })
+  // gauges: a proposal decided anew may stop flipping, and the counts go with the shadow when it ends
+  const shadowCompared = new Gauge({
+    name: 'governance_shadow_policy_compared',
+    help: 'Proposals the shadow policy in force decided that the live decision service holds a verdict for, now; absent when no shadow policy is in force',
+    labelNames: ['version'],
+    registers,
+  })
+  const shadowWouldFlip = new Gauge({
+    name: 'governance_shadow_policy_would_flip',
+    help: 'Proposals the shadow policy in force would decide otherwise than their live verdict, now, by direction (allow_to_block, block_to_allow); absent when no shadow policy is in force',
+    labelNames: ['version', 'direction'],
+    registers,
+  })
+  const shadowWouldFlipByCheck = new Gauge({
+    name: 'governance_shadow_policy_would_flip_checks',
+    help: 'Checks whose status changed in the proposals the shadow policy would flip, by check and direction: one flip may change several',
+    labelNames: ['version', 'check', 'direction'],
+    registers,
+  })
   const faults = new Gauge({
     name: 'governance_faults',
     help: 'Parts of the service that have stopped or can no longer be trusted, now; while any is listed the execution gate is closed',
@@ -386,6 +410,19 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
   const setCounts = (c: Counter<string>, label: string, counts: Counts, known: readonly string[] = []) => {
     for (const value of known) c.inc({ [label]: value }, 0)
     for (const [value, n] of Object.entries(counts)) c.inc({ [label]: value }, n)
+  }
+
+  const setShadow = (shadow: ReturnType<typeof shadowCounts>) => {
+    for (const gauge of [shadowCompared, shadowWouldFlip, shadowWouldFlipByCheck]) gauge.reset()
+    if (shadow === null) return
+    const version = String(shadow.version)
+    shadowCompared.set({ version }, shadow.compared)
+    shadowWouldFlip.set({ version, direction: 'allow_to_block' }, shadow.allowToBlock)
+    shadowWouldFlip.set({ version, direction: 'block_to_allow' }, shadow.blockToAllow)
+    for (const [check, counts] of Object.entries(shadow.byCheck)) {
+      shadowWouldFlipByCheck.set({ version, check, direction: 'allow_to_block' }, counts.allowToBlock)
+      shadowWouldFlipByCheck.set({ version, check, direction: 'block_to_allow' }, counts.blockToAllow)
+    }
   }
 
   const scrape = async (): Promise<string> => {
@@ -429,6 +466,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     faults.set(runtime.health.problems().length)
     checkpointSize.set(runtime.checkpoints.folder.latestSize())
     checkpointFailing.set(runtime.checkpoints.failure === null ? 0 : 1)
+    setShadow(shadowCounts(runtime))
     return registry.metrics()
   }
   return { registry, scrape, httpRequests }

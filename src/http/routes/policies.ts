@@ -46,39 +46,45 @@ const CounterfactualBody = z
 
 const Decision = z.enum(['allow', 'block'])
 const FlipCounts = z.object({ allowToBlock: z.number().int(), blockToAllow: z.number().int() })
-const CounterfactualReport = z.object({
+/** Would-flip counts, by direction and by agent, tool, environment and changed check. */
+export const FlipTallySchema = z.object({
+  allowToBlock: z.number().int(),
+  blockToAllow: z.number().int(),
+  byAgent: z.record(z.string(), FlipCounts),
+  byTool: z.record(z.string(), FlipCounts).describe('by tool.action'),
+  byEnvironment: z.record(z.string(), FlipCounts),
+  byCheck: z
+    .record(z.string(), FlipCounts)
+    .describe('per check whose status changed: one flip may change several'),
+})
+/** One proposal whose decision would differ under another policy, with the checks that changed. */
+export const FlipSchema = z.object({
+  proposalId: z.string(),
+  agentId: z.string(),
+  tool: z.string(),
+  action: z.string(),
+  environment: z.string(),
+  impact: ImpactClass,
+  recorded: Decision,
+  counterfactual: Decision,
+  recordedPolicyVersion: z.number().int().nullable(),
+  changedChecks: z.array(
+    z.object({
+      check: CheckName,
+      recorded: CheckResult.shape.status.nullable(),
+      counterfactual: CheckResult.shape.status.nullable(),
+      reason: z.string().nullable(),
+    }),
+  ),
+})
+const CounterfactualReport = FlipTallySchema.extend({
   from: z.number().int(),
   to: z.number().int(),
   policyVersion: z.number().int(),
   events: z.number().int(),
   ignoredPolicyVersions: z.array(z.number().int()),
   compared: z.number().int(),
-  allowToBlock: z.number().int(),
-  blockToAllow: z.number().int(),
-  flips: z.array(
-    z.object({
-      proposalId: z.string(),
-      agentId: z.string(),
-      tool: z.string(),
-      action: z.string(),
-      environment: z.string(),
-      impact: ImpactClass,
-      recorded: Decision,
-      counterfactual: Decision,
-      recordedPolicyVersion: z.number().int().nullable(),
-      changedChecks: z.array(
-        z.object({
-          check: CheckName,
-          recorded: CheckResult.shape.status.nullable(),
-          counterfactual: CheckResult.shape.status.nullable(),
-          reason: z.string().nullable(),
-        }),
-      ),
-    }),
-  ),
-  byAgent: z.record(z.string(), FlipCounts),
-  byTool: z.record(z.string(), FlipCounts),
-  byEnvironment: z.record(z.string(), FlipCounts),
+  flips: z.array(FlipSchema),
 })
 
 const PolicyBody = PolicyDraft
