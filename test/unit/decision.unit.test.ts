@@ -892,6 +892,29 @@ describe('release gates', () => {
     assert.equal(world().workflowRuns('kubectl', 'scale', AGENT).all.length, 1, 'only the harness run counts')
   })
 
+  test('a run that exercised no adversarial branch is no run: baseline-only simulations release nothing', () => {
+    const b = new LedgerBuilder()
+    const gate = { ...GATE, requiredBranchKinds: [] }
+    const { when, world } = given([...fullyEvidenced(b), b.event('PolicyPublished', gated(2, [gate]))])
+    // the agent asks for no adversarial branch; the harness runs the baseline alone, twice
+    const baseline = [2, 3].flatMap((n) => {
+      const [submitted, simulated] = run(b, n, ok)
+      const data = simulated?.data as { branches: unknown[] }
+      const branches = [
+        { name: 'baseline', kind: 'baseline', counterfactual: 'as planned', outcome: 'survived' },
+      ]
+      return [submitted, { ...simulated, data: { ...data, branches } }] as LedgerEvent[]
+    })
+    const outputs = baseline.flatMap(when)
+    assert.deepEqual(releaseEvents(outputs), [], 'nothing was put under pressure: no release')
+    assert.equal(
+      world().workflowRuns('kubectl', 'scale', AGENT).all.length,
+      1,
+      'only the adversarial run counts',
+    )
+    assert.deepEqual(gateOf(outputs, 'run-3')?.[1], 'fail')
+  })
+
   test('a policy that drops the gate ends the release; one that adds a gate releases on the runs already recorded', () => {
     const b = new LedgerBuilder()
     const { when } = given([
