@@ -915,6 +915,20 @@ describe('release gates', () => {
     assert.deepEqual(gateOf(outputs, 'run-3')?.[1], 'fail')
   })
 
+  test('one simulation recorded on several proposals counts as one run', () => {
+    const b = new LedgerBuilder()
+    const { when, world } = given([...fullyEvidenced(b), b.event('PolicyPublished', gated(2, [GATE]))])
+    // the same simulation id, recorded on two more proposals of the workflow
+    const again = [2, 3].flatMap((n) => {
+      const [submitted, simulated] = run(b, n, ok)
+      const data = simulated?.data as { simulationId: string }
+      return [submitted, { ...simulated, data: { ...data, simulationId: `sim-${P}` } }] as LedgerEvent[]
+    })
+    const outputs = again.flatMap(when)
+    assert.deepEqual(releaseEvents(outputs), [], 'one run of three: no release')
+    assert.equal(world().workflowRuns('kubectl', 'scale', AGENT).all.length, 1)
+  })
+
   test('a policy that drops the gate ends the release; one that adds a gate releases on the runs already recorded', () => {
     const b = new LedgerBuilder()
     const { when } = given([
