@@ -7,6 +7,7 @@ import {
   DECISION_OUTPUT_TYPES,
   ImpactClass,
   type KillSwitchRef,
+  type ReleaseGate,
   streams,
 } from '../domain/events.js'
 import { uuidFromName } from '../domain/ids.js'
@@ -44,6 +45,8 @@ export const decide = (world: World, event: Ledgered): Output[] => {
     noteAnswer(world, event)
     return []
   }
+  // the gates in force until this policy: those whose releases a new one may end or begin
+  const previousGates = event.type === 'PolicyPublished' ? (world.policy()?.releaseGates ?? []) : []
   applyFact(world, event)
   const reevaluate = (ids: readonly string[]) => ids.flatMap((id) => reevaluateProposal(world, id, event))
   switch (event.type) {
@@ -79,7 +82,7 @@ export const decide = (world: World, event: Ledgered): Output[] => {
       return identity === undefined ? [] : reevaluate(world.openBy('identity', identity))
     }
     case 'PolicyPublished':
-      return [...judgeReleasesUnder(world), ...reevaluate(world.openIds())]
+      return [...judgeReleasesUnder(world, previousGates), ...reevaluate(world.openIds())]
     case 'AgentPromoted':
       return reevaluate(world.openBy('agent', event.data.agentId, event.data.environment))
     case 'KillSwitchEngaged':
@@ -363,34 +366,36 @@ const judgeWorkflow = (
 }
 
 /**
- * Under a newly published policy: a release whose gate the policy no longer applies ends, and every workflow
- * with runs is judged against the gates it now has.
+ * Under a newly published policy, for each workflow with runs: a release by a gate the policy no longer applies
+ * to it ends, and a gate it newly applies is judged on the runs already recorded. A gate that applied before
+ * and still does was judged at every run since, so its releases stand as they are: a publish that changes no
+ * gate reads nothing of the workflows.
  */
-const judgeReleasesUnder = (world: World): Output[] => {
+const judgeReleasesUnder = (world: World, previous: readonly ReleaseGate[]): Output[] => {
   const policy = world.policy()
-  if (policy === null) return []
-  const ended = world.releases().flatMap((release) => {
-    const { gate, tool, action, agentId } = release
-    const applies = gatesFor(policy.releaseGates, release, undefined, ImpactClass.options)
-    if (applies.some((g) => canonicalize(g) === canonicalize(gate))) return []
-    world.put('released', keys.released(release), null)
-    const figures = releaseFigures(gate, [])
-    const reason = `policy v${policy.version} no longer applies this release gate to workflow ${tool}.${action}`
-    return [
-      {
-        stream: streams.workflow(tool, action),
-        type: 'WorkflowReleaseRevoked' as const,
-        data: { ...release, agentId, policyVersion: policy.version, figures, simulationId: null, reason },
-      },
-    ]
-  })
-  const judged = world.workflowsWithRuns().flatMap(([tool, action]) =>
-    gatesFor(policy.releaseGates, { tool, action }, undefined, ImpactClass.options).flatMap((gate) => {
-      const agents = gate.perAgent ? world.agentsWithRuns(tool, action) : [null]
-      return agents.flatMap((agentId) =>
+  if (policy === null || canonicalize(previous) === canonicalize(policy.releaseGates)) return []
+  return world.workflowsWithRuns().flatMap(([tool, action]) => {
+    const before = gatesFor(previous, { tool, action }, undefined, ImpactClass.options)
+    const after = gatesFor(policy.releaseGates, { tool, action }, undefined, ImpactClass.options)
+    const ended = before
+      .filter((gate) => !after.some((g) => sameGate(g, gate)))
+      .flatMap((gate) => world.releases(gate, tool, action))
+      .map((release): Output => {
+        world.put('released', keys.released(release), null)
+        const figures = releaseFigures(release.gate, [])
+        const reason = `policy v${policy.version} no longer applies this release gate to workflow ${tool}.${action}`
+        const data = { ...release, policyVersion: policy.version, figures, simulationId: null, reason }
+        return { stream: streams.workflow(tool, action), type: 'WorkflowReleaseRevoked', data }
+      })
+    const added = after.filter((gate) => !before.some((g) => sameGate(g, gate)))
+    const agents = added.some((gate) => gate.perAgent) ? world.agentsWithRuns(tool, action) : []
+    const judged = added.flatMap((gate) =>
+      (gate.perAgent ? agents : [null]).flatMap((agentId) =>
         judgeRelease(world, { gate, tool, action, agentId }, policy.version, null),
-      )
-    }),
-  )
-  return [...ended, ...judged]
+      ),
+    )
+    return [...ended, ...judged]
+  })
 }
+
+const sameGate = (a: ReleaseGate, b: ReleaseGate): boolean => canonicalize(a) === canonicalize(b)

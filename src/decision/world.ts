@@ -144,10 +144,14 @@ export const keys = {
   /** tool and action names hold no ':', so the agent's id ends the key unambiguously */
   agentRuns: (tool: string, action: string, agentId: string) => `runs-agent:${tool}.${action}:${agentId}`,
   released: ({ gate, tool, action, agentId }: Released) =>
-    `released:${slot(canonicalize(gate))}:${tool}.${action}:${agentId ?? ''}`,
+    `${releasesOf(gate, tool, action)}${agentId ?? ''}`,
   /** timestamps are fixed-width UTC (YYYY-MM-DDTHH:mm:ss.sssZ), so key order is time order */
   due: (at: string, kind: DueEntry['kind'], proposalId: string) => `due:${at}:${kind}:${proposalId}`,
 } as const
+
+/** the prefix of a gate's releases of a workflow: every agent's, and the one for every agent */
+const releasesOf = (gate: ReleaseGate, tool: string, action: string) =>
+  `released:${slot(canonicalize(gate))}:${tool}.${action}:`
 
 const dueAt = (due: DueEntry): string => (due.kind === 'verdict' ? due.entry.expiresAt : due.entry.deadline)
 
@@ -326,9 +330,9 @@ export class World {
     return this.entries(prefix).map(([key]) => key.slice(prefix.length))
   }
 
-  /** the releases that stand */
-  releases(): Released[] {
-    return this.entries('released:').map(([, doc]) => doc as Released)
+  /** the releases of a workflow by a gate that stand: one for every agent, or one per agent */
+  releases(gate: ReleaseGate, tool: string, action: string): Released[] {
+    return this.entries(releasesOf(gate, tool, action)).map(([, doc]) => doc as Released)
   }
 
   verdictDeadline(proposalId: string): VerdictDeadline | undefined {

@@ -35,11 +35,15 @@ export const gateRun = (
   }
 }
 
-/** Keeps the newest runs a gate can count, oldest first. */
-export const withRun = (runs: readonly GateRun[], run: GateRun): GateRun[] => [
-  ...runs.slice(Math.max(0, runs.length + 1 - MAX_GATE_RUNS)),
-  run,
-]
+/**
+ * Keeps the newest runs a gate can count, oldest first. A run that exercised no adversarial branch put nothing
+ * under pressure, and counts for nothing (as it passes nothing in the track record); a simulation recorded on
+ * several proposals is one run, counted once.
+ */
+export const withRun = (runs: readonly GateRun[], run: GateRun): readonly GateRun[] =>
+  run.adversarial === 0 || runs.some((r) => r.simulationId === run.simulationId)
+    ? runs
+    : [...runs.slice(Math.max(0, runs.length + 1 - MAX_GATE_RUNS)), run]
 
 export interface GateSubject {
   readonly tool: string

@@ -72,7 +72,17 @@ describe('counterfactual policy replay', () => {
     return [...touched].map((id) => last.get(id) as DataOf<'VerdictIssued'>)
   }
 
-  test('under the policy in force there is not one flip', async () => {
+  test('under the policy in force there is not one flip, release gates and all', async () => {
+    // the policy in force gates workflows: the history released some, and blocked proposals on the gate
+    let releases = 0
+    let gateBlocks = 0
+    for await (const e of everyEvent(store)) {
+      if (e.type === 'WorkflowReleased') releases += 1
+      if (e.type !== 'VerdictIssued') continue
+      const { checks } = e.data as DataOf<'VerdictIssued'>
+      if (checks.some((c) => c.check === 'releaseGate' && c.status === 'fail')) gateBlocks += 1
+    }
+    assert.ok(live.releaseGates.length > 0 && releases > 0 && gateBlocks > 0, `${releases}, ${gateBlocks}`)
     const report = await counterfactualReplay(store, live, { from })
     const head = (await store.head()).position
     assert.equal(report.to, head)

@@ -791,6 +791,27 @@ export class History {
           proposalMaxOpenSeconds: 1800,
           promotion: OPEN_LADDER,
           promotionByEnvironment: { production: EARNED_IN_PRODUCTION },
+          // release gates: an agent's own recent runs in production, every agent's elsewhere
+          releaseGates: [
+            {
+              workflow: '*',
+              environment: 'production',
+              impacts: ['medium', 'high', 'critical'],
+              perAgent: true,
+              runs: 3,
+              survivalThreshold: 0.7,
+              requiredBranchKinds: [],
+            },
+            {
+              workflow: '*',
+              environment: null,
+              impacts: ['low', 'high', 'critical'],
+              perAgent: false,
+              runs: 4,
+              survivalThreshold: 0.8,
+              requiredBranchKinds: [],
+            },
+          ],
         }
         await this.governed({ kind: 'publish-policy', policyVersion: 2 }, stricter)
         await this.settle()

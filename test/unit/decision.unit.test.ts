@@ -892,6 +892,83 @@ describe('release gates', () => {
     assert.equal(world().workflowRuns('kubectl', 'scale', AGENT).all.length, 1, 'only the harness run counts')
   })
 
+  test('a run that exercised no adversarial branch is no run: baseline-only simulations release nothing', () => {
+    const b = new LedgerBuilder()
+    const gate = { ...GATE, requiredBranchKinds: [] }
+    const { when, world } = given([...fullyEvidenced(b), b.event('PolicyPublished', gated(2, [gate]))])
+    // the agent asks for no adversarial branch; the harness runs the baseline alone, twice
+    const baseline = [2, 3].flatMap((n) => {
+      const [submitted, simulated] = run(b, n, ok)
+      const data = simulated?.data as { branches: unknown[] }
+      const branches = [
+        { name: 'baseline', kind: 'baseline', counterfactual: 'as planned', outcome: 'survived' },
+      ]
+      return [submitted, { ...simulated, data: { ...data, branches } }] as LedgerEvent[]
+    })
+    const outputs = baseline.flatMap(when)
+    assert.deepEqual(releaseEvents(outputs), [], 'nothing was put under pressure: no release')
+    assert.equal(
+      world().workflowRuns('kubectl', 'scale', AGENT).all.length,
+      1,
+      'only the adversarial run counts',
+    )
+    assert.deepEqual(gateOf(outputs, 'run-3')?.[1], 'fail')
+  })
+
+  test('one simulation recorded on several proposals counts as one run', () => {
+    const b = new LedgerBuilder()
+    const { when, world } = given([...fullyEvidenced(b), b.event('PolicyPublished', gated(2, [GATE]))])
+    // the same simulation id, recorded on two more proposals of the workflow
+    const again = [2, 3].flatMap((n) => {
+      const [submitted, simulated] = run(b, n, ok)
+      const data = simulated?.data as { simulationId: string }
+      return [submitted, { ...simulated, data: { ...data, simulationId: `sim-${P}` } }] as LedgerEvent[]
+    })
+    const outputs = again.flatMap(when)
+    assert.deepEqual(releaseEvents(outputs), [], 'one run of three: no release')
+    assert.equal(world().workflowRuns('kubectl', 'scale', AGENT).all.length, 1)
+  })
+
+  test('a policy that changes no gate judges no release again: nothing of the workflows is read', () => {
+    const b = new LedgerBuilder()
+    const { when, world } = given([
+      ...fullyEvidenced(b),
+      b.event('AgentRegistered', { agentId: 'agent-2', owner: 'platform' }),
+      b.event('PolicyPublished', gated(2, [GATE, { ...GATE, workflow: '*', perAgent: true }])),
+      ...[2, 3, 4].flatMap((n) => run(b, n, ok, { agentId: n === 3 ? 'agent-2' : AGENT })),
+    ])
+    const stored = world()
+    const read: string[] = []
+    const counting = new World(
+      (key) => {
+        read.push(key)
+        return stored.get('policy', key)
+      },
+      (prefix) => {
+        read.push(`${prefix}*`)
+        return []
+      },
+    )
+    // another verdict lifetime, the same gates: every release stands as it stood
+    const same = gated(3, [GATE, { ...GATE, workflow: '*', perAgent: true }])
+    decide(counting, b.event('PolicyPublished', { ...(same as object), verdictTtlSeconds: 300 } as never))
+    assert.deepEqual(
+      read.filter((key) => key.startsWith('runs') || key.startsWith('released')),
+      [],
+    )
+    // and a gate added is judged on the runs already recorded, for each agent under a per-agent gate
+    const added = when(
+      b.event(
+        'PolicyPublished',
+        gated(4, [GATE, { ...GATE, workflow: '*', perAgent: true }, { ...GATE, impacts: ['low'], runs: 1 }]),
+      ),
+    )
+    assert.deepEqual(
+      releaseEvents(added).map((o) => [o.type, o.data.gate.impacts, o.data.agentId]),
+      [['WorkflowReleased', ['low'], null]],
+    )
+  })
+
   test('a policy that drops the gate ends the release; one that adds a gate releases on the runs already recorded', () => {
     const b = new LedgerBuilder()
     const { when } = given([
