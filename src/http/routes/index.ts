@@ -14,6 +14,7 @@ import { observationRoutes } from './observations.js'
 import { openActionRoutes } from './open-actions.js'
 import { policyRoutes } from './policies.js'
 import { proposalRoutes } from './proposals.js'
+import { survivalRoutes } from './survival.js'
 import { systemRoutes } from './system.js'
 import { tokenRevocationRoutes } from './token-revocations.js'
 import { verdictStreamRoutes } from './verdict-stream.js'
@@ -32,6 +33,7 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
     governanceRoutes,
     openActionRoutes,
     metricsRoutes,
+    survivalRoutes,
     auditRoutes,
     ledgerRoutes,
     checkpointRoutes,

@@ -14,8 +14,9 @@ import {
   zeroFigures,
 } from '../../../projections/metrics-summary.js'
 import type { OpenActionDoc } from '../../../projections/open-actions.js'
+import { ADVERSARIAL_KINDS, type SurvivalDoc, survivalKeys } from '../../../projections/survival.js'
 import { WHAT_A_START_NEEDS } from '../../domain/deciders/proposal-rules.js'
-import { CheckName, ImpactClass, ViolationRecorded } from '../../domain/events.js'
+import { CheckName, ImpactClass, SimulationBranch, ViolationRecorded } from '../../domain/events.js'
 import type { Runtime } from '../../runtime.js'
 import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
@@ -143,7 +144,7 @@ const HeadlineResponse = z.object({
   asOf: z.number().int().describe('the ledger position the metrics reflect'),
 })
 
-const invalidQuery = (field: string, message: string) =>
+export const invalidQuery = (field: string, message: string) =>
   new ApiError('invalid', `invalid querystring: querystring.${field} ${message}`, {
     fields: [{ field: `querystring.${field}`, message }],
   })
@@ -253,6 +254,7 @@ const END_OF_ACTION: readonly EndOfAction[] = [
 const HOW_BLOCKED = ['refused-at-gate', 'ended-blocked'] as const
 const VIOLATION_KINDS = ViolationRecorded.shape.data.shape.kind.options
 const REFUSAL_RULES = WHAT_A_START_NEEDS.map((s) => s.name)
+const BRANCH_OUTCOMES = SimulationBranch.shape.outcome.options
 
 /**
  * One registry per app. The ledger-derived series are counters and a histogram whose values are set at scrape
@@ -376,6 +378,31 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     help: 'Whether the last attempt to cut a checkpoint failed (1: signing or the folder failed) or not (0)',
     registers,
   })
+  const simulationRuns = counter(
+    'governance_simulation_runs_total',
+    'Simulation runs recorded, by workflow (tool and action)',
+    ['tool', 'action'],
+  )
+  const simulationRunsPassed = counter(
+    'governance_simulation_runs_passed_total',
+    'Simulation runs that ran at least one adversarial branch and survived every one, by workflow',
+    ['tool', 'action'],
+  )
+  const branches = counter(
+    'governance_simulation_branches_total',
+    'Adversarial branches run by simulations (the baseline is not one), by workflow, branch kind and outcome (survived or failed)',
+    ['tool', 'action', 'kind', 'outcome'],
+  )
+  const branchesByWorkflow = counter(
+    'governance_simulation_branches_by_workflow_total',
+    'Adversarial branches run by simulations, by workflow and outcome; sums to governance_simulation_branches_total',
+    ['tool', 'action', 'outcome'],
+  )
+  const branchesByKind = counter(
+    'governance_simulation_branches_by_kind_total',
+    'Adversarial branches run by simulations, by branch kind and outcome, every workflow; sums to governance_simulation_branches_total',
+    ['kind', 'outcome'],
+  )
   const faults = new Gauge({
     name: 'governance_faults',
     help: 'Parts of the service that have stopped or can no longer be trusted, now; while any is listed the execution gate is closed',
@@ -386,6 +413,28 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
   const setCounts = (c: Counter<string>, label: string, counts: Counts, known: readonly string[] = []) => {
     for (const value of known) c.inc({ [label]: value }, 0)
     for (const [value, n] of Object.entries(counts)) c.inc({ [label]: value }, n)
+  }
+
+  /** Every workflow's runs and branches, all time; each kind and outcome at zero for every workflow listed. */
+  const setSurvival = (docs: readonly SurvivalDoc[]) => {
+    for (const kind of ADVERSARIAL_KINDS)
+      for (const outcome of BRANCH_OUTCOMES) branchesByKind.inc({ kind, outcome }, 0)
+    for (const doc of docs) {
+      if (doc.kind !== 'total') continue
+      const workflow = { tool: doc.tool, action: doc.action }
+      simulationRuns.inc(workflow, doc.runs)
+      simulationRunsPassed.inc(workflow, doc.runsPassed)
+      branchesByWorkflow.inc({ ...workflow, outcome: 'survived' }, doc.survived)
+      branchesByWorkflow.inc({ ...workflow, outcome: 'failed' }, doc.adversarial - doc.survived)
+      for (const kind of ADVERSARIAL_KINDS) {
+        const { runs, survived } = doc.byKind[kind]
+        const outcomes = { survived, failed: runs - survived }
+        for (const outcome of BRANCH_OUTCOMES) {
+          branches.inc({ ...workflow, kind, outcome }, outcomes[outcome])
+          branchesByKind.inc({ kind, outcome }, outcomes[outcome])
+        }
+      }
+    }
   }
 
   const scrape = async (): Promise<string> => {
@@ -405,6 +454,11 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
       refusedAtGate,
       refusalRules,
       recovery,
+      simulationRuns,
+      simulationRunsPassed,
+      branches,
+      branchesByWorkflow,
+      branchesByKind,
     ]
     for (const series of ledgerSeries) series.reset()
     const u = total.unsafeBlocked
@@ -422,6 +476,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     failedDespiteAllow.set(total.failedDespiteAllow)
     recovery.zero({})
     for (const seconds of total.recoveries.durationsSeconds) recovery.observe(seconds)
+    setSurvival(runtime.views.survival.list(survivalKeys.total()).map(([, doc]) => doc))
     awaiting.set(awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())).count)
     unrecovered.set(failedActions(runtime).length)
     headPosition.set(head.position)
