@@ -576,7 +576,13 @@ test('ledger: the chain verifies up to the head, and every consumer has caught u
   assert.equal(body.position, head.position)
   assert.equal(body.hash, head.hash)
   assert.deepEqual(body.decision, { position: head.position, lag: 0 })
-  assert.deepEqual(Object.keys(body.views).sort(), ['audit', 'authority', 'metrics', 'open-actions'])
+  assert.deepEqual(Object.keys(body.views).sort(), [
+    'audit',
+    'authority',
+    'metrics',
+    'open-actions',
+    'survival',
+  ])
   for (const view of Object.values(body.views)) assert.deepEqual(view, { position: head.position, lag: 0 })
   assert.deepEqual(body.tree, { position: head.position, lag: 0 })
 })

@@ -27,7 +27,9 @@ const Figures = {
   survived: z.number().int(),
   failed: z.number().int(),
   survivalRate: Rate.describe('survived / adversarialBranches; null when no adversarial branch ran'),
-  byKind: z.record(AdversarialKind, KindFigures).describe('every adversarial kind, zeros included'),
+  byKind: z
+    .object(Object.fromEntries(AdversarialKind.options.map((kind) => [kind, KindFigures])))
+    .describe('every adversarial kind, zeros included'),
   mostFailed: z
     .array(KindFigures.extend({ kind: AdversarialKind }))
     .describe('the kinds with a failed branch, the most failed first'),
