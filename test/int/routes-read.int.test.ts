@@ -592,6 +592,7 @@ test('ledger: the chain verifies up to the head, and every consumer has caught u
 const READ_ROUTES: ReadonlyArray<{ url: string; allowed: readonly Role[]; denied: Role }> = [
   { url: '/v1/open-actions', allowed: ['auditor', 'policy-admin', 'approver', 'executor'], denied: 'agent' },
   { url: '/v1/metrics/headline', allowed: ['auditor', 'policy-admin'], denied: 'executor' },
+  { url: '/v1/survival', allowed: ['auditor', 'policy-admin'], denied: 'simulator' },
   { url: '/v1/audit/actions/{proposal}', allowed: ['auditor', 'policy-admin'], denied: 'approver' },
   { url: '/v1/audit/agents/agent-1', allowed: ['auditor', 'policy-admin'], denied: 'agent' },
   {
