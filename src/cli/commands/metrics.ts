@@ -18,8 +18,6 @@ import { breakdown, duration, fields, percent, table } from '../format.js'
 import { type Context, done, type Outcome } from '../outcome.js'
 import { findOpenActions } from './open-actions.js'
 
-const STEP_MS = WINDOW_MS
-
 type Presented = PresentedFigures
 type Awaiting = ReturnType<typeof awaitingNow>
 
@@ -149,7 +147,7 @@ export const metricsCommand = (config: Config, range: MetricsRange, context: Con
   const now = context.now()
   const starts = windowStarts(range, now)
   return withViews(config, ['metrics', 'openActions'], (runtime) => {
-    const step = STEP_MS[range.window]
+    const step = WINDOW_MS[range.window]
     const endOf = (start: string) => new Date(Date.parse(start) + step).toISOString()
     const figures = starts.map((start) => {
       const doc = runtime.views.metrics.get(metricsKeys[range.window](start))

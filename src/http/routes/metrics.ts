@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { z } from 'zod'
-import { type Counts, type EndOfAction, metricsKeys, type WindowKind } from '../../../projections/metrics.js'
+import { type Counts, type EndOfAction, metricsKeys } from '../../../projections/metrics.js'
 import {
   awaitingNow,
   type Figures,
@@ -15,6 +15,7 @@ import {
 } from '../../../projections/metrics-summary.js'
 import type { OpenActionDoc } from '../../../projections/open-actions.js'
 import { ADVERSARIAL_KINDS, type SurvivalDoc, survivalKeys } from '../../../projections/survival.js'
+import { MAX_WINDOWS, WINDOW_MS, windowRange } from '../../application/windows.js'
 import { WHAT_A_START_NEEDS } from '../../domain/deciders/proposal-rules.js'
 import { CheckName, ImpactClass, SimulationBranch, ViolationRecorded } from '../../domain/events.js'
 import type { Runtime } from '../../runtime.js'
@@ -30,10 +31,6 @@ const failedActions = (runtime: Runtime): Array<Extract<OpenActionDoc, { state: 
   ).found.filter((doc): doc is Extract<OpenActionDoc, { state: 'failed' }> => doc.state === 'failed')
 
 // ---------- GET /v1/metrics/headline ----------
-
-const STEP_MS: Record<WindowKind, number> = { hour: 3_600_000, day: 86_400_000 }
-const DEFAULT_WINDOWS: Record<WindowKind, number> = { hour: 24, day: 30 }
-const MAX_WINDOWS = 1000
 
 const Counted = z.record(z.string(), z.number())
 const Recovery = z.object({
@@ -168,37 +165,25 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request) => {
       const { window } = request.query
-      const step = STEP_MS[window]
+      const step = WINDOW_MS[window]
       const asOf = runtime.views.metrics.checkpoint()
-      const toMs = request.query.to === undefined ? Date.now() : Date.parse(request.query.to)
-      const fromMs =
-        request.query.from === undefined
-          ? toMs - (DEFAULT_WINDOWS[window] - 1) * step
-          : Date.parse(request.query.from)
-      if (fromMs > toMs) throw invalidQuery('from', 'must not be after to')
-      const first = Math.floor(fromMs / step) * step
-      const last = Math.floor(toMs / step) * step
-      if ((last - first) / step + 1 > MAX_WINDOWS) {
+      const range = windowRange(window, request.query.from, request.query.to, new Date())
+      if ('reversed' in range) throw invalidQuery('from', 'must not be after to')
+      if ('tooMany' in range)
         throw invalidQuery('from', `the range may hold at most ${MAX_WINDOWS} ${window} windows`)
-      }
       const figures: Figures[] = []
       const series: PresentedFigures[] = []
-      for (let at = first; at <= last; at += step) {
-        const start = new Date(at).toISOString()
+      for (const start of range.starts) {
         const doc = runtime.views.metrics.get(metricsKeys[window](start))
         const found = isWindow(doc) ? doc : zeroFigures()
         figures.push(found)
-        series.push(presentFigures(found, start, new Date(at + step).toISOString()))
+        series.push(presentFigures(found, start, new Date(Date.parse(start) + step).toISOString()))
       }
       const now = new Date()
       return {
         window,
         series,
-        totals: presentFigures(
-          sumWindows(figures),
-          new Date(first).toISOString(),
-          new Date(last + step).toISOString(),
-        ),
+        totals: presentFigures(sumWindows(figures), range.start, range.end),
         awaitingEvidence: awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())),
         unrecoveredFailures: failedActions(runtime).map((doc) => {
           const { proposalId, agentId, tool, action, resource, environment, impact } = doc
