@@ -151,10 +151,14 @@ export const emptyUnsafeBlocked = (): WindowDoc['unsafeBlocked'] => ({
   byImpact: {},
 })
 
+/** The start of the UTC hour or day that holds a moment. */
+export const windowStartOf = (window: WindowKind, at: string): string =>
+  window === 'hour' ? `${at.slice(0, 13)}:00:00.000Z` : `${at.slice(0, 10)}T00:00:00.000Z`
+
 const emptyWindow = (window: WindowKind, at: string): WindowDoc => ({
   kind: 'window',
   window,
-  start: window === 'hour' ? `${at.slice(0, 13)}:00:00.000Z` : `${at.slice(0, 10)}T00:00:00.000Z`,
+  start: windowStartOf(window, at),
   verdicts: 0,
   allowed: 0,
   blockedVerdicts: 0,

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events'
 import { closeSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs'
 import type { JSONWebKeySet } from 'jose'
 import type { Logger } from 'pino'
-import { audit, authority, metrics, openActions } from '../projections/index.js'
+import { audit, authority, metrics, openActions, survival } from '../projections/index.js'
 import { catchUpAll, followAll, ProjectionRunner } from '../projections/runner.js'
 import type { Gate } from './application/proposals.js'
 import { followRevocations, RevokedTokens } from './auth/revocations.js'
@@ -38,6 +38,7 @@ export interface Views {
   readonly openActions: ProjectionRunner<typeof openActions>
   readonly metrics: ProjectionRunner<typeof metrics>
   readonly audit: ProjectionRunner<typeof audit>
+  readonly survival: ProjectionRunner<typeof survival>
 }
 
 /** Everything the edges (HTTP, CLI, Kafka) use, opened once and closed once. */
@@ -151,6 +152,7 @@ export const openRuntime = async (
       openActions: new ProjectionRunner(store, docs, openActions),
       metrics: new ProjectionRunner(store, docs, metrics),
       audit: new ProjectionRunner(store, docs, audit),
+      survival: new ProjectionRunner(store, docs, survival),
     },
     tree,
     verdictSigner,

@@ -1,9 +1,19 @@
 import { type ActionDoc, type AuditedAction, type AuditReader, actionOf } from '../../projections/audit.js'
+import type { WindowKind } from '../../projections/metrics.js'
+import { type SurvivalDoc, survivalKeys } from '../../projections/survival.js'
+import {
+  presentCounts,
+  type SurvivalFigures,
+  type Trend,
+  WindowSeries,
+} from '../../projections/survival-summary.js'
 import { agent, proposal } from '../domain/deciders/index.js'
 import type { ProposalState } from '../domain/deciders/proposal.js'
 import { type AuthorityLevel, type DataOf, streams } from '../domain/events.js'
+import { type ToolAction, workflowName } from '../domain/workflow.js'
 import type { EventStore, StoredEvent } from '../store/port.js'
 import { foldState, loadState } from './handle.js'
+import { WINDOW_MS } from './windows.js'
 
 export type VerdictView = DataOf<'VerdictIssued'> & {
   readonly position: number
@@ -130,3 +140,73 @@ export const recordedId = async (
     .reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], data)
   return typeof id === 'string' ? id : chosen
 }
+
+// ---------- branch survival over time ----------
+
+/** What a survival read narrows to: a workflow, an agent, an environment; each undefined for all. */
+export interface SurvivalFilter {
+  readonly window: WindowKind
+  readonly workflow: ToolAction | undefined
+  readonly agentId: string | undefined
+  readonly environment: string | undefined
+}
+
+export interface SurvivalReader {
+  list(prefix: string): Array<[string, SurvivalDoc]>
+  /** the ledger position the documents reflect */
+  checkpoint(): number
+}
+
+type Breakdown<K extends string> = Record<K, string> & SurvivalFigures & { readonly trend: Trend }
+
+/**
+ * Branch survival over the windows of a range (each window start, in order): per window, the range summed with
+ * its trend, and per workflow and per agent, each with its own trend.
+ */
+export const branchSurvival = (reader: SurvivalReader, filter: SurvivalFilter, starts: readonly string[]) => {
+  const { window, workflow, agentId, environment } = filter
+  const step = WINDOW_MS[window]
+  const all = new WindowSeries()
+  const byWorkflow = new Map<string, WindowSeries>()
+  const byAgent = new Map<string, WindowSeries>()
+  const seriesOf = (map: Map<string, WindowSeries>, key: string): WindowSeries => {
+    const found = map.get(key) ?? new WindowSeries()
+    map.set(key, found)
+    return found
+  }
+  const asOf = reader.checkpoint()
+  starts.forEach((start, index) => {
+    const prefix = survivalKeys.window(window, start, workflow, workflow && environment)
+    for (const [, doc] of reader.list(prefix)) {
+      if (doc.kind !== 'window') continue
+      if (agentId !== undefined && doc.agentId !== agentId) continue
+      if (environment !== undefined && doc.environment !== environment) continue
+      all.add(index, doc)
+      seriesOf(byWorkflow, workflowName(doc)).add(index, doc)
+      seriesOf(byAgent, doc.agentId).add(index, doc)
+    }
+  })
+  const breakdown = <K extends string>(map: Map<string, WindowSeries>, key: K) =>
+    [...map]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(
+        ([name, series]) =>
+          ({ [key]: name, ...presentCounts(series.total()), trend: series.trend(starts) }) as Breakdown<K>,
+      )
+  const endOf = (start: string) => new Date(Date.parse(start) + step).toISOString()
+  const first = starts[0] ?? ''
+  return {
+    window,
+    workflow: workflow === undefined ? null : workflowName(workflow),
+    agentId: agentId ?? null,
+    environment: environment ?? null,
+    start: first,
+    end: endOf(starts.at(-1) ?? first),
+    series: starts.map((start, index) => ({ start, end: endOf(start), ...presentCounts(all.at(index)) })),
+    totals: { ...presentCounts(all.total()), trend: all.trend(starts) },
+    byWorkflow: breakdown(byWorkflow, 'workflow'),
+    byAgent: breakdown(byAgent, 'agentId'),
+    asOf,
+  }
+}
+export type BranchSurvival = ReturnType<typeof branchSurvival>

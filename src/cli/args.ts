@@ -16,6 +16,7 @@ export const COMMAND_NAMES = [
   'audit action',
   'audit agent',
   'metrics',
+  'survival',
   'open-actions',
   'replay',
   'verify',
@@ -136,6 +137,29 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     args: [],
     options: {
       window: { type: 'string', value: 'hour|day', description: 'the window size (default hour)' },
+      from: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the first window holds it' },
+      to: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the last window holds it' },
+      json,
+      'data-dir': dataDir,
+    },
+  },
+  survival: {
+    usage:
+      'survival [--workflow TOOL.ACTION] [--agent ID] [--environment ENV] [--window hour|day] [--from TIME] [--to TIME]',
+    summary: 'branch survival over time: simulation runs and the branch kinds that fail most',
+    description: [
+      'Per window: simulation runs, runs passed, adversarial branches run and survived, and the survival',
+      'rate; then the range summed with every branch kind, the kinds that fail most and the trend (the rate',
+      'of the latest window that ran an adversarial branch against the one before it), per workflow and',
+      'per agent. Default range: the last 30 days (day) or 24 hours (hour), up to now.',
+      ...OFFLINE_READ,
+    ],
+    args: [],
+    options: {
+      workflow: { type: 'string', value: 'TOOL.ACTION', description: 'only this workflow' },
+      agent: { type: 'string', value: 'ID', description: 'only this agent’s simulations' },
+      environment: { type: 'string', value: 'ENV', description: 'only this environment' },
+      window: { type: 'string', value: 'hour|day', description: 'the window size (default day)' },
       from: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the first window holds it' },
       to: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the last window holds it' },
       json,
@@ -340,6 +364,15 @@ export type Invocation =
       readonly to: string | undefined
     } & Common)
   | ({
+      readonly command: 'survival'
+      readonly window: WindowKind
+      readonly from: string | undefined
+      readonly to: string | undefined
+      readonly workflow: string | undefined
+      readonly agentId: string | undefined
+      readonly environment: string | undefined
+    } & Common)
+  | ({
       readonly command: 'open-actions'
       readonly state: OpenState | undefined
       readonly agentId: string | undefined
@@ -436,6 +469,18 @@ const str = (values: Values, name: string): string | undefined => {
   return typeof value === 'string' ? value : undefined
 }
 
+/** The window size and the range of a command that reads windows: --window, --from, --to. */
+const windowsOf = (values: Values, byDefault: WindowKind) => {
+  const window = checked(z.enum(['hour', 'day']), str(values, 'window') ?? byDefault, '--window')
+  const from = str(values, 'from')
+  const to = str(values, 'to')
+  if (from !== undefined) checked(Time, from, '--from')
+  if (to !== undefined) checked(Time, to, '--to')
+  if (from !== undefined && to !== undefined && Date.parse(from) > Date.parse(to))
+    throw new UsageError('--from: must not be after --to')
+  return { window, from, to }
+}
+
 /** Builds the invocation of one command from its strictly parsed values and arguments. */
 const build = (name: CommandName, values: Values, args: readonly string[]): Invocation => {
   const common: Common = { json: values.json === true, dataDir: str(values, 'data-dir') }
@@ -499,15 +544,21 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       return { command: name, proposalId: checked(Identifier, arg, 'PROPOSAL_ID'), ...common }
     case 'audit agent':
       return { command: name, agentId: checked(Identifier, arg, 'AGENT_ID'), ...common }
-    case 'metrics': {
-      const window = checked(z.enum(['hour', 'day']), str(values, 'window') ?? 'hour', '--window')
-      const from = str(values, 'from')
-      const to = str(values, 'to')
-      if (from !== undefined) checked(Time, from, '--from')
-      if (to !== undefined) checked(Time, to, '--to')
-      if (from !== undefined && to !== undefined && Date.parse(from) > Date.parse(to))
-        throw new UsageError('--from: must not be after --to')
-      return { command: name, window, from, to, ...common }
+    case 'metrics':
+      return { command: name, ...windowsOf(values, 'hour'), ...common }
+    case 'survival': {
+      const workflow = str(values, 'workflow')
+      const agentId = str(values, 'agent')
+      const environment = str(values, 'environment')
+      return {
+        command: name,
+        ...windowsOf(values, 'day'),
+        workflow: workflow === undefined ? undefined : checked(WorkflowName, workflow, '--workflow'),
+        agentId: agentId === undefined ? undefined : checked(Identifier, agentId, '--agent'),
+        environment:
+          environment === undefined ? undefined : checked(Environment, environment, '--environment'),
+        ...common,
+      }
     }
     case 'open-actions': {
       const state = str(values, 'state')

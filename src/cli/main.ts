@@ -10,6 +10,7 @@ import { metricsCommand } from './commands/metrics.js'
 import { openActionsCommand } from './commands/open-actions.js'
 import { check, counterfactual, rebuild } from './commands/replay.js'
 import { serveUntilStopped } from './commands/serve.js'
+import { survivalCommand } from './commands/survival.js'
 import { issueTokenCommand } from './commands/token.js'
 import { witnessCommand } from './commands/witness.js'
 import { configFor } from './data-folder.js'
@@ -55,6 +56,8 @@ const run = (invocation: Command, context: Context): Promise<Outcome> => {
       return auditAgent(config, invocation.agentId, context)
     case 'metrics':
       return metricsCommand(config, invocation, context)
+    case 'survival':
+      return survivalCommand(config, invocation, context)
     case 'open-actions':
       return openActionsCommand(config, invocation, context)
     case 'replay':

@@ -7,6 +7,7 @@ import {
   type ReleaseGate,
 } from './events.js'
 import { runSurvival, survivalRate } from './survival.js'
+import { workflowName } from './workflow.js'
 
 /**
  * Release gates: a workflow (a registered tool action) of a gated impact class is not proposed into production
@@ -57,7 +58,7 @@ export const workflowOf = ({ tool, action }: Pick<GateSubject, 'tool' | 'action'
   `${tool}.${action}`
 
 const namesWorkflow = (gate: ReleaseGate, subject: Pick<GateSubject, 'tool' | 'action'>): boolean =>
-  gate.workflow === '*' || gate.workflow === workflowOf(subject)
+  gate.workflow === '*' || gate.workflow === workflowName(subject)
 
 /** The gate that applies: the first, in the policy's order, naming the workflow, the environment and the impact. */
 export const gateFor = (gates: readonly ReleaseGate[], subject: GateSubject): ReleaseGate | null =>
@@ -124,7 +125,7 @@ export const describeRelease = (
   ].filter((s) => s !== null)
   const kinds = figures.kindsCovered.length > 0 ? figures.kindsCovered.join(', ') : 'none'
   const head =
-    `workflow ${workflowOf(subject)} ${shortfall.length === 0 ? 'is released' : 'is not released'}: ` +
+    `workflow ${workflowName(subject)} ${shortfall.length === 0 ? 'is released' : 'is not released'}: ` +
     `the last ${figures.runs} simulation run(s) of ${whose} (${figures.runsRequired} required) survived ` +
     `${figures.survived} of ${figures.adversarial} adversarial branches, a survival rate of ${rate} ` +
     `(threshold ${figures.threshold}), exercising ${kinds}`
@@ -171,7 +172,7 @@ export const checkGates = (
   runs: { readonly all: readonly GateRun[]; readonly agent: readonly GateRun[] },
   query: GateQuery,
 ): GateAnswer => {
-  const workflow = workflowOf(query)
+  const workflow = workflowName(query)
   if (policy === null) {
     return { passed: false, policyVersion: null, gates: [], reason: 'no policy is in force: fail closed' }
   }

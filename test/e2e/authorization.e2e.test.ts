@@ -189,6 +189,12 @@ const ROUTES: readonly Route[] = [
     allowed: { auditor: 200, 'policy-admin': 200 },
   },
   {
+    plugin: 'survival',
+    method: 'GET',
+    url: '/v1/survival?workflow=kubectl.scale',
+    allowed: { auditor: 200, 'policy-admin': 200 },
+  },
+  {
     plugin: 'audit',
     method: 'GET',
     url: '/v1/audit/actions/no-such-proposal',

@@ -298,16 +298,20 @@ describe('headline metrics', () => {
       'offset',
     ])
     for (const { panel, expr } of queries) {
-      // strip ranges and strings; what is left names series, functions, keywords and grouping labels
+      // strip ranges and strings; what is left names series, functions, keywords, grouping and matched labels
       const bare = expr.replace(/\[[^\]]*\]/g, '').replace(/"[^"]*"/g, '""')
       const grouping = [...bare.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) =>
         String(m[1])
           .split(',')
           .map((l) => l.trim()),
       )
+      const matched = [...bare.matchAll(/\{([^}]*)\}/g)].flatMap((m) =>
+        [...String(m[1]).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)/g)].map((l) => String(l[1])),
+      )
       const names = [
         ...bare
           .replace(/\b(?:by|without)\s*\([^)]*\)/g, '')
+          .replace(/\{[^}]*\}/g, '{}')
           .matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\(|\{)?/g),
       ]
         .filter((m) => m[2] !== '(' && !KEYWORDS.has(String(m[1])))
@@ -318,7 +322,8 @@ describe('headline metrics', () => {
         assert.ok(labels, `${panel}: ${name} is a series the service exports`)
         // the labels it groups by, where the history gave the family samples to read them from
         if (labels.size === 0) continue
-        for (const label of grouping) assert.ok(labels.has(label), `${panel}: ${name} has the label ${label}`)
+        for (const label of [...grouping, ...matched])
+          assert.ok(labels.has(label), `${panel}: ${name} has the label ${label}`)
       }
     }
 

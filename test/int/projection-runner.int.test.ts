@@ -79,6 +79,29 @@ const history = (from: number, count: number, start: string): LedgerEvent[] => {
     events.push(l.event('ProposalSubmitted', proposalData(p)))
     events.push(verdict(1, 'block', ['freshState', 'lineage']))
     events.push(
+      l.event('SimulationRecorded', {
+        proposalId: p.proposalId,
+        simulationId: `s-${n}`,
+        requestId: `sr-${n}`,
+        actionDigest,
+        simulatedBy: 'simulator-1',
+        branches: [
+          {
+            name: 'db-down',
+            kind: 'dependency-down',
+            counterfactual: 'the database is down',
+            outcome: 'survived',
+          },
+          {
+            name: 'stale',
+            kind: 'stale-read',
+            counterfactual: 'a stale read',
+            outcome: n % 3 ? 'survived' : 'failed',
+          },
+        ],
+      }),
+    )
+    events.push(
       l.event('ApprovalGranted', {
         proposalId: p.proposalId,
         actionDigest,

@@ -576,7 +576,13 @@ test('ledger: the chain verifies up to the head, and every consumer has caught u
   assert.equal(body.position, head.position)
   assert.equal(body.hash, head.hash)
   assert.deepEqual(body.decision, { position: head.position, lag: 0 })
-  assert.deepEqual(Object.keys(body.views).sort(), ['audit', 'authority', 'metrics', 'open-actions'])
+  assert.deepEqual(Object.keys(body.views).sort(), [
+    'audit',
+    'authority',
+    'metrics',
+    'open-actions',
+    'survival',
+  ])
   for (const view of Object.values(body.views)) assert.deepEqual(view, { position: head.position, lag: 0 })
   assert.deepEqual(body.tree, { position: head.position, lag: 0 })
 })
@@ -586,6 +592,7 @@ test('ledger: the chain verifies up to the head, and every consumer has caught u
 const READ_ROUTES: ReadonlyArray<{ url: string; allowed: readonly Role[]; denied: Role }> = [
   { url: '/v1/open-actions', allowed: ['auditor', 'policy-admin', 'approver', 'executor'], denied: 'agent' },
   { url: '/v1/metrics/headline', allowed: ['auditor', 'policy-admin'], denied: 'executor' },
+  { url: '/v1/survival', allowed: ['auditor', 'policy-admin'], denied: 'simulator' },
   { url: '/v1/audit/actions/{proposal}', allowed: ['auditor', 'policy-admin'], denied: 'approver' },
   { url: '/v1/audit/agents/agent-1', allowed: ['auditor', 'policy-admin'], denied: 'agent' },
   {

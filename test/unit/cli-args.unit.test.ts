@@ -119,6 +119,42 @@ describe('cli: the command line', () => {
       },
     ],
     [
+      ['survival'],
+      {
+        command: 'survival',
+        window: 'day',
+        from: undefined,
+        to: undefined,
+        workflow: undefined,
+        agentId: undefined,
+        environment: undefined,
+        ...common,
+      },
+    ],
+    [
+      [
+        'survival',
+        '--workflow',
+        'kubectl.scale',
+        '--agent',
+        'agent-1',
+        '--environment',
+        'staging',
+        '--window',
+        'hour',
+      ],
+      {
+        command: 'survival',
+        window: 'hour',
+        from: undefined,
+        to: undefined,
+        workflow: 'kubectl.scale',
+        agentId: 'agent-1',
+        environment: 'staging',
+        ...common,
+      },
+    ],
+    [
       ['open-actions', '--state', 'failed', '--agent', 'agent-1', '--environment', 'production'],
       {
         command: 'open-actions',
@@ -177,6 +213,14 @@ describe('cli: the command line', () => {
       ['metrics', '--from', '2026-02-01T00:00:00Z', '--to', '2026-01-01T00:00:00Z'],
       /--from: must not be after --to/,
     ],
+    [['survival', '--workflow', 'kubectl'], /--workflow: a workflow: <tool>.<action>/],
+    [['survival', '--workflow', 'a.b.c'], /--workflow/],
+    [['survival', '--agent', 'not an id'], /--agent: letters, digits/],
+    [['survival', '--window', 'week'], /--window/],
+    [
+      ['survival', '--from', '2026-02-01T00:00:00Z', '--to', '2026-01-01T00:00:00Z'],
+      /--from: must not be after --to/,
+    ],
     [['open-actions', '--state', 'done'], /--state/],
     [['open-actions', '--environment', 'Production'], /--environment: lower-case/],
     [['head', '--data-dir', ''], /--data-dir: must not be empty/],
@@ -204,7 +248,7 @@ describe('cli: help', () => {
   })
 
   it('says that the read commands work offline, and that verify opens the ledger read-only', () => {
-    for (const name of ['audit action', 'audit agent', 'metrics', 'open-actions'] as const) {
+    for (const name of ['audit action', 'audit agent', 'metrics', 'survival', 'open-actions'] as const) {
       assert.match(helpText(name), /Works offline on the data folder/, name)
     }
     assert.match(helpText('verify'), /opened read-only/)

@@ -81,6 +81,13 @@ describe('metrics: the windows of a range', () => {
     ])
   })
 
+  it('refuses a start after the end, which defaults to now', () => {
+    assert.throws(
+      () => windowStarts({ window: 'day', from: '2026-04-01T00:00:00Z', to: undefined }, now),
+      (error: unknown) => error instanceof UsageError && /--from: must not be after --to/.test(error.message),
+    )
+  })
+
   it('refuses a range of more than 1000 windows', () => {
     assert.throws(
       () => windowStarts({ window: 'hour', from: '2025-01-01T00:00:00Z', to: '2026-01-01T00:00:00Z' }, now),

@@ -9,6 +9,7 @@ import {
   zeroFigures,
 } from '../../../projections/metrics-summary.js'
 import { ageSeconds, type OpenActionDoc } from '../../../projections/open-actions.js'
+import { MAX_WINDOWS, WINDOW_MS, windowRange } from '../../application/windows.js'
 import type { Config } from '../../config.js'
 import type { ShadowReport } from '../../decision/shadow.js'
 import type { WindowKind } from '../args.js'
@@ -17,10 +18,6 @@ import { UsageError } from '../errors.js'
 import { breakdown, countsLines, duration, fields, percent, table } from '../format.js'
 import { type Context, done, type Outcome } from '../outcome.js'
 import { findOpenActions } from './open-actions.js'
-
-const STEP_MS: Record<WindowKind, number> = { hour: 3_600_000, day: 86_400_000 }
-const DEFAULT_WINDOWS: Record<WindowKind, number> = { hour: 24, day: 30 }
-const MAX_WINDOWS = 1000
 
 type Presented = PresentedFigures
 type Awaiting = ReturnType<typeof awaitingNow>
@@ -33,18 +30,13 @@ export interface MetricsRange {
 
 /** The window starts of a range: every window that holds a moment of it, empty ones included. */
 export const windowStarts = (range: MetricsRange, now: Date): string[] => {
-  const step = STEP_MS[range.window]
-  const toMs = range.to === undefined ? now.getTime() : Date.parse(range.to)
-  const fromMs =
-    range.from === undefined ? toMs - (DEFAULT_WINDOWS[range.window] - 1) * step : Date.parse(range.from)
-  const first = Math.floor(fromMs / step) * step
-  const last = Math.floor(toMs / step) * step
-  const count = (last - first) / step + 1
-  if (count > MAX_WINDOWS)
+  const found = windowRange(range.window, range.from, range.to, now)
+  if ('reversed' in found) throw new UsageError('--from: must not be after --to (default: now)')
+  if ('tooMany' in found)
     throw new UsageError(
-      `the range holds ${count} ${range.window} windows, at most ${MAX_WINDOWS}: narrow --from/--to`,
+      `the range holds ${found.tooMany} ${range.window} windows, at most ${MAX_WINDOWS}: narrow --from/--to`,
     )
-  return Array.from({ length: count }, (_, i) => new Date(first + i * step).toISOString())
+  return [...found.starts]
 }
 
 const recoveryText = (r: RecoverySummary): string =>
@@ -172,7 +164,7 @@ export const metricsCommand = (config: Config, range: MetricsRange, context: Con
   const now = context.now()
   const starts = windowStarts(range, now)
   return withViews(config, ['metrics', 'openActions'], async (runtime) => {
-    const step = STEP_MS[range.window]
+    const step = WINDOW_MS[range.window]
     const endOf = (start: string) => new Date(Date.parse(start) + step).toISOString()
     const figures = starts.map((start) => {
       const doc = runtime.views.metrics.get(metricsKeys[range.window](start))

@@ -16,6 +16,7 @@ import { policyRoutes } from './policies.js'
 import { proposalRoutes } from './proposals.js'
 import { releaseGateRoutes } from './release-gates.js'
 import { shadowPolicyRoutes } from './shadow-policies.js'
+import { survivalRoutes } from './survival.js'
 import { systemRoutes } from './system.js'
 import { tokenRevocationRoutes } from './token-revocations.js'
 import { verdictStreamRoutes } from './verdict-stream.js'
@@ -36,6 +37,7 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
     governanceRoutes,
     openActionRoutes,
     metricsRoutes,
+    survivalRoutes,
     auditRoutes,
     ledgerRoutes,
     checkpointRoutes,

@@ -32,7 +32,9 @@ const Consumer = z.object({
 
 const HeadResponse = Head.extend({
   decision: Consumer,
-  views: z.record(z.string(), Consumer).describe('per read model: authority, open actions, metrics, audit'),
+  views: z
+    .record(z.string(), Consumer)
+    .describe('per read model: authority, open actions, metrics, audit, survival'),
   tree: Consumer.describe('the Merkle tree: the position of its last leaf'),
 })
 

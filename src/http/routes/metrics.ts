@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { z } from 'zod'
-import { type Counts, type EndOfAction, metricsKeys, type WindowKind } from '../../../projections/metrics.js'
+import { type Counts, type EndOfAction, metricsKeys } from '../../../projections/metrics.js'
 import {
   awaitingNow,
   type Figures,
@@ -14,8 +14,10 @@ import {
   zeroFigures,
 } from '../../../projections/metrics-summary.js'
 import type { OpenActionDoc } from '../../../projections/open-actions.js'
+import { ADVERSARIAL_KINDS, type SurvivalDoc, survivalKeys } from '../../../projections/survival.js'
+import { MAX_WINDOWS, WINDOW_MS, windowRange } from '../../application/windows.js'
 import { WHAT_A_START_NEEDS } from '../../domain/deciders/proposal-rules.js'
-import { CheckName, ImpactClass, ViolationRecorded } from '../../domain/events.js'
+import { CheckName, ImpactClass, SimulationBranch, ViolationRecorded } from '../../domain/events.js'
 import type { Runtime } from '../../runtime.js'
 import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
@@ -30,10 +32,6 @@ const failedActions = (runtime: Runtime): Array<Extract<OpenActionDoc, { state: 
   ).found.filter((doc): doc is Extract<OpenActionDoc, { state: 'failed' }> => doc.state === 'failed')
 
 // ---------- GET /v1/metrics/headline ----------
-
-const STEP_MS: Record<WindowKind, number> = { hour: 3_600_000, day: 86_400_000 }
-const DEFAULT_WINDOWS: Record<WindowKind, number> = { hour: 24, day: 30 }
-const MAX_WINDOWS = 1000
 
 const Counted = z.record(z.string(), z.number())
 const Recovery = z.object({
@@ -147,7 +145,7 @@ const HeadlineResponse = z.object({
   ),
 })
 
-const invalidQuery = (field: string, message: string) =>
+export const invalidQuery = (field: string, message: string) =>
   new ApiError('invalid', `invalid querystring: querystring.${field} ${message}`, {
     fields: [{ field: `querystring.${field}`, message }],
   })
@@ -171,37 +169,25 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request) => {
       const { window } = request.query
-      const step = STEP_MS[window]
+      const step = WINDOW_MS[window]
       const asOf = runtime.views.metrics.checkpoint()
-      const toMs = request.query.to === undefined ? Date.now() : Date.parse(request.query.to)
-      const fromMs =
-        request.query.from === undefined
-          ? toMs - (DEFAULT_WINDOWS[window] - 1) * step
-          : Date.parse(request.query.from)
-      if (fromMs > toMs) throw invalidQuery('from', 'must not be after to')
-      const first = Math.floor(fromMs / step) * step
-      const last = Math.floor(toMs / step) * step
-      if ((last - first) / step + 1 > MAX_WINDOWS) {
+      const range = windowRange(window, request.query.from, request.query.to, new Date())
+      if ('reversed' in range) throw invalidQuery('from', 'must not be after to')
+      if ('tooMany' in range)
         throw invalidQuery('from', `the range may hold at most ${MAX_WINDOWS} ${window} windows`)
-      }
       const figures: Figures[] = []
       const series: PresentedFigures[] = []
-      for (let at = first; at <= last; at += step) {
-        const start = new Date(at).toISOString()
+      for (const start of range.starts) {
         const doc = runtime.views.metrics.get(metricsKeys[window](start))
         const found = isWindow(doc) ? doc : zeroFigures()
         figures.push(found)
-        series.push(presentFigures(found, start, new Date(at + step).toISOString()))
+        series.push(presentFigures(found, start, new Date(Date.parse(start) + step).toISOString()))
       }
       const now = new Date()
       return {
         window,
         series,
-        totals: presentFigures(
-          sumWindows(figures),
-          new Date(first).toISOString(),
-          new Date(last + step).toISOString(),
-        ),
+        totals: presentFigures(sumWindows(figures), range.start, range.end),
         awaitingEvidence: awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())),
         unrecoveredFailures: failedActions(runtime).map((doc) => {
           const { proposalId, agentId, tool, action, resource, environment, impact } = doc
@@ -258,6 +244,7 @@ const END_OF_ACTION: readonly EndOfAction[] = [
 const HOW_BLOCKED = ['refused-at-gate', 'ended-blocked'] as const
 const VIOLATION_KINDS = ViolationRecorded.shape.data.shape.kind.options
 const REFUSAL_RULES = WHAT_A_START_NEEDS.map((s) => s.name)
+const BRANCH_OUTCOMES = SimulationBranch.shape.outcome.options
 
 /**
  * One registry per app. The ledger-derived series are counters and a histogram whose values are set at scrape
@@ -400,6 +387,31 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     labelNames: ['version', 'check', 'direction'],
     registers,
   })
+  const simulationRuns = counter(
+    'governance_simulation_runs_total',
+    'Simulation runs recorded, by workflow (tool and action)',
+    ['tool', 'action'],
+  )
+  const simulationRunsPassed = counter(
+    'governance_simulation_runs_passed_total',
+    'Simulation runs that ran at least one adversarial branch and survived every one, by workflow',
+    ['tool', 'action'],
+  )
+  const branches = counter(
+    'governance_simulation_branches_total',
+    'Adversarial branches run by simulations (the baseline is not one), by workflow, branch kind and outcome (survived or failed)',
+    ['tool', 'action', 'kind', 'outcome'],
+  )
+  const branchesByWorkflow = counter(
+    'governance_simulation_branches_by_workflow_total',
+    'Adversarial branches run by simulations, by workflow and outcome; sums to governance_simulation_branches_total',
+    ['tool', 'action', 'outcome'],
+  )
+  const branchesByKind = counter(
+    'governance_simulation_branches_by_kind_total',
+    'Adversarial branches run by simulations, by branch kind and outcome, every workflow; sums to governance_simulation_branches_total',
+    ['kind', 'outcome'],
+  )
   const faults = new Gauge({
     name: 'governance_faults',
     help: 'Parts of the service that have stopped or can no longer be trusted, now; while any is listed the execution gate is closed',
@@ -425,6 +437,28 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     }
   }
 
+  /** Every workflow's runs and branches, all time; each kind and outcome at zero for every workflow listed. */
+  const setSurvival = (docs: readonly SurvivalDoc[]) => {
+    for (const kind of ADVERSARIAL_KINDS)
+      for (const outcome of BRANCH_OUTCOMES) branchesByKind.inc({ kind, outcome }, 0)
+    for (const doc of docs) {
+      if (doc.kind !== 'total') continue
+      const workflow = { tool: doc.tool, action: doc.action }
+      simulationRuns.inc(workflow, doc.runs)
+      simulationRunsPassed.inc(workflow, doc.runsPassed)
+      branchesByWorkflow.inc({ ...workflow, outcome: 'survived' }, doc.survived)
+      branchesByWorkflow.inc({ ...workflow, outcome: 'failed' }, doc.adversarial - doc.survived)
+      for (const kind of ADVERSARIAL_KINDS) {
+        const { runs, survived } = doc.byKind[kind]
+        const outcomes = { survived, failed: runs - survived }
+        for (const outcome of BRANCH_OUTCOMES) {
+          branches.inc({ ...workflow, kind, outcome }, outcomes[outcome])
+          branchesByKind.inc({ kind, outcome }, outcomes[outcome])
+        }
+      }
+    }
+  }
+
   const scrape = async (): Promise<string> => {
     const head = await runtime.store.head()
     const days = runtime.views.metrics
@@ -442,6 +476,11 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
       refusedAtGate,
       refusalRules,
       recovery,
+      simulationRuns,
+      simulationRunsPassed,
+      branches,
+      branchesByWorkflow,
+      branchesByKind,
     ]
     for (const series of ledgerSeries) series.reset()
     const u = total.unsafeBlocked
@@ -459,6 +498,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     failedDespiteAllow.set(total.failedDespiteAllow)
     recovery.zero({})
     for (const seconds of total.recoveries.durationsSeconds) recovery.observe(seconds)
+    setSurvival(runtime.views.survival.list(survivalKeys.total()).map(([, doc]) => doc))
     awaiting.set(awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())).count)
     unrecovered.set(failedActions(runtime).length)
     headPosition.set(head.position)

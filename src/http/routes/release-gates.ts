@@ -12,6 +12,7 @@ import {
   WorkflowName,
 } from '../../domain/events.js'
 import { checkGates } from '../../domain/release.js'
+import { toolActionOf } from '../../domain/workflow.js'
 import { authorize } from '../auth.js'
 import { ApiError, notFound } from '../errors.js'
 import { readErrors } from '../schemas.js'
@@ -68,7 +69,7 @@ export const releaseGateRoutes = async (base: FastifyInstance): Promise<void> =>
       if (closed)
         throw new ApiError('unavailable', `no release gate is judged while the gate is closed: ${closed}`)
       const { workflow } = request.params
-      const [tool = '', action = ''] = workflow.split('.')
+      const { tool, action } = toolActionOf(workflow) ?? { tool: '', action: '' }
       const asOf = decision.position
       const world = decision.world()
       // a workflow is a registered tool action: of anything else there is nothing to release
