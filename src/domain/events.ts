@@ -170,7 +170,10 @@ export const SimulationBranch = z.object({
 export const WorkflowName = z
   .string()
   .max(201)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9][A-Za-z0-9_-]*$/, "'<tool>.<action>'")
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9][A-Za-z0-9_-]*$/,
+    "a workflow: <tool>.<action>, each letters, digits, '_' and '-'",
+  )
 /** The most simulation runs a release gate can count. */
 export const MAX_GATE_RUNS = 100
 /**
