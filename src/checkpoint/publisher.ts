@@ -127,7 +127,8 @@ export class CheckpointFolder {
  * ledger, so a checkpoint never commits to more than the ledger holds.
  */
 export class CheckpointPublisher {
-  private lastCutAt = 0
+  /** when the last cut was made, or the publisher started: T seconds count from either */
+  private lastCutAt = Date.now()
   /** why the last cut failed (signing, the folder), null once one succeeds: for /metrics, never for the gate */
   failure: string | null = null
   private sinkBehind: Published | null = null

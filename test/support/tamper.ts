@@ -235,7 +235,8 @@ export const redecide = async (dataDir: string): Promise<number> => {
  * evidence. `overrides` configure the service. Resolves `into`.
  */
 export const buildBaseLedger = async (into: string, overrides: Env = {}): Promise<string> => {
-  const api = await startTestApi(overrides)
+  // checkpoints only where the history cuts them: never by the clock, however long a loaded machine takes
+  const api = await startTestApi({ CHECKPOINT_EVERY_SECONDS: '86400', ...overrides })
   try {
     const world = await seedWorld(api)
     const agent = api.as('agent-1', 'agent')
