@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { z } from 'zod'
+import type { ProjectionView } from '../../../projections/as-of.js'
 import { type Counts, type EndOfAction, metricsKeys, type WindowKind } from '../../../projections/metrics.js'
 import {
   awaitingNow,
@@ -14,17 +15,21 @@ import {
   zeroFigures,
 } from '../../../projections/metrics-summary.js'
 import type { OpenActionDoc } from '../../../projections/open-actions.js'
+import { clockOf, viewsAt } from '../../application/as-of.js'
 import { WHAT_A_START_NEEDS } from '../../domain/deciders/proposal-rules.js'
 import { CheckName, ImpactClass, ViolationRecorded } from '../../domain/events.js'
 import type { Runtime } from '../../runtime.js'
+import { asOfQuery } from '../as-of.js'
 import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
 import { readErrors } from '../schemas.js'
 import { findOpenActions, withAge } from './open-actions.js'
 
-const failedActions = (runtime: Runtime): Array<Extract<OpenActionDoc, { state: 'failed' }>> =>
+const failedActions = (
+  openActions: ProjectionView<OpenActionDoc>,
+): Array<Extract<OpenActionDoc, { state: 'failed' }>> =>
   findOpenActions(
-    (prefix, options) => runtime.views.openActions.list(prefix, options),
+    (prefix, options) => openActions.list(prefix, options),
     (doc) => doc.state === 'failed',
   ).found.filter((doc): doc is Extract<OpenActionDoc, { state: 'failed' }> => doc.state === 'failed')
 
@@ -118,7 +123,11 @@ const HeadlineQuery = z
   .object({
     window: z.enum(['hour', 'day']).default('hour'),
     from: z.iso.datetime().optional().describe('default: 24 hours (hour) or 30 days (day) before to'),
-    to: z.iso.datetime().optional().describe('default: now; the window holding it is included'),
+    to: z.iso
+      .datetime()
+      .optional()
+      .describe('default: now (or the time of asOf); the window holding it is included'),
+    ...asOfQuery,
   })
   .strict()
 
@@ -140,7 +149,10 @@ const HeadlineResponse = z.object({
   unrecoveredFailures: z
     .array(UnrecoveredFailure)
     .describe('failed executions without a completed rollback, now, whatever the range'),
-  asOf: z.number().int().describe('the ledger position the metrics reflect'),
+  asOf: z
+    .number()
+    .int()
+    .describe('the ledger position the metrics reflect; "now" above is the time of asOf when it is given'),
 })
 
 const invalidQuery = (field: string, message: string) =>
@@ -168,8 +180,10 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request) => {
       const { window } = request.query
       const step = STEP_MS[window]
-      const asOf = runtime.views.metrics.checkpoint()
-      const toMs = request.query.to === undefined ? Date.now() : Date.parse(request.query.to)
+      const { views, moment } = await viewsAt(runtime.store, runtime.views, request.query.asOf)
+      const now = clockOf(moment)
+      const asOf = views.metrics.checkpoint()
+      const toMs = request.query.to === undefined ? now.getTime() : Date.parse(request.query.to)
       const fromMs =
         request.query.from === undefined
           ? toMs - (DEFAULT_WINDOWS[window] - 1) * step
@@ -184,12 +198,11 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
       const series: PresentedFigures[] = []
       for (let at = first; at <= last; at += step) {
         const start = new Date(at).toISOString()
-        const doc = runtime.views.metrics.get(metricsKeys[window](start))
+        const doc = views.metrics.get(metricsKeys[window](start))
         const found = isWindow(doc) ? doc : zeroFigures()
         figures.push(found)
         series.push(presentFigures(found, start, new Date(at + step).toISOString()))
       }
-      const now = new Date()
       return {
         window,
         series,
@@ -198,8 +211,8 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
           new Date(first).toISOString(),
           new Date(last + step).toISOString(),
         ),
-        awaitingEvidence: awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())),
-        unrecoveredFailures: failedActions(runtime).map((doc) => {
+        awaitingEvidence: awaitingNow(views.metrics.get(metricsKeys.awaiting())),
+        unrecoveredFailures: failedActions(views.openActions).map((doc) => {
           const { proposalId, agentId, tool, action, resource, environment, impact } = doc
           const { executionId, failedAt, error, rollback, recoveryOverdue } = doc
           return {
@@ -423,7 +436,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     recovery.zero({})
     for (const seconds of total.recoveries.durationsSeconds) recovery.observe(seconds)
     awaiting.set(awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())).count)
-    unrecovered.set(failedActions(runtime).length)
+    unrecovered.set(failedActions(runtime.views.openActions).length)
     headPosition.set(head.position)
     decisionLag.set(Math.max(0, head.position - runtime.decision.position))
     faults.set(runtime.health.problems().length)
