@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { OpenState } from '../../projections/open-actions.js'
+import { type Moment, MomentText } from '../application/as-of.js'
 import { Lifetime } from '../auth/lifetime.js'
 import { Role } from '../auth/tokens.js'
 import { VerifierKeyText } from '../checkpoint/note.js'
@@ -52,6 +53,12 @@ const dataDir: OptionSpec = {
   description: 'the data folder (default: DATA_DIR, else ./data)',
 }
 const json: OptionSpec = { type: 'boolean', description: 'one JSON document on stdout, for scripts' }
+const asOf: OptionSpec = {
+  type: 'string',
+  value: 'MOMENT',
+  description:
+    'answer as of a ledger position (0 to the head), or an ISO 8601 UTC time (the last position recorded at or before it)',
+}
 
 export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   serve: {
@@ -108,21 +115,21 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     },
   },
   'audit action': {
-    usage: 'audit action PROPOSAL_ID',
+    usage: 'audit action PROPOSAL_ID [--as-of POSITION|TIME]',
     summary: 'what changed, who changed it, how fast it can be undone, and its timeline',
     description: OFFLINE_READ,
     args: ['PROPOSAL_ID'],
-    options: { json, 'data-dir': dataDir },
+    options: { 'as-of': asOf, json, 'data-dir': dataDir },
   },
   'audit agent': {
-    usage: 'audit agent AGENT_ID',
+    usage: 'audit agent AGENT_ID [--as-of POSITION|TIME]',
     summary: "an agent's authority per environment, pending promotions and its actions",
     description: OFFLINE_READ,
     args: ['AGENT_ID'],
-    options: { json, 'data-dir': dataDir },
+    options: { 'as-of': asOf, json, 'data-dir': dataDir },
   },
   metrics: {
-    usage: 'metrics [--window hour|day] [--from TIME] [--to TIME]',
+    usage: 'metrics [--window hour|day] [--from TIME] [--to TIME] [--as-of POSITION|TIME]',
     summary: 'the headline metrics: unsafe actions blocked, time to recovery',
     description: [
       'Per window: verdicts, unsafe actions blocked before execution (and their rate), executions that',
@@ -135,13 +142,18 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     options: {
       window: { type: 'string', value: 'hour|day', description: 'the window size (default hour)' },
       from: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the first window holds it' },
-      to: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the last window holds it' },
+      to: {
+        type: 'string',
+        value: 'TIME',
+        description: 'ISO 8601 time: the last window holds it (default: now, or the time of --as-of)',
+      },
+      'as-of': asOf,
       json,
       'data-dir': dataDir,
     },
   },
   'open-actions': {
-    usage: 'open-actions [--state STATE] [--agent ID] [--environment ENV]',
+    usage: 'open-actions [--state STATE] [--agent ID] [--environment ENV] [--as-of POSITION|TIME]',
     summary: 'actions in flight, each with its age in its current state',
     description: [
       'States: awaiting-evidence, blocked, allowed, executing, failed (not yet recovered).',
@@ -152,6 +164,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       state: { type: 'string', value: 'STATE', description: 'only actions in this state' },
       agent: { type: 'string', value: 'ID', description: 'only this agent’s actions' },
       environment: { type: 'string', value: 'ENV', description: 'only this environment' },
+      'as-of': asOf,
       json,
       'data-dir': dataDir,
     },
@@ -288,6 +301,11 @@ export interface Common {
 
 export type WindowKind = 'hour' | 'day'
 
+/** --as-of of the read commands: read the read models as of that moment; undefined: now. */
+export interface AsOf {
+  readonly asOf: Moment | undefined
+}
+
 export const OPEN_STATES = [
   'awaiting-evidence',
   'blocked',
@@ -309,20 +327,22 @@ export type Invocation =
       readonly expires: string | undefined
       readonly audience: string | undefined
     } & Common)
-  | ({ readonly command: 'audit action'; readonly proposalId: string } & Common)
-  | ({ readonly command: 'audit agent'; readonly agentId: string } & Common)
+  | ({ readonly command: 'audit action'; readonly proposalId: string } & AsOf & Common)
+  | ({ readonly command: 'audit agent'; readonly agentId: string } & AsOf & Common)
   | ({
       readonly command: 'metrics'
       readonly window: WindowKind
       readonly from: string | undefined
       readonly to: string | undefined
-    } & Common)
+    } & AsOf &
+      Common)
   | ({
       readonly command: 'open-actions'
       readonly state: OpenState | undefined
       readonly agentId: string | undefined
       readonly environment: string | undefined
-    } & Common)
+    } & AsOf &
+      Common)
   | ({
       readonly command: 'replay'
       readonly check: boolean
@@ -413,6 +433,12 @@ const str = (values: Values, name: string): string | undefined => {
   return typeof value === 'string' ? value : undefined
 }
 
+/** The moment of --as-of, checked. */
+const asOfOf = (values: Values): AsOf => {
+  const given = str(values, 'as-of')
+  return { asOf: given === undefined ? undefined : checked(MomentText, given, '--as-of') }
+}
+
 /** Builds the invocation of one command from its strictly parsed values and arguments. */
 const build = (name: CommandName, values: Values, args: readonly string[]): Invocation => {
   const common: Common = { json: values.json === true, dataDir: str(values, 'data-dir') }
@@ -473,9 +499,14 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       return { command: name, sub: subject, roles, approvalRoles, expires, audience, ...common }
     }
     case 'audit action':
-      return { command: name, proposalId: checked(Identifier, arg, 'PROPOSAL_ID'), ...common }
+      return {
+        command: name,
+        proposalId: checked(Identifier, arg, 'PROPOSAL_ID'),
+        ...asOfOf(values),
+        ...common,
+      }
     case 'audit agent':
-      return { command: name, agentId: checked(Identifier, arg, 'AGENT_ID'), ...common }
+      return { command: name, agentId: checked(Identifier, arg, 'AGENT_ID'), ...asOfOf(values), ...common }
     case 'metrics': {
       const window = checked(z.enum(['hour', 'day']), str(values, 'window') ?? 'hour', '--window')
       const from = str(values, 'from')
@@ -484,7 +515,7 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       if (to !== undefined) checked(Time, to, '--to')
       if (from !== undefined && to !== undefined && Date.parse(from) > Date.parse(to))
         throw new UsageError('--from: must not be after --to')
-      return { command: name, window, from, to, ...common }
+      return { command: name, window, from, to, ...asOfOf(values), ...common }
     }
     case 'open-actions': {
       const state = str(values, 'state')
@@ -496,6 +527,7 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
         agentId: agentId === undefined ? undefined : checked(Identifier, agentId, '--agent'),
         environment:
           environment === undefined ? undefined : checked(Environment, environment, '--environment'),
+        ...asOfOf(values),
         ...common,
       }
     }
