@@ -303,7 +303,7 @@ export type WindowKind = 'hour' | 'day'
 
 /** --as-of of the read commands: read the read models as of that moment; undefined: now. */
 export interface AsOf {
-  readonly asOf: Moment | undefined
+  readonly asOf?: Moment
 }
 
 export const OPEN_STATES = [
@@ -436,7 +436,7 @@ const str = (values: Values, name: string): string | undefined => {
 /** The moment of --as-of, checked. */
 const asOfOf = (values: Values): AsOf => {
   const given = str(values, 'as-of')
-  return { asOf: given === undefined ? undefined : checked(MomentText, given, '--as-of') }
+  return given === undefined ? {} : { asOf: checked(MomentText, given, '--as-of') }
 }
 
 /** Builds the invocation of one command from its strictly parsed values and arguments. */
