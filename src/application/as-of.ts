@@ -54,6 +54,12 @@ export const positionAt = async (store: EventStore, time: string, head: number):
   return low
 }
 
+/** A time after now names nothing the ledger holds yet: refused as invalid. */
+const notInFuture = (time: string, now: Date): void => {
+  if (Date.parse(time) > now.getTime())
+    throw new DomainError('invalid', `${time} is in the future`, { now: now.toISOString() })
+}
+
 /**
  * Resolves a moment: a position must not be beyond the ledger's head, a time must not be in the future (both
  * refused as invalid, saying why); a time before the first event is position 0, where every read model is empty.
@@ -66,16 +72,45 @@ export const resolveMoment = async (
   const head = (await store.head()).position
   if (typeof moment === 'number') {
     if (moment > head)
-      throw new DomainError('invalid', `as of ledger position ${moment}: the ledger's head is ${head}`, {
+      throw new DomainError('invalid', `ledger position ${moment} is beyond the ledger's head ${head}`, {
         head,
       })
     return { position: moment, time: await recordedAt(store, moment) }
   }
-  if (Date.parse(moment) > now.getTime())
-    throw new DomainError('invalid', `as of ${moment}: that time is in the future`, {
-      now: now.toISOString(),
-    })
+  notInFuture(moment, now)
   return { position: await positionAt(store, moment, head), time: moment }
+}
+
+/** A range of the ledger named by positions, or by times: from the first event recorded at or after a time, to the last recorded at or before one. */
+export interface MomentRange {
+  readonly from?: Moment | undefined
+  readonly to?: Moment | undefined
+}
+
+/** A range's times resolved to positions (positions stay as given); a range whose start is after its end is invalid. */
+export const resolveRange = async (
+  store: EventStore,
+  range: MomentRange,
+  now: Date = new Date(),
+): Promise<{ from?: number; to?: number }> => {
+  const head = (await store.head()).position
+  let { from, to } = range
+  if (typeof from === 'string') {
+    notInFuture(from, now)
+    // the first position recorded at or after the time: one after the last recorded before it
+    from = (await positionAt(store, new Date(Date.parse(from) - 1).toISOString(), head)) + 1
+  }
+  if (typeof to === 'string') {
+    notInFuture(to, now)
+    to = await positionAt(store, to, head)
+  }
+  if (from !== undefined && to !== undefined && from > to)
+    throw new DomainError(
+      'invalid',
+      `the range starts at position ${from}, after its end at ${to}${typeof range.from === 'string' || typeof range.to === 'string' ? ` (from ${range.from} to ${range.to})` : ''}`,
+      { from, to },
+    )
+  return { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) }
 }
 
 /**

@@ -170,7 +170,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     },
   },
   replay: {
-    usage: 'replay [--check | --policy FILE | --policy-version N [--from POS] [--to POS]]',
+    usage: 'replay [--check | --policy FILE | --policy-version N [--from POS|TIME] [--to POS|TIME]]',
     summary: 'rebuild every read model and the decision world from the ledger; --check re-decides it',
     description: [
       'Without --check: wipes and rebuilds every projection in derived.db, and the decision service’s',
@@ -190,8 +190,18 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       check: { type: 'boolean', description: 're-decide and compare, change nothing' },
       policy: { type: 'string', value: 'FILE', description: 'a policy draft (JSON) to re-decide under' },
       'policy-version': { type: 'string', value: 'N', description: 'a published policy to re-decide under' },
-      from: { type: 'string', value: 'POS', description: 'the first ledger position under that policy' },
-      to: { type: 'string', value: 'POS', description: 'the last ledger position re-decided' },
+      from: {
+        type: 'string',
+        value: 'POS|TIME',
+        description:
+          'the first ledger position under that policy, or a UTC time: the first event recorded at or after it',
+      },
+      to: {
+        type: 'string',
+        value: 'POS|TIME',
+        description:
+          'the last ledger position re-decided, or a UTC time: the last event recorded at or before it',
+      },
       json,
       'data-dir': dataDir,
     },
@@ -349,8 +359,8 @@ export type Invocation =
       /** counterfactual replay: a draft file, or a published version, and the range */
       readonly counterfactual: {
         readonly policy: { readonly file: string } | { readonly version: number }
-        readonly from: number | undefined
-        readonly to: number | undefined
+        readonly from: Moment | undefined
+        readonly to: Moment | undefined
       } | null
     } & Common)
   | ({
@@ -416,6 +426,10 @@ const checked = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => {
 }
 
 const Position = z.coerce.number().int().positive()
+/** a range's end: a position (from 1) or a UTC time */
+const RangeMoment = MomentText.refine((moment) => typeof moment === 'string' || moment >= 1, {
+  message: 'a ledger position from 1, or an ISO 8601 UTC time',
+})
 
 const Audience = z
   .string()
@@ -553,12 +567,12 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
           ? null
           : {
               policy,
-              from: from === undefined ? undefined : checked(Position, from, '--from'),
-              to: to === undefined ? undefined : checked(Position, to, '--to'),
+              from: from === undefined ? undefined : checked(RangeMoment, from, '--from'),
+              to: to === undefined ? undefined : checked(RangeMoment, to, '--to'),
             }
       if (
-        counterfactual?.from !== undefined &&
-        counterfactual.to !== undefined &&
+        typeof counterfactual?.from === 'number' &&
+        typeof counterfactual.to === 'number' &&
         counterfactual.from > counterfactual.to
       )
         throw new UsageError('replay: --from: must not be after --to')

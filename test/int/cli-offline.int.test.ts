@@ -407,7 +407,7 @@ describe('cli --as-of', () => {
     assert.equal(bad.code, 2, bad.stderr)
     const beyond = await cli(['audit', 'agent', 'agent-1', '--as-of', String(ledger.length + 1)], env())
     assert.equal(beyond.code, 1)
-    assert.match(beyond.stderr, /--as-of: .*head is/)
+    assert.match(beyond.stderr, /--as-of: .*beyond the ledger's head/)
   })
 })
 
