@@ -14,8 +14,11 @@ export interface ProjectionView<D> {
   list(prefix: string, options?: { after?: string; limit?: number }): Array<[string, D]>
 }
 
+/** Runners by name (the runtime's views). */
+export type RunnerSet<V> = { readonly [K in keyof V]: ProjectionRunner<Projection<unknown>> }
+
 /** The view of each runner of a set, by the same names. */
-export type ViewsOf<V extends Record<string, ProjectionRunner<Projection<unknown>>>> = {
+export type ViewsOf<V extends RunnerSet<V>> = {
   readonly [K in keyof V]: ProjectionView<DocOf<V[K]['projection']>>
 }
 
@@ -103,12 +106,13 @@ export const startOf = (runner: ProjectionRunner<Projection<unknown>>, position:
  * answer now, answered as they would have been when the ledger ended at `position`. The events from the
  * earliest boundary on are read once, for all; each view evolves them only when it is first read.
  */
-export const viewsAsOf = async <V extends Record<string, ProjectionRunner<Projection<unknown>>>>(
+export const viewsAsOf = async <V extends RunnerSet<V>>(
   ledger: EventStore,
   runners: V,
   position: number,
 ): Promise<ViewsOf<V>> => {
-  const starts = Object.values(runners).map((runner) => startOf(runner, position))
+  const all = Object.entries(runners) as Array<[string, ProjectionRunner<Projection<unknown>>]>
+  const starts = all.map(([, runner]) => startOf(runner, position))
   const events: LedgerEvent<DomainEvent>[] = []
   let after = Math.min(position, ...starts)
   while (after < position) {
@@ -118,7 +122,7 @@ export const viewsAsOf = async <V extends Record<string, ProjectionRunner<Projec
     for (const event of typed(page, 'as-of')) if (event.position <= position) events.push(event)
     after = last.position
   }
-  const views = Object.entries(runners).map(([key, runner]) => [
+  const views = all.map(([key, runner]) => [
     key,
     new AsOfView(runner.store, runner.projection, startOf(runner, position), position, events),
   ])

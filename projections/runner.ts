@@ -20,7 +20,7 @@ const DEFAULT_CACHED_DOCS = 2000
  * The ledger positions between two snapshot boundaries: an as-of read evolves at most this many events over the
  * documents as they were at the boundary before it (bench/as-of.ts measures the trade).
  */
-export const SNAPSHOT_EVERY = 10_000
+export const SNAPSHOT_EVERY = 2_000
 
 export interface Progress {
   readonly projection: string
