@@ -523,7 +523,7 @@ describe('cli usage and folders', () => {
     assert.equal(run.stdout, '')
     assert.equal(
       run.stderr,
-      'governance-ledger: audit action: expects PROPOSAL_ID and nothing else (usage: governance-ledger audit action PROPOSAL_ID)\n',
+      'governance-ledger: audit action: expects PROPOSAL_ID and nothing else (usage: governance-ledger audit action PROPOSAL_ID [--as-of POSITION|TIME])\n',
     )
   })
 
