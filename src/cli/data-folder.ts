@@ -61,7 +61,7 @@ export const withViews = async <T>(
   if (config.LEDGER === 'sqlite') requireLedger(config)
   const runtime = await openRuntime(config)
   try {
-    // an as-of read starts from the snapshots every read model keeps: each must be caught up to keep them
+    // an as-of read views every read model from its last snapshot: one left behind would evolve from far back
     const caughtUp = asOf === undefined ? names : (Object.keys(runtime.views) as (keyof Views)[])
     for (const name of caughtUp) await runtime.views[name].catchUp()
     let past: Awaited<ReturnType<typeof viewsAt<Views>>>
