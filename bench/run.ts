@@ -2,6 +2,7 @@
 // baseline measured in the same run, prints a table and writes bench/results.json. Never fails on a missed target.
 import { fileURLToPath } from 'node:url'
 import { appendsFigure } from './appends.js'
+import { asOfFigure } from './as-of.js'
 import { counterfactualFigure } from './counterfactual.js'
 import { decisionsFigure } from './decisions.js'
 import {
@@ -21,6 +22,7 @@ import { treeFigure } from './tree.js'
 
 const FIGURES: ReadonlyArray<readonly [string, (options: BenchOptions) => Promise<Figure[]>]> = [
   ['appends', appendsFigure],
+  ['as-of', asOfFigure],
   ['counterfactual', counterfactualFigure],
   ['decisions', decisionsFigure],
   ['rebuild', rebuildFigure],

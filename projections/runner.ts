@@ -16,6 +16,11 @@ const DEFAULT_BATCH_SIZE = 5000
 const READ_SIZE = 500
 /** Decoded documents each runner keeps between batches: enough for the documents a stretch of ledger touches. */
 const DEFAULT_CACHED_DOCS = 2000
+/**
+ * The ledger positions between two snapshot boundaries: an as-of read evolves at most this many events over the
+ * documents as they were at the boundary before it (bench/as-of.ts measures the trade).
+ */
+export const SNAPSHOT_EVERY = 2_000
 
 export interface Progress {
   readonly projection: string
@@ -31,6 +36,8 @@ export interface RunnerOptions {
   readonly batchSize?: number
   /** decoded documents kept in memory between batches */
   readonly cachedDocs?: number
+  /** ledger positions between snapshot boundaries (default SNAPSHOT_EVERY) */
+  readonly snapshotEvery?: number
 }
 
 /** A projection could not apply a ledger event; the documents stay at the last committed batch. */
@@ -60,7 +67,7 @@ const parse = (stored: StoredEvent, projection: string): LedgerEvent<DomainEvent
   }
 }
 
-const typed = (batch: readonly StoredEvent[], projection: string): LedgerEvent<DomainEvent>[] =>
+export const typed = (batch: readonly StoredEvent[], projection: string): LedgerEvent<DomainEvent>[] =>
   batch.map((stored) => parse(stored, projection))
 
 /** Changes evolved from the events after `start` up to `position`, not yet committed. */
@@ -69,6 +76,51 @@ export interface PendingBatch {
   position: number
   /** document changes by key; null deletes */
   readonly changes: Map<string, unknown>
+  /** by snapshot boundary, each key's document before its first change after the boundary (DocHistory) */
+  readonly history: Map<number, Map<string, unknown>>
+}
+
+/** The last snapshot boundary before a position: the one the document an event there changes is kept at. */
+export const boundaryBefore = (position: number, every: number): number =>
+  Math.floor(Math.max(position - 1, 0) / every) * every
+
+/**
+ * Evolves a projection over events after `position` into `changes` (later events see what earlier ones
+ * changed), with `before(key, doc)` told each key's document before each change; returns the new position.
+ */
+export const evolveEvents = (
+  projection: Projection<unknown>,
+  readStored: (key: string) => unknown,
+  changes: Map<string, unknown>,
+  position: number,
+  events: readonly LedgerEvent<DomainEvent>[],
+  before?: (event: LedgerEvent<DomainEvent>, key: string, doc: unknown) => void,
+): number => {
+  const read = (key: string): unknown =>
+    changes.has(key) ? (changes.get(key) ?? undefined) : readStored(key)
+  let at = position
+  for (const event of events) {
+    if (event.position <= at) continue // delivered again after a catch-up: already applied
+    if (event.position !== at + 1) {
+      throw new ProjectionError(
+        projection.name,
+        event.position,
+        `expected position ${at + 1}: the ledger has a gap`,
+      )
+    }
+    let changed: ReturnType<Projection['evolve']>
+    try {
+      changed = projection.evolve(read, event)
+    } catch (cause) {
+      throw new ProjectionError(projection.name, event.position, `evolve failed on ${event.type}`, { cause })
+    }
+    for (const [key, doc] of changed) {
+      before?.(event, key, read(key))
+      changes.set(key, doc)
+    }
+    at = event.position
+  }
+  return at
 }
 
 /** The document type of a projection. */
@@ -84,9 +136,11 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   /** documents as this runner last committed them, valid while the checkpoint is still `cachedAt` */
   private readonly cache: DocCache
   private cachedAt = -1
+  /** ledger positions between snapshot boundaries */
+  readonly snapshotEvery: number
 
   constructor(
-    private readonly store: EventStore,
+    private readonly ledger: EventStore,
     private readonly docs: DocStore,
     readonly projection: P,
     options: RunnerOptions = {},
@@ -94,6 +148,14 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
     this.name = projection.name
     this.batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE
     this.cache = new DocCache(options.cachedDocs ?? DEFAULT_CACHED_DOCS)
+    this.snapshotEvery = options.snapshotEvery ?? SNAPSHOT_EVERY
+    if (!Number.isInteger(this.snapshotEvery) || this.snapshotEvery < 1)
+      throw new RangeError(`snapshotEvery must be a positive integer, not ${this.snapshotEvery}`)
+  }
+
+  /** The documents this runner commits to, with their snapshots: what an as-of read starts from. */
+  get store(): DocStore {
+    return this.docs
   }
 
   /** The ledger position the stored documents reflect. */
@@ -108,7 +170,7 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
       const batch = this.begin()
       while (batch.position - batch.start < this.batchSize) {
         const limit = Math.min(READ_SIZE, this.batchSize - (batch.position - batch.start))
-        const events = typed(await this.store.readAll(batch.position, limit), this.name)
+        const events = typed(await this.ledger.readAll(batch.position, limit), this.name)
         if (events.length === 0) break
         this.evolve(batch, events)
         // a short read met the ledger's end or its byte budget: commit before the batch holds more
@@ -129,7 +191,7 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   /** Applies batches as the ledger delivers them, from the checkpoint on. */
   follow(): Subscription {
     this.ensureVersion()
-    return this.store.subscribe(this.checkpoint(), async (batch) => {
+    return this.ledger.subscribe(this.checkpoint(), async (batch) => {
       try {
         this.apply(batch)
       } catch (error) {
@@ -150,12 +212,18 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
     return found.filter(([key]) => key !== META_KEY)
   }
 
-  /** Documents of another version of the projection mean something else: start over from zero. */
+  /**
+   * Documents of another version of the projection mean something else, and snapshots kept at other boundaries
+   * (or none, from before they were kept) cannot answer as of every position: start over from zero.
+   */
   private ensureVersion(): void {
-    const meta = this.docs.get(this.name, META_KEY) as { version?: unknown } | undefined
-    if (meta?.version === this.projection.version) return
+    const meta = this.docs.get(this.name, META_KEY) as
+      | { version?: unknown; snapshotEvery?: unknown }
+      | undefined
+    if (meta?.version === this.projection.version && meta.snapshotEvery === this.snapshotEvery) return
     this.wipe()
-    this.docs.commit(this.name, new Map([[META_KEY, { version: this.projection.version }]]), 0)
+    const current = { version: this.projection.version, snapshotEvery: this.snapshotEvery }
+    this.docs.commit(this.name, new Map([[META_KEY, current]]), 0)
   }
 
   private wipe(): void {
@@ -197,32 +265,31 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
     // another process (a command-line catch-up on the same folder) committed since: what is held is stale
     if (start !== this.cachedAt) this.cache.clear()
     this.cachedAt = start
-    return { start, position: start, changes: new Map() }
+    return { start, position: start, changes: new Map(), history: new Map() }
   }
 
-  /** Evolves the events after the batch's position; later events see what earlier ones changed. */
+  /**
+   * Evolves the events after the batch's position; later events see what earlier ones changed. Each key's
+   * document before its first change after a snapshot boundary is kept for that boundary.
+   */
   evolve(batch: PendingBatch, events: readonly LedgerEvent<DomainEvent>[]): void {
-    const { changes } = batch
-    const read = (key: string): unknown =>
-      changes.has(key) ? (changes.get(key) ?? undefined) : this.readCommitted(key)
-    for (const event of events) {
-      if (event.position <= batch.position) continue // delivered again after a catch-up: already applied
-      if (event.position !== batch.position + 1) {
-        throw new ProjectionError(
-          this.name,
-          event.position,
-          `expected position ${batch.position + 1}: the ledger has a gap`,
-        )
-      }
-      let changed: ReturnType<Projection['evolve']>
-      try {
-        changed = this.projection.evolve(read, event)
-      } catch (cause) {
-        throw new ProjectionError(this.name, event.position, `evolve failed on ${event.type}`, { cause })
-      }
-      for (const [key, doc] of changed) changes.set(key, doc)
-      batch.position = event.position
-    }
+    const { history } = batch
+    batch.position = evolveEvents(
+      this.projection,
+      (key) => this.readCommitted(key),
+      batch.changes,
+      batch.position,
+      events,
+      (event, key, doc) => {
+        const boundary = boundaryBefore(event.position, this.snapshotEvery)
+        let kept = history.get(boundary)
+        if (!kept) {
+          kept = new Map()
+          history.set(boundary, kept)
+        }
+        if (!kept.has(key)) kept.set(key, doc ?? null)
+      },
+    )
   }
 
   /**
@@ -230,10 +297,10 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
    * (else CheckpointMovedError, nothing written); returns the events applied.
    */
   commit(batch: PendingBatch): number {
-    const { start, position, changes } = batch
+    const { start, position, changes, history } = batch
     if (position === start) return 0
     // a CheckpointMovedError leaves cachedAt behind the moved checkpoint: the next batch drops the cache
-    this.docs.commit(this.name, changes, position, start)
+    this.docs.commit(this.name, changes, position, start, history)
     this.cache.committed(changes)
     this.cachedAt = position
     return position - start

@@ -33,12 +33,19 @@ export const proposalView = async (store: EventStore, proposalId: string): Promi
   return { ...state, verdictDetail: verdictOf(events) }
 }
 
-/** The current verdict, read from `fromVersion` of the proposal's stream on (the latest verdict's, when known). */
+/**
+ * The current verdict, read from `fromVersion` of the proposal's stream on (the latest verdict's, when known);
+ * with `through`, as it stood at that ledger position.
+ */
 export const currentVerdict = async (
   store: EventStore,
   proposalId: string,
   fromVersion = 1,
-): Promise<VerdictView | null> => verdictOf(await store.readStream(streams.proposal(proposalId), fromVersion))
+  through = Number.POSITIVE_INFINITY,
+): Promise<VerdictView | null> => {
+  const events = await store.readStream(streams.proposal(proposalId), fromVersion)
+  return verdictOf(events.filter((e) => e.position <= through))
+}
 
 /** The current verdict told by a proposal's events: the latest issued, marked if revoked or expired since. */
 export const verdictOf = (events: readonly StoredEvent[]): VerdictView | null => {

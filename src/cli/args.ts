@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { OpenState } from '../../projections/open-actions.js'
+import { type Moment, MomentText } from '../application/as-of.js'
 import { Lifetime } from '../auth/lifetime.js'
 import { Role } from '../auth/tokens.js'
 import { VerifierKeyText } from '../checkpoint/note.js'
@@ -55,6 +56,12 @@ const dataDir: OptionSpec = {
   description: 'the data folder (default: DATA_DIR, else ./data)',
 }
 const json: OptionSpec = { type: 'boolean', description: 'one JSON document on stdout, for scripts' }
+const asOf: OptionSpec = {
+  type: 'string',
+  value: 'MOMENT',
+  description:
+    'answer as of a ledger position (0 to the head), or an ISO 8601 UTC time (the last position recorded at or before it)',
+}
 
 export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   serve: {
@@ -111,21 +118,21 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     },
   },
   'audit action': {
-    usage: 'audit action PROPOSAL_ID',
+    usage: 'audit action PROPOSAL_ID [--as-of POSITION|TIME]',
     summary: 'what changed, who changed it, how fast it can be undone, and its timeline',
     description: OFFLINE_READ,
     args: ['PROPOSAL_ID'],
-    options: { json, 'data-dir': dataDir },
+    options: { 'as-of': asOf, json, 'data-dir': dataDir },
   },
   'audit agent': {
-    usage: 'audit agent AGENT_ID',
+    usage: 'audit agent AGENT_ID [--as-of POSITION|TIME]',
     summary: "an agent's authority per environment, pending promotions and its actions",
     description: OFFLINE_READ,
     args: ['AGENT_ID'],
-    options: { json, 'data-dir': dataDir },
+    options: { 'as-of': asOf, json, 'data-dir': dataDir },
   },
   metrics: {
-    usage: 'metrics [--window hour|day] [--from TIME] [--to TIME]',
+    usage: 'metrics [--window hour|day] [--from TIME] [--to TIME] [--as-of POSITION|TIME]',
     summary: 'the headline metrics: unsafe actions blocked, time to recovery',
     description: [
       'Per window: verdicts, unsafe actions blocked before execution (and their rate), executions that',
@@ -138,7 +145,12 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     options: {
       window: { type: 'string', value: 'hour|day', description: 'the window size (default hour)' },
       from: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the first window holds it' },
-      to: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the last window holds it' },
+      to: {
+        type: 'string',
+        value: 'TIME',
+        description: 'ISO 8601 time: the last window holds it (default: now, or the time of --as-of)',
+      },
+      'as-of': asOf,
       json,
       'data-dir': dataDir,
     },
@@ -167,7 +179,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     },
   },
   'open-actions': {
-    usage: 'open-actions [--state STATE] [--agent ID] [--environment ENV]',
+    usage: 'open-actions [--state STATE] [--agent ID] [--environment ENV] [--as-of POSITION|TIME]',
     summary: 'actions in flight, each with its age in its current state',
     description: [
       'States: awaiting-evidence, blocked, allowed, executing, failed (not yet recovered).',
@@ -178,12 +190,13 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       state: { type: 'string', value: 'STATE', description: 'only actions in this state' },
       agent: { type: 'string', value: 'ID', description: 'only this agent’s actions' },
       environment: { type: 'string', value: 'ENV', description: 'only this environment' },
+      'as-of': asOf,
       json,
       'data-dir': dataDir,
     },
   },
   replay: {
-    usage: 'replay [--check | --policy FILE | --policy-version N [--from POS] [--to POS]]',
+    usage: 'replay [--check | --policy FILE | --policy-version N [--from POS|TIME] [--to POS|TIME]]',
     summary: 'rebuild every read model and the decision world from the ledger; --check re-decides it',
     description: [
       'Without --check: wipes and rebuilds every projection in derived.db, and the decision service’s',
@@ -203,8 +216,18 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       check: { type: 'boolean', description: 're-decide and compare, change nothing' },
       policy: { type: 'string', value: 'FILE', description: 'a policy draft (JSON) to re-decide under' },
       'policy-version': { type: 'string', value: 'N', description: 'a published policy to re-decide under' },
-      from: { type: 'string', value: 'POS', description: 'the first ledger position under that policy' },
-      to: { type: 'string', value: 'POS', description: 'the last ledger position re-decided' },
+      from: {
+        type: 'string',
+        value: 'POS|TIME',
+        description:
+          'the first ledger position under that policy, or a UTC time: the first event recorded at or after it',
+      },
+      to: {
+        type: 'string',
+        value: 'POS|TIME',
+        description:
+          'the last ledger position re-decided, or a UTC time: the last event recorded at or before it',
+      },
       json,
       'data-dir': dataDir,
     },
@@ -334,6 +357,11 @@ export interface Common {
 
 export type WindowKind = 'hour' | 'day'
 
+/** --as-of of the read commands: read the read models as of that moment; undefined: now. */
+export interface AsOf {
+  readonly asOf?: Moment
+}
+
 export const OPEN_STATES = [
   'awaiting-evidence',
   'blocked',
@@ -355,14 +383,15 @@ export type Invocation =
       readonly expires: string | undefined
       readonly audience: string | undefined
     } & Common)
-  | ({ readonly command: 'audit action'; readonly proposalId: string } & Common)
-  | ({ readonly command: 'audit agent'; readonly agentId: string } & Common)
+  | ({ readonly command: 'audit action'; readonly proposalId: string } & AsOf & Common)
+  | ({ readonly command: 'audit agent'; readonly agentId: string } & AsOf & Common)
   | ({
       readonly command: 'metrics'
       readonly window: WindowKind
       readonly from: string | undefined
       readonly to: string | undefined
-    } & Common)
+    } & AsOf &
+      Common)
   | ({
       readonly command: 'survival'
       readonly window: WindowKind
@@ -377,15 +406,16 @@ export type Invocation =
       readonly state: OpenState | undefined
       readonly agentId: string | undefined
       readonly environment: string | undefined
-    } & Common)
+    } & AsOf &
+      Common)
   | ({
       readonly command: 'replay'
       readonly check: boolean
       /** counterfactual replay: a draft file, or a published version, and the range */
       readonly counterfactual: {
         readonly policy: { readonly file: string } | { readonly version: number }
-        readonly from: number | undefined
-        readonly to: number | undefined
+        readonly from: Moment | undefined
+        readonly to: Moment | undefined
       } | null
     } & Common)
   | ({
@@ -452,6 +482,10 @@ const checked = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => {
 }
 
 const Position = z.coerce.number().int().positive()
+/** a range's end: a position (from 1) or a UTC time */
+const RangeMoment = MomentText.refine((moment) => typeof moment === 'string' || moment >= 1, {
+  message: 'a ledger position from 1, or an ISO 8601 UTC time',
+})
 
 const Audience = z
   .string()
@@ -479,6 +513,12 @@ const windowsOf = (values: Values, byDefault: WindowKind) => {
   if (from !== undefined && to !== undefined && Date.parse(from) > Date.parse(to))
     throw new UsageError('--from: must not be after --to')
   return { window, from, to }
+}
+
+/** The moment of --as-of, checked. */
+const asOfOf = (values: Values): AsOf => {
+  const given = str(values, 'as-of')
+  return given === undefined ? {} : { asOf: checked(MomentText, given, '--as-of') }
 }
 
 /** Builds the invocation of one command from its strictly parsed values and arguments. */
@@ -541,11 +581,16 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
       return { command: name, sub: subject, roles, approvalRoles, expires, audience, ...common }
     }
     case 'audit action':
-      return { command: name, proposalId: checked(Identifier, arg, 'PROPOSAL_ID'), ...common }
+      return {
+        command: name,
+        proposalId: checked(Identifier, arg, 'PROPOSAL_ID'),
+        ...asOfOf(values),
+        ...common,
+      }
     case 'audit agent':
-      return { command: name, agentId: checked(Identifier, arg, 'AGENT_ID'), ...common }
+      return { command: name, agentId: checked(Identifier, arg, 'AGENT_ID'), ...asOfOf(values), ...common }
     case 'metrics':
-      return { command: name, ...windowsOf(values, 'hour'), ...common }
+      return { command: name, ...windowsOf(values, 'hour'), ...asOfOf(values), ...common }
     case 'survival': {
       const workflow = str(values, 'workflow')
       const agentId = str(values, 'agent')
@@ -570,6 +615,7 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
         agentId: agentId === undefined ? undefined : checked(Identifier, agentId, '--agent'),
         environment:
           environment === undefined ? undefined : checked(Environment, environment, '--environment'),
+        ...asOfOf(values),
         ...common,
       }
     }
@@ -595,12 +641,12 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
           ? null
           : {
               policy,
-              from: from === undefined ? undefined : checked(Position, from, '--from'),
-              to: to === undefined ? undefined : checked(Position, to, '--to'),
+              from: from === undefined ? undefined : checked(RangeMoment, from, '--from'),
+              to: to === undefined ? undefined : checked(RangeMoment, to, '--to'),
             }
       if (
-        counterfactual?.from !== undefined &&
-        counterfactual.to !== undefined &&
+        typeof counterfactual?.from === 'number' &&
+        typeof counterfactual.to === 'number' &&
         counterfactual.from > counterfactual.to
       )
         throw new UsageError('replay: --from: must not be after --to')

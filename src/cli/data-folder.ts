@@ -1,12 +1,22 @@
 import { existsSync } from 'node:fs'
+import type { ViewsOf } from '../../projections/as-of.js'
+import { type LedgerMoment, type Moment, viewsAt } from '../application/as-of.js'
 import { type Config, loadConfig } from '../config.js'
 import { createVerdictSigner, type VerdictSigner } from '../decision/signer.js'
+import { DomainError } from '../domain/errors.js'
 import { verdictKey } from '../keys/service-keys.js'
 import { dataPaths, openRuntime, type Views } from '../runtime.js'
 import { CliError } from './errors.js'
 import { ReadOnlyLedger } from './read-only-ledger.js'
 
 export type OfflineRuntime = Awaited<ReturnType<typeof openRuntime>>
+
+/** What a read command reads: the data folder, with the read models now or as of the moment it names. */
+export type ReadRuntime = Omit<OfflineRuntime, 'views'> & {
+  readonly views: ViewsOf<Views>
+  /** the moment of --as-of, resolved; null: now */
+  readonly moment: LedgerMoment | null
+}
 
 /** The service's configuration, from the same environment, with --data-dir taking DATA_DIR's place. */
 export const configFor = (env: NodeJS.ProcessEnv, dataDir: string | undefined): Config =>
@@ -39,19 +49,29 @@ export const loadVerdictSigner = (config: Config): VerdictSigner => {
 }
 
 /**
- * Opens the data folder as the service does, brings the named read models up to date with the ledger,
- * runs the read, and closes everything whatever happens.
+ * Opens the data folder as the service does, brings the named read models up to date with the ledger (every
+ * one, with `asOf`), runs the read over them now or as of the moment, and closes everything whatever happens.
  */
 export const withViews = async <T>(
   config: Config,
   names: readonly (keyof Views)[],
-  read: (runtime: OfflineRuntime) => Promise<T> | T,
+  read: (runtime: ReadRuntime) => Promise<T> | T,
+  asOf?: Moment,
 ): Promise<T> => {
   if (config.LEDGER === 'sqlite') requireLedger(config)
   const runtime = await openRuntime(config)
   try {
-    for (const name of names) await runtime.views[name].catchUp()
-    return await read(runtime)
+    // an as-of read views every read model from its last snapshot: one left behind would evolve from far back
+    const caughtUp = asOf === undefined ? names : (Object.keys(runtime.views) as (keyof Views)[])
+    for (const name of caughtUp) await runtime.views[name].catchUp()
+    let past: Awaited<ReturnType<typeof viewsAt<Views>>>
+    try {
+      past = await viewsAt(runtime.store, runtime.views, asOf)
+    } catch (error) {
+      if (error instanceof DomainError) throw new CliError(`--as-of: ${error.message}`)
+      throw error
+    }
+    return await read({ ...runtime, ...past })
   } finally {
     await runtime.closeStores()
   }

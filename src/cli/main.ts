@@ -51,9 +51,9 @@ const run = (invocation: Command, context: Context): Promise<Outcome> => {
     case 'token issue':
       return issueTokenCommand(config, invocation)
     case 'audit action':
-      return auditAction(config, invocation.proposalId)
+      return auditAction(config, invocation.proposalId, invocation.asOf)
     case 'audit agent':
-      return auditAgent(config, invocation.agentId, context)
+      return auditAgent(config, invocation.agentId, context, invocation.asOf)
     case 'metrics':
       return metricsCommand(config, invocation, context)
     case 'survival':

@@ -142,5 +142,48 @@ export const docStoreContract = (name: string, open: () => DocStore): void => {
       assert.deepEqual(docs.get('agents', 'agent-a'), { level: 'simulate' })
       assert.equal(docs.checkpoint('agents'), 9)
     })
+
+    it('answers as of a snapshot boundary from the documents kept there, the first kept staying', () => {
+      const at = (boundary: number, entries: Array<[string, unknown]>) =>
+        new Map([[boundary, new Map<string, unknown>(entries)]])
+      // up to 10: a and b; at boundary 10 both as they were (b had none), then a changed, b created, c created
+      docs.commit('ns', new Map([['a', 1]]), 10)
+      docs.commit(
+        'ns',
+        new Map([
+          ['a', 2],
+          ['b', 1],
+          ['c', 1],
+        ]),
+        15,
+        10,
+        at(10, [
+          ['a', 1],
+          ['b', null],
+          ['c', null],
+        ]),
+      )
+      // later in the same stretch: what is kept at 10 stays; at 20, c is deleted
+      docs.commit('ns', new Map([['a', 3]]), 18, 15, at(10, [['a', 2]]))
+      docs.commit('ns', new Map([['c', null]]), 25, 18, at(20, [['c', 1]]))
+      assert.equal(docs.getAt('ns', 'a', 10), 1)
+      assert.equal(docs.getAt('ns', 'b', 10), undefined)
+      assert.equal(docs.getAt('ns', 'a', 20), 3)
+      assert.equal(docs.getAt('ns', 'c', 20), 1)
+      assert.equal(docs.getAt('ns', 'c', 30), undefined)
+      assert.deepEqual(docs.listAt('ns', '', 10), [['a', 1]])
+      assert.deepEqual(docs.listAt('ns', '', 20), [
+        ['a', 3],
+        ['b', 1],
+        ['c', 1],
+      ])
+      assert.deepEqual(docs.listAt('ns', '', 20, { after: 'a', limit: 1 }), [['b', 1]])
+      assert.deepEqual(docs.listAt('ns', '', 30), [
+        ['a', 3],
+        ['b', 1],
+      ])
+      docs.wipe('ns')
+      assert.deepEqual(docs.listAt('ns', '', 10), [])
+    })
   })
 }

@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { audit, auditedAction } from '../../projections/audit.js'
 import { projections } from '../../projections/index.js'
+import { openActions } from '../../projections/open-actions.js'
 import { ProjectionRunner } from '../../projections/runner.js'
 import { currentVerdict, type VerdictView } from '../../src/application/queries.js'
+import { upTo } from '../../src/cli/read-only-ledger.js'
 import { ConfigSchema, loadConfig } from '../../src/config.js'
 import { recordedDecisions, replayDecisions } from '../../src/decision/replay.js'
 import { DECISION_NAMESPACE, DecisionService } from '../../src/decision/service.js'
@@ -17,6 +19,7 @@ import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from 
 import type { DataOf } from '../../src/domain/events.js'
 import { FIELDS_ONLY_VERDICT_JWS_TYPE, jwsTypeOf, VERDICT_JWS_TYPE } from '../../src/domain/signing.js'
 import { dataPaths } from '../../src/runtime.js'
+import { MemoryDocStore } from '../../src/store/memory/doc-store.js'
 import type { StoredEvent } from '../../src/store/port.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
@@ -377,6 +380,39 @@ describe('cli metrics and open-actions', () => {
   })
 })
 
+describe('cli --as-of', () => {
+  it('open-actions --as-of answers as the ledger stood at a position or a time, equal to a rebuild stopped there', async () => {
+    const position = Math.floor(ledger.length / 2)
+    const run = await cli(['open-actions', '--as-of', String(position), '--json'], env())
+    assert.equal(run.code, 0, run.stderr)
+    const past = JSON.parse(run.stdout)
+    assert.equal(past.asOf, position)
+    const dir = copyOfData('as-of')
+    const store = openSqliteEventStore({ path: join(dir, 'ledger.db') })
+    const rebuilt = new ProjectionRunner(upTo(store, position), new MemoryDocStore(), openActions)
+    await rebuilt.rebuild()
+    await store.close()
+    const ids = (actions: Array<{ proposalId: string }>) => actions.map((a) => a.proposalId)
+    assert.deepEqual(
+      ids(past.actions),
+      rebuilt.list('open:').map(([, doc]) => doc.proposalId),
+    )
+    assert.notDeepEqual(
+      ids(past.actions),
+      ids(JSON.parse((await cli(['open-actions', '--json'], env())).stdout).actions),
+    )
+    // a time stands for the last position recorded at or before it
+    const time = ledger[position - 1]?.recordedAt ?? ''
+    const byTime = JSON.parse((await cli(['open-actions', '--as-of', time, '--json'], env())).stdout)
+    assert.equal(byTime.asOf, ledger.filter((e) => e.recordedAt <= time).length)
+    const bad = await cli(['open-actions', '--as-of', 'last-tuesday'], env())
+    assert.equal(bad.code, 2, bad.stderr)
+    const beyond = await cli(['audit', 'agent', 'agent-1', '--as-of', String(ledger.length + 1)], env())
+    assert.equal(beyond.code, 1)
+    assert.match(beyond.stderr, /--as-of: .*beyond the ledger's head/)
+  })
+})
+
 describe('cli replay', () => {
   it('rebuilds every projection and the decision world byte for byte, reporting progress on stderr', async () => {
     const dir = copyOfData('rebuild')
@@ -489,7 +525,7 @@ describe('cli usage and folders', () => {
     assert.equal(run.stdout, '')
     assert.equal(
       run.stderr,
-      'governance-ledger: audit action: expects PROPOSAL_ID and nothing else (usage: governance-ledger audit action PROPOSAL_ID)\n',
+      'governance-ledger: audit action: expects PROPOSAL_ID and nothing else (usage: governance-ledger audit action PROPOSAL_ID [--as-of POSITION|TIME])\n',
     )
   })
 

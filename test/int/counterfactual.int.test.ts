@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { resolveRange } from '../../src/application/as-of.js'
 import { main } from '../../src/cli/main.js'
 import { counterfactualReplay, publishedPolicy } from '../../src/decision/counterfactual.js'
 import { everyEvent } from '../../src/decision/replay.js'
@@ -147,6 +148,30 @@ describe('counterfactual policy replay', () => {
     assert.equal((await cli('replay', '--check', '--policy-version', '2')).code, 2)
   })
 
+  test('--from and --to take UTC times, resolved to positions as an as-of time is', async () => {
+    const events: Array<{ position: number; recordedAt: string }> = []
+    for await (const e of everyEvent(store)) events.push({ position: e.position, recordedAt: e.recordedAt })
+    const fromTime = events.find((e) => e.position === from)?.recordedAt ?? ''
+    const toTime = events.at(-40)?.recordedAt ?? ''
+    // from: the first event recorded at or after the time; to: the last recorded at or before it
+    const expected = {
+      from: events.find((e) => e.recordedAt >= fromTime)?.position,
+      to: events.filter((e) => e.recordedAt <= toTime).at(-1)?.position,
+    }
+    assert.deepEqual(await resolveRange(store, { from: fromTime, to: toTime }), expected)
+    const file = join(dir, 'policy-v7-times.json')
+    writeFileSync(file, JSON.stringify(stricterDraft()))
+    const byTime = await cli('replay', '--policy', file, '--from', fromTime, '--to', toTime, '--json')
+    assert.equal(byTime.code, 0, byTime.stderr)
+    const direct = await counterfactualReplay(store, stricterDraft(), expected)
+    assert.deepEqual(JSON.parse(byTime.stdout), JSON.parse(JSON.stringify(direct)))
+    assert.ok(direct.allowToBlock > 0, 'the range holds flips')
+    const backwards = await cli('replay', '--policy', file, '--from', toTime, '--to', fromTime)
+    assert.equal(backwards.code, 1)
+    assert.match(backwards.stderr, /--from\/--to: the range starts at position \d+, after its end/)
+    assert.equal((await cli('replay', '--policy', file, '--from', 'last-month')).code, 2)
+  })
+
   test('a policy asking ten approvals for low impact blocks exactly the low-impact allows, on lineage', async () => {
     const stricter: PolicyDraft = {
       ...live,
@@ -257,5 +282,37 @@ describe('POST /v1/policies/counterfactual', () => {
       'invalid',
     )
     expectError(await auditor().post('/v1/policies/counterfactual', { policyVersion: 9 }), 404, 'not-found')
+  })
+
+  test('takes from and to as UTC times too', async () => {
+    const head = await api.head()
+    const whole = await auditor().post('/v1/policies/counterfactual', {
+      policyVersion: 1,
+      from: '2000-01-01T00:00:00Z',
+      to: new Date().toISOString(),
+    })
+    assert.equal(whole.statusCode, 200, whole.body)
+    assert.equal(whole.json().from, 1)
+    assert.ok(whole.json().to >= head)
+    const future = expectError(
+      await auditor().post('/v1/policies/counterfactual', { policyVersion: 1, to: '2999-01-01T00:00:00Z' }),
+      400,
+      'invalid',
+    )
+    assert.match(future.message, /future/)
+    expectError(
+      await auditor().post('/v1/policies/counterfactual', {
+        policyVersion: 1,
+        from: new Date().toISOString(),
+        to: '2000-01-01T00:00:00Z',
+      }),
+      400,
+      'invalid',
+    )
+    expectError(
+      await auditor().post('/v1/policies/counterfactual', { policyVersion: 1, from: 'yesterday' }),
+      400,
+      'invalid',
+    )
   })
 })

@@ -16,6 +16,7 @@ import {
   ProjectionError,
   ProjectionRunner,
   runAll,
+  SNAPSHOT_EVERY,
 } from '../../projections/runner.js'
 import { type LedgerEvent, toLedgerEvent } from '../../src/domain/events.js'
 import type { DocStore } from '../../src/store/docs.js'
@@ -477,7 +478,10 @@ describe('ProjectionRunner on SQLite', () => {
       'every event applied again',
     )
     assert.equal(runner.get('open:stale'), undefined)
-    assert.deepEqual(docs.get(openActions.name, META_KEY), { version: next.version })
+    assert.deepEqual(docs.get(openActions.name, META_KEY), {
+      version: next.version,
+      snapshotEvery: SNAPSHOT_EVERY,
+    })
     const withoutMeta = (dump: Array<[string, string]>) => dump.filter(([key]) => key !== META_KEY)
     assert.deepEqual(withoutMeta(docs.dump(openActions.name)), withoutMeta(before))
     docs.close()

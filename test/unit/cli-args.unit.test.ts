@@ -109,6 +109,21 @@ describe('cli: the command line', () => {
     ],
     [['metrics'], { command: 'metrics', window: 'hour', from: undefined, to: undefined, ...common }],
     [
+      ['audit', 'agent', 'agent-2', '--as-of', '1200'],
+      { command: 'audit agent', agentId: 'agent-2', asOf: 1200, ...common },
+    ],
+    [
+      ['open-actions', '--as-of', '2026-01-05T08:00:00Z'],
+      {
+        command: 'open-actions',
+        state: undefined,
+        agentId: undefined,
+        environment: undefined,
+        asOf: '2026-01-05T08:00:00Z',
+        ...common,
+      },
+    ],
+    [
       ['metrics', '--window', 'day', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-31T00:00:00.000Z'],
       {
         command: 'metrics',
@@ -222,6 +237,9 @@ describe('cli: the command line', () => {
       /--from: must not be after --to/,
     ],
     [['open-actions', '--state', 'done'], /--state/],
+    [['metrics', '--as-of', 'last tuesday'], /--as-of: a ledger position .* or an ISO 8601 UTC time/],
+    [['audit', 'action', 'p-1', '--as-of', '1.5'], /--as-of: /],
+    [['open-actions', '--as-of', '2026-01-05T08:00:00+01:00'], /--as-of: /],
     [['open-actions', '--environment', 'Production'], /--environment: lower-case/],
     [['head', '--data-dir', ''], /--data-dir: must not be empty/],
     [['replay', '--policy', 'a.json', '--policy-version', '2'], /exclusive/],

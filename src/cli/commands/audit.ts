@@ -6,6 +6,7 @@ import {
   trackDaysOf,
   trackRecord,
 } from '../../../projections/authority.js'
+import { clockOf, type Moment } from '../../application/as-of.js'
 import { actionSummaries, currentVerdict, type VerdictView, withPlan } from '../../application/queries.js'
 import type { Config } from '../../config.js'
 import type { TrackRecord } from '../../domain/events.js'
@@ -91,16 +92,21 @@ const actionText = (doc: AuditedAction, verdict: VerdictView | null, asOf: numbe
 }
 
 /** `audit action ID`: what changed, who changed it, how fast it can be undone, with its whole timeline. */
-export const auditAction = (config: Config, proposalId: string): Promise<Outcome> =>
-  withViews(config, ['audit'], async (runtime) => {
-    const asOf = runtime.views.audit.checkpoint()
-    const audited = auditedAction(runtime.views.audit, proposalId)
-    if (!audited) throw new CliError(`no action ${proposalId} in the ledger (as of position ${asOf})`)
-    const { verdictFrom, submittedPosition } = audited
-    const action = await withPlan(runtime.store, audited.action, submittedPosition)
-    const verdict = await currentVerdict(runtime.store, proposalId, verdictFrom)
-    return done({ ...action, currentVerdict: verdict, asOf }, actionText(action, verdict, asOf))
-  })
+export const auditAction = (config: Config, proposalId: string, moment?: Moment): Promise<Outcome> =>
+  withViews(
+    config,
+    ['audit'],
+    async (runtime) => {
+      const asOf = runtime.views.audit.checkpoint()
+      const audited = auditedAction(runtime.views.audit, proposalId)
+      if (!audited) throw new CliError(`no action ${proposalId} in the ledger (as of position ${asOf})`)
+      const { verdictFrom, submittedPosition } = audited
+      const action = await withPlan(runtime.store, audited.action, submittedPosition)
+      const verdict = await currentVerdict(runtime.store, proposalId, verdictFrom, asOf)
+      return done({ ...action, currentVerdict: verdict, asOf }, actionText(action, verdict, asOf))
+    },
+    moment,
+  )
 
 const levelCause = (held: AgentDoc['levels'][string]): string =>
   held.cause === 'promotion'
@@ -128,89 +134,99 @@ const trackText = (track: Readonly<Record<string, TrackRecord>>): string =>
   )
 
 /** `audit agent ID`: the authority an agent holds where, how it got there, its track record and actions. */
-export const auditAgent = (config: Config, agentId: string, context: Context): Promise<Outcome> =>
-  withViews(config, ['authority', 'audit'], (runtime) => {
-    const { authority, audit } = runtime.views
-    const asOf = Math.min(authority.checkpoint(), audit.checkpoint())
-    const found = authority.get(authorityKeys.agent(agentId))
-    const agent = isAgent(found) ? found : null
-    const index = audit.get(auditKeys.agent(agentId))
-    const proposalIds = indexedProposals(audit.list(auditKeys.agentEntries(agentId)))
-    if (!agent && index?.kind !== 'agent')
-      throw new CliError(`no agent ${agentId} in the ledger (as of position ${asOf})`)
-    const actions = actionSummaries(audit, proposalIds)
-    const windowEnd = context.now().toISOString()
-    const windowStart = new Date(Date.parse(windowEnd) - TRACK_DAYS * 86_400_000).toISOString()
-    const environments = [
-      ...new Set([...Object.keys(agent?.levels ?? {}), ...actions.map((a) => a.environment)]),
-    ]
-    const track = Object.fromEntries(
-      environments.sort().map((environment) => {
-        const days = authority.list(authorityKeys.trackPrefix(agentId, environment)).map(([, d]) => d)
-        return [environment, trackRecord(trackDaysOf(days, agentId, environment), windowStart, windowEnd)]
-      }),
-    )
-    const data = {
-      agentId,
-      owner: agent?.owner ?? null,
-      levels: agent?.levels ?? {},
-      pendingPromotions: agent?.pendingPromotions ?? [],
-      refusedPromotions: agent?.refusedPromotions ?? 0,
-      trackRecord: track,
-      actions,
-      asOf,
-    }
-    const levels = Object.entries(data.levels).sort(([a], [b]) => (a < b ? -1 : 1))
-    const text = [
-      `Agent ${agentId} (owner ${orDash(data.owner)}; as of ledger position ${asOf})`,
-      '',
-      levels.length === 0
-        ? 'Authority: observe everywhere'
-        : table(
-            [{ header: 'ENVIRONMENT' }, { header: 'LEVEL' }, { header: 'SINCE' }, { header: 'HOW' }],
-            levels.map(([environment, held]) => [environment, held.level, held.since, levelCause(held)]),
-          ),
-      '',
-      data.pendingPromotions.length === 0
-        ? 'Pending promotions: none'
-        : `Pending promotions\n${table(
-            [
-              { header: 'REQUEST' },
-              { header: 'ENVIRONMENT' },
-              { header: 'FROM' },
-              { header: 'TO' },
-              { header: 'REQUESTED AT' },
-            ],
-            data.pendingPromotions.map((p) => [p.requestId, p.environment, p.from, p.to, p.requestedAt]),
-          )}`,
-      `Refused promotions: ${data.refusedPromotions}`,
-      '',
-      `Track record, last ${TRACK_DAYS} days`,
-      environments.length === 0 ? '  none' : trackText(track),
-      '',
-      `Actions (${actions.length})`,
-      actions.length === 0
-        ? '  none'
-        : table(
-            [
-              { header: 'PROPOSAL' },
-              { header: 'SUBMITTED' },
-              { header: 'TOOL.ACTION' },
-              { header: 'RESOURCE' },
-              { header: 'ENV' },
-              { header: 'OUTCOME' },
-              { header: 'RECOVERY', align: 'right' },
-            ],
-            actions.map((a) => [
-              a.proposalId,
-              a.submittedAt,
-              `${a.tool}.${a.action}`,
-              a.resource,
-              a.environment,
-              `${a.outcome}${a.violation ? ' (violation)' : ''}`,
-              duration(a.timeToRecoverySeconds),
-            ]),
-          ),
-    ].join('\n')
-    return done(data, text)
-  })
+export const auditAgent = (
+  config: Config,
+  agentId: string,
+  context: Context,
+  moment?: Moment,
+): Promise<Outcome> =>
+  withViews(
+    config,
+    ['authority', 'audit'],
+    (runtime) => {
+      const { authority, audit } = runtime.views
+      const asOf = Math.min(authority.checkpoint(), audit.checkpoint())
+      const found = authority.get(authorityKeys.agent(agentId))
+      const agent = isAgent(found) ? found : null
+      const index = audit.get(auditKeys.agent(agentId))
+      const proposalIds = indexedProposals(audit.list(auditKeys.agentEntries(agentId)))
+      if (!agent && index?.kind !== 'agent')
+        throw new CliError(`no agent ${agentId} in the ledger (as of position ${asOf})`)
+      const actions = actionSummaries(audit, proposalIds)
+      const windowEnd = clockOf(runtime.moment, context.now()).toISOString()
+      const windowStart = new Date(Date.parse(windowEnd) - TRACK_DAYS * 86_400_000).toISOString()
+      const environments = [
+        ...new Set([...Object.keys(agent?.levels ?? {}), ...actions.map((a) => a.environment)]),
+      ]
+      const track = Object.fromEntries(
+        environments.sort().map((environment) => {
+          const days = authority.list(authorityKeys.trackPrefix(agentId, environment)).map(([, d]) => d)
+          return [environment, trackRecord(trackDaysOf(days, agentId, environment), windowStart, windowEnd)]
+        }),
+      )
+      const data = {
+        agentId,
+        owner: agent?.owner ?? null,
+        levels: agent?.levels ?? {},
+        pendingPromotions: agent?.pendingPromotions ?? [],
+        refusedPromotions: agent?.refusedPromotions ?? 0,
+        trackRecord: track,
+        actions,
+        asOf,
+      }
+      const levels = Object.entries(data.levels).sort(([a], [b]) => (a < b ? -1 : 1))
+      const text = [
+        `Agent ${agentId} (owner ${orDash(data.owner)}; as of ledger position ${asOf})`,
+        '',
+        levels.length === 0
+          ? 'Authority: observe everywhere'
+          : table(
+              [{ header: 'ENVIRONMENT' }, { header: 'LEVEL' }, { header: 'SINCE' }, { header: 'HOW' }],
+              levels.map(([environment, held]) => [environment, held.level, held.since, levelCause(held)]),
+            ),
+        '',
+        data.pendingPromotions.length === 0
+          ? 'Pending promotions: none'
+          : `Pending promotions\n${table(
+              [
+                { header: 'REQUEST' },
+                { header: 'ENVIRONMENT' },
+                { header: 'FROM' },
+                { header: 'TO' },
+                { header: 'REQUESTED AT' },
+              ],
+              data.pendingPromotions.map((p) => [p.requestId, p.environment, p.from, p.to, p.requestedAt]),
+            )}`,
+        `Refused promotions: ${data.refusedPromotions}`,
+        '',
+        `Track record, last ${TRACK_DAYS} days`,
+        environments.length === 0 ? '  none' : trackText(track),
+        '',
+        `Actions (${actions.length})`,
+        actions.length === 0
+          ? '  none'
+          : table(
+              [
+                { header: 'PROPOSAL' },
+                { header: 'SUBMITTED' },
+                { header: 'TOOL.ACTION' },
+                { header: 'RESOURCE' },
+                { header: 'ENV' },
+                { header: 'OUTCOME' },
+                { header: 'RECOVERY', align: 'right' },
+              ],
+              actions.map((a) => [
+                a.proposalId,
+                a.submittedAt,
+                `${a.tool}.${a.action}`,
+                a.resource,
+                a.environment,
+                `${a.outcome}${a.violation ? ' (violation)' : ''}`,
+                duration(a.timeToRecoverySeconds),
+              ]),
+            ),
+      ].join('\n')
+      return done(data, text)
+    },
+    moment,
+  )

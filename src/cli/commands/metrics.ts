@@ -9,6 +9,7 @@ import {
   zeroFigures,
 } from '../../../projections/metrics-summary.js'
 import { ageSeconds, type OpenActionDoc } from '../../../projections/open-actions.js'
+import { clockOf, type Moment } from '../../application/as-of.js'
 import { MAX_WINDOWS, WINDOW_MS, windowRange } from '../../application/windows.js'
 import type { Config } from '../../config.js'
 import type { ShadowReport } from '../../decision/shadow.js'
@@ -26,6 +27,7 @@ export interface MetricsRange {
   readonly window: WindowKind
   readonly from: string | undefined
   readonly to: string | undefined
+  readonly asOf?: Moment | undefined
 }
 
 /** The window starts of a range: every window that holds a moment of it, empty ones included. */
@@ -161,43 +163,53 @@ const shadowText = (shadow: ShadowReport | null): string =>
 
 /** `metrics`: the two headline metrics per window, the range summed, and the failures not yet recovered. */
 export const metricsCommand = (config: Config, range: MetricsRange, context: Context): Promise<Outcome> => {
-  const now = context.now()
-  const starts = windowStarts(range, now)
-  return withViews(config, ['metrics', 'openActions'], async (runtime) => {
-    const step = WINDOW_MS[range.window]
-    const endOf = (start: string) => new Date(Date.parse(start) + step).toISOString()
-    const figures = starts.map((start) => {
-      const doc = runtime.views.metrics.get(metricsKeys[range.window](start))
-      return isWindow(doc) ? doc : zeroFigures()
-    })
-    const series = figures.map((f, i) => {
-      const start = starts[i] ?? ''
-      return presentFigures(f, start, endOf(start))
-    })
-    const first = starts[0] ?? now.toISOString()
-    const totals = presentFigures(sumWindows(figures), first, endOf(starts.at(-1) ?? first))
-    const unrecoveredFailures = findOpenActions(runtime, (doc) => doc.state === 'failed').flatMap((doc) =>
-      doc.state === 'failed' ? [{ ...doc, ageSeconds: ageSeconds(doc, now) }] : [],
-    )
-    const awaitingEvidence = awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting()))
-    const asOf = runtime.views.metrics.checkpoint()
-    await runtime.shadow.catchUp()
-    const shadowPolicy = runtime.shadow.report()
-    const text = [
-      `Headline metrics, ${range.window} windows from ${totals.start} to ${totals.end} (as of ledger position ${asOf})`,
-      '',
-      seriesText(series, range.window),
-      '',
-      'The range summed',
-      totalsText(totals, awaitingEvidence),
-      '',
-      failuresText(unrecoveredFailures),
-      '',
-      shadowText(shadowPolicy),
-    ].join('\n')
-    return done(
-      { window: range.window, series, totals, awaitingEvidence, unrecoveredFailures, asOf, shadowPolicy },
-      text,
-    )
-  })
+  // a range too long is refused before the data folder is opened
+  windowStarts(range, context.now())
+  return withViews(
+    config,
+    ['metrics', 'openActions'],
+    async (runtime) => {
+      const now = clockOf(runtime.moment, context.now())
+      const starts = windowStarts(range, now)
+      const step = WINDOW_MS[range.window]
+      const endOf = (start: string) => new Date(Date.parse(start) + step).toISOString()
+      const figures = starts.map((start) => {
+        const doc = runtime.views.metrics.get(metricsKeys[range.window](start))
+        return isWindow(doc) ? doc : zeroFigures()
+      })
+      const series = figures.map((f, i) => {
+        const start = starts[i] ?? ''
+        return presentFigures(f, start, endOf(start))
+      })
+      const first = starts[0] ?? now.toISOString()
+      const totals = presentFigures(sumWindows(figures), first, endOf(starts.at(-1) ?? first))
+      const unrecoveredFailures = findOpenActions(runtime, (doc) => doc.state === 'failed').flatMap((doc) =>
+        doc.state === 'failed' ? [{ ...doc, ageSeconds: ageSeconds(doc, now) }] : [],
+      )
+      const awaitingEvidence = awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting()))
+      const asOf = runtime.views.metrics.checkpoint()
+      // the shadow policy's counts are of now: a past moment shows none
+      let shadowPolicy: ShadowReport | null = null
+      if (range.asOf === undefined) {
+        await runtime.shadow.catchUp()
+        shadowPolicy = runtime.shadow.report()
+      }
+      const text = [
+        `Headline metrics, ${range.window} windows from ${totals.start} to ${totals.end} (as of ledger position ${asOf})`,
+        '',
+        seriesText(series, range.window),
+        '',
+        'The range summed',
+        totalsText(totals, awaitingEvidence),
+        '',
+        failuresText(unrecoveredFailures),
+        ...(range.asOf === undefined ? ['', shadowText(shadowPolicy)] : []),
+      ].join('\n')
+      return done(
+        { window: range.window, series, totals, awaitingEvidence, unrecoveredFailures, asOf, shadowPolicy },
+        text,
+      )
+    },
+    range.asOf,
+  )
 }

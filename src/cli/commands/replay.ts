@@ -1,11 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { projections } from '../../../projections/index.js'
 import { ProjectionRunner } from '../../../projections/runner.js'
+import { resolveRange } from '../../application/as-of.js'
 import type { Config } from '../../config.js'
 import { counterfactualReplay, publishedPolicy } from '../../decision/counterfactual.js'
 import { type Decision, inRecordedForm, recordedDecisions, replayDecisions } from '../../decision/replay.js'
 import { DECISION_NAMESPACE } from '../../decision/service.js'
 import { canonicalizeRecorded } from '../../domain/canonical.js'
+import { DomainError } from '../../domain/errors.js'
 import { PolicyDraft } from '../../domain/events.js'
 import { readKeyList, verdictJwks } from '../../keys/key-list.js'
 import { dataPaths } from '../../runtime.js'
@@ -292,7 +294,10 @@ export const counterfactual = async (
       )
     const started = Date.now()
     progress.update(`re-deciding under policy v${policy.version}`)
-    const report = await counterfactualReplay(ledger, policy, { from: options.from, to: options.to })
+    const range = await resolveRange(ledger, options).catch((error: unknown) => {
+      throw error instanceof DomainError ? new CliError(`--from/--to: ${error.message}`) : error
+    })
+    const report = await counterfactualReplay(ledger, policy, range)
     const took = seconds(started)
     progress.finish(
       `re-decided ${report.events} events in ${duration(took)} (${rate(report.events, took)} events/s)`,

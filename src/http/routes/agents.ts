@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { authorityKeys, trackDaysOf, trackRecord } from '../../../projections/authority.js'
+import type { ProjectionView } from '../../../projections/as-of.js'
+import { type AuthorityDoc, authorityKeys, trackDaysOf, trackRecord } from '../../../projections/authority.js'
+import { viewsAt } from '../../application/as-of.js'
 import { approvePromotion, requestPromotion } from '../../application/promotions.js'
 import { eventData, ledgerTime, recordedId } from '../../application/queries.js'
 import { agent } from '../../domain/deciders/index.js'
@@ -16,6 +18,7 @@ import {
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
 import type { Runtime } from '../../runtime.js'
+import { asOfQuery } from '../as-of.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { actorOf, answerOf, optionsOf } from '../commands.js'
 import { forbidden, notFound } from '../errors.js'
@@ -38,7 +41,9 @@ const RefusalBody = z.object({ reason: z.string().min(1).max(2000) }).strict()
 const TrackQuery = z.object({
   environment: Environment,
   days: z.coerce.number().int().min(1).max(366).default(PROMOTION_WINDOW_DAYS),
+  ...asOfQuery,
 })
+const AsOf = z.number().int().describe('the ledger position the authority view reflects')
 
 const LevelHeld = z.discriminatedUnion('cause', [
   z.object({
@@ -75,6 +80,7 @@ const AgentResponse = z.object({
     }),
   ),
   refusedPromotions: z.number().int(),
+  asOf: AsOf,
 })
 
 const Outcome = CommandResult.extend({
@@ -86,19 +92,28 @@ const Outcome = CommandResult.extend({
 })
 
 /** The agent's document in the authority projection, or a 404. */
-const agentDoc = (runtime: Runtime, agentId: string) => {
-  const doc = runtime.views.authority.get(authorityKeys.agent(agentId))
+const agentDoc = (authority: ProjectionView<AuthorityDoc>, agentId: string) => {
+  const doc = authority.get(authorityKeys.agent(agentId))
   if (doc?.kind !== 'agent') throw notFound(`agent ${agentId}`)
   return doc
 }
 
-/** The track record the ledger computes, over the days up to ledger time (the latest event recorded). */
-const trackRecordOf = async (runtime: Runtime, agentId: string, environment: string, days: number) => {
-  const windowEnd = (await ledgerTime(runtime.store)) ?? new Date().toISOString()
+/**
+ * The track record the ledger computes, over the days up to ledger time (the latest event recorded), or up to the
+ * moment of an as-of read.
+ */
+const trackRecordOf = async (
+  runtime: Runtime,
+  agentId: string,
+  environment: string,
+  days: number,
+  past?: { readonly authority: ProjectionView<AuthorityDoc>; readonly time: string | null },
+) => {
+  const windowEnd = past?.time ?? (await ledgerTime(runtime.store)) ?? new Date().toISOString()
   const windowStart = new Date(Date.parse(windowEnd) - days * DAY_MS).toISOString()
   const prefix = authorityKeys.trackPrefix(agentId, environment)
   const dayBefore = new Date(Date.parse(windowStart) - DAY_MS).toISOString().slice(0, 10)
-  const listed = runtime.views.authority.list(prefix, { after: `${prefix}${dayBefore}` })
+  const listed = (past?.authority ?? runtime.views.authority).list(prefix, { after: `${prefix}${dayBefore}` })
   const docs = trackDaysOf(
     listed.map(([, doc]) => doc),
     agentId,
@@ -168,13 +183,15 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
         operationId: 'getAgent',
         summary: "An agent's authority: its level per environment and its pending promotions",
         params: AgentParams,
+        querystring: z.object(asOfQuery).strict(),
         response: { 200: AgentResponse, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
       requireAgentReader(request, request.params.agentId)
-      const { kind: _kind, ...doc } = agentDoc(runtime, request.params.agentId)
-      return { ...doc, pendingPromotions: [...doc.pendingPromotions] }
+      const { views } = await viewsAt(runtime.store, runtime.views, request.query.asOf)
+      const { kind: _kind, ...doc } = agentDoc(views.authority, request.params.agentId)
+      return { ...doc, pendingPromotions: [...doc.pendingPromotions], asOf: views.authority.checkpoint() }
     },
   )
 
@@ -189,7 +206,12 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
         params: AgentParams,
         querystring: TrackQuery,
         response: {
-          200: TrackRecord.extend({ agentId: z.string(), environment: z.string(), days: z.number().int() }),
+          200: TrackRecord.extend({
+            agentId: z.string(),
+            environment: z.string(),
+            days: z.number().int(),
+            asOf: AsOf,
+          }),
           ...readErrors(400, 401, 403, 404, 429),
         },
       },
@@ -198,8 +220,11 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
       const { agentId } = request.params
       const { environment, days } = request.query
       requireAgentReader(request, agentId)
-      agentDoc(runtime, agentId)
-      return { agentId, environment, days, ...(await trackRecordOf(runtime, agentId, environment, days)) }
+      const { views, moment } = await viewsAt(runtime.store, runtime.views, request.query.asOf)
+      agentDoc(views.authority, agentId)
+      const past = moment && { authority: views.authority, time: moment.time }
+      const record = await trackRecordOf(runtime, agentId, environment, days, past ?? undefined)
+      return { agentId, environment, days, ...record, asOf: views.authority.checkpoint() }
     },
   )
 

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import type { ProjectionView } from '../../../projections/as-of.js'
 import {
   type ActionDoc,
+  type AuditDoc,
   actionOf,
   auditedAction,
   auditKeys,
@@ -10,6 +12,7 @@ import {
 } from '../../../projections/audit.js'
 import type { AuthorityDoc } from '../../../projections/authority.js'
 import { authorityKeys } from '../../../projections/authority.js'
+import { viewsAt } from '../../application/as-of.js'
 import { actionSummaries, currentVerdict, withPlan } from '../../application/queries.js'
 import {
   AuthorityLevel,
@@ -19,6 +22,7 @@ import {
   ImpactClass,
   KillSwitchScope,
 } from '../../domain/events.js'
+import { asOfQuery } from '../as-of.js'
 import { authorize } from '../auth.js'
 import { ApiError, notFound } from '../errors.js'
 import { ResourceSegment, readErrors } from '../schemas.js'
@@ -121,6 +125,7 @@ const Page = z
   .object({
     after: Identifier.optional().describe('the last proposalId of the previous page'),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
+    ...asOfQuery,
   })
   .strict()
 
@@ -172,7 +177,8 @@ const ResourceAudit = z.object({
 
 export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
-  const { store, views } = app.runtime
+  const { runtime } = app
+  const { store } = runtime
   const readers = authorize('auditor', 'policy-admin')
 
   /**
@@ -180,6 +186,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
    * proposal `after` (which must be in this index), read one more than the page to tell whether more follow.
    */
   const page = (
+    audit: ProjectionView<AuditDoc>,
     entries: string,
     total: number,
     inIndex: (action: ActionDoc) => boolean,
@@ -188,7 +195,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   ) => {
     let from: string | undefined
     if (after !== undefined) {
-      const action = actionOf(views.audit, after)
+      const action = actionOf(audit, after)
       const submittedAt = action && inIndex(action) ? action.submittedPosition : undefined
       if (submittedAt === undefined) {
         throw new ApiError(
@@ -201,12 +208,12 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
       }
       from = auditKeys.entry(entries, submittedAt)
     }
-    const found = views.audit.list(
+    const found = audit.list(
       entries,
       from === undefined ? { limit: limit + 1 } : { after: from, limit: limit + 1 },
     )
     const ids = indexedProposals(found.slice(0, limit))
-    const proposals = actionSummaries(views.audit, ids)
+    const proposals = actionSummaries(audit, ids)
     return { proposals, total, next: found.length > limit ? (ids.at(-1) ?? null) : null }
   }
 
@@ -219,17 +226,19 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         operationId: 'auditAction',
         summary: 'What changed, who changed it, how fast it can be undone: one action, with its timeline',
         params: z.object({ proposalId: Identifier }),
+        querystring: z.object(asOfQuery).strict(),
         response: { 200: ActionAudit, ...readErrors(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
       const { proposalId } = request.params
+      const { views } = await viewsAt(store, runtime.views, request.query.asOf)
       const asOf = views.audit.checkpoint()
       const audited = auditedAction(views.audit, proposalId)
       if (!audited) throw notFound(`action ${proposalId}`)
       const { verdictFrom, submittedPosition } = audited
       const action = await withPlan(store, audited.action, submittedPosition)
-      const verdict = await currentVerdict(store, proposalId, verdictFrom)
+      const verdict = await currentVerdict(store, proposalId, verdictFrom, asOf)
       const { who } = action
       return {
         ...action,
@@ -266,6 +275,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request) => {
       const { agentId } = request.params
+      const { views } = await viewsAt(store, runtime.views, request.query.asOf)
       const asOf = views.audit.checkpoint()
       const authority: AuthorityDoc | undefined = views.authority.get(authorityKeys.agent(agentId))
       const index = views.audit.get(auditKeys.agent(agentId))
@@ -278,6 +288,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         pendingPromotions: [...(agent?.pendingPromotions ?? [])],
         refusedPromotions: agent?.refusedPromotions ?? 0,
         ...page(
+          views.audit,
           auditKeys.agentEntries(agentId),
           index?.kind === 'agent' ? index.proposalCount : 0,
           (action) => action.who.agentId === agentId,
@@ -304,6 +315,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request) => {
       const { environment, resource } = request.params
+      const { views } = await viewsAt(store, runtime.views, request.query.asOf)
       const asOf = views.audit.checkpoint()
       const index = views.audit.get(auditKeys.resource(environment, resource))
       if (index?.kind !== 'resource') throw notFound(`resource ${resource} in ${environment}`)
@@ -312,6 +324,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         resource,
         lastObservation: index.lastObservation,
         ...page(
+          views.audit,
           auditKeys.resourceEntries(environment, resource),
           index.proposalCount,
           (action) => action.what.environment === environment && action.what.resource === resource,

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import { z } from 'zod'
+import type { ProjectionView } from '../../../projections/as-of.js'
 import { type Counts, type EndOfAction, metricsKeys } from '../../../projections/metrics.js'
 import {
   awaitingNow,
@@ -15,19 +16,23 @@ import {
 } from '../../../projections/metrics-summary.js'
 import type { OpenActionDoc } from '../../../projections/open-actions.js'
 import { ADVERSARIAL_KINDS, type SurvivalDoc, survivalKeys } from '../../../projections/survival.js'
+import { clockOf, viewsAt } from '../../application/as-of.js'
 import { MAX_WINDOWS, WINDOW_MS, windowRange } from '../../application/windows.js'
 import { WHAT_A_START_NEEDS } from '../../domain/deciders/proposal-rules.js'
 import { CheckName, ImpactClass, SimulationBranch, ViolationRecorded } from '../../domain/events.js'
 import type { Runtime } from '../../runtime.js'
+import { asOfQuery } from '../as-of.js'
 import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
 import { readErrors } from '../schemas.js'
 import { findOpenActions, withAge } from './open-actions.js'
 import { ShadowCountsSchema, shadowCounts } from './shadow-policies.js'
 
-const failedActions = (runtime: Runtime): Array<Extract<OpenActionDoc, { state: 'failed' }>> =>
+const failedActions = (
+  openActions: ProjectionView<OpenActionDoc>,
+): Array<Extract<OpenActionDoc, { state: 'failed' }>> =>
   findOpenActions(
-    (prefix, options) => runtime.views.openActions.list(prefix, options),
+    (prefix, options) => openActions.list(prefix, options),
     (doc) => doc.state === 'failed',
   ).found.filter((doc): doc is Extract<OpenActionDoc, { state: 'failed' }> => doc.state === 'failed')
 
@@ -117,7 +122,11 @@ const HeadlineQuery = z
   .object({
     window: z.enum(['hour', 'day']).default('hour'),
     from: z.iso.datetime().optional().describe('default: 24 hours (hour) or 30 days (day) before to'),
-    to: z.iso.datetime().optional().describe('default: now; the window holding it is included'),
+    to: z.iso
+      .datetime()
+      .optional()
+      .describe('default: now (or the time of asOf); the window holding it is included'),
+    ...asOfQuery,
   })
   .strict()
 
@@ -139,9 +148,12 @@ const HeadlineResponse = z.object({
   unrecoveredFailures: z
     .array(UnrecoveredFailure)
     .describe('failed executions without a completed rollback, now, whatever the range'),
-  asOf: z.number().int().describe('the ledger position the metrics reflect'),
+  asOf: z
+    .number()
+    .int()
+    .describe('the ledger position the metrics reflect; "now" above is the time of asOf when it is given'),
   shadowPolicy: ShadowCountsSchema.nullable().describe(
-    'the shadow policy in force and how many proposals it would decide otherwise than the live verdicts, now; null when none is in force (the counts go with it when it is promoted or withdrawn)',
+    'the shadow policy in force and how many proposals it would decide otherwise than the live verdicts, now (null as of a past moment); null when none is in force (the counts go with it when it is promoted or withdrawn)',
   ),
 })
 
@@ -170,26 +182,27 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request) => {
       const { window } = request.query
       const step = WINDOW_MS[window]
-      const asOf = runtime.views.metrics.checkpoint()
-      const range = windowRange(window, request.query.from, request.query.to, new Date())
+      const { views, moment } = await viewsAt(runtime.store, runtime.views, request.query.asOf)
+      const now = clockOf(moment)
+      const asOf = views.metrics.checkpoint()
+      const range = windowRange(window, request.query.from, request.query.to, now)
       if ('reversed' in range) throw invalidQuery('from', 'must not be after to')
       if ('tooMany' in range)
         throw invalidQuery('from', `the range may hold at most ${MAX_WINDOWS} ${window} windows`)
       const figures: Figures[] = []
       const series: PresentedFigures[] = []
       for (const start of range.starts) {
-        const doc = runtime.views.metrics.get(metricsKeys[window](start))
+        const doc = views.metrics.get(metricsKeys[window](start))
         const found = isWindow(doc) ? doc : zeroFigures()
         figures.push(found)
         series.push(presentFigures(found, start, new Date(Date.parse(start) + step).toISOString()))
       }
-      const now = new Date()
       return {
         window,
         series,
         totals: presentFigures(sumWindows(figures), range.start, range.end),
-        awaitingEvidence: awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())),
-        unrecoveredFailures: failedActions(runtime).map((doc) => {
+        awaitingEvidence: awaitingNow(views.metrics.get(metricsKeys.awaiting())),
+        unrecoveredFailures: failedActions(views.openActions).map((doc) => {
           const { proposalId, agentId, tool, action, resource, environment, impact } = doc
           const { executionId, failedAt, error, rollback, recoveryOverdue } = doc
           return {
@@ -209,7 +222,7 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
           }
         }),
         asOf,
-        shadowPolicy: shadowCounts(runtime),
+        shadowPolicy: request.query.asOf === undefined ? shadowCounts(runtime) : null,
       }
     },
   )
@@ -500,7 +513,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     for (const seconds of total.recoveries.durationsSeconds) recovery.observe(seconds)
     setSurvival(runtime.views.survival.list(survivalKeys.total()).map(([, doc]) => doc))
     awaiting.set(awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())).count)
-    unrecovered.set(failedActions(runtime).length)
+    unrecovered.set(failedActions(runtime.views.openActions).length)
     headPosition.set(head.position)
     decisionLag.set(Math.max(0, head.position - runtime.decision.position))
     faults.set(runtime.health.problems().length)

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { ageSeconds, type OpenActionDoc, openKey } from '../../../projections/open-actions.js'
+import { clockOf, viewsAt } from '../../application/as-of.js'
 import { CheckName, Environment, Identifier, ImpactClass } from '../../domain/events.js'
+import { asOfQuery } from '../as-of.js'
 import { authorize } from '../auth.js'
 import { readErrors } from '../schemas.js'
 
@@ -44,6 +46,7 @@ const OpenActionsQuery = z
     environment: Environment.optional(),
     after: Identifier.optional().describe('the last proposalId of the previous page'),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
+    ...asOfQuery,
   })
   .strict()
 
@@ -83,7 +86,7 @@ export const findOpenActions = (
 
 export const openActionRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
-  const { views } = app.runtime
+  const { runtime } = app
 
   app.get(
     '/open-actions',
@@ -99,7 +102,12 @@ export const openActionRoutes = async (base: FastifyInstance): Promise<void> => 
           200: z.object({
             actions: z.array(OpenActionSchema),
             next: z.string().nullable().describe('pass as ?after= for the next page; null on the last'),
-            asOf: z.number().int().describe('the ledger position this view reflects'),
+            asOf: z
+              .number()
+              .int()
+              .describe(
+                'the ledger position this view reflects; ages are as of its time when ?asOf is given',
+              ),
           }),
           ...readErrors(400, 401, 403, 429),
         },
@@ -107,8 +115,9 @@ export const openActionRoutes = async (base: FastifyInstance): Promise<void> => 
     },
     async (request) => {
       const { state, agentId, environment, after, limit } = request.query
-      // ages are a read-time matter: the wall clock now, not the ledger's time
-      const now = new Date()
+      const { views, moment } = await viewsAt(runtime.store, runtime.views, request.query.asOf)
+      // ages are a read-time matter: the wall clock now (not the ledger's time), or the moment asked for
+      const now = clockOf(moment)
       const asOf = views.openActions.checkpoint()
       const { found, more } = findOpenActions(
         (prefix, options) => views.openActions.list(prefix, options),

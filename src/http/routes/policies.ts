@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { resolveRange } from '../../application/as-of.js'
 import { counterfactualReplay, publishedPolicy } from '../../decision/counterfactual.js'
 import {
   CheckName,
@@ -30,16 +31,24 @@ const CounterfactualBody = z
     policy: PolicyDraft.optional(),
     /** or a version the ledger published */
     policyVersion: Position.optional(),
-    /** the first position the policy is in force at (default: the start of the ledger) */
-    from: Position.optional(),
-    /** the last position re-decided (default: the head) */
-    to: Position.optional(),
+    from: z
+      .union([Position, z.iso.datetime()])
+      .optional()
+      .describe(
+        'the first position the policy is in force at, or a UTC time: the first event recorded at or after it (default: the start of the ledger)',
+      ),
+    to: z
+      .union([Position, z.iso.datetime()])
+      .optional()
+      .describe(
+        'the last position re-decided, or a UTC time: the last event recorded at or before it (default: the head)',
+      ),
   })
   .strict()
   .refine((b) => (b.policy === undefined) !== (b.policyVersion === undefined), {
     message: 'give exactly one of policy and policyVersion',
   })
-  .refine((b) => b.from === undefined || b.to === undefined || b.from <= b.to, {
+  .refine((b) => typeof b.from !== 'number' || typeof b.to !== 'number' || b.from <= b.to, {
     message: 'from must not be after to',
     path: ['from'],
   })
@@ -154,7 +163,8 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request) => {
-      const { policy, policyVersion, from, to } = request.body
+      const { policy, policyVersion } = request.body
+      const { from, to } = await resolveRange(store, request.body)
       const head = (await store.head()).position
       const end = Math.min(to ?? head, head)
       if (end > COUNTERFACTUAL_MAX_EVENTS)

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { canonicalizeRecorded, jsonText } from '../../domain/canonical.js'
-import { CheckpointMovedError, type DocStore } from '../docs.js'
+import { CheckpointMovedError, type DocHistory, type DocStore } from '../docs.js'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS docs (
@@ -8,6 +8,13 @@ CREATE TABLE IF NOT EXISTS docs (
   key TEXT NOT NULL,
   doc TEXT NOT NULL,
   PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS doc_history (
+  namespace TEXT NOT NULL,
+  key TEXT NOT NULL,
+  boundary INTEGER NOT NULL,
+  doc TEXT,
+  PRIMARY KEY (namespace, key, boundary)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
   namespace TEXT PRIMARY KEY,
@@ -17,6 +24,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 
 /** Above every key that starts with a prefix: SQLite compares UTF-8 bytes, so \uffff would miss astral characters. */
 const TOP = '\u{10ffff}'
+
+interface At {
+  readonly namespace: string
+  readonly boundary: number
+}
 
 interface Row {
   readonly key: string
@@ -43,6 +55,30 @@ const prepare = (db: Database.Database) => {
     wipeDocs: statement<[string]>('DELETE FROM docs WHERE namespace = ?'),
     wipeCheckpoint: statement<[string]>('DELETE FROM checkpoints WHERE namespace = ?'),
     dump: statement<[string], Row>('SELECT key, doc FROM docs WHERE namespace = ? ORDER BY key'),
+    keep: statement<[string, string, number, string | null]>(
+      'INSERT OR IGNORE INTO doc_history (namespace, key, boundary, doc) VALUES (?, ?, ?, ?)',
+    ),
+    wipeHistory: statement<[string]>('DELETE FROM doc_history WHERE namespace = ?'),
+    // one statement, so that a commit between two reads cannot show half of each
+    getAt: statement<[At & { key: string }], string | null>(
+      `SELECT doc, 0 AS kept FROM (SELECT doc FROM doc_history
+         WHERE namespace = @namespace AND key = @key AND boundary >= @boundary ORDER BY boundary LIMIT 1)
+       UNION ALL SELECT doc, 1 FROM docs WHERE namespace = @namespace AND key = @key
+       ORDER BY kept LIMIT 1`,
+    ).pluck(),
+    listAt: statement<[At & { low: string; high: string; after: string; limit: number }], Row>(
+      `SELECT key, doc FROM (
+         SELECT key, doc, MIN(boundary) FROM doc_history
+         WHERE namespace = @namespace AND key >= @low AND key < @high AND key > @after AND boundary >= @boundary
+         GROUP BY key
+       ) WHERE doc IS NOT NULL
+       UNION ALL
+       SELECT key, doc FROM docs AS d
+       WHERE namespace = @namespace AND key >= @low AND key < @high AND key > @after
+         AND NOT EXISTS (SELECT 1 FROM doc_history AS h
+           WHERE h.namespace = @namespace AND h.key = d.key AND h.boundary >= @boundary)
+       ORDER BY key LIMIT @limit`,
+    ),
   }
 }
 
@@ -90,11 +126,16 @@ class SqliteDocStore implements DocStore {
     changes: ReadonlyMap<string, unknown>,
     checkpoint: number,
     expected?: number,
+    history?: DocHistory,
   ): void {
     this.db.transaction(() => {
       const actual = this.checkpoint(namespace)
       if (expected !== undefined && actual !== expected)
         throw new CheckpointMovedError(namespace, expected, actual)
+      for (const [boundary, docs] of history ?? []) {
+        for (const [key, doc] of docs)
+          this.sql.keep.run(namespace, key, boundary, doc == null ? null : toJson(doc))
+      }
       for (const [key, doc] of changes) {
         if (doc == null) this.sql.delete.run(namespace, key)
         else this.sql.put.run(namespace, key, toJson(doc))
@@ -103,12 +144,30 @@ class SqliteDocStore implements DocStore {
     })()
   }
 
+  getAt(namespace: string, key: string, boundary: number): unknown {
+    const doc = this.sql.getAt.get({ namespace, key, boundary })
+    return doc == null ? undefined : JSON.parse(doc)
+  }
+
+  listAt(
+    namespace: string,
+    prefix: string,
+    boundary: number,
+    options: { after?: string; limit?: number } = {},
+  ): Array<[string, unknown]> {
+    const { after = '', limit = -1 } = options
+    return this.sql.listAt
+      .all({ namespace, boundary, low: prefix, high: prefix + TOP, after, limit })
+      .map((row) => [row.key, JSON.parse(row.doc)])
+  }
+
   checkpoint(namespace: string): number {
     return this.sql.checkpoint.get(namespace) ?? 0
   }
 
   wipe(namespace: string): void {
     this.db.transaction(() => {
+      this.sql.wipeHistory.run(namespace)
       this.sql.wipeDocs.run(namespace)
       this.sql.wipeCheckpoint.run(namespace)
     })()
