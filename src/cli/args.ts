@@ -157,7 +157,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   },
   survival: {
     usage:
-      'survival [--workflow TOOL.ACTION] [--agent ID] [--environment ENV] [--window hour|day] [--from TIME] [--to TIME]',
+      'survival [--workflow TOOL.ACTION] [--agent ID] [--environment ENV] [--window hour|day] [--from TIME] [--to TIME] [--as-of POSITION|TIME]',
     summary: 'branch survival over time: simulation runs and the branch kinds that fail most',
     description: [
       'Per window: simulation runs, runs passed, adversarial branches run and survived, and the survival',
@@ -174,6 +174,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       window: { type: 'string', value: 'hour|day', description: 'the window size (default day)' },
       from: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the first window holds it' },
       to: { type: 'string', value: 'TIME', description: 'ISO 8601 time: the last window holds it' },
+      'as-of': asOf,
       json,
       'data-dir': dataDir,
     },
@@ -400,7 +401,8 @@ export type Invocation =
       readonly workflow: string | undefined
       readonly agentId: string | undefined
       readonly environment: string | undefined
-    } & Common)
+    } & AsOf &
+      Common)
   | ({
       readonly command: 'open-actions'
       readonly state: OpenState | undefined
@@ -602,6 +604,7 @@ const build = (name: CommandName, values: Values, args: readonly string[]): Invo
         agentId: agentId === undefined ? undefined : checked(Identifier, agentId, '--agent'),
         environment:
           environment === undefined ? undefined : checked(Environment, environment, '--environment'),
+        ...asOfOf(values),
         ...common,
       }
     }

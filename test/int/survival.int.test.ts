@@ -162,6 +162,26 @@ describe('branch survival over time', () => {
     assert.deepEqual([past.totals.runs, past.byWorkflow, past.byAgent], [0, [], []])
   })
 
+  it('answers as of a past position: the runs recorded by then, over HTTP and on the command line', async () => {
+    const simulations = (await api.runtime.store.readAll(0, 10_000)).filter(
+      (e) => e.type === 'SimulationRecorded',
+    )
+    assert.equal(simulations.length, 4)
+    const third = simulations[2]?.position ?? 0
+    const asOf = async (position: number) => (await survival(`?asOf=${position}`)).totals.runs
+    assert.deepEqual([await asOf(third - 1), await asOf(third), await asOf(0)], [2, 3, 0])
+    let stdout = ''
+    const io = {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: () => true },
+      env: { DATA_DIR: api.dataDir, AUTH_MODE: 'embedded', LOG_LEVEL: 'silent' },
+    }
+    assert.equal(await main(['survival', '--as-of', String(third), '--json'], io), 0, stdout)
+    const report = JSON.parse(stdout)
+    assert.deepEqual([report.totals.runs, report.asOf], [3, third])
+    expectError(await api.as('auditor-1', 'auditor').get('/v1/survival?asOf=99999999'), 400, 'invalid')
+  })
+
   it('answers a bad filter 400 naming the field, an unauthenticated caller 401 and an agent 403', async () => {
     for (const [query, field] of [
       ['?workflow=kubectl', 'querystring.workflow'],

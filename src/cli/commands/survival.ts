@@ -1,4 +1,5 @@
 import type { SurvivalFigures, Trend } from '../../../projections/survival-summary.js'
+import { clockOf, type Moment } from '../../application/as-of.js'
 import { type BranchSurvival, branchSurvival } from '../../application/queries.js'
 import { MAX_WINDOWS, windowRange } from '../../application/windows.js'
 import type { Config } from '../../config.js'
@@ -16,6 +17,7 @@ export interface SurvivalRange {
   readonly workflow: string | undefined
   readonly agentId: string | undefined
   readonly environment: string | undefined
+  readonly asOf?: Moment
 }
 
 /** Window starts shown short: the hour for hour windows, the day for day windows. */
@@ -101,45 +103,60 @@ const totalsText = (report: BranchSurvival): string => {
 
 /** `survival`: branch survival per window, the range summed, and per workflow and agent with their trends. */
 export const survivalCommand = (config: Config, range: SurvivalRange, context: Context): Promise<Outcome> => {
-  const found = windowRange(range.window, range.from, range.to, context.now())
-  if ('reversed' in found) throw new UsageError('--from: must not be after --to (default: now)')
-  if ('tooMany' in found)
-    throw new UsageError(
-      `the range holds ${found.tooMany} ${range.window} windows, at most ${MAX_WINDOWS}: narrow --from/--to`,
-    )
+  /** The window starts of the range, its default end the time of --as-of when given; a bad range is a usage error. */
+  const startsAt = (now: Date): readonly string[] => {
+    const found = windowRange(range.window, range.from, range.to, now)
+    if ('reversed' in found) throw new UsageError('--from: must not be after --to (default: now)')
+    if ('tooMany' in found)
+      throw new UsageError(
+        `the range holds ${found.tooMany} ${range.window} windows, at most ${MAX_WINDOWS}: narrow --from/--to`,
+      )
+    return found.starts
+  }
+  // a range too long is refused before the data folder is opened
+  startsAt(context.now())
   const filter = {
     window: range.window,
     workflow: range.workflow === undefined ? undefined : (toolActionOf(range.workflow) ?? undefined),
     agentId: range.agentId,
     environment: range.environment,
   }
-  return withViews(config, ['survival'], (runtime) => {
-    const report = branchSurvival(runtime.views.survival, filter, found.starts)
-    const narrowed = [
-      report.workflow && `workflow ${report.workflow}`,
-      report.agentId && `agent ${report.agentId}`,
-      report.environment && `environment ${report.environment}`,
-    ].filter(Boolean)
-    const text = [
-      `Branch survival${narrowed.length > 0 ? ` of ${narrowed.join(', ')}` : ''}, ${range.window} windows from ${report.start} to ${report.end} (as of ledger position ${report.asOf})`,
-      '',
-      seriesText(report),
-      '',
-      'The range summed',
-      totalsText(report),
-      '',
-      breakdownText(
-        'WORKFLOW',
-        report.byWorkflow.map((w) => ({ ...w, name: w.workflow })),
-        range.window,
-      ),
-      '',
-      breakdownText(
-        'AGENT',
-        report.byAgent.map((a) => ({ ...a, name: a.agentId })),
-        range.window,
-      ),
-    ].join('\n')
-    return done(report, text)
-  })
+  return withViews(
+    config,
+    ['survival'],
+    (runtime) => {
+      const report = branchSurvival(
+        runtime.views.survival,
+        filter,
+        startsAt(clockOf(runtime.moment, context.now())),
+      )
+      const narrowed = [
+        report.workflow && `workflow ${report.workflow}`,
+        report.agentId && `agent ${report.agentId}`,
+        report.environment && `environment ${report.environment}`,
+      ].filter(Boolean)
+      const text = [
+        `Branch survival${narrowed.length > 0 ? ` of ${narrowed.join(', ')}` : ''}, ${range.window} windows from ${report.start} to ${report.end} (as of ledger position ${report.asOf})`,
+        '',
+        seriesText(report),
+        '',
+        'The range summed',
+        totalsText(report),
+        '',
+        breakdownText(
+          'WORKFLOW',
+          report.byWorkflow.map((w) => ({ ...w, name: w.workflow })),
+          range.window,
+        ),
+        '',
+        breakdownText(
+          'AGENT',
+          report.byAgent.map((a) => ({ ...a, name: a.agentId })),
+          range.window,
+        ),
+      ].join('\n')
+      return done(report, text)
+    },
+    range.asOf,
+  )
 }

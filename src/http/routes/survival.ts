@@ -1,10 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { clockOf, viewsAt } from '../../application/as-of.js'
 import { branchSurvival } from '../../application/queries.js'
 import { MAX_WINDOWS, windowRange } from '../../application/windows.js'
 import { BranchKind, Environment, Identifier, WorkflowName } from '../../domain/events.js'
 import { toolActionOf } from '../../domain/workflow.js'
+import { asOfQuery } from '../as-of.js'
 import { authorize } from '../auth.js'
 import { readErrors } from '../schemas.js'
 import { invalidQuery } from './metrics.js'
@@ -52,7 +54,11 @@ const SurvivalQuery = z
     environment: Environment.optional(),
     window: z.enum(['hour', 'day']).default('day'),
     from: z.iso.datetime().optional().describe('default: 24 hours (hour) or 30 days (day) before to'),
-    to: z.iso.datetime().optional().describe('default: now; the window holding it is included'),
+    to: z.iso
+      .datetime()
+      .optional()
+      .describe('default: now (or the time of asOf); the window holding it is included'),
+    ...asOfQuery,
   })
   .strict()
 
@@ -69,7 +75,10 @@ const SurvivalResponse = z.object({
   totals: z.object({ ...Figures, trend: Trend }).describe('the range summed'),
   byWorkflow: z.array(z.object({ workflow: z.string(), ...Figures, trend: Trend })),
   byAgent: z.array(z.object({ agentId: z.string(), ...Figures, trend: Trend })),
-  asOf: z.number().int().describe('the ledger position the figures reflect'),
+  asOf: z
+    .number()
+    .int()
+    .describe('the ledger position the figures reflect; "now" is the time of asOf when it is given'),
 })
 
 export const survivalRoutes = async (base: FastifyInstance): Promise<void> => {
@@ -91,7 +100,8 @@ export const survivalRoutes = async (base: FastifyInstance): Promise<void> => {
     },
     async (request) => {
       const { window, from, to, workflow, agentId, environment } = request.query
-      const range = windowRange(window, from, to, new Date())
+      const { views, moment } = await viewsAt(runtime.store, runtime.views, request.query.asOf)
+      const range = windowRange(window, from, to, clockOf(moment))
       if ('reversed' in range) throw invalidQuery('from', 'must not be after to')
       if ('tooMany' in range)
         throw invalidQuery('from', `the range may hold at most ${MAX_WINDOWS} ${window} windows`)
@@ -101,7 +111,7 @@ export const survivalRoutes = async (base: FastifyInstance): Promise<void> => {
         agentId,
         environment,
       }
-      return branchSurvival(runtime.views.survival, filter, range.starts)
+      return branchSurvival(views.survival, filter, range.starts)
     },
   )
 }
