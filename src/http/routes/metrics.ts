@@ -21,7 +21,7 @@ import { MAX_WINDOWS, WINDOW_MS, windowRange } from '../../application/windows.j
 import { WHAT_A_START_NEEDS } from '../../domain/deciders/proposal-rules.js'
 import { CheckName, ImpactClass, SimulationBranch, ViolationRecorded } from '../../domain/events.js'
 import type { Runtime } from '../../runtime.js'
-import { asOfQuery } from '../as-of.js'
+import { windowRangeQuery } from '../as-of.js'
 import { authorize } from '../auth.js'
 import { ApiError } from '../errors.js'
 import { readErrors } from '../schemas.js'
@@ -120,13 +120,7 @@ const UnrecoveredFailure = z.object({
 
 const HeadlineQuery = z
   .object({
-    window: z.enum(['hour', 'day']).default('hour'),
-    from: z.iso.datetime().optional().describe('default: 24 hours (hour) or 30 days (day) before to'),
-    to: z.iso
-      .datetime()
-      .optional()
-      .describe('default: now (or the time of asOf); the window holding it is included'),
-    ...asOfQuery,
+    ...windowRangeQuery('hour'),
   })
   .strict()
 

@@ -6,7 +6,7 @@ import { branchSurvival } from '../../application/queries.js'
 import { MAX_WINDOWS, windowRange } from '../../application/windows.js'
 import { BranchKind, Environment, Identifier, WorkflowName } from '../../domain/events.js'
 import { toolActionOf } from '../../domain/workflow.js'
-import { asOfQuery } from '../as-of.js'
+import { windowRangeQuery } from '../as-of.js'
 import { authorize } from '../auth.js'
 import { readErrors } from '../schemas.js'
 import { invalidQuery } from './metrics.js'
@@ -52,13 +52,7 @@ const SurvivalQuery = z
     workflow: WorkflowName.optional().describe('only this workflow: <tool>.<action>'),
     agentId: Identifier.optional(),
     environment: Environment.optional(),
-    window: z.enum(['hour', 'day']).default('day'),
-    from: z.iso.datetime().optional().describe('default: 24 hours (hour) or 30 days (day) before to'),
-    to: z.iso
-      .datetime()
-      .optional()
-      .describe('default: now (or the time of asOf); the window holding it is included'),
-    ...asOfQuery,
+    ...windowRangeQuery('day'),
   })
   .strict()
 
