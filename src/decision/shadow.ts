@@ -219,6 +219,8 @@ const shadowStep = (
 export class ShadowDecisions {
   private running: Promise<unknown> = Promise.resolve()
   private subscription: Subscription | null = null
+  /** stop() was called: following reads no further batch, however far from the head it is */
+  private stopping = false
 
   constructor(
     private readonly store: EventStore,
@@ -241,6 +243,7 @@ export class ShadowDecisions {
   /** Follows the ledger from the checkpoint. */
   start(): Subscription {
     if (this.subscription) return this.subscription
+    this.stopping = false
     const subscription = this.store.subscribe(this.position, (batch) =>
       this.serially(() => this.follow(batch)),
     )
@@ -253,6 +256,7 @@ export class ShadowDecisions {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     await this.subscription?.close()
     this.subscription = null
   }
@@ -310,12 +314,14 @@ export class ShadowDecisions {
       if (!(error instanceof CheckpointMovedError)) throw error
     }
     // woken up (decided from the start again), or moved by another process: read the ledger from there
-    if (this.position < (fresh.at(-1)?.position ?? 0)) await this.decideToHead()
+    if (this.position < (fresh.at(-1)?.position ?? 0)) await this.decideToHead(() => this.stopping)
   }
 
-  private async decideToHead(): Promise<number> {
+  /** `stopped`: asked before each batch; a batch decided is committed, so the next start goes on from there */
+  private async decideToHead(stopped: () => boolean = () => false): Promise<number> {
     for (;;) {
       const from = this.position
+      if (stopped()) return from
       const batch = await this.store.readAll(from, BATCH_SIZE)
       if (batch.length === 0) return from
       try {
