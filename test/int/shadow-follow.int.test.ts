@@ -3,10 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import pino from 'pino'
 import { approveChange, govern } from '../../src/application/govern.js'
+import { loadConfig } from '../../src/config.js'
 import { ShadowDecisions } from '../../src/decision/shadow.js'
 import type { Actor } from '../../src/domain/actor.js'
 import { PolicyDraft, streams } from '../../src/domain/events.js'
+import { startRuntime } from '../../src/runtime.js'
 import { MemoryDocStore } from '../../src/store/memory/doc-store.js'
 import type { EventStore } from '../../src/store/port.js'
 import { openSqliteEventStore, type SqliteEventStore } from '../../src/store/sqlite/event-store.js'
@@ -80,5 +83,52 @@ describe('the shadow decisions, stopped while they decide the ledger from its st
     // and started again, it goes on from where it stopped
     assert.equal(await shadow.catchUp(), head)
     assert.equal(shadow.report()?.version, 1)
+  })
+})
+
+describe('the shadow decisions failing in a running service', () => {
+  test('the failure is logged, and neither the gate nor /ready closes for it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ledger-shadow-fails-'))
+    const logged: Array<{ level: number; msg: string }> = []
+    const log = pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line)) })
+    const follow = Reflect.get(ShadowDecisions.prototype, 'follow')
+    Reflect.set(ShadowDecisions.prototype, 'follow', async () => {
+      throw new Error('the shadow world cannot be read')
+    })
+    const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', AUTH_MODE: 'embedded' })
+    const runtime = await startRuntime(config, log)
+    try {
+      const { events } = await runtime.store.append(
+        streams.resource('production', 'deployment/web'),
+        [
+          {
+            type: 'StateObserved',
+            data: {
+              environment: 'production',
+              resource: 'deployment/web',
+              version: 'v1',
+              digest: 'd',
+              observedAt: new Date().toISOString(),
+            },
+            metadata: { actor: 'observer-1' },
+          },
+        ],
+        'no-stream',
+      )
+      const stopped = () => logged.find((l) => /shadow policy decisions stopped/.test(l.msg))
+      for (let waited = 0; !stopped(); waited += 1) {
+        if (waited > 500) throw new Error('the shadow decisions never failed')
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      assert.equal(stopped()?.level, 50, 'logged as an error')
+      assert.equal(runtime.health.reason(), null)
+      assert.equal(await runtime.gate.closedBecause(5_000), null)
+      assert.ok(await runtime.decision.decided(events.at(-1)?.position ?? 1, 5_000))
+      assert.equal(runtime.shadow.position, 0, 'and it did not move on')
+    } finally {
+      Reflect.set(ShadowDecisions.prototype, 'follow', follow)
+      await runtime.close()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
   })
 })
