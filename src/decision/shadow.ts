@@ -1,7 +1,8 @@
 import type { DataOf, LedgerEvent } from '../domain/events.js'
-import { toLedgerEvent } from '../domain/events.js'
+import { streams, toLedgerEvent } from '../domain/events.js'
 import { CheckpointMovedError, type DocStore } from '../store/docs.js'
 import type { EventStore, StoredEvent, Subscription } from '../store/port.js'
+import { streamPages } from '../store/stream-pages.js'
 import {
   emptyTally,
   type Flip,
@@ -25,8 +26,10 @@ import { World } from './world.js'
  *
  * Nothing it decides is signed or appended: the only thing it writes is its own namespace, so it can never
  * change a verdict. Everything in it derives from the ledger alone (a restart or a rebuild gives the same
- * counts). It sleeps, only moving its checkpoint, until the ledger first holds a shadow policy; then it decides
- * the ledger from its start and follows it from then on.
+ * counts). It sleeps, only moving its checkpoint, while no shadow policy is in force; when the ledger holds one
+ * still in force, it decides the ledger from its start with that one alone put in force (an earlier shadow
+ * policy, withdrawn or promoted, is not), so its world up to the publication is the decision service's, as in
+ * counterfactual replay. When the shadow ends, its world goes with it and it sleeps again.
  */
 
 export const SHADOW_NAMESPACE = 'shadow'
@@ -46,8 +49,6 @@ export interface ShadowInForce {
 
 interface ShadowState {
   readonly inForce: ShadowInForce | null
-  /** the latest policy the ledger published live: back in force in the shadow world when a shadow ends */
-  readonly live: DataOf<'PolicyPublished'> | null
   /** proposals decided under the shadow policy that the decision service recorded a verdict for */
   readonly compared: number
   readonly tally: FlipTally
@@ -80,22 +81,45 @@ const keys = {
 } as const
 const DECIDED_PREFIX = 'shadow.decided:'
 
-const initialState = (): ShadowState => ({ inForce: null, live: null, compared: 0, tally: emptyTally() })
+const initialState = (): ShadowState => ({ inForce: null, compared: 0, tally: emptyTally() })
 
 interface Meta {
   readonly version: number
-  /** false: no shadow policy seen yet, so no world kept */
+  /** false: no shadow policy in force, so no world kept */
   readonly awake: boolean
+  /** awake: the position of the ShadowPolicyPublished the world is decided for; no other is put in force */
+  readonly since: number
 }
 
 const metaOf = (docs: DocStore, namespace: string): Meta | null => {
   const meta = docs.get(namespace, META_KEY) as Partial<Meta> | undefined
-  return meta?.version === WORLD_VERSION && typeof meta.awake === 'boolean' ? (meta as Meta) : null
+  return meta?.version === WORLD_VERSION && typeof meta.awake === 'boolean' && typeof meta.since === 'number'
+    ? (meta as Meta)
+    : null
 }
 
-const reset = (docs: DocStore, namespace: string, awake: boolean): void => {
+const ASLEEP = { awake: false, since: 0 } as const
+
+/** Drops the namespace, and starts it again at `checkpoint`, asleep or awake for the shadow policy at `since`. */
+const reset = (docs: DocStore, namespace: string, meta: Omit<Meta, 'version'>, checkpoint: number): void => {
   docs.wipe(namespace)
-  docs.commit(namespace, new Map([[META_KEY, { version: WORLD_VERSION, awake } satisfies Meta]]), 0)
+  docs.commit(
+    namespace,
+    new Map([[META_KEY, { version: WORLD_VERSION, ...meta } satisfies Meta]]),
+    checkpoint,
+  )
+}
+
+/** The position of the ShadowPolicyPublished still in force on the ledger; null when none is. */
+const shadowInForceAt = async (store: EventStore): Promise<number | null> => {
+  let at: number | null = null
+  for await (const page of streamPages(store, streams.policy())) {
+    for (const e of page) {
+      if (e.type === 'ShadowPolicyPublished') at = e.position
+      else if (e.type === 'ShadowPolicyWithdrawn' || e.type === 'ShadowPolicyPromoted') at = null
+    }
+  }
+  return at
 }
 
 /** The shadow's own documents, read through the changes of the batch not yet committed. */
@@ -115,16 +139,19 @@ class ShadowDocs {
   put(key: string, doc: unknown): void {
     this.changes.set(key, doc)
   }
-
-  /** drops every document under the prefix, stored or changed in this batch */
-  drop(prefix: string): void {
-    for (const [key] of this.docs.list(this.namespace, prefix)) this.changes.set(key, null)
-    for (const key of this.changes.keys()) if (key.startsWith(prefix)) this.changes.set(key, null)
-  }
 }
 
-/** Decides one ledger event in the shadow world and updates the comparison with the live verdicts. */
-const shadowStep = (world: World, own: ShadowDocs, event: LedgerEvent, actor: string): void => {
+/**
+ * Decides one ledger event in the shadow world and updates the comparison with the live verdicts; 'ended' when
+ * the event ends the shadow policy the world is decided for (published at `since`).
+ */
+const shadowStep = (
+  world: World,
+  own: ShadowDocs,
+  event: LedgerEvent,
+  actor: string,
+  since: number,
+): 'ended' | null => {
   let state = own.get<ShadowState>(keys.state()) ?? initialState()
   const compare = (proposalId: string) => {
     const decided = own.get<Decided>(keys.decided(proposalId))
@@ -161,6 +188,8 @@ const shadowStep = (world: World, own: ShadowDocs, event: LedgerEvent, actor: st
       decide(world, event)
       break
     case 'ShadowPolicyPublished':
+      // an earlier shadow policy, ended since, was never in force in this world
+      if (event.position !== since) break
       state = {
         ...state,
         inForce: { policy: event.data, since: event.position, publishedAt: event.recordedAt },
@@ -169,13 +198,10 @@ const shadowStep = (world: World, own: ShadowDocs, event: LedgerEvent, actor: st
       break
     case 'ShadowPolicyWithdrawn':
     case 'ShadowPolicyPromoted':
-      // the counts go with the shadow; the live policy is back in force in the shadow world
-      state = { ...state, inForce: null, compared: 0, tally: emptyTally() }
-      own.drop(DECIDED_PREFIX)
-      if (state.live !== null) putInForce(world, event, state.live, 'live')
+      // the end of an earlier one, or of this one: the counts and the world go with it
+      if (state.inForce !== null) return 'ended'
       break
     case 'PolicyPublished':
-      state = { ...state, live: event.data }
       // kept out of the shadow world while a shadow policy is in force
       if (state.inForce === null) decide(world, event)
       break
@@ -183,6 +209,7 @@ const shadowStep = (world: World, own: ShadowDocs, event: LedgerEvent, actor: st
       shadowDecided(decide(world, event))
   }
   own.put(keys.state(), state)
+  return null
 }
 
 /**
@@ -192,13 +219,15 @@ const shadowStep = (world: World, own: ShadowDocs, event: LedgerEvent, actor: st
 export class ShadowDecisions {
   private running: Promise<unknown> = Promise.resolve()
   private subscription: Subscription | null = null
+  /** stop() was called: following reads no further batch, however far from the head it is */
+  private stopping = false
 
   constructor(
     private readonly store: EventStore,
     private readonly docs: DocStore,
     private readonly namespace = SHADOW_NAMESPACE,
   ) {
-    if (metaOf(docs, namespace) === null) reset(docs, namespace, false)
+    if (metaOf(docs, namespace) === null) reset(docs, namespace, ASLEEP, 0)
   }
 
   /** the ledger position the shadow world and its counts reflect */
@@ -214,6 +243,7 @@ export class ShadowDecisions {
   /** Follows the ledger from the checkpoint. */
   start(): Subscription {
     if (this.subscription) return this.subscription
+    this.stopping = false
     const subscription = this.store.subscribe(this.position, (batch) =>
       this.serially(() => this.follow(batch)),
     )
@@ -226,6 +256,7 @@ export class ShadowDecisions {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     await this.subscription?.close()
     this.subscription = null
   }
@@ -278,21 +309,23 @@ export class ShadowDecisions {
     const fresh = batch.filter((e) => e.position > from)
     if (fresh.length === 0) return
     try {
-      this.decideBatch(from, fresh)
+      this.decideBatch(from, fresh, await this.wakingFor(fresh))
     } catch (error) {
       if (!(error instanceof CheckpointMovedError)) throw error
     }
     // woken up (decided from the start again), or moved by another process: read the ledger from there
-    if (this.position < (fresh.at(-1)?.position ?? 0)) await this.decideToHead()
+    if (this.position < (fresh.at(-1)?.position ?? 0)) await this.decideToHead(() => this.stopping)
   }
 
-  private async decideToHead(): Promise<number> {
+  /** `stopped`: asked before each batch; a batch decided is committed, so the next start goes on from there */
+  private async decideToHead(stopped: () => boolean = () => false): Promise<number> {
     for (;;) {
       const from = this.position
+      if (stopped()) return from
       const batch = await this.store.readAll(from, BATCH_SIZE)
       if (batch.length === 0) return from
       try {
-        this.decideBatch(from, batch)
+        this.decideBatch(from, batch, await this.wakingFor(batch))
       } catch (error) {
         // another process (a command line read) moved the checkpoint: go on from where it left it
         if (!(error instanceof CheckpointMovedError)) throw error
@@ -300,18 +333,36 @@ export class ShadowDecisions {
     }
   }
 
-  private decideBatch(from: number, batch: readonly StoredEvent[]): void {
+  /** Asleep, a batch that holds a shadow policy: the position of the one still in force on the ledger, if any. */
+  private async wakingFor(batch: readonly StoredEvent[]): Promise<number | null> {
+    if (metaOf(this.docs, this.namespace)?.awake) return null
+    if (!batch.some((e) => e.type === 'ShadowPolicyPublished')) return null
+    return shadowInForceAt(this.store)
+  }
+
+  /** `inForceAt`: asleep, the shadow policy still in force, which wakes it when the batch holds it. */
+  private decideBatch(from: number, batch: readonly StoredEvent[], inForceAt: number | null): void {
     const { docs, namespace } = this
     const last = batch.at(-1)?.position ?? from
-    if (!metaOf(docs, namespace)?.awake) {
-      // asleep: nothing to decide until the ledger first holds a shadow policy; then decide it from its start
-      if (batch.some((e) => e.type === 'ShadowPolicyPublished')) reset(docs, namespace, true)
-      else docs.commit(namespace, new Map(), last, from)
+    const meta = metaOf(docs, namespace)
+    if (!meta?.awake) {
+      // asleep: nothing to decide until a shadow policy still in force; then the ledger from its start for it
+      if (batch.some((e) => e.position === inForceAt)) {
+        reset(docs, namespace, { awake: true, since: inForceAt ?? 0 }, 0)
+      } else docs.commit(namespace, new Map(), last, from)
       return
     }
     const world = World.over(docs, namespace)
     const own = new ShadowDocs(docs, namespace)
-    for (const stored of batch) shadowStep(world, own, toLedgerEvent(stored), stored.metadata.actor)
+    for (const stored of batch) {
+      if (shadowStep(world, own, toLedgerEvent(stored), stored.metadata.actor, meta.since) === 'ended') {
+        // its counts and its world go with it: asleep from its end, until another is in force
+        const at = docs.checkpoint(namespace)
+        if (at !== from) throw new CheckpointMovedError(namespace, from, at)
+        reset(docs, namespace, ASLEEP, stored.position)
+        return
+      }
+    }
     docs.commit(namespace, new Map([...world.changed(), ...own.changes]), last, from)
   }
 }

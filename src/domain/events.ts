@@ -166,13 +166,13 @@ export const SimulationBranch = z.object({
   detail: z.string().max(4000).optional(),
 })
 
-/** A workflow: a registered tool action, `<tool>.<action>`. */
+/** A workflow: a registered tool action, `<tool>.<action>`, each part a ToolName (`toolActionOf` splits it). */
 export const WorkflowName = z
   .string()
   .max(201)
   .regex(
-    /^[A-Za-z0-9][A-Za-z0-9_-]*\.[A-Za-z0-9][A-Za-z0-9_-]*$/,
-    "a workflow: <tool>.<action>, each letters, digits, '_' and '-'",
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}\.[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/,
+    "a workflow: <tool>.<action>, each at most 100 letters, digits, '_' and '-'",
   )
 /** The most simulation runs a release gate can count. */
 export const MAX_GATE_RUNS = 100

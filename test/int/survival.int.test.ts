@@ -186,6 +186,8 @@ describe('branch survival over time', () => {
     for (const [query, field] of [
       ['?workflow=kubectl', 'querystring.workflow'],
       ['?workflow=kubectl.scale.now', 'querystring.workflow'],
+      // no tool name is that long: not a filter to drop, which would answer every workflow's figures
+      [`?workflow=${'k'.repeat(101)}.scale`, 'querystring.workflow'],
       ['?agentId=has%20space', 'querystring.agentId'],
       ['?environment=Prod', 'querystring.environment'],
       ['?window=week', 'querystring.window'],
@@ -231,6 +233,8 @@ describe('branch survival over time', () => {
     assert.match(stdout, /adversarial branches\s+4 of 7 survived \(57\.1%\)/)
     assert.match(stdout, /failed most\s+rollback-failure 1 of 1, dependency-down 1 of 2, stale-read 1 of 2/)
     assert.equal(await main(['survival', '--workflow', 'kubectl'], io), 2, 'a bad workflow is a usage error')
+    const tooLong = `${'k'.repeat(101)}.scale`
+    assert.equal(await main(['survival', '--workflow', tooLong], io), 2, 'so is one no tool action can be')
   })
 
   it('exports runs and branches per workflow, kind and outcome to Prometheus, every kind and outcome at zero', async () => {
