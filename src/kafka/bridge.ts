@@ -85,6 +85,8 @@ export const startKafkaBridge = async (
       groupId,
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
+      // stopping waits for the fetch under way: half a second, not kafkajs's 5 s, keeps a drain short
+      maxWaitTimeInMs: 500,
       retry: { restartOnFailure: async () => false },
     })
   const relay = new Relay(deps.store, deps.docs, producer, topics, log)

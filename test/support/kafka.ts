@@ -77,7 +77,8 @@ export const collect = async (
   kafka: Kafka,
   topics: string[],
 ): Promise<{ messages: Received[]; stop(): Promise<void>; consumer: Consumer }> => {
-  const consumer = kafka.consumer({ groupId: `collector-${randomUUID()}` })
+  // a short fetch wait: disconnecting waits for the fetch under way, kafkajs's 5 s by default
+  const consumer = kafka.consumer({ groupId: `collector-${randomUUID()}`, maxWaitTimeInMs: 200 })
   const messages: Received[] = []
   await consumer.connect()
   for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
