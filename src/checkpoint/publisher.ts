@@ -127,8 +127,8 @@ export class CheckpointFolder {
  * ledger, so a checkpoint never commits to more than the ledger holds.
  */
 export class CheckpointPublisher {
-  /** when the last cut was made, or the publisher started: T seconds count from either */
-  private lastCutAt = Date.now()
+  /** when the last cut was made; never, at start, so the first tick that finds the tree grown cuts at once */
+  private lastCutAt = 0
   /** why the last cut failed (signing, the folder), null once one succeeds: for /metrics, never for the gate */
   failure: string | null = null
   private sinkBehind: Published | null = null

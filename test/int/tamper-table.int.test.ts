@@ -53,8 +53,14 @@ before(async () => {
   base = await buildBaseLedger(join(root, 'base'))
   baseLedger = readLedger(base)
   mkdirSync(join(root, 'kept'))
+  // the one cut before the incident (the newest before it: the service may have cut earlier ones on its own
+  // as it started) and the one of the whole ledger, cut as it stopped
+  const incident = baseLedger.findIndex((e) => e.type === 'KillSwitchEngaged') + 1
+  const sizes = readdirSync(join(base, 'checkpoints')).map((name) => Number.parseInt(name, 10))
+  const before = Math.max(...sizes.filter((size) => size < incident))
   kept = readdirSync(join(base, 'checkpoints'))
     .sort()
+    .filter((name) => [before, baseLedger.length].includes(Number.parseInt(name, 10)))
     .map((name) => {
       copyFileSync(join(base, 'checkpoints', name), join(root, 'kept', name))
       return { path: join(root, 'kept', name), size: Number.parseInt(name, 10) }
