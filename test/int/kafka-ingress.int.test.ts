@@ -231,9 +231,12 @@ describe('the Kafka ingress, against a real broker', { skip: 'skip' in target ? 
       ],
     })
     await eventually(
-      async () => (await runtime.store.readStream(streams.proposal(proposal.proposalId))).length > 0,
+      async () =>
+        (await runtime.store.readStream(streams.proposal(proposal.proposalId))).some(
+          (e) => e.type === 'VerdictIssued',
+        ),
       20_000,
-      'the proposal appended',
+      'the proposal appended and decided (the next test reads a quiet head)',
     )
     const [submitted] = await runtime.store.readStream(streams.proposal(proposal.proposalId))
     assert.equal(submitted?.type, 'ProposalSubmitted')
