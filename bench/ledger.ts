@@ -234,11 +234,9 @@ class LedgerBuilder {
     this.clockMs = startMs
     this.random = seeded(seed)
     this.store = openSqliteEventStore({ path, clock: () => new Date(this.clockMs) })
-    this.decision = new DecisionService(
-      this.recording(),
-      new MemoryDocStore(),
-      createVerdictSigner(verdictKey),
-    )
+    this.decision = new DecisionService(this.store, new MemoryDocStore(), createVerdictSigner(verdictKey))
+    // every append is answered in its own commit, as the service answers it
+    this.store.answerWith(this.decision)
   }
 
   private id(prefix: string): string {
@@ -405,23 +403,24 @@ class LedgerBuilder {
     return this.run(this.effectOf(SECOND_ADMIN, change, draft, approval)) !== null
   }
 
-  /** Writes the queued events in one transaction, then lets the decision service answer them. */
+  /** Writes the queued events in one transaction, answered by the decision service in it. */
   private async flush(): Promise<void> {
     if (this.writes.length > 0) {
       const writes = this.writes
       this.writes = []
-      await this.store.appendMany(writes)
+      await this.recording().appendMany(writes)
     }
+    // the decision world is committed off the write path, as the service's projection runner commits it
     await this.decision.catchUp()
     await this.fold()
   }
 
-  /** The store, as the decision service and the scheduler see it: what they append is kept to be folded. */
+  /** The store, as the builder and the scheduler write to it: the answers their appends drew are kept to be folded. */
   private recording(): EventStore {
     const store = this.store
     const keep = async (result: Promise<AppendResult>) => {
       const r = await result
-      if (!r.duplicate) this.answers.push(...r.events)
+      this.answers.push(...(r.answers ?? []))
       return r
     }
     return new Proxy(store, {
@@ -993,7 +992,6 @@ export const generateLedger = async (options: GenerateOptions): Promise<Generate
       seconds: (performance.now() - started) / 1000,
     }
   } finally {
-    await builder.decision.stop()
     await builder.store.close()
   }
 }

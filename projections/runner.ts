@@ -232,6 +232,10 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
   }
 
   /** Reads a document as committed, from memory while no other process has committed since this runner. */
+  read(key: string): unknown {
+    return this.readCommitted(key)
+  }
+
   private readCommitted(key: string): unknown {
     return this.cache.get(key, () => this.docs.get(this.name, key))
   }

@@ -326,16 +326,11 @@ export const startRuntime = async (
     log.fatal({ reason }, 'the service cannot go on')
     options.onFatal?.(reason)
   }
-  const runners = Object.values(views)
+  // the decision world is kept as every view is, off the request path; the decisions themselves are made on the
+  // write path, in the group commit that appends what they answer
+  const runners = [decision.runner, ...Object.values(views)]
   let tailAt = (await store.head()).position
   const consumers: Consumer[] = [
-    {
-      name: 'decision service',
-      start: async () => {
-        await decision.catchUp()
-        return decision.start()
-      },
-    },
     {
       name: 'projections',
       start: async () => {
@@ -369,20 +364,14 @@ export const startRuntime = async (
   })
   // the first start fails the start itself: nothing is served before the derived state is caught up
   for (const consumer of consumers) supervisor.watch(consumer, await consumer.start())
+  // from now on every append is answered in its own commit
+  store.answerWith(decision)
   const shadow = followShadow(runtime.shadow, log)
   await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
   // revocations arrive through the ledger tail: while it has stopped, a revoked token could pass
   runtime.revokedTokens.unsureBecause = () => health.faultOf(TAIL)
-  const gate: Gate = {
-    closedBecause: async (timeoutMs) => {
-      const before = health.reason()
-      if (before) return before
-      const head = (await store.head()).position
-      if (!(await decision.decided(head, timeoutMs)))
-        return `the decision service has not yet judged the ledger up to position ${head}`
-      return health.reason()
-    },
-  }
+  // every event is answered in the commit that appends it: the verdicts in the ledger are current by construction
+  const gate: Gate = { closedBecause: async () => health.reason() }
   const watchdog = setInterval(() => {
     // a data file gone or overwritten cannot mend while this process holds the old one open
     const reason = filesIntact()

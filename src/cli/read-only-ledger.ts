@@ -79,6 +79,10 @@ export class ReadOnlyLedger implements EventStore {
     throw new Error('a read-only ledger has no live subscription')
   }
 
+  answerWith(): void {
+    throw new Error('a read-only ledger appends nothing to answer')
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close()
   }
@@ -88,6 +92,9 @@ export class ReadOnlyLedger implements EventStore {
 export const upTo = (store: EventStore, last: number): EventStore => ({
   append: refuse,
   appendMany: refuse,
+  answerWith: () => {
+    throw new Error('a ledger read as of a position appends nothing to answer')
+  },
   recall: (key) => store.recall(key),
   readStream: async (stream, fromVersion, limit, maxBytes) =>
     (await store.readStream(stream, fromVersion, limit, maxBytes)).filter((e) => e.position <= last),

@@ -1,16 +1,41 @@
+import { canonicalize } from '../domain/canonical.js'
 import { simulationIgnoredBecause } from '../domain/eligibility.js'
-import { type KillSwitchRef, PROPOSAL_MAX_OPEN_SECONDS } from '../domain/events.js'
+import {
+  type DataOf,
+  DECISION_OUTPUT_TYPES,
+  type KillSwitchRef,
+  PROPOSAL_MAX_OPEN_SECONDS,
+} from '../domain/events.js'
 import { gateRun } from '../domain/release.js'
 import { keys, type Ledgered, type ProposalDoc, type World } from './world.js'
 
 const sameSwitch = (a: KillSwitchRef, b: KillSwitchRef) => a.scope === b.scope && a.target === b.target
 const addSeconds = (iso: string, seconds: number) => new Date(Date.parse(iso) + seconds * 1000).toISOString()
 
+/** What evolve reads of an event: a ledger event, or an answer the decision service is about to append. */
+export type Evolving = Pick<Ledgered, 'type' | 'data' | 'recordedAt'>
+
+/** Whether an event is one of the decision service's answers, which change its world as its other inputs do. */
+export const isAnswer = (event: Pick<Ledgered, 'type'>): boolean => DECISION_OUTPUT_TYPES.has(event.type)
+
 /**
- * Folds one fact of the ledger into the decision service's world. The events the decision service
- * itself writes are not facts to fold: it applies their effect when it decides (see decide.ts).
+ * Which part of an answer's effect is folded: `all` for the ledger's own answers (the write path, the projection
+ * runner); a what-if re-decider folds the answers it decides as `decided` (every effect but the recorded verdict)
+ * and the ledger's as `recorded` (the recorded verdict alone, which the ledger's starts were judged against).
  */
-export const applyFact = (world: World, event: Ledgered): void => {
+export type AnswerPart = 'all' | 'decided' | 'recorded'
+
+/**
+ * The decision service's one evolve: folds an event of the ledger into its world, a fact or one of its own
+ * answers alike. The world is the fold of the ledger in ledger order, whoever folds it: the projection runner
+ * off the request path, the write path over the batch it commits, replay over a copy of the ledger.
+ */
+export const evolveWorld = (world: World, event: Evolving, part: AnswerPart = 'all'): void => {
+  if (isAnswer(event)) applyAnswer(world, event as Ledgered, part)
+  else applyFact(world, event as Ledgered)
+}
+
+const applyFact = (world: World, event: Ledgered): void => {
   switch (event.type) {
     case 'AgentRegistered':
       world.put('agent', keys.agent(event.data.agentId), { levels: {} })
@@ -160,6 +185,14 @@ export const applyFact = (world: World, event: Ledgered): void => {
       }
       return
     }
+    case 'RecoveryDeadlinePassed':
+      // the failure is judged once: a second notice for the same execution changes nothing
+      world.updateProposal(event.data.proposalId, (p) =>
+        p.phase === 'failed' && p.execution?.executionId === event.data.executionId
+          ? { ...p, demotedForFailure: true }
+          : p,
+      )
+      return
     case 'ProposalWithdrawn':
       close(world, event.data.proposalId, 'withdrawn', null)
       return
@@ -190,11 +223,68 @@ const close = (
   if (world.proposalDeadline(proposalId)) world.setProposalDeadline(proposalId, null)
 }
 
-/**
- * The decision service's own answers, read back in ledger order: they changed its world when it decided them,
- * and now mark where the ledger's current verdict stands, which is what the execution gate saw.
- */
-export const noteAnswer = (world: World, event: Ledgered): void => {
+/** What a verdict's answer depends on: a new verdict with the same fingerprint changes nothing. */
+export const fingerprintOf = (
+  v: Pick<DataOf<'VerdictIssued'>, 'decision' | 'checks' | 'impact' | 'resourceVersion' | 'policyVersion'>,
+): string => canonicalize([v.decision, v.checks, v.impact, v.resourceVersion, v.policyVersion])
+
+/** The effect of one of the decision service's answers on its world. */
+const applyAnswer = (world: World, event: Ledgered, part: AnswerPart): void => {
+  if (part === 'recorded') return noteRecorded(world, event)
+  switch (event.type) {
+    case 'VerdictIssued': {
+      const v = event.data
+      world.updateProposal(v.proposalId, (p) => ({
+        ...p,
+        verdict: {
+          verdictId: v.verdictId,
+          revision: v.revision,
+          decision: v.decision,
+          actionDigest: v.actionDigest,
+          expiresAt: v.expiresAt,
+          fingerprint: fingerprintOf(v),
+          revoked: false,
+          expired: false,
+        },
+        verdictIds: [...p.verdictIds, v.verdictId],
+      }))
+      if (v.decision === 'allow') {
+        world.setVerdictDeadline(v.proposalId, { verdictId: v.verdictId, expiresAt: v.expiresAt })
+      } else {
+        dropVerdictDeadline(world, v.proposalId)
+      }
+      break
+    }
+    case 'VerdictRevoked':
+      world.updateProposal(event.data.proposalId, (p) =>
+        p.verdict?.verdictId === event.data.verdictId
+          ? { ...p, verdict: { ...p.verdict, revoked: true } }
+          : p,
+      )
+      dropVerdictDeadline(world, event.data.proposalId)
+      break
+    case 'AgentDemoted': {
+      const { agentId, environment, to } = event.data
+      const agent = world.get('agent', keys.agent(agentId)) ?? { levels: {} }
+      world.put('agent', keys.agent(agentId), { levels: { ...agent.levels, [environment]: to } })
+      break
+    }
+    case 'WorkflowReleased':
+    case 'WorkflowReleaseRevoked': {
+      const { gate, tool, action, agentId } = event.data
+      const release = { gate, tool, action, agentId }
+      world.put('released', keys.released(release), event.type === 'WorkflowReleased' ? release : null)
+      break
+    }
+    default:
+      // a violation is a record for the auditors: nothing the rules read
+      break
+  }
+  if (part === 'all') noteRecorded(world, event)
+}
+
+/** The verdict the ledger recorded, as the execution gate judged starts against it. */
+const noteRecorded = (world: World, event: Ledgered): void => {
   if (event.type === 'VerdictIssued') {
     const { proposalId, verdictId, decision, actionDigest, expiresAt } = event.data
     world.updateProposal(proposalId, (p) => ({

@@ -9,7 +9,7 @@ import type {
 import { toLedgerEvent } from '../domain/events.js'
 import { MemoryDocStore } from '../store/memory/doc-store.js'
 import type { EventStore } from '../store/port.js'
-import { decide, type Output } from './decide.js'
+import { decideAndEvolve, type Output } from './decide.js'
 import { everyEvent } from './replay.js'
 import { DECISION_ACTOR } from './service.js'
 import { World } from './world.js'
@@ -109,12 +109,16 @@ export const putInForce = (
   policy: DataOf<'PolicyPublished'>,
   name: string,
 ): Output[] =>
-  decide(world, {
-    ...at,
-    id: `${name}-policy-${policy.version}`,
-    type: 'PolicyPublished',
-    data: policy,
-  } as LedgerEvent)
+  decideAndEvolve(
+    world,
+    {
+      ...at,
+      id: `${name}-policy-${policy.version}`,
+      type: 'PolicyPublished',
+      data: policy,
+    } as LedgerEvent,
+    'what-if',
+  )
 
 /** The policy a ledger published under a version, or null. */
 export const publishedPolicy = async (store: EventStore, version: number): Promise<PolicyDraft | null> => {
@@ -222,7 +226,7 @@ export const counterfactualReplay = async (
       ignoredPolicyVersions.push(event.data.version)
       continue
     }
-    for (const o of decide(world, event)) {
+    for (const o of decideAndEvolve(world, event, 'what-if')) {
       if (inRange && o.type === 'VerdictIssued') counterfactual.set(o.data.proposalId, o.data)
     }
     if (stored.position % 1000 === 0) {

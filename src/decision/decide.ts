@@ -4,7 +4,6 @@ import { evaluate } from '../domain/eligibility.js'
 import {
   clipReason,
   type DataOf,
-  DECISION_OUTPUT_TYPES,
   ImpactClass,
   type KillSwitchRef,
   type ReleaseGate,
@@ -12,7 +11,7 @@ import {
 } from '../domain/events.js'
 import { uuidFromName } from '../domain/ids.js'
 import { describeRelease, gatesFor, isReleased, releaseFigures } from '../domain/release.js'
-import { applyFact, dropVerdictDeadline, noteAnswer } from './apply.js'
+import { type AnswerPart, type Evolving, evolveWorld, fingerprintOf, isAnswer } from './apply.js'
 import { keys, type Ledgered, type OpenEntry, type ProposalDoc, type Released, type World } from './world.js'
 
 export type UnsignedVerdict = Omit<DataOf<'VerdictIssued'>, 'signature'>
@@ -34,27 +33,59 @@ export type Output =
     }
 
 /**
- * decide(stateAtPosition, event): folds the event into the world, then answers it. Pure apart from the
- * world's document overlay: the same world and event always give the same outputs, time comes only from
- * the event's recordedAt, so replaying the ledger reproduces every verdict.
+ * decide(world, event): the answers to an event, judged on the world as the ledger stood just before it. Read-only:
+ * it folds the event, and each answer as it gives it, into a layer of its own, so that a later rule reads what an
+ * earlier answer changed (a demotion, then the demoted agent's other allows). The same world and event always give
+ * the same answers, and time comes only from the event's recordedAt, so replaying the ledger reproduces each one.
  */
-export const decide = (world: World, event: Ledgered): Output[] => {
-  // Outputs of the decision service took effect when they were decided; read back, they only mark what the
-  // ledger held at this position, which is what the execution gate judged starts against.
-  if (DECISION_OUTPUT_TYPES.has(event.type)) {
-    noteAnswer(world, event)
+export const decide = (world: World, event: Ledgered): Output[] => judge(world, event, 'all').outputs
+
+/**
+ * How a re-decider folds: `commit` on the write path, where the answers it decides are the ledger's; `what-if` for
+ * one that decides beside the ledger (replay, counterfactual and shadow policies), which folds the answers it
+ * decides, and of the ledger's answers only the verdicts recorded, which the ledger's starts were judged against.
+ */
+export type Folding = 'commit' | 'what-if'
+
+/** Decides an event and folds it and the answers it decides into the world: what every re-decider does. */
+export const decideAndEvolve = (world: World, event: Ledgered, folding: Folding = 'commit'): Output[] => {
+  if (isAnswer(event)) {
+    if (folding === 'what-if') evolveWorld(world, event, 'recorded')
     return []
   }
-  // the gates in force until this policy: those whose releases a new one may end or begin
-  const previousGates = event.type === 'PolicyPublished' ? (world.policy()?.releaseGates ?? []) : []
-  applyFact(world, event)
-  const reevaluate = (ids: readonly string[]) => ids.flatMap((id) => reevaluateProposal(world, id, event))
+  const { outputs, after } = judge(world, event, folding === 'commit' ? 'all' : 'decided')
+  world.adopt(after)
+  return outputs
+}
+
+/** The answers to an event, and the layer over `before` that holds the event and those answers folded in. */
+const judge = (before: World, event: Ledgered, part: AnswerPart): { outputs: Output[]; after: World } => {
+  const world = before.layer()
+  if (isAnswer(event)) return { outputs: [], after: world }
+  evolveWorld(world, event)
+  const answer = (outputs: readonly Output[]): Output[] => {
+    for (const output of outputs)
+      evolveWorld(world, { ...output, recordedAt: event.recordedAt } as Evolving, part)
+    return [...outputs]
+  }
+  return { outputs: rules(before, world, event, answer), after: world }
+}
+
+/** Folds answers into the world as they are given, and returns them. */
+type Answer = (outputs: readonly Output[]) => Output[]
+
+/** The rules: which answers an event calls for, read on the world before it and after it (with earlier answers). */
+const rules = (before: World, world: World, event: Ledgered, answer: Answer): Output[] => {
+  const reevaluate = (ids: readonly string[]) =>
+    ids.flatMap((id) => answer(reevaluateProposal(world, id, event)))
   switch (event.type) {
     case 'SimulationRecorded': {
       // a run can release its workflow, or take the release back: then the workflow's open proposals change too
       const facts = world.proposal(event.data.proposalId)?.facts
       if (!facts) return []
-      const releases = judgeWorkflow(world, facts.tool, facts.action, facts.agentId, event.data.simulationId)
+      const releases = answer(
+        judgeWorkflow(world, facts.tool, facts.action, facts.agentId, event.data.simulationId),
+      )
       const others = releases.length > 0 ? world.openBy('tool', facts.tool, facts.action) : []
       return [...releases, ...reevaluate([...new Set([event.data.proposalId, ...others])])]
     }
@@ -81,22 +112,26 @@ export const decide = (world: World, event: Ledgered): Output[] => {
       const identity = world.get('grant', keys.grant(event.data.grantId))?.identity
       return identity === undefined ? [] : reevaluate(world.openBy('identity', identity))
     }
-    case 'PolicyPublished':
-      return [...judgeReleasesUnder(world, previousGates), ...reevaluate(world.openIds())]
+    case 'PolicyPublished': {
+      // the gates in force until this policy: those whose releases the new one may end or begin
+      const previousGates = before.policy()?.releaseGates ?? []
+      return [...answer(judgeReleasesUnder(world, previousGates)), ...reevaluate(world.openIds())]
+    }
     case 'AgentPromoted':
       return reevaluate(world.openBy('agent', event.data.agentId, event.data.environment))
     case 'KillSwitchEngaged':
       return openWhere(world, (f) => covers(event.data, f)).flatMap((id) =>
-        revokeAllow(world, id, event.data),
+        answer(revokeAllow(world, id, event.data)),
       )
     case 'KillSwitchReleased':
       return reevaluate(openWhere(world, (f) => covers(event.data, f)))
     case 'ExecutionStarted':
     case 'RecoveryDeadlinePassed': {
-      const demotions =
+      const demotions = answer(
         event.type === 'ExecutionStarted'
           ? judgeExecution(world, event.data, event.recordedAt)
-          : demoteForUnrecoveredFailure(world, event.data)
+          : demoteForUnrecoveredFailure(before, world, event.data),
+      )
       // a demoted agent's other open allows no longer stand: decide them again
       const demoted = demotions.flatMap((o) => (o.type === 'AgentDemoted' ? [o.data] : []))
       return [
@@ -142,13 +177,7 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
     killSwitches: world.killSwitches(),
     workflowRuns: world.workflowRuns(facts.tool, facts.action, facts.agentId),
   })
-  const fingerprint = canonicalize([
-    result.decision,
-    result.checks,
-    result.impact,
-    result.resourceVersion,
-    result.policyVersion,
-  ])
+  const fingerprint = fingerprintOf(result)
   const previous = doc.verdict
   const stands = previous !== null && !previous.revoked && !previous.expired && now < previous.expiresAt
   if (stands && previous.fingerprint === fingerprint) return []
@@ -176,25 +205,6 @@ const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): 
     supersedes: previous?.verdictId ?? null,
     basedOnEventId: event.id,
   }
-  world.put('proposal', keys.proposal(proposalId), {
-    ...doc,
-    verdict: {
-      verdictId: verdict.verdictId,
-      revision,
-      decision: verdict.decision,
-      actionDigest: verdict.actionDigest,
-      expiresAt: verdict.expiresAt,
-      fingerprint,
-      revoked: false,
-      expired: false,
-    },
-    verdictIds: [...doc.verdictIds, verdict.verdictId],
-  })
-  if (verdict.decision === 'allow') {
-    world.setVerdictDeadline(proposalId, { verdictId: verdict.verdictId, expiresAt: verdict.expiresAt })
-  } else {
-    dropVerdictDeadline(world, proposalId)
-  }
   return [{ stream: streams.proposal(proposalId), type: 'VerdictIssued', data: verdict }]
 }
 
@@ -203,8 +213,6 @@ const revokeAllow = (world: World, proposalId: string, ks: KillSwitchRef & { rea
   const doc = world.proposal(proposalId)
   if (doc?.verdict?.decision !== 'allow' || doc.verdict.revoked || doc.verdict.expired) return []
   const { verdictId } = doc.verdict
-  world.put('proposal', keys.proposal(proposalId), { ...doc, verdict: { ...doc.verdict, revoked: true } })
-  dropVerdictDeadline(world, proposalId)
   const target = ks.target === null ? 'global kill switch' : `${ks.scope} kill switch on ${ks.target}`
   return [
     {
@@ -275,11 +283,15 @@ const judgeExecution = (world: World, start: DataOf<'ExecutionStarted'>, now: st
   return [recorded, ...demote(world, agentId, environment, start.proposalId, 'violation', violation.reason)]
 }
 
-const demoteForUnrecoveredFailure = (world: World, notice: DataOf<'RecoveryDeadlinePassed'>): Output[] => {
-  const doc = world.proposal(notice.proposalId)
+/** An execution that failed and was not recovered in time demotes its agent, once: judged as it stood before the notice. */
+const demoteForUnrecoveredFailure = (
+  before: World,
+  world: World,
+  notice: DataOf<'RecoveryDeadlinePassed'>,
+): Output[] => {
+  const doc = before.proposal(notice.proposalId)
   if (doc?.phase !== 'failed' || doc.demotedForFailure) return []
   if (doc.execution?.executionId !== notice.executionId) return []
-  world.put('proposal', keys.proposal(notice.proposalId), { ...doc, demotedForFailure: true })
   const reason = `execution ${notice.executionId} failed at ${notice.failedAt} and was not recovered by ${notice.deadline}`
   return demote(
     world,
@@ -303,8 +315,6 @@ const demote = (
   const from = world.levelOf(agentId, environment)
   if (from === null || from === 'observe') return []
   const to = rungBelow(from)
-  const agent = world.get('agent', keys.agent(agentId)) ?? { levels: {} }
-  world.put('agent', keys.agent(agentId), { levels: { ...agent.levels, [environment]: to } })
   return [
     {
       stream: streams.agent(agentId),
@@ -333,7 +343,6 @@ const judgeRelease = (
   const key = keys.released(release)
   const stood = world.get('released', key) !== undefined
   if (released === stood) return []
-  world.put('released', key, released ? release : null)
   const data = {
     ...release,
     policyVersion,
@@ -381,7 +390,6 @@ const judgeReleasesUnder = (world: World, previous: readonly ReleaseGate[]): Out
       .filter((gate) => !after.some((g) => sameGate(g, gate)))
       .flatMap((gate) => world.releases(gate, tool, action))
       .map((release): Output => {
-        world.put('released', keys.released(release), null)
         const figures = releaseFigures(release.gate, [])
         const reason = `policy v${policy.version} no longer applies this release gate to workflow ${tool}.${action}`
         const data = { ...release, policyVersion: policy.version, figures, simulationId: null, reason }

@@ -3,7 +3,7 @@ import { type DataOf, DECISION_OUTPUT_TYPES, toLedgerEvent } from '../domain/eve
 import { FIELDS_ONLY_VERDICT_JWS_TYPE, jwsTypeOf } from '../domain/signing.js'
 import type { DocStore } from '../store/docs.js'
 import type { EventStore, StoredEvent } from '../store/port.js'
-import { decide } from './decide.js'
+import { decideAndEvolve } from './decide.js'
 import { DECISION_ACTOR, DECISION_NAMESPACE, resetWorld, toWrites } from './service.js'
 import { type VerdictSigner, verifyVerdictSignature } from './signer.js'
 import { World } from './world.js'
@@ -54,7 +54,7 @@ export const replayDecisions = async (
   let world = World.over(docs, namespace)
   let position = 0
   for await (const stored of everyEvent(store)) {
-    const outputs = decide(world, toLedgerEvent(stored))
+    const outputs = decideAndEvolve(world, toLedgerEvent(stored), 'what-if')
     for (const write of await toWrites(outputs, signer, stored)) {
       for (const e of write.events) {
         decisions.push({

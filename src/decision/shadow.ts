@@ -12,7 +12,7 @@ import {
   type RecordedVerdict,
   tally,
 } from './counterfactual.js'
-import { decide, type UnsignedVerdict } from './decide.js'
+import { decideAndEvolve, type Output, type UnsignedVerdict } from './decide.js'
 import { DECISION_ACTOR, WORLD_VERSION } from './service.js'
 import { World } from './world.js'
 
@@ -165,7 +165,7 @@ const shadowStep = (
     state = { ...state, compared, tally: counts }
     own.put(keys.decided(proposalId), { ...decided, compared: live !== undefined, flip } satisfies Decided)
   }
-  const shadowDecided = (outputs: ReturnType<typeof decide>) => {
+  const shadowDecided = (outputs: Output[]) => {
     if (state.inForce === null) return
     for (const o of outputs) {
       if (o.type !== 'VerdictIssued') continue
@@ -185,7 +185,7 @@ const shadowStep = (
         own.put(keys.live(proposalId), { decision, checks, policyVersion } satisfies RecordedVerdict)
         if (state.inForce !== null) compare(proposalId)
       }
-      decide(world, event)
+      decideAndEvolve(world, event, 'what-if')
       break
     case 'ShadowPolicyPublished':
       // an earlier shadow policy, ended since, was never in force in this world
@@ -203,10 +203,10 @@ const shadowStep = (
       break
     case 'PolicyPublished':
       // kept out of the shadow world while a shadow policy is in force
-      if (state.inForce === null) decide(world, event)
+      if (state.inForce === null) decideAndEvolve(world, event, 'what-if')
       break
     default:
-      shadowDecided(decide(world, event))
+      shadowDecided(decideAndEvolve(world, event, 'what-if'))
   }
   own.put(keys.state(), state)
   return null

@@ -23,7 +23,7 @@ export interface VerdictSigner {
    * A compact JWS over the verdict's fields and its registered claims; `typ` FIELDS_ONLY_VERDICT_JWS_TYPE
    * signs the fields alone, as verdicts were signed before the claims, for replay to compare those.
    */
-  sign(verdict: UnsignedVerdict, typ?: VerdictJwsType): Promise<string>
+  sign(verdict: UnsignedVerdict, typ?: VerdictJwsType): string
   jwks(): Promise<JSONWebKeySet>
 }
 
@@ -37,8 +37,9 @@ export const createVerdictSigner = (privateKey: KeyObject): VerdictSigner => {
   const jwk = publicJwk(privateKey, keyId) as JWK
   return {
     keyId,
-    // a compact JWS built directly on node's Ed25519 (the same bytes jose would produce, without its async detour)
-    sign: async (verdict, typ = VERDICT_JWS_TYPE) => {
+    // a compact JWS built directly on node's Ed25519 (the same bytes jose would produce, without its async detour):
+    // synchronous, so that verdicts are signed inside the group commit that appends them
+    sign: (verdict, typ = VERDICT_JWS_TYPE) => {
       const signingInput = `${headers[typ]}.${base64url(verdictPayload(verdict, typ, canonicalize))}`
       return `${signingInput}.${sign(null, Buffer.from(signingInput), privateKey).toString('base64url')}`
     },

@@ -47,8 +47,9 @@ export interface ProposalDoc {
   /** every verdict id ever issued for the proposal, to tell a superseded verdict from an unknown one */
   readonly verdictIds: readonly string[]
   /**
-   * The current verdict as the ledger holds it so far (its own answers read back in ledger order): what the
-   * execution gate judged a start against, which may trail the verdict decided but not yet appended.
+   * The current verdict as the ledger recorded it: what the execution gate judged a start against. On the write path
+   * it is `verdict` itself; a what-if re-decider (counterfactual, shadow policy) decides verdicts of its own, while
+   * the starts the ledger holds stay judged against the verdicts they were judged against.
    */
   readonly ledgerVerdict: LedgerVerdict | null
   readonly execution: { readonly executionId: string; readonly failedAt: string | null } | null
@@ -187,8 +188,34 @@ const indexSlots = (e: OpenEntry): Record<OpenIndex, string> => ({
 })
 
 /**
- * Typed access to the world, read through whatever holds the documents. Open proposals are one document each
- * (and one per index), so that a decision costs the same whether ten or ten thousand proposals are open.
+ * A scan of stored documents with `changes` laid over them (null: deleted), in key order. A page (`limit`) stays
+ * a page of the merged view: it is cut at the last stored key the page read, so a short page still means the end.
+ */
+export const scanWith =
+  (stored: Scan, changes: ReadonlyMap<string, unknown>): Scan =>
+  (prefix, options = {}) => {
+    const { after, limit } = options
+    let deleted = 0
+    for (const [key, doc] of changes) if (doc === null && key.startsWith(prefix)) deleted += 1
+    const page = stored(prefix, limit === undefined ? options : { after, limit: limit + deleted })
+    const full = limit !== undefined && page.length === limit + deleted
+    const last = page.at(-1)?.[0]
+    const found = new Map(page)
+    for (const [key, doc] of changes) {
+      if (!key.startsWith(prefix) || (after !== undefined && key <= after)) continue
+      // beyond a full page's last stored key, a change belongs to a later page
+      if (full && last !== undefined && key > last) continue
+      if (doc === null) found.delete(key)
+      else found.set(key, doc)
+    }
+    const merged = [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return limit === undefined ? merged : merged.slice(0, limit)
+  }
+
+/**
+ * Typed access to the world, read through whatever holds the documents, with the changes made through it laid
+ * over them. Open proposals are one document each (and one per index), so that a decision costs the same whether
+ * ten or ten thousand proposals are open.
  */
 export class World {
   private readonly changes = new Map<string, unknown>()
@@ -205,9 +232,25 @@ export class World {
     )
   }
 
+  /** A world that reads this one as it stands, and keeps its own changes apart until they are adopted. */
+  layer(): World {
+    return new World(
+      (key) => this.lookup(key),
+      (prefix, options) => this.entries(prefix, options),
+    )
+  }
+
+  /** Takes the changes of a layer of this world as its own. */
+  adopt(layer: World): void {
+    for (const [key, doc] of layer.changes) this.changes.set(key, doc)
+  }
+
   get<K extends keyof WorldDocs>(_kind: K, key: string): WorldDocs[K] | undefined {
-    if (this.changes.has(key)) return (this.changes.get(key) ?? undefined) as WorldDocs[K] | undefined
-    return this.read(key) as WorldDocs[K] | undefined
+    return this.lookup(key) as WorldDocs[K] | undefined
+  }
+
+  private lookup(key: string): unknown {
+    return this.changes.has(key) ? (this.changes.get(key) ?? undefined) : this.read(key)
   }
 
   put<K extends keyof WorldDocs>(_kind: K, key: string, doc: WorldDocs[K] | null): void {
@@ -219,28 +262,22 @@ export class World {
     return this.changes
   }
 
-  /** the documents under a key prefix, as stored and as changed since, in key order */
-  private entries(prefix: string, stored = this.scan(prefix)): Array<[string, unknown]> {
-    const found = new Map(stored)
-    for (const [key, doc] of this.changes) {
-      if (!key.startsWith(prefix)) continue
-      if (doc === null) found.delete(key)
-      else found.set(key, doc)
-    }
-    return [...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  /** the documents under a key prefix (a page of them with `limit`), as stored and as changed since, in key order */
+  private entries(prefix: string, options?: Parameters<Scan>[1]): Array<[string, unknown]> {
+    return scanWith(this.scan, this.changes)(prefix, options)
   }
 
   private openEntriesUnder(prefix: string): OpenEntry[] {
     return this.entries(prefix).map(([, doc]) => doc as OpenEntry)
   }
 
-  /** the stored deadline documents due at `until` or before (all of them without it), read a page at a time */
-  private storedDue(until?: string): Array<[string, unknown]> {
+  /** the deadline documents due at `until` or before (all of them without it), read a page at a time */
+  private due(until?: string): Array<[string, unknown]> {
     const due: Array<[string, unknown]> = []
     const last = until === undefined ? undefined : `due:${until};`
     let after: string | undefined
     for (;;) {
-      const page = this.scan('due:', { after, limit: DUE_PAGE })
+      const page = this.entries('due:', { after, limit: DUE_PAGE })
       for (const entry of page) {
         if (last !== undefined && entry[0] >= last) return due
         due.push(entry)
@@ -297,7 +334,7 @@ export class World {
     const verdicts: Record<string, VerdictDeadline> = {}
     const recoveries: Record<string, RecoveryDeadline> = {}
     const proposals: Record<string, ProposalDeadline> = {}
-    for (const [, doc] of this.entries('due:', this.storedDue(until))) {
+    for (const [, doc] of this.due(until)) {
       const due = doc as DueEntry
       if (until !== undefined && dueAt(due) > until) continue
       if (due.kind === 'verdict') verdicts[due.proposalId] = due.entry

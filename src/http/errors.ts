@@ -4,6 +4,7 @@ import { AuthenticationError } from '../auth/tokens.js'
 import { CanonicalJsonError } from '../domain/canonical.js'
 import { DomainError } from '../domain/errors.js'
 import { StrictJsonError } from '../domain/strict-json.js'
+import { AnswerError } from '../store/append-plan.js'
 import { StoreClosedError, WrongExpectedVersionError } from '../store/port.js'
 
 export type ErrorCode =
@@ -133,6 +134,11 @@ export const toApiError = (error: unknown): ApiError => {
     })
   }
   if (error instanceof StoreClosedError) return new ApiError('unavailable', 'the ledger is closed')
+  if (error instanceof AnswerError)
+    return new ApiError(
+      'unavailable',
+      'the decision service could not answer this command: nothing was recorded (fail closed)',
+    )
   if (TRANSIENT_STORAGE_CODES.has(String((error as { code?: unknown } | null)?.code)))
     return new ApiError('unavailable', 'the storage is busy or does not answer: retry in a moment')
   const fe = error as FastifyError

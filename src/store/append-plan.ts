@@ -4,6 +4,7 @@ import { canonicalize } from '../domain/canonical.js'
 import { uuidv7 } from '../domain/ids.js'
 import { chainHash } from './chain.js'
 import {
+  type AnswerBatch,
   type AppendResult,
   type ExpectedVersion,
   type NewEvent,
@@ -72,7 +73,7 @@ export const draftWrites = (writes: readonly StreamWrite[], key: string | null):
 }
 
 /** The event after the tip; `recordedAtMs` is the tip's recordedAt, parsed once for the whole batch. */
-const seal = (
+const sealAfter = (
   tip: Tip,
   recordedAtMs: number,
   stream: string,
@@ -103,6 +104,11 @@ export interface Known {
   readonly versions: ReadonlyMap<string, number>
   /** what each idempotency key of the batch already appended, for the keys already stored */
   readonly keys: ReadonlyMap<string, readonly StoredEvent[]>
+  /**
+   * the committed version of a stream outside `versions` (the stream of an answer), where the adapter can read it
+   * at once; undefined: not known now, and the plan lists the stream in `unknownStreams`
+   */
+  readonly versionOf?: (stream: string) => number | undefined
 }
 
 export interface KeyRange {
@@ -126,10 +132,34 @@ export interface Plan {
   readonly tip: Tip
   /** the version of each stream the batch wrote to, once committed */
   readonly versions: ReadonlyMap<string, number>
+  /** streams answered whose version was not known: the adapter reads them and plans again (answers abandoned) */
+  readonly unknownStreams: readonly string[]
 }
 
-/** Decides the whole batch in memory: each call appends, repeats a key, or conflicts alone. */
-export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Date): Plan => {
+/**
+ * The answerer could not answer an event (a fault of the rules, never of the caller's input as such): the batch
+ * commits nothing, and each of its calls is tried alone so that only the one with that event fails.
+ */
+export class AnswerError extends Error {
+  override readonly name = 'AnswerError'
+  constructor(event: Pick<StoredEvent, 'type' | 'stream'>, cause: unknown) {
+    super(`the decision service could not answer a ${event.type} on ${event.stream}`, { cause })
+  }
+}
+
+/** The idempotency key of the answers to an event: the same event is never answered twice. */
+export const answerKey = (cause: Pick<StoredEvent, 'id'>): string => `decision:${cause.id}`
+
+/**
+ * Decides the whole batch in memory: each call appends, repeats a key, or conflicts alone. With `answers`, each event
+ * a call appends is answered at once, and its answers are sealed right after it, in the same commit.
+ */
+export const planBatch = (
+  calls: readonly PendingAppend[],
+  known: Known,
+  now: Date,
+  answers?: AnswerBatch,
+): Plan => {
   // recordedAt never goes backwards, even when the clock does
   const recordedAtMs = Math.max(now.getTime(), Date.parse(known.tip.recordedAt) || 0)
   const recordedAt = new Date(recordedAtMs).toISOString()
@@ -139,44 +169,75 @@ export const planBatch = (calls: readonly PendingAppend[], known: Known, now: Da
   const events: StoredEvent[] = []
   const dataTexts: string[] = []
   const ranges: KeyRange[] = []
+  const unknownStreams = new Set<string>()
+
+  const committedVersion = (stream: string): number => {
+    const version = versions.get(stream) ?? known.versions.get(stream) ?? known.versionOf?.(stream)
+    if (version !== undefined) return version
+    unknownStreams.add(stream)
+    return 0
+  }
+  const seal = (stream: string, draft: Draft): StoredEvent => {
+    const version = committedVersion(stream) + 1
+    const event = sealAfter(tip, recordedAtMs, stream, version, draft)
+    versions.set(stream, version)
+    events.push(event)
+    dataTexts.push(draft.dataText)
+    tip = { ...tip, position: event.position, hash: event.hash }
+    return event
+  }
+  const keep = (key: string, appended: readonly StoredEvent[]) => {
+    const first = appended[0]
+    const last = appended.at(-1)
+    if (!first || !last) return
+    keys.set(key, appended)
+    ranges.push({ key, first: first.position, last: last.position })
+  }
+  /** the answers to an event, sealed after it under the key of its answers */
+  const answer = (event: StoredEvent): StoredEvent[] => {
+    if (!answers) return []
+    const key = answerKey(event)
+    let writes: readonly StreamWrite[]
+    try {
+      writes = answers.answer(event)
+    } catch (cause) {
+      throw new AnswerError(event, cause)
+    }
+    if (writes.length === 0) return []
+    const answered = draftWrites(writes, key).flatMap((write) =>
+      write.events.map((draft) => seal(write.stream, draft)),
+    )
+    keep(key, answered)
+    return answered
+  }
 
   const apply = (call: PendingAppend): AppendResult | WrongExpectedVersionError => {
     const seen = call.key === null ? undefined : keys.get(call.key)
     if (seen) return { events: seen, duplicate: true }
-    const written = new Map<string, number>()
-    const appended: StoredEvent[] = []
-    const texts: string[] = []
-    let next = tip
+    // every write's expected version is checked before anything is sealed: a call appends whole or not at all
+    const ends = new Map<string, number>()
     for (const write of call.writes) {
-      let version =
-        written.get(write.stream) ?? versions.get(write.stream) ?? known.versions.get(write.stream) ?? 0
+      const version = ends.get(write.stream) ?? committedVersion(write.stream)
       if (!matches(write.expectedVersion, version)) {
         return new WrongExpectedVersionError(write.stream, write.expectedVersion, version)
       }
+      ends.set(write.stream, version + write.events.length)
+    }
+    const appended: StoredEvent[] = []
+    const answered: StoredEvent[] = []
+    for (const write of call.writes) {
       for (const draft of write.events) {
-        version += 1
-        const event = seal(next, recordedAtMs, write.stream, version, draft)
+        const event = seal(write.stream, draft)
         appended.push(event)
-        texts.push(draft.dataText)
-        next = { ...next, position: event.position, hash: event.hash }
+        answered.push(...answer(event))
       }
-      written.set(write.stream, version)
     }
-    tip = next
-    for (const [stream, version] of written) versions.set(stream, version)
-    events.push(...appended)
-    dataTexts.push(...texts)
-    const first = appended[0]
-    const last = appended.at(-1)
-    if (call.key !== null && first && last) {
-      keys.set(call.key, appended)
-      ranges.push({ key: call.key, first: first.position, last: last.position })
-    }
-    return { events: appended, duplicate: false }
+    if (call.key !== null) keep(call.key, appended)
+    return { events: appended, duplicate: false, answers: answered }
   }
 
   const settled = calls.map((call) => ({ call, outcome: apply(call) }))
-  return { settled, events, dataTexts, keys: ranges, tip, versions }
+  return { settled, events, dataTexts, keys: ranges, tip, versions, unknownStreams: [...unknownStreams] }
 }
 
 /** Tells each call of a committed batch what it appended, or why it conflicted. */

@@ -41,6 +41,33 @@ export interface AppendResult {
   readonly events: readonly StoredEvent[]
   /** true when the idempotency key had been seen: nothing new was appended */
   readonly duplicate: boolean
+  /**
+   * the answers the ledger's answerer appended to these events in the same commit (the verdicts they caused), in
+   * ledger order; absent for a duplicate, whose answers were told to the first call
+   */
+  readonly answers?: readonly StoredEvent[]
+}
+
+/**
+ * Answers the events of each group commit inside that commit: the decision service on the write path. An event and
+ * the answers it causes become durable together, so the ledger never holds an event whose answer it lacks.
+ */
+export interface Answerer {
+  /** the ledger position its world reflects */
+  readonly position: number
+  /** folds committed events after that position (another writer appended them) before a batch is answered */
+  follow(events: readonly StoredEvent[]): void
+  /** opens the answers of one group commit, planned on a world current to the chain's tip */
+  begin(): AnswerBatch
+}
+
+export interface AnswerBatch {
+  /** the answers to one event of the batch, sealed right after it; each write goes to any version of its stream */
+  answer(event: StoredEvent): readonly StreamWrite[]
+  /** the batch is durable, up to this position */
+  committed(position: number): void
+  /** the batch did not commit: what it folded is forgotten */
+  abandoned(): void
 }
 
 export class WrongExpectedVersionError extends Error {
@@ -102,6 +129,8 @@ export interface EventStore {
    * before the next batch, so a consumer that saves its checkpoint in the handler never skips an event.
    */
   subscribe(after: number, handler: (batch: readonly StoredEvent[]) => Promise<void>): Subscription
+  /** Answers every event appended from now on in its own commit (one answerer per store; null: none). */
+  answerWith(answerer: Answerer | null): void
   close(): Promise<void>
 }
 

@@ -25,7 +25,7 @@ test(`as of: every projection as of a position equals the projection rebuilt fro
   const store = openSqliteEventStore({ path: ':memory:', clock: clock.now })
   const docs = openSqliteDocStore(join(dir, 'derived.db'))
   try {
-    const decision = new DecisionService(store, docs, createVerdictSigner(generateSigningKey()))
+    const decision = await DecisionService.answering(store, docs, createVerdictSigner(generateSigningKey()))
     const runners = projections.map((p) => new ProjectionRunner(store, docs, p, { snapshotEvery: EVERY }))
     // the first part followed live, in whatever batches the ledger grows by; the rest caught up in big batches
     const following = runners.map((r) => r.follow())

@@ -13,7 +13,7 @@ import { ProjectionRunner } from '../../projections/runner.js'
 import { currentVerdict, type VerdictView } from '../../src/application/queries.js'
 import { upTo } from '../../src/cli/read-only-ledger.js'
 import { ConfigSchema, loadConfig } from '../../src/config.js'
-import { recordedDecisions, replayDecisions } from '../../src/decision/replay.js'
+import { recordedDecisions } from '../../src/decision/replay.js'
 import { DECISION_NAMESPACE, DecisionService } from '../../src/decision/service.js'
 import { createVerdictSigner, loadOrCreateSigningKey, type VerdictSigner } from '../../src/decision/signer.js'
 import type { DataOf } from '../../src/domain/events.js'
@@ -104,7 +104,7 @@ before(async () => {
         return signer.sign(verdict, typ)
       },
     }
-    const decision = new DecisionService(store, docs, upgraded)
+    const decision = await DecisionService.answering(store, docs, upgraded)
     await new History(store, decision, clock, 20260105).generate(EVENTS)
     await decision.catchUp()
     for (const p of projections) await new ProjectionRunner(store, docs, p).catchUp()
@@ -437,37 +437,6 @@ describe('cli replay', () => {
     )
     for (const line of lines) assert.match(line, new RegExp(`\\s${ledger.length} events\\s.*\\d+ events/s$`))
     assert.deepEqual(dumps(dir), expected)
-  })
-
-  it('rebuilds the decision world only up to where the service had decided', async () => {
-    // a service stopped at position 700: what the world must be is what deciding the first 700 events gives
-    const halfway = 700
-    const truncated = copyOfData('truncated')
-    const db = new Database(join(truncated, 'ledger.db'))
-    db.prepare('DELETE FROM events WHERE position > ?').run(halfway)
-    db.close()
-    const store = openSqliteEventStore({ path: join(truncated, 'ledger.db') })
-    const scratch = openSqliteDocStore(join(truncated, 'scratch.db'))
-    const signer = createVerdictSigner(
-      loadOrCreateSigningKey(join(truncated, 'keys', 'verdict-signing.pem')).key,
-    )
-    await replayDecisions(store, signer, scratch)
-    const expected = scratch.dump(DECISION_NAMESPACE)
-    scratch.close()
-    await store.close()
-
-    const dir = copyOfData('behind')
-    const derived = openSqliteDocStore(join(dir, 'derived.db'))
-    assert.notDeepEqual(derived.dump(DECISION_NAMESPACE), expected)
-    derived.commit(DECISION_NAMESPACE, new Map(), halfway)
-    derived.close()
-
-    const run = await cli(['replay', '--json'], env(dir))
-    assert.equal(run.code, 0, run.stderr)
-    assert.equal(JSON.parse(run.stdout).rebuilt.at(-1).checkpoint, halfway)
-    const rebuilt = dumps(dir)[DECISION_NAMESPACE]
-    assert.equal(rebuilt?.checkpoint, halfway)
-    assert.deepEqual(rebuilt?.docs, expected)
   })
 
   it('replay --check re-decides the whole ledger and finds 0 differences, changing nothing', async () => {

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { recordedDecisions } from '../../src/decision/replay.js'
-import { DECISION_NAMESPACE, DecisionService } from '../../src/decision/service.js'
+import { everyEvent, recordedDecisions } from '../../src/decision/replay.js'
+import { DECISION_ACTOR, DECISION_NAMESPACE, DecisionService } from '../../src/decision/service.js'
 import { createVerdictSigner, generateSigningKey, verifyVerdictSignature } from '../../src/decision/signer.js'
 import type { DataOf } from '../../src/domain/events.js'
 import type { DocStore } from '../../src/store/docs.js'
+import type { StoredEvent } from '../../src/store/port.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { openSqliteEventStore, type SqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import { FakeClock, History } from '../support/history.js'
@@ -24,7 +24,7 @@ describe('the decision service on a real ledger', () => {
     dir = mkdtempSync(join(tmpdir(), 'ledger-decision-'))
     store = openSqliteEventStore({ path: join(dir, 'ledger.db'), clock: clock.now })
     docs = openSqliteDocStore(join(dir, 'derived.db'))
-    await new History(store, new DecisionService(store, docs, signer), clock, 7).generate(1500)
+    await new History(store, await DecisionService.answering(store, docs, signer), clock, 7).generate(1500)
   })
 
   after(async () => {
@@ -58,10 +58,31 @@ describe('the decision service on a real ledger', () => {
     }
   })
 
-  test('a service that lost its checkpoint decides everything again, signs nothing again and appends nothing twice', async () => {
+  test('every answer is in the commit of the event it answers, right after it: no event waits for its verdict', async () => {
+    const byId = new Map<string, StoredEvent>()
+    let answers = 0
+    for await (const e of everyEvent(store)) {
+      byId.set(e.id, e)
+      if (e.metadata.actor !== DECISION_ACTOR) continue
+      answers += 1
+      const cause = byId.get(e.metadata.causationId ?? '')
+      assert.ok(cause, `answer ${e.position} follows its cause`)
+      assert.equal(e.recordedAt, cause.recordedAt, `answer ${e.position} is in its cause's commit`)
+      assert.equal(e.metadata.idempotencyKey, `decision:${cause.id}`)
+    }
+    assert.ok(answers > 100, `${answers} answers`)
+  })
+
+  test('a world rebuilt from zero (derived.db lost) is the world the write path kept, and appends nothing', async () => {
+    const service = await DecisionService.answering(store, docs, signer)
+    await service.catchUp()
     const headBefore = await store.head()
     const decisionsBefore = await recordedDecisions(store)
     const worldBefore = docs.dump(DECISION_NAMESPACE)
+    assert.ok(
+      worldBefore.some(([key]) => key.startsWith('due:')),
+      'the history left deadlines behind',
+    )
     docs.wipe(DECISION_NAMESPACE)
     let signed = 0
     const counting = {
@@ -74,21 +95,17 @@ describe('the decision service on a real ledger', () => {
     const restarted = new DecisionService(store, docs, counting)
     assert.equal(restarted.position, 0)
     assert.equal(await restarted.catchUp(), headBefore.position)
-    assert.deepEqual(await store.head(), headBefore, 'the idempotency keys kept every answer single')
+    assert.deepEqual(await store.head(), headBefore, 'catching up appends nothing')
     assert.deepEqual(await recordedDecisions(store), decisionsBefore)
-    assert.equal(signed, 0, 'every answer was found in the ledger before signing it again')
+    assert.equal(signed, 0, 'catching up folds the answers in the ledger: it signs nothing')
     assert.deepEqual(docs.dump(DECISION_NAMESPACE), worldBefore, 'the same world')
   })
 
   test('a world of an older layout is rebuilt from zero, giving the same world and appending nothing', async () => {
-    const service = new DecisionService(store, docs, signer)
+    const service = await DecisionService.answering(store, docs, signer)
     await service.catchUp()
     const headBefore = await store.head()
     const worldBefore = docs.dump(DECISION_NAMESPACE)
-    assert.ok(
-      worldBefore.some(([key]) => key.startsWith('due:')),
-      'the history left deadlines behind',
-    )
     // the layout before deadlines had keys of their own: no version, one document for every deadline
     const old = new Map<string, unknown>([
       ['__meta', null],
@@ -96,28 +113,33 @@ describe('the decision service on a real ledger', () => {
     ])
     docs.commit(DECISION_NAMESPACE, old, headBefore.position)
     const reopened = new DecisionService(store, docs, signer)
-    assert.equal(reopened.position, 0, 'the old world was dropped')
     assert.equal(await reopened.catchUp(), headBefore.position)
     assert.deepEqual(docs.dump(DECISION_NAMESPACE), worldBefore)
     assert.deepEqual(await store.head(), headBefore)
   })
 
-  test('subscribed, it answers a new proposal as soon as the evidence lands', async () => {
-    const service = new DecisionService(store, docs, signer)
-    await service.catchUp()
-    service.start()
+  test('a crash after the ledger commit loses only the overlay: a restart folds the ledger to the same world', async () => {
+    const service = await DecisionService.answering(store, docs, signer)
+    const history = new History(store, service, clock, 99)
+    const before = (await recordedDecisions(store)).length
+    // the world in derived.db is left behind while the write path answers: only the overlay holds the new state
+    const checkpoint = service.runner.checkpoint()
+    await history.lifecycle()
+    const after = await recordedDecisions(store)
+    assert.ok(after.length > before, 'the new proposal got answers')
+    const keys = after.map((d) => `${d.causationId}/${d.type}/${JSON.stringify(d.data)}`)
+    assert.equal(new Set(keys).size, keys.length, 'no answer appended twice')
+    assert.ok(service.position > checkpoint, 'the write path moved on from the committed world')
+    // the process dies: the overlay is gone; a new one folds the ledger from the checkpoint it finds
+    const restarted = new DecisionService(store, docs, signer)
+    await restarted.catchUp()
+    const rebuilt = openSqliteDocStore(join(dir, 'rebuilt.db'))
     try {
-      const history = new History(store, service, clock, 99)
-      const before = (await recordedDecisions(store)).length
-      // the history waits on catchUp, which the subscription races: both must agree on every answer
-      await history.lifecycle()
-      for (let i = 0; i < 100 && service.position < (await store.head()).position; i += 1) await sleep(20)
-      const after = await recordedDecisions(store)
-      assert.ok(after.length > before, 'the new proposal got answers')
-      const keys = after.map((d) => `${d.causationId}/${d.type}/${JSON.stringify(d.data)}`)
-      assert.equal(new Set(keys).size, keys.length, 'no answer appended twice')
+      const fresh = new DecisionService(store, rebuilt, signer)
+      await fresh.catchUp()
+      assert.deepEqual(docs.dump(DECISION_NAMESPACE), rebuilt.dump(DECISION_NAMESPACE))
     } finally {
-      await service.stop()
+      rebuilt.close()
     }
   })
 })

@@ -131,7 +131,7 @@ test(`replay: a generated history of ${EVENTS}+ events, rebuilt from zero, gives
   const docs = openSqliteDocStore(derivedPath)
   const signer = createVerdictSigner(generateSigningKey())
   try {
-    const decision = new DecisionService(store, docs, signer)
+    const decision = await DecisionService.answering(store, docs, signer)
     // projections follow the ledger live, in whatever batches it grows by
     const live = projections.map((p) => new ProjectionRunner(store, docs, p))
     const following = live.map((r) => r.follow())
@@ -201,10 +201,12 @@ test(`replay: a generated history of ${EVENTS}+ events, rebuilt from zero, gives
         assert.equal(canonicalize(replayed[i]), canonicalize(recorded[i]), `answer ${i} differs on replay`)
       }
       for (const p of projections) await new ProjectionRunner(store, rebuilt, p).rebuild()
+      // the world decided again from zero is the world the ledger folds to (the layout marks aside)
+      const documents = (dump: readonly (readonly [string, string])[] = []) => dump.filter(([key]) => key !== '__meta')
       for (const name of names) {
-        const again = rebuilt.dump(name)
-        assert.equal(again.length, liveDumps.get(name)?.length, `${name}: document count`)
-        assert.deepEqual(again, liveDumps.get(name), `${name} differs after a rebuild from zero`)
+        const again = documents(rebuilt.dump(name))
+        assert.equal(again.length, documents(liveDumps.get(name)).length, `${name}: document count`)
+        assert.deepEqual(again, documents(liveDumps.get(name)), `${name} differs after a rebuild from zero`)
       }
     } finally {
       rebuilt.close()

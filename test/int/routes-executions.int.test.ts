@@ -328,11 +328,16 @@ describe('execution and rollback routes', () => {
     assert.equal(day?.kind === 'window' && day.refusedAtGate.byRule.citesLiveAllow, 1)
   })
 
-  test('fail closed: while the decision service has not judged the ledger up to its head, nothing starts (503)', async () => {
+  test('fail closed: an event the decision service cannot answer is not recorded (503), and the allow still stands', async () => {
     const allowed = await allowedProposal(api, world, { replicas: 11 })
-    await api.runtime.decision.stop()
+    const signer = api.runtime.verdictSigner as { sign: (...args: never[]) => string }
+    const sign = signer.sign
+    signer.sign = () => {
+      throw new Error('the verdict key cannot sign')
+    }
+    const before = await api.head()
     try {
-      // an observation the decision service has not judged: it could change the verdict
+      // an observation that calls for a new verdict, which cannot be signed: neither is appended
       const observed = await api.as('observer-1', 'observer').post('/v1/observations', {
         environment: 'production',
         resource: world.observation.resource,
@@ -340,18 +345,17 @@ describe('execution and rollback routes', () => {
         digest: 'sha256:web-v1-again',
         observedAt: new Date().toISOString(),
       })
-      assert.equal(observed.statusCode, 201, observed.body)
-      const before = await api.head()
-      const started = await executor().post(`/v1/proposals/${allowed.proposalId}/executions`, {
-        verdictId: allowed.verdictId,
-        actionDigest: allowed.actionDigest,
-      })
-      const error = expectError(started, 503, 'unavailable')
-      assert.match(error.message, /gate is closed.*has not yet judged the ledger up to position/)
+      const error = expectError(observed, 503, 'unavailable')
+      assert.match(error.message, /decision service could not answer/)
       assert.equal(await api.head(), before, 'nothing was recorded')
     } finally {
-      api.runtime.decision.start()
+      signer.sign = sign
     }
+    const started = await executor().post(`/v1/proposals/${allowed.proposalId}/executions`, {
+      verdictId: allowed.verdictId,
+      actionDigest: allowed.actionDigest,
+    })
+    assert.equal(started.statusCode, 201, started.body)
     await api.settle()
   })
 })

@@ -8,7 +8,9 @@ import type { UnsignedVerdict } from '../../src/decision/decide.js'
 import { verifyVerdictSignature } from '../../src/decision/signer.js'
 import { type DataOf, streams } from '../../src/domain/events.js'
 import { RETRY_AFTER_SECONDS } from '../../src/http/errors.js'
+import { dataPaths } from '../../src/runtime.js'
 import type { NewEvent } from '../../src/store/port.js'
+import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import { SEED, seedWorld, startTestApi, type TestApi } from '../support/api.js'
 
 const withApi = async (
@@ -82,14 +84,17 @@ test('ready: 200 when caught up, 503 with Retry-After once the decision service 
       body: { ready: true, ledger: { position: 3 }, decision: { position: 3, lag: 0 }, faults: [] },
     })
 
-    await api.runtime.decision.stop()
+    // another writer appends to the same ledger; this instance's world is held at 3, as if it had not followed yet
+    const other = openSqliteEventStore({ path: dataPaths(api.config).ledger })
+    const decision = api.runtime.decision
+    Object.defineProperty(decision, 'position', { configurable: true, get: () => 3 })
     try {
-      await api.runtime.store.append('resource-production.db/main', observations(100, 3), 'any')
+      await other.append('resource-production.db/main', observations(100, 3), 'any')
       const atLimit = await ready()
       assert.equal(atLimit.status, 200, 'a lag of exactly 100 is still ready')
       assert.deepEqual(atLimit.body.decision, { position: 3, lag: 100 })
 
-      await api.runtime.store.append('resource-production.db/main', observations(1, 103), 'any')
+      await other.append('resource-production.db/main', observations(1, 103), 'any')
       const behind = await ready()
       assert.equal(behind.status, 503)
       assert.equal(behind.body.ready, false)
@@ -101,14 +106,15 @@ test('ready: 200 when caught up, 503 with Retry-After once the decision service 
         (await api.app.inject({ method: 'GET', url: '/ready' })).headers['retry-after']
       assert.equal(await retry(), String(RETRY_AFTER_SECONDS))
 
-      api.runtime.decision.start()
+      Reflect.deleteProperty(decision, 'position')
       await api.settle()
       const again = await ready()
       assert.equal(again.status, 200)
       assert.equal(await retry(), undefined)
       assert.deepEqual(again.body.decision, { position: 104, lag: 0 })
     } finally {
-      await api.runtime.decision.stop()
+      Reflect.deleteProperty(decision, 'position')
+      await other.close()
     }
   })
 })

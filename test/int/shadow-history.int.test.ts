@@ -39,7 +39,7 @@ describe('a shadow policy beside a generated history', () => {
     dir = mkdtempSync(join(tmpdir(), 'ledger-shadow-'))
     store = openSqliteEventStore({ path: join(dir, 'ledger.db'), clock: clock.now })
     docs = openSqliteDocStore(join(dir, 'derived.db'))
-    const decision = new DecisionService(store, docs, createVerdictSigner(generateSigningKey()))
+    const decision = await DecisionService.answering(store, docs, createVerdictSigner(generateSigningKey()))
     shadow = new ShadowDecisions(store, docs)
     await new History(store, decision, clock, 20261202).generate(EVENTS, async (step) => {
       // asleep until now: it has only moved its checkpoint

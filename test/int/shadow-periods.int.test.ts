@@ -46,7 +46,7 @@ describe('a shadow policy withdrawn, then published again', () => {
     dir = mkdtempSync(join(tmpdir(), 'ledger-shadow-periods-'))
     store = openSqliteEventStore({ path: join(dir, 'ledger.db'), clock: clock.now })
     const docs = new MemoryDocStore()
-    decision = new DecisionService(store, docs, createVerdictSigner(generateSigningKey()))
+    decision = await DecisionService.answering(store, docs, createVerdictSigner(generateSigningKey()))
     shadow = new ShadowDecisions(store, docs)
     // no policy is live: the first one is tried in shadow
     await publishShadow(store)

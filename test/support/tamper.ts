@@ -6,7 +6,7 @@ import { cpSync, rmSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { loadPrivateKey } from '../../src/auth/tokens.js'
 import { loadConfig } from '../../src/config.js'
-import { decide } from '../../src/decision/decide.js'
+import { decideAndEvolve } from '../../src/decision/decide.js'
 import { DECISION_ACTOR, DECISION_NAMESPACE, resetWorld, toWrites } from '../../src/decision/service.js'
 import { createVerdictSigner } from '../../src/decision/signer.js'
 import { World } from '../../src/decision/world.js'
@@ -213,7 +213,7 @@ export const redecide = async (dataDir: string): Promise<number> => {
       if (canonicalizeRecorded(data) !== canonicalizeRecorded(recorded.data)) changed += 1
       event = { ...recorded, data }
     }
-    for (const write of await toWrites(decide(world, toLedgerEvent(event)), signer, event)) {
+    for (const write of await toWrites(decideAndEvolve(world, toLedgerEvent(event)), signer, event)) {
       for (const e of write.events) due.set(event.id, [...(due.get(event.id) ?? []), e])
     }
     events.push(event)

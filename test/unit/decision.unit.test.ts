@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { decide, type Output } from '../../src/decision/decide.js'
+import { decide, decideAndEvolve, type Output } from '../../src/decision/decide.js'
 import { dueNotices } from '../../src/decision/scheduler.js'
 import { World } from '../../src/decision/world.js'
 import { defaultPolicy } from '../../src/domain/eligibility.js'
@@ -31,7 +31,7 @@ const given = (events: readonly LedgerEvent[]) => {
   const answers: Output[][] = []
   const apply = (event: LedgerEvent): Output[] => {
     const world = worldOver(docs)
-    const outputs = decide(world, event)
+    const outputs = decideAndEvolve(world, event)
     for (const [key, doc] of world.changed()) {
       if (doc === null) docs.delete(key)
       else docs.set(key, doc)
@@ -420,11 +420,11 @@ describe('the decision service', () => {
     assert.deepEqual(when(start), [])
   })
 
-  test('a start the ledger allowed is no violation, though a newer verdict was decided before it was appended', () => {
+  test('a newer verdict is in the ledger with its cause: a start still citing the one it superseded is a violation', () => {
     const b = new LedgerBuilder()
-    const { when, decidedOnly, readBack, answers } = given(fullyEvidenced(b))
+    const { when, answers } = given(fullyEvidenced(b))
     const { verdictId, decidedAt } = lastVerdict(answers)
-    // anyone re-observes the resource: a new verdict is decided, but the gate sees the ledger, where it is not yet
+    // anyone re-observes the resource: the new verdict is appended in the same commit as the observation
     const observed = b.after(2).event('StateObserved', {
       environment: 'production',
       resource: 'deployment/web',
@@ -432,8 +432,8 @@ describe('the decision service', () => {
       digest: 'd41',
       observedAt: decidedAt,
     })
-    const newer = verdicts(decidedOnly(observed))
-    assert.equal(newer.length, 1, 'the re-observation restates the allow')
+    const [newer] = verdicts(when(observed))
+    assert.ok(newer, 'the re-observation restates the allow')
     const start = b.after(1).event('ExecutionStarted', {
       proposalId: P,
       executionId: 'x-1',
@@ -441,8 +441,9 @@ describe('the decision service', () => {
       actionDigest: DIGEST,
       executor: 'executor-1',
     })
-    assert.deepEqual(when(start), [], 'no violation, no demotion')
-    readBack(observed, newer)
+    const [violation] = when(start)
+    assert.equal(violation?.type, 'ViolationRecorded')
+    assert.equal((violation?.data as { kind: string }).kind, 'superseded')
   })
 
   test('an execution without a valid allow verdict becomes a violation, and the agent is demoted one rung', () => {

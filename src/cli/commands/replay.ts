@@ -1,11 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { projections } from '../../../projections/index.js'
 import { ProjectionRunner } from '../../../projections/runner.js'
 import { resolveRange } from '../../application/as-of.js'
 import type { Config } from '../../config.js'
 import { counterfactualReplay, publishedPolicy } from '../../decision/counterfactual.js'
 import { type Decision, inRecordedForm, recordedDecisions, replayDecisions } from '../../decision/replay.js'
-import { DECISION_NAMESPACE } from '../../decision/service.js'
+import { decisionWorld } from '../../decision/service.js'
 import { canonicalizeRecorded } from '../../domain/canonical.js'
 import { DomainError } from '../../domain/errors.js'
 import { PolicyDraft } from '../../domain/events.js'
@@ -20,7 +20,6 @@ import { CliError } from '../errors.js'
 import { countsLines, duration, table } from '../format.js'
 import { type Context, done, type Outcome } from '../outcome.js'
 import { ProgressLine, rate } from '../progress.js'
-import { upTo } from '../read-only-ledger.js'
 
 export interface StepReport {
   readonly name: string
@@ -35,20 +34,18 @@ const seconds = (startMs: number): number => (Date.now() - startMs) / 1000
 const stepLine = (step: StepReport, width: number): string =>
   `${step.name.padEnd(width)}  ${String(step.events).padStart(9)} events  ${duration(step.seconds).padStart(8)}  ${step.eventsPerSecond} events/s`
 
-/**
- * `replay`: wipes and rebuilds every projection from the ledger, and the decision service's world up to the
- * position it had decided: the events after it are still to be answered, so they must stay ahead of it.
- */
+/** `replay`: wipes and rebuilds every projection from the ledger, the decision service's world among them. */
 export const rebuild = async (config: Config, context: Context): Promise<Outcome> => {
   const ledger = openReadOnlyLedger(config)
   const docs = openSqliteDocStore(dataPaths(config).derived)
   const progress = new ProgressLine(context.stderr)
   try {
-    const signer = loadVerdictSigner(config)
     const head = (await ledger.head()).position
-    const width = Math.max(DECISION_NAMESPACE.length, ...projections.map((p) => p.name.length))
+    // the decision service's world is a projection of the ledger as every view is: its answers are all in it
+    const states = [...projections, decisionWorld]
+    const width = Math.max(...states.map((p) => p.name.length))
     const steps: StepReport[] = []
-    for (const projection of projections) {
+    for (const projection of states) {
       const started = Date.now()
       const checkpoint = await new ProjectionRunner(ledger, docs, projection).rebuild((p) =>
         progress.update(`${projection.name}: ${p.position}/${head} events`),
@@ -64,20 +61,6 @@ export const rebuild = async (config: Config, context: Context): Promise<Outcome
       steps.push(step)
       progress.finish(stepLine(step, width))
     }
-    const decided = Math.min(docs.checkpoint(DECISION_NAMESPACE), head)
-    progress.update(`${DECISION_NAMESPACE}: re-deciding ${decided} events`)
-    const started = Date.now()
-    await replayDecisions(upTo(ledger, decided), signer, docs, DECISION_NAMESPACE)
-    const took = seconds(started)
-    const world = {
-      name: DECISION_NAMESPACE,
-      events: decided,
-      seconds: took,
-      eventsPerSecond: rate(decided, took),
-      checkpoint: docs.checkpoint(DECISION_NAMESPACE),
-    }
-    steps.push(world)
-    progress.finish(stepLine(world, width))
     const text = [
       `Rebuilt from ${head} ledger events:`,
       table(
@@ -96,9 +79,6 @@ export const rebuild = async (config: Config, context: Context): Promise<Outcome
           String(s.checkpoint),
         ]),
       ),
-      decided < head
-        ? `\nThe decision service had decided up to ${decided}: it answers the rest when it starts.`
-        : '',
     ]
       .join('\n')
       .trimEnd()
@@ -187,18 +167,6 @@ const undecidedEvents = async (ledger: EventStore, decidedUpTo: number): Promise
   }
 }
 
-/** How far the decision service had got; null without derived state (then every answer must be there). */
-const decisionCheckpoint = (config: Config): number | null => {
-  const path = dataPaths(config).derived
-  if (!existsSync(path)) return null
-  const docs = openSqliteDocStore(path)
-  try {
-    return docs.checkpoint(DECISION_NAMESPACE)
-  } finally {
-    docs.close()
-  }
-}
-
 /** `replay --check`: re-decides the whole ledger in memory and compares each answer with the recorded one. */
 export const check = async (config: Config, context: Context): Promise<Outcome> => {
   const ledger = openReadOnlyLedger(config)
@@ -206,7 +174,8 @@ export const check = async (config: Config, context: Context): Promise<Outcome> 
   try {
     const signer = loadVerdictSigner(config)
     const head = (await ledger.head()).position
-    const decidedUpTo = Math.min(decisionCheckpoint(config) ?? head, head)
+    // every event is answered in the commit that appends it: every answer is in the ledger
+    const decidedUpTo = head
     const started = Date.now()
     progress.update(`re-deciding ${head} events`)
     const recorded = await recordedDecisions(ledger)

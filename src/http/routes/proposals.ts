@@ -22,6 +22,7 @@ import {
   VerdictIssued,
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
+import type { AppendResult } from '../../store/port.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { actorOf, answerOf, optionsOf } from '../commands.js'
 import { ConnectionSlots, clientGone } from '../connections.js'
@@ -91,18 +92,71 @@ const WaitQuery = z.object({
     ),
 })
 
-/** Runs a command on a proposal for the request's principal: the one path every proposal command takes. */
+/** `?wait`, or the header `Prefer: wait=N`: a command on a proposal answers with the verdict in force after it. */
+const VerdictWanted = z.object({
+  wait: z
+    .string()
+    .regex(/^(|true|\d{1,3})$/, 'empty, true, or seconds')
+    .optional()
+    .describe(
+      'answer with the verdict in force once the command is recorded (the one it drew, decided in the same commit); the header Prefer: wait=N asks the same',
+    ),
+})
+
+const WithVerdict = CommandResult.extend({
+  verdict: VerdictViewSchema.nullable()
+    .optional()
+    .describe('with ?wait or Prefer: wait=N: the verdict in force once the command was recorded'),
+})
+
+/** Whether the request asks for the verdict with the answer: `?wait`, or a `wait` preference (RFC 7240). */
+const verdictWanted = (request: FastifyRequest): boolean => {
+  if ((request.query as { wait?: string } | undefined)?.wait !== undefined) return true
+  const prefer = request.headers.prefer
+  const preferences = (Array.isArray(prefer) ? prefer.join(',') : (prefer ?? '')).split(',')
+  return preferences.some((p) => /^\s*wait\s*=\s*\d+\s*(;|$)/i.test(p))
+}
+
+/**
+ * The proposal's verdict once a command is recorded: the one the command drew, appended in its commit and told
+ * with its result, without reading anything again; else (it drew none, or it was a retry) the one in force.
+ */
+const verdictAfter = async (
+  request: FastifyRequest,
+  proposalId: string,
+  result: AppendResult,
+): Promise<VerdictView | null> => {
+  const stream = streams.proposal(proposalId)
+  const drawn = result.answers?.filter((e) => e.stream === stream && e.type === 'VerdictIssued').at(-1)
+  if (drawn) return verdictOf([drawn])
+  return verdictOf(await request.server.runtime.store.readStream(stream))
+}
+
+/** The command's answer, with the verdict in force after it when the request asks for it. */
+const answerWithVerdict = async (request: FastifyRequest, proposalId: string, result: AppendResult) => {
+  const answer = answerOf(request, result)
+  if (!verdictWanted(request)) return answer
+  return { ...answer, verdict: await verdictAfter(request, proposalId, result) }
+}
+
+/**
+ * Runs a command on a proposal for the request's principal: the one path every proposal command takes. An
+ * evidence command (`verdict`) answers with the verdict in force after it when the request asks for it.
+ */
 export const runOnProposal = async (
   request: FastifyRequest,
   proposalId: string,
   command: ProposalRequest,
+  verdict: 'verdict' | 'no-verdict' = 'no-verdict',
 ) => {
   const { store, gate } = request.server.runtime
   const result = await proposalCommand(store, gate, actorOf(request), proposalId, command, optionsOf(request))
-  const answer = answerOf(request, result)
   const refused = refusalIn(result)
-  if (refused) throw refused
-  return answer
+  if (refused) {
+    answerOf(request, result)
+    throw refused
+  }
+  return verdict === 'verdict' ? answerWithVerdict(request, proposalId, result) : answerOf(request, result)
 }
 
 /** The roles that read any proposal, as each acts on proposals: approve, simulate, execute, govern, audit. */
@@ -184,9 +238,10 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         operationId: 'submitProposal',
         summary: 'Submit a proposal of a production action (the ledger computes its plan hash)',
         headers: IdempotencyHeaders,
+        querystring: VerdictWanted,
         body: SubmitProposalInput,
         response: {
-          201: CommandResult.extend({
+          201: WithVerdict.extend({
             proposalId: z.string(),
             planHash: z.string(),
             actionDigest: z.string(),
@@ -198,7 +253,8 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
     async (request, reply) => {
       const submitted = await submitProposal(store, actorOf(request), request.body, optionsOf(request))
       const { proposalId, planHash, actionDigest, result } = submitted
-      return reply.code(201).send({ ...answerOf(request, result), proposalId, planHash, actionDigest })
+      const answer = await answerWithVerdict(request, proposalId, result)
+      return reply.code(201).send({ ...answer, proposalId, planHash, actionDigest })
     },
   )
 
@@ -282,17 +338,23 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: "Request a simulation of the proposal's action (its agent, from the 'simulate' rung up)",
         headers: IdempotencyHeaders,
         params: ProposalParams,
+        querystring: VerdictWanted,
         body: SimulationRequestBody,
-        response: { 201: CommandResult.extend({ requestId: z.string() }), ...errorResponses },
+        response: { 201: WithVerdict.extend({ requestId: z.string() }), ...errorResponses },
       },
     },
     async (request, reply) => {
       const { requestId = uuidv7(), ...body } = request.body
-      const result = await runOnProposal(request, request.params.proposalId, {
-        type: 'RequestSimulation',
-        requestId,
-        ...body,
-      })
+      const result = await runOnProposal(
+        request,
+        request.params.proposalId,
+        {
+          type: 'RequestSimulation',
+          requestId,
+          ...body,
+        },
+        'verdict',
+      )
       return reply.code(201).send({ ...result, requestId })
     },
   )
@@ -307,17 +369,23 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: 'Record the results of a requested simulation (the simulation harness only)',
         headers: IdempotencyHeaders,
         params: ProposalParams,
+        querystring: VerdictWanted,
         body: SimulationBody,
-        response: { 201: CommandResult, ...errorResponses },
+        response: { 201: WithVerdict, ...errorResponses },
       },
     },
     async (request, reply) => {
       const { simulationId = uuidv7(), ...body } = request.body
-      const result = await runOnProposal(request, request.params.proposalId, {
-        type: 'AttachSimulation',
-        simulationId,
-        ...body,
-      })
+      const result = await runOnProposal(
+        request,
+        request.params.proposalId,
+        {
+          type: 'AttachSimulation',
+          simulationId,
+          ...body,
+        },
+        'verdict',
+      )
       return reply.code(201).send(result)
     },
   )
@@ -333,15 +401,21 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
           'Record a tested rollback (the simulator or executor that ran it): playbook, test run, expected recovery time and kill switch',
         headers: IdempotencyHeaders,
         params: ProposalParams,
+        querystring: VerdictWanted,
         body: RollbackTestBody,
-        response: { 201: CommandResult, ...errorResponses },
+        response: { 201: WithVerdict, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const result = await runOnProposal(request, request.params.proposalId, {
-        type: 'AttachRollbackTest',
-        ...request.body,
-      })
+      const result = await runOnProposal(
+        request,
+        request.params.proposalId,
+        {
+          type: 'AttachRollbackTest',
+          ...request.body,
+        },
+        'verdict',
+      )
       return reply.code(201).send(result)
     },
   )
@@ -357,15 +431,21 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
           "Approve a proposal's action, bound to its digest, in a role the approver's token grants (never by its proposer or a possible executor)",
         headers: IdempotencyHeaders,
         params: ProposalParams,
+        querystring: VerdictWanted,
         body: ApprovalBody,
-        response: { 201: CommandResult, ...errorResponses },
+        response: { 201: WithVerdict, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const result = await runOnProposal(request, request.params.proposalId, {
-        type: 'Approve',
-        ...request.body,
-      })
+      const result = await runOnProposal(
+        request,
+        request.params.proposalId,
+        {
+          type: 'Approve',
+          ...request.body,
+        },
+        'verdict',
+      )
       return reply.code(201).send(result)
     },
   )
@@ -380,15 +460,21 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: 'Withdraw an open proposal (its agent, or a policy admin)',
         headers: IdempotencyHeaders,
         params: ProposalParams,
+        querystring: VerdictWanted,
         body: WithdrawBody,
-        response: { 201: CommandResult, ...errorResponses },
+        response: { 201: WithVerdict, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const result = await runOnProposal(request, request.params.proposalId, {
-        type: 'Withdraw',
-        ...request.body,
-      })
+      const result = await runOnProposal(
+        request,
+        request.params.proposalId,
+        {
+          type: 'Withdraw',
+          ...request.body,
+        },
+        'verdict',
+      )
       return reply.code(201).send(result)
     },
   )

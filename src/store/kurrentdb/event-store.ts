@@ -39,6 +39,7 @@ import { AppendQueue } from '../append-queue.js'
 import { Feeds } from '../feed.js'
 import { initialised } from '../open.js'
 import {
+  type Answerer,
   type AppendOptions,
   type AppendResult,
   type EventStore,
@@ -85,6 +86,7 @@ export class KurrentDbEventStore implements EventStore {
   private waiting: Promise<void> | null = null
   private closing: Promise<void> | null = null
   private notifier: LedgerNotifier | null = null
+  private answerer: Answerer | null = null
 
   constructor(options: KurrentDbEventStoreOptions) {
     const name = ledgerStreamName(options.stream)
@@ -96,6 +98,8 @@ export class KurrentDbEventStore implements EventStore {
       catchUp: () => this.catchUp(),
       clock: options.clock ?? (() => new Date()),
       onCommit: () => this.feeds.wake(),
+      answerer: () => this.answerer,
+      readAfter: (after, limit) => this.readAll(after, limit),
     })
     // one ledger append carries what fits KurrentDB's size limit; the rest waits for the next
     this.appends = new AppendQueue({ take: takeBatch, flush: (calls) => this.commits.flush(calls) })
@@ -178,6 +182,10 @@ export class KurrentDbEventStore implements EventStore {
     this.assertOpen()
     this.notifier ??= new LedgerNotifier(this.client, this.ledger.name, () => this.feeds.wake())
     return this.feeds.subscribe(after, handler)
+  }
+
+  answerWith(answerer: Answerer | null): void {
+    this.answerer = answerer
   }
 
   close(): Promise<void> {

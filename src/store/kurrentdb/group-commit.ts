@@ -1,5 +1,5 @@
-import { type PendingAppend, type Plan, planBatch, settle } from '../append-plan.js'
-import type { StoredEvent } from '../port.js'
+import { AnswerError, type PendingAppend, type Plan, planBatch, settle } from '../append-plan.js'
+import type { AnswerBatch, Answerer, StoredEvent } from '../port.js'
 import { type AppendFailure, failureOf, landed } from './commit.js'
 import { knownOf, type LedgerIndex } from './ledger-index.js'
 import type { LedgerStream } from './ledger-stream.js'
@@ -25,6 +25,9 @@ export interface GroupCommitOptions {
   readonly clock: () => Date
   /** called after each ledger append */
   readonly onCommit: () => void
+  /** the answerer of each batch, if any, and the ledger's events after a position, to bring it up to the tip */
+  readonly answerer: () => Answerer | null
+  readonly readAfter: (after: number, limit: number) => Promise<StoredEvent[]>
 }
 
 /**
@@ -44,14 +47,24 @@ export class GroupCommit {
   async flush(calls: readonly PendingAppend[]): Promise<void> {
     for (let conflicts = 0; ; ) {
       let plan: Plan
+      let answers: AnswerBatch | null
       try {
-        plan = await this.plan(calls)
+        ;({ plan, answers } = await this.plan(calls))
       } catch (error) {
+        if (error instanceof AnswerError && calls.length > 1) {
+          // nothing was written: append each call alone, so only the one the rules cannot answer fails
+          for (const call of calls) await this.flush([call])
+          return
+        }
         for (const call of calls) call.reject(error)
         return
       }
       const written: Written = plan.events.length === 0 ? { ok: true } : await this.write(plan)
-      if (written.ok) return this.committed(plan, calls.length)
+      if (written.ok) {
+        answers?.committed(plan.tip.position)
+        return this.committed(plan, calls.length)
+      }
+      answers?.abandoned()
       if (written.failure === 'conflict' && conflicts < MAX_CONFLICTS) {
         conflicts += 1
         this.counters.conflicts += 1
@@ -77,13 +90,34 @@ export class GroupCommit {
     }
   }
 
-  private async plan(calls: readonly PendingAppend[]): Promise<Plan> {
+  private async plan(calls: readonly PendingAppend[]): Promise<{ plan: Plan; answers: AnswerBatch | null }> {
     const { ledger, index, catchUp, clock } = this.options
     await catchUp()
     const snapshot = index.snapshot(calls)
     const stored = new Map<string, StoredEvent[]>()
     for (const [key, range] of snapshot.keys) stored.set(key, await ledger.range(range))
-    return planBatch(calls, knownOf(snapshot, stored), clock())
+    const answers = await this.answersAt(snapshot.tip.position)
+    const known = { ...knownOf(snapshot, stored), versionOf: (stream: string) => index.version(stream) }
+    try {
+      return { plan: planBatch(calls, known, clock(), answers ?? undefined), answers }
+    } catch (error) {
+      answers?.abandoned()
+      throw error
+    }
+  }
+
+  /** The answerer brought up to the planned tip (another writer may have appended), with a batch opened. */
+  private async answersAt(tip: number): Promise<AnswerBatch | null> {
+    const answerer = this.options.answerer()
+    if (!answerer) return null
+    for (let at = answerer.position; at < tip; ) {
+      const events = await this.options.readAfter(at, 500)
+      const last = events.at(-1)
+      if (!last) throw new Error(`the ledger ends at ${at}, before its tip ${tip}`)
+      answerer.follow(events)
+      at = last.position
+    }
+    return answerer.begin()
   }
 
   /** One ledger append expecting the planned tip; sent again unchanged while its answer is lost. */

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import {
+  AnswerError,
   type Known,
   keysOf,
   type PendingAppend,
@@ -12,6 +13,8 @@ import { AppendQueue } from '../append-queue.js'
 import { Feeds } from '../feed.js'
 import { initialised } from '../open.js'
 import {
+  type AnswerBatch,
+  type Answerer,
   type AppendOptions,
   type AppendResult,
   type EventStore,
@@ -66,6 +69,7 @@ export class PostgresEventStore implements EventStore {
   private closing: Promise<void> | null = null
   private notifier: Notifier | null = null
   private readonly counters = { transactions: 0, appends: 0 }
+  private answerer: Answerer | null = null
 
   constructor(options: PostgresEventStoreOptions) {
     this.url = options.url
@@ -140,6 +144,10 @@ export class PostgresEventStore implements EventStore {
     return this.feeds.subscribe(after, handler)
   }
 
+  answerWith(answerer: Answerer | null): void {
+    this.answerer = answerer
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown()
     return this.closing
@@ -183,25 +191,56 @@ export class PostgresEventStore implements EventStore {
       return { ok: false, error, rolledBack: false }
     }
     let committing = false
+    let answers: AnswerBatch | null = null
     try {
       // the lock serialises writers in every process until COMMIT; the tip is read once it is held
       await lockChain(client, this.tables)
-      const plan = planBatch(calls, await this.readKnown(client, calls), this.clock())
+      const known = await this.readKnown(client, calls)
+      let plan: Plan
+      for (;;) {
+        answers = await this.answersAt(client, known.tip.position)
+        plan = planBatch(calls, known, this.clock(), answers ?? undefined)
+        if (plan.unknownStreams.length === 0) break
+        // an answer went to a stream whose version was not read: read it, and answer the batch again
+        answers?.abandoned()
+        answers = null
+        this.versions.learn(await streamVersions(client, this.tables, plan.unknownStreams))
+      }
       if (plan.events.length > 0) await insertBatch(client, this.tables, this.schema, plan)
       committing = true
       await client.query('COMMIT')
       client.release()
+      answers?.committed(plan.tip.position)
       this.committed(plan, calls.length)
       return { ok: true, plan }
     } catch (error) {
+      answers?.abandoned()
       const reusable = await client.query('ROLLBACK').then(
         () => true,
         () => false,
       )
       client.release(!reusable)
       // an error the server reported before COMMIT leaves nothing written; a lost connection may not
-      return { ok: false, error, rolledBack: !committing && error instanceof pg.DatabaseError }
+      const refused = error instanceof pg.DatabaseError || error instanceof AnswerError
+      return { ok: false, error, rolledBack: !committing && refused }
     }
+  }
+
+  /**
+   * The answerer brought up to the tip under the chain lock (another instance may have appended since), with a
+   * batch opened: the instance holding the lock answers on a world current to the tip. Null: no answerer.
+   */
+  private async answersAt(client: pg.ClientBase, tip: number): Promise<AnswerBatch | null> {
+    const answerer = this.answerer
+    if (!answerer) return null
+    for (let at = answerer.position; at < tip; ) {
+      const events = await readAll(client, this.tables, at, 500)
+      const last = events.at(-1)
+      if (!last) throw new Error(`the ledger ends at ${at}, before its tip ${tip}`)
+      answerer.follow(events)
+      at = last.position
+    }
+    return answerer.begin()
   }
 
   private committed(plan: Plan, appends: number): void {

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import {
+  AnswerError,
   type Known,
   keysOf,
   type PendingAppend,
@@ -12,6 +13,8 @@ import {
 import { AppendQueue } from '../append-queue.js'
 import { Feeds } from '../feed.js'
 import {
+  type AnswerBatch,
+  type Answerer,
   type AppendOptions,
   type AppendResult,
   type EventStore,
@@ -55,6 +58,9 @@ export class SqliteEventStore implements EventStore {
   private closing: Promise<void> | null = null
   private readonly counters = { transactions: 0, appends: 0 }
   private readonly planAndWrite: Database.Transaction<(calls: readonly PendingAppend[]) => Plan>
+  private answerer: Answerer | null = null
+  /** the answers of the batch being committed, until it has committed or failed */
+  private answering: AnswerBatch | null = null
 
   constructor(options: SqliteEventStoreOptions) {
     this.db = new Database(options.path)
@@ -66,7 +72,9 @@ export class SqliteEventStore implements EventStore {
     this.sql = prepare(this.db)
     this.clock = options.clock ?? (() => new Date())
     this.planAndWrite = this.db.transaction((calls: readonly PendingAppend[]) => {
-      const plan = planBatch(calls, this.readKnown(calls), this.clock())
+      const known = this.readKnown(calls)
+      this.answering = this.answersAt(known.tip.position)
+      const plan = planBatch(calls, known, this.clock(), this.answering ?? undefined)
       this.write(plan)
       return plan
     })
@@ -118,6 +126,10 @@ export class SqliteEventStore implements EventStore {
     return this.feeds.subscribe(after, handler)
   }
 
+  answerWith(answerer: Answerer | null): void {
+    this.answerer = answerer
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown()
     return this.closing
@@ -150,6 +162,11 @@ export class SqliteEventStore implements EventStore {
     try {
       plan = this.commit(calls)
     } catch (error) {
+      if (error instanceof AnswerError && calls.length > 1) {
+        // nothing was written: commit each call alone, so that only the one the rules cannot answer fails
+        for (const call of calls) this.flush([call])
+        return
+      }
       for (const call of calls) call.reject(error)
       return
     }
@@ -158,12 +175,35 @@ export class SqliteEventStore implements EventStore {
   }
 
   private commit(calls: readonly PendingAppend[]): Plan {
-    // IMMEDIATE: the write lock is taken before the tip is read, so writers in every process take turns
-    const plan = this.planAndWrite.immediate(calls)
+    let plan: Plan
+    try {
+      // IMMEDIATE: the write lock is taken before the tip is read, so writers in every process take turns
+      plan = this.planAndWrite.immediate(calls)
+    } catch (error) {
+      this.answering?.abandoned()
+      this.answering = null
+      throw error
+    }
+    this.answering?.committed(plan.tip.position)
+    this.answering = null
     this.versions.committed(plan)
     this.counters.transactions += 1
     this.counters.appends += calls.length
     return plan
+  }
+
+  /** The answerer brought up to the tip (another process may have appended), with a batch opened; null: none. */
+  private answersAt(tip: number): AnswerBatch | null {
+    const answerer = this.answerer
+    if (!answerer) return null
+    for (let at = answerer.position; at < tip; ) {
+      const events = readAfter(this.sql, at, 500)
+      const last = events.at(-1)
+      if (!last) throw new Error(`the ledger ends at ${at}, before its tip ${tip}`)
+      answerer.follow(events)
+      at = last.position
+    }
+    return answerer.begin()
   }
 
   /** Reads, in the transaction, the tip and the stream versions and keys the batch depends on. */
@@ -177,7 +217,12 @@ export class SqliteEventStore implements EventStore {
       const events = this.findByKey(key)
       if (events) keys.set(key, events)
     }
-    return { tip, versions: this.versions.known, keys }
+    const versionOf = (stream: string): number => {
+      const version = this.sql.streamVersion.get(stream) ?? 0
+      this.versions.learn([[stream, version]])
+      return version
+    }
+    return { tip, versions: this.versions.known, keys, versionOf }
   }
 
   private write(plan: Plan): void {
