@@ -230,7 +230,10 @@ export const fingerprintOf = (
 
 /** The effect of one of the decision service's answers on its world. */
 const applyAnswer = (world: World, event: Ledgered, part: AnswerPart): void => {
-  if (part === 'recorded') return noteRecorded(world, event)
+  if (part === 'recorded') {
+    noteRecorded(world, event)
+    return
+  }
   switch (event.type) {
     case 'VerdictIssued': {
       const v = event.data

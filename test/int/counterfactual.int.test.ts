@@ -41,7 +41,9 @@ describe('counterfactual policy replay', () => {
     store = openSqliteEventStore({ path: join(dir, 'ledger.db'), clock: clock.now })
     docs = openSqliteDocStore(join(dir, 'derived.db'))
     const signer = createVerdictSigner(generateSigningKey())
-    await new History(store, await DecisionService.answering(store, docs, signer), clock, 20261201).generate(EVENTS)
+    await new History(store, await DecisionService.answering(store, docs, signer), clock, 20261201).generate(
+      EVENTS,
+    )
     let found: number | null = null
     for await (const e of everyEvent(store)) {
       if (e.type === 'PolicyPublished' && (e.data as DataOf<'PolicyPublished'>).version === 2)

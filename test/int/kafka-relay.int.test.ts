@@ -194,7 +194,12 @@ describe('the Kafka relay, against a real broker', { skip: 'skip' in target ? ta
     const relay = new Relay(store, docs, producer, topics, quiet, 'relay-b')
     try {
       relay.start()
-      const history = new History(store, await DecisionService.answering(store, docs, signer, 'decision-b'), clock, 12)
+      const history = new History(
+        store,
+        await DecisionService.answering(store, docs, signer, 'decision-b'),
+        clock,
+        12,
+      )
       // the ledger keeps growing while the broker is down and after it returns
       await eventually(() => relay.position > 0, 20_000, 'the relay started sending')
       await broker.stop()
@@ -258,7 +263,12 @@ describe('the Kafka relay, against a real broker', { skip: 'skip' in target ? ta
           stdio: ['ignore', 'ignore', 'inherit'],
         },
       )
-    const history = new History(store, await DecisionService.answering(store, docs, signer, 'decision-c'), clock, 13)
+    const history = new History(
+      store,
+      await DecisionService.answering(store, docs, signer, 'decision-c'),
+      clock,
+      13,
+    )
     let child = startChild()
     try {
       const checkpoint = () => {

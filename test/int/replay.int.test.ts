@@ -202,7 +202,8 @@ test(`replay: a generated history of ${EVENTS}+ events, rebuilt from zero, gives
       }
       for (const p of projections) await new ProjectionRunner(store, rebuilt, p).rebuild()
       // the world decided again from zero is the world the ledger folds to (the layout marks aside)
-      const documents = (dump: readonly (readonly [string, string])[] = []) => dump.filter(([key]) => key !== '__meta')
+      const documents = (dump: readonly (readonly [string, string])[] = []) =>
+        dump.filter(([key]) => key !== '__meta')
       for (const name of names) {
         const again = documents(rebuilt.dump(name))
         assert.equal(again.length, documents(liveDumps.get(name)).length, `${name}: document count`)

@@ -41,7 +41,7 @@ describe('a command answers with the verdict it drew (?wait, Prefer: wait=N)', (
     )
     assert.equal(stream[1]?.position, (events[0]?.position ?? 0) + 1, 'the verdict right after its cause')
     assert.equal(verdict.position, stream[1]?.position)
-    assert.equal(verdict.signature, (stream[1]?.data as { signature: string }).signature)
+    assert.equal(verdict.signature, (stream[1]?.data as { signature?: string } | undefined)?.signature)
     assert.equal(await api.head(), before + 2, 'one proposal, one verdict: nothing else')
   })
 

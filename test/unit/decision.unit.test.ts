@@ -443,7 +443,7 @@ describe('the decision service', () => {
     })
     const [violation] = when(start)
     assert.equal(violation?.type, 'ViolationRecorded')
-    assert.equal((violation?.data as { kind: string }).kind, 'superseded')
+    assert.equal((violation?.data as { kind?: string } | undefined)?.kind, 'superseded')
   })
 
   test('an execution without a valid allow verdict becomes a violation, and the agent is demoted one rung', () => {
