@@ -35,12 +35,24 @@ export class AgentClient extends GovernanceClient {
     this.agentId = options.agentId
   }
 
-  /** Submits a proposal; the ledger computes the plan hash and the action digest evidence binds to. */
+  /**
+   * Submits a proposal; the ledger computes the plan hash and the action digest evidence binds to. The answer holds
+   * its first verdict too, decided in the commit that recorded the proposal (`Prefer: wait`): no second request.
+   */
   submitProposal(
     proposal: ProposalInput,
     options?: CommandOptions,
-  ): Promise<CommandResult & { proposalId: string; planHash: string; actionDigest: string }> {
-    return this.command('POST', '/proposals', { agentId: this.agentId, ...proposal }, options)
+  ): Promise<
+    CommandResult & {
+      proposalId: string
+      planHash: string
+      actionDigest: string
+      verdict: VerdictView | null
+    }
+  > {
+    return this.command('POST', '/proposals', { agentId: this.agentId, ...proposal }, options, {
+      prefer: 'wait=0',
+    })
   }
 
   /** Asks the simulation harness to run the action's branches; its results, not the agent's, are evidence. */

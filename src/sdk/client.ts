@@ -202,10 +202,16 @@ export class GovernanceClient {
     )
   }
 
-  protected command<T>(method: 'POST' | 'PUT', path: string, body: unknown, options: CommandOptions = {}) {
+  protected command<T>(
+    method: 'POST' | 'PUT',
+    path: string,
+    body: unknown,
+    options: CommandOptions = {},
+    headers: Record<string, string> = {},
+  ) {
     return this.request<T>(method, `/v1${path}`, {
       body,
-      headers: { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
+      headers: { ...headers, 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() },
       retries: this.retries,
     })
   }

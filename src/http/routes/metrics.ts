@@ -362,7 +362,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
   })
   const decisionLag = new Gauge({
     name: 'governance_decision_lag_events',
-    help: 'Ledger events the decision service has not yet decided on',
+    help: 'Ledger events this instance has not yet folded into its decision world (appended by other instances); its own appends are decided as they commit',
     registers,
   })
   const checkpointSize = new Gauge({
