@@ -38,7 +38,13 @@ interface Load {
   readonly allows: number
   readonly blocks: number
   readonly errors: number
+  /** submissions refused by the overload guard (503), counted apart from the errors */
+  readonly shed: number
 }
+
+/** Whether a 503's body is the overload guard's refusal (rather than a closed gate or a busy storage). */
+const overloaded = (body: string): boolean =>
+  (JSON.parse(body) as { details?: { overloaded?: boolean } | null }).details?.overloaded === true
 
 const run = (options: autocannon.Options): Promise<autocannon.Result> =>
   new Promise((done, fail) => {
@@ -73,6 +79,7 @@ const loadDecisions = async (
   let allows = 0
   let blocks = 0
   let errors = 0
+  let shed = 0
   type Context = { proposalId?: string }
   const result = await run({
     url: svc.url,
@@ -88,7 +95,8 @@ const loadDecisions = async (
         onResponse: (status, body, context: Context) => {
           context.proposalId =
             status === 201 ? (JSON.parse(body) as { proposalId: string }).proposalId : undefined
-          if (status !== 201) errors += 1
+          if (status === 503 && overloaded(body)) shed += 1
+          else if (status !== 201) errors += 1
         },
       },
       {
@@ -108,7 +116,7 @@ const loadDecisions = async (
       },
     ],
   })
-  return { rate: allows / result.duration, allows, blocks, errors }
+  return { rate: allows / result.duration, allows, blocks, errors, shed }
 }
 
 /**
@@ -121,10 +129,11 @@ const latencyAtRate = async (
   phase: Phase,
   rate: number,
   seconds: number,
-): Promise<{ latencies: number[]; late: number; failed: number }> => {
+): Promise<{ latencies: number[]; late: number; failed: number; shed: number }> => {
   const latencies: number[] = []
   const inFlight: Promise<void>[] = []
   let failed = 0
+  let shed = 0
   const warmUp = Math.min(2, seconds / 5)
   const total = Math.floor(rate * (seconds + warmUp))
   const started = now()
@@ -138,7 +147,8 @@ const latencyAtRate = async (
     inFlight.push(
       decideOnce(svc.url, agentToken, phase.body, due).then(
         ({ decision, ms }) => {
-          if (decision !== 'allow') failed += 1
+          if (decision === 'shed') shed += 1
+          else if (decision !== 'allow') failed += 1
           else if (counted) latencies.push(ms)
         },
         () => {
@@ -148,7 +158,7 @@ const latencyAtRate = async (
     )
   }
   await Promise.all(inFlight)
-  return { latencies, late, failed }
+  return { latencies, late, failed, shed }
 }
 
 export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> => {
@@ -177,9 +187,9 @@ export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> 
         const phase = await preparePhase(serviceSide, who, `round-${round + 1}`)
         const load = await loadDecisions(serviceSide, who.agent, phase, seconds)
         loads.push(load)
-        if (load.blocks + load.errors > 0)
+        if (load.blocks + load.errors + load.shed > 0)
           progress(
-            `  round ${round + 1}: ${load.blocks} blocks and ${load.errors} errors besides ${load.allows} allows`,
+            `  round ${round + 1}: ${load.blocks} blocks, ${load.errors} errors and ${load.shed} shed besides ${load.allows} allows`,
           )
         return load.rate
       },
@@ -190,12 +200,13 @@ export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> 
       `decisions: latency at ${fmt(rate)} decisions/s (half of ${fmt(maxRate)}) for ${latencySeconds} s`,
     )
     const phase = await preparePhase(svc, who, 'latency')
-    const { latencies, late, failed } = await latencyAtRate(svc, who.agent, phase, rate, latencySeconds)
+    const { latencies, late, failed, shed } = await latencyAtRate(svc, who.agent, phase, rate, latencySeconds)
     const p50 = percentile(latencies, 50)
     const p99 = percentile(latencies, 99)
     const rssAfter = svc.rssMb()
-    const latencyNote = `open loop at ${fmt(rate)} decisions/s (half the measured maximum) for ${latencySeconds} s over fetch keep-alive, ${latencies.length} decisions timed from their scheduled start to the verdict; ${failed} not allowed or failed; ${late} started over 50 ms late by the client`
+    const latencyNote = `open loop at ${fmt(rate)} decisions/s (half the measured maximum) for ${latencySeconds} s over fetch keep-alive, ${latencies.length} decisions timed from their scheduled start to the verdict; ${shed} submissions shed by the overload guard (503, OVERLOAD_MAX_COMMAND_WAIT_MS at its default), not timed; ${failed} not allowed or failed; ${late} started over 50 ms late by the client`
     const blocked = loads.reduce((n, l) => n + l.blocks + l.errors, 0)
+    const shedAtMax = loads.reduce((n, l) => n + l.shed, 0)
     return [
       ratioAtLeast(
         {
@@ -204,7 +215,7 @@ export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> 
           unit: 'decisions/s',
           baseline: `bare Fastify POST route that parses and returns the same JSON body, autocannon, ${CONNECTIONS} connections, same duration (requests/s)`,
           baselineValue: median(result.baseline),
-          note: `${rounds} interleaved rounds of ${seconds} s; autocannon with ${CONNECTIONS} connections, each looping POST /v1/proposals then GET /v1/proposals/:id/verdict?wait=10 (a low-impact proposal with its snapshot evidence, allowed); counts allow verdicts received; ${blocked} blocks or errors in all rounds; each round on a fresh identity, grant and observation; proposals stay open (none is executed); service RSS after the load ${fmt(rssAfter)} MB`,
+          note: `${rounds} interleaved rounds of ${seconds} s; autocannon with ${CONNECTIONS} connections, each looping POST /v1/proposals then GET /v1/proposals/:id/verdict?wait=10 (a low-impact proposal with its snapshot evidence, allowed); counts allow verdicts received; ${blocked} blocks or errors and ${shedAtMax} submissions shed (503) in all rounds; each round on a fresh identity, grant and observation; proposals stay open (none is executed); service RSS after the load ${fmt(rssAfter)} MB`,
           rounds: result,
         },
         0.25,

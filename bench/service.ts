@@ -128,7 +128,8 @@ export const startService = async (dataDir: string, timeoutMs = 60_000): Promise
     PORT: String(port),
     AUTH_MODE: 'embedded',
     LOG_LEVEL: 'warn',
-    // the bench measures throughput from one principal, not the rate limits: at their highest
+    // the bench measures throughput from one principal, not the rate limits: at their highest (the overload
+    // guard keeps its default: the decisions figure reports what it refused)
     RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
     RATE_LIMIT_COMMANDS_PER_MINUTE: '1000000',
     COMMANDS_IN_FLIGHT_PER_PRINCIPAL: '10000',
@@ -362,15 +363,20 @@ export const preparePhase = async (svc: Service, who: Principals, tag: string): 
   return { identity, resource, body }
 }
 
-/** One decision end to end: submit, then wait for the durable verdict. Returns its decision and latency. */
+/**
+ * One decision end to end: submit, then wait for the durable verdict. Returns its decision and latency, or
+ * 'shed' when the service refused the submission as overloaded (503, before any work).
+ */
 export const decideOnce = async (
   baseUrl: string,
   agentToken: string,
   body: Record<string, unknown>,
   startedAt = now(),
-): Promise<{ decision: 'allow' | 'block' | 'none'; ms: number }> => {
+): Promise<{ decision: 'allow' | 'block' | 'none' | 'shed'; ms: number }> => {
   const http = api(baseUrl)
   const submitted = await http.call('POST', '/v1/proposals', agentToken, body)
+  if (submitted.status === 503 && (submitted.body.details as { overloaded?: boolean } | null)?.overloaded)
+    return { decision: 'shed', ms: now() - startedAt }
   if (submitted.status !== 201)
     throw new Error(`submit answered ${submitted.status}: ${JSON.stringify(submitted.body)}`)
   for (;;) {

@@ -165,6 +165,11 @@ export const ConfigSchema = z
     COMMANDS_IN_FLIGHT_PER_PRINCIPAL: z.coerce.number().int().min(1).max(10_000).default(16),
     /** commands the service has in flight in all; one more is a 503 */
     COMMANDS_IN_FLIGHT_TOTAL: z.coerce.number().int().min(1).max(100_000).default(256),
+    /**
+     * the longest a command may have been in progress (body received, not yet answered) before new commands are
+     * refused with 503 and Retry-After, before any work: the ledger is backed up (see src/http/overload.ts)
+     */
+    OVERLOAD_MAX_COMMAND_WAIT_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
     /** how long a client may take to send a whole request (headers and body) before it is answered 408 */
     REQUEST_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
     SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),

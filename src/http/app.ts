@@ -12,6 +12,7 @@ import { commandsPlugin } from './commands.js'
 import { corsPlugin } from './cors.js'
 import { errorHandler, frameworkError } from './errors.js'
 import { openApiOptions } from './openapi.js'
+import { overloadOf, overloadPlugin } from './overload.js'
 import { rateLimitsOf, rateLimitsPlugin } from './rate-limits.js'
 import { apiRoutes, metricsRoute, publicRoutes } from './routes/index.js'
 import { MAX_PATH_PARAMETER_LENGTH } from './schemas.js'
@@ -108,6 +109,9 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
       await api.register(authPlugin, { verifier: runtime.verifier })
       // after authentication: every budget is the verified principal's
       await api.register(rateLimitsPlugin, rateLimitsOf(config))
+      // commands are refused at once while the ledger is backed up, rather than queued behind it
+      const { commandsShed } = app.prometheus
+      await api.register(overloadPlugin, { ...overloadOf(config), shed: () => commandsShed.inc() })
       await api.register(commandsPlugin, { store: runtime.store })
       api.addHook('preHandler', async (request) => {
         if (request.principal) request.log = request.log.child({ principal: request.principal.sub })

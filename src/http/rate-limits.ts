@@ -26,7 +26,7 @@ export const rateLimitsOf = (config: Config): RateLimits => ({
 })
 
 /** The methods of the routes that may append to the ledger: each one admitted spends one command. */
-const COMMAND_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+export const COMMAND_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 /** Principals followed at once per budget; beyond it the least recently seen starts a fresh window. */
 const PRINCIPALS_TRACKED = 10_000

@@ -23,7 +23,11 @@ export const ErrorBody = z
   })
   .describe('every error answers with this shape')
 
-/** The standard error responses of a command: the body it carries may be refused as well as the command. */
+/**
+ * The standard error responses of a command: the body it carries may be refused as well as the command, and
+ * the service refuses commands with 503 while it is overloaded (src/http/overload.ts), holds all the commands
+ * in flight it holds, or its storage is busy.
+ */
 export const errorResponses = {
   400: ErrorBody,
   401: ErrorBody,
@@ -34,6 +38,7 @@ export const errorResponses = {
   415: ErrorBody,
   422: ErrorBody,
   429: ErrorBody,
+  503: ErrorBody,
 } as const
 
 type ErrorStatus = 400 | 401 | 403 | 404 | 429 | 503

@@ -71,13 +71,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
  * Tests drive the API far faster than any client, so the harness starts the service with its rate limits
- * at their highest; a test of the limits themselves sets its own.
+ * at their highest, and the overload guard at its most patient (a stall of the test machine is no overload);
+ * a test of the limits themselves sets its own.
  */
 export const HIGHEST_RATES = {
   RATE_LIMIT_REQUESTS_PER_SECOND: '100000',
   RATE_LIMIT_COMMANDS_PER_MINUTE: '1000000',
   COMMANDS_IN_FLIGHT_PER_PRINCIPAL: '10000',
   COMMANDS_IN_FLIGHT_TOTAL: '100000',
+  OVERLOAD_MAX_COMMAND_WAIT_MS: '60000',
 } as const
 
 /** The limits a service starts with when nothing sets them, for tests that must stay within them (the demo). */
@@ -88,6 +90,7 @@ export const DEFAULT_RATES = (() => {
     RATE_LIMIT_COMMANDS_PER_MINUTE: String(defaults.RATE_LIMIT_COMMANDS_PER_MINUTE),
     COMMANDS_IN_FLIGHT_PER_PRINCIPAL: String(defaults.COMMANDS_IN_FLIGHT_PER_PRINCIPAL),
     COMMANDS_IN_FLIGHT_TOTAL: String(defaults.COMMANDS_IN_FLIGHT_TOTAL),
+    OVERLOAD_MAX_COMMAND_WAIT_MS: String(defaults.OVERLOAD_MAX_COMMAND_WAIT_MS),
   }
 })()
 

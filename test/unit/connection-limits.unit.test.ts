@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { ConnectionSlots } from '../../src/http/connections.js'
 import { ApiError } from '../../src/http/errors.js'
 import { LedgerWaits } from '../../src/http/ledger-waits.js'
+import { CommandsInProgress } from '../../src/http/overload.js'
 import { pagedWriter } from '../../src/http/routes/verdict-stream.js'
 import type { StoredEvent } from '../../src/store/port.js'
 
@@ -95,5 +96,30 @@ describe('paged writer', () => {
     for (const item of ['é', 'é', 'é']) await pages.add(item)
     await pages.flush()
     assert.deepEqual(written, ['éé', 'é'])
+  })
+})
+
+describe('commands in progress (the overload guard’s measure)', () => {
+  it('the oldest command still in progress is the one that began first; an answered one no longer counts', () => {
+    let now = 100
+    const commands = new CommandsInProgress(() => now)
+    const [a, b, c] = [{}, {}, {}]
+    assert.equal(commands.oldestMs(), 0, 'none in progress')
+    commands.begin(a)
+    now = 105
+    commands.begin(b)
+    commands.begin(a)
+    now = 112
+    assert.equal(commands.oldestMs(), 12, 'a began at 100; beginning it again changes nothing')
+    commands.end(a)
+    assert.equal(commands.oldestMs(), 7, 'then b, begun at 105')
+    commands.end(a)
+    commands.begin(c)
+    now = 120
+    assert.equal(commands.oldestMs(), 15)
+    commands.end(b)
+    assert.equal(commands.oldestMs(), 8, 'c, begun at 112')
+    commands.end(c)
+    assert.equal(commands.oldestMs(), 0)
   })
 })

@@ -226,6 +226,8 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
 
 export interface Prometheus {
   readonly registry: Registry
+  /** commands the overload guard refused before any work (src/http/overload.ts) */
+  readonly commandsShed: Counter<string>
   /** sets every ledger-derived series from the stored documents, then renders the registry */
   scrape(): Promise<string>
 }
@@ -276,6 +278,11 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     name: 'governance_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status',
     labelNames: ['method', 'route', 'status'],
+    registers,
+  })
+  const commandsShed = new Counter({
+    name: 'governance_commands_shed_total',
+    help: 'Commands refused with 503 before any work because the service was overloaded: a command in progress had waited longer than OVERLOAD_MAX_COMMAND_WAIT_MS',
     registers,
   })
   const counter = (name: string, help: string, labelNames: readonly string[] = []) =>
@@ -516,7 +523,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     setShadow(shadowCounts(runtime))
     return registry.metrics()
   }
-  return { registry, scrape, httpRequests }
+  return { registry, commandsShed, scrape, httpRequests }
 }
 
 /** Counts every response of the app by route pattern (never the raw URL, which would explode the series). */

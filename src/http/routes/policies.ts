@@ -152,6 +152,8 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/policies/counterfactual',
     {
+      // a read: a replay may take seconds, which the overload guard must not take for a backed-up ledger
+      config: { appendsNothing: true },
       preValidation: authorize('auditor', 'policy-admin'),
       schema: {
         tags: ['policies'],
@@ -159,7 +161,8 @@ export const policyRoutes = async (base: FastifyInstance): Promise<void> => {
         summary:
           'Re-decide the ledger in memory under another policy from a position, and list every verdict that would flip (nothing is written)',
         body: CounterfactualBody,
-        response: { 200: CounterfactualReport, ...readErrors(400, 401, 403, 404, 429) },
+        // 503: beyond the commands in flight the service holds (a POST's body takes a place like a command's)
+        response: { 200: CounterfactualReport, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
