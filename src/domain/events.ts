@@ -723,17 +723,28 @@ export type LedgerEvent<E extends { type: string; data: unknown } = DomainEvent>
 export const parseDomainEvent = (stored: { type: string; data: unknown }): DomainEvent =>
   DomainEvent.parse({ type: stored.type, data: stored.data })
 
+/**
+ * The typed form of each stored envelope typed so far, by the envelope object: an event is typed once, when it is
+ * appended (by the decision service, which reads every event of a commit), and every reader handed the same
+ * envelope (the ledger's in-memory tail serves the same objects to every follower) shares that one decoded copy.
+ */
+const typedEnvelopes = new WeakMap<object, LedgerEvent>()
+
 /** Types a stored envelope; an event the model cannot read is an error that names its position, never skipped. */
 export const toLedgerEvent = (
   stored: z.infer<typeof EnvelopeFields> & { type: string; data: unknown },
 ): LedgerEvent => {
+  const known = typedEnvelopes.get(stored)
+  if (known) return known
   const parsed = DomainEvent.safeParse({ type: stored.type, data: stored.data })
   if (!parsed.success) {
     throw new Error(
       `ledger event at position ${stored.position} (${stored.type}) does not match the model: ${parsed.error.message}`,
     )
   }
-  return { ...stored, ...parsed.data } as LedgerEvent
+  const typed = { ...stored, ...parsed.data } as LedgerEvent
+  typedEnvelopes.set(stored, typed)
+  return typed
 }
 
 // ---------- stream names ----------

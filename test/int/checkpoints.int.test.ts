@@ -105,7 +105,8 @@ describe('signed checkpoints', () => {
     await checkpoints.tick()
     assert.equal(checkpoints.latest()?.size, (cut?.size ?? 0) + EVERY)
 
-    const files = readdirSync(checkpoints.folder.dir).sort()
+    // the service's own cutter may have cut earlier ones while the world was seeded: the last two are these
+    const files = readdirSync(checkpoints.folder.dir).sort().slice(-2)
     assert.deepEqual(files, [checkpointFileName(cut?.size ?? 0), checkpointFileName(tree.size())])
     const latest = await fetch(`${url}/v1/checkpoints/latest`)
     assert.equal(latest.status, 200)

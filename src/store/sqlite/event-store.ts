@@ -22,11 +22,13 @@ import {
   GENESIS_HASH,
   type LedgerHead,
   type NewEvent,
+  READ_BUDGET_BYTES,
   StoreClosedError,
   type StoredEvent,
   type StreamWrite,
   type Subscription,
 } from '../port.js'
+import { RecentEvents } from '../recent-events.js'
 import { StreamVersions } from '../stream-versions.js'
 import {
   type EventStatements,
@@ -54,7 +56,10 @@ export class SqliteEventStore implements EventStore {
   private readonly clock: () => Date
   private readonly versions = new StreamVersions()
   private readonly appends = new AppendQueue({ flush: (calls) => this.flush(calls) })
-  private readonly feeds = new Feeds((after, limit, maxBytes) => readAfter(this.sql, after, limit, maxBytes))
+  private readonly recent = new RecentEvents()
+  /** the stored JSON size of each event the transaction being committed writes */
+  private written: number[] = []
+  private readonly feeds = new Feeds((after, limit, maxBytes) => this.readAfter(after, limit, maxBytes))
   private closing: Promise<void> | null = null
   private readonly counters = { transactions: 0, appends: 0 }
   private readonly planAndWrite: Database.Transaction<(calls: readonly PendingAppend[]) => Plan>
@@ -112,7 +117,16 @@ export class SqliteEventStore implements EventStore {
 
   async readAll(after: number, limit = 1000, maxBytes?: number): Promise<StoredEvent[]> {
     this.assertOpen()
+    // from the file, always: what verify and every catch-up read is what the ledger holds now
     return readAfter(this.sql, after, limit, maxBytes)
+  }
+
+  /**
+   * What the live followers read: the tail this process committed, while it holds the position, else the file. A
+   * follower is handed the events as they were committed, typed once for all of them.
+   */
+  private readAfter(after: number, limit: number, maxBytes = READ_BUDGET_BYTES): StoredEvent[] {
+    return this.recent.after(after, limit, maxBytes) ?? readAfter(this.sql, after, limit, maxBytes)
   }
 
   async head(): Promise<LedgerHead> {
@@ -186,6 +200,7 @@ export class SqliteEventStore implements EventStore {
     }
     this.answering?.committed(plan.tip.position)
     this.answering = null
+    this.recent.committed(plan.events, this.written)
     this.versions.committed(plan)
     this.counters.transactions += 1
     this.counters.appends += calls.length
@@ -226,8 +241,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   private write(plan: Plan): void {
-    plan.events.forEach((event, i) => {
-      this.sql.insertEvent.run(...toRow(event, plan.dataTexts[i]))
+    this.written = plan.events.map((event, i) => {
+      const row = toRow(event, plan.dataTexts[i])
+      this.sql.insertEvent.run(...row)
+      return String(row[6]).length + String(row[7]).length
     })
     for (const { key, first, last } of plan.keys) this.sql.insertKey.run(key, first, last)
   }

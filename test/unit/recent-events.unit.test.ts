@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { StoredEvent } from '../../src/store/port.js'
+import { RecentEvents } from '../../src/store/recent-events.js'
+
+const events = (from: number, count: number): StoredEvent[] =>
+  Array.from({ length: count }, (_, i) => ({ position: from + i }) as StoredEvent)
+const positions = (found: readonly StoredEvent[] | null) => found?.map((e) => e.position) ?? null
+
+test('the tail serves what this process committed, in order, by count and by size, and nothing it does not hold', () => {
+  const tail = new RecentEvents(5)
+  assert.equal(tail.after(0, 10, 1000), null, 'empty: read the ledger')
+  tail.committed(events(1, 3), [10, 10, 10])
+  assert.deepEqual(positions(tail.after(0, 10, 1000)), [1, 2, 3])
+  assert.deepEqual(positions(tail.after(1, 1, 1000)), [2], 'a count')
+  assert.deepEqual(positions(tail.after(0, 10, 15)), [1, 2], 'stops at the event that reaches the budget')
+  assert.equal(tail.after(3, 10, 1000), null, 'past its end: the ledger may hold more')
+  tail.committed(events(4, 4), [1, 1, 1, 1])
+  assert.equal(tail.after(0, 10, 1000), null, 'beyond its capacity the oldest are dropped')
+  assert.deepEqual(positions(tail.after(2, 10, 1000)), [3, 4, 5, 6, 7])
+  // another writer appended 8 and 9: a commit at 10 does not follow on, and the tail starts again
+  tail.committed(events(10, 1), [1])
+  assert.equal(tail.after(7, 10, 1000), null)
+  assert.deepEqual(positions(tail.after(9, 10, 1000)), [10])
+})
