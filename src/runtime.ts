@@ -316,6 +316,13 @@ export const startRuntime = async (
   const { closeStores, setAside, filesIntact, ...runtime } = await openRuntime(config)
   const { store, decision, views, tree, tail, health } = runtime
   health.probe('data files', filesIntact)
+  if (
+    config.LEDGER !== 'sqlite' &&
+    (config.VERDICT_KEY_FILE === undefined || config.TOKEN_KEY_FILE === undefined)
+  )
+    log.warn(
+      'a server ledger is shared by instances: give each the same VERDICT_KEY_FILE and TOKEN_KEY_FILE, or its verdicts and tokens are signed with keys of its own that the others do not list',
+    )
   for (const { path, reason } of setAside)
     log.warn({ setAside: path }, `${reason}: set aside, rebuilding from the ledger`)
   let fatal = false

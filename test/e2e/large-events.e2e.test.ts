@@ -10,11 +10,15 @@ import { type Service, startService } from '../../bench/service.js'
 import { bindingsOf } from '../../src/application/context.js'
 import type { SubmitProposalInput } from '../../src/application/proposals.js'
 import { agentLevel } from '../../src/application/queries.js'
+import { loadPrivateKey } from '../../src/auth/tokens.js'
+import { DecisionService } from '../../src/decision/service.js'
+import { createVerdictSigner } from '../../src/decision/signer.js'
 import { proposal } from '../../src/domain/deciders/index.js'
 import { streams } from '../../src/domain/events.js'
 import { uuidv7 } from '../../src/domain/ids.js'
 import { VERDICT_EVENT_TYPES } from '../../src/http/routes/verdict-stream.js'
 import { dataPaths } from '../../src/runtime.js'
+import { MemoryDocStore } from '../../src/store/memory/doc-store.js'
 import { openSqliteEventStore } from '../../src/store/sqlite/event-store.js'
 import { proposalBody, seedWorld, startTestApi, type TestApi } from '../support/api.js'
 
@@ -84,6 +88,12 @@ before(async () => {
   const paths = dataPaths(api.config)
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${paths.derived}${suffix}`, { force: true })
   const store = openSqliteEventStore({ path: paths.ledger })
+  // answered in the commit that appends them, as the service answers every append
+  await DecisionService.answering(
+    store,
+    new MemoryDocStore(),
+    createVerdictSigner(loadPrivateKey(paths.verdictKey)),
+  )
   try {
     const actor = { sub: 'agent-1', roles: ['agent' as const], approvalRoles: [] }
     for (let n = 1; n <= PROPOSALS; n++) {

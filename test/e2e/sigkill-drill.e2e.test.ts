@@ -12,7 +12,7 @@ import { compareDecisions } from '../../src/cli/commands/replay.js'
 import { loadVerdictSigner, openReadOnlyLedger } from '../../src/cli/data-folder.js'
 import { loadConfig } from '../../src/config.js'
 import { everyEvent, recordedDecisions, replayDecisions } from '../../src/decision/replay.js'
-import { DECISION_NAMESPACE } from '../../src/decision/service.js'
+import { DECISION_NAMESPACE, decisionWorld } from '../../src/decision/service.js'
 import type { DataOf } from '../../src/domain/events.js'
 import { dataPaths } from '../../src/runtime.js'
 import {
@@ -25,6 +25,7 @@ import {
   ObserverClient,
   SimulatorClient,
 } from '../../src/sdk/index.js'
+import { MemoryDocStore } from '../../src/store/memory/doc-store.js'
 import type { StoredEvent } from '../../src/store/port.js'
 import { openSqliteDocStore } from '../../src/store/sqlite/doc-store.js'
 import { verifyLedger } from '../../src/store/verify.js'
@@ -424,13 +425,14 @@ it(`${ROUNDS} SIGKILLs under concurrent load: 0 acknowledged requests lost, 0 do
       const doubles = doublesIn(events)
       const signer = loadVerdictSigner(config)
       const recorded = await recordedDecisions(ledger)
-      const replayed = await replayDecisions(ledger, signer, rebuilt)
+      const replayed = await replayDecisions(ledger, signer, new MemoryDocStore())
       const { differences, matched } = compareDecisions(recorded, replayed, new Set())
 
       const chain = await verifyLedger(ledger)
 
       const mismatched: string[] = []
-      for (const p of projections) {
+      // the decision world is a projection of the ledger as every read model is
+      for (const p of [...projections, decisionWorld]) {
         const checkpoint = await new ProjectionRunner(ledger, rebuilt, p).rebuild()
         assert.equal(checkpoint, head, `${p.name} rebuilt up to the head`)
         assert.equal(live.checkpoint(p.name), head, `${p.name} in derived.db is at the head`)
