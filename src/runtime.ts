@@ -316,12 +316,12 @@ export const startRuntime = async (
   const { closeStores, setAside, filesIntact, ...runtime } = await openRuntime(config)
   const { store, decision, views, tree, tail, health } = runtime
   health.probe('data files', filesIntact)
-  if (
-    config.LEDGER !== 'sqlite' &&
-    (config.VERDICT_KEY_FILE === undefined || config.TOKEN_KEY_FILE === undefined)
-  )
+  const ownKeys =
+    config.VERDICT_KEY_FILE === undefined ||
+    (config.AUTH_MODE === 'embedded' && config.TOKEN_KEY_FILE === undefined)
+  if (config.LEDGER !== 'sqlite' && ownKeys)
     log.warn(
-      'a server ledger is shared by instances: give each the same VERDICT_KEY_FILE and TOKEN_KEY_FILE, or its verdicts and tokens are signed with keys of its own that the others do not list',
+      'a server ledger is shared by instances: give each the same VERDICT_KEY_FILE (and TOKEN_KEY_FILE with embedded tokens), or each signs verdicts and tokens with keys of its own that the others do not list',
     )
   for (const { path, reason } of setAside)
     log.warn({ setAside: path }, `${reason}: set aside, rebuilding from the ledger`)
