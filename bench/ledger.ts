@@ -999,7 +999,7 @@ export const generateLedger = async (options: GenerateOptions): Promise<Generate
 // ---------- generated once, kept in the system temp folder ----------
 
 /** Bump when the generator changes what it writes: cached ledgers of another version are not reused. */
-const GENERATOR_VERSION = 4
+const GENERATOR_VERSION = 5
 const CACHE = join(tmpdir(), 'governance-ledger-bench')
 
 export interface LedgerFixture extends Omit<GeneratedLedger, 'seconds'> {
