@@ -128,12 +128,14 @@ export class DecisionService implements Answerer {
   }
 
   follow(events: readonly StoredEvent[]): void {
+    const world = this.world()
+    let at = this.position
     for (const stored of events) {
-      if (stored.position <= this.position) continue
-      const world = this.world()
+      if (stored.position <= at) continue
       evolveWorld(world, toLedgerEvent(stored))
-      this.lay(world.changed(), stored.position)
+      at = stored.position
     }
+    if (at > this.position) this.lay(world.changed(), at)
   }
 
   begin(): AnswerBatch {
