@@ -1,6 +1,7 @@
-// End-to-end decisions/s over HTTP (a proposal with its evidence submitted, the durable verdict waited for),
-// against a bare Fastify route that parses and returns the same JSON body, both loaded by autocannon with the
-// same connections and duration; then p50/p99 of the decision latency at half of the measured maximum rate.
+// End-to-end decisions/s over HTTP (a proposal with its evidence submitted with ?wait, answered with its durable
+// verdict in one request), against a bare Fastify route that parses and returns the same JSON body, both loaded by
+// autocannon with the same connections and duration; the decision latency of one client alone on a quiet
+// service, one decision after the other; then p50/p99 of the decision latency at half of the measured maximum rate.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +18,7 @@ import {
   ratioAtLeast,
   reported,
   sleep,
+  valueAtMost,
 } from './lib.js'
 import {
   type Child,
@@ -32,19 +34,6 @@ import {
 } from './service.js'
 
 const CONNECTIONS = 64
-
-interface Load {
-  readonly rate: number
-  readonly allows: number
-  readonly blocks: number
-  readonly errors: number
-  /** submissions refused by the overload guard (503), counted apart from the errors */
-  readonly shed: number
-}
-
-/** Whether a 503's body is the overload guard's refusal (rather than a closed gate or a busy storage). */
-const overloaded = (body: string): boolean =>
-  (JSON.parse(body) as { details?: { overloaded?: boolean } | null }).details?.overloaded === true
 
 const run = (options: autocannon.Options): Promise<autocannon.Result> =>
   new Promise((done, fail) => {
@@ -66,57 +55,73 @@ const loadEcho = async (echo: Child, body: string, seconds: number): Promise<num
   return result['2xx'] / result.duration
 }
 
+/** What one autocannon load of decisions received. */
+export interface Load {
+  /** allow verdicts received per second */
+  readonly rate: number
+  readonly allows: number
+  readonly blocks: number
+  /** answers other than a 201 with a verdict, by status ('201' here: a 201 without a verdict) */
+  readonly refused: Readonly<Record<string, number>>
+  /** connection errors and timeouts */
+  readonly errors: number
+}
+
+/** Everything but the allows of a load, in a few words; '' when there is nothing else. */
+export const unexpected = (load: Load): string => {
+  const refused = Object.entries(load.refused).map(([status, n]) => `${n} answered ${status}`)
+  const parts = [
+    ...(load.blocks > 0 ? [`${load.blocks} blocks`] : []),
+    ...refused,
+    ...(load.errors > 0 ? [`${load.errors} connection errors or timeouts`] : []),
+  ]
+  return parts.join(', ')
+}
+
+/** How many decisions of some loads were not allows, in all. */
+export const notAllowed = (loads: readonly Load[]): number =>
+  loads.reduce((n, l) => n + l.blocks + l.errors + Object.values(l.refused).reduce((a, b) => a + b, 0), 0)
+
 /**
- * autocannon on the service, each connection looping over a two-request sequence: submit the proposal, then
- * wait for its verdict (the proposal id carried from the first response to the second in the context).
+ * autocannon on the service, each connection looping over one request: the proposal submitted with `?wait`,
+ * answered 201 with its verdict, decided in the commit that appended it. Several URLs (instances serving one
+ * ledger) share the connections, one after the other.
  */
-const loadDecisions = async (
-  svc: Service,
+export const loadDecisions = async (
+  urls: readonly string[],
   agentToken: string,
-  phase: Phase,
+  body: Record<string, unknown>,
   seconds: number,
+  connections: number,
 ): Promise<Load> => {
   let allows = 0
   let blocks = 0
-  let errors = 0
-  let shed = 0
-  type Context = { proposalId?: string }
+  const refused: Record<string, number> = {}
   const result = await run({
-    url: svc.url,
-    connections: CONNECTIONS,
+    // autocannon takes a list of URLs and gives its connections to them in turn; its types know one URL only
+    url: (urls.length === 1 ? urls[0] : urls) as string,
+    connections,
     duration: seconds,
     timeout: 30,
     headers: { authorization: `Bearer ${agentToken}`, 'content-type': 'application/json' },
     requests: [
       {
         method: 'POST',
-        path: '/v1/proposals',
-        body: JSON.stringify(phase.body),
-        onResponse: (status, body, context: Context) => {
-          context.proposalId =
-            status === 201 ? (JSON.parse(body) as { proposalId: string }).proposalId : undefined
-          if (status === 503 && overloaded(body)) shed += 1
-          else if (status !== 201) errors += 1
-        },
-      },
-      {
-        method: 'GET',
-        // a falsy answer starts the sequence again: the submission failed
-        setupRequest: (request, context: Context) =>
-          (context.proposalId
-            ? { ...request, path: `/v1/proposals/${context.proposalId}/verdict?wait=10` }
-            : undefined) as autocannon.Request,
-        onResponse: (status, body) => {
+        path: '/v1/proposals?wait',
+        body: JSON.stringify(body),
+        onResponse: (status, text) => {
           const verdict =
-            status === 200 ? (JSON.parse(body) as { verdict: { decision: string } | null }).verdict : null
+            status === 201
+              ? (JSON.parse(text) as { verdict?: { decision: string } | null }).verdict
+              : undefined
           if (verdict?.decision === 'allow') allows += 1
           else if (verdict?.decision === 'block') blocks += 1
-          else errors += 1
+          else refused[String(status)] = (refused[String(status)] ?? 0) + 1
         },
       },
     ],
   })
-  return { rate: allows / result.duration, allows, blocks, errors, shed }
+  return { rate: allows / result.duration, allows, blocks, refused, errors: result.errors }
 }
 
 /**
@@ -161,10 +166,36 @@ const latencyAtRate = async (
   return { latencies, late, failed, shed }
 }
 
+/**
+ * One client alone on the service: decisions one after the other, each timed from its request to its verdict;
+ * a decision not allowed, or a request that fails, is counted, not timed.
+ */
+const sequentialLatency = async (
+  svc: Service,
+  agentToken: string,
+  phase: Phase,
+  count: number,
+): Promise<{ latencies: number[]; failed: string[] }> => {
+  const latencies: number[] = []
+  const failed: string[] = []
+  for (let i = 0; i < count; i += 1) {
+    try {
+      const { decision, ms } = await decideOnce(svc.url, agentToken, phase.body)
+      if (decision === 'allow') latencies.push(ms)
+      else failed.push(`decided ${decision}`)
+    } catch (error) {
+      failed.push(error instanceof Error ? error.message : String(error))
+    }
+  }
+  return { latencies, failed }
+}
+
 export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> => {
   const seconds = options.quick ? 4 : 10
   const rounds = options.quick ? 2 : 3
   const latencySeconds = options.quick ? 8 : 20
+  const sequential = options.quick ? 300 : 1000
+  const sequentialWarmUp = options.quick ? 100 : 200
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-decisions-'))
   let echo: Child | null = null
   let svc: Service | null = null
@@ -176,7 +207,23 @@ export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> 
     const body = JSON.stringify(warm.body)
     progress(`decisions: ${rounds} rounds of ${seconds} s per side, ${CONNECTIONS} connections; warming up`)
     await loadEcho(echo, body, 2)
-    await loadDecisions(svc, who.agent, warm, 2)
+    await loadDecisions([svc.url], who.agent, warm.body, 2, CONNECTIONS)
+
+    progress(
+      `decisions: one client alone, ${sequential} decisions one after the other (after ${sequentialWarmUp} not timed)`,
+    )
+    const quiet = await preparePhase(svc, who, 'one-client')
+    await sequentialLatency(svc, who.agent, quiet, sequentialWarmUp)
+    const { latencies: alone, failed: aloneFailed } = await sequentialLatency(
+      svc,
+      who.agent,
+      quiet,
+      sequential,
+    )
+    if (aloneFailed.length > 0)
+      progress(`  ${aloneFailed.length} not allowed or failed, the first: ${aloneFailed[0]}`)
+    const aloneNote = `one client alone on the service (nothing else loads it), ${sequential} decisions one after the other over fetch keep-alive after ${sequentialWarmUp} not timed, each POST /v1/proposals?wait timed from its request to its 201 with the allow verdict; ${aloneFailed.length} not allowed or failed${aloneFailed.length > 0 ? ` (the first: ${aloneFailed[0]})` : ''}; SQLite ledger`
+
     const loads: Load[] = []
     const echoSide = echo
     const serviceSide = svc
@@ -185,12 +232,10 @@ export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> 
       () => loadEcho(echoSide, body, seconds),
       async (round) => {
         const phase = await preparePhase(serviceSide, who, `round-${round + 1}`)
-        const load = await loadDecisions(serviceSide, who.agent, phase, seconds)
+        const load = await loadDecisions([serviceSide.url], who.agent, phase.body, seconds, CONNECTIONS)
         loads.push(load)
-        if (load.blocks + load.errors + load.shed > 0)
-          progress(
-            `  round ${round + 1}: ${load.blocks} blocks, ${load.errors} errors and ${load.shed} shed besides ${load.allows} allows`,
-          )
+        const besides = unexpected(load)
+        if (besides) progress(`  round ${round + 1}: ${besides} besides ${load.allows} allows`)
         return load.rate
       },
     )
@@ -201,12 +246,8 @@ export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> 
     )
     const phase = await preparePhase(svc, who, 'latency')
     const { latencies, late, failed, shed } = await latencyAtRate(svc, who.agent, phase, rate, latencySeconds)
-    const p50 = percentile(latencies, 50)
-    const p99 = percentile(latencies, 99)
     const rssAfter = svc.rssMb()
-    const latencyNote = `open loop at ${fmt(rate)} decisions/s (half the measured maximum) for ${latencySeconds} s over fetch keep-alive, ${latencies.length} decisions timed from their scheduled start to the verdict; ${shed} submissions shed by the overload guard (503, OVERLOAD_MAX_COMMAND_WAIT_MS at its default), not timed; ${failed} not allowed or failed; ${late} started over 50 ms late by the client`
-    const blocked = loads.reduce((n, l) => n + l.blocks + l.errors, 0)
-    const shedAtMax = loads.reduce((n, l) => n + l.shed, 0)
+    const latencyNote = `open loop at ${fmt(rate)} decisions/s (half the measured maximum) for ${latencySeconds} s over fetch keep-alive, ${latencies.length} decisions (POST /v1/proposals?wait) timed from their scheduled start to the 201 with the verdict; ${failed} not allowed or failed; ${shed} refused as overloaded (503); ${late} started over 50 ms late by the client`
     return [
       ratioAtLeast(
         {
@@ -215,27 +256,52 @@ export const decisionsFigure = async (options: BenchOptions): Promise<Figure[]> 
           unit: 'decisions/s',
           baseline: `bare Fastify POST route that parses and returns the same JSON body, autocannon, ${CONNECTIONS} connections, same duration (requests/s)`,
           baselineValue: median(result.baseline),
-          note: `${rounds} interleaved rounds of ${seconds} s; autocannon with ${CONNECTIONS} connections, each looping POST /v1/proposals then GET /v1/proposals/:id/verdict?wait=10 (a low-impact proposal with its snapshot evidence, allowed); counts allow verdicts received; ${blocked} blocks or errors and ${shedAtMax} submissions shed (503) in all rounds; each round on a fresh identity, grant and observation; proposals stay open (none is executed); service RSS after the load ${fmt(rssAfter)} MB`,
+          note: `${rounds} interleaved rounds of ${seconds} s; autocannon with ${CONNECTIONS} connections, each looping one request, POST /v1/proposals?wait, answered 201 with the verdict decided in the commit that appended the proposal (a low-impact proposal with its snapshot evidence, allowed); counts allow verdicts received; ${notAllowed(loads)} blocks, other answers or errors in all rounds; each round on a fresh identity, grant and observation; proposals stay open (none is executed); service RSS after the load ${fmt(rssAfter)} MB`,
           rounds: result,
         },
         0.25,
       ),
+      valueAtMost(
+        {
+          name: 'decision latency p50, one client alone',
+          value: percentile(alone, 50),
+          unit: 'ms',
+          baseline: 'none: an absolute limit',
+          baselineValue: null,
+          note: aloneNote,
+        },
+        2,
+      ),
+      valueAtMost(
+        {
+          name: 'decision latency p99, one client alone',
+          value: percentile(alone, 99),
+          unit: 'ms',
+          baseline: 'none: an absolute limit',
+          baselineValue: null,
+          note: aloneNote,
+        },
+        10,
+      ),
       reported({
         name: 'decision latency p50 at half max rate',
-        value: p50,
+        value: percentile(latencies, 50),
         unit: 'ms',
         baseline: 'none: reported',
         baselineValue: null,
         note: latencyNote,
       }),
-      reported({
-        name: 'decision latency p99 at half max rate',
-        value: p99,
-        unit: 'ms',
-        baseline: 'none: reported',
-        baselineValue: null,
-        note: latencyNote,
-      }),
+      valueAtMost(
+        {
+          name: 'decision latency p99 at half max rate',
+          value: percentile(latencies, 99),
+          unit: 'ms',
+          baseline: 'none: an absolute limit',
+          baselineValue: null,
+          note: latencyNote,
+        },
+        50,
+      ),
     ]
   } finally {
     await Promise.all([echo?.stop(), svc?.stop()])

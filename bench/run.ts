@@ -5,6 +5,7 @@ import { appendsFigure } from './appends.js'
 import { asOfFigure } from './as-of.js'
 import { counterfactualFigure } from './counterfactual.js'
 import { decisionsFigure } from './decisions.js'
+import { instancesFigure } from './instances.js'
 import {
   type BenchOptions,
   type Figure,
@@ -25,6 +26,7 @@ const FIGURES: ReadonlyArray<readonly [string, (options: BenchOptions) => Promis
   ['as-of', asOfFigure],
   ['counterfactual', counterfactualFigure],
   ['decisions', decisionsFigure],
+  ['instances', instancesFigure],
   ['rebuild', rebuildFigure],
   ['relay', relayFigure],
   ['scale', scaleFigure],

@@ -175,7 +175,7 @@ export const scaleFigure = async (options: BenchOptions): Promise<Figure[]> => {
       latencyFigure(
         'decision',
         'decision latency',
-        'POST /v1/proposals then GET /v1/proposals/:id/verdict?wait=10 until the verdict, a low-impact allow',
+        'POST /v1/proposals?wait, answered 201 with the verdict in one request, a low-impact allow',
       ),
       latencyFigure(
         'audit',
