@@ -362,17 +362,44 @@ const commitOrCatchUp = async (runner: ProjectionRunner, batch: PendingBatch): P
   }
 }
 
+/**
+ * Commits several runners' batches in one transaction of their document store; returns the runners whose
+ * checkpoint another process had moved (their batch was not written).
+ */
+const commitTogether = (
+  pending: ReadonlyArray<readonly [ProjectionRunner, PendingBatch]>,
+): ProjectionRunner[] => {
+  const moved: ProjectionRunner[] = []
+  const [first] = pending
+  if (!first) return moved
+  first[0].store.together(() => {
+    for (const [runner, batch] of pending) {
+      try {
+        runner.commit(batch)
+      } catch (error) {
+        if (!(error instanceof CheckpointMovedError)) throw error
+        moved.push(runner)
+      }
+    }
+  })
+  return moved
+}
+
 /** Follows the ledger for several runners with one subscription: each batch read and typed once for all. */
 export const followAll = (store: EventStore, runners: readonly ProjectionRunner[]): Subscription => {
   for (const runner of runners) runner.applyParsed([])
   const from = Math.min(...runners.map((r) => r.checkpoint()))
   return store.subscribe(from, async (batch) => {
     const events = typed(batch, 'follow')
-    for (const runner of runners) {
-      const pending = runner.begin()
-      runner.evolve(pending, events)
-      await commitOrCatchUp(runner, pending)
-    }
+    const pending = runners.map((runner) => {
+      const batch = runner.begin()
+      runner.evolve(batch, events)
+      return [runner, batch] as const
+    })
+    // every runner's batch in one transaction of derived.db: one write for the ledger's batch, not one per view
+    const moved = commitTogether(pending)
+    // another process moved these runners' checkpoints: each reads from there on its own
+    for (const runner of moved) await runner.catchUp()
   })
 }
 

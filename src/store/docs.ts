@@ -35,6 +35,11 @@ export interface DocStore {
     boundary: number,
     options?: { after?: string; limit?: number },
   ): Array<[string, unknown]>
+  /**
+   * Runs `work` as one transaction: the commits it makes (of several namespaces) are written together, each still
+   * all or nothing on its own (a commit that throws leaves the others).
+   */
+  together<T>(work: () => T): T
   /** the ledger position the namespace reflects; 0 when it has none */
   checkpoint(namespace: string): number
   /** drops every document, every kept earlier document and the checkpoint of the namespace */

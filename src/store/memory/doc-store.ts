@@ -32,6 +32,10 @@ export class MemoryDocStore implements DocStore {
       .map((key) => [key, this.get(namespace, key)])
   }
 
+  together<T>(work: () => T): T {
+    return work()
+  }
+
   commit(
     namespace: string,
     changes: ReadonlyMap<string, unknown>,

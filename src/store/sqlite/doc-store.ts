@@ -144,6 +144,11 @@ class SqliteDocStore implements DocStore {
     })()
   }
 
+  together<T>(work: () => T): T {
+    // each commit inside is a savepoint of this transaction: one that throws rolls back alone
+    return this.db.transaction(work)()
+  }
+
   getAt(namespace: string, key: string, boundary: number): unknown {
     const doc = this.sql.getAt.get({ namespace, key, boundary })
     return doc == null ? undefined : JSON.parse(doc)
