@@ -21,18 +21,44 @@ export interface CommandMetadata {
   readonly requestDigest?: string
 }
 
+/** Streams whose folded state each store keeps in memory: the busiest ones; any other is folded again when read. */
+const CACHED_STATES = 10_000
+
+interface Folded {
+  readonly decider: unknown
+  readonly state: unknown
+  readonly version: number
+}
+
+/**
+ * The state of recently loaded streams by store, at the version they were folded to. A stream only grows and its
+ * events never change, so a load folds only the events after that version onto the state kept.
+ */
+const folded = new WeakMap<EventStore, Map<string, Folded>>()
+
 /** Loads a stream's state by folding its events through the decider's evolve, a page at a time. */
 export const loadState = async <C, S, E extends DomainEvent>(
   store: EventStore,
   decider: Decider<C, S, E>,
   stream: string,
 ): Promise<{ state: S; version: number }> => {
-  let state = decider.initialState()
-  let version = 0
-  for await (const page of streamPages(store, stream)) {
+  let kept = folded.get(store)
+  if (!kept) {
+    kept = new Map()
+    folded.set(store, kept)
+  }
+  const known = kept.get(stream)
+  const from = known?.decider === decider ? known : null
+  let state = from ? (from.state as S) : decider.initialState()
+  let version = from?.version ?? 0
+  for await (const page of streamPages(store, stream, version + 1)) {
     state = foldState(decider, page, state)
     version = page.at(-1)?.streamVersion ?? version
   }
+  // most recently used last; the least recently used dropped past the bound
+  kept.delete(stream)
+  kept.set(stream, { decider, state, version })
+  if (kept.size > CACHED_STATES) kept.delete(kept.keys().next().value as string)
   return { state, version }
 }
 
