@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
 import Database from 'better-sqlite3'
+import { appendedUnder } from '../store/append-plan.js'
 import {
   type AppendResult,
   type EventStore,
@@ -48,7 +49,10 @@ export class ReadOnlyLedger implements EventStore {
   async recall(idempotencyKey: string): Promise<AppendResult | null> {
     const range = this.sql.findKey.get(idempotencyKey)
     return range
-      ? { events: this.sql.range.all(range.first, range.last).map(fromRow), duplicate: true }
+      ? {
+          events: appendedUnder(idempotencyKey, this.sql.range.all(range.first, range.last).map(fromRow)),
+          duplicate: true,
+        }
       : null
   }
 

@@ -147,6 +147,13 @@ export class AnswerError extends Error {
   }
 }
 
+/**
+ * The events an append under `key` wrote, out of the positions its key range spans: the answers sealed among them
+ * (to an event of a call that wrote several) carry a key of their own.
+ */
+export const appendedUnder = (key: string, events: readonly StoredEvent[]): StoredEvent[] =>
+  events.filter((e) => e.metadata.idempotencyKey === key)
+
 /** The idempotency key of the answers to an event: the same event is never answered twice. */
 export const answerKey = (cause: Pick<StoredEvent, 'id'>): string => `decision:${cause.id}`
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import {
+  type Answerer,
   type EventStore,
   GENESIS_HASH,
   type NewEvent,
@@ -580,6 +581,85 @@ export const eventStoreContract = (
       const result = await pending
       const reopened = await harness.reopen()
       assert.deepEqual(await readEverything(reopened), result.events)
+    })
+
+    describe('an answerer answers each event in the commit that appends it', () => {
+      /** Answers every event of type Asked with one Answer on the stream `answers`; refuses an event of type Bad. */
+      const answerer = (): Answerer & { followed: number[] } => {
+        let position = 0
+        const followed: number[] = []
+        return {
+          followed,
+          get position() {
+            return position
+          },
+          follow: (events) => {
+            for (const e of events) followed.push(e.position)
+            position = events.at(-1)?.position ?? position
+          },
+          begin: () => {
+            let last = position
+            return {
+              answer: (e) => {
+                if (e.type === 'Bad') throw new Error('cannot answer')
+                last = e.position
+                if (e.type !== 'Asked') return []
+                const answer = { type: 'Answer', data: { to: e.id }, metadata: { actor: 'answerer' } }
+                return [{ stream: 'answers', events: [answer], expectedVersion: 'any' as const }]
+              },
+              committed: (tip) => {
+                position = Math.max(last, tip)
+              },
+              abandoned: () => {},
+            }
+          },
+        }
+      }
+
+      it('seals each answer right after its cause; a retry under the key recalls the call’s own events only', async () => {
+        await store.append('s', [event(1)], 'any')
+        const answering = answerer()
+        store.answerWith(answering)
+        const call = [event(2, 'Asked'), event(3), event(4, 'Asked')]
+        const result = await store.append('s', call, 1, { idempotencyKey: 'k' })
+        assert.deepEqual(answering.followed, [1], 'it first folded what was appended before it answered')
+        assert.deepEqual(
+          positions(result.events),
+          [2, 4, 5],
+          'the call’s events, an answer sealed between them',
+        )
+        assert.deepEqual(positions(result.answers ?? []), [3, 6])
+        const all = await readEverything(store)
+        assert.deepEqual(
+          all.map((e) => `${e.type}@${e.stream}/${e.streamVersion}`),
+          ['Noted@s/1', 'Asked@s/2', 'Answer@answers/1', 'Noted@s/3', 'Asked@s/4', 'Answer@answers/2'],
+        )
+        assert.equal(all[2]?.metadata.idempotencyKey, `decision:${all[1]?.id}`)
+        const again = await store.append('s', call, 1, { idempotencyKey: 'k' })
+        assert.equal(again.duplicate, true)
+        assert.deepEqual(positions(again.events), [2, 4, 5])
+        assert.deepEqual(positions((await store.recall('k'))?.events ?? []), [2, 4, 5])
+        await assertChainOk()
+      })
+
+      it('an event it cannot answer is not appended; the other appends of its group commit are', async () => {
+        store.answerWith(answerer())
+        const appends = [
+          store.append('a', [event(1, 'Asked')], 'any'),
+          store.append('b', [event(2, 'Bad')], 'any'),
+          store.append('c', [event(3)], 'any'),
+        ]
+        const [a, b, c] = await Promise.allSettled(appends)
+        assert.equal(a?.status, 'fulfilled')
+        assert.equal(b?.status, 'rejected')
+        assert.equal(c?.status, 'fulfilled')
+        assert.deepEqual(
+          (await readEverything(store)).map((e) => e.stream),
+          ['a', 'answers', 'c'],
+          'nothing of the refused append',
+        )
+        await assertChainOk()
+      })
     })
   })
 }

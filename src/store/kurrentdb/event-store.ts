@@ -35,6 +35,7 @@
  * entry per key in memory, and reads the whole ledger when it opens.
  */
 import { KurrentDBClient } from '@kurrent/kurrentdb-client'
+import { appendedUnder } from '../append-plan.js'
 import { AppendQueue } from '../append-queue.js'
 import { Feeds } from '../feed.js'
 import { initialised } from '../open.js'
@@ -128,7 +129,9 @@ export class KurrentDbEventStore implements EventStore {
     this.assertOpen()
     await this.catchUp()
     const range = this.index.keyRange(idempotencyKey)
-    return range ? { events: await this.ledger.range(range), duplicate: true } : null
+    return range
+      ? { events: appendedUnder(idempotencyKey, await this.ledger.range(range)), duplicate: true }
+      : null
   }
 
   async readStream(

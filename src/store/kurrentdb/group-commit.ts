@@ -1,4 +1,11 @@
-import { AnswerError, type PendingAppend, type Plan, planBatch, settle } from '../append-plan.js'
+import {
+  AnswerError,
+  appendedUnder,
+  type PendingAppend,
+  type Plan,
+  planBatch,
+  settle,
+} from '../append-plan.js'
 import type { AnswerBatch, Answerer, StoredEvent } from '../port.js'
 import { type AppendFailure, failureOf, landed } from './commit.js'
 import { knownOf, type LedgerIndex } from './ledger-index.js'
@@ -95,7 +102,7 @@ export class GroupCommit {
     await catchUp()
     const snapshot = index.snapshot(calls)
     const stored = new Map<string, StoredEvent[]>()
-    for (const [key, range] of snapshot.keys) stored.set(key, await ledger.range(range))
+    for (const [key, range] of snapshot.keys) stored.set(key, appendedUnder(key, await ledger.range(range)))
     const answers = await this.answersAt(snapshot.tip.position)
     const known = { ...knownOf(snapshot, stored), versionOf: (stream: string) => index.version(stream) }
     try {

@@ -52,8 +52,11 @@ export const findByKeys = async (
   )
   const found = new Map<string, StoredEvent[]>()
   for (const row of rows) {
+    const event = fromRow(row)
+    // an answer sealed among a call's events carries its own key
+    if (event.metadata.idempotencyKey !== row.key) continue
     const events = found.get(row.key) ?? []
-    events.push(fromRow(row))
+    events.push(event)
     found.set(row.key, events)
   }
   return found

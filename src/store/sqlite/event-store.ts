@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import {
   AnswerError,
+  appendedUnder,
   type Known,
   keysOf,
   type PendingAppend,
@@ -251,7 +252,7 @@ export class SqliteEventStore implements EventStore {
 
   private findByKey(key: string): StoredEvent[] | undefined {
     const range = this.sql.findKey.get(key)
-    return range && this.sql.range.all(range.first, range.last).map(fromRow)
+    return range && appendedUnder(key, this.sql.range.all(range.first, range.last).map(fromRow))
   }
 
   private readTip(): Tip {
