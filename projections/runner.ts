@@ -14,6 +14,11 @@ const DEFAULT_BATCH_SIZE = 5000
  * A read also stops at the store's byte budget, and a batch ends with the first short read.
  */
 const READ_SIZE = 500
+/**
+ * How long following waits after each batch before it reads the next: under load the events of several group commits
+ * then make one batch of the read models, each document written once for all of them.
+ */
+const FOLLOW_PAUSE_MS = 10
 /** Decoded documents each runner keeps between batches: enough for the documents a stretch of ledger touches. */
 const DEFAULT_CACHED_DOCS = 2000
 /**
@@ -400,6 +405,8 @@ export const followAll = (store: EventStore, runners: readonly ProjectionRunner[
     const moved = commitTogether(pending)
     // another process moved these runners' checkpoints: each reads from there on its own
     for (const runner of moved) await runner.catchUp()
+    // off the request path: what the ledger commits meanwhile makes one larger batch, with one write per document
+    await new Promise((resolve) => setTimeout(resolve, FOLLOW_PAUSE_MS))
   })
 }
 
