@@ -241,6 +241,13 @@ export class ProjectionRunner<P extends Projection<unknown> = Projection> {
     return this.readCommitted(key)
   }
 
+  /** Drops what the runner holds in memory when the checkpoint is not where it left it (another process wrote). */
+  refresh(checkpoint: number): void {
+    if (checkpoint === this.cachedAt) return
+    this.cache.clear()
+    this.cachedAt = checkpoint
+  }
+
   private readCommitted(key: string): unknown {
     return this.cache.get(key, () => this.docs.get(this.name, key))
   }

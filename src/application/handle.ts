@@ -22,7 +22,12 @@ export interface CommandMetadata {
 }
 
 /** Streams whose folded state each store keeps in memory: the busiest ones; any other is folded again when read. */
-const CACHED_STATES = 10_000
+const CACHED_STATES = 1_000
+/**
+ * Only a stream of at least this many events is kept: the long ones (an agent's, an identity's) are what folding
+ * again costs; a proposal's is short, and its state holds its plan and evidence, which are not held in memory.
+ */
+const CACHED_FROM_VERSION = 16
 
 interface Folded {
   readonly decider: unknown
@@ -57,7 +62,7 @@ export const loadState = async <C, S, E extends DomainEvent>(
   }
   // most recently used last; the least recently used dropped past the bound
   kept.delete(stream)
-  kept.set(stream, { decider, state, version })
+  if (version >= CACHED_FROM_VERSION) kept.set(stream, { decider, state, version })
   if (kept.size > CACHED_STATES) kept.delete(kept.keys().next().value as string)
   return { state, version }
 }

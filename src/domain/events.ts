@@ -69,8 +69,13 @@ export const ActionDigest = Hash
 export const MAX_REASON_LENGTH = 2000
 const Reason = z.string().min(1).max(MAX_REASON_LENGTH)
 /** A reason the service words itself, kept within what the model accepts. */
-export const clipReason = (text: string): string =>
-  text.length <= MAX_REASON_LENGTH ? text : `${text.slice(0, MAX_REASON_LENGTH - 1)}…`
+export const clipReason = (text: string): string => {
+  if (text.length <= MAX_REASON_LENGTH) return text
+  const cut = MAX_REASON_LENGTH - 1
+  // never half of a surrogate pair: a lone surrogate is no text, and canonical JSON refuses it
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(cut - 1)) ? cut - 1 : cut
+  return `${text.slice(0, end)}…`
+}
 const Seconds = z.number().int().nonnegative()
 /** A token's jti as an identity provider may write it: printable ASCII without spaces. */
 export const TokenId = z

@@ -204,16 +204,15 @@ export const planBatch = (
   const answer = (event: StoredEvent): StoredEvent[] => {
     if (!answers) return []
     const key = answerKey(event)
-    let writes: readonly StreamWrite[]
+    let drafts: DraftWrite[]
     try {
-      writes = answers.answer(event)
+      const writes = answers.answer(event)
+      if (writes.length === 0) return []
+      drafts = draftWrites(writes, key)
     } catch (cause) {
       throw new AnswerError(event, cause)
     }
-    if (writes.length === 0) return []
-    const answered = draftWrites(writes, key).flatMap((write) =>
-      write.events.map((draft) => seal(write.stream, draft)),
-    )
+    const answered = drafts.flatMap((write) => write.events.map((draft) => seal(write.stream, draft)))
     keep(key, answered)
     return answered
   }

@@ -143,3 +143,39 @@ describe('the decision service on a real ledger', () => {
     }
   })
 })
+
+test('a decision world another process moved back is not decided on: appends fail closed until a restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ledger-decision-wiped-'))
+  const store = openSqliteEventStore({ path: join(dir, 'ledger.db') })
+  const docs = openSqliteDocStore(join(dir, 'derived.db'))
+  try {
+    const service = await DecisionService.answering(store, docs, createVerdictSigner(generateSigningKey()))
+    const observed = (n: number) => ({
+      type: 'StateObserved',
+      data: {
+        environment: 'production',
+        resource: 'db/main',
+        version: `v${n}`,
+        digest: `d${n}`,
+        observedAt: new Date().toISOString(),
+      },
+      metadata: { actor: 'observer-1' },
+    })
+    await store.append('resource-production.db/main', [observed(1)], 'any')
+    await service.catchUp()
+    // the overlay drops what derived.db now holds
+    service.world()
+    const head = await store.head()
+    // a rebuild run against the live folder wipes the world the overlay was laid over
+    docs.wipe(DECISION_NAMESPACE)
+    await assert.rejects(
+      store.append('resource-production.db/main', [observed(2)], 'any'),
+      /went back from position 1 to 0/,
+    )
+    assert.deepEqual(await store.head(), head, 'nothing appended on a world that is not the ledger’s')
+  } finally {
+    await store.close()
+    docs.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
