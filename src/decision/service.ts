@@ -161,7 +161,7 @@ export class DecisionService implements Answerer {
     const checkpoint = this.runner.checkpoint()
     if (checkpoint === this.prunedAt) return
     // the overlay covers the commits after the checkpoint it was pruned at: a world moved back (wiped or rebuilt
-    // by another process) is not one to decide on; every append then fails (503) until the service starts again
+    // by another process) is not one to decide on; every append then fails until the service starts again
     if (checkpoint < this.prunedAt)
       throw new Error(
         `the decision world in derived.db went back from position ${this.prunedAt} to ${checkpoint}: another process rewrote it`,
