@@ -96,7 +96,7 @@ const withContext = async (
         context: {
           executors: (await bindingsOf(store, executingIdentity)).executor,
           engagedSwitches: await switchesOver(store, state.proposal),
-          gateClosed: await gate.closedBecause(GATE_WAIT_MS),
+          gateClosed: await gate.closedBecause(),
           now: ledgerNow(),
         },
       }
@@ -132,16 +132,13 @@ export const proposalCommand = (
   )
 
 /**
- * Whether the service can vouch for the verdicts in the ledger now: every event up to the ledger's head
- * judged by the decision service (waited for up to `timeoutMs`), and every ledger consumer running.
+ * Whether the service can vouch for the verdicts in the ledger now: every ledger consumer running and its data
+ * files intact (every event is judged in the commit that appends it, so there is no judgement to wait for).
  */
 export interface Gate {
   /** why the gate is closed, or null when it is open */
-  closedBecause(timeoutMs: number): Promise<string | null>
+  closedBecause(): Promise<string | null>
 }
-
-/** How long the gate waits for the decision service to judge the ledger up to its head before it says 503. */
-export const GATE_WAIT_MS = 2_000
 
 /** The error that answers a start the gate refused and recorded, listing every reason; null for any other answer. */
 export const refusalIn = (result: AppendResult): DomainError | null => {

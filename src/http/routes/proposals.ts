@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import {
-  GATE_WAIT_MS,
   type ProposalRequest,
   proposalCommand,
   refusalIn,
@@ -177,7 +176,7 @@ const requireProposalReader = (request: FastifyRequest, agentId: unknown) => {
 
 /** A verdict is served only while the service can vouch for it: 503, saying why, while the gate is closed. */
 const requireGateOpen = async (request: FastifyRequest): Promise<void> => {
-  const closed = await request.server.runtime.gate.closedBecause(GATE_WAIT_MS)
+  const closed = await request.server.runtime.gate.closedBecause()
   if (closed) throw new ApiError('unavailable', `no verdict is served while the gate is closed: ${closed}`)
 }
 
@@ -271,7 +270,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request) => {
-      // the gate first: it may wait for the decision service, and the view is read once it has judged the head
+      // the gate first: no proposal is served while the service cannot vouch for its verdicts
       await requireGateOpen(request)
       const view = await proposalView(store, request.params.proposalId)
       if (!view) throw notFound(`proposal ${request.params.proposalId}`)
@@ -317,7 +316,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       try {
         const answer = await waitForVerdict(request, proposalId, afterRevision, ledgerWait)
         await requireGateOpen(request)
-        // the gate may have waited for the decision service: the verdict served is read once it has judged the head
+        // the verdict served is read once the gate is known to be open
         const verdict = verdictOf(await store.readStream(streams.proposal(proposalId)))
         const newer = verdict?.revision !== answer.verdict?.revision
         return { verdict, timedOut: answer.timedOut && !newer }

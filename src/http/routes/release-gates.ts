@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { ZodTypeProvider } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { GATE_WAIT_MS } from '../../application/proposals.js'
 import { keys } from '../../decision/world.js'
 import {
   Environment,
@@ -65,7 +64,7 @@ export const releaseGateRoutes = async (base: FastifyInstance): Promise<void> =>
     },
     async (request) => {
       // the runs a pipeline just recorded count: answer only once every event in the ledger is judged
-      const closed = await gate.closedBecause(GATE_WAIT_MS)
+      const closed = await gate.closedBecause()
       if (closed)
         throw new ApiError('unavailable', `no release gate is judged while the gate is closed: ${closed}`)
       const { workflow } = request.params
