@@ -8,6 +8,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** a POST that appends nothing (a replay, a verification): the overload guard leaves it alone */
     appendsNothing?: boolean
+    /**
+     * a command that only narrows authority and is how operators stop harm (engaging a kill switch, revoking a
+     * token): the overload guard never sheds it, so an overloaded service can still be stopped
+     */
+    emergencyBrake?: boolean
   }
 }
 
@@ -51,6 +56,10 @@ export const overloadOf = (config: Config): Pick<OverloadOptions, 'maxCommandWai
 const appends = (request: FastifyRequest): boolean =>
   COMMAND_METHODS.has(request.method) && request.routeOptions.config?.appendsNothing !== true
 
+/** A command the guard may refuse: one that appends and is not an emergency brake. */
+const sheddable = (request: FastifyRequest): boolean =>
+  appends(request) && request.routeOptions.config?.emergencyBrake !== true
+
 /**
  * Sheds commands while the service is overloaded, so that a command waits a bounded time or is refused at
  * once, instead of queueing for seconds behind the ones already admitted.
@@ -72,13 +81,15 @@ const appends = (request: FastifyRequest): boolean =>
  * a refused command costs no parsing, spends no budget and appends nothing, and is answered 503 `unavailable`
  * with Retry-After. Reads are never refused here (they hold no place in the ledger's queue, and the verdict
  * an executor waits for must stay readable), nor are the POST routes that append nothing (`appendsNothing`),
- * whose long replays would otherwise pass for a backed-up ledger. /health and /ready are outside /v1.
+ * whose long replays would otherwise pass for a backed-up ledger. Nor are the emergency brakes (`emergencyBrake`:
+ * engaging a kill switch, revoking a token), which narrow authority only: an overloaded service is the one an
+ * operator may most need to stop. They still count as commands in progress. /health and /ready are outside /v1.
  */
 export const overloadPlugin = fp(
   async (api: FastifyInstance, { maxCommandWaitMs, shed }: OverloadOptions) => {
     const inProgress = new CommandsInProgress()
     api.addHook('onRequest', async (request) => {
-      if (!appends(request)) return
+      if (!sheddable(request)) return
       const oldestMs = Math.round(inProgress.oldestMs())
       if (oldestMs <= maxCommandWaitMs) return
       shed()

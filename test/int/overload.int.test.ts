@@ -1,6 +1,6 @@
 // The overload guard: while a command has been in progress for longer than OVERLOAD_MAX_COMMAND_WAIT_MS, new
 // commands are refused at once with 503 and Retry-After, before their body is read, and append nothing;
-// reads, the POSTs that append nothing, /health and /ready are served. A command is held in progress by
+// reads, the POSTs that append nothing, /health and /ready are served, and a kill switch is still engaged. A command is held in progress by
 // holding its append, so the overload lasts exactly as long as the test wants.
 import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
@@ -95,6 +95,22 @@ describe('the overload guard', () => {
       const admin = api.as('admin', 'policy-admin')
       expectError(await admin.post('/v1/agents', { agentId: 'agent-x', owner: 'team' }), 503, 'unavailable')
 
+      // the emergency brake is never shed: an overloaded service can still be stopped, and it is recorded
+      const engaged = await admin.post('/v1/kill-switches', {
+        scope: 'global',
+        reason: 'stop every agent while the service is overloaded',
+      })
+      assert.equal(engaged.statusCode, 201, engaged.body)
+      const switchEvents = await api.runtime.store.readStream(
+        streams.killSwitch({ scope: 'global', target: null }),
+      )
+      assert.deepEqual(
+        switchEvents.map((e) => e.type),
+        ['KillSwitchEngaged'],
+      )
+      const headAfterBrake = await api.head()
+      assert.ok(headAfterBrake > headBefore, 'the kill switch reached the ledger')
+
       // reads are served, and so are the POSTs that append nothing (a policy version the ledger lacks: 404)
       assert.equal((await observer.get('/v1/kill-switches')).statusCode, 200)
       const auditor = api.as('auditor-1', 'auditor')
@@ -110,7 +126,7 @@ describe('the overload guard', () => {
 
       // nothing of the refused commands reached the ledger, and the first one was still in progress all along
       assert.equal(hold.counted.appends, 1)
-      assert.equal(await api.head(), headBefore)
+      assert.equal(await api.head(), headAfterBrake)
 
       hold.release()
       assert.equal((await first).statusCode, 201)

@@ -57,6 +57,7 @@ export const killSwitchRoutes = async (base: FastifyInstance): Promise<void> => 
     '/kill-switches',
     {
       preValidation: authorize('policy-admin'),
+      config: { emergencyBrake: true },
       schema: {
         tags: ['kill switches'],
         operationId: 'engageKillSwitch',

@@ -13,6 +13,7 @@ export const tokenRevocationRoutes = async (base: FastifyInstance): Promise<void
     '/token-revocations',
     {
       preValidation: authorize('policy-admin'),
+      config: { emergencyBrake: true },
       schema: {
         tags: ['tokens'],
         operationId: 'revokeToken',
