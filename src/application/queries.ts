@@ -47,9 +47,15 @@ export const currentVerdict = async (
   return verdictOf(events.filter((e) => e.position <= through))
 }
 
-/** The current verdict told by a proposal's events: the latest issued, marked if revoked or expired since. */
-export const verdictOf = (events: readonly StoredEvent[]): VerdictView | null => {
-  let verdict: VerdictView | null = null
+/**
+ * The current verdict told by a proposal's events: the latest issued, marked if revoked or expired since. `from`
+ * is the verdict told by the events before these, to follow a proposal event by event.
+ */
+export const verdictOf = (
+  events: readonly StoredEvent[],
+  from: VerdictView | null = null,
+): VerdictView | null => {
+  let verdict: VerdictView | null = from
   for (const e of events) {
     if (e.type === 'VerdictIssued') {
       verdict = {

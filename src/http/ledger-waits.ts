@@ -2,20 +2,24 @@ import type { StoredEvent } from '../store/port.js'
 
 /** One waiting request: woken by an event of its stream, by its deadline, by its client leaving or by close. */
 export interface LedgerWait {
-  /** true once an awaited event came since the last call; false when the time is up or the wait was ended */
-  next(): Promise<boolean>
+  /**
+   * The awaited events of its stream that came since the last call, in ledger order, as the tail handed them (no
+   * read); null once the time is up or the wait was ended
+   */
+  next(): Promise<readonly StoredEvent[] | null>
   /** frees the timer and the registration; every exit calls it, more than once is harmless */
   end(): void
 }
 
 interface Waiter {
-  notify(): void
+  notify(event: StoredEvent): void
   stop(): void
 }
 
 /**
  * Requests waiting for events of given types on given streams. One listener on the ledger tail feeds them
- * all (see feed): each waiter holds one timer, and is woken only by its own stream.
+ * all (see feed): each waiter holds one timer, is woken only by its own stream, and is handed the events
+ * themselves, so that a waiting request learns what happened without reading the ledger again.
  */
 export class LedgerWaits {
   private readonly byStream = new Map<string, Set<Waiter>>()
@@ -27,7 +31,7 @@ export class LedgerWaits {
     for (const e of batch) {
       if (!this.types.has(e.type)) continue
       const waiters = this.byStream.get(e.stream)
-      if (waiters) for (const w of waiters) w.notify()
+      if (waiters) for (const w of waiters) w.notify(e)
     }
   }
 
@@ -40,7 +44,7 @@ export class LedgerWaits {
 
   /** Waits on a stream for at most `ms`, until `signal` aborts; register before reading, so nothing is missed. */
   wait(stream: string, ms: number, signal?: AbortSignal): LedgerWait {
-    let pending = false
+    let pending: StoredEvent[] = []
     let over = false
     let wake: (() => void) | null = null
     const rouse = () => {
@@ -48,9 +52,14 @@ export class LedgerWaits {
       wake = null
       w?.()
     }
+    const take = (): readonly StoredEvent[] => {
+      const events = pending
+      pending = []
+      return events
+    }
     const waiter: Waiter = {
-      notify: () => {
-        pending = true
+      notify: (event) => {
+        pending.push(event)
         rouse()
       },
       stop: () => end(),
@@ -75,17 +84,10 @@ export class LedgerWaits {
     }
     return {
       next: () => {
-        if (pending) {
-          pending = false
-          return Promise.resolve(true)
-        }
-        if (over) return Promise.resolve(false)
-        return new Promise<boolean>((resolve) => {
-          wake = () => {
-            const woken = pending
-            pending = false
-            resolve(woken)
-          }
+        if (pending.length > 0) return Promise.resolve(take())
+        if (over) return Promise.resolve(null)
+        return new Promise<readonly StoredEvent[] | null>((resolve) => {
+          wake = () => resolve(pending.length > 0 ? take() : null)
         })
       },
       end,

@@ -82,6 +82,41 @@ describe('a command answers with the verdict it drew (?wait, Prefer: wait=N)', (
     assert.equal(await api.head(), head)
   })
 
+  test('while the gate is closed a command that asks for its verdict is refused and records nothing; one the gate closed under is answered without it', async () => {
+    const { health, gate } = api.runtime
+    health.fault('test-consumer', 'stopped by the test')
+    try {
+      const head = await api.head()
+      const refused = await agent().post('/v1/proposals?wait', proposalBody(world, { replicas: 11 }))
+      const body = expectError(refused, 503, 'unavailable')
+      assert.match(body.message, /gate is closed: test-consumer: stopped by the test/)
+      const submitted = await agent().post('/v1/proposals', proposalBody(world, { replicas: 12 }))
+      assert.equal(submitted.statusCode, 201, 'a command that does not ask for a verdict is still recorded')
+      const { proposalId, actionDigest } = submitted.json()
+      const afterSubmit = await api.head()
+      const approval = await api
+        .as(SEED.approver, 'approver')
+        .post(`/v1/proposals/${proposalId}/approvals`, { actionDigest }, { prefer: 'wait=3' })
+      expectError(approval, 503, 'unavailable')
+      assert.equal(await api.head(), afterSubmit, 'the refused evidence recorded nothing')
+      assert.ok(afterSubmit > head)
+    } finally {
+      health.recovered('test-consumer')
+    }
+    // the gate closes while the command is recorded: the command stands, its verdict is withheld, saying why
+    const closedBecause = gate.closedBecause
+    let asked = 0
+    gate.closedBecause = async () => (++asked === 1 ? null : 'closed by the test after the check')
+    try {
+      const submitted = await agent().post('/v1/proposals?wait', proposalBody(world, { replicas: 13 }))
+      assert.equal(submitted.statusCode, 201, submitted.body)
+      assert.equal(submitted.json().verdict, undefined)
+      assert.match(submitted.json().verdictWithheld, /gate is closed: closed by the test after the check/)
+    } finally {
+      gate.closedBecause = closedBecause
+    }
+  })
+
   test('a malformed wait is a 400 and records nothing', async () => {
     const head = await api.head()
     const bad = await agent().post('/v1/proposals?wait=soon', proposalBody(world, { replicas: 10 }))

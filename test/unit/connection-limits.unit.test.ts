@@ -41,41 +41,46 @@ describe('connection slots', () => {
   })
 })
 
-const event = (stream: string, type: string) => ({ stream, type }) as StoredEvent
+let position = 0
+const event = (stream: string, type: string) => ({ stream, type, position: ++position }) as StoredEvent
 
 describe('ledger waits', () => {
-  it('wakes a wait only for its own stream and types, remembers a wake that came while it read', async () => {
+  it('wakes a wait only for its own stream and types, handing it the events, and keeps those that came while it read', async () => {
     const waits = new LedgerWaits(new Set(['VerdictIssued']))
     const wait = waits.wait('proposal-a', 60_000)
+    const first = event('proposal-a', 'VerdictIssued')
     waits.feed([event('proposal-b', 'VerdictIssued'), event('proposal-a', 'ApprovalGranted')])
-    waits.feed([event('proposal-a', 'VerdictIssued')])
-    assert.equal(await wait.next(), true, 'the verdict came before next() was called')
+    waits.feed([first])
+    assert.deepEqual(await wait.next(), [first], 'the verdict came before next() was called')
     const next = wait.next()
-    waits.feed([event('proposal-a', 'VerdictIssued')])
-    assert.equal(await next, true)
+    const second = event('proposal-a', 'VerdictIssued')
+    const third = event('proposal-a', 'VerdictIssued')
+    waits.feed([second, third])
+    assert.deepEqual(await next, [second], 'a waiting wait is woken by the first event')
+    assert.deepEqual(await wait.next(), [third], 'and the next call has the rest')
     assert.equal(waits.size, 1)
     wait.end()
     wait.end()
     assert.equal(waits.size, 0)
-    assert.equal(await wait.next(), false, 'an ended wait never waits again')
+    assert.equal(await wait.next(), null, 'an ended wait never waits again')
   })
 
   it('ends on its deadline, on its signal, and on closeAll, each leaving nothing registered', async () => {
     const waits = new LedgerWaits(new Set(['VerdictIssued']))
-    assert.equal(await waits.wait('s', 0).next(), false, 'no time at all')
-    assert.equal(await waits.wait('s', 1).next(), false, 'its timer')
+    assert.equal(await waits.wait('s', 0).next(), null, 'no time at all')
+    assert.equal(await waits.wait('s', 1).next(), null, 'its timer')
     const gone = new AbortController()
     const left = waits.wait('s', 60_000, gone.signal)
     const leaving = left.next()
     gone.abort()
-    assert.equal(await leaving, false)
+    assert.equal(await leaving, null)
     const closing = waits.wait('s', 60_000).next()
     waits.closeAll()
-    assert.equal(await closing, false)
+    assert.equal(await closing, null)
     assert.equal(waits.size, 0)
     const aborted = new AbortController()
     aborted.abort()
-    assert.equal(await waits.wait('s', 60_000, aborted.signal).next(), false, 'a client gone before it waits')
+    assert.equal(await waits.wait('s', 60_000, aborted.signal).next(), null, 'a client gone before it waits')
     assert.equal(waits.size, 0)
   })
 })

@@ -28,6 +28,7 @@ import { ConnectionSlots, clientGone } from '../connections.js'
 import { ApiError, forbidden, notFound } from '../errors.js'
 import { type LedgerWait, LedgerWaits } from '../ledger-waits.js'
 import { busyResponses, CommandResult, errorResponses, IdempotencyHeaders, readErrors } from '../schemas.js'
+import { VERDICT_EVENT_TYPES } from './verdict-stream.js'
 
 const ProposalParams = z.object({ proposalId: Identifier })
 
@@ -106,6 +107,12 @@ const WithVerdict = CommandResult.extend({
   verdict: VerdictViewSchema.nullable()
     .optional()
     .describe('with ?wait or Prefer: wait=N: the verdict in force once the command was recorded'),
+  verdictWithheld: z
+    .string()
+    .optional()
+    .describe(
+      'with ?wait or Prefer: wait=N, instead of the verdict: why none is served now (the gate closed while the command was recorded); read it with GET .../verdict once the service is ready',
+    ),
 })
 
 /** Whether the request asks for the verdict with the answer: `?wait`, or a `wait` preference (RFC 7240). */
@@ -131,11 +138,23 @@ const verdictAfter = async (
   return verdictOf(await request.server.runtime.store.readStream(stream))
 }
 
-/** The command's answer, with the verdict in force after it when the request asks for it. */
+/**
+ * The command's answer, with the verdict in force after it when the request asks for it. A verdict is served only
+ * while the gate is open: a command that asks for one is refused before anything is done while the gate is closed
+ * (`refuseWhileGateClosed`), and one whose gate closed while it was recorded is answered without it, saying why.
+ */
 const answerWithVerdict = async (request: FastifyRequest, proposalId: string, result: AppendResult) => {
   const answer = answerOf(request, result)
   if (!verdictWanted(request)) return answer
+  const closed = await request.server.runtime.gate.closedBecause()
+  if (closed)
+    return { ...answer, verdictWithheld: `no verdict is served while the gate is closed: ${closed}` }
   return { ...answer, verdict: await verdictAfter(request, proposalId, result) }
+}
+
+/** A command that asks for its verdict is refused, before anything is done, while no verdict can be served. */
+const refuseWhileGateClosed = async (request: FastifyRequest): Promise<void> => {
+  if (verdictWanted(request)) await requireGateOpen(request)
 }
 
 /**
@@ -149,6 +168,7 @@ export const runOnProposal = async (
   verdict: 'verdict' | 'no-verdict' = 'no-verdict',
 ) => {
   const { store, gate } = request.server.runtime
+  if (verdict === 'verdict') await refuseWhileGateClosed(request)
   const result = await proposalCommand(store, gate, actorOf(request), proposalId, command, optionsOf(request))
   const refused = refusalIn(result)
   if (refused) {
@@ -185,8 +205,9 @@ const WAIT_RETRY_AFTER_SECONDS = 1
 
 /**
  * Resolves once a verdict newer than `afterRevision` is in the ledger, or when the wait is over (its time,
- * its client gone, the server closing); 404 for no proposal. The proposal is read once, then again only
- * when a verdict event of its stream arrives. A revision beyond the current one waits for the next verdict.
+ * its client gone, the server closing); 404 for no proposal. The proposal is read once; after that, the verdict
+ * follows the verdict events the ledger tail hands the wait, without reading the stream again. A revision beyond
+ * the current one waits for the next verdict.
  */
 const waitForVerdict = async (
   request: FastifyRequest,
@@ -194,25 +215,28 @@ const waitForVerdict = async (
   afterRevision: number,
   wait: LedgerWait,
 ): Promise<{ verdict: VerdictView | null; timedOut: boolean }> => {
-  const { store } = request.server.runtime
-  const stream = streams.proposal(proposalId)
-  let after: number | null = null
+  // one read of the stream tells whether the proposal exists, whose it is, and its verdict
+  const events = await request.server.runtime.store.readStream(streams.proposal(proposalId))
+  if (events.length === 0) throw notFound(`proposal ${proposalId}`)
+  requireProposalReader(request, (events[0]?.data as { agentId?: unknown } | undefined)?.agentId)
+  let verdict = verdictOf(events)
+  // the wait was registered before the read: what it was handed up to the read's last event is in the read
+  let read = events.at(-1)?.position ?? 0
+  const after = Math.min(afterRevision, verdict?.revision ?? 0)
   for (;;) {
-    // one read of the stream tells both whether the proposal exists and its verdict
-    const events = await store.readStream(stream)
-    if (events.length === 0) throw notFound(`proposal ${proposalId}`)
-    requireProposalReader(request, (events[0]?.data as { agentId?: unknown } | undefined)?.agentId)
-    const verdict = verdictOf(events)
-    after ??= Math.min(afterRevision, verdict?.revision ?? 0)
     if (verdict !== null && verdict.revision > after) return { verdict, timedOut: false }
-    if (!(await wait.next())) return { verdict, timedOut: true }
+    const came = await wait.next()
+    if (came === null) return { verdict, timedOut: true }
+    const unseen = came.filter((e) => e.position > read)
+    verdict = verdictOf(unseen, verdict)
+    read = unseen.at(-1)?.position ?? read
   }
 }
 
 export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
   const app = base.withTypeProvider<ZodTypeProvider>()
   const { store, config, tail } = app.runtime
-  const waits = new LedgerWaits(new Set(['VerdictIssued']))
+  const waits = new LedgerWaits(VERDICT_EVENT_TYPES)
   const slots = new ConnectionSlots({
     what: 'verdict waits',
     perPrincipal: config.WAIT_MAX_PER_PRINCIPAL,
@@ -250,6 +274,7 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       },
     },
     async (request, reply) => {
+      await refuseWhileGateClosed(request)
       const submitted = await submitProposal(store, actorOf(request), request.body, optionsOf(request))
       const { proposalId, planHash, actionDigest, result } = submitted
       const answer = await answerWithVerdict(request, proposalId, result)
@@ -315,11 +340,9 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       const ledgerWait = waits.wait(streams.proposal(proposalId), seconds * 1000, clientGone(reply))
       try {
         const answer = await waitForVerdict(request, proposalId, afterRevision, ledgerWait)
+        // served only while the gate is open, however long the wait was
         await requireGateOpen(request)
-        // the verdict served is read once the gate is known to be open
-        const verdict = verdictOf(await store.readStream(streams.proposal(proposalId)))
-        const newer = verdict?.revision !== answer.verdict?.revision
-        return { verdict, timedOut: answer.timedOut && !newer }
+        return answer
       } finally {
         ledgerWait.end()
         release()
