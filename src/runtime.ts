@@ -15,6 +15,8 @@ import { dataPaths, secureDataFolder } from './data-folder.js'
 
 export { dataPaths }
 
+import { ledgerTime } from './application/queries.js'
+import { resumeDecisions } from './decision/resume.js'
 import { appendDueNotices } from './decision/scheduler.js'
 import { DECISION_NAMESPACE, DecisionService } from './decision/service.js'
 import { SHADOW_NAMESPACE, ShadowDecisions } from './decision/shadow.js'
@@ -371,8 +373,15 @@ export const startRuntime = async (
   })
   // the first start fails the start itself: nothing is served before the derived state is caught up
   for (const consumer of consumers) supervisor.watch(consumer, await consumer.start())
-  // from now on every append is answered in its own commit
+  // from now on every append is answered in its own commit; what the ledger left unanswered is answered now
   store.answerWith(decision)
+  const lastEventAt = await ledgerTime(store)
+  const resumed = lastEventAt === null ? 0 : await resumeDecisions(store, decision.world(), lastEventAt)
+  if (resumed > 0)
+    log.warn(
+      { resumed },
+      'open proposals whose verdict the ledger lacked were decided again (DecisionResumed)',
+    )
   const shadow = followShadow(runtime.shadow, log)
   await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
   // revocations arrive through the ledger tail: while it has stopped, a revoked token could pass

@@ -593,6 +593,16 @@ export const ProposalExpired = event('ProposalExpired', {
   submittedAt: Timestamp,
   deadline: Timestamp,
 })
+/**
+ * At start, the service found an open proposal whose verdict is not the one the rules give (none recorded, or
+ * other checks): events were appended without being answered (by a version that decided after the commit, and
+ * stopped before it did). This event is the cause the proposal is decided again for, in the commit that appends
+ * it, so that replay reproduces the answer. Written by the decision service.
+ */
+export const DecisionResumed = event('DecisionResumed', {
+  proposalId: Identifier,
+  reason: Reason,
+})
 /** A policy admin revoked a bearer token: the service refuses it from then on. */
 export const TokenRevoked = event('TokenRevoked', {
   /** the token's jti */
@@ -672,6 +682,7 @@ export const DomainEvent = z.discriminatedUnion('type', [
   RollbackFailed,
   ProposalWithdrawn,
   ProposalExpired,
+  DecisionResumed,
   TokenRevoked,
 ])
 export type DomainEvent = z.infer<typeof DomainEvent>

@@ -29,6 +29,7 @@ export type ProposalEvent =
   | EventOf<'ApprovalGranted'>
   | EventOf<'ProposalWithdrawn'>
   | EventOf<'ProposalExpired'>
+  | EventOf<'DecisionResumed'>
   | EventOf<'VerdictIssued'>
   | EventOf<'VerdictRevoked'>
   | EventOf<'VerdictExpired'>
@@ -401,6 +402,8 @@ export const evolve = (state: ProposalState, event: ProposalEvent): ProposalStat
       return state.status === 'open' ? { ...state, status: 'withdrawn' } : state
     case 'ProposalExpired':
       return state.status === 'open' ? { ...state, status: 'expired' } : state
+    case 'DecisionResumed':
+      return state
     case 'ExecutionStarted': {
       const { executionId, executor } = event.data
       return state.status === 'open' ? { ...state, status: 'executing', executionId, executor } : state
