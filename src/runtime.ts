@@ -15,8 +15,7 @@ import { dataPaths, secureDataFolder } from './data-folder.js'
 
 export { dataPaths }
 
-import { ledgerTime } from './application/queries.js'
-import { resumeDecisions } from './decision/resume.js'
+import { resumeDecisions, unansweredNearHead } from './decision/resume.js'
 import { appendDueNotices } from './decision/scheduler.js'
 import { DECISION_NAMESPACE, DecisionService } from './decision/service.js'
 import { SHADOW_NAMESPACE, ShadowDecisions } from './decision/shadow.js'
@@ -375,13 +374,7 @@ export const startRuntime = async (
   for (const consumer of consumers) supervisor.watch(consumer, await consumer.start())
   // from now on every append is answered in its own commit; what the ledger left unanswered is answered now
   store.answerWith(decision)
-  const lastEventAt = await ledgerTime(store)
-  const resumed = lastEventAt === null ? 0 : await resumeDecisions(store, decision.world(), lastEventAt)
-  if (resumed > 0)
-    log.warn(
-      { resumed },
-      'open proposals whose verdict the ledger lacked were decided again (DecisionResumed)',
-    )
+  await resumeDecisions(store, (await unansweredNearHead(store, decision.runner)).unanswered, log)
   const shadow = followShadow(runtime.shadow, log)
   await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
   // revocations arrive through the ledger tail: while it has stopped, a revoked token could pass

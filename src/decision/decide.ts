@@ -157,22 +157,13 @@ export const covers = (ks: KillSwitchRef, f: Pick<OpenEntry, 'environment' | 'to
   (ks.scope === 'tool' && ks.target === f.tool) ||
   (ks.scope === 'agent' && ks.target === f.agentId)
 
-/**
- * The open proposals whose verdict is not the one the rules give at `now`: none recorded, or other checks. On a
- * ledger every event of which was answered in its own commit there are none but those whose evidence aged since;
- * what the service owes answers for at start (`DecisionResumed`).
- */
-export const owedVerdicts = (world: World, now: string): string[] =>
-  world.openIds().filter((proposalId) => {
-    const doc = world.proposal(proposalId)
-    if (doc?.phase !== 'open') return false
-    return doc.verdict === null || doc.verdict.fingerprint !== fingerprintOf(evaluationOf(world, doc, now))
-  })
-
-/** What the rules say of an open proposal at `now`, on the world as it stands. */
-const evaluationOf = (world: World, doc: ProposalDoc, now: string) => {
+/** A new verdict when the answer changed, or when the last one no longer stands. */
+const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): Output[] => {
+  const doc = world.proposal(proposalId)
+  if (doc?.phase !== 'open') return []
   const { facts } = doc
-  return evaluate({
+  const now = event.recordedAt
+  const result = evaluate({
     now,
     proposal: facts,
     agentLevel: world.levelOf(facts.agentId, facts.environment),
@@ -187,15 +178,6 @@ const evaluationOf = (world: World, doc: ProposalDoc, now: string) => {
     killSwitches: world.killSwitches(),
     workflowRuns: world.workflowRuns(facts.tool, facts.action, facts.agentId),
   })
-}
-
-/** A new verdict when the answer changed, or when the last one no longer stands. */
-const reevaluateProposal = (world: World, proposalId: string, event: Ledgered): Output[] => {
-  const doc = world.proposal(proposalId)
-  if (doc?.phase !== 'open') return []
-  const { facts } = doc
-  const now = event.recordedAt
-  const result = evaluationOf(world, doc, now)
   const fingerprint = fingerprintOf(result)
   const previous = doc.verdict
   const stands = previous !== null && !previous.revoked && !previous.expired && now < previous.expiresAt

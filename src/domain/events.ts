@@ -594,13 +594,15 @@ export const ProposalExpired = event('ProposalExpired', {
   deadline: Timestamp,
 })
 /**
- * At start, the service found an open proposal whose verdict is not the one the rules give (none recorded, or
- * other checks): events were appended without being answered (by a version that decided after the commit, and
- * stopped before it did). This event is the cause the proposal is decided again for, in the commit that appends
- * it, so that replay reproduces the answer. Written by the decision service.
+ * At start, the service found an event near the ledger's head without the answer the rules give it, a verdict of
+ * this proposal (appended by a version that decided after the commit, and stopped before it did). This event is
+ * the cause the proposal is decided again for, on the world as it is now, in the commit that appends it, so that
+ * replay reproduces the answer. Written by the decision service.
  */
 export const DecisionResumed = event('DecisionResumed', {
   proposalId: Identifier,
+  /** the event the ledger holds without the answer the rules give it */
+  unansweredEventId: z.string().max(200),
   reason: Reason,
 })
 /** A policy admin revoked a bearer token: the service refuses it from then on. */

@@ -477,6 +477,12 @@ it(`${ROUNDS} SIGKILLs under concurrent load: 0 acknowledged requests lost, 0 do
       assert.deepEqual(lost, [], 'every acknowledged event is in the ledger where it was acknowledged')
       assert.deepEqual(doubles, [], 'nothing decided, submitted or started twice')
       assert.deepEqual(differences, [], 'every recorded decision is exactly what a replay decides')
+      // every start checked the stretch before the head for unanswered events: a kill never leaves one
+      assert.deepEqual(
+        events.filter((e) => e.type === 'DecisionResumed').map((e) => e.position),
+        [],
+        'no start found an event without its answers',
+      )
       assert.equal(chain.ok, true, JSON.stringify(chain.firstFault))
       assert.equal(chain.checked, events.length)
       assert.deepEqual(mismatched, [], 'the derived state equals a rebuild from zero')

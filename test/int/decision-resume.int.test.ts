@@ -1,14 +1,17 @@
-// Events the ledger left unanswered (appended by a version that decided after the commit, and stopped before it
-// did) are answered at the next start: each open proposal whose verdict is not what the rules give is decided
-// again, for a DecisionResumed cause appended on its stream in the same commit as the new verdict; a start that
-// finds nothing owed appends nothing.
+// Events the ledger left unanswered near its head (appended by a version that decided after the commit, and
+// stopped before it did) are answered at the next start: the stretch before the head is decided again, and each
+// proposal an unanswered event should have drawn a verdict on is decided again, for a DecisionResumed cause
+// appended on its stream in the same commit as the new verdict. A start on a ledger with nothing unanswered, however
+// much time has passed and whatever came since, appends nothing.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { streams } from '../../src/domain/events.js'
 import {
+  allowedProposal,
   proposalBody,
   rollbackTestOf,
   SEED,
@@ -69,6 +72,10 @@ test('a proposal whose last evidence went unanswered is decided again at the nex
     assert.equal(data.decision, 'allow', 'the approval is answered now')
     assert.equal(data.revision, blockRevision + 1)
     assert.equal(data.basedOnEventId, resumed?.id)
+    assert.equal(
+      (resumed?.data as { unansweredEventId?: string } | undefined)?.unansweredEventId,
+      approval?.id,
+    )
     const served = await api.as('agent-1', 'agent').get(`/v1/proposals/${proposalId}/verdict`)
     assert.equal(served.json().verdict.decision, 'allow')
     await api.settle()
@@ -86,5 +93,45 @@ test('a proposal whose last evidence went unanswered is decided again at the nex
     assert.equal(resumedCauses.length, 1)
   } finally {
     await api.close()
+  }
+})
+
+test('a start on a fully answered ledger appends nothing, though evidence aged and other events came since', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'governance-resume-quiet-'))
+  try {
+    let api = await startTestApi({ DATA_DIR: folder })
+    let head = 0
+    let first = { proposalId: '', verdictId: '' }
+    try {
+      const world = await seedWorld(api)
+      first = await allowedProposal(api, world, { replicas: 5 })
+      // time passes (the checks' reasons tell ages), and unrelated events follow the allow
+      await sleep(1100)
+      const other = await api
+        .as('agent-1', 'agent')
+        .post('/v1/proposals?wait', proposalBody(world, { replicas: 6 }))
+      assert.equal(other.statusCode, 201, other.body)
+      await api.settle()
+      head = await api.head()
+    } finally {
+      await api.close()
+    }
+    for (let restart = 0; restart < 2; restart += 1) {
+      api = await startTestApi({ DATA_DIR: folder })
+      try {
+        await api.settle()
+        assert.equal(await api.head(), head, `start ${restart + 1} appended nothing`)
+        const served = await api.as('agent-1', 'agent').get(`/v1/proposals/${first.proposalId}/verdict`)
+        assert.equal(
+          served.json().verdict.verdictId,
+          first.verdictId,
+          'the allow an executor holds still stands',
+        )
+      } finally {
+        await api.close()
+      }
+    }
+  } finally {
+    rmSync(folder, { recursive: true, force: true })
   }
 })
