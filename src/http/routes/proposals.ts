@@ -203,6 +203,14 @@ const requireGateOpen = async (request: FastifyRequest): Promise<void> => {
 /** How soon a long-poll refused for want of a slot may try again. */
 const WAIT_RETRY_AFTER_SECONDS = 1
 
+/** What a long-poll learned: the verdict, whether its time ran out first, and the stream version it has read. */
+interface Waited {
+  readonly verdict: VerdictView | null
+  readonly timedOut: boolean
+  /** the proposal's events up to this version are folded into `verdict` */
+  readonly version: number
+}
+
 /**
  * Resolves once a verdict newer than `afterRevision` is in the ledger, or when the wait is over (its time,
  * its client gone, the server closing); 404 for no proposal. The proposal is read once; after that, the verdict
@@ -214,23 +222,42 @@ const waitForVerdict = async (
   proposalId: string,
   afterRevision: number,
   wait: LedgerWait,
-): Promise<{ verdict: VerdictView | null; timedOut: boolean }> => {
+): Promise<Waited> => {
   // one read of the stream tells whether the proposal exists, whose it is, and its verdict
   const events = await request.server.runtime.store.readStream(streams.proposal(proposalId))
   if (events.length === 0) throw notFound(`proposal ${proposalId}`)
   requireProposalReader(request, (events[0]?.data as { agentId?: unknown } | undefined)?.agentId)
   let verdict = verdictOf(events)
   // the wait was registered before the read: what it was handed up to the read's last event is in the read
-  let read = events.at(-1)?.position ?? 0
+  let version = events.at(-1)?.streamVersion ?? 0
   const after = Math.min(afterRevision, verdict?.revision ?? 0)
   for (;;) {
-    if (verdict !== null && verdict.revision > after) return { verdict, timedOut: false }
+    if (verdict !== null && verdict.revision > after) return { verdict, timedOut: false, version }
     const came = await wait.next()
-    if (came === null) return { verdict, timedOut: true }
-    const unseen = came.filter((e) => e.position > read)
+    if (came === null) return { verdict, timedOut: true, version }
+    const unseen = came.filter((e) => e.streamVersion > version)
     verdict = verdictOf(unseen, verdict)
-    read = unseen.at(-1)?.position ?? read
+    version = unseen.at(-1)?.streamVersion ?? version
   }
+}
+
+/**
+ * The answer of a long-poll once the gate is known to be open: the verdict it followed, brought up to the ledger
+ * itself by the events recorded after the last one it read or was handed (none, unless the tail is behind the
+ * ledger, as it may be for a moment under PostgreSQL or after the tail restarted).
+ */
+const servedVerdict = async (
+  request: FastifyRequest,
+  proposalId: string,
+  waited: Waited,
+): Promise<{ verdict: VerdictView | null; timedOut: boolean }> => {
+  const since = await request.server.runtime.store.readStream(
+    streams.proposal(proposalId),
+    waited.version + 1,
+  )
+  const verdict = verdictOf(since, waited.verdict)
+  const newer = verdict?.revision !== waited.verdict?.revision
+  return { verdict, timedOut: waited.timedOut && !newer }
 }
 
 export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
@@ -339,10 +366,10 @@ export const proposalRoutes = async (base: FastifyInstance): Promise<void> => {
       const release = seconds > 0 ? slots.take(principalOf(request).sub) : () => {}
       const ledgerWait = waits.wait(streams.proposal(proposalId), seconds * 1000, clientGone(reply))
       try {
-        const answer = await waitForVerdict(request, proposalId, afterRevision, ledgerWait)
-        // served only while the gate is open, however long the wait was
+        const waited = await waitForVerdict(request, proposalId, afterRevision, ledgerWait)
+        // served only while the gate is open, however long the wait was, and as the ledger holds it then
         await requireGateOpen(request)
-        return answer
+        return await servedVerdict(request, proposalId, waited)
       } finally {
         ledgerWait.end()
         release()
