@@ -62,18 +62,21 @@ export const timeChart = (
     ),
   )
   parent.append(figure)
-  const width = Math.max(320, Math.min(parent.clientWidth || 900, 1200) - 8)
+  // the figure's own width, once it is laid out in its grid cell
+  const width = Math.max(300, (plot.clientWidth || figure.clientWidth || 600) - 4)
   const xs = times.map((t) => Date.parse(t) / 1000)
   const chart = new uPlot(
     {
       width,
       height: 220,
+      legend: { live: false },
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), Math.max(1, max)] } },
       axes: [
         { stroke: '#333', grid: { stroke: '#e3e3e3' } },
         {
           label: options.yLabel,
           stroke: '#333',
+          size: options.yValues ? 84 : 56,
           grid: { stroke: '#e3e3e3' },
           ...(options.yValues
             ? { values: (_u: uPlot, ticks: number[]) => ticks.map((t) => options.yValues?.(t) ?? '') }

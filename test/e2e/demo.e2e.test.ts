@@ -521,7 +521,8 @@ describe('npm run demo tells the whole story against a running service', () => {
       assert.deepEqual(errors, [], `no console error on ${hash}`)
     }
 
-    const text = (page: Page, selector: string) => page.locator(selector).first().innerText()
+    const text = async (page: Page, selector: string) =>
+      ((await page.locator(selector).first().textContent()) ?? '').trim()
     /** what each chart of the page draws: uPlot's own data, x (seconds) then each series */
     const CHART_DATA = `Object.fromEntries([...document.querySelectorAll('figure[data-chart]')]
       .map((figure) => [figure.dataset.chart, figure.chart && figure.chart.data]))`
