@@ -70,7 +70,10 @@ export const timeChart = (
       width,
       height: 220,
       legend: { live: false },
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+      scales: {
+        x: { time: true },
+        y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
+      },
       axes: [
         { stroke: '#333', grid: { stroke: '#e3e3e3' } },
         {

@@ -38,7 +38,11 @@ export const openActionsPage: Page = async ({ main }) => {
   const body = h('tbody', {})
   const shown = h('p', { class: 'note', role: 'status' })
   const live = h('p', { class: 'live', 'data-live': 'connecting' }, 'connecting to the verdict stream…')
-  const recent = h('ol', { class: 'recent', 'aria-label': 'Latest verdict events' })
+  const recent = h(
+    'ol',
+    { class: 'recent', 'aria-label': 'Latest verdict events' },
+    h('li', { class: 'note' }, 'none since this page opened'),
+  )
 
   const ageOf = (a: OpenAction) => a.ageSeconds + Math.floor((Date.now() - loadedAt) / 1000)
 
@@ -110,6 +114,7 @@ export const openActionsPage: Page = async ({ main }) => {
   const onEvent = (event: VerdictEvent) => {
     const proposalId = event.data.proposalId
     if (proposalId) fresh.add(proposalId)
+    recent.querySelector('li.note')?.remove()
     recent.prepend(
       h(
         'li',

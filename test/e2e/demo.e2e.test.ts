@@ -641,7 +641,7 @@ describe('npm run demo tells the whole story against a running service', () => {
       if ((await proofButton.count()) > 0) await proofButton.click()
       await page.waitForSelector(`[data-proof="${firstEvent.position}"]`)
       await accessible(page, 'an action')
-      await page.screenshot({ path: join(shots, 'action.png'), fullPage: true })
+      await page.screenshot({ path: join(shots, 'action.png') })
 
       // the demo's agent: its ladder drawn and its promotions counted from its history
       const agentId = match(first.stdout, /agent (demo-agent-\w+), observer/)[1] ?? ''
@@ -660,7 +660,7 @@ describe('npm run demo tells the whole story against a running service', () => {
       )
       const ladder = (await page.evaluate<Record<string, number[][]>>(CHART_DATA)).ladder
       assert.equal(ladder?.[1]?.at(-1), 3, 'the ladder ends at execute in production')
-      await page.screenshot({ path: join(shots, 'agent.png'), fullPage: true })
+      await page.screenshot({ path: join(shots, 'agent.png') })
       await visit(page, '#/agents', 'agents')
       assert.ok((await text(page, '[data-agents]')).includes(agentId))
 
@@ -687,7 +687,7 @@ describe('npm run demo tells the whole story against a running service', () => {
         })
       ).json()) as { flips: unknown[] }
       assert.equal(Number(await page.locator('[data-flips]').getAttribute('data-flips')), replay.flips.length)
-      await page.screenshot({ path: join(shots, 'release.png'), fullPage: true })
+      await page.screenshot({ path: join(shots, 'release.png') })
 
       await visit(page, '#/ledger', 'ledger')
       assert.equal(await text(page, '[data-metric="verify.ok"]'), 'verified')
