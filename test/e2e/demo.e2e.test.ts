@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core'
 import { configFor, openReadOnlyLedger } from '../../src/cli/data-folder.js'
 import { streams } from '../../src/domain/events.js'
 import { AdminClient, AgentClient, AuditorClient } from '../../src/sdk/index.js'
-import { buildConsole, chromiumFound, launchChromium } from '../support/browser.js'
+import { buildConsole, chromiumFor, chromiumFound, launchChromium } from '../support/browser.js'
 import { DEFAULT_RATES, type RunningService, startService } from '../support/service.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
@@ -540,7 +540,7 @@ describe('npm run demo tells the whole story against a running service', () => {
     }
 
     it('is served with strict headers; each page loads and shows the API’s own figures to an auditor, with no write control', async (t) => {
-      if (!found || !browser) return t.skip('!!! SKIPPED: no Chromium')
+      if (!chromiumFor(t) || !browser) return
       const started = Date.now()
       const served = await fetch(`${svc.url}/console`)
       assert.equal(served.status, 200)
@@ -700,7 +700,7 @@ describe('npm run demo tells the whole story against a running service', () => {
     })
 
     it('follows the verdict stream: a proposal made while the page is open appears in the open actions', async (t) => {
-      if (!found || !browser) return t.skip('!!! SKIPPED: no Chromium')
+      if (!chromiumFor(t) || !browser) return
       const page = await signIn(svc.bootstrapToken)
       await visit(page, '#/open', 'open')
       await page.waitForSelector('[data-live="live"]')
@@ -730,7 +730,7 @@ describe('npm run demo tells the whole story against a running service', () => {
     })
 
     it('a policy-admin token sees the write controls, engages a kill switch and requests its release', async (t) => {
-      if (!found || !browser) return t.skip('!!! SKIPPED: no Chromium')
+      if (!chromiumFor(t) || !browser) return
       const page = await signIn(svc.bootstrapToken)
       await visit(page, '#/kill-switches', 'kill-switches')
       await page.getByLabel('Scope').selectOption('tool')

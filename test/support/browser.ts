@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type Browser, chromium } from 'playwright-core'
 
@@ -16,12 +17,28 @@ const required = (): boolean =>
     .map((s) => s.trim())
     .includes('chromium')
 
-/** Whether Chromium is here; a loud line (or, where it is required, an error) when it is not. */
+const missingReason = (): string | null =>
+  existsSync(CHROMIUM)
+    ? null
+    : `Chromium is not installed at ${CHROMIUM} (Debian package chromium): the console was not checked in a browser`
+
+/** Whether Chromium is here; one loud line when it is not and not required (then chromiumFor skips). */
 export const chromiumFound = (): boolean => {
-  if (existsSync(CHROMIUM)) return true
-  const reason = `Chromium is not installed at ${CHROMIUM} (Debian package chromium): the console was not checked in a browser`
+  const reason = missingReason()
+  if (reason === null) return true
+  if (!required()) console.warn(`\n!!! SKIPPED: ${reason}\n`)
+  return false
+}
+
+/**
+ * For a test that needs Chromium: true when it is here; where it is not, the test fails if REQUIRE_SERVICES
+ * names chromium (CI), and is skipped otherwise (false).
+ */
+export const chromiumFor = (t: TestContext): boolean => {
+  const reason = missingReason()
+  if (reason === null) return true
   if (required()) throw new Error(`REQUIRE_SERVICES includes chromium, but ${reason}`)
-  console.warn(`\n!!! SKIPPED: ${reason}\n`)
+  t.skip(`!!! SKIPPED: ${reason}`)
   return false
 }
 
