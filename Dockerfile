@@ -21,7 +21,8 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
 COPY projections ./projections
-COPY scripts/build.mjs ./scripts/build.mjs
+COPY console ./console
+COPY scripts/build.mjs scripts/build-console.mjs ./scripts/
 RUN node scripts/build.mjs
 # the data folder belongs to the unprivileged user; a named volume mounted here inherits that
 RUN mkdir -p /var/lib/governance-ledger && chown node:node /var/lib/governance-ledger && chmod 700 /var/lib/governance-ledger

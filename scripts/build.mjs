@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // `npm run build`: compiles src/ and projections/ to JavaScript under dist/, one file for one file, so that the
 // service runs as plain JavaScript with no TypeScript loader in its process (less memory, faster start).
-// Transpiling only takes well under a second; `npm run typecheck` is what checks the types.
+// Transpiling only takes well under a second; `npm run typecheck` is what checks the types. It bundles the
+// console too (scripts/build-console.mjs), which the service serves at /console.
 import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { buildConsole } from './build-console.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -25,3 +27,4 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 })
+await buildConsole(join(root, 'dist', 'console'))

@@ -9,6 +9,7 @@ import { parseJsonStrictly } from '../domain/strict-json.js'
 import type { Runtime } from '../runtime.js'
 import { authPlugin } from './auth.js'
 import { commandsPlugin } from './commands.js'
+import { CONSOLE_DIR, consoleRoutes } from './console.js'
 import { corsPlugin } from './cors.js'
 import { errorHandler, frameworkError } from './errors.js'
 import { openApiOptions } from './openapi.js'
@@ -36,8 +37,14 @@ declare module 'fastify' {
   }
 }
 
-/** The HTTP API: public system routes, the authenticated /v1 API, Prometheus /metrics and the OpenAPI docs. */
-export const buildApp = async (runtime: Runtime, options: { logger?: boolean } = {}): Promise<App> => {
+/**
+ * The HTTP API: public system routes, the authenticated /v1 API, Prometheus /metrics, the OpenAPI docs, and the
+ * console's static files.
+ */
+export const buildApp = async (
+  runtime: Runtime,
+  options: { logger?: boolean; consoleDir?: string } = {},
+): Promise<App> => {
   const { config } = runtime
   const app = Fastify({
     logger:
@@ -104,6 +111,7 @@ export const buildApp = async (runtime: Runtime, options: { logger?: boolean } =
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   await app.register(publicRoutes)
+  await app.register(consoleRoutes(options.consoleDir ?? CONSOLE_DIR))
   await app.register(
     async (api) => {
       await api.register(authPlugin, { verifier: runtime.verifier })

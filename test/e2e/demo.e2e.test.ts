@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import type { Browser, Page } from 'playwright-core'
 import { configFor, openReadOnlyLedger } from '../../src/cli/data-folder.js'
 import { streams } from '../../src/domain/events.js'
-import { AdminClient, AuditorClient } from '../../src/sdk/index.js'
+import { AdminClient, AgentClient, AuditorClient } from '../../src/sdk/index.js'
+import { buildConsole, chromiumFor, chromiumFound, launchChromium } from '../support/browser.js'
 import { DEFAULT_RATES, type RunningService, startService } from '../support/service.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
@@ -474,5 +476,281 @@ describe('npm run demo tells the whole story against a running service', () => {
     ]) {
       assert.ok(run.stdout.includes(word), `--help mentions ${word}`)
     }
+  })
+  /**
+   * The console in Chromium over the demo's ledger (the demo is not run again for it): every page loads without
+   * an error, its figures are the API's for the same token, the open actions follow the verdict stream, and what
+   * a token may write decides which write controls show.
+   */
+  describe('the console, in a real browser, over the ledger the demo filled', () => {
+    const found = chromiumFound()
+    const shots = join(ROOT, 'test-artifacts', 'console')
+    let browser: Browser | undefined
+    const errors: string[] = []
+
+    before(async () => {
+      if (!found) return
+      buildConsole()
+      mkdirSync(shots, { recursive: true })
+      browser = await launchChromium()
+    })
+    after(async () => {
+      await browser?.close()
+    })
+
+    const signIn = async (token: string): Promise<Page> => {
+      assert.ok(browser)
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+      const page = await context.newPage()
+      page.on('console', (message) => {
+        if (message.type() === 'error') errors.push(`${page.url()}: ${message.text()}`)
+      })
+      page.on('pageerror', (error) => errors.push(`${page.url()}: ${error.message}`))
+      page.on('dialog', (dialog) => void dialog.accept())
+      await page.goto(`${svc.url}/console`)
+      await page.getByLabel('Bearer token').fill(token)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.waitForSelector('main[data-page="overview"]')
+      return page
+    }
+
+    /** Opens a page of the console and waits until it has drawn; no error so far. */
+    const visit = async (page: Page, hash: string, name: string): Promise<void> => {
+      await page.evaluate(`location.hash = ${JSON.stringify(hash)}`)
+      await page.waitForSelector(`main[data-page="${name}"]`)
+      assert.deepEqual(errors, [], `no console error on ${hash}`)
+    }
+
+    const text = async (page: Page, selector: string) =>
+      ((await page.locator(selector).first().textContent()) ?? '').trim()
+    /** what each chart of the page draws: uPlot's own data, x (seconds) then each series */
+    const CHART_DATA = `Object.fromEntries([...document.querySelectorAll('figure[data-chart]')]
+      .map((figure) => [figure.dataset.chart, figure.chart && figure.chart.data]))`
+
+    /** axe-core, run in the page: no serious or critical accessibility violation. */
+    const accessible = async (page: Page, what: string) => {
+      const source = readFileSync(join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8')
+      await page.evaluate(source)
+      const violations = await page.evaluate<string[]>(
+        `axe.run().then((result) => result.violations
+          .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+          .map((v) => v.id + ' (' + v.impact + ', ' + v.nodes.length + ' nodes)'))`,
+      )
+      assert.deepEqual(violations, [], `accessibility of ${what}`)
+    }
+
+    it('is served with strict headers; each page loads and shows the API’s own figures to an auditor, with no write control', async (t) => {
+      if (!chromiumFor(t) || !browser) return
+      const started = Date.now()
+      const served = await fetch(`${svc.url}/console`)
+      assert.equal(served.status, 200)
+      assert.match(
+        served.headers.get('content-security-policy') ?? '',
+        /default-src 'self'.*frame-ancestors 'none'/,
+      )
+      assert.equal(served.headers.get('x-content-type-options'), 'nosniff')
+
+      const token = await svc.tokenFor('console-auditor', 'auditor')
+      const page = await signIn(token)
+      assert.equal(await text(page, '[data-roles]'), 'auditor')
+
+      // overview: the stats and both charts hold the headline metrics the API gives this token
+      for (const window of ['hour', 'day'] as const) {
+        if (window === 'day') {
+          await page.getByRole('button', { name: /^Daily/ }).click()
+          await page.waitForSelector('main[data-page="overview"] button[aria-pressed="true"]:text("Daily")')
+        }
+        const api = await auditor.headlineMetrics<{
+          series: Array<{
+            start: string
+            unsafeBlocked: { count: number }
+            actionsEnded: { count: number }
+            refusedAtGate: { count: number }
+            timeToRecovery: { overall: Recovery }
+          }>
+          totals: HeadlineMetrics['totals']
+          awaitingEvidence: { count: number }
+        }>({ window })
+        assert.equal(
+          Number(await text(page, '[data-metric="unsafeBlocked"]')),
+          api.totals.unsafeBlocked.count,
+        )
+        assert.equal(Number(await text(page, '[data-metric="actionsEnded"]')), api.totals.actionsEnded.count)
+        assert.equal(Number(await text(page, '[data-metric="awaitingEvidence"]')), api.awaitingEvidence.count)
+        assert.equal(Number(await text(page, '[data-metric="violations"]')), api.totals.violations.count)
+        const charted = await page.evaluate<Record<string, unknown>>(CHART_DATA)
+        const xs = api.series.map((w) => Date.parse(w.start) / 1000)
+        assert.deepEqual(charted['unsafe-blocked'], [
+          xs,
+          api.series.map((w) => w.unsafeBlocked.count),
+          api.series.map((w) => w.actionsEnded.count),
+          api.series.map((w) => w.refusedAtGate.count),
+        ])
+        assert.deepEqual(charted['time-to-recovery'], [
+          xs,
+          api.series.map((w) => w.timeToRecovery.overall.p50),
+          api.series.map((w) => w.timeToRecovery.overall.p90),
+          api.series.map((w) => w.timeToRecovery.overall.max),
+        ])
+        assert.ok(
+          api.series.some((w) => w.actionsEnded.count > 0),
+          'the demo ended actions in this range',
+        )
+        assert.equal(
+          await page.locator('[data-chart-table="unsafe-blocked"] tbody tr').count(),
+          api.series.length,
+        )
+        assert.equal(await page.locator('figure[data-chart] canvas').count(), 2, 'both charts are drawn')
+      }
+      assert.deepEqual(errors, [])
+      await accessible(page, 'the overview')
+      await page.screenshot({ path: join(shots, 'overview.png') })
+
+      // open actions: counted by state as the API counts them
+      await visit(page, '#/open', 'open')
+      await page.waitForSelector('[data-live="live"]')
+      const open = (await auditor.openActions()).actions
+      for (const state of ['awaiting-evidence', 'blocked', 'allowed', 'executing', 'failed']) {
+        assert.equal(
+          Number(await text(page, `[data-state-count="${state}"]`)),
+          open.filter((a) => a.state === state).length,
+          state,
+        )
+      }
+      await accessible(page, 'the open actions')
+      await page.screenshot({ path: join(shots, 'open-actions.png') })
+
+      // one action: the demo's recovered one, its timeline with proofs, its checks
+      const proposalId =
+        match(actOf(first.stdout, LAST_ACT), /how fast was it undone\? \(proposal (\S+)\)/)[1] ?? ''
+      const audit = await auditor.auditAction(proposalId)
+      await visit(page, `#/action/${proposalId}`, 'action')
+      assert.equal(await page.locator('[data-timeline] tbody tr').count(), audit.timeline.length)
+      assert.equal(await text(page, '[data-outcome]'), audit.outcome)
+      assert.equal(
+        await page.locator('[data-checks="current"] tbody tr').count(),
+        audit.currentVerdict?.checks.length,
+      )
+      const firstEvent = audit.timeline[0]
+      assert.ok(firstEvent)
+      assert.ok(
+        (await text(page, '[data-timeline] tbody tr')).includes(firstEvent.hash),
+        'each event shows its hash',
+      )
+      const proofButton = page.getByRole('button', { name: `Prove position ${firstEvent.position}` })
+      if ((await proofButton.count()) > 0) await proofButton.click()
+      await page.waitForSelector(`[data-proof="${firstEvent.position}"]`)
+      await accessible(page, 'an action')
+      await page.screenshot({ path: join(shots, 'action.png') })
+
+      // the demo's agent: its ladder drawn and its promotions counted from its history
+      const agentId = match(first.stdout, /agent (demo-agent-\w+), observer/)[1] ?? ''
+      await visit(page, `#/agent/${agentId}`, 'agent')
+      const history = (await (
+        await fetch(`${svc.url}/v1/agents/${agentId}/history`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).json()) as { events: Array<{ type: string }> }
+      const granted = history.events.filter((e) => e.type === 'AgentPromoted').length
+      assert.ok(granted >= 3, 'the demo climbs to execute')
+      assert.equal(Number(await text(page, '[data-metric="promotionsGranted"]')), granted)
+      assert.equal(
+        Number(await text(page, '[data-metric="promotionsRefused"]')),
+        history.events.filter((e) => e.type === 'PromotionRefused').length,
+      )
+      const ladder = (await page.evaluate<Record<string, number[][]>>(CHART_DATA)).ladder
+      assert.equal(ladder?.[1]?.at(-1), 3, 'the ladder ends at execute in production')
+      await page.screenshot({ path: join(shots, 'agent.png') })
+      await visit(page, '#/agents', 'agents')
+      assert.ok((await text(page, '[data-agents]')).includes(agentId))
+
+      // kill switches: no write control for an auditor, on this page or any other
+      await visit(page, '#/kill-switches', 'kill-switches')
+      assert.equal(await page.locator('[data-write]').count(), 0)
+      assert.equal(await page.getByRole('button', { name: /Engage|Request release/ }).count(), 0)
+      await page.screenshot({ path: join(shots, 'kill-switches-auditor.png') })
+
+      // survival, release gates and a counterfactual replay of the policy in force: the API's answer
+      await visit(page, '#/release', 'release')
+      assert.equal(await text(page, '[data-gate="kubectl.scale"]'), 'PASS')
+      await page.getByRole('button', { name: 'Replay' }).click()
+      await page.waitForSelector('[data-flips]')
+      const policy = (await (
+        await fetch(`${svc.url}/v1/policies/current`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as Record<string, unknown>
+      const { publishedBy: _p, approvedBy: _a, publishedAt: _t, eventId: _e, ...draft } = policy
+      const replay = (await (
+        await fetch(`${svc.url}/v1/policies/counterfactual`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ policy: draft }),
+        })
+      ).json()) as { flips: unknown[] }
+      assert.equal(Number(await page.locator('[data-flips]').getAttribute('data-flips')), replay.flips.length)
+      await page.screenshot({ path: join(shots, 'release.png') })
+
+      await visit(page, '#/ledger', 'ledger')
+      assert.equal(await text(page, '[data-metric="verify.ok"]'), 'verified')
+      await accessible(page, 'the ledger page')
+      await page.screenshot({ path: join(shots, 'ledger.png') })
+
+      assert.deepEqual(errors, [])
+      await page.context().close()
+      console.log(`the console's pages as an auditor: ${Date.now() - started} ms`)
+    })
+
+    it('follows the verdict stream: a proposal made while the page is open appears in the open actions', async (t) => {
+      if (!chromiumFor(t) || !browser) return
+      const page = await signIn(svc.bootstrapToken)
+      await visit(page, '#/open', 'open')
+      await page.waitForSelector('[data-live="live"]')
+      const [, agentId = '', identity = ''] = match(
+        first.stdout,
+        /bind agent (demo-agent-\w+) to act through (demo-deployer-\w+)/,
+      )
+      const agent = new AgentClient({
+        baseUrl: svc.url,
+        token: await svc.tokenFor(agentId, 'agent'),
+        agentId,
+      })
+      const { proposalId } = await agent.submitProposal({
+        executingIdentity: identity,
+        tool: 'kubectl',
+        action: 'scale',
+        resource: 'deployment/console-live-check',
+        environment: 'production',
+        plan: { replicas: 2 },
+        expectedImpact: 'high',
+        snapshot: { version: 'c1' },
+      })
+      await page.waitForSelector(`tr[data-proposal="${proposalId}"]`, { timeout: 10_000 })
+      assert.ok((await text(page, `tr[data-proposal="${proposalId}"]`)).includes('awaiting-evidence'))
+      assert.deepEqual(errors, [])
+      await page.context().close()
+    })
+
+    it('a policy-admin token sees the write controls, engages a kill switch and requests its release', async (t) => {
+      if (!chromiumFor(t) || !browser) return
+      const page = await signIn(svc.bootstrapToken)
+      await visit(page, '#/kill-switches', 'kill-switches')
+      await page.getByLabel('Scope').selectOption('tool')
+      await page.getByLabel('Target (agent, tool or environment)').fill('console-check-tool')
+      await page.locator('#engage-reason').fill('checking the console')
+      await page.getByRole('button', { name: 'Engage' }).click()
+      await page.waitForSelector('[data-kill-switches] td:text("console-check-tool")')
+      await page.waitForSelector('main[data-page="kill-switches"]')
+      const engaged = await auditor.killSwitches()
+      assert.ok(engaged.killSwitches.some((k) => k.target === 'console-check-tool'))
+      const row = page.locator('[data-kill-switches] tr', { hasText: 'console-check-tool' })
+      await row.getByLabel('Reason').fill('checked')
+      await row.getByRole('button', { name: 'Request release' }).click()
+      await page.waitForSelector('[data-outcome]:text("pending")')
+      await page.screenshot({ path: join(shots, 'kill-switches-admin.png') })
+      await page.getByRole('button', { name: 'Sign out' }).click()
+      await page.waitForSelector('textarea#token')
+      assert.equal(await page.evaluate('sessionStorage.length'), 0, 'signing out forgets the token')
+      assert.deepEqual(errors, [])
+      await page.context().close()
+    })
   })
 })

@@ -76,6 +76,65 @@ describe('agent and promotion routes', () => {
     assert.equal(world.agents.length, 2)
   })
 
+  test('the agent list pages through every registered agent in agentId order, for admins and auditors only', async () => {
+    await api.settle()
+    const auditor = api.as('auditor-1', 'auditor')
+    const all = (await auditor.get('/v1/agents?limit=1000')).json()
+    const ids = all.agents.map((a: { agentId: string }) => a.agentId)
+    assert.ok(ids.includes('agent-1') && ids.includes('agent-2'), ids.join(','))
+    assert.deepEqual(ids, [...ids].sort())
+    assert.equal(all.next, null)
+    const one = all.agents.find((a: { agentId: string }) => a.agentId === 'agent-1')
+    assert.equal(one.levels.production.level, 'execute')
+    const paged: string[] = []
+    let after: string | null = null
+    do {
+      const query: string = after === null ? '' : `&after=${after}`
+      const page = (await auditor.get(`/v1/agents?limit=1${query}`)).json()
+      assert.ok(page.agents.length <= 1)
+      paged.push(...page.agents.map((a: { agentId: string }) => a.agentId))
+      after = page.next
+    } while (after !== null)
+    assert.deepEqual(paged, ids)
+    assert.equal((await api.as('agent-1', 'agent').get('/v1/agents')).statusCode, 403)
+    assert.equal((await auditor.get('/v1/agents?limit=0')).statusCode, 400)
+  })
+
+  test("an agent's history tells its ladder in ledger order; the agent reads its own only", async () => {
+    const history = await api.as('auditor-1', 'auditor').get('/v1/agents/agent-1/history')
+    assert.equal(history.statusCode, 200, history.body)
+    const { agentId, events } = history.json()
+    assert.equal(agentId, 'agent-1')
+    assert.equal(events[0].type, 'AgentRegistered')
+    assert.equal(events[0].environment, null)
+    const positions = events.map((e: { position: number }) => e.position)
+    assert.deepEqual(
+      positions,
+      [...positions].sort((a, b) => a - b),
+    )
+    const promoted = events.filter((e: { type: string }) => e.type === 'AgentPromoted')
+    assert.deepEqual(
+      promoted.map((e: { environment: string; to: string }) => `${e.environment}:${e.to}`),
+      [
+        'production:recommend',
+        'production:simulate',
+        'production:execute',
+        'staging:recommend',
+        'staging:simulate',
+        'staging:execute',
+      ],
+    )
+    const stored = await api.runtime.store.readStream('agent-agent-1')
+    assert.deepEqual(
+      events.map((e: { eventId: string }) => e.eventId),
+      stored.map((e) => e.id),
+      'every event of the agent stream is a ladder event',
+    )
+    assert.equal((await api.as('agent-1', 'agent').get('/v1/agents/agent-1/history')).statusCode, 200)
+    assert.equal((await api.as('agent-2', 'agent').get('/v1/agents/agent-1/history')).statusCode, 403)
+    assert.equal((await api.as('auditor-1', 'auditor').get('/v1/agents/nobody/history')).statusCode, 404)
+  })
+
   test('registering refuses: a second registration 409, a non-admin 403, a bad body 400 naming the field', async () => {
     await register('agent-r2')
     expectError(

@@ -196,7 +196,7 @@ describe('Dockerfile', () => {
     assert.match(dockerfile, /npm ci --omit=dev/)
     assert.match(
       dockerfile,
-      /^COPY scripts\/build\.mjs \.\/scripts\/build\.mjs\nRUN node scripts\/build\.mjs$/m,
+      /^COPY scripts\/build\.mjs scripts\/build-console\.mjs \.\/scripts\/\nRUN node scripts\/build\.mjs$/m,
     )
     // the compiler is a runtime dependency, so the production install has it
     const pkg = JSON.parse(text('package.json')) as {
@@ -204,6 +204,7 @@ describe('Dockerfile', () => {
       scripts: Record<string, string>
     }
     assert.ok(pkg.dependencies.esbuild, 'esbuild is a dependency')
+    assert.ok(pkg.dependencies.uplot, 'the console bundles uPlot at build time: a dependency')
     assert.match(
       dockerfile,
       /^ENTRYPOINT \["node", "--max-old-space-size=128", "dist\/src\/cli\/run\.js"\]$/m,
@@ -223,8 +224,8 @@ describe('Dockerfile', () => {
     assert.match(dockerfile, new RegExp(`DATA_DIR=${DATA_DIR}`))
   })
 
-  it('copies every folder the service imports at run time', () => {
-    for (const folder of ['bin', 'src', 'projections'])
+  it('copies every folder the service imports at run time, and the console it bundles', () => {
+    for (const folder of ['bin', 'src', 'projections', 'console'])
       assert.match(dockerfile, new RegExp(`^COPY ${folder} \\./${folder}$`, 'm'))
   })
 })

@@ -18,6 +18,7 @@ import {
 } from '../../domain/events.js'
 import { uuidv7 } from '../../domain/ids.js'
 import type { Runtime } from '../../runtime.js'
+import type { StoredEvent } from '../../store/port.js'
 import { asOfQuery } from '../as-of.js'
 import { authorize, hasRole, principalOf } from '../auth.js'
 import { actorOf, answerOf, optionsOf } from '../commands.js'
@@ -82,6 +83,79 @@ const AgentResponse = z.object({
   refusedPromotions: z.number().int(),
   asOf: AsOf,
 })
+
+const AgentListQuery = z
+  .object({
+    after: Identifier.optional().describe('the last agentId of the previous page'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    ...asOfQuery,
+  })
+  .strict()
+
+const AgentListResponse = z.object({
+  agents: z
+    .array(AgentResponse.omit({ asOf: true }))
+    .describe('in agentId order: each with its level per environment'),
+  next: z.string().nullable().describe('pass as ?after= for the next page; null on the last'),
+  asOf: AsOf,
+})
+
+/** The ladder events of an agent's own stream, as recorded: what moved it, or asked to, and who. */
+const LADDER_EVENTS = [
+  'AgentRegistered',
+  'PromotionRequested',
+  'PromotionApproved',
+  'PromotionRefused',
+  'AgentPromoted',
+  'AgentDemoted',
+] as const
+
+const LadderEvent = z.object({
+  position: z.number().int(),
+  eventId: z.string(),
+  type: z.enum(LADDER_EVENTS),
+  recordedAt: z.string(),
+  actor: z.string(),
+  environment: z.string().nullable().describe('null for AgentRegistered'),
+  requestId: z.string().nullable(),
+  from: AuthorityLevel.nullable(),
+  to: AuthorityLevel.nullable(),
+  reason: z.string().nullable().describe('why a promotion was refused or the agent demoted'),
+  demotionCause: z.enum(['violation', 'unrecovered-failure']).nullable(),
+  proposalId: z.string().nullable().describe('the proposal that caused a demotion'),
+})
+
+const HistoryResponse = z.object({
+  agentId: z.string(),
+  events: z.array(LadderEvent).describe('in ledger order, the whole history of the agent stream'),
+})
+
+/** One ladder event in the shape of the history: every field the event type does not carry is null. */
+const ladderEventOf = (stored: StoredEvent): z.infer<typeof LadderEvent> | null => {
+  const type = LADDER_EVENTS.find((t) => t === stored.type)
+  if (type === undefined) return null
+  const data = stored.data as Partial<
+    Record<'environment' | 'requestId' | 'from' | 'to' | 'reason' | 'cause' | 'proposalId', string>
+  >
+  const level = (value: string | undefined) => {
+    const parsed = AuthorityLevel.safeParse(value)
+    return parsed.success ? parsed.data : null
+  }
+  return {
+    position: stored.position,
+    eventId: stored.id,
+    type,
+    recordedAt: stored.recordedAt,
+    actor: stored.metadata.actor,
+    environment: data.environment ?? null,
+    requestId: data.requestId ?? null,
+    from: level(data.from),
+    to: level(data.to),
+    reason: data.reason ?? null,
+    demotionCause: data.cause === 'violation' || data.cause === 'unrecovered-failure' ? data.cause : null,
+    proposalId: data.proposalId ?? null,
+  }
+}
 
 const Outcome = CommandResult.extend({
   requestId: z.string(),
@@ -171,6 +245,58 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
         description,
       })
       return reply.code(201).send({ ...result, agentId })
+    },
+  )
+
+  app.get(
+    '/agents',
+    {
+      preValidation: authorize('policy-admin', 'auditor'),
+      schema: {
+        tags: ['agents'],
+        operationId: 'listAgents',
+        summary: 'The registered agents, each with its level per environment and its pending promotions',
+        querystring: AgentListQuery,
+        response: { 200: AgentListResponse, ...readErrors(400, 401, 403, 429) },
+      },
+    },
+    async (request) => {
+      const { after, limit } = request.query
+      const { views } = await viewsAt(runtime.store, runtime.views, request.query.asOf)
+      const prefix = authorityKeys.agent('')
+      const listed = views.authority.list(
+        prefix,
+        after === undefined ? { limit: limit + 1 } : { after: authorityKeys.agent(after), limit: limit + 1 },
+      )
+      const agents = listed.slice(0, limit).flatMap(([, doc]) => {
+        if (doc.kind !== 'agent') return []
+        const { kind: _kind, ...agent } = doc
+        return [{ ...agent, pendingPromotions: [...agent.pendingPromotions] }]
+      })
+      const next = listed.length > limit ? (agents.at(-1)?.agentId ?? null) : null
+      return { agents, next, asOf: views.authority.checkpoint() }
+    },
+  )
+
+  app.get(
+    '/agents/:agentId/history',
+    {
+      preValidation: authorize('agent', 'policy-admin', 'auditor'),
+      schema: {
+        tags: ['agents'],
+        operationId: 'getAgentHistory',
+        summary:
+          "An agent's ladder over time: registration, promotions requested, approved, refused and granted, demotions",
+        params: AgentParams,
+        response: { 200: HistoryResponse, ...readErrors(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      const { agentId } = request.params
+      requireAgentReader(request, agentId)
+      const stored = await runtime.store.readStream(streams.agent(agentId))
+      if (stored.length === 0) throw notFound(`agent ${agentId}`)
+      return { agentId, events: stored.flatMap((e) => ladderEventOf(e) ?? []) }
     },
   )
 

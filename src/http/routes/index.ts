@@ -13,6 +13,7 @@ import { metricsRoute, metricsRoutes } from './metrics.js'
 import { observationRoutes } from './observations.js'
 import { openActionRoutes } from './open-actions.js'
 import { policyRoutes } from './policies.js'
+import { principalRoutes } from './principal.js'
 import { proposalRoutes } from './proposals.js'
 import { releaseGateRoutes } from './release-gates.js'
 import { shadowPolicyRoutes } from './shadow-policies.js'
@@ -43,6 +44,7 @@ export const apiRoutes = async (api: FastifyInstance): Promise<void> => {
     checkpointRoutes,
     verdictStreamRoutes,
     tokenRevocationRoutes,
+    principalRoutes,
   ]) {
     await api.register(routes)
   }

@@ -1,0 +1,69 @@
+// The console: the static files of the browser app under /console, built by `npm run build` into dist/console.
+// It holds no data and no secret: every figure it shows, it reads from the public API with the user's token.
+import { readFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { ApiError } from './errors.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+/** The repository root, whether this module runs from src/http or, built, from dist/src/http. */
+const root = here.split(/[\\/]/).includes('dist')
+  ? resolve(here, '..', '..', '..')
+  : resolve(here, '..', '..')
+export const CONSOLE_DIR = join(root, 'dist', 'console')
+
+/** Every file the console serves, and its type: nothing else is ever read from the folder. */
+const FILES: Readonly<Record<string, string>> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+}
+
+/** Only the console's own files run, nothing inline, no frame embeds it, and it talks to this origin only. */
+export const CONSOLE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ')
+
+const secure = (reply: FastifyReply): FastifyReply =>
+  reply
+    .header('content-security-policy', CONSOLE_CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'no-referrer')
+    .header('cross-origin-opener-policy', 'same-origin')
+    .header('cache-control', 'no-cache')
+
+/** Serves the console's files at /console; answers 503 (and keeps serving the API) when it was not built. */
+export const consoleRoutes =
+  (dir: string = CONSOLE_DIR) =>
+  async (app: FastifyInstance): Promise<void> => {
+    const send = async (name: string, reply: FastifyReply) => {
+      const type = FILES[name]
+      if (type === undefined) throw new ApiError('not-found', `the console has no file ${name}`)
+      let body: Buffer
+      try {
+        body = await readFile(join(dir, name))
+      } catch {
+        throw new ApiError(
+          'unavailable',
+          'the console is not built: run `npm run build` (npm start builds it), then reload',
+        )
+      }
+      return secure(reply).type(type).send(body)
+    }
+    const hidden = { config: { public: true }, schema: { hide: true } }
+    app.get('/console', hidden, (_request, reply) => send('index.html', reply))
+    app.get('/console/', hidden, (_request, reply) => send('index.html', reply))
+    app.get<{ Params: { file: string } }>('/console/:file', hidden, (request, reply) =>
+      send(request.params.file, reply),
+    )
+  }
