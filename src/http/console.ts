@@ -47,7 +47,7 @@ export const consoleRoutes =
   (dir: string = CONSOLE_DIR) =>
   async (app: FastifyInstance): Promise<void> => {
     const send = async (name: string, reply: FastifyReply) => {
-      const type = FILES[name]
+      const type = Object.hasOwn(FILES, name) ? FILES[name] : undefined
       if (type === undefined) throw new ApiError('not-found', `the console has no file ${name}`)
       let body: Buffer
       try {
