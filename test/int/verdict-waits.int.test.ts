@@ -152,10 +152,11 @@ describe('a verdict long-poll', () => {
     const p = await allowedProposal(api, world, { replicas: 9 })
     // the tail lags (as a PostgreSQL tail may behind another instance's commit, or any tail behind a backlog)
     const { tail } = api.runtime
-    const emit = tail.emit.bind(tail)
+    const emit = tail.emit
+    const forward = emit.bind(tail) as (name: string, ...args: unknown[]) => boolean
     const held: Array<() => void> = []
     tail.emit = ((name: string, ...args: unknown[]) => {
-      held.push(() => emit(name, ...args))
+      held.push(() => forward(name, ...args))
       return true
     }) as typeof tail.emit
     try {
