@@ -41,7 +41,7 @@ export const oidcSettings = (): Promise<OidcSettings | null> => {
 }
 
 /** Where the provider sends the user back: the console itself, as registered at the provider. */
-export const redirectUri = (): string => `${location.origin}/console`
+const redirectUri = (): string => `${location.origin}/console`
 
 const base64url = (bytes: Uint8Array): string =>
   btoa(String.fromCharCode(...bytes))
@@ -53,7 +53,7 @@ const base64url = (bytes: Uint8Array): string =>
 const randomText = (bytes: number): string => base64url(crypto.getRandomValues(new Uint8Array(bytes)))
 
 /** The S256 code challenge of a verifier: BASE64URL(SHA-256(verifier)). */
-export const challengeOf = async (verifier: string): Promise<string> =>
+const challengeOf = async (verifier: string): Promise<string> =>
   base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))))
 
 const message = async (response: Response): Promise<string> => {
@@ -100,7 +100,14 @@ const discover = async (issuer: string): Promise<{ authorization: URL; token: UR
   }
   const authorization = endpoint('authorization_endpoint')
   const token = endpoint('token_endpoint')
-  const origin = new URL(issuer).origin
+  const { origin, protocol } = new URL(issuer)
+  // the user is sent to the authorization endpoint: an https:// page (http:// only for an http:// issuer), never a script
+  for (const [name, url] of [
+    ['authorization_endpoint', authorization],
+    ['token_endpoint', token],
+  ] as const)
+    if (url.protocol !== 'https:' && url.protocol !== protocol)
+      throw new SignInError(`the discovery document's ${name} ${url.href} is not an ${protocol}// URL`)
   if (token.origin !== origin)
     throw new SignInError(
       `the token endpoint ${token.href} is not on the issuer's origin ${origin}, the only one the console may call`,

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { z } from 'zod'
 import type { Config } from '../config.js'
 import { ApiError } from './errors.js'
 
@@ -22,13 +23,19 @@ const FILES: Readonly<Record<string, string>> = {
 }
 
 /** How the console signs in: with OpenID Connect at the issuer where CONSOLE_OIDC_CLIENT_ID is set, else by paste. */
-export interface ConsoleSignIn {
-  readonly oidc: {
-    readonly issuer: string
-    readonly clientId: string
-    readonly scopes: readonly string[]
-  } | null
-}
+export const ConsoleSignIn = z.object({
+  oidc: z
+    .object({
+      issuer: z
+        .string()
+        .describe('AUTH_ISSUER: the discovery document is at <issuer>/.well-known/openid-configuration'),
+      clientId: z.string().describe('the console, a public client at the identity provider (no secret)'),
+      scopes: z.array(z.string()),
+    })
+    .nullable()
+    .describe('null: the console signs in by paste only'),
+})
+export type ConsoleSignIn = z.infer<typeof ConsoleSignIn>
 
 export const consoleSignInOf = (
   config: Pick<Config, 'AUTH_ISSUER' | 'CONSOLE_OIDC_CLIENT_ID' | 'CONSOLE_OIDC_SCOPES'>,
@@ -97,8 +104,10 @@ export const consoleRoutes =
       return secure(reply, csp).type(type).send(body)
     }
     const hidden = { config: { public: true }, schema: { hide: true } }
-    app.get('/console/config.json', hidden, (_request, reply) =>
-      secure(reply, csp).type('application/json; charset=utf-8').send(JSON.stringify(signIn)),
+    app.get(
+      '/console/config.json',
+      { ...hidden, schema: { hide: true, response: { 200: ConsoleSignIn } } },
+      (_request, reply) => secure(reply, csp).type('application/json; charset=utf-8').send(signIn),
     )
     app.get('/console', hidden, (_request, reply) => send('index.html', reply))
     app.get('/console/', hidden, (_request, reply) => send('index.html', reply))

@@ -211,7 +211,8 @@ describe('the console signs in with OpenID Connect where configured', () => {
     }
 
     test('an answer carrying another state is refused: no code is exchanged, the user stays signed out', async (t) => {
-      if (!chromiumFor(t) || !page) return
+      if (!chromiumFor(t)) return
+      assert.ok(page, 'the tab was opened')
       const before = provider.tokenRequests.length
       provider.next = 'tampered-state'
       await refused(page, /Not signed in: the answer does not carry the state this sign-in sent/)
@@ -219,7 +220,8 @@ describe('the console signs in with OpenID Connect where configured', () => {
     })
 
     test("the provider's refusal (error=) and a code it will not exchange each leave the user signed out, saying why", async (t) => {
-      if (!chromiumFor(t) || !page) return
+      if (!chromiumFor(t)) return
+      assert.ok(page, 'the tab was opened')
       provider.next = 'access-denied'
       await refused(page, /the identity provider refused the sign-in: access_denied: the user declined/)
       provider.next = 'bad-code'
@@ -227,7 +229,8 @@ describe('the console signs in with OpenID Connect where configured', () => {
     })
 
     test('the sign-in button runs the code flow with PKCE and lands signed in with the roles the provider gave', async (t) => {
-      if (!chromiumFor(t) || !page) return
+      if (!chromiumFor(t)) return
+      assert.ok(page, 'the tab was opened')
       provider.problems.length = 0
       const requests = provider.tokenRequests.length
       await signInButton(page).click()
