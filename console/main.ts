@@ -1,4 +1,5 @@
-// The console: sign-in with a bearer token (pasted, or from the identity provider where configured), a navigation bar, and one page per hash route (#/overview, ...).
+// The console: sign-in with a bearer token (pasted, or from the identity provider where configured), a navigation
+// bar, and one page per hash route (#/overview, ...).
 import 'uplot/dist/uPlot.min.css'
 import './app.css'
 import { ApiFailure, get, whenUnauthenticated } from './api.js'

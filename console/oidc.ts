@@ -101,7 +101,8 @@ const discover = async (issuer: string): Promise<{ authorization: URL; token: UR
   const authorization = endpoint('authorization_endpoint')
   const token = endpoint('token_endpoint')
   const { origin, protocol } = new URL(issuer)
-  // the user is sent to the authorization endpoint: an https:// page (http:// only for an http:// issuer), never a script
+  // the user is sent to the authorization endpoint: an https:// page (http:// only for an http:// issuer), never
+  // a script
   for (const [name, url] of [
     ['authorization_endpoint', authorization],
     ['token_endpoint', token],

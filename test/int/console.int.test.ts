@@ -194,7 +194,7 @@ describe('the console signs in with OpenID Connect where configured', () => {
     const storage = (tab: Page, key: string) =>
       tab.evaluate(`sessionStorage.getItem(${JSON.stringify(key)})`) as Promise<string | null>
 
-    /** Clicks the sign-in button and waits until the console refuses the answer: the message, signed out, nothing kept, the URL clean. */
+    /** Clicks the sign-in button; the console refuses the answer: the message, signed out, nothing kept, URL clean. */
     const refused = async (tab: Page, message: RegExp) => {
       // the answer is read on the next document, the one the provider redirects back to
       const loaded = tab.waitForEvent('load')

@@ -14,7 +14,7 @@ export interface FakeProvider {
   consoleOrigin: string
   /** the client id the console must send */
   readonly clientId: string
-  /** what the next sign-in's answer does: comes back with another state, refuses, or gives a code the token endpoint refuses */
+  /** the next sign-in's answer: as asked, with another state, a refusal, or a code the token endpoint refuses */
   next: 'normal' | 'tampered-state' | 'access-denied' | 'bad-code'
   /** the token requests received, and the access tokens answered */
   readonly tokenRequests: URLSearchParams[]
