@@ -1,9 +1,11 @@
-// The console: sign-in with a bearer token, a navigation bar, and one page per hash route (#/overview, ...).
+// The console: sign-in with a bearer token (pasted, or from the identity provider where configured), a navigation
+// bar, and one page per hash route (#/overview, ...).
 import 'uplot/dist/uPlot.min.css'
 import './app.css'
 import { ApiFailure, get, whenUnauthenticated } from './api.js'
 import { destroyCharts } from './chart.js'
 import { errorBox, h, replace } from './dom.js'
+import { beginSignIn, finishSignIn, type OidcSettings, oidcSettings, SignInError } from './oidc.js'
 import { actionPage } from './pages/action.js'
 import { agentPage, agentsPage } from './pages/agents.js'
 import { killSwitchesPage } from './pages/kill-switches.js'
@@ -47,7 +49,21 @@ const signOut = (message?: string) => {
 }
 whenUnauthenticated((message) => signOut(`Signed out: the service refused the token (${message}).`))
 
-const signInPage = (message?: string) => {
+/** After a paste or a return from the identity provider: keeps the token, asks the service who it stands for. */
+const signInWith = async (token: string): Promise<string | null> => {
+  keepToken(token)
+  try {
+    principal = await get<Principal>('/v1/principal')
+  } catch (error) {
+    forgetToken()
+    return error instanceof ApiFailure ? `The service refused the token: ${error.message}` : String(error)
+  }
+  if (!location.hash || location.hash === '#/') location.hash = '#/overview'
+  else void render()
+  return null
+}
+
+const signInPage = (oidc: OidcSettings | null, message?: string) => {
   replace(header, h('p', { class: 'brand' }, 'Governance ledger console'))
   const input = h('textarea', {
     id: 'token',
@@ -58,6 +74,36 @@ const signInPage = (message?: string) => {
     spellcheck: 'false',
   })
   const problem = h('p', { class: 'error', role: 'alert', hidden: !message }, message ?? '')
+  const show = (text: string) => {
+    problem.hidden = false
+    problem.textContent = text
+  }
+  const provider =
+    oidc === null
+      ? null
+      : h(
+          'div',
+          { class: 'provider' },
+          h(
+            'button',
+            {
+              type: 'button',
+              id: 'sign-in-oidc',
+              onclick: async (event: Event) => {
+                const button = event.currentTarget as HTMLButtonElement
+                button.disabled = true
+                try {
+                  await beginSignIn(oidc)
+                } catch (error) {
+                  button.disabled = false
+                  show(`Not signed in: ${error instanceof SignInError ? error.message : String(error)}`)
+                }
+              },
+            },
+            `Sign in with ${oidc.issuer}`,
+          ),
+          h('p', {}, 'Or paste a bearer token:'),
+        )
   const form = h(
     'form',
     {
@@ -66,33 +112,28 @@ const signInPage = (message?: string) => {
         event.preventDefault()
         const token = input.value.trim()
         if (!token) return
-        keepToken(token)
-        try {
-          principal = await get<Principal>('/v1/principal')
-          if (!location.hash || location.hash === '#/') location.hash = '#/overview'
-          else void render()
-        } catch (error) {
-          forgetToken()
-          problem.hidden = false
-          problem.textContent =
-            error instanceof ApiFailure ? `The service refused the token: ${error.message}` : String(error)
-        }
+        const refused = await signInWith(token)
+        if (refused !== null) show(refused)
       },
     },
     h('h1', {}, 'Sign in'),
     h(
       'p',
       {},
-      'Paste a bearer token the service accepts (an embedded token from the CLI, or one your identity provider issued). ' +
-        'It is kept for this tab only and sent to this service only.',
+      oidc === null
+        ? 'Paste a bearer token the service accepts (an embedded token from the CLI, or one your identity provider issued). '
+        : 'Sign in at your identity provider, or paste a bearer token the service accepts. ',
+      'It is kept for this tab only and sent to this service only.',
     ),
+    provider,
     h('label', { for: 'token' }, 'Bearer token'),
     input,
     problem,
     h('button', { type: 'submit' }, 'Sign in'),
   )
   replace(main, form)
-  input.focus()
+  if (oidc === null) input.focus()
+  else form.querySelector<HTMLButtonElement>('#sign-in-oidc')?.focus()
 }
 
 const navigation = (who: Principal, current: string) => {
@@ -136,7 +177,10 @@ const render = async (message?: string): Promise<void> => {
   leave = undefined
   destroyCharts()
   if (!storedToken()) {
-    signInPage(message)
+    const oidc = await oidcSettings()
+    // a sign-in completed meanwhile (or a page drawn by a later call): this page is not wanted
+    if (storedToken()) return
+    signInPage(oidc, message)
     return
   }
   if (!principal) {
@@ -170,4 +214,17 @@ const render = async (message?: string): Promise<void> => {
 window.addEventListener('hashchange', () => {
   void render().then(() => main.focus({ preventScroll: true }))
 })
-void render()
+
+/** The first render: after the identity provider's answer where this load is the return from it. */
+const start = async () => {
+  let token: string | null
+  try {
+    token = await finishSignIn()
+  } catch (error) {
+    void render(`Not signed in: ${error instanceof SignInError ? error.message : String(error)}`)
+    return
+  }
+  const refused = token === null ? null : await signInWith(token)
+  if (token === null || refused !== null) void render(refused ?? undefined)
+}
+void start()

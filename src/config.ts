@@ -36,6 +36,26 @@ const notAnOrigin = (text: string): string | null => {
 }
 
 /**
+ * Why a text is not an OpenID Connect issuer (OpenID Connect Discovery 1.0 section 2): an https:// URL with no
+ * query, fragment, user name or password; plain http:// only when `http` allows it (development).
+ */
+const notAnIssuerUrl = (text: string, http: boolean): string | null => {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return `${JSON.stringify(text)} is not a URL`
+  }
+  if (url.protocol !== 'https:' && !(http && url.protocol === 'http:'))
+    return http
+      ? 'an https:// or http:// URL'
+      : 'an https:// URL (plain http only with AUTH_MODE=jwks-development)'
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
+    return 'a URL with no query, fragment, user name or password'
+  return null
+}
+
+/**
  * A program and its arguments, run without a shell: a JSON array of strings (`["kms-sign", "--key", "a b"]`),
  * or words separated by spaces (`kms-sign --key checkpoints`), taken as they are (no quotes, no variables).
  */
@@ -54,6 +74,26 @@ const Command = z.string().transform((text, ctx): string[] => {
   })
   return z.NEVER
 })
+
+/** OAuth scopes (RFC 6749 section 3.3) separated by spaces, openid among them (an OpenID Connect request). */
+const Scopes = z
+  .string()
+  .max(1000)
+  .transform((text, ctx): string[] => {
+    const scopes = [...new Set(text.trim().split(/\s+/))]
+    const bad = scopes.find((s) => !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s))
+    if (bad !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(bad)} is not a scope: printable ASCII, no " or \\`,
+      })
+    else if (!scopes.includes('openid'))
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must include openid: the console signs in with OpenID Connect',
+      })
+    return scopes
+  })
 
 /** A key name: what a checkpoint's origin must be, since it names the key that signs it too. */
 const KeyName = z
@@ -135,6 +175,17 @@ export const ConfigSchema = z
     ).default(24 * 3600),
     /** a token without jti could never be revoked: refused unless this is false */
     AUTH_REQUIRE_JTI: flag.default(true),
+    /**
+     * the console's client id at the identity provider (a public client: no secret); when set, the console signs
+     * in there with OpenID Connect (authorization code and PKCE), found at AUTH_ISSUER; jwks modes only
+     */
+    CONSOLE_OIDC_CLIENT_ID: z
+      .string()
+      .max(255)
+      .regex(/^[\x21-\x7e]+$/, 'printable ASCII, no spaces')
+      .optional(),
+    /** the scopes the console asks for, separated by spaces; openid among them */
+    CONSOLE_OIDC_SCOPES: Scopes.default(['openid']),
     /** how far an observation's observedAt may run ahead of ledger time (observers' clocks drift) */
     OBSERVATION_MAX_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(5),
     BODY_LIMIT_BYTES: z.coerce
@@ -229,6 +280,23 @@ export const ConfigSchema = z
               ? 'an https:// URL (plain http only with AUTH_MODE=jwks-development)'
               : `an https:// URL, not ${protocol}`,
         })
+    }
+    if (c.CONSOLE_OIDC_CLIENT_ID !== undefined) {
+      if (c.AUTH_MODE !== 'jwks' && c.AUTH_MODE !== 'jwks-development')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['CONSOLE_OIDC_CLIENT_ID'],
+          message: `only with AUTH_MODE=jwks or jwks-development: with ${c.AUTH_MODE} no identity provider issues the tokens`,
+        })
+      else {
+        const why = notAnIssuerUrl(c.AUTH_ISSUER, c.AUTH_MODE === 'jwks-development')
+        if (why)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['AUTH_ISSUER'],
+            message: `${why}: with CONSOLE_OIDC_CLIENT_ID the console finds the identity provider at AUTH_ISSUER/.well-known/openid-configuration`,
+          })
+      }
     }
     need(c.AUTH_MODE === 'key-file', 'AUTH_PUBLIC_KEY_FILE')
     need(c.AUTH_MODE === 'hs256-development', 'AUTH_HS256_SECRET')

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config.js'
 import type { UnsignedVerdict } from '../../src/decision/decide.js'
 import { createVerdictSigner } from '../../src/decision/signer.js'
 import { VERDICT_ISSUER } from '../../src/domain/signing.js'
+import { consoleCsp, consoleSignInOf } from '../../src/http/console.js'
 import type { StoredEvent } from '../../src/store/port.js'
 
 const config = loadConfig({})
@@ -310,6 +311,64 @@ describe('configuration', () => {
       issues({ AUTH_MODE: 'jwks-development' }),
       /AUTH_JWKS_URL: required when AUTH_MODE=jwks-development/,
     )
+  })
+
+  test('the console signs in at the identity provider only in the jwks modes, with an issuer URL and openid among the scopes', () => {
+    const idp = {
+      AUTH_JWKS_URL: 'https://idp.example.org/jwks',
+      AUTH_ISSUER: 'https://idp.example.org/realms/acme',
+    }
+    const client = { CONSOLE_OIDC_CLIENT_ID: 'governance-console' }
+    for (const mode of ['embedded', 'key-file', 'hs256-development'])
+      assert.match(
+        issues({ AUTH_MODE: mode, ...client }),
+        new RegExp(`CONSOLE_OIDC_CLIENT_ID: only with AUTH_MODE=jwks or jwks-development: with ${mode}`),
+      )
+    assert.match(
+      issues({ AUTH_MODE: 'jwks', AUTH_JWKS_URL: idp.AUTH_JWKS_URL, ...client }),
+      /AUTH_ISSUER: "governance-ledger" is not a URL: with CONSOLE_OIDC_CLIENT_ID the console finds/,
+    )
+    assert.match(
+      issues({ AUTH_MODE: 'jwks', ...idp, AUTH_ISSUER: 'http://idp.example.org', ...client }),
+      /AUTH_ISSUER: an https:\/\/ URL \(plain http only with AUTH_MODE=jwks-development\)/,
+    )
+    assert.match(
+      issues({ AUTH_MODE: 'jwks', ...idp, AUTH_ISSUER: 'https://idp.example.org/?tenant=a', ...client }),
+      /AUTH_ISSUER: a URL with no query, fragment, user name or password/,
+    )
+    assert.match(
+      issues({ AUTH_MODE: 'jwks', ...idp, ...client, CONSOLE_OIDC_SCOPES: 'profile email' }),
+      /CONSOLE_OIDC_SCOPES: must include openid/,
+    )
+    assert.match(
+      issues({ AUTH_MODE: 'jwks', ...idp, ...client, CONSOLE_OIDC_SCOPES: 'openid "x"' }),
+      /CONSOLE_OIDC_SCOPES: "\\"x\\"" is not a scope/,
+    )
+    assert.match(
+      issues({ AUTH_MODE: 'jwks', ...idp, CONSOLE_OIDC_CLIENT_ID: 'a client' }),
+      /CONSOLE_OIDC_CLIENT_ID: printable ASCII, no spaces/,
+    )
+    // an issuer that is no URL is fine while the console does not sign in there
+    assert.equal(issues({ AUTH_MODE: 'jwks', AUTH_JWKS_URL: idp.AUTH_JWKS_URL }), '')
+
+    const plain = loadConfig({ AUTH_MODE: 'jwks', ...idp })
+    assert.deepEqual(consoleSignInOf(plain), { oidc: null })
+    assert.match(consoleCsp(consoleSignInOf(plain)), /connect-src 'self';/)
+    const config = loadConfig({ AUTH_MODE: 'jwks', ...idp, ...client })
+    assert.deepEqual(consoleSignInOf(config), {
+      oidc: { issuer: idp.AUTH_ISSUER, clientId: 'governance-console', scopes: ['openid'] },
+    })
+    // the issuer's origin, not its path: a Content-Security-Policy source names an origin
+    assert.match(consoleCsp(consoleSignInOf(config)), /connect-src 'self' https:\/\/idp.example.org;/)
+    const scoped = loadConfig({
+      AUTH_MODE: 'jwks',
+      ...idp,
+      ...client,
+      CONSOLE_OIDC_SCOPES: ' openid  governance-ledger ',
+    })
+    assert.deepEqual(scoped.CONSOLE_OIDC_SCOPES, ['openid', 'governance-ledger'])
+    const development = { AUTH_MODE: 'jwks-development', AUTH_JWKS_URL: 'http://127.0.0.1:9/jwks' }
+    assert.equal(issues({ ...development, AUTH_ISSUER: 'http://127.0.0.1:9', ...client }), '')
   })
 
   test(`AUTH_ISSUER is never ${VERDICT_ISSUER}, the issuer of verdicts`, () => {
