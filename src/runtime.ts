@@ -374,7 +374,12 @@ export const startRuntime = async (
   for (const consumer of consumers) supervisor.watch(consumer, await consumer.start())
   // from now on every append is answered in its own commit; what the ledger left unanswered is answered now
   store.answerWith(decision)
-  await resumeDecisions(store, (await unansweredNearHead(store, decision.runner)).unanswered, log)
+  try {
+    await resumeDecisions(store, (await unansweredNearHead(store, decision.runner)).unanswered, log)
+  } catch (error) {
+    // what stays unanswered keeps the verdict it had, which never opens the gate by itself
+    log.error({ err: error }, 'the check for unanswered events near the head failed: nothing was resumed')
+  }
   const shadow = followShadow(runtime.shadow, log)
   await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
   // revocations arrive through the ledger tail: while it has stopped, a revoked token could pass
