@@ -117,6 +117,57 @@ describe('a command answers with the verdict it drew (?wait, Prefer: wait=N)', (
     }
   })
 
+  test('the verdict a command drew is answered as the commit left it: a kill switch in the same group commit revokes it', async () => {
+    const submitted = await agent().post('/v1/proposals', proposalBody(world, { replicas: 14 }))
+    const { proposalId, actionDigest } = submitted.json()
+    await simulated(api, 'agent-1', proposalId, actionDigest)
+    const tested = await api
+      .as(SEED.simulator, 'simulator')
+      .post(`/v1/proposals/${proposalId}/rollback-tests`, rollbackTestOf(actionDigest, `run-${proposalId}`))
+    assert.equal(tested.statusCode, 201, tested.body)
+    // the approval's append and a kill switch's are queued in the same turn: one group commit holds both, the
+    // approval's allow first, then the switch that revokes it
+    const { store } = api.runtime
+    const append = store.append
+    const target = { scope: 'agent' as const, target: 'agent-1' }
+    let engaged: Promise<unknown> | null = null
+    store.append = (stream, events, expected, options) => {
+      const appended = append.call(store, stream, events, expected, options)
+      if (stream === streams.proposal(proposalId) && engaged === null) {
+        engaged = append.call(
+          store,
+          streams.killSwitch(target),
+          [
+            {
+              type: 'KillSwitchEngaged',
+              data: { ...target, reason: 'stop the agent, in the same commit' },
+              metadata: { actor: SEED.admin },
+            },
+          ],
+          'any',
+        )
+      }
+      return appended
+    }
+    try {
+      const approved = await api
+        .as(SEED.approver, 'approver')
+        .post(`/v1/proposals/${proposalId}/approvals?wait`, { actionDigest })
+      assert.equal(approved.statusCode, 201, approved.body)
+      await engaged
+      const { verdict, events } = approved.json()
+      const stream = await store.readStream(streams.proposal(proposalId))
+      const issued = stream.find((e) => e.type === 'VerdictIssued' && e.position > (events[0]?.position ?? 0))
+      const revoked = stream.find((e) => e.type === 'VerdictRevoked')
+      assert.ok(issued && revoked, 'the approval drew an allow, and the switch revoked it')
+      assert.equal(issued.recordedAt, revoked.recordedAt, 'in one group commit')
+      assert.equal(verdict.decision, 'allow')
+      assert.equal(verdict.revoked, true, 'answered as the commit left it')
+    } finally {
+      store.append = append
+    }
+  })
+
   test('a malformed wait is a 400 and records nothing', async () => {
     const head = await api.head()
     const bad = await agent().post('/v1/proposals?wait=soon', proposalBody(world, { replicas: 10 }))

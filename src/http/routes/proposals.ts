@@ -125,7 +125,8 @@ const verdictWanted = (request: FastifyRequest): boolean => {
 
 /**
  * The proposal's verdict once a command is recorded: the one the command drew, appended in its commit and told
- * with its result, without reading anything again; else (it drew none, or it was a retry) the one in force.
+ * with its result, with what the ledger recorded on the proposal after it (read from that version on: usually
+ * nothing); else (it drew none, or it was a retry) the one in force.
  */
 const verdictAfter = async (
   request: FastifyRequest,
@@ -133,9 +134,11 @@ const verdictAfter = async (
   result: AppendResult,
 ): Promise<VerdictView | null> => {
   const stream = streams.proposal(proposalId)
+  const { store } = request.server.runtime
   const drawn = result.answers?.filter((e) => e.stream === stream && e.type === 'VerdictIssued').at(-1)
-  if (drawn) return verdictOf([drawn])
-  return verdictOf(await request.server.runtime.store.readStream(stream))
+  if (!drawn) return verdictOf(await store.readStream(stream))
+  // a later call of the same group commit (a kill switch) may have revoked it: the events after it say so
+  return verdictOf(await store.readStream(stream, drawn.streamVersion + 1), verdictOf([drawn]))
 }
 
 /**
