@@ -17,14 +17,20 @@ export interface Decision {
   readonly causationId: string | null
 }
 
-/** Pages through the whole ledger in global order. */
-export async function* everyEvent(store: EventStore, pageSize = 1000): AsyncGenerator<StoredEvent> {
-  let after = 0
-  for (;;) {
-    const page = await store.readAll(after, pageSize)
-    if (page.length === 0) return
+const PAGE_SIZE = 1000
+
+/** Pages through the ledger in global order: the whole of it, or the events after `after` up to `through`. */
+export async function* everyEvent(
+  store: EventStore,
+  after = 0,
+  through = Number.POSITIVE_INFINITY,
+): AsyncGenerator<StoredEvent> {
+  for (let at = after; at < through; ) {
+    const page = await store.readAll(at, Math.min(PAGE_SIZE, through - at))
+    const last = page.at(-1)
+    if (!last) return
     yield* page
-    after = page.at(-1)?.position ?? after
+    at = last.position
   }
 }
 

@@ -2,9 +2,10 @@ import type { Logger } from 'pino'
 import { startOf } from '../../projections/as-of.js'
 import type { ProjectionRunner } from '../../projections/runner.js'
 import { type DataOf, streams, toLedgerEvent } from '../domain/events.js'
-import type { EventStore, StoredEvent } from '../store/port.js'
+import type { EventStore } from '../store/port.js'
 import { isAnswer } from './apply.js'
 import { decideAndEvolve, type Output } from './decide.js'
+import { everyEvent } from './replay.js'
 import { DECISION_ACTOR } from './service.js'
 import { type Ledgered, World } from './world.js'
 
@@ -28,21 +29,6 @@ export interface Unanswered {
 const proposalOf = (output: Output): string | null =>
   output.type === 'VerdictIssued' || output.type === 'VerdictRevoked' ? output.data.proposalId : null
 
-/** The ledger's events after `after`, up to `through`, page by page. */
-async function* eventsBetween(
-  store: EventStore,
-  after: number,
-  through: number,
-): AsyncGenerator<StoredEvent> {
-  for (let at = after; at < through; ) {
-    const page = await store.readAll(at, Math.min(500, through - at))
-    const last = page.at(-1)
-    if (!last) return
-    yield* page
-    at = last.position
-  }
-}
-
 /**
  * The events near the head that went unanswered: the ledger's last stretch (at least TAIL_CHECKED events, from
  * the snapshot boundary of the decision world before them) decided again on the world as it was at that boundary,
@@ -64,7 +50,7 @@ export const unansweredNearHead = async (
   const answered = new Set<string>()
   const decided: Array<{ readonly event: Unanswered; readonly id: string }> = []
   let checked = 0
-  for await (const stored of eventsBetween(store, from, head)) {
+  for await (const stored of everyEvent(store, from, head)) {
     checked += 1
     const { causationId } = stored.metadata
     if (isAnswer(stored as Pick<Ledgered, 'type'>) && stored.metadata.actor === DECISION_ACTOR && causationId)

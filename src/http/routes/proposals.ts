@@ -134,12 +134,20 @@ const verdictAfter = async (
   result: AppendResult,
 ): Promise<VerdictView | null> => {
   const stream = streams.proposal(proposalId)
-  const { store } = request.server.runtime
   const drawn = result.answers?.filter((e) => e.stream === stream && e.type === 'VerdictIssued').at(-1)
-  if (!drawn) return verdictOf(await store.readStream(stream))
+  if (!drawn) return verdictSince(request, proposalId, 0, null)
   // a later call of the same group commit (a kill switch) may have revoked it: the events after it say so
-  return verdictOf(await store.readStream(stream, drawn.streamVersion + 1), verdictOf([drawn]))
+  return verdictSince(request, proposalId, drawn.streamVersion, verdictOf([drawn]))
 }
+
+/** A verdict known as of a version of the proposal's stream, brought up to the ledger by the events after it. */
+const verdictSince = async (
+  request: FastifyRequest,
+  proposalId: string,
+  version: number,
+  verdict: VerdictView | null,
+): Promise<VerdictView | null> =>
+  verdictOf(await request.server.runtime.store.readStream(streams.proposal(proposalId), version + 1), verdict)
 
 /**
  * The command's answer, with the verdict in force after it when the request asks for it. A verdict is served only
@@ -254,11 +262,7 @@ const servedVerdict = async (
   proposalId: string,
   waited: Waited,
 ): Promise<{ verdict: VerdictView | null; timedOut: boolean }> => {
-  const since = await request.server.runtime.store.readStream(
-    streams.proposal(proposalId),
-    waited.version + 1,
-  )
-  const verdict = verdictOf(since, waited.verdict)
+  const verdict = await verdictSince(request, proposalId, waited.version, waited.verdict)
   const newer = verdict?.revision !== waited.verdict?.revision
   return { verdict, timedOut: waited.timedOut && !newer }
 }
