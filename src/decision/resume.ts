@@ -43,8 +43,13 @@ export const unansweredNearHead = async (
   const head = world.checkpoint()
   const from = startOf(world, Math.max(0, head - TAIL_CHECKED))
   const docs = world.store
+  // each stored document is read once: the world keeps its own changes, and the snapshot does not change
+  const read = new Map<string, unknown>()
   const before = new World(
-    (key) => docs.getAt(world.name, key, from),
+    (key) => {
+      if (!read.has(key)) read.set(key, docs.getAt(world.name, key, from))
+      return read.get(key)
+    },
     (prefix, options) => docs.listAt(world.name, prefix, from, options),
   )
   const answered = new Set<string>()
