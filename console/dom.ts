@@ -75,6 +75,23 @@ export const stat = (label: string, value: Child, key: string, note?: string): H
 
 export const link = (href: string, text: Child): HTMLAnchorElement => h('a', { href }, text)
 
+/** A titled section of term and value pairs; a row's third item holds the attributes of its value. */
+export const pairs = (
+  id: string,
+  title: string,
+  rows: ReadonlyArray<readonly [string, Child, Props?]>,
+): HTMLElement =>
+  h(
+    'section',
+    { 'aria-labelledby': id },
+    h('h2', { id }, title),
+    h(
+      'dl',
+      { class: 'pairs' },
+      rows.map(([term, value, props]) => [h('dt', {}, term), h('dd', props ?? {}, value)]),
+    ),
+  )
+
 export const seconds = (value: number | null | undefined): string =>
   value === null || value === undefined
     ? '—'

@@ -1,7 +1,7 @@
 // One action: what changed, who changed it, how fast it can be undone; its timeline with each event's id, hash
 // and proof of inclusion in the ledger's Merkle tree; every verdict with every check.
 import { get } from '../api.js'
-import { h, link, replace, seconds, table, time } from '../dom.js'
+import { h, link, pairs, replace, seconds, table, time } from '../dom.js'
 import type { Page } from '../main.js'
 import type { ActionAudit, CheckResult, InclusionProof } from '../types.js'
 
@@ -86,73 +86,39 @@ export const actionPage: Page = async ({ main, param }) => {
     h(
       'div',
       { class: 'grid' },
-      h(
-        'section',
-        { 'aria-labelledby': 'what' },
-        h('h2', { id: 'what' }, 'What changed'),
-        h(
-          'dl',
-          { class: 'pairs' },
-          h('dt', {}, 'tool.action'),
-          h('dd', {}, `${what.tool}.${what.action}`),
-          h('dt', {}, 'resource'),
-          h('dd', {}, `${what.resource} in ${what.environment}`),
-          h('dt', {}, 'version'),
-          h('dd', {}, `${what.resourceVersionBefore} → ${what.resourceVersionAfter ?? 'not changed yet'}`),
-          h('dt', {}, 'action digest'),
-          h('dd', {}, h('code', {}, what.actionDigest)),
-          h('dt', {}, 'plan'),
-          h('dd', {}, h('pre', {}, JSON.stringify(what.plan, null, 2))),
-        ),
-      ),
-      h(
-        'section',
-        { 'aria-labelledby': 'who' },
-        h('h2', { id: 'who' }, 'Who changed it'),
-        h(
-          'dl',
-          { class: 'pairs' },
-          h('dt', {}, 'agent'),
-          h('dd', {}, link(`#/agent/${encodeURIComponent(who.agentId)}`, who.agentId)),
-          h('dt', {}, 'executing identity'),
-          h('dd', {}, who.executingIdentity),
-          h('dt', {}, 'executor'),
-          h('dd', {}, who.executor ?? '—'),
-          h('dt', {}, 'approvers'),
-          h('dd', {}, who.approvers.map((a) => `${a.approver} (${a.role})`).join(', ') || '—'),
-          h('dt', {}, 'policy'),
-          h(
-            'dd',
-            {},
-            who.policyVersion === null ? '—' : `v${who.policyVersion}, owned by ${who.policyOwner ?? '—'}`,
-          ),
-          h('dt', {}, 'kill switches'),
-          h(
-            'dd',
-            {},
-            who.killSwitchActors
-              .map((k) => `${k.action} by ${k.actor} (${k.scope}${k.target ? ` ${k.target}` : ''})`)
-              .join('; ') || '—',
-          ),
-        ),
-      ),
-      h(
-        'section',
-        { 'aria-labelledby': 'how-fast' },
-        h('h2', { id: 'how-fast' }, 'How fast it can be undone'),
-        h(
-          'dl',
-          { class: 'pairs' },
-          h('dt', {}, 'rollback expected in'),
-          h('dd', { 'data-metric': 'rollbackExpected' }, seconds(howFast.rollbackExpectedSeconds)),
-          h('dt', {}, 'failed at'),
-          h('dd', {}, time(howFast.failedAt)),
-          h('dt', {}, 'recovered at'),
-          h('dd', {}, time(howFast.recoveredAt)),
-          h('dt', {}, 'time to recovery'),
-          h('dd', { 'data-metric': 'timeToRecovery' }, seconds(howFast.timeToRecoverySeconds)),
-        ),
-      ),
+      pairs('what', 'What changed', [
+        ['tool.action', `${what.tool}.${what.action}`],
+        ['resource', `${what.resource} in ${what.environment}`],
+        ['version', `${what.resourceVersionBefore} → ${what.resourceVersionAfter ?? 'not changed yet'}`],
+        ['action digest', h('code', {}, what.actionDigest)],
+        ['plan', h('pre', {}, JSON.stringify(what.plan, null, 2))],
+      ]),
+      pairs('who', 'Who changed it', [
+        ['agent', link(`#/agent/${encodeURIComponent(who.agentId)}`, who.agentId)],
+        ['executing identity', who.executingIdentity],
+        ['executor', who.executor ?? '—'],
+        ['approvers', who.approvers.map((a) => `${a.approver} (${a.role})`).join(', ') || '—'],
+        [
+          'policy',
+          who.policyVersion === null ? '—' : `v${who.policyVersion}, owned by ${who.policyOwner ?? '—'}`,
+        ],
+        [
+          'kill switches',
+          who.killSwitchActors
+            .map((k) => `${k.action} by ${k.actor} (${k.scope}${k.target ? ` ${k.target}` : ''})`)
+            .join('; ') || '—',
+        ],
+      ]),
+      pairs('how-fast', 'How fast it can be undone', [
+        [
+          'rollback expected in',
+          seconds(howFast.rollbackExpectedSeconds),
+          { 'data-metric': 'rollbackExpected' },
+        ],
+        ['failed at', time(howFast.failedAt)],
+        ['recovered at', time(howFast.recoveredAt)],
+        ['time to recovery', seconds(howFast.timeToRecoverySeconds), { 'data-metric': 'timeToRecovery' }],
+      ]),
     ),
     h('h2', {}, 'Verdicts'),
     audit.currentVerdict
