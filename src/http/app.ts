@@ -15,6 +15,7 @@ import { errorHandler, frameworkError } from './errors.js'
 import { openApiOptions } from './openapi.js'
 import { overloadOf, overloadPlugin } from './overload.js'
 import { rateLimitsOf, rateLimitsPlugin } from './rate-limits.js'
+import { readModelsPlugin } from './read-models.js'
 import { apiRoutes, metricsRoute, publicRoutes } from './routes/index.js'
 import { MAX_PATH_PARAMETER_LENGTH } from './schemas.js'
 
@@ -121,6 +122,7 @@ export const buildApp = async (
       const { commandsShed } = app.prometheus
       await api.register(overloadPlugin, { ...overloadOf(config), shed: () => commandsShed.inc() })
       await api.register(commandsPlugin, { store: runtime.store })
+      await api.register(readModelsPlugin, { kept: config.READ_MODELS })
       api.addHook('preHandler', async (request) => {
         if (request.principal) request.log = request.log.child({ principal: request.principal.sub })
       })

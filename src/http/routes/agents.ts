@@ -251,13 +251,14 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/agents',
     {
+      config: { readModel: true },
       preValidation: authorize('policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
         operationId: 'listAgents',
         summary: 'The registered agents, each with its level per environment and its pending promotions',
         querystring: AgentListQuery,
-        response: { 200: AgentListResponse, ...readErrors(400, 401, 403, 429) },
+        response: { 200: AgentListResponse, ...readErrors(400, 401, 403, 429, 503) },
       },
     },
     async (request) => {
@@ -281,6 +282,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/agents/:agentId/history',
     {
+      config: { readModel: true },
       preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
@@ -288,7 +290,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
         summary:
           "An agent's ladder over time: registration, promotions requested, approved, refused and granted, demotions",
         params: AgentParams,
-        response: { 200: HistoryResponse, ...readErrors(400, 401, 403, 404, 429) },
+        response: { 200: HistoryResponse, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -303,6 +305,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/agents/:agentId',
     {
+      config: { readModel: true },
       preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
@@ -310,7 +313,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: "An agent's authority: its level per environment and its pending promotions",
         params: AgentParams,
         querystring: z.object(asOfQuery).strict(),
-        response: { 200: AgentResponse, ...readErrors(400, 401, 403, 404, 429) },
+        response: { 200: AgentResponse, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -324,6 +327,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/agents/:agentId/track-record',
     {
+      config: { readModel: true },
       preValidation: authorize('agent', 'policy-admin', 'auditor'),
       schema: {
         tags: ['agents'],
@@ -338,7 +342,7 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
             days: z.number().int(),
             asOf: AsOf,
           }),
-          ...readErrors(400, 401, 403, 404, 429),
+          ...readErrors(400, 401, 403, 404, 429, 503),
         },
       },
     },

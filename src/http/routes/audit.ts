@@ -220,6 +220,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/audit/actions/:proposalId',
     {
+      config: { readModel: true },
       preValidation: readers,
       schema: {
         tags: ['audit'],
@@ -227,7 +228,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: 'What changed, who changed it, how fast it can be undone: one action, with its timeline',
         params: z.object({ proposalId: Identifier }),
         querystring: z.object(asOfQuery).strict(),
-        response: { 200: ActionAudit, ...readErrors(400, 401, 403, 404, 429) },
+        response: { 200: ActionAudit, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -263,6 +264,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/audit/agents/:agentId',
     {
+      config: { readModel: true },
       preValidation: readers,
       schema: {
         tags: ['audit'],
@@ -270,7 +272,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: "An agent's authority per environment and its proposals, each in one line",
         params: z.object({ agentId: Identifier }),
         querystring: Page,
-        response: { 200: AgentAudit, ...readErrors(400, 401, 403, 404, 429) },
+        response: { 200: AgentAudit, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -303,6 +305,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/audit/resources/:environment/:resource',
     {
+      config: { readModel: true },
       preValidation: readers,
       schema: {
         tags: ['audit'],
@@ -310,7 +313,7 @@ export const auditRoutes = async (base: FastifyInstance): Promise<void> => {
         summary: 'A resource: its last observed state and the proposals that touched it',
         params: z.object({ environment: Environment, resource: ResourceSegment }),
         querystring: Page,
-        response: { 200: ResourceAudit, ...readErrors(400, 401, 403, 404, 429) },
+        response: { 200: ResourceAudit, ...readErrors(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {

@@ -130,12 +130,13 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/ledger/head',
     {
+      config: { readModel: true },
       preValidation: readers,
       schema: {
         tags: ['ledger'],
         operationId: 'getLedgerHead',
         summary: "The ledger's head, and how far the decision service and each read model have got",
-        response: { 200: HeadResponse, ...readErrors(401, 403, 429) },
+        response: { 200: HeadResponse, ...readErrors(401, 403, 429, 503) },
       },
     },
     async () => {
@@ -155,6 +156,7 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/ledger/tree',
     {
+      config: { readModel: true },
       preValidation: readers,
       schema: {
         tags: ['ledger'],
@@ -175,6 +177,7 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/ledger/proofs/inclusion',
     {
+      config: { readModel: true },
       // an executor proves that the verdict it acts on is in the ledger: verdicts only, which it reads anyway
       preValidation: authorize('auditor', 'policy-admin', 'executor'),
       schema: {
@@ -220,6 +223,7 @@ export const ledgerRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/ledger/proofs/consistency',
     {
+      config: { readModel: true },
       preValidation: readers,
       schema: {
         tags: ['ledger'],

@@ -163,6 +163,7 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/metrics/headline',
     {
+      config: { readModel: true },
       preValidation: authorize('auditor', 'policy-admin'),
       schema: {
         tags: ['metrics'],
@@ -170,7 +171,7 @@ export const metricsRoutes = async (base: FastifyInstance): Promise<void> => {
         summary:
           'The headline metrics as time series: unsafe actions blocked before execution, and time to recovery',
         querystring: HeadlineQuery,
-        response: { 200: HeadlineResponse, ...readErrors(400, 401, 403, 429) },
+        response: { 200: HeadlineResponse, ...readErrors(400, 401, 403, 429, 503) },
       },
     },
     async (request) => {
@@ -285,8 +286,12 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     help: 'Commands refused with 503 before any work because the service was overloaded: a command in progress had waited longer than OVERLOAD_MAX_COMMAND_WAIT_MS',
     registers,
   })
+  // the series taken from the read models: an instance that keeps none has no figure for them, so they are left
+  // out of its registry, not shown at zero
+  const readModels = runtime.config.READ_MODELS
+  const fromReadModels = readModels ? registers : []
   const counter = (name: string, help: string, labelNames: readonly string[] = []) =>
-    new Counter({ name, help, labelNames, registers })
+    new Counter({ name, help, labelNames, registers: fromReadModels })
   const unsafeBlocked = counter(
     'governance_unsafe_actions_blocked_total',
     'Unsafe actions blocked before execution: starts refused at the execution gate (how="refused-at-gate") and proposals that ended without executing while their last verdict was a block (how="ended-blocked"). The samples sum to the total',
@@ -327,7 +332,7 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
   const awaiting = new Gauge({
     name: 'governance_actions_awaiting_evidence',
     help: 'Open proposals whose latest verdict is a block, now: awaiting evidence, never counted as blocked',
-    registers,
+    registers: fromReadModels,
   })
   const verdicts = counter('governance_verdicts_total', 'Verdicts issued, by decision', ['decision'])
   const violations = counter(
@@ -349,18 +354,18 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
   const failedDespiteAllow = new Gauge({
     name: 'governance_executions_failed_despite_allow',
     help: 'Executions that failed although they cited a valid allow verdict, all time; a violation recorded after the failure takes it back',
-    registers,
+    registers: fromReadModels,
   })
   const recovery = new Histogram({
     name: 'governance_time_to_recovery_seconds',
     help: 'Seconds from a failed execution to its completed rollback',
     buckets: RECOVERY_BUCKETS_SECONDS,
-    registers,
+    registers: fromReadModels,
   })
   const unrecovered = new Gauge({
     name: 'governance_unrecovered_failures',
     help: 'Failed executions whose rollback has not completed, now',
-    registers,
+    registers: fromReadModels,
   })
   const headPosition = new Gauge({
     name: 'governance_ledger_head_position',
@@ -375,31 +380,31 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
   const checkpointSize = new Gauge({
     name: 'governance_checkpoint_tree_size',
     help: 'The tree size of the newest signed checkpoint cut: how far the ledger is committed to outside the data folder',
-    registers,
+    registers: fromReadModels,
   })
   const checkpointFailing = new Gauge({
     name: 'governance_checkpoint_failing',
     help: 'Whether the last attempt to cut a checkpoint failed (1: signing or the folder failed) or not (0)',
-    registers,
+    registers: fromReadModels,
   })
   // gauges: a proposal decided anew may stop flipping, and the counts go with the shadow when it ends
   const shadowCompared = new Gauge({
     name: 'governance_shadow_policy_compared',
     help: 'Proposals the shadow policy in force decided that the live decision service holds a verdict for, now; absent when no shadow policy is in force',
     labelNames: ['version'],
-    registers,
+    registers: fromReadModels,
   })
   const shadowWouldFlip = new Gauge({
     name: 'governance_shadow_policy_would_flip',
     help: 'Proposals the shadow policy in force would decide otherwise than their live verdict, now, by direction (allow_to_block, block_to_allow); absent when no shadow policy is in force',
     labelNames: ['version', 'direction'],
-    registers,
+    registers: fromReadModels,
   })
   const shadowWouldFlipByCheck = new Gauge({
     name: 'governance_shadow_policy_would_flip_checks',
     help: 'Checks whose status changed in the proposals the shadow policy would flip, by check and direction: one flip may change several',
     labelNames: ['version', 'check', 'direction'],
-    registers,
+    registers: fromReadModels,
   })
   const simulationRuns = counter(
     'governance_simulation_runs_total',
@@ -473,8 +478,8 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     }
   }
 
-  const scrape = async (): Promise<string> => {
-    const head = await runtime.store.head()
+  /** Sets every series taken from the read models (documents, the shadow decisions, the checkpoints). */
+  const setFromReadModels = () => {
     const days = runtime.views.metrics
       .list('day:')
       .map(([, doc]) => doc)
@@ -515,12 +520,17 @@ export const createPrometheus = (runtime: Runtime): Prometheus & { httpRequests:
     setSurvival(runtime.views.survival.list(survivalKeys.total()).map(([, doc]) => doc))
     awaiting.set(awaitingNow(runtime.views.metrics.get(metricsKeys.awaiting())).count)
     unrecovered.set(failedActions(runtime.views.openActions).length)
-    headPosition.set(head.position)
-    decisionLag.set(Math.max(0, head.position - runtime.decision.position))
-    faults.set(runtime.health.problems().length)
     checkpointSize.set(runtime.checkpoints.folder.latestSize())
     checkpointFailing.set(runtime.checkpoints.failure === null ? 0 : 1)
     setShadow(shadowCounts(runtime))
+  }
+
+  const scrape = async (): Promise<string> => {
+    const head = await runtime.store.head()
+    if (readModels) setFromReadModels()
+    headPosition.set(head.position)
+    decisionLag.set(Math.max(0, head.position - runtime.decision.position))
+    faults.set(runtime.health.problems().length)
     return registry.metrics()
   }
   return { registry, commandsShed, scrape, httpRequests }

@@ -91,6 +91,7 @@ export const openActionRoutes = async (base: FastifyInstance): Promise<void> => 
   app.get(
     '/open-actions',
     {
+      config: { readModel: true },
       preValidation: authorize('auditor', 'policy-admin', 'approver', 'executor'),
       schema: {
         tags: ['read models'],
@@ -109,7 +110,7 @@ export const openActionRoutes = async (base: FastifyInstance): Promise<void> => 
                 'the ledger position this view reflects; ages are as of its time when ?asOf is given',
               ),
           }),
-          ...readErrors(400, 401, 403, 429),
+          ...readErrors(400, 401, 403, 429, 503),
         },
       },
     },

@@ -108,13 +108,14 @@ export const shadowPolicyRoutes = async (base: FastifyInstance): Promise<void> =
   app.get(
     '/policies/shadow',
     {
+      config: { readModel: true },
       preValidation: authorize('auditor', 'policy-admin'),
       schema: {
         tags: ['policies'],
         operationId: 'getShadowPolicy',
         summary:
           'The shadow policy in force, its would-flip counts against the live verdicts, and the proposals it would flip (404: none)',
-        response: { 200: ShadowResponse, ...readErrors(401, 403, 404, 429) },
+        response: { 200: ShadowResponse, ...readErrors(401, 403, 404, 429, 503) },
       },
     },
     async () => {

@@ -82,6 +82,7 @@ export const survivalRoutes = async (base: FastifyInstance): Promise<void> => {
   app.get(
     '/survival',
     {
+      config: { readModel: true },
       preValidation: authorize('auditor', 'policy-admin'),
       schema: {
         tags: ['metrics'],
@@ -89,7 +90,7 @@ export const survivalRoutes = async (base: FastifyInstance): Promise<void> => {
         summary:
           'Branch survival over time: simulation runs, adversarial branches survived and the kinds that fail most, per workflow and agent, per window',
         querystring: SurvivalQuery,
-        response: { 200: SurvivalResponse, ...readErrors(400, 401, 403, 429) },
+        response: { 200: SurvivalResponse, ...readErrors(400, 401, 403, 429, 503) },
       },
     },
     async (request) => {
