@@ -4,10 +4,12 @@ import type { StoredEvent } from './port.js'
 const DEFAULT_CAPACITY = 4096
 
 /**
- * The tail of the ledger as this process committed it: the sealed events, held in memory, so that the readers that
- * follow the ledger (projections, the Merkle tree, the ledger tail) read what was just committed without reading
- * and parsing it again, sharing one decoded copy. It holds only positions this process committed one after another:
- * a commit that does not follow on (another writer appended in between) starts it again.
+ * The tail of the ledger held in memory: the events this process committed, and those its followers read after
+ * them (appended by another writer), so that every reader that follows the ledger (projections, the Merkle tree,
+ * the ledger tail, the decision service folding in another instance's commits) reads an event from the ledger at
+ * most once per process and shares one decoded copy of it. It holds one stretch of positions without a gap: a
+ * commit that does not follow on (another writer appended in between) is not kept, and the first reader to read
+ * the positions between from the ledger brings the stretch up to them again.
  */
 export class RecentEvents {
   private events: StoredEvent[] = []
@@ -18,12 +20,22 @@ export class RecentEvents {
 
   /** A commit's events, in position order, with the stored JSON size of each. */
   committed(events: readonly StoredEvent[], sizes: readonly number[]): void {
-    const first = events[0]
-    if (!first) return
+    this.extend(events, sizes)
+  }
+
+  /** Events read from the ledger, in position order, with their sizes: kept where they follow on. */
+  read(events: readonly StoredEvent[], sizes: readonly number[]): void {
+    this.extend(events, sizes)
+  }
+
+  private extend(events: readonly StoredEvent[], sizes: readonly number[]): void {
     const last = this.events.at(-1)
-    if (last && last.position + 1 !== first.position) this.clear()
-    this.events.push(...events)
-    this.sizes.push(...sizes)
+    // what the stretch already holds is skipped; what would leave a gap is not kept
+    const from = last ? events.findIndex((e) => e.position > last.position) : 0
+    const first = events[from]
+    if (from < 0 || !first || (last && first.position !== last.position + 1)) return
+    this.events.push(...events.slice(from))
+    this.sizes.push(...sizes.slice(from))
     const over = this.events.length - this.capacity
     if (over > 0) {
       this.events = this.events.slice(over)

@@ -18,8 +18,20 @@ test('the tail serves what this process committed, in order, by count and by siz
   tail.committed(events(4, 4), [1, 1, 1, 1])
   assert.equal(tail.after(0, 10, 1000), null, 'beyond its capacity the oldest are dropped')
   assert.deepEqual(positions(tail.after(2, 10, 1000)), [3, 4, 5, 6, 7])
-  // another writer appended 8 and 9: a commit at 10 does not follow on, and the tail starts again
+  // another writer appended 8 and 9: a commit at 10 does not follow on, and is not kept
   tail.committed(events(10, 1), [1])
-  assert.equal(tail.after(7, 10, 1000), null)
-  assert.deepEqual(positions(tail.after(9, 10, 1000)), [10])
+  assert.equal(tail.after(7, 10, 1000), null, 'past its end: 8 and 9 are read from the ledger')
+  assert.equal(tail.after(9, 10, 1000), null, 'nothing after a gap')
+  // a reader reads 8 to 10 from the ledger: they follow on, and the next reader is served them
+  tail.read(events(8, 3), [1, 1, 1])
+  assert.deepEqual(positions(tail.after(7, 10, 1000)), [8, 9, 10])
+  assert.equal(tail.after(4, 10, 1000), null, 'the oldest dropped past capacity')
+  // what it holds already, read again, changes nothing; a read behind it or beyond a gap is not kept
+  tail.read(events(6, 5), [1, 1, 1, 1, 1])
+  tail.read(events(12, 2), [1, 1])
+  assert.deepEqual(positions(tail.after(5, 10, 1000)), [6, 7, 8, 9, 10])
+  assert.equal(tail.after(10, 10, 1000), null)
+  // a read that overlaps its end keeps what follows on
+  tail.read(events(9, 3), [1, 1, 1])
+  assert.deepEqual(positions(tail.after(8, 10, 1000)), [9, 10, 11])
 })

@@ -21,11 +21,13 @@ import {
   type ExpectedVersion,
   type LedgerHead,
   type NewEvent,
+  READ_BUDGET_BYTES,
   StoreClosedError,
   type StoredEvent,
   type StreamWrite,
   type Subscription,
 } from '../port.js'
+import { RecentEvents } from '../recent-events.js'
 import { StreamVersions } from '../stream-versions.js'
 import { Notifier } from './notifier.js'
 import {
@@ -33,6 +35,7 @@ import {
   insertBatch,
   lockChain,
   readAll,
+  readAllSized,
   readStream,
   readTip,
   streamVersions,
@@ -62,9 +65,11 @@ export class PostgresEventStore implements EventStore {
   private readonly tables: Tables
   private readonly versions = new StreamVersions()
   private readonly appends = new AppendQueue({ flush: (calls) => this.flush(calls) })
+  /** the ledger's tail in memory: what this instance committed, and what its followers read after it */
+  private readonly recent = new RecentEvents()
   // feeds read past assertOpen: close() stops them before it ends the pool
   private readonly feeds = new Feeds((after, limit, maxBytes) =>
-    readAll(this.pool, this.tables, after, limit, maxBytes),
+    this.readAfter(this.pool, after, limit, maxBytes),
   )
   private closing: Promise<void> | null = null
   private notifier: Notifier | null = null
@@ -206,12 +211,14 @@ export class PostgresEventStore implements EventStore {
         answers = null
         this.versions.learn(await streamVersions(client, this.tables, plan.unknownStreams))
       }
-      if (plan.events.length > 0) await insertBatch(client, this.tables, this.schema, plan)
+      const { sizes } =
+        plan.events.length > 0 ? await insertBatch(client, this.tables, this.schema, plan) : { sizes: [] }
       committing = true
       await client.query('COMMIT')
       client.release()
       answers?.committed(plan.tip.position)
       this.committed(plan, calls.length)
+      this.recent.committed(plan.events, sizes)
       return { ok: true, plan }
     } catch (error) {
       answers?.abandoned()
@@ -234,13 +241,30 @@ export class PostgresEventStore implements EventStore {
     const answerer = this.answerer
     if (!answerer) return null
     for (let at = answerer.position; at < tip; ) {
-      const events = await readAll(client, this.tables, at, 500)
+      const events = await this.readAfter(client, at, 500)
       const last = events.at(-1)
       if (!last) throw new Error(`the ledger ends at ${at}, before its tip ${tip}`)
       answerer.follow(events)
       at = last.position
     }
     return answerer.begin()
+  }
+
+  /**
+   * What the followers and the decision service read after a position: the tail in memory while it holds the
+   * position, else the database (and what is read there extends the tail), so each event is read once per instance.
+   */
+  private async readAfter(
+    db: pg.Pool | pg.ClientBase,
+    after: number,
+    limit: number,
+    maxBytes = READ_BUDGET_BYTES,
+  ): Promise<StoredEvent[]> {
+    const held = this.recent.after(after, limit, maxBytes)
+    if (held) return held
+    const { events, sizes } = await readAllSized(db, this.tables, after, limit, maxBytes)
+    this.recent.read(events, sizes)
+    return events
   }
 
   private committed(plan: Plan, appends: number): void {

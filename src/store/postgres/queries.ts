@@ -108,9 +108,18 @@ export const readAll = async (
   after: number,
   limit: number,
   maxBytes = READ_BUDGET_BYTES,
-) => {
-  if (limit < 1) return []
-  const { rows } = await db.query<EventRow>(
+): Promise<StoredEvent[]> => (await readAllSized(db, t, after, limit, maxBytes)).events
+
+/** The same, with the stored JSON size of each event (data and metadata). */
+export const readAllSized = async (
+  db: Db,
+  t: Tables,
+  after: number,
+  limit: number,
+  maxBytes = READ_BUDGET_BYTES,
+): Promise<{ events: StoredEvent[]; sizes: number[] }> => {
+  if (limit < 1) return { events: [], sizes: [] }
+  const { rows } = await db.query<EventRow & { read_bytes: number | string }>(
     `WITH RECURSIVE page AS (
        (SELECT e.*, ${SIZE} AS read_bytes, 1 AS read_count FROM ${t.events} e
         WHERE e.position > $1 ORDER BY e.position LIMIT 1)
@@ -122,12 +131,26 @@ export const readAll = async (
      SELECT * FROM page ORDER BY position`,
     [after, limit, maxBytes],
   )
-  return rows.map(fromRow)
+  // read_bytes runs up the page: each event's own size is its step
+  let before = 0
+  const sizes = rows.map((row) => {
+    const upTo = Number(row.read_bytes)
+    const size = upTo - before
+    before = upTo
+    return size
+  })
+  return { events: rows.map(fromRow), sizes }
 }
 
 /** Inserts a batch's events and keys and notifies the listeners, in one statement (one round trip). */
-export const insertBatch = async (client: Db, t: Tables, schema: string, plan: Plan): Promise<void> => {
+export const insertBatch = async (
+  client: Db,
+  t: Tables,
+  schema: string,
+  plan: Plan,
+): Promise<{ sizes: number[] }> => {
   const column = <T>(pick: (event: StoredEvent) => T) => plan.events.map(pick)
+  const metadata = column((e) => canonicalize(e.metadata))
   await client.query(
     `WITH appended AS (
        INSERT INTO ${t.events} (position, id, stream, stream_version, type, recorded_at, data, metadata, prev_hash, hash)
@@ -147,7 +170,7 @@ export const insertBatch = async (client: Db, t: Tables, schema: string, plan: P
       column((e) => e.recordedAt),
       // exactly the text the hash was computed over
       plan.dataTexts,
-      column((e) => canonicalize(e.metadata)),
+      metadata,
       column((e) => e.prevHash),
       column((e) => e.hash),
       plan.keys.map((k) => k.key),
@@ -157,4 +180,5 @@ export const insertBatch = async (client: Db, t: Tables, schema: string, plan: P
       schema,
     ],
   )
+  return { sizes: plan.dataTexts.map((data, i) => data.length + (metadata[i]?.length ?? 0)) }
 }

@@ -36,6 +36,7 @@ import {
   fromRow,
   prepare,
   readAfter,
+  readAfterSized,
   readStreamFrom,
   SCHEMA,
   toRow,
@@ -123,11 +124,15 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * What the live followers read: the tail this process committed, while it holds the position, else the file. A
-   * follower is handed the events as they were committed, typed once for all of them.
+   * What the live followers read: the tail held in memory, while it holds the position, else the file (and what
+   * is read there extends the tail). A follower is handed the events as they were committed, typed once for all.
    */
   private readAfter(after: number, limit: number, maxBytes = READ_BUDGET_BYTES): StoredEvent[] {
-    return this.recent.after(after, limit, maxBytes) ?? readAfter(this.sql, after, limit, maxBytes)
+    const held = this.recent.after(after, limit, maxBytes)
+    if (held) return held
+    const { events, sizes } = readAfterSized(this.sql, after, limit, maxBytes)
+    this.recent.read(events, sizes)
+    return events
   }
 
   async head(): Promise<LedgerHead> {
@@ -213,7 +218,7 @@ export class SqliteEventStore implements EventStore {
     const answerer = this.answerer
     if (!answerer) return null
     for (let at = answerer.position; at < tip; ) {
-      const events = readAfter(this.sql, at, 500)
+      const events = this.readAfter(at, 500)
       const last = events.at(-1)
       if (!last) throw new Error(`the ledger ends at ${at}, before its tip ${tip}`)
       answerer.follow(events)

@@ -104,16 +104,34 @@ export const prepare = (db: Database.Database): EventStatements => ({
 })
 
 /** The events of rows read one at a time, up to the one that spends `maxBytes`. */
-const budgeted = (rows: IterableIterator<EventRow>, maxBytes = READ_BUDGET_BYTES): StoredEvent[] => {
+/** Rows as events, up to the one whose stored JSON reaches `maxBytes`, with the size of each. */
+const budgetedSized = (
+  rows: IterableIterator<EventRow>,
+  maxBytes = READ_BUDGET_BYTES,
+): { events: StoredEvent[]; sizes: number[] } => {
   const budget = new ReadBudget(maxBytes)
   const events: StoredEvent[] = []
+  const sizes: number[] = []
   for (const row of rows) {
+    const size = row.data.length + row.metadata.length
     events.push(fromRow(row))
+    sizes.push(size)
     // leaving the loop resets the statement: the rows after it are never read
-    if (!budget.spend(row.data.length + row.metadata.length)) break
+    if (!budget.spend(size)) break
   }
-  return events
+  return { events, sizes }
 }
+
+const budgeted = (rows: IterableIterator<EventRow>, maxBytes = READ_BUDGET_BYTES): StoredEvent[] =>
+  budgetedSized(rows, maxBytes).events
+
+/** The events after a position, at most `limit` and about `maxBytes` of them, with the stored size of each. */
+export const readAfterSized = (
+  sql: EventStatements,
+  after: number,
+  limit: number,
+  maxBytes?: number,
+): { events: StoredEvent[]; sizes: number[] } => budgetedSized(sql.readAll.iterate(after, limit), maxBytes)
 
 /** The events after a position, at most `limit` and about `maxBytes` of them. */
 export const readAfter = (
@@ -121,7 +139,7 @@ export const readAfter = (
   after: number,
   limit: number,
   maxBytes?: number,
-): StoredEvent[] => budgeted(sql.readAll.iterate(after, limit), maxBytes)
+): StoredEvent[] => readAfterSized(sql, after, limit, maxBytes).events
 
 /** A stream's events from a version on: all of them, or with `limit` a page of about `maxBytes` at most. */
 export const readStreamFrom = (
