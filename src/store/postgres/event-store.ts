@@ -8,6 +8,7 @@ import {
   planBatch,
   settle,
   streamsOf,
+  type Tip,
 } from '../append-plan.js'
 import { AppendQueue } from '../append-queue.js'
 import { Feeds } from '../feed.js'
@@ -33,7 +34,7 @@ import { Notifier } from './notifier.js'
 import {
   findByKeys,
   insertBatch,
-  lockChain,
+  lockChainAtTip,
   readAll,
   readAllSized,
   readStream,
@@ -199,8 +200,7 @@ export class PostgresEventStore implements EventStore {
     let answers: AnswerBatch | null = null
     try {
       // the lock serialises writers in every process until COMMIT; the tip is read once it is held
-      await lockChain(client, this.tables)
-      const known = await this.readKnown(client, calls)
+      const known = await this.readKnown(client, await lockChainAtTip(client, this.tables), calls)
       let plan: Plan
       for (;;) {
         answers = await this.answersAt(client, known.tip.position)
@@ -273,9 +273,8 @@ export class PostgresEventStore implements EventStore {
     this.counters.appends += appends
   }
 
-  /** Reads, under the chain lock, the tip and the stream versions and keys the batch depends on. */
-  private async readKnown(client: pg.ClientBase, calls: readonly PendingAppend[]): Promise<Known> {
-    const tip = await readTip(client, this.tables)
+  /** Reads, under the chain lock at `tip`, the stream versions and keys the batch depends on. */
+  private async readKnown(client: pg.ClientBase, tip: Tip, calls: readonly PendingAppend[]): Promise<Known> {
     this.versions.at(tip.position)
     const missing = this.versions.missing(streamsOf(calls))
     if (missing.length > 0) this.versions.learn(await streamVersions(client, this.tables, missing))

@@ -7,20 +7,37 @@ import { CHANNEL, type EventRow, fromRow, type Tables } from './schema.js'
 /** A pool or one of its clients: reads run on either, a group commit on one client. */
 type Db = Pick<pg.ClientBase, 'query'>
 
-/** Begins a transaction that holds the chain: every writer, in any process, waits here until the holder ends. */
-export const lockChain = async (client: Db, t: Tables): Promise<void> => {
-  await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${t.chainLock})`)
+/** What reads the tip: the last event's position, hash and time. */
+const TIP = (t: Tables) => `SELECT position, hash, recorded_at FROM ${t.events} ORDER BY position DESC LIMIT 1`
+
+interface TipRow {
+  position: string
+  hash: string
+  recorded_at: Date
 }
 
-/** The last event's position, hash and time; read after the lock is held, so it is the tip writers extend. */
-export const readTip = async (db: Db, t: Tables): Promise<Tip> => {
-  const { rows } = await db.query<{ position: string; hash: string; recorded_at: Date }>(
-    `SELECT position, hash, recorded_at FROM ${t.events} ORDER BY position DESC LIMIT 1`,
-  )
+const tipOf = (rows: readonly TipRow[]): Tip => {
   const tip = rows[0]
   if (tip === undefined) return { position: 0, hash: GENESIS_HASH, recordedAt: '' }
   return { position: Number(tip.position), hash: tip.hash, recordedAt: tip.recorded_at.toISOString() }
 }
+
+/**
+ * Begins a transaction that holds the chain (every writer, in any process, waits here until the holder ends) and
+ * reads the tip it extends, in one round trip. The three statements run one after the other, and under READ
+ * COMMITTED each takes its own snapshot: the tip is read once the lock is held, so it is the tip writers extend.
+ */
+export const lockChainAtTip = async (client: Db, t: Tables): Promise<Tip> => {
+  const results = (await client.query(
+    `BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(${t.chainLock}); ${TIP(t)}`,
+  )) as unknown as pg.QueryResult<TipRow>[]
+  const read = results.at(-1)
+  if (!read) throw new Error('the chain lock answered no tip')
+  return tipOf(read.rows)
+}
+
+/** The last event's position, hash and time, as committed now (outside the lock: a head, not a tip to extend). */
+export const readTip = async (db: Db, t: Tables): Promise<Tip> => tipOf((await db.query<TipRow>(TIP(t))).rows)
 
 /** The current version of each stream; 0 for a stream with no event yet. */
 export const streamVersions = async (
