@@ -26,10 +26,14 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-/** Node flags for the children: BENCH_CPU_PROF=DIR profiles each child into DIR (written when it exits). */
+/**
+ * Node flags for the children: BENCH_CPU_PROF=DIR profiles each child into DIR (written when it exits);
+ * BENCH_NODE_FLAGS adds more, separated by spaces (--trace-gc, say: its lines are in the child's output).
+ */
 const nodeFlags = (): string[] => {
   const dir = process.env.BENCH_CPU_PROF
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []
+  const more = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((flag) => flag !== '')
+  return [...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...more]
 }
 
 export interface Child {
