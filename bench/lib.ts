@@ -160,13 +160,15 @@ export const machine = () => {
   }
 }
 
-/** The commit checked out now (read only); null outside a git checkout. Taken when a run starts. */
+/** The commit checked out now, `+changes` when its sources were changed since (read only); null outside git. */
 export const headCommit = (): string | null => {
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim()
+    // sources changed since the commit are measured too: the commit alone would not say what ran
+    const sources = ['src', 'projections', 'bench', ':!bench/results.json']
+    const changed = git('status', '--porcelain', '--untracked-files=no', '--', ...sources)
+    return `${git('rev-parse', 'HEAD')}${changed === '' ? '' : '+changes'}`
   } catch {
     return null
   }
