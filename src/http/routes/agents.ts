@@ -361,6 +361,8 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/agents/:agentId/promotions',
     {
+      // the track record it carries is computed from the authority view: a read model
+      config: { readModel: true },
       preValidation: authorize('agent', 'policy-admin'),
       schema: {
         tags: ['agents'],
@@ -394,6 +396,8 @@ export const agentRoutes = async (base: FastifyInstance): Promise<void> => {
   app.post(
     '/agents/:agentId/promotions/:requestId/approval',
     {
+      // the track record it carries is computed from the authority view: a read model
+      config: { readModel: true },
       preValidation: authorize('policy-admin'),
       schema: {
         tags: ['agents'],
