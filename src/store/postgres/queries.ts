@@ -8,7 +8,8 @@ import { CHANNEL, type EventRow, fromRow, type Tables } from './schema.js'
 type Db = Pick<pg.ClientBase, 'query'>
 
 /** What reads the tip: the last event's position, hash and time. */
-const TIP = (t: Tables) => `SELECT position, hash, recorded_at FROM ${t.events} ORDER BY position DESC LIMIT 1`
+const TIP = (t: Tables) =>
+  `SELECT position, hash, recorded_at FROM ${t.events} ORDER BY position DESC LIMIT 1`
 
 interface TipRow {
   position: string
