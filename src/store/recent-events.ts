@@ -1,7 +1,12 @@
 import type { StoredEvent } from './port.js'
 
-/** How many of the last committed events a store keeps in memory for the readers that follow the ledger. */
+/** How many of the last events a store keeps in memory for the readers that follow the ledger... */
 const DEFAULT_CAPACITY = 4096
+/**
+ * ...and how much of their stored JSON at most: events of a megabyte each must not fill the heap (the service runs
+ * with an old generation of 128 MB), while ordinary events of a kilobyte or two fill the count first.
+ */
+const DEFAULT_CAPACITY_BYTES = 8 * 1024 * 1024
 
 /**
  * The tail of the ledger held in memory: the events this process committed, and those its followers read after
@@ -15,8 +20,13 @@ export class RecentEvents {
   private events: StoredEvent[] = []
   /** the stored JSON size of each event (data and metadata), for the readers' byte budget */
   private sizes: number[] = []
+  /** the sum of `sizes` */
+  private bytes = 0
 
-  constructor(private readonly capacity = DEFAULT_CAPACITY) {}
+  constructor(
+    private readonly capacity = DEFAULT_CAPACITY,
+    private readonly capacityBytes = DEFAULT_CAPACITY_BYTES,
+  ) {}
 
   /** A commit's events, in position order, with the stored JSON size of each. */
   committed(events: readonly StoredEvent[], sizes: readonly number[]): void {
@@ -34,18 +44,23 @@ export class RecentEvents {
     const from = last ? events.findIndex((e) => e.position > last.position) : 0
     const first = events[from]
     if (from < 0 || !first || (last && first.position !== last.position + 1)) return
+    const added = sizes.slice(from)
     this.events.push(...events.slice(from))
-    this.sizes.push(...sizes.slice(from))
-    const over = this.events.length - this.capacity
+    this.sizes.push(...added)
+    for (const size of added) this.bytes += size
+    // the oldest go first, past the count or the bytes
+    let over = Math.max(0, this.events.length - this.capacity)
+    let bytes = this.bytes
+    for (let i = 0; i < over; i += 1) bytes -= this.sizes[i] ?? 0
+    while (bytes > this.capacityBytes && over < this.events.length) {
+      bytes -= this.sizes[over] ?? 0
+      over += 1
+    }
     if (over > 0) {
       this.events = this.events.slice(over)
       this.sizes = this.sizes.slice(over)
+      this.bytes = bytes
     }
-  }
-
-  clear(): void {
-    this.events = []
-    this.sizes = []
   }
 
   /**

@@ -35,3 +35,20 @@ test('the tail serves what this process committed, in order, by count and by siz
   tail.read(events(9, 3), [1, 1, 1])
   assert.deepEqual(positions(tail.after(8, 10, 1000)), [9, 10, 11])
 })
+
+test('the tail keeps no more of their stored JSON than its byte capacity: large events never fill the heap', () => {
+  const tail = new RecentEvents(100, 50)
+  tail.read(events(1, 4), [10, 10, 10, 10])
+  assert.deepEqual(positions(tail.after(0, 10, 1000)), [1, 2, 3, 4])
+  // 30 more bytes: the oldest go until what is held fits in 50
+  tail.committed(events(5, 1), [30])
+  assert.equal(tail.after(0, 10, 1000), null)
+  assert.deepEqual(positions(tail.after(2, 10, 1000)), [3, 4, 5])
+  // an event larger than the capacity on its own is not held at all: its readers read the ledger
+  tail.committed(events(6, 1), [60])
+  assert.equal(tail.after(5, 10, 1000), null)
+  assert.equal(tail.after(2, 10, 1000), null)
+  // the next events follow on from nothing held: the tail starts again with them
+  tail.read(events(7, 2), [5, 5])
+  assert.deepEqual(positions(tail.after(6, 10, 1000)), [7, 8])
+})
