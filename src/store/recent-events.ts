@@ -4,7 +4,7 @@ import type { StoredEvent } from './port.js'
 const DEFAULT_CAPACITY = 4096
 /**
  * ...and how much of their stored JSON at most: events of a megabyte each must not fill the heap (the service runs
- * with an old generation of 128 MB), while ordinary events of a kilobyte or two fill the count first.
+ * with an old generation of 128 MB), while ordinary events of a few kilobytes still number in the thousands.
  */
 const DEFAULT_CAPACITY_BYTES = 8 * 1024 * 1024
 
@@ -28,17 +28,11 @@ export class RecentEvents {
     private readonly capacityBytes = DEFAULT_CAPACITY_BYTES,
   ) {}
 
-  /** A commit's events, in position order, with the stored JSON size of each. */
-  committed(events: readonly StoredEvent[], sizes: readonly number[]): void {
-    this.extend(events, sizes)
-  }
-
-  /** Events read from the ledger, in position order, with their sizes: kept where they follow on. */
-  read(events: readonly StoredEvent[], sizes: readonly number[]): void {
-    this.extend(events, sizes)
-  }
-
-  private extend(events: readonly StoredEvent[], sizes: readonly number[]): void {
+  /**
+   * Events committed by this process or read from the ledger, in position order, with the stored JSON size of
+   * each: kept where they follow on from what it holds.
+   */
+  add(events: readonly StoredEvent[], sizes: readonly number[]): void {
     const last = this.events.at(-1)
     // what the stretch already holds is skipped; what would leave a gap is not kept
     const from = last ? events.findIndex((e) => e.position > last.position) : 0

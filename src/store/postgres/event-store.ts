@@ -218,7 +218,7 @@ export class PostgresEventStore implements EventStore {
       client.release()
       answers?.committed(plan.tip.position)
       this.committed(plan, calls.length)
-      this.recent.committed(plan.events, sizes)
+      this.recent.add(plan.events, sizes)
       return { ok: true, plan }
     } catch (error) {
       answers?.abandoned()
@@ -263,7 +263,7 @@ export class PostgresEventStore implements EventStore {
     const held = this.recent.after(after, limit, maxBytes)
     if (held) return held
     const { events, sizes } = await readAllSized(db, this.tables, after, limit, maxBytes)
-    this.recent.read(events, sizes)
+    this.recent.add(events, sizes)
     return events
   }
 

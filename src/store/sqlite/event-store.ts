@@ -131,7 +131,7 @@ export class SqliteEventStore implements EventStore {
     const held = this.recent.after(after, limit, maxBytes)
     if (held) return held
     const { events, sizes } = readAfterSized(this.sql, after, limit, maxBytes)
-    this.recent.read(events, sizes)
+    this.recent.add(events, sizes)
     return events
   }
 
@@ -206,7 +206,7 @@ export class SqliteEventStore implements EventStore {
     }
     this.answering?.committed(plan.tip.position)
     this.answering = null
-    this.recent.committed(plan.events, this.written)
+    this.recent.add(plan.events, this.written)
     this.versions.committed(plan)
     this.counters.transactions += 1
     this.counters.appends += calls.length
